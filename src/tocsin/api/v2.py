@@ -1,0 +1,157 @@
+"""Alertmanager API v2: the alert endpoints."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from aiohttp import web
+
+from tocsin.api import json_error, json_response
+from tocsin.ingest import AlertError, ingest
+from tocsin.matchers import Matcher, MatcherError, matches_all, parse_matchers
+from tocsin.models import Alert, PostableAlert
+from tocsin.runtime import Runtime
+from tocsin.store import StorageError
+from tocsin.timefmt import format_ts
+
+__all__ = ["routes"]
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+_batch_dec = msgspec.json.Decoder(list[PostableAlert])
+_raw_dec = msgspec.json.Decoder(list[msgspec.Raw])
+_one_dec = msgspec.json.Decoder(PostableAlert)
+_PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?(?P<path>[^`]*)`$")
+
+
+def _split_validation(msg: str) -> tuple[str, str]:
+    m = _PATH_RE.search(msg)
+    if m is None:
+        return "", msg
+    return m["path"], msg[: m.start()]
+
+
+def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[AlertError]]:
+    """Decode a batch; on a bad item, decode item by item so the good ones are kept."""
+    try:
+        return list(enumerate(_batch_dec.decode(body))), []
+    except msgspec.ValidationError:
+        pass  # at least one bad alert (or not a list): sort them out below
+    try:
+        raws = _raw_dec.decode(body)
+    except msgspec.ValidationError:
+        raise ValueError("expected a JSON array of alerts") from None
+    good: list[tuple[int, PostableAlert]] = []
+    bad: list[AlertError] = []
+    for i, raw in enumerate(raws):
+        try:
+            good.append((i, _one_dec.decode(raw)))
+        except msgspec.ValidationError as exc:
+            field, msg = _split_validation(str(exc))
+            bad.append(AlertError(i, field or "alert", msg))
+    return good, bad
+
+
+async def post_alerts(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    body = await request.read()
+    try:
+        good, bad = decode_alerts(body)
+    except msgspec.DecodeError as exc:
+        return json_error(400, f"invalid JSON: {exc}")
+    except ValueError as exc:
+        return json_error(400, str(exc))
+    try:
+        result = await ingest(rt, good)
+    except StorageError as exc:
+        return json_error(503, f"alerts not stored: {exc}")
+    errors = sorted(bad + result.errors, key=lambda e: e.index)
+    if errors:
+        return json_error(
+            400,
+            f"{len(errors)} invalid alert(s); {result.accepted} accepted: "
+            + "; ".join(str(e) for e in errors[:20]),
+            field=f"alerts[{errors[0].index}].{errors[0].field}",
+            errors=[{"index": e.index, "field": e.field, "error": e.message} for e in errors],
+            accepted=result.accepted,
+        )
+    return web.Response(status=200)
+
+
+def gettable(rt: Runtime, alert: Alert, now: float) -> dict[str, object]:
+    reasons = rt.muted(alert, None, now)
+    silenced = [i for r in reasons if r.kind == "silence" for i in r.ids]
+    inhibited = [i for r in reasons if r.kind == "inhibition" for i in r.ids]
+    return {
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": format_ts(alert.starts_at),
+        "endsAt": format_ts(alert.ends_at),
+        "updatedAt": format_ts(alert.updated_at),
+        "generatorURL": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+        "receivers": [{"name": r} for r in rt.receivers_for(alert)],
+        "status": {
+            "state": "suppressed" if reasons else "active",
+            "silencedBy": silenced,
+            "inhibitedBy": inhibited,
+        },
+    }
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "true").lower()
+    if value not in ("true", "false"):
+        raise web.HTTPBadRequest(text=f"{name} must be true or false")
+    return value == "true"
+
+
+async def get_alerts(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    matchers: list[Matcher] = []
+    for i, f in enumerate(request.query.getall("filter", [])):
+        try:
+            matchers.extend(parse_matchers(f))
+        except MatcherError as exc:
+            return json_error(400, str(exc), field=f"filter[{i}]")
+    try:
+        want_active = _flag(request, "active")
+        want_silenced = _flag(request, "silenced")
+        want_inhibited = _flag(request, "inhibited")
+    except web.HTTPBadRequest as exc:
+        return json_error(400, exc.text or "bad flag")
+    receiver_re = None
+    if "receiver" in request.query:
+        try:
+            receiver_re = re.compile(f"(?:{request.query['receiver']})")
+        except re.error as exc:
+            return json_error(400, f"invalid receiver regex: {exc}", field="receiver")
+    now = rt.clock.now()
+    out = []
+    for alert in rt.alerts:
+        if alert.resolved(now) or not matches_all(matchers, alert.labels):
+            continue
+        item = gettable(rt, alert, now)
+        status = item["status"]
+        assert isinstance(status, dict)
+        if status["silencedBy"] and not want_silenced:
+            continue
+        if status["inhibitedBy"] and not want_inhibited:
+            continue
+        if status["state"] == "active" and not want_active:
+            continue
+        if receiver_re is not None and not any(
+            receiver_re.fullmatch(r["name"]) for r in item["receivers"]  # type: ignore[attr-defined]
+        ):
+            continue
+        out.append(item)
+    out.sort(key=lambda a: a["fingerprint"])  # type: ignore[arg-type, return-value]
+    return json_response(out)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v2/alerts", post_alerts),
+        web.get("/api/v2/alerts", get_alerts),
+    ]

@@ -1,0 +1,47 @@
+"""The aiohttp application: routes, error shape, and the runtime's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from tocsin.api import json_error, ops, v2
+from tocsin.api.ops import RELOADER
+from tocsin.api.v2 import RUNTIME
+from tocsin.runtime import Runtime
+
+__all__ = ["create_app"]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]):
+    """Errors raised by aiohttp itself (404, 405, 413) answer in the API's JSON shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        if exc.status == 413:
+            limit = request.app["max_request_bytes"]
+            return json_error(413, f"request body larger than the limit of {limit} bytes")
+        return json_error(exc.status, exc.reason)
+
+
+def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None) -> web.Application:
+    max_bytes = runtime.config.server.max_request_bytes
+    app = web.Application(client_max_size=max_bytes, middlewares=[json_errors])
+    app["max_request_bytes"] = max_bytes
+    app[RUNTIME] = runtime
+    if reloader is not None:
+        app[RELOADER] = reloader
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.add_routes(v2.routes())
+    app.add_routes(ops.routes())
+    return app

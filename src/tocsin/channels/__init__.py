@@ -1,0 +1,74 @@
+"""Notification channels: the contract between a channel plugin and delivery.
+
+A channel only renders and sends. Waiting, deduplication against the
+notification log, retries and recording are shared by every channel
+(:mod:`tocsin.delivery`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from tocsin.configtypes import Duration
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from tocsin.models import Notification
+
+__all__ = ["Channel", "ChannelConfig", "ChannelContext", "ChannelKind", "DeliveryError"]
+
+
+class ChannelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Fields every ``<kind>_configs`` entry has. Channel configs subclass this."""
+
+    send_resolved: bool = True
+    #: Time allowed for one delivery attempt.
+    timeout: Duration = Duration(10)
+
+
+class DeliveryError(Exception):
+    """A failed attempt. ``retryable`` False stops retrying (e.g. HTTP 400)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    async def send(self, notification: Notification) -> None:
+        """Deliver once; raise :class:`DeliveryError` on failure."""
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a channel factory gets besides its own config."""
+
+    session: aiohttp.ClientSession
+    external_url: str
+    global_config: Any
+    receiver: str
+    integration: str
+
+
+@dataclass(frozen=True)
+class ChannelKind:
+    #: ``discord`` -> ``discord_configs`` in receivers.
+    name: str
+    #: A :class:`ChannelConfig` subclass validating one entry.
+    config: type[ChannelConfig]
+    #: ``factory(config, context) -> Channel``
+    factory: Callable[[Any, ChannelContext], Channel]

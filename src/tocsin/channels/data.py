@@ -1,0 +1,48 @@
+"""The data every channel renders from: Alertmanager's template data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tocsin.models import Alert, Notification
+from tocsin.timefmt import format_ts
+
+__all__ = ["alert_data", "common", "message_data"]
+
+
+def common(maps: list[dict[str, str]]) -> dict[str, str]:
+    """The pairs present, with the same value, in every map."""
+    if not maps:
+        return {}
+    out = dict(maps[0])
+    for m in maps[1:]:
+        for k in [k for k, v in out.items() if m.get(k) != v]:
+            del out[k]
+        if not out:
+            break
+    return out
+
+
+def alert_data(alert: Alert, now: float) -> dict[str, Any]:
+    return {
+        "status": alert.status(now),
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": format_ts(alert.starts_at),
+        "endsAt": format_ts(alert.ends_at),
+        "generatorURL": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+    }
+
+
+def message_data(n: Notification, alerts: list[Alert], external_url: str) -> dict[str, Any]:
+    firing = any(not a.resolved(n.now) for a in alerts)
+    return {
+        "receiver": n.receiver,
+        "status": "firing" if firing else "resolved",
+        "alerts": [alert_data(a, n.now) for a in alerts],
+        "groupLabels": n.group_labels,
+        "commonLabels": common([a.labels for a in alerts]),
+        "commonAnnotations": common([a.annotations for a in alerts]),
+        "externalURL": external_url,
+    }

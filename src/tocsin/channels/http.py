@@ -1,0 +1,159 @@
+"""HTTP client settings shared by HTTP channels (Alertmanager's ``http_config``)."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from pathlib import Path
+
+import aiohttp
+import msgspec
+
+from tocsin.channels import DeliveryError
+from tocsin.configtypes import Secret
+from tocsin.validate import field_error
+
+__all__ = ["HTTPConfig", "post_json"]
+
+
+class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Authorization(_Base):
+    type: str = "Bearer"
+    credentials: Secret | None = None
+    credentials_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.credentials and self.credentials_file:
+            raise field_error("credentials_file", "set credentials or credentials_file, not both")
+
+
+class BasicAuth(_Base):
+    username: str = ""
+    password: Secret | None = None
+    password_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.password and self.password_file:
+            raise field_error("password_file", "set password or password_file, not both")
+
+
+class TLSConfig(_Base):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class HTTPConfig(_Base):
+    authorization: Authorization | None = None
+    basic_auth: BasicAuth | None = None
+    bearer_token: Secret | None = None
+    bearer_token_file: str | None = None
+    tls_config: TLSConfig | None = None
+    follow_redirects: bool = True
+
+    def __post_init__(self) -> None:
+        auths = [self.authorization, self.basic_auth, self.bearer_token or self.bearer_token_file]
+        if sum(1 for a in auths if a) > 1:
+            raise field_error(
+                "authorization", "at most one of authorization, basic_auth, bearer_token may be set"
+            )
+
+    def headers(self) -> dict[str, str]:
+        """Authentication headers; secrets in files are read at each call so rotation works."""
+        if self.authorization is not None:
+            a = self.authorization
+            cred = _read(a.credentials_file) if a.credentials_file else (a.credentials or "")
+            return {"Authorization": f"{a.type} {cred}"}
+        if self.bearer_token or self.bearer_token_file:
+            tok = _read(self.bearer_token_file) if self.bearer_token_file else self.bearer_token
+            return {"Authorization": f"Bearer {tok}"}
+        if self.basic_auth is not None:
+            b = self.basic_auth
+            pw = _read(b.password_file) if b.password_file else (b.password or "")
+            raw = f"{b.username}:{pw}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        return {}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        t = self.tls_config
+        if t is None:
+            return None
+        ctx = ssl.create_default_context(cafile=t.ca_file)
+        if t.cert_file:
+            ctx.load_cert_chain(t.cert_file, t.key_file)
+        if t.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def _read(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise DeliveryError(f"cannot read secret file {path}: {exc.strerror}", retryable=False) from None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from time import time
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+        except (TypeError, ValueError):
+            return None
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    *,
+    http: HTTPConfig | None,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+) -> int:
+    """POST a JSON body; return the status, or raise DeliveryError classifying the failure."""
+    hdrs = {"Content-Type": "application/json", "User-Agent": "tocsin"}
+    if http is not None:
+        hdrs.update(http.headers())
+    if headers:
+        hdrs.update(headers)
+    ssl_ctx = http.ssl_context() if http is not None else None
+    try:
+        async with session.post(
+            url,
+            data=body,
+            headers=hdrs,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=http.follow_redirects if http is not None else True,
+            ssl=ssl_ctx if ssl_ctx is not None else True,
+        ) as resp:
+            status = resp.status
+            if status < 300:
+                await resp.read()
+                return status
+            detail = (await resp.text(errors="replace"))[:512]
+            retryable = status >= 500 or status in (408, 429)
+            raise DeliveryError(
+                f"{url}: HTTP {status}: {detail}".rstrip(": "),
+                retryable=retryable,
+                status=status,
+                retry_after=_retry_after(resp.headers.get("Retry-After")),
+            )
+    except TimeoutError:
+        raise DeliveryError(f"{url}: no answer within {timeout:g}s") from None
+    except aiohttp.ClientError as exc:
+        raise DeliveryError(f"{url}: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,311 @@
+"""The configuration file: an Alertmanager-shaped YAML document.
+
+Loading is three steps: parse YAML (keeping line numbers), decode into Structs
+collecting every problem with its path, then check what spans sections
+(receivers named by routes exist, names are unique). Receivers are decoded
+against the channel kinds that plugins contribute, so ``<kind>_configs`` is
+known exactly when a plugin provides ``kind``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from tocsin.channels import ChannelKind
+from tocsin.channels.http import HTTPConfig
+from tocsin.configtypes import Duration, MatcherList, Regex, dec_hook
+from tocsin.labels import valid_label_name
+from tocsin.routing import Route
+from tocsin.validate import ConfigError, Problem, decode, field_error, join_path
+
+__all__ = ["Config", "ConfigError", "load_config", "load_config_file"]
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class GlobalConfig(Base):
+    resolve_timeout: Duration = Duration(300)
+    http_config: HTTPConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.resolve_timeout <= 0:
+            raise field_error("resolve_timeout", "must be greater than zero")
+
+
+class RouteConfig(Base):
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    continue_: bool = msgspec.field(default=False, name="continue")
+    matchers: list[MatcherList] = []
+    match: dict[str, str] = {}
+    match_re: dict[str, Regex] = {}
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    mute_time_intervals: list[str] = []
+    active_time_intervals: list[str] = []
+    routes: list[RouteConfig] = []
+
+    def __post_init__(self) -> None:
+        if self.group_by is not None:
+            seen: set[str] = set()
+            for i, name in enumerate(self.group_by):
+                if name != "..." and not valid_label_name(name):
+                    raise field_error(f"group_by[{i}]", f"invalid label name {name!r}")
+                if name in seen:
+                    raise field_error(f"group_by[{i}]", f"duplicated label {name!r}")
+                seen.add(name)
+            if "..." in seen and len(seen) > 1:
+                raise field_error("group_by", "'...' (group by all labels) must stand alone")
+        for key in ("match", "match_re"):
+            for name in getattr(self, key):
+                if not valid_label_name(name):
+                    raise field_error(f"{key}.{name}", f"invalid label name {name!r}")
+        if self.group_interval is not None and self.group_interval == 0:
+            raise field_error("group_interval", "cannot be zero")
+        if self.repeat_interval is not None and self.repeat_interval == 0:
+            raise field_error("repeat_interval", "cannot be zero")
+
+
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
+
+
+class ServerConfig(Base):
+    listen: str = "127.0.0.1:9095"
+    #: URL under which users reach tocsin; used in links sent to receivers.
+    external_url: str | None = None
+    #: Largest request body accepted; larger ones get 413.
+    max_request_bytes: int = 16 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        try:
+            parse_listen(self.listen)
+        except ValueError as exc:
+            raise field_error("listen", str(exc)) from None
+        if self.max_request_bytes <= 0:
+            raise field_error("max_request_bytes", "must be greater than zero")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    m = _LISTEN_RE.match(text)
+    if m is None or not 0 <= int(m["port"]) <= 65535:
+        raise ValueError(f"invalid listen address {text!r}: expected HOST:PORT or [IPv6]:PORT")
+    return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
+
+
+class StorageConfig(Base):
+    path: str = "var/tocsin.db"
+    #: NORMAL survives a crash of the process; FULL also a power loss.
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
+class LoggingConfig(Base):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class PluginsConfig(Base):
+    #: Plugin names (entry-point names) not to load.
+    disable: list[str] = []
+
+
+class ConfigDocument(Base, kw_only=True):
+    global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
+    route: RouteConfig
+    receivers: list[dict[str, Any]] = []
+    templates: list[str] = []
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSpec:
+    """One entry of a receiver's ``<kind>_configs`` list."""
+
+    kind: str
+    index: int
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverSpec:
+    name: str
+    integrations: tuple[IntegrationSpec, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    document: ConfigDocument
+    route: Route
+    receivers: Mapping[str, ReceiverSpec]
+    original: str = ""
+    source: str | None = None
+    kinds: Mapping[str, ChannelKind] = field(default_factory=dict)
+
+    @property
+    def global_(self) -> GlobalConfig:
+        return self.document.global_
+
+    @property
+    def server(self) -> ServerConfig:
+        return self.document.server
+
+    @property
+    def storage(self) -> StorageConfig:
+        return self.document.storage
+
+    def summary(self) -> str:
+        routes = sum(1 for _ in self.route.walk())
+        integrations = sum(len(r.integrations) for r in self.receivers.values())
+        return (
+            f"{routes} route(s), {len(self.receivers)} receiver(s), "
+            f"{integrations} integration(s), listen {self.server.listen}, "
+            f"storage {self.storage.path}"
+        )
+
+
+def _receiver_type(kinds: Mapping[str, ChannelKind]) -> type[msgspec.Struct]:
+    fields: list[tuple[str, Any, Any]] = [("name", str, msgspec.NODEFAULT)]
+    for kind in sorted(kinds):
+        fields.append((f"{kind}_configs", list[kinds[kind].config], msgspec.field(default_factory=list)))
+    return msgspec.defstruct("Receiver", fields, forbid_unknown_fields=True, kw_only=True)
+
+
+def _decode_receivers(
+    raw: list[dict[str, Any]], kinds: Mapping[str, ChannelKind], problems: list[Problem]
+) -> dict[str, ReceiverSpec]:
+    rtype = _receiver_type(kinds)
+    out: dict[str, ReceiverSpec] = {}
+    for i, item in enumerate(raw):
+        path = f"receivers[{i}]"
+        if isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and key.endswith("_configs") and key[:-8] not in kinds:
+                    problems.append(Problem(
+                        join_path(path, key),
+                        f"no loaded plugin provides channel kind {key[:-8]!r} "
+                        f"(available: {', '.join(sorted(kinds)) or 'none'})",
+                    ))
+            item = {k: v for k, v in item.items() if not (
+                isinstance(k, str) and k.endswith("_configs") and k[:-8] not in kinds)}
+        value, found = decode(item, rtype, path=path, dec_hook=dec_hook)
+        problems.extend(found)
+        if value is None:
+            continue
+        if value.name in out:
+            problems.append(Problem(f"{path}.name", f"receiver name {value.name!r} is not unique"))
+            continue
+        integrations = []
+        for kind in sorted(kinds):
+            for j, cfg in enumerate(getattr(value, f"{kind}_configs")):
+                integrations.append(IntegrationSpec(kind, j, cfg))
+        out[value.name] = ReceiverSpec(value.name, tuple(integrations))
+    return out
+
+
+def _check_routes(doc: ConfigDocument, receivers: Mapping[str, Any], problems: list[Problem]) -> None:
+    root = doc.route
+    if not root.receiver:
+        problems.append(Problem("route.receiver", "the root route must name a default receiver"))
+    if root.matchers or root.match or root.match_re:
+        problems.append(Problem("route", "the root route must not have matchers: it catches everything"))
+    if root.continue_:
+        problems.append(Problem("route.continue", "the root route cannot have continue"))
+    if root.mute_time_intervals or root.active_time_intervals:
+        problems.append(Problem("route", "the root route must not have time intervals"))
+
+    def visit(r: RouteConfig, path: str) -> None:
+        if r.receiver and r.receiver not in receivers:
+            problems.append(Problem(f"{path}.receiver", f"undefined receiver {r.receiver!r}"))
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            for j, name in enumerate(getattr(r, key)):
+                problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
+        for i, child in enumerate(r.routes):
+            visit(child, f"{path}.routes[{i}]")
+
+    visit(root, "route")
+
+
+def load_config(
+    text: str, kinds: Mapping[str, ChannelKind], *, source: str | None = None
+) -> Config:
+    """Parse and validate a config document; raise ``ConfigError`` listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem("", f"invalid YAML: {exc}", line)], source) from None
+    data = yaml.SafeLoader("").construct_document(node) if node is not None else None
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
+
+    doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
+    receivers: dict[str, ReceiverSpec] = {}
+    raw_receivers = data.get("receivers")
+    if isinstance(raw_receivers, list):
+        receivers = _decode_receivers(raw_receivers, kinds, problems)
+    if doc is not None:
+        _check_routes(doc, receivers, problems)
+    if problems:
+        raise ConfigError([_with_line(p, node) for p in problems], source)
+    assert doc is not None
+    return Config(
+        document=doc,
+        route=Route.build(doc.route),
+        receivers=receivers,
+        original=text,
+        source=source,
+        kinds=dict(kinds),
+    )
+
+
+def load_config_file(path: str | Path, kinds: Mapping[str, ChannelKind]) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(p)) from None
+    return load_config(text, kinds, source=str(p))
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _with_line(problem: Problem, node: yaml.Node | None) -> Problem:
+    """Attach the YAML line of the deepest node the problem's path reaches."""
+    line = None
+    current = node
+    for name, index in _PATH_TOKEN.findall(problem.path):
+        if current is None:
+            break
+        line = current.start_mark.line + 1
+        nxt = None
+        if index and isinstance(current, yaml.SequenceNode):
+            i = int(index)
+            nxt = current.value[i] if i < len(current.value) else None
+        elif name and isinstance(current, yaml.MappingNode):
+            for k, v in current.value:
+                if getattr(k, "value", None) == name:
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+        current = nxt
+    if current is not None:
+        line = current.start_mark.line + 1
+    return Problem(problem.path, problem.message, problem.line or line)

@@ -1,0 +1,87 @@
+"""Value types used in config Structs, and the hook that decodes them.
+
+Channel and remediation plugins use these in their own config Structs so a
+duration, a secret or a matcher list reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from tocsin.durations import Duration
+from tocsin.matchers import Matcher, MatcherError, compile_anchored, parse_matchers
+
+__all__ = ["URL", "Duration", "MatcherList", "Regex", "Secret", "dec_hook"]
+
+
+class Secret(str):
+    """A string that never shows itself in reprs, logs or dumps."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+class URL(str):
+    """An absolute http(s) URL."""
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, text: str) -> URL:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"invalid URL {text!r}: expected http:// or https:// and a host")
+        return cls(text)
+
+
+class MatcherList(tuple[Matcher, ...]):
+    """The matchers of one ``matchers:`` entry (which may hold several: ``{a="b",c="d"}``)."""
+
+    __slots__ = ()
+
+
+class Regex(str):
+    """A regular expression, anchored at both ends when used."""
+
+    __slots__ = ()
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        return compile_anchored(self)
+
+
+def dec_hook(typ: type, obj: Any) -> Any:
+    if typ is Duration:
+        if isinstance(obj, int) and obj == 0:
+            return Duration(0)
+        if not isinstance(obj, str):
+            raise TypeError(f"expected a duration such as 30s or 5m, got {obj!r}")
+        return Duration.parse(obj)
+    if typ is MatcherList:
+        if not isinstance(obj, str):
+            raise TypeError(f"expected a matcher string such as 'severity=\"critical\"', got {obj!r}")
+        try:
+            return MatcherList(parse_matchers(obj))
+        except MatcherError as exc:
+            raise ValueError(str(exc)) from None
+    if typ is Regex:
+        if not isinstance(obj, str):
+            obj = str(obj)
+        try:
+            compile_anchored(obj)
+        except MatcherError as exc:
+            raise ValueError(str(exc)) from None
+        return Regex(obj)
+    if typ is Secret:
+        if not isinstance(obj, str):
+            raise TypeError("expected a string")
+        return Secret(obj)
+    if typ is URL:
+        if not isinstance(obj, str):
+            raise TypeError("expected a URL string")
+        return URL.parse(obj)
+    raise NotImplementedError(f"no decoder for {typ!r}")

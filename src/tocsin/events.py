@@ -1,0 +1,75 @@
+"""Typed events carried by the bus. Plugins observe them through ``tocsin_observe``."""
+
+from __future__ import annotations
+
+import msgspec
+
+from tocsin.models import Alert
+
+__all__ = [
+    "AlertReceived",
+    "AlertResolved",
+    "AlertUpdated",
+    "ConfigReloaded",
+    "Event",
+    "GroupFlushed",
+    "NotificationFailed",
+    "NotificationSent",
+]
+
+
+class Event(msgspec.Struct, tag=True, kw_only=True):
+    at: float
+
+
+class AlertReceived(Event):
+    """An alert that tocsin did not hold as firing before (new, or firing again)."""
+
+    alert: Alert
+
+
+class AlertUpdated(Event):
+    """A firing alert changed in a way receivers may care about (annotations, explicit end)."""
+
+    alert: Alert
+
+
+class AlertResolved(Event):
+    """A firing alert was posted with an end time in the past."""
+
+    alert: Alert
+
+
+class GroupFlushed(Event):
+    group_key: str
+    receiver: str
+    firing: int
+    resolved: int
+    muted: int
+
+
+class NotificationSent(Event):
+    group_key: str
+    receiver: str
+    integration: str
+    alerts: int
+    attempts: int
+    latency: float
+
+
+class NotificationFailed(Event):
+    group_key: str
+    receiver: str
+    integration: str
+    alerts: int
+    attempts: int
+    error: str
+
+
+class ConfigReloaded(Event):
+    success: bool
+    error: str = ""
+
+
+#: Events the dispatcher consumes.
+ALERT_EVENTS = (AlertReceived, AlertUpdated, AlertResolved)

@@ -1,0 +1,156 @@
+"""Every hook tocsin calls, in pipeline order.
+
+Plugins implement these with ``@tocsin.hookimpl`` and register through the
+``tocsin.plugins`` entry-point group. Built-in behaviour (deduplication,
+routing, delivery, the webhook and log channels) is itself implemented by
+plugins registered in that group, so a third-party plugin can do anything a
+built-in one can, including replace it (``tryfirst=True`` on a ``firstresult``
+hook, or disabling the built-in by name).
+
+Hooks marked *may be async* can return an awaitable; tocsin awaits it. The
+hot-path hooks (dedupe, inhibit, route) must answer synchronously.
+
+Every hook receives ``runtime`` (:class:`tocsin.runtime.Runtime`), which
+gives the config, clock, bus, store and alert state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from tocsin.channels import ChannelKind
+    from tocsin.events import Event
+    from tocsin.models import Alert, Notification
+    from tocsin.mute import MuteReason
+    from tocsin.remediations import RemediationKind
+    from tocsin.routing import Route
+    from tocsin.runtime import Runtime
+
+hookspec = pluggy.HookspecMarker("tocsin")
+
+
+# ---------------------------------------------------------------------------
+# Contributions: called once at start-up and on every reload, before the
+# config is read, so that the kinds they add are known to the config loader.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def tocsin_channel_kinds() -> list[ChannelKind]:
+    """Contribute notification channel kinds.
+
+    Return a list of :class:`tocsin.channels.ChannelKind`. A kind named
+    ``discord`` makes ``discord_configs`` valid in a receiver; its ``config``
+    Struct validates each entry (errors carry the YAML path) and its
+    ``factory`` builds the object whose ``send`` delivers a notification.
+    All implementations are called; two plugins claiming one name is an error.
+    """
+
+
+@hookspec
+def tocsin_remediation_kinds() -> list[RemediationKind]:
+    """Contribute remediation kinds (a config Struct and an async ``run``).
+
+    Same contract as :func:`tocsin_channel_kinds`, for ``remediations:``.
+    """
+
+
+# ---------------------------------------------------------------------------
+# The ingest pipeline, per alert, in this order: enrich, dedupe, inhibit,
+# route. enrich and dedupe run inside the request, before the 2xx answer;
+# inhibit and route run in the dispatcher, off the request path.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def tocsin_enrich(runtime: Runtime, alert: Alert) -> Awaitable[None] | None:
+    """Add labels or annotations to an incoming alert, before it is fingerprinted
+    into the alert state. Mutate ``alert.labels`` / ``alert.annotations`` in place.
+
+    Called for every alert of every request, in plugin order (use ``tryfirst`` /
+    ``trylast`` to place yourself). May be async. An enricher that raises is
+    logged and skipped; the alert goes on. Changing labels changes the
+    fingerprint: tocsin recomputes it after all enrichers ran.
+    """
+
+
+@hookspec(firstresult=True)
+def tocsin_dedupe(runtime: Runtime, alert: Alert, existing: Alert | None) -> Alert | None:
+    """Merge an incoming alert into the one already held with the same fingerprint.
+
+    ``existing`` is None for an alert not held yet. Return the alert to keep.
+    Stops at the first non-None result. The built-in implementation follows
+    Alertmanager: the earliest ``starts_at`` stays, an explicit ``ends_at``
+    wins over a timeout one, and alerts whose activity does not overlap are
+    not merged (the newer replaces the older).
+    """
+
+
+@hookspec
+def tocsin_inhibit(
+    runtime: Runtime, alert: Alert, route: Route | None, now: float
+) -> MuteReason | list[MuteReason] | None:
+    """Say whether ``alert`` is muted, and why.
+
+    Called when the alert arrives (``route`` is None) and again for every
+    group flush (with the group's route), so a silence made after the alert
+    arrived takes effect at the next flush. Return a
+    :class:`tocsin.mute.MuteReason`, a list of them, or None. All
+    implementations are called; the alert is muted if any gives a reason.
+    Must be synchronous and cheap.
+    """
+
+
+@hookspec(firstresult=True)
+def tocsin_route(runtime: Runtime, alert: Alert) -> list[Route] | None:
+    """Return the routes the alert is delivered through.
+
+    Stops at the first non-None result. The built-in implementation walks the
+    config's routing tree with Alertmanager's semantics.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Delivery: called by the dispatcher when an aggregation group flushes.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def tocsin_notify(runtime: Runtime, notification: Notification) -> Awaitable[bool | None] | bool | None:
+    """Deliver a group's notification.
+
+    ``notification.alerts`` are the group's unmuted alerts at the flush. All
+    implementations run concurrently; may be async. Return False (or raise) if
+    delivery failed: the group then keeps its resolved alerts and tries again
+    at its next flush. The built-in implementation sends to every integration
+    of ``notification.receiver``, each with its own notification-log check,
+    retries and record.
+    """
+
+
+@hookspec
+def tocsin_remediate(runtime: Runtime, notification: Notification) -> Awaitable[None] | None:
+    """Act on the firing alerts of a flushed group (roll back, restart a unit...).
+
+    Called after :func:`tocsin_notify` for every flush that has firing alerts.
+    May be async. Guards (cooldowns, approval, dry runs) are the
+    implementation's business.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Observation.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def tocsin_observe(runtime: Runtime, event: Event) -> Awaitable[None] | None:
+    """See every event on the bus (:mod:`tocsin.events`), in publication order.
+
+    Called from a dedicated bus subscriber, never from the publisher, so a slow
+    observer delays only other observers. May be async. Errors are logged.
+    """

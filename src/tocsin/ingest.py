@@ -1,0 +1,170 @@
+"""Ingest: validate, normalise, enrich, dedupe, persist, publish.
+
+Every source (Alertmanager API v2, Alertmanager webhook, native events)
+ends here with a list of :class:`PostableAlert`. The whole batch is written
+in one transaction before the call returns, so a 2xx answer means durable.
+A re-post that changes nothing but ``ends_at`` is an in-memory update; its
+write is coalesced by the runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tocsin.events import AlertReceived, AlertResolved, AlertUpdated, Event
+from tocsin.labels import fingerprint, valid_label_name
+from tocsin.models import Alert, PostableAlert
+from tocsin.plugins import maybe_await
+from tocsin.timefmt import from_datetime
+
+if TYPE_CHECKING:
+    from tocsin.runtime import Runtime
+
+__all__ = ["AlertError", "IngestResult", "ingest", "merge", "to_alert"]
+
+log = structlog.get_logger("tocsin.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertError:
+    index: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"alerts[{self.index}].{self.field}: {self.message}"
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    errors: list[AlertError] = field(default_factory=list)
+
+
+def to_alert(p: PostableAlert, index: int, now: float, resolve_timeout: float) -> Alert | AlertError:
+    """Validate and normalise one posted alert, as Alertmanager's API v2 does."""
+    labels = {k: v for k, v in p.labels.items() if v != ""}
+    if not labels:
+        return AlertError(index, "labels", "at least one label pair required")
+    for name in labels:
+        if not valid_label_name(name):
+            return AlertError(index, f"labels.{name}", f"invalid label name {name!r}")
+    for name in p.annotations:
+        if not valid_label_name(name):
+            return AlertError(index, f"annotations.{name}", f"invalid annotation name {name!r}")
+    starts = from_datetime(p.starts_at)
+    ends = from_datetime(p.ends_at)
+    if starts == 0:
+        starts = ends if ends else now
+    if ends and ends < starts:
+        return AlertError(index, "endsAt", "start time must be before end time")
+    timeout = False
+    if ends == 0:
+        ends = now + resolve_timeout
+        timeout = True
+    return Alert(
+        fingerprint="",
+        labels=labels,
+        annotations=p.annotations,
+        starts_at=starts,
+        ends_at=ends,
+        generator_url=p.generator_url,
+        updated_at=now,
+        timeout=timeout,
+    )
+
+
+def merge(old: Alert | None, new: Alert, now: float) -> Alert:
+    """Alertmanager's merge of a re-posted alert into the held one."""
+    if old is None:
+        return new
+    overlap = (old.starts_at < new.ends_at < old.ends_at) or (
+        old.starts_at < new.starts_at < old.ends_at
+    )
+    if not overlap:
+        return new
+    a, o = (old, new) if new.updated_at >= old.updated_at else (new, old)
+    res = o.__copy__()
+    if a.starts_at < o.starts_at:
+        res.starts_at = a.starts_at
+    if o.resolved(now):
+        if a.resolved(now) and a.ends_at > o.ends_at:
+            res.ends_at = a.ends_at
+    elif a.ends_at > o.ends_at and not a.timeout:
+        res.ends_at = a.ends_at
+    return res
+
+
+def _only_ends_moved(old: Alert, new: Alert, now: float) -> bool:
+    return (
+        old.starts_at == new.starts_at
+        and old.annotations == new.annotations
+        and old.generator_url == new.generator_url
+        and old.timeout == new.timeout
+        and not old.resolved(now)
+        and not new.resolved(now)
+    )
+
+
+async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> IngestResult:
+    """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index."""
+    now = rt.clock.now()
+    resolve_timeout = float(rt.config.global_.resolve_timeout)
+    hooks = rt.hooks.hook
+    enrich = rt.hooks.has_impls("tocsin_enrich")
+    result = IngestResult()
+    to_write: list[Alert] = []
+    events: list[Event] = []
+    previous: list[tuple[Alert, Alert | None]] = []
+
+    for index, p in posted:
+        alert = to_alert(p, index, now, resolve_timeout)
+        if isinstance(alert, AlertError):
+            result.errors.append(alert)
+            continue
+        if enrich:
+            for res in hooks.tocsin_enrich(runtime=rt, alert=alert):
+                try:
+                    await maybe_await(res)
+                except Exception:
+                    log.exception("enricher failed; skipped")
+        alert.fingerprint = fingerprint(alert.labels)
+        existing = rt.alerts.get(alert.fingerprint)
+        kept = hooks.tocsin_dedupe(runtime=rt, alert=alert, existing=existing) or alert
+        rt.alerts.set(kept)
+        result.accepted += 1
+
+        if existing is not None and _only_ends_moved(existing, kept, now):
+            if kept.ends_at != existing.ends_at:
+                rt.alerts.dirty.add(kept.fingerprint)
+            continue
+        previous.append((kept, existing))
+        to_write.append(kept)
+        was_firing = existing is not None and not existing.resolved(now)
+        if kept.resolved(now):
+            if was_firing or existing is None:
+                events.append(AlertResolved(at=now, alert=kept))
+        elif was_firing:
+            events.append(AlertUpdated(at=now, alert=kept))
+        else:
+            events.append(AlertReceived(at=now, alert=kept))
+
+    if to_write:
+        try:
+            await rt.store.save_alerts(to_write)
+        except Exception:
+            # Undo what this request changed, unless a later one changed it again.
+            for kept, existing in previous:
+                if rt.alerts.get(kept.fingerprint) is kept:
+                    if existing is None:
+                        rt.alerts.delete(kept.fingerprint)
+                    else:
+                        rt.alerts.set(existing)
+            raise
+    for event in events:
+        await rt.bus.publish(event)
+    rt.metrics_received(result.accepted, len(result.errors))
+    return result

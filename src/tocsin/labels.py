@@ -1,0 +1,85 @@
+"""Label sets: validation, fingerprints and Alertmanager's string forms.
+
+A label set is a plain ``dict[str, str]``. Fingerprints follow Prometheus'
+``model/signature.go``: FNV-1a 64 over the pairs sorted by name, each name
+and value followed by the byte 0xFF, printed as 16 hex digits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_MASK = (1 << 64) - 1
+_SEP = 0xFF
+
+# Fingerprints are pure functions of the label set and Prometheus re-posts
+# the same sets every evaluation, so remembering them pays. The cache is
+# bounded by clearing it when it grows past the limit.
+_fp_cache: dict[tuple[tuple[str, str], ...], str] = {}
+_FP_CACHE_MAX = 500_000
+
+
+def _fnv1a(labels: tuple[tuple[str, str], ...]) -> int:
+    h = _FNV_OFFSET
+    for name, value in labels:
+        for b in name.encode():
+            h = ((h ^ b) * _FNV_PRIME) & _MASK
+        h = ((h ^ _SEP) * _FNV_PRIME) & _MASK
+        for b in value.encode():
+            h = ((h ^ b) * _FNV_PRIME) & _MASK
+        h = ((h ^ _SEP) * _FNV_PRIME) & _MASK
+    return h
+
+
+def label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The canonical, hashable form of a label set: pairs sorted by name."""
+    return tuple(sorted(labels.items()))
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set, as 16 lowercase hex digits."""
+    key = label_key(labels)
+    fp = _fp_cache.get(key)
+    if fp is None:
+        fp = format(_fnv1a(key), "016x")
+        if len(_fp_cache) >= _FP_CACHE_MAX:
+            _fp_cache.clear()
+        _fp_cache[key] = fp
+    return fp
+
+
+def valid_label_name(name: str) -> bool:
+    return LABEL_NAME_RE.fullmatch(name) is not None
+
+
+def go_quote(s: str) -> str:
+    """Quote a string the way Go's ``%q`` does for the characters labels use."""
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def labelset_string(labels: Mapping[str, str]) -> str:
+    """``{a="b", c="d"}``: Prometheus' ``LabelSet.String``, used in group keys."""
+    parts = sorted(f"{k}={go_quote(v)}" for k, v in labels.items())
+    return "{" + ", ".join(parts) + "}"

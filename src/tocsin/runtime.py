@@ -1,0 +1,229 @@
+"""The runtime: one object that owns the daemon's state and background work.
+
+It is what hooks receive as ``runtime``. Start-up order: open the store,
+load alerts and the notification log, build delivery, start the background
+loops (scheduler, dispatcher consumer, observers), then re-route every held
+alert so groups resume. Stop runs it backwards, draining on the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
+
+import aiohttp
+import structlog
+
+from tocsin.alerts import AlertState
+from tocsin.bus import EventBus, Subscription
+from tocsin.clock import Clock, SystemClock
+from tocsin.config import Config
+from tocsin.delivery import Delivery
+from tocsin.dispatch import Dispatcher
+from tocsin.events import ALERT_EVENTS, ConfigReloaded
+from tocsin.models import Alert, Notification
+from tocsin.mute import MuteReason
+from tocsin.nflog import NotificationLog
+from tocsin.plugins import PluginManager, maybe_await
+from tocsin.routing import Route
+from tocsin.scheduler import Scheduler
+from tocsin.store import Store
+from tocsin.store.sqlite import SQLiteStore
+
+__all__ = ["Runtime"]
+
+log = structlog.get_logger("tocsin.runtime")
+
+PERSIST_INTERVAL = 10.0
+GC_INTERVAL = 30.0
+NFLOG_GC_INTERVAL = 3600.0
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        hooks: PluginManager,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self.hooks = hooks
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = store or SQLiteStore(
+            config.storage.path, synchronous=config.storage.synchronous
+        )
+        self.bus = EventBus()
+        self.alerts = AlertState()
+        self.nflog = NotificationLog(self.store)
+        self.scheduler = Scheduler(self.clock)
+        self.dispatcher = Dispatcher(self)
+        self.delivery: Delivery = Delivery(self, {})
+        self.counters: Counter[str] = Counter()
+        self.started_at = self.clock.now()
+        self.ready = False
+        self.session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[Any]] = []
+        self._subs: list[Subscription] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        now = self.clock.now()
+        for alert in await self.store.load_alerts():
+            self.alerts.set(alert)
+        self.nflog.load(await self.store.load_nflog(now))
+        self.session = aiohttp.ClientSession()
+        self.delivery = Delivery.build(self, self.config, self.session)
+
+        dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
+        self._subs.append(dispatch_sub)
+        self._loops.append(asyncio.create_task(self._dispatch_loop(dispatch_sub), name="dispatch"))
+        if self.hooks.has_impls("tocsin_observe"):
+            obs = self.bus.subscribe("observers")
+            self._subs.append(obs)
+            self._loops.append(asyncio.create_task(self._observe_loop(obs), name="observers"))
+        self._loops.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+
+        for alert in self.alerts:
+            self.dispatcher.process(alert)
+        self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
+        self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
+        self.scheduler.call_later(NFLOG_GC_INTERVAL, self._every, NFLOG_GC_INTERVAL, self._nflog_gc)
+        self.ready = True
+        log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
+                 nflog=len(self.nflog))
+
+    async def stop(self, deadline: float = 10.0) -> None:
+        """Drain what was accepted, finish or give up deliveries within ``deadline``, close."""
+        self.ready = False
+        for sub in self._subs:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.drained(), deadline)
+        await self.dispatcher.close(deadline)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=deadline)
+        with contextlib.suppress(Exception):
+            await self.persist_dirty()
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for sub in self._subs:
+            sub.close()
+        if self.session is not None:
+            await self.session.close()
+        await self.store.close()
+        log.info("runtime stopped")
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run background work the runtime waits for at stop."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
+
+    def _every(self, interval: float, job: Any) -> None:
+        self.spawn(job(), name=getattr(job, "__name__", "job"))
+        self.scheduler.call_later(interval, self._every, interval, job)
+
+    # -- loops ----------------------------------------------------------------------------
+
+    async def _dispatch_loop(self, sub: Subscription) -> None:
+        async for event in sub:
+            try:
+                self.dispatcher.process(event.alert)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("routing failed", fingerprint=event.alert.fingerprint)  # type: ignore[attr-defined]
+
+    async def _observe_loop(self, sub: Subscription) -> None:
+        async for event in sub:
+            for res in self.hooks.hook.tocsin_observe(runtime=self, event=event):
+                try:
+                    await maybe_await(res)
+                except Exception:
+                    log.exception("observer failed", event=type(event).__name__)
+
+    # -- pipeline helpers used by the dispatcher and API ---------------------------------
+
+    def muted(self, alert: Alert, route: Route | None, now: float) -> list[MuteReason]:
+        if not self.hooks.has_impls("tocsin_inhibit"):
+            return []
+        reasons: list[MuteReason] = []
+        for res in self.hooks.hook.tocsin_inhibit(runtime=self, alert=alert, route=route, now=now):
+            if isinstance(res, list):
+                reasons.extend(res)
+            elif res is not None:
+                reasons.append(res)
+        return reasons
+
+    async def notify(self, n: Notification) -> bool:
+        results = self.hooks.hook.tocsin_notify(runtime=self, notification=n)
+        outcomes = await asyncio.gather(*(maybe_await(r) for r in results), return_exceptions=True)
+        ok = True
+        for out in outcomes:
+            if isinstance(out, BaseException):
+                log.error("notify hook failed", group_key=n.group_key, error=repr(out))
+                ok = False
+            elif out is False:
+                ok = False
+        return ok
+
+    def receivers_for(self, alert: Alert) -> list[str]:
+        seen: dict[str, None] = {}
+        for route in self.hooks.hook.tocsin_route(runtime=self, alert=alert) or []:
+            seen.setdefault(route.receiver)
+        return list(seen)
+
+    def metrics_received(self, accepted: int, invalid: int) -> None:
+        self.counters["alerts_received"] += accepted
+        self.counters["alerts_invalid"] += invalid
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    async def persist_dirty(self) -> None:
+        dirty = self.alerts.take_dirty()
+        if dirty:
+            await self.store.save_alerts(dirty)
+
+    async def collect_garbage(self) -> None:
+        """Forget resolved alerts that no group holds any more."""
+        now = self.clock.now()
+        held = {fp for g in self.dispatcher.groups.values() for fp in g.alerts}
+        gone = [a.fingerprint for a in self.alerts if a.resolved(now) and a.fingerprint not in held]
+        for fp in gone:
+            self.alerts.delete(fp)
+        if gone:
+            await self.store.delete_alerts(gone)
+
+    async def _nflog_gc(self) -> None:
+        await self.nflog.gc(self.clock.now())
+
+    # -- reload ---------------------------------------------------------------------------
+
+    async def reload(self, config: Config) -> None:
+        """Swap in an already validated config; groups are rebuilt on the new tree."""
+        assert self.session is not None
+        delivery = Delivery.build(self, config, self.session)
+        self.config = config
+        self.delivery = delivery
+        self.dispatcher.rebuild(config.route)
+        await self.bus.publish(ConfigReloaded(at=self.clock.now(), success=True))
+        log.info("config reloaded", summary=config.summary())

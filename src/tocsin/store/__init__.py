@@ -1,0 +1,54 @@
+"""Durable state behind one interface.
+
+The daemon keeps hot state (alerts, the notification log) in memory and
+writes through a :class:`Store`. A write returns once it is durable
+(committed), which is what lets the API answer 2xx. The SQLite store is
+the default; a networked database can implement the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from tocsin.models import Alert
+
+__all__ = ["NflogEntry", "Store", "StorageError"]
+
+
+class StorageError(Exception):
+    """The store could not make a write durable (disk full, read-only...)."""
+
+
+class NflogEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """What a receiver's integration was last told about a group."""
+
+    group_key: str
+    receiver: str
+    integration: str
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    sent_at: float
+    expires_at: float
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def load_alerts(self) -> list[Alert]: ...
+
+    async def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Insert or replace; durable when it returns. Raises StorageError."""
+
+    async def delete_alerts(self, fingerprints: Iterable[str]) -> None: ...
+
+    async def load_nflog(self, now: float) -> list[NflogEntry]:
+        """Entries not yet expired at ``now``."""
+
+    async def save_nflog(self, entry: NflogEntry) -> None: ...
+
+    async def expire_nflog(self, now: float) -> int: ...

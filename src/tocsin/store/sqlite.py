@@ -1,0 +1,207 @@
+"""The SQLite store (aiosqlite, WAL).
+
+Writes from concurrent requests are committed together: each caller queues
+its rows and waits; one writer task takes everything queued, commits it in
+one transaction and wakes the callers. Under load this turns many small
+commits into few larger ones; alone, a request still gets its own commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import msgspec
+import structlog
+
+from tocsin.models import Alert
+from tocsin.store import NflogEntry, StorageError
+
+__all__ = ["MIGRATIONS", "SQLiteStore"]
+
+log = structlog.get_logger("tocsin.store")
+
+#: Schema versions, applied in order; ``PRAGMA user_version`` records the last.
+MIGRATIONS: list[str] = [
+    # 1: alerts and the notification log.
+    """
+    CREATE TABLE alerts (
+        fingerprint TEXT PRIMARY KEY,
+        body BLOB NOT NULL,
+        ends_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX alerts_ends_at ON alerts (ends_at);
+    CREATE TABLE nflog (
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (group_key, receiver, integration)
+    );
+    """,
+]
+
+_alert_enc = msgspec.json.Encoder()
+_alert_dec = msgspec.json.Decoder(Alert)
+_list_dec = msgspec.json.Decoder(list[str])
+
+_Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self.synchronous = synchronous
+        self._db: aiosqlite.Connection | None = None
+        self._pending: list[tuple[list[_Op], asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._migrate()
+        self._writer = asyncio.create_task(self._write_loop(), name="tocsin-store-writer")
+
+    async def _migrate(self) -> None:
+        assert self._db is not None
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = row[0] if row else 0
+        if current > len(MIGRATIONS):
+            raise StorageError(
+                f"{self.path} has schema version {current}, newer than this tocsin knows "
+                f"({len(MIGRATIONS)}); upgrade tocsin or use another database"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            await self._db.executescript(
+                "BEGIN;\n" + MIGRATIONS[version - 1] + f"\nPRAGMA user_version={version};\nCOMMIT;"
+            )
+            log.info("schema migrated", version=version, path=self.path)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._db.close()
+            self._db = None
+
+    # -- the writer ---------------------------------------------------------
+
+    async def _write(self, ops: list[_Op]) -> None:
+        if self._writer is None or self._closing:
+            raise StorageError("the store is closed")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((ops, fut))
+        self._wakeup.set()
+        # The commit goes on even if this caller is cancelled.
+        await asyncio.shield(fut)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._commit(batch)
+            elif self._closing:
+                return
+
+    async def _commit(self, batch: list[tuple[list[_Op], asyncio.Future[None]]]) -> None:
+        db = self._db
+        assert db is not None
+        try:
+            await db.execute("BEGIN")
+            for ops, _ in batch:
+                for sql, params, many in ops:
+                    if many:
+                        await db.executemany(sql, params)  # type: ignore[arg-type]
+                    else:
+                        await db.execute(sql, params)  # type: ignore[arg-type]
+            await db.execute("COMMIT")
+            self.commits += 1
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            err = StorageError(f"database write failed: {exc}")
+            log.error("database write failed", error=str(exc), path=self.path)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(err)
+            return
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- alerts ---------------------------------------------------------------
+
+    async def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        if not alerts:
+            return
+        rows = [(a.fingerprint, _alert_enc.encode(a), a.ends_at, a.updated_at) for a in alerts]
+        await self._write([(
+            "INSERT OR REPLACE INTO alerts (fingerprint, body, ends_at, updated_at) VALUES (?,?,?,?)",
+            rows, True,
+        )])
+
+    async def delete_alerts(self, fingerprints: Iterable[str]) -> None:
+        rows = [(fp,) for fp in fingerprints]
+        if rows:
+            await self._write([("DELETE FROM alerts WHERE fingerprint = ?", rows, True)])
+
+    async def load_alerts(self) -> list[Alert]:
+        assert self._db is not None
+        async with self._db.execute("SELECT body FROM alerts") as cur:
+            return [_alert_dec.decode(row[0]) for row in await cur.fetchall()]
+
+    # -- notification log -------------------------------------------------------
+
+    async def save_nflog(self, entry: NflogEntry) -> None:
+        await self._write([(
+            "INSERT OR REPLACE INTO nflog (group_key, receiver, integration, firing, resolved,"
+            " sent_at, expires_at) VALUES (?,?,?,?,?,?,?)",
+            (entry.group_key, entry.receiver, entry.integration,
+             _alert_enc.encode(sorted(entry.firing)), _alert_enc.encode(sorted(entry.resolved)),
+             entry.sent_at, entry.expires_at),
+            False,
+        )])
+
+    async def load_nflog(self, now: float) -> list[NflogEntry]:
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT group_key, receiver, integration, firing, resolved, sent_at, expires_at"
+            " FROM nflog WHERE expires_at > ?", (now,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            NflogEntry(group_key=r[0], receiver=r[1], integration=r[2],
+                       firing=frozenset(_list_dec.decode(r[3])),
+                       resolved=frozenset(_list_dec.decode(r[4])), sent_at=r[5], expires_at=r[6])
+            for r in rows
+        ]
+
+    async def expire_nflog(self, now: float) -> int:
+        assert self._db is not None
+        await self._write([("DELETE FROM nflog WHERE expires_at <= ?", (now,), False)])
+        return 0
