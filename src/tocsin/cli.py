@@ -54,7 +54,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from tocsin.daemon import channel_kinds, load_plugins
+    from tocsin.daemon import load_plugins
+    from tocsin.plugins import channel_kinds
 
     pm = load_plugins()
     kinds = channel_kinds(pm)

@@ -14,13 +14,12 @@ import structlog
 from aiohttp import web
 
 from tocsin.app import create_app
-from tocsin.channels import ChannelKind
 from tocsin.config import Config, ConfigError, load_config, parse_listen
-from tocsin.plugins import PluginManager
+from tocsin.plugins import PluginManager, channel_kinds
 from tocsin.runtime import Runtime
 from tocsin.validate import Problem
 
-__all__ = ["ConfigLoader", "channel_kinds", "load_plugins", "serve"]
+__all__ = ["ConfigLoader", "load_plugins", "serve"]
 
 log = structlog.get_logger("tocsin.daemon")
 
@@ -29,18 +28,6 @@ def load_plugins() -> PluginManager:
     pm = PluginManager()
     pm.load_entry_points()
     return pm
-
-
-def channel_kinds(pm: PluginManager) -> dict[str, ChannelKind]:
-    kinds: dict[str, ChannelKind] = {}
-    for contributed in pm.hook.tocsin_channel_kinds():
-        for kind in contributed or ():
-            if kind.name in kinds and kinds[kind.name] is not kind:
-                log.error("two plugins provide the same channel kind; keeping the first",
-                          kind=kind.name)
-                continue
-            kinds[kind.name] = kind
-    return kinds
 
 
 @dataclass

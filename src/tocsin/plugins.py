@@ -13,17 +13,20 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 import structlog
 
 from tocsin import hookspecs
 
+if TYPE_CHECKING:
+    from tocsin.channels import ChannelKind
+
 ENTRY_POINT_GROUP = "tocsin.plugins"
 log = structlog.get_logger("tocsin.plugins")
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginManager", "maybe_await"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginManager", "channel_kinds", "maybe_await"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +79,15 @@ async def maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def channel_kinds(pm: PluginManager) -> dict[str, ChannelKind]:
+    kinds: dict[str, ChannelKind] = {}
+    for contributed in pm.hook.tocsin_channel_kinds():
+        for kind in contributed or ():
+            if kind.name in kinds and kinds[kind.name] is not kind:
+                log.error("two plugins provide the same channel kind; keeping the first",
+                          kind=kind.name)
+                continue
+            kinds[kind.name] = kind
+    return kinds

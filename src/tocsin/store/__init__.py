@@ -15,7 +15,7 @@ import msgspec
 
 from tocsin.models import Alert
 
-__all__ = ["NflogEntry", "Store", "StorageError"]
+__all__ = ["NflogEntry", "StorageError", "Store"]
 
 
 class StorageError(Exception):
