@@ -192,7 +192,7 @@ class Dispatcher:
             if group.timer is not None:
                 group.timer.cancel()
         if self._inflight:
-            done, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
             for task in pending:
                 task.cancel()
             if pending:
