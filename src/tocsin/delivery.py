@@ -147,6 +147,9 @@ class Delivery:
 
         latency = rt.clock.monotonic() - started
         await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        # One line per notification (not per alert), written once the log entry is durable.
+        bound.info("notification sent", alerts=len(n.alerts), attempts=attempt,
+                   latency_ms=round(latency * 1000, 1))
         await rt.bus.publish(NotificationSent(
             at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,

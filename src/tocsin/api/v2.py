@@ -83,13 +83,12 @@ def gettable(rt: Runtime, alert: Alert, now: float) -> dict[str, object]:
     reasons = rt.muted(alert, None, now)
     silenced = [i for r in reasons if r.kind == "silence" for i in r.ids]
     inhibited = [i for r in reasons if r.kind == "inhibition" for i in r.ids]
-    return {
+    out: dict[str, object] = {
         "labels": alert.labels,
         "annotations": alert.annotations,
         "startsAt": format_ts(alert.starts_at),
         "endsAt": format_ts(alert.ends_at),
         "updatedAt": format_ts(alert.updated_at),
-        "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
         "receivers": [{"name": r} for r in rt.receivers_for(alert)],
         "status": {
@@ -98,6 +97,9 @@ def gettable(rt: Runtime, alert: Alert, now: float) -> dict[str, object]:
             "inhibitedBy": inhibited,
         },
     }
+    if alert.generator_url:  # Alertmanager leaves the field out when empty
+        out["generatorURL"] = alert.generator_url
+    return out
 
 
 def _flag(request: web.Request, name: str) -> bool:
