@@ -122,7 +122,6 @@ class ConfigDocument(Base, kw_only=True):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     route: RouteConfig
     receivers: list[dict[str, Any]] = []
-    templates: list[str] = []
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)

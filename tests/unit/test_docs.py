@@ -1,0 +1,50 @@
+"""The docs must keep up with the code: every hook and config section is documented."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from tocsin import hookspecs
+from tocsin.config import ConfigDocument
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+EXAMPLE = (ROOT / "etc" / "tocsin" / "tocsin.yml").read_text()
+
+
+def hook_names() -> list[str]:
+    return [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("tocsin_")]
+
+
+def test_there_are_hooks():
+    assert {"tocsin_enrich", "tocsin_dedupe", "tocsin_inhibit", "tocsin_route", "tocsin_notify",
+            "tocsin_remediate", "tocsin_channel_kinds", "tocsin_observe"} <= set(hook_names())
+
+
+def test_every_hook_is_in_the_readme_with_its_arguments():
+    for name in hook_names():
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"`{name}({params})`" in README, f"README's hook table lacks {name}({params})"
+
+
+def test_every_hook_has_a_docstring():
+    for name in hook_names():
+        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert len(doc) > 40, name
+
+
+def test_every_config_section_is_documented_and_in_the_example():
+    for key in ConfigDocument.__struct_encode_fields__:
+        assert f"`{key}" in README, f"README does not document `{key}`"
+        assert f"{key}:" in EXAMPLE, f"etc/tocsin/tocsin.yml does not show {key}:"
+
+
+def test_readme_has_exactly_the_two_setup_commands_and_ci_runs_the_test_one():
+    blocks = [b.split("```", 1)[0].strip() for b in README.split("```sh\n")[1:]]
+    setup = [b for b in blocks if "pip install" in b]
+    assert len(setup) == 2, setup
+    serve, test = setup
+    assert "tocsin serve --config etc/tocsin/tocsin.yml" in serve
+    assert "pytest" in test
+    assert test in (ROOT / ".ci" / "run").read_text()
