@@ -62,8 +62,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     for info in pm.infos:
         where = f"{info.distribution} {info.version}" if info.distribution else "?"
         state = "loaded" if info.loaded else f"FAILED: {info.error}"
-        plugin = pm.get_plugin(info.name)
-        provides = sorted(k for k, v in kinds.items() if plugin is not None and v.factory.__module__ == getattr(plugin, "__name__", None))
+        module = getattr(pm.get_plugin(info.name), "__name__", None)
+        provides = sorted(k for k, v in kinds.items() if v.factory.__module__ == module)
         extra = f"  channels: {', '.join(provides)}" if provides else ""
         print(f"{info.name:<12} {info.module:<32} {where:<20} {state}{extra}")
     return 0

@@ -36,7 +36,8 @@ def needs_update(
         return bool(entry.firing)
     if send_resolved and not resolved <= entry.resolved:
         return True
-    return entry.sent_at <= now - repeat_interval
+    # Strictly before, as Alertmanager's entry.Timestamp.Before(now - repeat).
+    return entry.sent_at < now - repeat_interval
 
 
 class NotificationLog:
