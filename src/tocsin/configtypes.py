@@ -84,4 +84,8 @@ def dec_hook(typ: type, obj: Any) -> Any:
         if not isinstance(obj, str):
             raise TypeError("expected a URL string")
         return URL.parse(obj)
+    # Types elsewhere (time interval ranges...) decode themselves.
+    from_config = getattr(typ, "from_config", None)
+    if from_config is not None:
+        return from_config(obj)
     raise NotImplementedError(f"no decoder for {typ!r}")
