@@ -13,6 +13,8 @@ from tocsin.runtime import Runtime
 
 __all__ = ["create_app"]
 
+MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
+
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]):
@@ -23,7 +25,7 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         if exc.status == 413:
-            limit = request.app["max_request_bytes"]
+            limit = request.app[MAX_REQUEST_BYTES]
             return json_error(413, f"request body larger than the limit of {limit} bytes")
         return json_error(exc.status, exc.reason)
 
@@ -31,7 +33,7 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
 def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None) -> web.Application:
     max_bytes = runtime.config.server.max_request_bytes
     app = web.Application(client_max_size=max_bytes, middlewares=[json_errors])
-    app["max_request_bytes"] = max_bytes
+    app[MAX_REQUEST_BYTES] = max_bytes
     app[RUNTIME] = runtime
     if reloader is not None:
         app[RELOADER] = reloader

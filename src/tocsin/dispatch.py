@@ -167,7 +167,10 @@ class Dispatcher:
         ok = await rt.notify(n)
         if ok:
             for a in snapshot:
-                if a.resolved(now) and group.alerts.get(a.fingerprint) == a.updated_at:
+                # Not compared with the group's join-time updated_at: a re-post that
+                # changed nothing the dispatcher sees (only ends_at, or an identical
+                # resolved alert) moves updated_at without re-joining the group.
+                if a.resolved(now) and a.fingerprint in group.alerts:
                     current = rt.alerts.get(a.fingerprint)
                     if current is None or current.updated_at == a.updated_at:
                         del group.alerts[a.fingerprint]

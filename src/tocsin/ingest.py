@@ -17,7 +17,7 @@ import structlog
 from tocsin.events import AlertReceived, AlertResolved, AlertUpdated, Event
 from tocsin.labels import fingerprint, valid_label_name
 from tocsin.models import Alert, PostableAlert
-from tocsin.plugins import maybe_await
+from tocsin.plugins import call_each
 from tocsin.timefmt import from_datetime
 
 if TYPE_CHECKING:
@@ -98,6 +98,10 @@ def merge(old: Alert | None, new: Alert, now: float) -> Alert:
     return res
 
 
+def _enricher_failed(plugin: str, exc: BaseException) -> None:
+    log.error("enricher failed; skipped", plugin=plugin, exc_info=exc)
+
+
 def _only_ends_moved(old: Alert, new: Alert, now: float) -> bool:
     return (
         old.starts_at == new.starts_at
@@ -126,11 +130,8 @@ async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> Ingest
             result.errors.append(alert)
             continue
         if enrich:
-            for res in hooks.tocsin_enrich(runtime=rt, alert=alert):
-                try:
-                    await maybe_await(res)
-                except Exception:
-                    log.exception("enricher failed; skipped")
+            # One by one, so that an enricher raising (even synchronously) skips only itself.
+            await call_each(hooks.tocsin_enrich, _enricher_failed, runtime=rt, alert=alert)
         alert.fingerprint = fingerprint(alert.labels)
         existing = rt.alerts.get(alert.fingerprint)
         kept = hooks.tocsin_dedupe(runtime=rt, alert=alert, existing=existing) or alert

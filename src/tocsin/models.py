@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -44,16 +45,45 @@ class Alert(msgspec.Struct, kw_only=True, gc=False):
         return "resolved" if self.resolved(now) else "firing"
 
 
-def sort_key(alert: Alert) -> tuple[Any, ...]:
-    """Alertmanager's notification order: by job, then instance, then the label set."""
-    labels = alert.labels
-    parts: list[Any] = []
+def _compare_labelsets(a: dict[str, str], b: dict[str, str]) -> int:
+    """Prometheus' ``LabelSet.Before`` as a comparison: fewer labels first; for as
+    many labels, the first name (in sorted order) where the sets differ decides,
+    the set lacking that name sorting first, else the smaller value."""
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    for name in sorted(a.keys() | b.keys()):
+        av, bv = a.get(name), b.get(name)
+        if av is None:
+            return -1
+        if bv is None:
+            return 1
+        if av != bv:
+            return -1 if av < bv else 1
+    return 0
+
+
+def _compare(x: Alert, y: Alert) -> int:
     for name in ("job", "instance"):
-        value = labels.get(name)
+        xv, yv = x.labels.get(name), y.labels.get(name)
+        if xv is None and yv is None:
+            continue
         # Alerts that have the label sort before alerts that lack it.
-        parts.append((0, value) if value is not None else (1, ""))
-    parts.append(sorted(labels.items()))
-    return tuple(parts)
+        if xv is None:
+            return 1
+        if yv is None:
+            return -1
+        if xv != yv:
+            return -1 if xv < yv else 1
+    return _compare_labelsets(x.labels, y.labels)
+
+
+_key = functools.cmp_to_key(_compare)
+
+
+def sort_key(alert: Alert) -> Any:
+    """Alertmanager's notification order (``AlertSlice.Less``): by job, then
+    instance, then the label set."""
+    return _key(alert)
 
 
 class Notification(msgspec.Struct, kw_only=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "tocsin.plugins"
 log = structlog.get_logger("tocsin.plugins")
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginManager", "channel_kinds", "maybe_await"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "PluginInfo", "PluginManager", "call_each", "call_impls", "channel_kinds",
+    "maybe_await",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,51 @@ async def maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def call_impls(caller: pluggy.HookCaller, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call every implementation of a hook, in pluggy's order, each on its own: one
+    that raises gives its exception as its answer instead of stopping the others.
+    Returns ``(plugin name, answer or exception)``; answers may be awaitables."""
+    impls = caller.get_hookimpls()
+    if any(i.hookwrapper or i.wrapper for i in impls):  # wrappers need pluggy's own loop
+        try:
+            return [("?", res) for res in caller(**kwargs)]
+        except Exception as exc:
+            return [("?", exc)]
+    out: list[tuple[str, Any]] = []
+    for impl in reversed(impls):
+        try:
+            out.append((impl.plugin_name, impl.function(*(kwargs[a] for a in impl.argnames))))
+        except Exception as exc:
+            out.append((impl.plugin_name, exc))
+    return out
+
+
+async def call_each(
+    caller: pluggy.HookCaller,
+    on_error: Callable[[str, BaseException], None],
+    **kwargs: Any,
+) -> list[Any]:
+    """Call and await the implementations of a hook one after the other; one that
+    raises (at once or when awaited) is reported to ``on_error`` and skipped, the
+    others still run. Returns the answers that came back."""
+    impls = caller.get_hookimpls()
+    if any(i.hookwrapper or i.wrapper for i in impls):
+        pending = call_impls(caller, **kwargs)
+    else:
+        pending = [(i.plugin_name, i) for i in reversed(impls)]
+    results = []
+    for name, item in pending:
+        try:
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, pluggy.HookImpl):
+                item = item.function(*(kwargs[a] for a in item.argnames))
+            results.append(await maybe_await(item))
+        except Exception as exc:
+            on_error(name, exc)
+    return results
 
 
 def channel_kinds(pm: PluginManager) -> dict[str, ChannelKind]:

@@ -27,7 +27,7 @@ from tocsin.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.models import Alert, Notification
 from tocsin.mute import MuteReason
 from tocsin.nflog import NotificationLog
-from tocsin.plugins import PluginManager, maybe_await
+from tocsin.plugins import PluginManager, call_each, call_impls, maybe_await
 from tocsin.routing import Route
 from tocsin.scheduler import Scheduler
 from tocsin.store import Store
@@ -40,6 +40,12 @@ log = structlog.get_logger("tocsin.runtime")
 PERSIST_INTERVAL = 10.0
 GC_INTERVAL = 30.0
 NFLOG_GC_INTERVAL = 3600.0
+
+
+async def _answer(result: Any) -> Any:
+    if isinstance(result, BaseException):
+        raise result
+    return await maybe_await(result)
 
 
 class Runtime:
@@ -155,11 +161,12 @@ class Runtime:
 
     async def _observe_loop(self, sub: Subscription) -> None:
         async for event in sub:
-            for res in self.hooks.hook.tocsin_observe(runtime=self, event=event):
-                try:
-                    await maybe_await(res)
-                except Exception:
-                    log.exception("observer failed", event=type(event).__name__)
+            # One by one: an observer raising (even synchronously) must not end the loop,
+            # which would stall every publisher once the queue is full.
+            def failed(plugin: str, exc: BaseException, event: Any = event) -> None:
+                log.error("observer failed", plugin=plugin, event_type=type(event).__name__, exc_info=exc)
+
+            await call_each(self.hooks.hook.tocsin_observe, failed, runtime=self, event=event)
 
     # -- pipeline helpers used by the dispatcher and API ---------------------------------
 
@@ -175,8 +182,10 @@ class Runtime:
         return reasons
 
     async def notify(self, n: Notification) -> bool:
-        results = self.hooks.hook.tocsin_notify(runtime=self, notification=n)
-        outcomes = await asyncio.gather(*(maybe_await(r) for r in results), return_exceptions=True)
+        # Each on its own: one raising, even synchronously, must not keep the others
+        # (the built-in delivery among them) from running.
+        results = [r for _, r in call_impls(self.hooks.hook.tocsin_notify, runtime=self, notification=n)]
+        outcomes = await asyncio.gather(*(_answer(r) for r in results), return_exceptions=True)
         ok = True
         for out in outcomes:
             if isinstance(out, BaseException):

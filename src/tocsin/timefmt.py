@@ -16,6 +16,15 @@ def format_ts(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def format_ts_nano(ts: float) -> str:
+    """Go's ``RFC3339Nano``, which Alertmanager's webhook JSON uses: fraction without trailing zeros."""
+    if ts <= 0:
+        return ZERO_TIME
+    dt = datetime.fromtimestamp(ts, UTC)
+    frac = f".{dt.microsecond:06d}".rstrip("0") if dt.microsecond else ""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + frac.rstrip(".") + "Z"
+
+
 def from_datetime(dt: datetime | None) -> float:
     """A decoded timestamp to Unix seconds; None and Go's zero time become 0."""
     if dt is None or dt.year <= 1:

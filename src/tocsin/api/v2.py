@@ -23,13 +23,16 @@ _batch_dec = msgspec.json.Decoder(list[PostableAlert])
 _raw_dec = msgspec.json.Decoder(list[msgspec.Raw])
 _one_dec = msgspec.json.Decoder(PostableAlert)
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?(?P<path>[^`]*)`$")
+_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 
 
 def _split_validation(msg: str) -> tuple[str, str]:
     m = _PATH_RE.search(msg)
-    if m is None:
-        return "", msg
-    return m["path"], msg[: m.start()]
+    path, msg = ("", msg) if m is None else (m["path"], msg[: m.start()])
+    missing = _MISSING_RE.match(msg)
+    if missing is not None:  # name the missing field itself, not the object holding it
+        path = f"{path}.{missing['name']}" if path else missing["name"]
+    return path, msg
 
 
 def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[AlertError]]:
@@ -132,7 +135,8 @@ async def get_alerts(request: web.Request) -> web.Response:
     now = rt.clock.now()
     out = []
     for alert in rt.alerts:
-        if alert.resolved(now) or not matches_all(matchers, alert.labels):
+        # Alertmanager hides an alert once endsAt is strictly before now.
+        if alert.ends_at < now or not matches_all(matchers, alert.labels):
             continue
         item = gettable(rt, alert, now)
         status = item["status"]

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from tocsin.models import Alert, Notification
-from tocsin.timefmt import format_ts
+from tocsin.timefmt import format_ts_nano
 
-__all__ = ["alert_data", "common", "message_data"]
+__all__ = ["alert_data", "common", "message_data", "quote_meta"]
+
+#: The characters Go's ``regexp.QuoteMeta`` escapes.
+_GO_REGEXP_META = frozenset("\\.+*?()|[]{}^$")
+
+
+def quote_meta(s: str) -> str:
+    """Go's ``regexp.QuoteMeta``, which Alertmanager applies to the receiver name."""
+    return "".join("\\" + c if c in _GO_REGEXP_META else c for c in s)
 
 
 def common(maps: list[dict[str, str]]) -> dict[str, str]:
@@ -28,8 +36,8 @@ def alert_data(alert: Alert, now: float) -> dict[str, Any]:
         "status": alert.status(now),
         "labels": alert.labels,
         "annotations": alert.annotations,
-        "startsAt": format_ts(alert.starts_at),
-        "endsAt": format_ts(alert.ends_at),
+        "startsAt": format_ts_nano(alert.starts_at),
+        "endsAt": format_ts_nano(alert.ends_at),
         "generatorURL": alert.generator_url,
         "fingerprint": alert.fingerprint,
     }
@@ -38,7 +46,7 @@ def alert_data(alert: Alert, now: float) -> dict[str, Any]:
 def message_data(n: Notification, alerts: list[Alert], external_url: str) -> dict[str, Any]:
     firing = any(not a.resolved(n.now) for a in alerts)
     return {
-        "receiver": n.receiver,
+        "receiver": quote_meta(n.receiver),  # as Alertmanager's template.Data
         "status": "firing" if firing else "resolved",
         "alerts": [alert_data(a, n.now) for a in alerts],
         "groupLabels": n.group_labels,

@@ -75,7 +75,12 @@ class SQLiteStore:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
         await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._migrate()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self._db.close()
+            self._db = None
+            raise
         self._writer = asyncio.create_task(self._write_loop(), name="tocsin-store-writer")
 
     async def _migrate(self) -> None:
