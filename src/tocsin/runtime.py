@@ -30,6 +30,7 @@ from tocsin.nflog import NotificationLog
 from tocsin.plugins import PluginManager, call_each, call_impls, maybe_await
 from tocsin.routing import Route
 from tocsin.scheduler import Scheduler
+from tocsin.silences import Silences
 from tocsin.store import Store
 from tocsin.store.sqlite import SQLiteStore
 
@@ -40,6 +41,7 @@ log = structlog.get_logger("tocsin.runtime")
 PERSIST_INTERVAL = 10.0
 GC_INTERVAL = 30.0
 NFLOG_GC_INTERVAL = 3600.0
+SILENCE_GC_INTERVAL = 900.0
 
 
 async def _answer(result: Any) -> Any:
@@ -66,6 +68,7 @@ class Runtime:
         self.bus = EventBus()
         self.alerts = AlertState()
         self.nflog = NotificationLog(self.store)
+        self.silences = Silences(self.store)
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
         self.delivery: Delivery = Delivery(self, {})
@@ -85,6 +88,7 @@ class Runtime:
         for alert in await self.store.load_alerts():
             self.alerts.set(alert)
         self.nflog.load(await self.store.load_nflog(now))
+        self.silences.load(await self.store.load_silences())
         self.session = aiohttp.ClientSession()
         self.delivery = Delivery.build(self, self.config, self.session)
 
@@ -102,6 +106,9 @@ class Runtime:
         self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
         self.scheduler.call_later(NFLOG_GC_INTERVAL, self._every, NFLOG_GC_INTERVAL, self._nflog_gc)
+        self.scheduler.call_later(
+            SILENCE_GC_INTERVAL, self._every, SILENCE_GC_INTERVAL, self._silence_gc
+        )
         self.ready = True
         log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
                  nflog=len(self.nflog))
@@ -224,6 +231,9 @@ class Runtime:
 
     async def _nflog_gc(self) -> None:
         await self.nflog.gc(self.clock.now())
+
+    async def _silence_gc(self) -> None:
+        await self.silences.gc(self.clock.now())
 
     # -- reload ---------------------------------------------------------------------------
 

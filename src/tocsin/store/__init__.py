@@ -9,11 +9,14 @@ the default; a networked database can implement the same methods.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from tocsin.models import Alert
+
+if TYPE_CHECKING:
+    from tocsin.silences import Silence
 
 __all__ = ["NflogEntry", "StorageError", "Store"]
 
@@ -52,3 +55,9 @@ class Store(Protocol):
     async def save_nflog(self, entry: NflogEntry) -> None: ...
 
     async def expire_nflog(self, now: float) -> int: ...
+
+    async def save_silences(self, silences: Sequence[Silence]) -> None: ...
+
+    async def load_silences(self) -> list[Silence]: ...
+
+    async def delete_silences(self, ids: Iterable[str]) -> None: ...

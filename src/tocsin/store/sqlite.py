@@ -20,6 +20,7 @@ import msgspec
 import structlog
 
 from tocsin.models import Alert
+from tocsin.silences import Silence
 from tocsin.store import NflogEntry, StorageError
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
@@ -48,11 +49,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (group_key, receiver, integration)
     );
     """,
+    # 2: silences.
+    """
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        body BLOB NOT NULL,
+        ends_at REAL NOT NULL
+    );
+    """,
 ]
 
 _alert_enc = msgspec.json.Encoder()
 _alert_dec = msgspec.json.Decoder(Alert)
 _list_dec = msgspec.json.Decoder(list[str])
+_silence_dec = msgspec.json.Decoder(Silence)
 
 _Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
@@ -210,3 +220,22 @@ class SQLiteStore:
         assert self._db is not None
         await self._write([("DELETE FROM nflog WHERE expires_at <= ?", (now,), False)])
         return 0
+
+    # -- silences ---------------------------------------------------------------
+
+    async def save_silences(self, silences: Sequence[Silence]) -> None:
+        rows = [(s.id, _alert_enc.encode(s), s.ends_at) for s in silences]
+        if rows:
+            await self._write([(
+                "INSERT OR REPLACE INTO silences (id, body, ends_at) VALUES (?,?,?)", rows, True,
+            )])
+
+    async def load_silences(self) -> list[Silence]:
+        assert self._db is not None
+        async with self._db.execute("SELECT body FROM silences") as cur:
+            return [_silence_dec.decode(row[0]) for row in await cur.fetchall()]
+
+    async def delete_silences(self, ids: Iterable[str]) -> None:
+        rows = [(i,) for i in ids]
+        if rows:
+            await self._write([("DELETE FROM silences WHERE id = ?", rows, True)])
