@@ -10,7 +10,7 @@ known exactly when a plugin provides ``kind``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,7 +61,7 @@ class RouteConfig(Base):
             for i, name in enumerate(self.group_by):
                 if name != "..." and not valid_label_name(name):
                     raise field_error(f"group_by[{i}]", f"invalid label name {name!r}")
-                if name in seen:
+                if name in seen and name != "...":  # Alertmanager tolerates a repeated '...'
                     raise field_error(f"group_by[{i}]", f"duplicated label {name!r}")
                 seen.add(name)
             if "..." in seen and len(seen) > 1:
@@ -217,7 +217,7 @@ def _decode_receivers(
     return out
 
 
-def _check_routes(doc: ConfigDocument, receivers: Mapping[str, Any], problems: list[Problem]) -> None:
+def _check_routes(doc: ConfigDocument, receivers: Collection[str], problems: list[Problem]) -> None:
     root = doc.route
     if not root.receiver:
         problems.append(Problem("route.receiver", "the root route must name a default receiver"))
@@ -256,11 +256,14 @@ def load_config(
 
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}
+    names: set[str] = set()
     raw_receivers = data.get("receivers")
     if isinstance(raw_receivers, list):
         receivers = _decode_receivers(raw_receivers, kinds, problems)
+        # A receiver whose entry has problems (already reported) is still defined.
+        names = {r["name"] for r in raw_receivers if isinstance(r, dict) and isinstance(r.get("name"), str)}
     if doc is not None:
-        _check_routes(doc, receivers, problems)
+        _check_routes(doc, receivers.keys() | names, problems)
     if problems:
         raise ConfigError([_with_line(p, node) for p in problems], source)
     assert doc is not None

@@ -14,9 +14,10 @@ _UNITS = {
     "ms": 0.001,
 }
 _DURATION_RE = re.compile(
-    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
+    r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?"
 )
 _ORDER = ("y", "w", "d", "h", "m", "s", "ms")
+_MAX_NANOSECONDS = (1 << 63) - 1
 
 
 class Duration(float):
@@ -32,9 +33,13 @@ class Duration(float):
         if not text or m is None or not any(m.groups()):
             raise ValueError(f"invalid duration {text!r} (expected e.g. 30s, 5m, 1h30m)")
         total = 0.0
+        ms = 0
         for unit, part in zip(_ORDER, m.groups(), strict=True):
             if part:
                 total += int(part) * _UNITS[unit]
+                ms += int(part) * round(_UNITS[unit] * 1000)
+        if ms * 1_000_000 > _MAX_NANOSECONDS:  # Go's time.Duration is int64 nanoseconds
+            raise ValueError(f"invalid duration {text!r}: duration out of range")
         return cls(total)
 
     def __str__(self) -> str:
@@ -44,6 +49,8 @@ class Duration(float):
         out = []
         for unit in _ORDER:
             size = round(_UNITS[unit] * 1000)
+            if unit in ("y", "w") and ms % size:
+                continue  # as Prometheus: years and weeks only when exact (90d, not 12w6d)
             n, ms = divmod(ms, size)
             if n:
                 out.append(f"{n}{unit}")

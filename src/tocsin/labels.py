@@ -57,24 +57,29 @@ def valid_label_name(name: str) -> bool:
     return LABEL_NAME_RE.fullmatch(name) is not None
 
 
+_GO_SHORT_ESCAPES = {
+    "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+}
+
+
 def go_quote(s: str) -> str:
-    """Quote a string the way Go's ``%q`` does for the characters labels use."""
+    """Quote a string the way Go's ``%q`` (``strconv.Quote``) does."""
+    if s.isprintable() and '"' not in s and "\\" not in s:
+        return f'"{s}"'
     out = ['"']
     for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch.isprintable():  # Python and Go agree: not Other nor Separator, but ' '
+            out.append(ch)
+        elif ch in _GO_SHORT_ESCAPES:
+            out.append(_GO_SHORT_ESCAPES[ch])
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
         else:
-            out.append(ch)
+            out.append(f"\\U{ord(ch):08x}")
     out.append('"')
     return "".join(out)
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 __all__ = ["MatchType", "Matcher", "MatcherError", "matches_all", "parse_matcher", "parse_matchers"]
 
-_MATCHER_RE = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
+# Go's RE2 \s is ASCII-only ([\t\n\f\r ]); Python's would also strip e.g. U+00A0.
+_MATCHER_RE = re.compile(
+    r"^[\t\n\f\r ]*([a-zA-Z_:][a-zA-Z0-9_:]*)[\t\n\f\r ]*(=~|=|!=|!~)[\t\n\f\r ]*(.*?)[\t\n\f\r ]*$",
+    re.DOTALL,
+)
+# Inline flags such as (?i) at the start of a pattern; see compile_anchored.
+_LEADING_FLAGS_RE = re.compile(r"(?:\(\?[a-zA-Z]+\))+")
 
 
 class MatcherError(ValueError):
@@ -42,11 +48,19 @@ _TYPE_ORDER = {MatchType.EQUAL: 0, MatchType.NOT_EQUAL: 1, MatchType.REGEX: 2, M
 
 
 def compile_anchored(pattern: str) -> re.Pattern[str]:
-    """Compile a regex anchored at both ends, as Alertmanager does."""
+    """Compile a regex anchored at both ends, as Alertmanager does; match it with ``search``.
+
+    Alertmanager compiles ``^(?:pattern)$``, adding the anchors as text; the
+    same is done here with \\A and \\Z (Python's $ would also accept a trailing
+    newline). Python accepts flags like ``(?i)`` only at the very start of an
+    expression, so leading ones move in front of the anchor: in Go they apply
+    to the rest of the group, which is the whole pattern.
+    """
+    flags = _LEADING_FLAGS_RE.match(pattern)
+    head = flags.group() if flags else ""
     try:
-        # fullmatch anchors like Go's ^(?:...)$; Python's $ alone would also
-        # accept a trailing newline.
-        return re.compile(f"(?:{pattern})")
+        # re.ASCII: Go's \d, \w, \s and \b are ASCII-only classes.
+        return re.compile(f"{head}\\A(?:{pattern[len(head):]})\\Z", re.ASCII)
     except re.error as exc:
         raise MatcherError(f"invalid regex {_quote(pattern)}: {exc.msg}") from None
 
@@ -70,7 +84,7 @@ class Matcher:
         if t is MatchType.NOT_EQUAL:
             return value != self.value
         assert self._re is not None
-        found = self._re.fullmatch(value) is not None
+        found = self._re.search(value) is not None
         return found if t is MatchType.REGEX else not found
 
     def matches_labels(self, labels: Mapping[str, str]) -> bool:

@@ -302,6 +302,9 @@ async def test_get_receiver_regex(tmp_path):
         # Anchored at both ends, as Alertmanager compiles ^(?:receiver)$.
         assert await names("team") == []
         assert await names("eam-a") == []
+        assert await names("(?i)TEAM-A") == ["A"]  # leading flags, as Go accepts them
+        bad = await client.get("/api/v2/alerts", params={"receiver": "(oops"})
+        assert bad.status == 400 and (await bad.json())["field"] == "receiver"
 
         resp = await client.get("/api/v2/alerts", params={"receiver": "team-("})
         assert resp.status == 400

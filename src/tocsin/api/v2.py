@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tocsin.api import json_error, json_response
 from tocsin.ingest import AlertError, ingest
-from tocsin.matchers import Matcher, MatcherError, matches_all, parse_matchers
+from tocsin.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.models import Alert, PostableAlert
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
@@ -129,9 +129,9 @@ async def get_alerts(request: web.Request) -> web.Response:
     receiver_re = None
     if "receiver" in request.query:
         try:
-            receiver_re = re.compile(f"(?:{request.query['receiver']})")
-        except re.error as exc:
-            return json_error(400, f"invalid receiver regex: {exc}", field="receiver")
+            receiver_re = compile_anchored(request.query["receiver"])
+        except MatcherError as exc:
+            return json_error(400, f"receiver: {exc}", field="receiver")
     now = rt.clock.now()
     out = []
     for alert in rt.alerts:
@@ -148,7 +148,7 @@ async def get_alerts(request: web.Request) -> web.Response:
         if status["state"] == "active" and not want_active:
             continue
         if receiver_re is not None and not any(
-            receiver_re.fullmatch(r["name"]) for r in item["receivers"]  # type: ignore[attr-defined]
+            receiver_re.search(r["name"]) for r in item["receivers"]  # type: ignore[attr-defined]
         ):
             continue
         out.append(item)
