@@ -164,7 +164,9 @@ class Dispatcher:
             at=now, group_key=group.key, receiver=n.receiver,
             firing=firing, resolved=len(unmuted) - firing, muted=muted,
         ))
-        ok = await rt.notify(n)
+        # Nothing left after muting: the pipeline stops here, as Alertmanager's does.
+        # Notifying an empty set would read as "all resolved" to the notification log.
+        ok = await rt.notify(n) if unmuted else True
         if ok:
             for a in snapshot:
                 # Not compared with the group's join-time updated_at: a re-post that

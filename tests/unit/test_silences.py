@@ -185,3 +185,16 @@ async def test_silence_made_after_the_alert_mutes_at_next_flush_and_expiry_unmut
         await rt.silences.expire(sid, rt.clock.now())
         await advance(rt, 60)
         assert [a.labels["i"] for a in rec.notifications[-1].alerts] == ["1", "2"]
+
+
+async def test_fully_silenced_group_sends_nothing_not_even_an_empty_resolved_notice(tmp_path):
+    rec = NotificationRecorder()
+    async with running(CONFIG, tmp_path, plugins=[rec]) as rt:
+        await post(rt, {"labels": {"alertname": "DiskFull", "i": "1"}})
+        await advance(rt, 30)
+        assert len(rec.notifications) == 1
+        now = rt.clock.now()
+        await rt.silences.set(sil(start=now, end=now + 3600), now)
+        await advance(rt, 60)
+        await advance(rt, 60)
+        assert len(rec.notifications) == 1
