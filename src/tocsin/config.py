@@ -21,8 +21,10 @@ import yaml
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
 from tocsin.configtypes import Duration, MatcherList, Regex, dec_hook
+from tocsin.inhibit import InhibitRuleConfig
 from tocsin.labels import valid_label_name
 from tocsin.routing import Route
+from tocsin.timeintervals import NamedTimeInterval
 from tocsin.validate import ConfigError, Problem, decode, field_error, join_path
 
 __all__ = ["Config", "ConfigError", "load_config", "load_config_file"]
@@ -122,6 +124,10 @@ class ConfigDocument(Base, kw_only=True):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     route: RouteConfig
     receivers: list[dict[str, Any]] = []
+    inhibit_rules: list[InhibitRuleConfig] = []
+    time_intervals: list[NamedTimeInterval] = []
+    #: The older name of ``time_intervals``, still accepted.
+    mute_time_intervals: list[NamedTimeInterval] = []
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
@@ -155,6 +161,7 @@ class Config:
     original: str = ""
     source: str | None = None
     kinds: Mapping[str, ChannelKind] = field(default_factory=dict)
+    time_intervals: Mapping[str, NamedTimeInterval] = field(default_factory=dict)
 
     @property
     def global_(self) -> GlobalConfig:
@@ -217,7 +224,19 @@ def _decode_receivers(
     return out
 
 
-def _check_routes(doc: ConfigDocument, receivers: Collection[str], problems: list[Problem]) -> None:
+def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, NamedTimeInterval]:
+    out: dict[str, NamedTimeInterval] = {}
+    for key in ("mute_time_intervals", "time_intervals"):
+        for i, ti in enumerate(getattr(doc, key)):
+            if ti.name in out:
+                problems.append(Problem(f"{key}[{i}].name", f"time interval {ti.name!r} is not unique"))
+            out[ti.name] = ti
+    return out
+
+
+def _check_routes(
+    doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem]
+) -> None:
     root = doc.route
     if not root.receiver:
         problems.append(Problem("route.receiver", "the root route must name a default receiver"))
@@ -233,7 +252,8 @@ def _check_routes(doc: ConfigDocument, receivers: Collection[str], problems: lis
             problems.append(Problem(f"{path}.receiver", f"undefined receiver {r.receiver!r}"))
         for key in ("mute_time_intervals", "active_time_intervals"):
             for j, name in enumerate(getattr(r, key)):
-                problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
+                if name not in intervals:
+                    problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
         for i, child in enumerate(r.routes):
             visit(child, f"{path}.routes[{i}]")
 
@@ -262,8 +282,10 @@ def load_config(
         receivers = _decode_receivers(raw_receivers, kinds, problems)
         # A receiver whose entry has problems (already reported) is still defined.
         names = {r["name"] for r in raw_receivers if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    intervals: dict[str, NamedTimeInterval] = {}
     if doc is not None:
-        _check_routes(doc, receivers.keys() | names, problems)
+        intervals = _time_intervals(doc, problems)
+        _check_routes(doc, receivers.keys() | names, intervals.keys(), problems)
     if problems:
         raise ConfigError([_with_line(p, node) for p in problems], source)
     assert doc is not None
@@ -274,6 +296,7 @@ def load_config(
         original=text,
         source=source,
         kinds=dict(kinds),
+        time_intervals=intervals,
     )
 
 

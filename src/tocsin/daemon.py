@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,8 +62,7 @@ class ConfigLoader:
                 doc.storage, path=self.overrides["storage"]))
         if doc is config.document:
             return config
-        return Config(document=doc, route=config.route, receivers=config.receivers,
-                      original=config.original, source=config.source, kinds=config.kinds)
+        return dataclasses.replace(config, document=doc)
 
 
 async def serve(loader: ConfigLoader) -> int:

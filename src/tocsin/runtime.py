@@ -24,6 +24,7 @@ from tocsin.config import Config
 from tocsin.delivery import Delivery
 from tocsin.dispatch import Dispatcher
 from tocsin.events import ALERT_EVENTS, ConfigReloaded
+from tocsin.inhibit import Inhibitor
 from tocsin.models import Alert, Notification
 from tocsin.mute import MuteReason
 from tocsin.nflog import NotificationLog
@@ -69,6 +70,7 @@ class Runtime:
         self.alerts = AlertState()
         self.nflog = NotificationLog(self.store)
         self.silences = Silences(self.store)
+        self.inhibitor = Inhibitor(config.document.inhibit_rules)
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
         self.delivery: Delivery = Delivery(self, {})
@@ -87,6 +89,7 @@ class Runtime:
         now = self.clock.now()
         for alert in await self.store.load_alerts():
             self.alerts.set(alert)
+            self.inhibitor.observe(alert)
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
         self.session = aiohttp.ClientSession()
@@ -162,6 +165,7 @@ class Runtime:
     async def _dispatch_loop(self, sub: Subscription) -> None:
         async for event in sub:
             try:
+                self.inhibitor.observe(event.alert)  # type: ignore[attr-defined]
                 self.dispatcher.process(event.alert)  # type: ignore[attr-defined]
             except Exception:
                 log.exception("routing failed", fingerprint=event.alert.fingerprint)  # type: ignore[attr-defined]
@@ -225,6 +229,9 @@ class Runtime:
         held = {fp for g in self.dispatcher.groups.values() for fp in g.alerts}
         gone = [a.fingerprint for a in self.alerts if a.resolved(now) and a.fingerprint not in held]
         for fp in gone:
+            alert = self.alerts.get(fp)
+            if alert is not None:
+                self.inhibitor.forget(fp, alert.labels)
             self.alerts.delete(fp)
         if gone:
             await self.store.delete_alerts(gone)
@@ -241,8 +248,12 @@ class Runtime:
         """Swap in an already validated config; groups are rebuilt on the new tree."""
         assert self.session is not None
         delivery = Delivery.build(self, config, self.session)
+        inhibitor = Inhibitor(config.document.inhibit_rules)
+        for alert in self.alerts:
+            inhibitor.observe(alert)
         self.config = config
         self.delivery = delivery
+        self.inhibitor = inhibitor
         self.dispatcher.rebuild(config.route)
         await self.bus.publish(ConfigReloaded(at=self.clock.now(), success=True))
         log.info("config reloaded", summary=config.summary())
