@@ -79,6 +79,9 @@ def _compare(x: Alert, y: Alert) -> int:
 
 _key = functools.cmp_to_key(_compare)
 
+#: Sort key for label sets in Prometheus' ``LabelSet.Before`` order.
+labelset_key = functools.cmp_to_key(_compare_labelsets)
+
 
 def sort_key(alert: Alert) -> Any:
     """Alertmanager's notification order (``AlertSlice.Less``): by job, then

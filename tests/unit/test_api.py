@@ -315,7 +315,7 @@ async def test_get_bad_flag_is_400(tmp_path):
     async with api(tmp_path) as (client, _rt):
         resp = await client.get("/api/v2/alerts", params={"active": "yes"})
         assert resp.status == 400
-        assert await resp.json() == {"error": "active must be true or false"}
+        assert await resp.json() == {"error": "active must be true or false", "field": "active"}
 
 
 async def test_get_active_false_hides_unmuted_alerts(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -82,20 +84,24 @@ async def post_alerts(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def gettable(rt: Runtime, alert: Alert, now: float) -> dict[str, object]:
+def gettable(
+    rt: Runtime, alert: Alert, now: float, receivers: list[str] | None = None
+) -> dict[str, Any]:
     reasons = rt.muted(alert, None, now)
     silenced = [i for r in reasons if r.kind == "silence" for i in r.ids]
     inhibited = [i for r in reasons if r.kind == "inhibition" for i in r.ids]
-    out: dict[str, object] = {
+    if receivers is None:
+        receivers = rt.receivers_for(alert)
+    out: dict[str, Any] = {
         "labels": alert.labels,
         "annotations": alert.annotations,
         "startsAt": format_ts(alert.starts_at),
         "endsAt": format_ts(alert.ends_at),
         "updatedAt": format_ts(alert.updated_at),
         "fingerprint": alert.fingerprint,
-        "receivers": [{"name": r} for r in rt.receivers_for(alert)],
+        "receivers": [{"name": r} for r in receivers],
         "status": {
-            "state": "suppressed" if reasons else "active",
+            "state": "suppressed" if silenced or inhibited else "active",
             "silencedBy": silenced,
             "inhibitedBy": inhibited,
         },
@@ -105,54 +111,71 @@ def gettable(rt: Runtime, alert: Alert, now: float) -> dict[str, object]:
     return out
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "true").lower()
-    if value not in ("true", "false"):
-        raise web.HTTPBadRequest(text=f"{name} must be true or false")
-    return value == "true"
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """The filters ``GET /api/v2/alerts`` and ``/alerts/groups`` share."""
+
+    matchers: list[Matcher]
+    active: bool
+    silenced: bool
+    inhibited: bool
+    unprocessed: bool
+    receiver: re.Pattern[str] | None
+
+    @classmethod
+    def from_request(cls, request: web.Request) -> AlertQuery | web.Response:
+        matchers: list[Matcher] = []
+        for i, f in enumerate(request.query.getall("filter", [])):
+            try:
+                matchers.extend(parse_matchers(f))
+            except MatcherError as exc:
+                return json_error(400, str(exc), field=f"filter[{i}]")
+        flags = {}
+        for name in ("active", "silenced", "inhibited", "unprocessed"):
+            value = request.query.get(name, "true").lower()
+            if value not in ("true", "false"):
+                return json_error(400, f"{name} must be true or false", field=name)
+            flags[name] = value == "true"
+        receiver = None
+        if "receiver" in request.query:
+            try:
+                receiver = compile_anchored(request.query["receiver"])
+            except MatcherError as exc:
+                return json_error(400, f"receiver: {exc}", field="receiver")
+        return cls(matchers=matchers, receiver=receiver, **flags)
+
+    def wants(self, alert: Alert, item: dict[str, Any], now: float) -> bool:
+        """Everything but the receiver filter, which needs the receivers."""
+        # Alertmanager hides an alert once endsAt is strictly before now.
+        if alert.ends_at < now or not matches_all(self.matchers, alert.labels):
+            return False
+        status = item["status"]
+        if status["silencedBy"] and not self.silenced:
+            return False
+        if status["inhibitedBy"] and not self.inhibited:
+            return False
+        return not (status["state"] == "active" and not self.active)
 
 
 async def get_alerts(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    matchers: list[Matcher] = []
-    for i, f in enumerate(request.query.getall("filter", [])):
-        try:
-            matchers.extend(parse_matchers(f))
-        except MatcherError as exc:
-            return json_error(400, str(exc), field=f"filter[{i}]")
-    try:
-        want_active = _flag(request, "active")
-        want_silenced = _flag(request, "silenced")
-        want_inhibited = _flag(request, "inhibited")
-    except web.HTTPBadRequest as exc:
-        return json_error(400, exc.text or "bad flag")
-    receiver_re = None
-    if "receiver" in request.query:
-        try:
-            receiver_re = compile_anchored(request.query["receiver"])
-        except MatcherError as exc:
-            return json_error(400, f"receiver: {exc}", field="receiver")
+    query = AlertQuery.from_request(request)
+    if isinstance(query, web.Response):
+        return query
     now = rt.clock.now()
     out = []
     for alert in rt.alerts:
-        # Alertmanager hides an alert once endsAt is strictly before now.
-        if alert.ends_at < now or not matches_all(matchers, alert.labels):
-            continue
+        if alert.ends_at < now or not matches_all(query.matchers, alert.labels):
+            continue  # cheap checks before computing the status
         item = gettable(rt, alert, now)
-        status = item["status"]
-        assert isinstance(status, dict)
-        if status["silencedBy"] and not want_silenced:
+        if not query.wants(alert, item, now):
             continue
-        if status["inhibitedBy"] and not want_inhibited:
-            continue
-        if status["state"] == "active" and not want_active:
-            continue
-        if receiver_re is not None and not any(
-            receiver_re.search(r["name"]) for r in item["receivers"]  # type: ignore[attr-defined]
+        if query.receiver is not None and not any(
+            query.receiver.search(r["name"]) for r in item["receivers"]
         ):
             continue
         out.append(item)
-    out.sort(key=lambda a: a["fingerprint"])  # type: ignore[arg-type, return-value]
+    out.sort(key=lambda a: a["fingerprint"])
     return json_response(out)
 
 
