@@ -77,7 +77,7 @@ class WebhookReceiver:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_post("/hook", self._handle)
+        app.router.add_post("/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
