@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-__all__ = ["Daemon", "WebhookReceiver", "free_port", "require_binary"]
+__all__ = ["Alertmanager", "Daemon", "WebhookReceiver", "free_port", "require_binary"]
 
 
 def free_port() -> int:
@@ -56,6 +56,35 @@ async def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | No
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} not ready within {timeout}s")
             await asyncio.sleep(0.05)
+
+
+class Alertmanager:
+    """The real Alertmanager on a free loopback port, without gossip, storage in ``workdir``."""
+
+    def __init__(self, workdir: Path, config: str) -> None:
+        self.workdir = workdir
+        self.config = config
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self) -> None:
+        binary = require_binary("prometheus-alertmanager", "alertmanager")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "am.yml").write_text(self.config)
+        with (self.workdir / "am.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                [binary, f"--config.file={self.workdir / 'am.yml'}",
+                 f"--storage.path={self.workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        await wait_http(f"{self.url}/-/ready", timeout=30, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
 
 
 class WebhookReceiver:

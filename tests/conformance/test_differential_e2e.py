@@ -8,13 +8,12 @@ status, the set of firing and of resolved fingerprints), never by timing.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 
-from tests.peers import Daemon, WebhookReceiver, free_port, require_binary, wait_http
+from tests.peers import Alertmanager, Daemon, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -182,32 +181,22 @@ SCENARIOS = {
 
 @pytest.fixture
 async def systems(tmp_path):
-    am_bin = require_binary("prometheus-alertmanager", "alertmanager")
     receivers = {"alertmanager": WebhookReceiver(), "tocsin": WebhookReceiver()}
     for r in receivers.values():
         await r.start()
     base = {name: r.url.rsplit("/", 1)[0] for name, r in receivers.items()}
 
-    (tmp_path / "am.yml").write_text(CONFIG.format(url=base["alertmanager"]))
-    port = free_port()
-    log = (tmp_path / "am.log").open("wb")
-    am = subprocess.Popen(
-        [am_bin, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / 'am'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    am = Alertmanager(tmp_path / "am", CONFIG.format(url=base["alertmanager"]))
     (tmp_path / "tocsin.yml").write_text(CONFIG.format(url=base["tocsin"]))
     tocsin = Daemon(tmp_path / "tocsin.yml", tmp_path / "db" / "t.db", tmp_path / "tocsin.log")
     try:
-        await wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30, proc=am)
+        await am.start()
         await tocsin.start()
-        yield [System("alertmanager", f"http://127.0.0.1:{port}", receivers["alertmanager"]),
+        yield [System("alertmanager", am.url, receivers["alertmanager"]),
                System("tocsin", tocsin.url, receivers["tocsin"])]
     finally:
         tocsin.stop()
-        am.terminate()
-        am.wait(15)
-        log.close()
+        am.stop()
         for r in receivers.values():
             await r.stop()
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import aiohttp
 import pytest
 
-from tests.peers import free_port, require_binary, wait_http
+from tests.peers import Alertmanager
 
 pytestmark = pytest.mark.e2e
 
@@ -38,22 +36,14 @@ ALERTS = [
 
 
 async def test_fingerprints_receivers_and_shape_match_alertmanager(tmp_path, make_daemon):
-    am = require_binary("prometheus-alertmanager", "alertmanager")
-    (tmp_path / "am.yml").write_text(CONFIG)
-    port = free_port()
-    log = (tmp_path / "am.log").open("wb")
-    proc = subprocess.Popen(
-        [am, f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / 'am'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    am = Alertmanager(tmp_path / "am", CONFIG)
     d = make_daemon(CONFIG)
     try:
-        await wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30, proc=proc)
+        await am.start()
         await d.start()
         results = {}
         async with aiohttp.ClientSession() as s:
-            for name, base in (("am", f"http://127.0.0.1:{port}"), ("tocsin", d.url)):
+            for name, base in (("am", am.url), ("tocsin", d.url)):
                 async with s.post(f"{base}/api/v2/alerts", json=ALERTS) as r:
                     assert r.status == 200, (name, await r.text())
                 async with s.get(f"{base}/api/v2/alerts") as r:
@@ -72,6 +62,4 @@ async def test_fingerprints_receivers_and_shape_match_alertmanager(tmp_path, mak
             if "startsAt" in ALERTS[0] and ours["labels"]["alertname"] == "A":
                 assert ours["startsAt"][:19] == theirs["startsAt"][:19]
     finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
+        am.stop()

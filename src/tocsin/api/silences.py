@@ -8,8 +8,7 @@ import msgspec
 from aiohttp import web
 
 from tocsin.api import json_error, json_response
-from tocsin.api.v2 import RUNTIME, _split_validation
-from tocsin.matchers import Matcher, MatcherError, parse_matchers
+from tocsin.api.v2 import RUNTIME, _split_validation, filter_matchers
 from tocsin.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
 from tocsin.timefmt import format_ts, from_datetime
@@ -47,12 +46,9 @@ def gettable(sil: Silence, now: float) -> dict[str, object]:
 
 async def list_silences(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    filters: list[Matcher] = []
-    for i, f in enumerate(request.query.getall("filter", [])):
-        try:
-            filters.extend(parse_matchers(f))
-        except MatcherError as exc:
-            return json_error(400, str(exc), field=f"filter[{i}]")
+    filters = filter_matchers(request)
+    if isinstance(filters, web.Response):
+        return filters
     now = rt.clock.now()
     return json_response([gettable(s, now) for s in rt.silences.query(filters, now)])
 

@@ -111,6 +111,17 @@ def gettable(
     return out
 
 
+def filter_matchers(request: web.Request) -> list[Matcher] | web.Response:
+    """The ``filter=`` query parameters as matchers, or a 400 naming the bad one."""
+    matchers: list[Matcher] = []
+    for i, f in enumerate(request.query.getall("filter", [])):
+        try:
+            matchers.extend(parse_matchers(f))
+        except MatcherError as exc:
+            return json_error(400, str(exc), field=f"filter[{i}]")
+    return matchers
+
+
 @dataclass(frozen=True, slots=True)
 class AlertQuery:
     """The filters ``GET /api/v2/alerts`` and ``/alerts/groups`` share."""
@@ -124,12 +135,9 @@ class AlertQuery:
 
     @classmethod
     def from_request(cls, request: web.Request) -> AlertQuery | web.Response:
-        matchers: list[Matcher] = []
-        for i, f in enumerate(request.query.getall("filter", [])):
-            try:
-                matchers.extend(parse_matchers(f))
-            except MatcherError as exc:
-                return json_error(400, str(exc), field=f"filter[{i}]")
+        matchers = filter_matchers(request)
+        if isinstance(matchers, web.Response):
+            return matchers
         flags = {}
         for name in ("active", "silenced", "inhibited", "unprocessed"):
             value = request.query.get(name, "true").lower()
