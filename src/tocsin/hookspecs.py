@@ -96,12 +96,14 @@ def tocsin_inhibit(
 ) -> MuteReason | list[MuteReason] | None:
     """Say whether ``alert`` is muted, and why.
 
-    Called when the alert arrives (``route`` is None) and again for every
-    group flush (with the group's route), so a silence made after the alert
-    arrived takes effect at the next flush. Return a
-    :class:`tocsin.mute.MuteReason`, a list of them, or None. All
+    Called for every alert of a group at each flush (with the group's route),
+    so a silence made or expired after the alert arrived takes effect at the
+    next flush, and whenever the API reports an alert's status (``route`` is
+    None: route-dependent muting such as time intervals answers None then).
+    Return a :class:`tocsin.mute.MuteReason`, a list of them, or None. All
     implementations are called; the alert is muted if any gives a reason.
-    Must be synchronous and cheap.
+    Reasons of kind "silence" and "inhibition" show in the API's
+    ``silencedBy`` / ``inhibitedBy``. Must be synchronous and cheap.
     """
 
 
