@@ -108,6 +108,13 @@ class StorageConfig(Base):
     path: str = "var/tocsin.db"
     #: NORMAL survives a crash of the process; FULL also a power loss.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: How long expired silences and notification-log entries are kept
+    #: (Alertmanager's --data.retention).
+    retention: Duration = Duration(120 * 3600)
+
+    def __post_init__(self) -> None:
+        if self.retention <= 0:
+            raise field_error("retention", "must be greater than zero")
 
 
 class LoggingConfig(Base):

@@ -68,8 +68,9 @@ class Runtime:
         )
         self.bus = EventBus()
         self.alerts = AlertState()
-        self.nflog = NotificationLog(self.store)
-        self.silences = Silences(self.store)
+        retention = float(config.storage.retention)
+        self.nflog = NotificationLog(self.store, retention=retention)
+        self.silences = Silences(self.store, retention=retention)
         self.inhibitor = Inhibitor(config.document.inhibit_rules)
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
@@ -254,6 +255,7 @@ class Runtime:
         self.config = config
         self.delivery = delivery
         self.inhibitor = inhibitor
+        self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
         await self.bus.publish(ConfigReloaded(at=self.clock.now(), success=True))
         log.info("config reloaded", summary=config.summary())
