@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from aiohttp.test_utils import TestClient, TestServer
 
 from tocsin import hookimpl
+from tocsin.app import create_app
 from tocsin.clock import FakeClock
 from tocsin.config import Config, load_config
 from tocsin.ingest import IngestResult, ingest
@@ -27,7 +29,9 @@ from tocsin.plugins import PluginManager, channel_kinds
 from tocsin.runtime import Runtime
 from tocsin.store.sqlite import SQLiteStore
 
-__all__ = ["NotificationRecorder", "advance", "make_config", "make_plugins", "post", "running"]
+__all__ = [
+    "NotificationRecorder", "advance", "api_client", "make_config", "make_plugins", "post", "running",
+]
 
 
 class NotificationRecorder:
@@ -73,6 +77,26 @@ async def running(
         yield rt
     finally:
         await rt.stop()
+
+
+@asynccontextmanager
+async def api_client(
+    config: str | Config,
+    tmp_path: Path,
+    *,
+    plugins: Iterable[object] = (),
+    clock: FakeClock | None = None,
+) -> AsyncIterator[tuple[TestClient, Runtime]]:
+    """The HTTP API of a real runtime (fake clock) under aiohttp's test client."""
+    pm = make_plugins(plugins)
+    cfg = make_config(config, pm) if isinstance(config, str) else config
+    rt = Runtime(cfg, pm, clock=clock or FakeClock(), store=SQLiteStore(tmp_path / "api.db"))
+    client = TestClient(TestServer(create_app(rt)))
+    await client.start_server()  # the app's cleanup context starts the runtime
+    try:
+        yield client, rt
+    finally:
+        await client.close()
 
 
 async def post(rt: Runtime, *alerts: dict[str, Any]) -> IngestResult:
