@@ -69,6 +69,26 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_route_test(args: argparse.Namespace) -> int:
+    from tocsin.clitools import route_test
+
+    return route_test(args.config, args.labels, tree=args.tree, verify=args.verify_receivers)
+
+
+def _cmd_silence(args: argparse.Namespace) -> int:
+    from tocsin import clitools
+
+    if args.silence_command == "add":
+        return clitools.silence_add(
+            args.url, args.matchers, duration=args.duration, start=args.start, end=args.end,
+            author=args.author, comment=args.comment,
+        )
+    if args.silence_command == "query":
+        return clitools.silence_query(args.url, args.matchers, expired=args.expired,
+                                      quiet=args.quiet, output=args.output)
+    return clitools.silence_expire(args.url, args.ids)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tocsin", description="Alert-routing daemon.")
     p.add_argument("--version", action="version", version=f"tocsin {__version__}")
@@ -90,9 +110,47 @@ def build_parser() -> argparse.ArgumentParser:
     plsub = pl.add_subparsers(dest="plugins_command", required=True)
     ls = plsub.add_parser("list", help="list plugins: name, module, distribution, state")
     ls.set_defaults(func=_cmd_plugins)
+
+    r = sub.add_parser("route", help="routing tree tools")
+    rsub = r.add_subparsers(dest="route_command", required=True)
+    rt = rsub.add_parser("test", help="print the receivers an alert with these labels goes to, "
+                                      "as amtool config routes test does")
+    rt.add_argument("--config", default=DEFAULT_CONFIG)
+    rt.add_argument("--tree", action="store_true", help="also print the matching routes")
+    rt.add_argument("--verify.receivers", dest="verify_receivers", metavar="R1,R2",
+                    help="exit 1 unless the receivers are exactly these")
+    rt.add_argument("labels", nargs="*", help="label=value ...")
+    rt.set_defaults(func=_cmd_route_test)
+
+    si = sub.add_parser("silence", help="silences on a running daemon")
+    si.add_argument("--url", help="daemon URL (default $TOCSIN_URL or http://127.0.0.1:9095)")
+    ssub = si.add_subparsers(dest="silence_command", required=True)
+    add = ssub.add_parser("add", help="add a silence; prints its id")
+    add.add_argument("matchers", nargs="+", help='e.g. alertname=DiskFull instance=~"db.*"')
+    add.add_argument("--duration", default="1h")
+    add.add_argument("--start", help="RFC3339 start (default now)")
+    add.add_argument("--end", help="RFC3339 end (overrides --duration)")
+    add.add_argument("--author", "-a")
+    add.add_argument("--comment", "-c", default="")
+    q = ssub.add_parser("query", help="list silences (active and pending; --expired for the rest)")
+    q.add_argument("matchers", nargs="*")
+    q.add_argument("--expired", action="store_true")
+    q.add_argument("--quiet", "-q", action="store_true", help="print ids only")
+    q.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    ex = ssub.add_parser("expire", help="expire silences by id")
+    ex.add_argument("ids", nargs="+")
+    for parser in (add, q, ex):
+        parser.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    si.set_defaults(func=_cmd_silence)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tocsin.clitools import CLIError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"tocsin: error: {exc}", file=sys.stderr)
+        return 1

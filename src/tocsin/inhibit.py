@@ -49,7 +49,7 @@ class InhibitRuleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 
 def _matchers(eq: dict[str, str], regex: dict[str, Regex], lists: list[MatcherList]) -> tuple[Matcher, ...]:
     out = [Matcher.create(k, MatchType.EQUAL, v) for k, v in eq.items()]
-    out += [Matcher.create(k, MatchType.REGEX, v) for k, v in regex.items()]
+    out += [Matcher.legacy_regex(k, v) for k, v in regex.items()]
     for line in lists:
         out.extend(line)
     return tuple(out)

@@ -77,6 +77,12 @@ class Matcher:
         regex = compile_anchored(value) if type.is_regex else None
         return cls(name, type, value, regex)
 
+    @classmethod
+    def legacy_regex(cls, name: str, pattern: str) -> Matcher:
+        """A ``match_re`` entry. Alertmanager keeps these as the anchored text
+        ``^(?:pattern)$``, which is what route keys (and so group keys) show."""
+        return cls(name, MatchType.REGEX, f"^(?:{pattern})$", compile_anchored(pattern))
+
     def matches(self, value: str) -> bool:
         t = self.type
         if t is MatchType.EQUAL:

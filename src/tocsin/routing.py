@@ -78,7 +78,7 @@ class Route:
             active_time_intervals=tuple(cfg.active_time_intervals),
         )
         matchers: list[Matcher] = [Matcher.create(k, MatchType.EQUAL, v) for k, v in cfg.match.items()]
-        matchers += [Matcher.create(k, MatchType.REGEX, v) for k, v in cfg.match_re.items()]
+        matchers += [Matcher.legacy_regex(k, v) for k, v in cfg.match_re.items()]
         for line in cfg.matchers:
             matchers.extend(line)
         matchers.sort(key=Matcher.sort_key)

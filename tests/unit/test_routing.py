@@ -381,8 +381,9 @@ def test_route_keys() -> None:
     assert crit.routes[0].key == '{}/{severity="critical"}/{team=~"db|web"}'
     # Sorted by name, then value, then type (= != =~ !~), whatever the order they were written in.
     assert root.routes[1].key == '{}/{a=~"1",a="2",a!="2",z="1"}'
-    # Legacy match/match_re join the new matchers in the same sort.
-    assert root.routes[2].key == '{}/{b!~"x",code=~"5..",env="prod",service="api"}'
+    # Legacy match/match_re join the new matchers in the same sort; match_re values are
+    # kept anchored, as Alertmanager keeps them (amtool --tree shows the same).
+    assert root.routes[2].key == '{}/{b!~"x",code=~"^(?:5..)$",env="prod",service="api"}'
     # Values are escaped as OpenMetrics does.
     assert root.routes[3].key == r'{}/{msg="a \"quoted\"\nline\\"}'
     # A child without matchers.

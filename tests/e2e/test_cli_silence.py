@@ -1,0 +1,75 @@
+"""`tocsin silence add|query|expire` against a running daemon, and amtool alongside."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.peers import Daemon, free_port, require_binary
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def daemon(tmp_path):
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text("route: {receiver: r}\nreceivers: [{name: r}]\n")
+    d = Daemon(cfg, tmp_path / "db" / "t.db", tmp_path / "t.log")
+    await d.start()
+    yield d
+    d.stop()
+
+
+def tocsin(url: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, "-m", "tocsin", "silence", "--url", url, *args],
+                         capture_output=True, text=True, timeout=60)
+    if ok:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def amtool(url: str, *args: str) -> str:
+    out = subprocess.run([require_binary("amtool"), f"--alertmanager.url={url}", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+async def test_add_query_expire_and_amtool_sees_the_same(daemon):
+    url = daemon.url
+    sid = tocsin(url, "add", "DiskFull", 'instance=~"db.*"', "--duration", "2h",
+                 "--author", "ops", "--comment", "resize").stdout.strip()
+    assert len(sid) == 36
+
+    [s] = json.loads(tocsin(url, "query", "-o", "json").stdout)
+    assert s["id"] == sid and s["createdBy"] == "ops" and s["comment"] == "resize"
+    assert {(m["name"], m["value"], m["isRegex"]) for m in s["matchers"]} == {
+        ("alertname", "DiskFull", False), ("instance", "db.*", True)}
+    table = tocsin(url, "query").stdout.splitlines()
+    assert table[0].split() == ["ID", "Matchers", "Ends", "At", "Created", "By", "Comment"]
+    assert table[1].startswith(sid) and 'alertname="DiskFull" instance=~"db.*"' in table[1]
+    assert tocsin(url, "query", "-q", "alertname=Other").stdout == ""
+    assert amtool(url, "silence", "query", "-q").split() == [sid]
+
+    other = amtool(url, "silence", "add", "alertname=Load", "--comment=x", "--duration=1h").strip()
+    assert sorted(tocsin(url, "query", "-q").stdout.split()) == sorted([sid, other])
+
+    tocsin(url, "expire", sid, other)
+    assert tocsin(url, "query", "-q").stdout == ""
+    assert sorted(tocsin(url, "query", "--expired", "-q").stdout.split()) == sorted([sid, other])
+    assert amtool(url, "silence", "query", "-q").split() == []
+
+
+async def test_errors_are_clear(daemon):
+    bad = tocsin(daemon.url, "add", 'job=~"(x"', ok=False)
+    assert bad.returncode == 1 and "invalid regex" in bad.stderr and "(x" in bad.stderr
+    gone = tocsin(daemon.url, "expire", "no-such-id", ok=False)
+    assert gone.returncode == 1 and "404" in gone.stderr
+    everything = tocsin(daemon.url, "add", 'job=~".*"', ok=False)
+    assert everything.returncode == 1 and "must not match the empty string" in everything.stderr
+    port = free_port()
+    down = tocsin(f"http://127.0.0.1:{port}", "query", ok=False)
+    assert down.returncode == 1 and f"127.0.0.1:{port}" in down.stderr
