@@ -129,8 +129,8 @@ class MonthRange(_Range):
                     v = int(m)
                 except ValueError:
                     raise ValueError(f"{m!r} is not a valid month") from None
-            if not 1 <= v <= 12:
-                raise ValueError(f"{m!r} is not a valid month: out of range")
+            # Alertmanager 0.25 takes any number here (13 simply never matches);
+            # a config it loads must load here too.
             vals.append(v)
         r = cls(vals[0], vals[1])
         if r.begin > r.end:
