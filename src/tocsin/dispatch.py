@@ -22,7 +22,7 @@ import structlog
 
 from tocsin.events import GroupFlushed
 from tocsin.models import Alert, Notification, sort_key
-from tocsin.plugins import maybe_await
+from tocsin.plugins import call_each
 from tocsin.routing import Route
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ class AggrGroup:
         self.route = route
         self.labels = labels
         self.key = route.group_key(labels)
-        #: fingerprint -> the alert's ``updated_at`` when it last joined.
-        self.alerts: dict[str, float] = {}
+        #: fingerprints of the group's alerts, in the order they joined
+        self.alerts: dict[str, None] = {}
         self.timer: Timer | None = None
         self.has_flushed = False
         self.flushing = False
@@ -77,7 +77,7 @@ class Dispatcher:
             group.timer = self.rt.scheduler.call_later(
                 float(route.opts.group_wait), self._due, gid
             )
-        group.alerts[alert.fingerprint] = alert.updated_at
+        group.alerts[alert.fingerprint] = None
         # An alert that has waited group_wait already (e.g. across a restart)
         # does not wait again before the group's first notification.
         if (
@@ -169,19 +169,18 @@ class Dispatcher:
         ok = await rt.notify(n) if unmuted else True
         if ok:
             for a in snapshot:
-                # Not compared with the group's join-time updated_at: a re-post that
-                # changed nothing the dispatcher sees (only ends_at, or an identical
-                # resolved alert) moves updated_at without re-joining the group.
+                # Leaves the group only if not re-posted since the flush (Alertmanager
+                # compares UpdatedAt the same way), else the next flush looks again.
                 if a.resolved(now) and a.fingerprint in group.alerts:
                     current = rt.alerts.get(a.fingerprint)
                     if current is None or current.updated_at == a.updated_at:
                         del group.alerts[a.fingerprint]
         if firing and rt.hooks.has_impls("tocsin_remediate"):
-            for result in rt.hooks.hook.tocsin_remediate(runtime=rt, notification=n):
-                try:
-                    await maybe_await(result)
-                except Exception:
-                    log.exception("remediate hook failed", group_key=group.key)
+
+            def failed(plugin: str, exc: BaseException) -> None:
+                log.error("remediate hook failed", plugin=plugin, group_key=group.key, exc_info=exc)
+
+            await call_each(rt.hooks.hook.tocsin_remediate, failed, runtime=rt, notification=n)
         return ok
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -386,3 +386,28 @@ async def test_a_raising_notify_hook_fails_the_flush_but_delivery_still_runs(tmp
             # The flush counts as failed: the resolved alert stays for the next one.
             (group,) = rt.dispatcher.groups.values()
             assert list(group.alerts) == [fingerprint({"alertname": "A"})]
+
+
+async def test_a_raising_remediation_hook_does_not_stop_the_others_or_the_flush(tmp_path):
+    from tocsin import hookimpl
+    from tocsin.testing import NotificationRecorder, advance, post, running
+
+    seen: list[str] = []
+
+    class Broken:
+        @hookimpl
+        def tocsin_remediate(self, runtime, notification):
+            raise RuntimeError("boom")
+
+    class Works:
+        @hookimpl
+        async def tocsin_remediate(self, runtime, notification):
+            seen.append(notification.group_key)
+
+    rec = NotificationRecorder()
+    config = "route: {receiver: r, group_wait: 1s}\nreceivers: [{name: r}]\n"
+    async with running(config, tmp_path, plugins=[Broken(), Works(), rec]) as rt:
+        await post(rt, {"labels": {"alertname": "X"}})
+        await advance(rt, 1)
+    assert len(rec.notifications) == 1
+    assert seen == ["{}:{}"]
