@@ -24,6 +24,7 @@ from tocsin.configtypes import Duration, MatcherList, Regex, dec_hook
 from tocsin.inhibit import InhibitRuleConfig
 from tocsin.labels import valid_label_name
 from tocsin.routing import Route
+from tocsin.templates import TemplateError, Templates
 from tocsin.timeintervals import NamedTimeInterval
 from tocsin.validate import ConfigError, Problem, decode, field_error, join_path
 
@@ -131,6 +132,8 @@ class ConfigDocument(Base, kw_only=True):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     route: RouteConfig
     receivers: list[dict[str, Any]] = []
+    #: Globs of Jinja2 files whose macros every template can call (relative to the config file).
+    templates: list[str] = []
     inhibit_rules: list[InhibitRuleConfig] = []
     time_intervals: list[NamedTimeInterval] = []
     #: The older name of ``time_intervals``, still accepted.
@@ -169,6 +172,7 @@ class Config:
     source: str | None = None
     kinds: Mapping[str, ChannelKind] = field(default_factory=dict)
     time_intervals: Mapping[str, NamedTimeInterval] = field(default_factory=dict)
+    templates: Templates = field(default_factory=Templates)
 
     @property
     def global_(self) -> GlobalConfig:
@@ -290,8 +294,14 @@ def load_config(
         # A receiver whose entry has problems (already reported) is still defined.
         names = {r["name"] for r in raw_receivers if isinstance(r, dict) and isinstance(r.get("name"), str)}
     intervals: dict[str, NamedTimeInterval] = {}
+    templates = Templates()
     if doc is not None:
         intervals = _time_intervals(doc, problems)
+        base = Path(source).parent if source else None
+        try:
+            templates = Templates(doc.templates, base)
+        except (TemplateError, OSError) as exc:
+            problems.append(Problem("templates", str(exc)))
         _check_routes(doc, receivers.keys() | names, intervals.keys(), problems)
     if problems:
         raise ConfigError([_with_line(p, node) for p in problems], source)
@@ -304,6 +314,7 @@ def load_config(
         source=source,
         kinds=dict(kinds),
         time_intervals=intervals,
+        templates=templates,
     )
 
 

@@ -77,7 +77,7 @@ class Delivery:
                 kind = config.kinds[ispec.kind]
                 ctx = ChannelContext(
                     session=session, external_url=external, global_config=config.global_,
-                    receiver=name, integration=ispec.name,
+                    receiver=name, integration=ispec.name, templates=config.templates,
                 )
                 integrations.append(Integration(name, ispec, kind.factory(ispec.config, ctx)))
             receivers[name] = integrations

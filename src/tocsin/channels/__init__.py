@@ -62,6 +62,8 @@ class ChannelContext:
     global_config: Any
     receiver: str
     integration: str
+    #: The config's templates (defaults plus ``templates:`` macros); None only in bare tests.
+    templates: Any = None
 
 
 @dataclass(frozen=True)

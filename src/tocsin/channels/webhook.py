@@ -1,17 +1,27 @@
-"""The ``webhook`` channel: Alertmanager's webhook message, version 4."""
+"""The ``webhook`` channel: Alertmanager's webhook message, version 4.
+
+Optionally signed (``hmac_secret``: header ``X-Tocsin-Signature: sha256=<hex
+HMAC-SHA256 of the body>``, as GitHub signs its webhooks) and optionally with
+a body of the receiver's own (``body_template``, Jinja2, must render JSON).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from pathlib import Path
 
 import msgspec
+import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import message_data
 from tocsin.channels.http import HTTPConfig, post_json
-from tocsin.configtypes import URL
+from tocsin.configtypes import URL, Secret
 from tocsin.models import Notification
+from tocsin.templates import Template, Templates, data
 from tocsin.validate import field_error
 
 __all__ = ["WebhookChannel", "WebhookConfig"]
@@ -26,12 +36,20 @@ class WebhookConfig(ChannelConfig):
     http_config: HTTPConfig | None = None
     #: Most alerts in one message; the rest are counted in ``truncatedAlerts``. 0: no limit.
     max_alerts: int = 0
+    #: Shared secret for the signature header (or ``hmac_secret_file``).
+    hmac_secret: Secret | None = None
+    hmac_secret_file: str | None = None
+    hmac_header: str = "X-Tocsin-Signature"
+    #: Jinja2 template for a body of your own; it must render JSON.
+    body_template: Template | None = None
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.url_file is None):
             raise field_error("url", "exactly one of url and url_file must be set")
         if self.max_alerts < 0:
             raise field_error("max_alerts", "must not be negative")
+        if self.hmac_secret and self.hmac_secret_file:
+            raise field_error("hmac_secret_file", "set hmac_secret or hmac_secret_file, not both")
 
 
 class WebhookChannel:
@@ -55,16 +73,47 @@ class WebhookChannel:
         limit = self.config.max_alerts
         if limit and len(alerts) > limit:
             alerts, truncated = alerts[:limit], len(alerts) - limit
+        if self.config.body_template is not None:
+            custom = self._custom_body(n, alerts)
+            if custom is not None:
+                return custom
         body = message_data(n, alerts, self.ctx.external_url)
         body["version"] = "4"
         body["groupKey"] = n.group_key
         body["truncatedAlerts"] = truncated
         return _encoder.encode(body)
 
+    def _custom_body(self, n: Notification, alerts: list) -> bytes | None:
+        assert self.config.body_template is not None
+        templates = self.ctx.templates or Templates()
+        text = templates.render(self.config.body_template, data(n, self.ctx.external_url, alerts),
+                                what=f"{self.ctx.receiver}/{self.ctx.integration}.body_template")
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            structlog.get_logger("tocsin.notify.webhook").error(
+                "body_template did not render JSON; sending the standard message",
+                receiver=self.ctx.receiver, integration=self.ctx.integration, error=str(exc))
+            return None
+        return text.encode()
+
+    def signature_headers(self, body: bytes) -> dict[str, str]:
+        secret = self.config.hmac_secret
+        if self.config.hmac_secret_file:
+            try:
+                secret = Secret(Path(self.config.hmac_secret_file).read_text().strip())
+            except OSError as exc:
+                raise DeliveryError(f"hmac_secret_file: {exc.strerror}", retryable=False) from None
+        if not secret:
+            return {}
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {self.config.hmac_header: f"sha256={digest}"}
+
     async def send(self, n: Notification) -> None:
+        body = self.render(n)
         await post_json(
-            self.ctx.session, self.url(), self.render(n),
-            http=self.http, timeout=float(self.config.timeout),
+            self.ctx.session, self.url(), body, http=self.http,
+            timeout=float(self.config.timeout), headers=self.signature_headers(body),
         )
 
 
