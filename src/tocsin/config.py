@@ -20,7 +20,7 @@ import yaml
 
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
-from tocsin.configtypes import Duration, MatcherList, Regex, dec_hook
+from tocsin.configtypes import URL, Duration, MatcherList, Regex, Secret, dec_hook
 from tocsin.inhibit import InhibitRuleConfig
 from tocsin.labels import valid_label_name
 from tocsin.routing import Route
@@ -38,6 +38,18 @@ class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class GlobalConfig(Base):
     resolve_timeout: Duration = Duration(300)
     http_config: HTTPConfig | None = None
+    # Defaults channels inherit, with Alertmanager's names.
+    slack_api_url: URL | None = None
+    slack_api_url_file: str | None = None
+    pagerduty_url: URL = URL("https://events.pagerduty.com/v2/enqueue")
+    smtp_from: str | None = None
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str | None = None
+    smtp_auth_username: str | None = None
+    smtp_auth_password: Secret | None = None
+    smtp_auth_password_file: str | None = None
+    smtp_auth_identity: str | None = None
+    smtp_require_tls: bool = True
 
     def __post_init__(self) -> None:
         if self.resolve_timeout <= 0:
