@@ -21,6 +21,7 @@ from tocsin.channels import Channel, ChannelContext, DeliveryError
 from tocsin.events import NotificationFailed, NotificationSent
 from tocsin.models import Notification
 from tocsin.nflog import needs_update
+from tocsin.store import Attempt, DeadLetter, StorageError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -120,26 +121,12 @@ class Delivery:
         attempt = 0
         while True:
             attempt += 1
-            try:
-                async with integ.semaphore:
-                    async with asyncio.timeout(integ.timeout):
-                        await integ.channel.send(n)
+            err = await self._attempt(integ, n, attempt)
+            if err is None:
                 break
-            except TimeoutError:
-                err = DeliveryError(f"no answer within {integ.timeout:g}s")
-            except DeliveryError as exc:
-                err = exc
-            except Exception as exc:  # a plugin bug must not kill the flush
-                bound.exception("channel raised")
-                err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
             delay = err.retry_after if err.retry_after is not None else backoff(attempt)
             if not err.retryable or rt.clock.monotonic() + delay >= deadline:
-                bound.warning("notification failed", attempts=attempt, error=str(err),
-                              status=err.status, retryable=err.retryable)
-                await rt.bus.publish(NotificationFailed(
-                    at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
-                    integration=integ.name, alerts=len(n.alerts), attempts=attempt, error=str(err),
-                ))
+                await self._give_up(integ, n, attempt, err, bound)
                 return False
             bound.info("notification attempt failed; retrying", attempt=attempt,
                        error=str(err), retry_in=round(delay, 3))
@@ -150,8 +137,79 @@ class Delivery:
         # One line per notification (not per alert), written once the log entry is durable.
         bound.info("notification sent", alerts=len(n.alerts), attempts=attempt,
                    latency_ms=round(latency * 1000, 1))
+        rt.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
+        rt.metrics.latency.labels(n.receiver, integ.name).observe(latency)
         await rt.bus.publish(NotificationSent(
             at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
         ))
         return True
+
+    async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
+        """Send once; record the attempt; return the error, or None on success."""
+        rt = self.rt
+        t0 = rt.clock.monotonic()
+        err: DeliveryError | None = None
+        try:
+            async with integ.semaphore:
+                async with asyncio.timeout(integ.timeout):
+                    await integ.channel.send(n)
+        except TimeoutError:
+            err = DeliveryError(f"no answer within {integ.timeout:g}s")
+        except DeliveryError as exc:
+            err = exc
+        except Exception as exc:  # a plugin bug must not kill the flush
+            log.exception("channel raised", receiver=n.receiver, integration=integ.name)
+            err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
+        rt.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
+        try:
+            await rt.store.save_attempt(Attempt(
+                at=rt.clock.now(), receiver=n.receiver, integration=integ.name,
+                group_key=n.group_key, attempt=attempt, status=err.status if err else None,
+                latency=rt.clock.monotonic() - t0, error=str(err) if err else "",
+            ))
+        except StorageError as exc:  # the record is lost, the delivery is not
+            log.error("delivery attempt not recorded", error=str(exc))
+        return err
+
+    async def _give_up(self, integ: Integration, n: Notification, attempts: int,
+                       err: DeliveryError, bound: structlog.typing.FilteringBoundLogger) -> None:
+        rt = self.rt
+        bound.warning("notification failed; kept in the dead-letter table", attempts=attempts,
+                      error=str(err), status=err.status, retryable=err.retryable)
+        rt.metrics.notifications.labels(n.receiver, integ.name, "failed").inc()
+        try:
+            await rt.dead_letters.add(receiver=n.receiver, integration=integ.name, n=n,
+                                      attempts=attempts, error=str(err), now=rt.clock.now())
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+        except StorageError as exc:
+            bound.error("dead letter not stored", error=str(exc))
+        await rt.bus.publish(NotificationFailed(
+            at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
+            integration=integ.name, alerts=len(n.alerts), attempts=attempts, error=str(err),
+        ))
+
+    async def replay(self, dead_letter_id: int) -> DeadLetter | None:
+        """Send a dead letter once more through the integration it failed on.
+
+        Returns None when delivered (the dead letter is dropped), else the
+        dead letter with its attempt count and error updated. Raises KeyError
+        for an unknown id and LookupError when that integration no longer exists.
+        """
+        rt = self.rt
+        d = rt.dead_letters.get(dead_letter_id)
+        if d is None:
+            raise KeyError(dead_letter_id)
+        integ = next((i for i in self.receivers.get(d.receiver, []) if i.name == d.integration), None)
+        if integ is None:
+            raise LookupError(f"receiver {d.receiver!r} has no integration {d.integration} any more")
+        err = await self._attempt(integ, d.notification, d.attempts + 1)
+        if err is None:
+            await rt.dead_letters.drop(d.id)
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            rt.metrics.notifications.labels(d.receiver, d.integration, "sent").inc()
+            log.info("dead letter replayed", id=d.id, receiver=d.receiver, integration=d.integration)
+            return None
+        updated = msgspec.structs.replace(d, attempts=d.attempts + 1, error=str(err), at=rt.clock.now())
+        await rt.dead_letters.update(updated)
+        return updated

@@ -21,10 +21,12 @@ from tocsin.alerts import AlertState
 from tocsin.bus import EventBus, Subscription
 from tocsin.clock import Clock, SystemClock
 from tocsin.config import Config
+from tocsin.deadletters import DeadLetterQueue
 from tocsin.delivery import Delivery
 from tocsin.dispatch import Dispatcher
 from tocsin.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.inhibit import Inhibitor
+from tocsin.metrics import Metrics
 from tocsin.models import Alert, Notification
 from tocsin.mute import MuteReason
 from tocsin.nflog import NotificationLog
@@ -72,6 +74,8 @@ class Runtime:
         self.nflog = NotificationLog(self.store, retention=retention)
         self.silences = Silences(self.store, retention=retention)
         self.inhibitor = Inhibitor(config.document.inhibit_rules)
+        self.dead_letters = DeadLetterQueue(self.store)
+        self.metrics = Metrics()
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
         self.delivery: Delivery = Delivery(self, {})
@@ -93,6 +97,8 @@ class Runtime:
             self.inhibitor.observe(alert)
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
+        self.dead_letters.load(await self.store.load_dead_letters())
+        self.metrics.dead_letters.set(len(self.dead_letters))
         self.session = aiohttp.ClientSession()
         self.delivery = Delivery.build(self, self.config, self.session)
 
@@ -213,9 +219,12 @@ class Runtime:
             seen.setdefault(route.receiver)
         return list(seen)
 
-    def metrics_received(self, accepted: int, invalid: int) -> None:
+    def metrics_received(self, accepted: int, invalid: int, source: str = "api_v2") -> None:
         self.counters["alerts_received"] += accepted
         self.counters["alerts_invalid"] += invalid
+        self.metrics.alerts_received.labels(source).inc(accepted)
+        if invalid:
+            self.metrics.alerts_invalid.labels(source).inc(invalid)
 
     # -- maintenance ----------------------------------------------------------------------
 
@@ -238,7 +247,9 @@ class Runtime:
             await self.store.delete_alerts(gone)
 
     async def _nflog_gc(self) -> None:
-        await self.nflog.gc(self.clock.now())
+        now = self.clock.now()
+        await self.nflog.gc(now)
+        await self.store.expire_attempts(now - self.nflog.retention)
 
     async def _silence_gc(self) -> None:
         await self.silences.gc(self.clock.now())

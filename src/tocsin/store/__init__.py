@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from tocsin.models import Alert
+from tocsin.models import Alert, Notification
 
 if TYPE_CHECKING:
     from tocsin.silences import Silence
@@ -35,6 +35,34 @@ class NflogEntry(msgspec.Struct, frozen=True, kw_only=True):
     resolved: frozenset[str]
     sent_at: float
     expires_at: float
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    """One try at delivering one notification through one integration."""
+
+    id: int = 0
+    at: float
+    receiver: str
+    integration: str
+    group_key: str
+    attempt: int
+    #: HTTP (or SMTP) status when there was an answer.
+    status: int | None = None
+    latency: float
+    error: str = ""
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    """A notification that exhausted its retries, kept for replay."""
+
+    id: int = 0
+    at: float
+    receiver: str
+    integration: str
+    group_key: str
+    attempts: int
+    error: str
+    notification: Notification
 
 
 class Store(Protocol):
@@ -61,3 +89,16 @@ class Store(Protocol):
     async def load_silences(self) -> list[Silence]: ...
 
     async def delete_silences(self, ids: Iterable[str]) -> None: ...
+
+    async def save_attempt(self, attempt: Attempt) -> None: ...
+
+    async def load_attempts(self, limit: int = 100) -> list[Attempt]: ...
+
+    async def expire_attempts(self, before: float) -> None: ...
+
+    async def save_dead_letter(self, dead_letter: DeadLetter) -> None:
+        """Insert or replace by ``id`` (the caller assigns ids)."""
+
+    async def load_dead_letters(self) -> list[DeadLetter]: ...
+
+    async def delete_dead_letter(self, dead_letter_id: int) -> None: ...

@@ -19,9 +19,9 @@ import aiosqlite
 import msgspec
 import structlog
 
-from tocsin.models import Alert
+from tocsin.models import Alert, Notification
 from tocsin.silences import Silence
-from tocsin.store import NflogEntry, StorageError
+from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -57,12 +57,38 @@ MIGRATIONS: list[str] = [
         ends_at REAL NOT NULL
     );
     """,
+    # 3: delivery attempts and dead letters.
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status INTEGER,
+        latency REAL NOT NULL,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX attempts_at ON attempts (at);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        notification BLOB NOT NULL
+    );
+    """,
 ]
 
 _alert_enc = msgspec.json.Encoder()
 _alert_dec = msgspec.json.Decoder(Alert)
 _list_dec = msgspec.json.Decoder(list[str])
 _silence_dec = msgspec.json.Decoder(Silence)
+_notification_dec = msgspec.json.Decoder(Notification)
 
 _Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
@@ -239,3 +265,49 @@ class SQLiteStore:
         rows = [(i,) for i in ids]
         if rows:
             await self._write([("DELETE FROM silences WHERE id = ?", rows, True)])
+
+    # -- delivery attempts and dead letters -----------------------------------
+
+    async def save_attempt(self, a: Attempt) -> None:
+        await self._write([(
+            "INSERT INTO attempts (at, receiver, integration, group_key, attempt, status, latency, error)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (a.at, a.receiver, a.integration, a.group_key, a.attempt, a.status, a.latency, a.error),
+            False,
+        )])
+
+    async def load_attempts(self, limit: int = 100) -> list[Attempt]:
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT id, at, receiver, integration, group_key, attempt, status, latency, error"
+            " FROM attempts ORDER BY id DESC LIMIT ?", (limit,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Attempt(id=r[0], at=r[1], receiver=r[2], integration=r[3], group_key=r[4],
+                        attempt=r[5], status=r[6], latency=r[7], error=r[8]) for r in rows]
+
+    async def expire_attempts(self, before: float) -> None:
+        await self._write([("DELETE FROM attempts WHERE at < ?", (before,), False)])
+
+    async def save_dead_letter(self, d: DeadLetter) -> None:
+        await self._write([(
+            "INSERT OR REPLACE INTO dead_letters (id, at, receiver, integration, group_key, attempts,"
+            " error, notification) VALUES (?,?,?,?,?,?,?,?)",
+            (d.id, d.at, d.receiver, d.integration, d.group_key, d.attempts, d.error,
+             _alert_enc.encode(d.notification)),
+            False,
+        )])
+
+    async def load_dead_letters(self) -> list[DeadLetter]:
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT id, at, receiver, integration, group_key, attempts, error, notification"
+            " FROM dead_letters ORDER BY id"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [DeadLetter(id=r[0], at=r[1], receiver=r[2], integration=r[3], group_key=r[4],
+                           attempts=r[5], error=r[6], notification=_notification_dec.decode(r[7]))
+                for r in rows]
+
+    async def delete_dead_letter(self, dead_letter_id: int) -> None:
+        await self._write([("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,), False)])

@@ -1,0 +1,157 @@
+"""Attempts are recorded; exhausted notifications go to the dead-letter table; replay and drop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from tocsin.testing import advance, api_client, post
+
+
+class Sink:
+    """A local endpoint answering with the status it is told."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.bodies: list[dict] = []
+        self.hang = asyncio.Event()
+        self.hanging = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.hanging:
+            await self.hang.wait()
+        self.bodies.append(body)
+        return web.Response(status=self.status)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/{p:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self.hang.set()
+        await self.runner.cleanup()
+
+
+CONFIG = """
+route: {{receiver: r, group_wait: 1s, group_interval: 1m}}
+receivers:
+  - name: r
+    webhook_configs: [{{url: "{url}/a"}}]
+"""
+
+
+async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers(tmp_path):
+    sink = Sink()
+    url = await sink.start()
+    sink.status = 503
+    try:
+        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+            delays: list[float] = []
+
+            async def fake_sleep(d: float) -> None:
+                delays.append(d)
+                rt.clock.advance(d)
+
+            rt.delivery.sleep = fake_sleep
+            await post(rt, {"labels": {"alertname": "X"}})
+            await advance(rt, 1)
+            attempts = await (await client.get("/api/tocsin/v1/notifications/attempts")).json()
+            assert len(attempts) == len(delays) + 1 >= 2
+            assert {a["status"] for a in attempts} == {503}
+            assert all(a["integration"] == "webhook[0]" and a["receiver"] == "r" for a in attempts)
+
+            [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
+            assert dl["receiver"] == "r" and dl["attempts"] == len(attempts)
+            assert "503" in dl["error"] and dl["alerts"] == 1
+
+            failed = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
+            assert failed.status == 502
+            assert (await failed.json())["deadLetter"]["attempts"] == dl["attempts"] + 1
+
+            sink.status = 200
+            ok = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
+            assert ok.status == 200
+            assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
+            assert sink.bodies[-1]["groupKey"] == "{}:{}"
+
+            metrics = (await (await client.get("/metrics")).text())
+            assert 'tocsin_notifications_total{integration="webhook[0]",outcome="failed",receiver="r"} 1.0' \
+                in metrics
+            assert 'tocsin_notifications_total{integration="webhook[0]",outcome="sent",receiver="r"} 1.0' \
+                in metrics
+            assert "tocsin_dead_letters 0.0" in metrics
+            assert 'tocsin_alerts_received_total{source="api_v2"} 1.0' in metrics
+            assert (await client.post("/api/tocsin/v1/dead-letters/99/replay")).status == 404
+    finally:
+        await sink.stop()
+
+
+async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp_path):
+    sink = Sink()
+    url = await sink.start()
+    sink.status = 400
+    try:
+        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+            await post(rt, {"labels": {"alertname": "X"}})
+            await advance(rt, 1)
+            [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
+            assert dl["attempts"] == 1
+            assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 200
+            assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 404
+    finally:
+        await sink.stop()
+
+
+async def test_dead_letters_survive_a_restart(tmp_path):
+    sink = Sink()
+    url = await sink.start()
+    sink.status = 400
+    try:
+        async with api_client(CONFIG.format(url=url), tmp_path) as (_client, rt):
+            await post(rt, {"labels": {"alertname": "X"}})
+            await advance(rt, 1)
+        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+            assert [d["error"][:3] for d in await (await client.get("/api/tocsin/v1/dead-letters")).json()]
+    finally:
+        await sink.stop()
+
+
+async def test_a_hung_integration_does_not_hold_back_another(tmp_path):
+    slow, fast = Sink(), Sink()
+    slow_url, fast_url = await slow.start(), await fast.start()
+    slow.hanging = True
+    config = f"""
+route: {{receiver: r, group_wait: 1s}}
+receivers:
+  - name: r
+    webhook_configs:
+      - {{url: "{slow_url}/slow", timeout: 30s}}
+      - {{url: "{fast_url}/fast"}}
+"""
+    try:
+        async with api_client(config, tmp_path) as (_client, rt):
+            await post(rt, {"labels": {"alertname": "X"}})
+            rt.clock.advance(1)
+            rt.scheduler.run_due()  # the flush starts; the slow endpoint never answers
+            for _ in range(200):
+                if fast.bodies:
+                    break
+                await asyncio.sleep(0.01)
+            # The fast integration delivered and recorded while the slow one still hangs.
+            assert len(fast.bodies) == 1 and slow.bodies == []
+            assert rt.nflog.get("{}:{}", "r", "webhook[1]") is not None
+            assert rt.nflog.get("{}:{}", "r", "webhook[0]") is None
+            slow.hang.set()
+            await rt.dispatcher.settle()
+            assert rt.nflog.get("{}:{}", "r", "webhook[0]") is not None
+    finally:
+        await slow.stop()
+        await fast.stop()
