@@ -92,6 +92,8 @@ class WebhookReceiver:
 
     def __init__(self) -> None:
         self.messages: list[dict] = []
+        #: The status every request is answered with (messages are recorded regardless).
+        self.status = 200
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._arrived = asyncio.Condition()
@@ -102,7 +104,7 @@ class WebhookReceiver:
         async with self._arrived:
             self.messages.append(body)
             self._arrived.notify_all()
-        return web.Response()
+        return web.Response(status=self.status)
 
     async def start(self) -> None:
         app = web.Application()

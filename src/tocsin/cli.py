@@ -89,6 +89,22 @@ def _cmd_silence(args: argparse.Namespace) -> int:
     return clitools.silence_expire(args.url, args.ids)
 
 
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    from tocsin import clitools
+
+    if args.dlq_command == "list":
+        return clitools.dlq_list(args.url, args.token, output=args.output)
+    if args.dlq_command == "replay":
+        return clitools.dlq_replay(args.url, args.token, args.ids)
+    return clitools.dlq_drop(args.url, args.token, args.ids)
+
+
+def _cmd_notify_test(args: argparse.Namespace) -> int:
+    from tocsin.clitools import notify_test
+
+    return notify_test(args.config, args.receiver, dry_run=args.dry_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tocsin", description="Alert-routing daemon.")
     p.add_argument("--version", action="version", version=f"tocsin {__version__}")
@@ -142,6 +158,29 @@ def build_parser() -> argparse.ArgumentParser:
     for parser in (add, q, ex):
         parser.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     si.set_defaults(func=_cmd_silence)
+
+    dq = sub.add_parser("dlq", help="dead letters on a running daemon")
+    dq.add_argument("--url", help="daemon URL (default $TOCSIN_URL or http://127.0.0.1:9095)")
+    dq.add_argument("--token", help="bearer token (default $TOCSIN_TOKEN)")
+    dsub = dq.add_subparsers(dest="dlq_command", required=True)
+    dl = dsub.add_parser("list", help="notifications that exhausted their retries")
+    dl.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    dr = dsub.add_parser("replay", help="send dead letters again (each once)")
+    dr.add_argument("ids", nargs="+")
+    dd = dsub.add_parser("drop", help="forget dead letters")
+    dd.add_argument("ids", nargs="+")
+    for parser in (dl, dr, dd):
+        parser.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument("--token", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    dq.set_defaults(func=_cmd_dlq)
+
+    nt = sub.add_parser("notify", help="notification tools")
+    ntsub = nt.add_subparsers(dest="notify_command", required=True)
+    ntt = ntsub.add_parser("test", help="send a synthetic firing alert through a receiver's integrations")
+    ntt.add_argument("--config", default=DEFAULT_CONFIG)
+    ntt.add_argument("--receiver", required=True)
+    ntt.add_argument("--dry-run", action="store_true", help="print what each integration would send")
+    ntt.set_defaults(func=_cmd_notify_test)
     return p
 
 

@@ -7,6 +7,7 @@ running daemon over its Alertmanager API v2.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import os
@@ -22,7 +23,10 @@ from tocsin.durations import Duration
 from tocsin.matchers import MatcherError, MatchType, parse_matcher, parse_matchers
 from tocsin.routing import Route
 
-__all__ = ["route_test", "silence_add", "silence_expire", "silence_query"]
+__all__ = [
+    "dlq_drop", "dlq_list", "dlq_replay", "notify_test", "route_test", "silence_add", "silence_expire",
+    "silence_query",
+]
 
 DEFAULT_URL = "http://127.0.0.1:9095"
 
@@ -109,10 +113,13 @@ def base_url(url: str | None) -> str:
     return (url or os.environ.get("TOCSIN_URL") or DEFAULT_URL).rstrip("/")
 
 
-def request(method: str, url: str, body: Any = None) -> Any:
+def request(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data else {}
+    token = token or os.environ.get("TOCSIN_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             raw = resp.read()
@@ -228,3 +235,103 @@ def silence_expire(url: str | None, ids: list[str]) -> int:
     for sid in ids:
         request("DELETE", f"{base_url(url)}/api/v2/silence/{urllib.parse.quote(sid)}")
     return 0
+
+
+# -- dead letters ---------------------------------------------------------------------
+
+
+def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+
+
+def dlq_list(url: str | None, token: str | None, *, output: str = "simple",
+             out: TextIO = sys.stdout) -> int:
+    items = request("GET", f"{base_url(url)}/api/tocsin/v1/dead-letters", token=token)
+    if output == "json":
+        out.write(json.dumps(items) + "\n")
+        return 0
+    rows = [("ID", "At", "Receiver", "Integration", "Alerts", "Attempts", "Error")]
+    rows += [(str(d["id"]), d["at"], d["receiver"], d["integration"], str(d["alerts"]),
+              str(d["attempts"]), d["error"][:80]) for d in items]
+    _table(rows, out)
+    return 0
+
+
+def dlq_replay(url: str | None, token: str | None, ids: list[str], out: TextIO = sys.stdout) -> int:
+    for i in ids:
+        request("POST", f"{base_url(url)}/api/tocsin/v1/dead-letters/{urllib.parse.quote(i)}/replay",
+                token=token)
+        out.write(f"{i}: delivered\n")
+    return 0
+
+
+def dlq_drop(url: str | None, token: str | None, ids: list[str], out: TextIO = sys.stdout) -> int:
+    for i in ids:
+        request("DELETE", f"{base_url(url)}/api/tocsin/v1/dead-letters/{urllib.parse.quote(i)}",
+                token=token)
+        out.write(f"{i}: dropped\n")
+    return 0
+
+
+# -- notify test ----------------------------------------------------------------------
+
+
+def notify_test(config_path: str, receiver: str, *, dry_run: bool = False,
+                out: TextIO = sys.stdout) -> int:
+    """Send a synthetic firing alert through every integration of a receiver
+    (or, with ``dry_run``, print what each would send)."""
+    return asyncio.run(_notify_test(config_path, receiver, dry_run, out))
+
+
+async def _notify_test(config_path: str, receiver: str, dry_run: bool, out: TextIO) -> int:
+    import time
+
+    import aiohttp
+
+    from tocsin.channels import ChannelContext, DeliveryError
+    from tocsin.config import ConfigError
+    from tocsin.daemon import ConfigLoader, load_plugins
+    from tocsin.labels import fingerprint
+    from tocsin.models import Alert, Notification
+
+    try:
+        config = ConfigLoader(Path(config_path), load_plugins()).load()
+    except ConfigError as exc:
+        raise CLIError(exc.render()) from None
+    spec = config.receivers.get(receiver)
+    if spec is None:
+        raise CLIError(f"no receiver {receiver!r} (have: {', '.join(config.receivers) or 'none'})")
+    if not spec.integrations:
+        raise CLIError(f"receiver {receiver!r} has no integrations")
+    now = time.time()
+    labels = {"alertname": "TocsinTest", "severity": "info", "instance": "tocsin-notify-test"}
+    alert = Alert(fingerprint=fingerprint(labels), labels=labels, starts_at=now, ends_at=0.0,
+                  annotations={"summary": "Test notification from tocsin notify test",
+                               "description": f"Sent to receiver {receiver} to check its integrations."},
+                  updated_at=now)
+    n = Notification(receiver=receiver, group_key="{}:{alertname=\"TocsinTest\"}",
+                     group_labels={"alertname": "TocsinTest"}, alerts=[alert], now=now)
+    external = config.server.external_url or f"http://{config.server.listen}"
+    failed = 0
+    async with aiohttp.ClientSession() as session:
+        for ispec in spec.integrations:
+            ctx = ChannelContext(session=session, external_url=external, global_config=config.global_,
+                                 receiver=receiver, integration=ispec.name, templates=config.templates)
+            channel = config.kinds[ispec.kind].factory(ispec.config, ctx)
+            if dry_run:
+                render = getattr(channel, "render", None)
+                preview = render(n) if render is not None else None
+                if isinstance(preview, bytes):
+                    preview = preview.decode(errors="replace")
+                shown = preview if preview is not None else "(no preview)"
+                out.write(f"{ispec.name}: would send:\n{shown}\n")
+                continue
+            try:
+                await asyncio.wait_for(channel.send(n), float(ispec.config.timeout))
+                out.write(f"{ispec.name}: sent\n")
+            except (DeliveryError, TimeoutError) as exc:
+                failed += 1
+                out.write(f"{ispec.name}: FAILED: {exc or 'timed out'}\n")
+    return 1 if failed else 0
