@@ -247,6 +247,25 @@ def _decode_receivers(
     return out
 
 
+class _TextScalarLoader(yaml.SafeLoader):
+    """Scalars as their text, null aside: what yaml.v2 gives a Go string field.
+
+    Time intervals are all text in Alertmanager, and YAML 1.1 would otherwise
+    read the documented ``end_time: 17:00`` as the base-60 integer 1020.
+    """
+
+
+for _tag in ("bool", "int", "float", "timestamp"):
+    _TextScalarLoader.add_constructor(
+        f"tag:yaml.org,2002:{_tag}", _TextScalarLoader.construct_yaml_str)
+
+
+def _time_interval_sections_as_text(node: yaml.Node, data: dict[str, Any]) -> None:
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value in ("time_intervals", "mute_time_intervals"):
+            data[key.value] = _TextScalarLoader("").construct_document(value)
+
+
 def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, NamedTimeInterval]:
     out: dict[str, NamedTimeInterval] = {}
     for key in ("mute_time_intervals", "time_intervals"):
@@ -296,6 +315,7 @@ def load_config(
     data = yaml.SafeLoader("").construct_document(node) if node is not None else None
     if not isinstance(data, dict):
         raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
+    _time_interval_sections_as_text(node, data)
 
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -34,7 +34,9 @@ __all__ = [
 _WEEKDAYS = {d: i for i, d in enumerate(
     ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"])}
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
-_TIME_RE = re.compile(r"^(?:([01][0-9]|2[0-3]):([0-5][0-9])|(24):(00))$")
+_TIME_RE = re.compile(r"(?:([01][0-9]|2[0-3]):([0-5][0-9])|(24):(00))")  # used with fullmatch
+# What Go's strconv.Atoi takes: an optional sign and ASCII digits, within int64.
+_INT_RE = re.compile(r"[+-]?[0-9]+")
 
 
 def _split(text: object, what: str) -> tuple[str, str]:
@@ -50,10 +52,9 @@ def _split(text: object, what: str) -> tuple[str, str]:
 
 
 def _int(s: str, what: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise ValueError(f"{s!r} is not a valid {what}") from None
+    if _INT_RE.fullmatch(s) is None or not -(2**63) <= int(s) < 2**63:
+        raise ValueError(f"{s!r} is not a valid {what}")
+    return int(s)
 
 
 class _Range:
@@ -125,10 +126,7 @@ class MonthRange(_Range):
         for m in (a, b):
             v = _MONTHS.get(m)
             if v is None:
-                try:
-                    v = int(m)
-                except ValueError:
-                    raise ValueError(f"{m!r} is not a valid month") from None
+                v = _int(m, "month")
             # Alertmanager 0.25 takes any number here (13 simply never matches);
             # a config it loads must load here too.
             vals.append(v)
@@ -161,8 +159,10 @@ class Location(str):
     def from_config(cls, obj: object) -> Location:
         if not isinstance(obj, str):
             raise TypeError("expected an IANA time zone name such as 'Europe/Berlin'")
-        if obj in ("UTC", "Local", ""):
+        if obj in ("UTC", ""):
             return cls("UTC")
+        if obj == "Local":  # the machine's local time, as in Alertmanager
+            return cls("Local")
         try:
             ZoneInfo(obj)
         except (ZoneInfoNotFoundError, ValueError):
@@ -170,12 +170,15 @@ class Location(str):
         return cls(obj)
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self) if self != "UTC" else UTC  # type: ignore[return-value]
+    def zone(self) -> tzinfo | None:
+        """The zone; None for "Local" (``datetime.fromtimestamp`` then gives local time)."""
+        if self == "Local":
+            return None
+        return ZoneInfo(self) if self != "UTC" else UTC
 
 
 def _minutes(text: str) -> int:
-    m = _TIME_RE.match(text)
+    m = _TIME_RE.fullmatch(text)
     if m is None:
         raise ValueError(f"couldn't parse timestamp {text!r}, expected HH:MM")
     h, mi = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
@@ -227,7 +230,14 @@ class TimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class NamedTimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
-    time_intervals: list[TimeInterval] = []
+    #: An empty value (null) is no specs, as in Alertmanager.
+    time_intervals: list[TimeInterval] | None = []
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise field_error("name", "missing name in time interval")
+        if self.time_intervals is None:
+            self.time_intervals = []
 
     def contains(self, ts: float) -> bool:
-        return any(ti.contains(ts) for ti in self.time_intervals)
+        return any(ti.contains(ts) for ti in self.time_intervals or ())

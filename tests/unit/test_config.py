@@ -149,7 +149,7 @@ receivers:
   - name: a
   - name: a
   - name: b
-    slack_configs: [{channel: x}]
+    pushbullet_configs: [{channel: x}]
   - name: c
     webhook_configs:
       - url: ftp://example.org/
@@ -187,9 +187,9 @@ def test_every_error_is_reported_with_path_and_line() -> None:
     assert line == 17
     assert "'a'" in message
     assert "not unique" in message
-    line, message = got["receivers[2].slack_configs"]
+    line, message = got["receivers[2].pushbullet_configs"]
     assert line == 19
-    assert "'slack'" in message
+    assert "'pushbullet'" in message
     line, message = got["receivers[3].webhook_configs[0].url"]
     assert line == 22
     assert "ftp://example.org/" in message
@@ -403,12 +403,13 @@ def test_receiver_needs_a_name() -> None:
 
 def test_channel_kind_without_plugin() -> None:
     problem = only_problem(
-        "route: {receiver: a}\nreceivers:\n  - name: a\n    slack_configs:\n      - channel: '#x'\n"
+        "route: {receiver: a}\nreceivers:\n  - name: a\n    pushbullet_configs:\n      - channel: '#x'\n"
     )
-    assert problem.path == "receivers[0].slack_configs"
+    assert problem.path == "receivers[0].pushbullet_configs"
     assert problem.line == 5  # the line of the value the path leads to
-    assert "'slack'" in problem.message
-    assert "available: log, webhook" in problem.message
+    assert "'pushbullet'" in problem.message
+    available = problem.message.split("available: ", 1)[1].rstrip(")").split(", ")
+    assert {"log", "webhook"} <= set(available) and available == sorted(available)
 
 
 def test_unknown_receiver_field() -> None:
