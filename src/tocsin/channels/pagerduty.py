@@ -1,0 +1,339 @@
+"""The ``pagerduty`` channel: PagerDuty Events API v2, as Alertmanager sends it.
+
+One PagerDuty alert per aggregation group: ``dedup_key`` is the SHA-256 (hex)
+of the group key, so every flush of a group updates the same alert, a
+``trigger`` while any alert fires and a ``resolve`` once all have resolved.
+``payload.summary`` is the ``description`` template cut to 1024 characters;
+``custom_details`` holds Alertmanager's ``firing``, ``resolved``,
+``num_firing`` and ``num_resolved`` plus the receiver's own ``details``.
+
+PagerDuty answers 202; a 400 (invalid event) is not retried, 429 and 5xx are.
+
+:func:`send_change_event` posts to the Change Events endpoint (``/v2/change/enqueue``
+next to the alert events URL), for announcements such as remediations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+import structlog
+
+from tocsin import hookimpl
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels.http import HTTPConfig, post_json
+from tocsin.configtypes import URL, Secret
+from tocsin.models import Notification
+from tocsin.templates import Template, Templates, data, fallback_text
+from tocsin.timefmt import format_ts
+from tocsin.validate import field_error
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "PagerdutyChannel", "PagerdutyConfig", "change_events_url", "dedup_key", "send_change_event",
+    "severity_level",
+]
+
+log = structlog.get_logger("tocsin.notify.pagerduty")
+
+_encoder = msgspec.json.Encoder()
+
+DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
+#: PagerDuty's limits: summary length (characters) and event size (bytes).
+MAX_SUMMARY = 1024
+MAX_EVENT_BYTES = 512_000
+
+SEVERITIES = ("critical", "error", "warning", "info")
+_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
+                     "information": "info", "informational": "info"}
+
+#: Alertmanager's ``__subject``.
+DEFAULT_DESCRIPTION = (
+    '[{{ status|upper }}{% if status == "firing" %}:{{ firing|length }}{% endif %}] '
+    '{{ groupLabels|dictsort|map("last")|join(" ") }}'
+    '{% set extra = commonLabels|dictsort|rejectattr("0", "in", groupLabels)|map("last")|list %}'
+    '{% if extra %} ({{ extra|join(" ") }}){% endif %}'
+)
+#: Alertmanager's ``__alertmanagerURL``.
+DEFAULT_CLIENT_URL = "{{ externalURL }}/#/alerts?receiver={{ receiver|urlencode }}"
+
+#: Alertmanager's ``__text_alert_list``.
+_ALERT_LIST = """\
+{% for a in alerts %}
+Labels:
+{% for k, v in a.labels|dictsort %}
+ - {{ k }} = {{ v }}
+{% endfor %}
+Annotations:
+{% for k, v in a.annotations|dictsort %}
+ - {{ k }} = {{ v }}
+{% endfor %}
+Source: {{ a.generatorURL }}
+{% endfor %}"""
+
+#: Alertmanager's default ``details``; a receiver's own ``details`` are added to (or replace) these.
+DEFAULT_DETAILS = {
+    "firing": "{% set alerts = firing %}" + _ALERT_LIST,
+    "resolved": "{% set alerts = resolved %}" + _ALERT_LIST,
+    "num_firing": "{{ firing|length }}",
+    "num_resolved": "{{ resolved|length }}",
+}
+
+
+def severity_level(value: str | None) -> str | None:
+    """``" Warn "`` -> ``"warning"``: one of PagerDuty's severities, or None."""
+    v = (value or "").strip().lower()
+    v = _SEVERITY_ALIASES.get(v, v)
+    return v if v in SEVERITIES else None
+
+
+def dedup_key(group_key: str) -> str:
+    """Alertmanager's ``Key.Hash()``: the SHA-256 of the group key, hex."""
+    return hashlib.sha256(group_key.encode()).hexdigest()
+
+
+class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class PagerdutyImage(_Base):
+    #: Image URL (PagerDuty shows only https images).
+    src: Template
+    href: Template | None = None
+    alt: Template | None = None
+
+
+class PagerdutyLink(_Base):
+    href: Template
+    text: Template | None = None
+
+
+class PagerdutyConfig(ChannelConfig):
+    #: The integration key of an Events API v2 integration (or a file holding it, read at each send).
+    routing_key: Secret | None = None
+    routing_key_file: str | None = None
+    #: Events API URL; default the global ``pagerduty_url``.
+    url: URL | None = None
+    client: Template = Template("tocsin")
+    client_url: Template = Template(DEFAULT_CLIENT_URL)
+    #: ``payload.summary``.
+    description: Template = Template(DEFAULT_DESCRIPTION)
+    #: critical, error, warning or info (after templating; anything else is sent as error).
+    severity: Template = Template("error")
+    class_: Template | None = msgspec.field(default=None, name="class")
+    component: Template | None = None
+    group: Template | None = None
+    #: ``payload.source``; default the rendered ``client``, else this host's name.
+    source: Template | None = None
+    details: dict[str, Template] = {}
+    images: list[PagerdutyImage] = []
+    links: list[PagerdutyLink] = []
+    http_config: HTTPConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.routing_key and self.routing_key_file:
+            raise field_error("routing_key_file", "set routing_key or routing_key_file, not both")
+        if not self.routing_key and not self.routing_key_file:
+            raise field_error("routing_key", "missing routing key: set routing_key or routing_key_file")
+
+
+class PagerdutyChannel:
+    def __init__(self, config: PagerdutyConfig, ctx: ChannelContext) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.http = config.http_config or getattr(ctx.global_config, "http_config", None)
+        self.url = str(config.url or getattr(ctx.global_config, "pagerduty_url", None) or DEFAULT_URL)
+        self.external_url = (ctx.external_url or "").rstrip("/")
+
+    def routing_key(self) -> str:
+        c = self.config
+        if c.routing_key_file:
+            try:
+                key = Path(c.routing_key_file).read_text().strip()
+            except OSError as exc:
+                raise DeliveryError(f"pagerduty routing_key_file {c.routing_key_file}: {exc.strerror}",
+                                    retryable=False) from None
+        else:
+            key = (c.routing_key or "").strip()
+        if not key:
+            raise DeliveryError("pagerduty routing key is empty", retryable=False)
+        return key
+
+    def _render(self, source: str | None, ctx: Mapping[str, Any], what: str) -> str:
+        if not source:
+            return ""
+        templates = self.ctx.templates or Templates()
+        out = templates.render(source, ctx, what=f"{self.ctx.receiver}/{self.ctx.integration}.{what}")
+        return out.strip()
+
+    def message(self, n: Notification) -> dict[str, Any]:
+        """The event without its routing key."""
+        c = self.config
+        d = data(n, self.external_url)
+        firing = n.firing()
+        action = "trigger" if firing else "resolve"
+
+        summary = self._render(c.description, d, "description") or fallback_text(d)
+        if len(summary) > MAX_SUMMARY:
+            log.warning("summary truncated", receiver=n.receiver, integration=self.ctx.integration,
+                        group_key=n.group_key, length=len(summary), limit=MAX_SUMMARY)
+            summary = summary[: MAX_SUMMARY - 1] + "…"
+
+        raw_severity = self._render(c.severity, d, "severity")
+        severity = severity_level(raw_severity)
+        if severity is None:
+            log.warning("not a PagerDuty severity; sending error", value=raw_severity,
+                        receiver=n.receiver, integration=self.ctx.integration)
+            severity = "error"
+
+        client = self._render(c.client, d, "client")
+        client_url = self._render(c.client_url, d, "client_url")
+        source = self._render(c.source, d, "source") or client or socket.gethostname()
+
+        if firing:
+            stamps = [a.starts_at for a in firing if a.starts_at > 0]
+            when = min(stamps) if stamps else n.now
+        else:
+            stamps = [a.ends_at for a in n.alerts if a.ends_at > 0]
+            when = max(stamps) if stamps else n.now
+
+        details = {k: self._render(v, d, f"details.{k}") for k, v in {**DEFAULT_DETAILS, **c.details}.items()}
+        payload: dict[str, Any] = {
+            "summary": summary,
+            "source": source,
+            "severity": severity,
+            "timestamp": format_ts(when),
+        }
+        for key, source_tpl in (("class", c.class_), ("component", c.component), ("group", c.group)):
+            value = self._render(source_tpl, d, key)
+            if value:
+                payload[key] = value
+        payload["custom_details"] = details
+
+        msg: dict[str, Any] = {
+            "event_action": action,
+            "dedup_key": dedup_key(n.group_key),
+            "payload": payload,
+        }
+        if client:
+            msg["client"] = client
+        if _is_web_url(client_url):
+            msg["client_url"] = client_url
+        images = []
+        for i, img in enumerate(c.images):
+            src = self._render(img.src, d, f"images[{i}].src")
+            if not src:
+                continue
+            item = {"src": src}
+            for key, tpl in (("href", img.href), ("alt", img.alt)):
+                value = self._render(tpl, d, f"images[{i}].{key}")
+                if value:
+                    item[key] = value
+            images.append(item)
+        if images:
+            msg["images"] = images
+        links = []
+        for i, link in enumerate(c.links):
+            href = self._render(link.href, d, f"links[{i}].href")
+            if not href:
+                continue
+            links.append({"href": href, "text": self._render(link.text, d, f"links[{i}].text") or href})
+        if links:
+            msg["links"] = links
+        return msg
+
+    def encode(self, msg: dict[str, Any]) -> bytes:
+        body = _encoder.encode(msg)
+        if len(body) > MAX_EVENT_BYTES:
+            log.warning("event too large; custom_details replaced", size=len(body), limit=MAX_EVENT_BYTES,
+                        receiver=self.ctx.receiver, integration=self.ctx.integration)
+            msg["payload"]["custom_details"] = {
+                "error": f"custom details were removed: the event exceeded {MAX_EVENT_BYTES} bytes",
+            }
+            body = _encoder.encode(msg)
+        return body
+
+    def render(self, n: Notification) -> bytes:
+        """What would be sent, with the routing key hidden (for ``notify test --dry-run``)."""
+        return self.encode({"routing_key": "<secret>", **self.message(n)})
+
+    async def send(self, n: Notification) -> None:
+        body = self.encode({"routing_key": self.routing_key(), **self.message(n)})
+        await post_json(self.ctx.session, self.url, body, http=self.http, timeout=float(self.config.timeout))
+
+
+def _is_web_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def change_events_url(url: str) -> str:
+    """The Change Events endpoint next to an Events API URL:
+    ``https://events.pagerduty.com/v2/enqueue`` -> ``https://events.pagerduty.com/v2/change/enqueue``.
+    A URL without a path gets ``/v2/change/enqueue``."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/change/enqueue"):
+        pass
+    elif path.endswith("/enqueue"):
+        path = path[: -len("enqueue")] + "change/enqueue"
+    elif not path:
+        path = "/v2/change/enqueue"
+    else:
+        raise ValueError(
+            f"cannot derive the change events URL from {url!r}: expected a path ending in /enqueue")
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+async def send_change_event(
+    session: aiohttp.ClientSession,
+    url: str,
+    routing_key: str,
+    summary: str,
+    source: str | None = None,
+    custom_details: Mapping[str, Any] | None = None,
+    links: Iterable[Mapping[str, str]] = (),
+    timeout: float = 10.0,
+    *,
+    timestamp: float | None = None,
+    http: HTTPConfig | None = None,
+) -> int:
+    """Send one Change Event; ``url`` is the alert events URL (or the change one).
+
+    Returns the HTTP status (202); raises :class:`DeliveryError` like a channel does.
+    """
+    if not routing_key:
+        raise DeliveryError("pagerduty routing key is empty", retryable=False)
+    try:
+        target = change_events_url(url)
+    except ValueError as exc:
+        raise DeliveryError(str(exc), retryable=False) from None
+    summary = summary.strip() or "change"
+    payload: dict[str, Any] = {
+        "summary": summary if len(summary) <= MAX_SUMMARY else summary[: MAX_SUMMARY - 1] + "…",
+    }
+    if source:
+        payload["source"] = source
+    if timestamp:
+        payload["timestamp"] = format_ts(timestamp)
+    if custom_details:
+        payload["custom_details"] = dict(custom_details)
+    body: dict[str, Any] = {"routing_key": routing_key, "payload": payload}
+    items = [{"href": link["href"], "text": link.get("text") or link["href"]}
+             for link in links if link.get("href")]
+    if items:
+        body["links"] = items
+    return await post_json(session, target, _encoder.encode(body), http=http, timeout=float(timeout))
+
+
+@hookimpl
+def tocsin_channel_kinds() -> list[ChannelKind]:
+    return [ChannelKind("pagerduty", PagerdutyConfig, PagerdutyChannel)]
