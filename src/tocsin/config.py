@@ -266,6 +266,23 @@ def _time_interval_sections_as_text(node: yaml.Node, data: dict[str, Any]) -> No
             data[key.value] = _TextScalarLoader("").construct_document(value)
 
 
+def _check_integrations(
+    receivers: Mapping[str, ReceiverSpec], kinds: Mapping[str, ChannelKind], global_: GlobalConfig,
+    raw: Any, problems: list[Problem],
+) -> None:
+    """Checks a channel kind makes with the global section in sight."""
+    index = {r.get("name"): i for i, r in enumerate(raw) if isinstance(r, dict)} if isinstance(
+        raw, list) else {}
+    for spec in receivers.values():
+        for integ in spec.integrations:
+            check = kinds[integ.kind].check
+            if check is None:
+                continue
+            base = f"receivers[{index.get(spec.name, '?')}].{integ.kind}_configs[{integ.index}]"
+            for fld, message in check(integ.config, global_):
+                problems.append(Problem(f"{base}.{fld}" if fld else base, message))
+
+
 def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, NamedTimeInterval]:
     out: dict[str, NamedTimeInterval] = {}
     for key in ("mute_time_intervals", "time_intervals"):
@@ -335,6 +352,7 @@ def load_config(
         except (TemplateError, OSError) as exc:
             problems.append(Problem("templates", str(exc)))
         _check_routes(doc, receivers.keys() | names, intervals.keys(), problems)
+        _check_integrations(receivers, kinds, doc.global_, raw_receivers, problems)
     if problems:
         raise ConfigError([_with_line(p, node) for p in problems], source)
     assert doc is not None

@@ -686,18 +686,17 @@ async def test_global_slack_api_url_and_file(tmp_path):
             "/services/global", "/services/global-file", "/services/own"]
 
 
-async def test_no_url_anywhere_is_logged_at_start_and_fails_without_retrying(tmp_path):
-    events = Events()
-    with structlog.testing.capture_logs() as logs:
-        async with running(config(), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
-            await post(rt, {"labels": {"alertname": "A"}})
-            await advance(rt, 30)
-            assert sleep.delays == []
-    assert any(e["event"].startswith("slack integration has no webhook URL") for e in logs)
-    (failed,) = events.of(NotificationFailed)
-    assert failed.attempts == 1
-    assert "no Slack webhook URL" in failed.error
+def test_no_url_anywhere_is_a_config_error_with_its_path():
+    from tocsin.config import ConfigError
+    from tocsin.testing import make_config
+
+    with pytest.raises(ConfigError) as err:
+        make_config(config())
+    [problem] = err.value.problems
+    assert problem.path.endswith("slack_configs[0].api_url")
+    assert "no Slack webhook URL" in problem.message
+    # A global URL satisfies it.
+    make_config(config(global_="  slack_api_url: 'http://127.0.0.1:1/hook'"))
 
 
 async def test_unreadable_api_url_file_is_not_retried(tmp_path):

@@ -74,3 +74,6 @@ class ChannelKind:
     config: type[ChannelConfig]
     #: ``factory(config, context) -> Channel``
     factory: Callable[[Any, ChannelContext], Channel]
+    #: Optional ``check(config, global_config) -> [(field, message), ...]`` for what one
+    #: entry cannot know alone (a default that must come from ``global:``). Run at load.
+    check: Callable[[Any, Any], list[tuple[str, str]]] | None = None

@@ -423,4 +423,12 @@ def _alert_name(a: Alert) -> str:
 
 @hookimpl
 def tocsin_channel_kinds() -> list[ChannelKind]:
-    return [ChannelKind("slack", SlackConfig, SlackChannel)]
+    return [ChannelKind("slack", SlackConfig, SlackChannel, check=_check)]
+
+
+def _check(config: SlackConfig, global_config: object) -> list[tuple[str, str]]:
+    if config.api_url or config.api_url_file or getattr(global_config, "slack_api_url", None) \
+            or getattr(global_config, "slack_api_url_file", None):
+        return []
+    return [("api_url", "no Slack webhook URL: set api_url or api_url_file here, "
+                        "or global.slack_api_url[_file]")]
