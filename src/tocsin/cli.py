@@ -63,7 +63,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         where = f"{info.distribution} {info.version}" if info.distribution else "?"
         state = "loaded" if info.loaded else f"FAILED: {info.error}"
         module = getattr(pm.get_plugin(info.name), "__name__", None)
-        provides = sorted(k for k, v in kinds.items() if v.factory.__module__ == module)
+        provides = sorted(k for k, v in kinds.items() if module and (
+            v.factory.__module__ == module or v.factory.__module__.startswith(module + ".")))
         extra = f"  channels: {', '.join(provides)}" if provides else ""
         print(f"{info.name:<12} {info.module:<32} {where:<20} {state}{extra}")
     return 0

@@ -1,0 +1,529 @@
+"""The ``discord`` channel for tocsin: a Discord webhook message with embeds.
+
+A receiver's ``discord_configs`` entry names a Discord channel webhook
+(``webhook_url``, or ``webhook_url_file`` read at each send so it can be
+rotated). Each notification becomes one "Execute Webhook" request:
+
+- ``content``: the group's subject (``[FIRING:2] HighLatency api``), after the
+  configured ``mention`` when a firing alert has severity ``critical``;
+- ``embeds``: one per alert (firing ones first), coloured by status and
+  severity, with the summary and description, severity, start / end, runbook and
+  dashboard links, the other labels and annotations. More than 10 alerts: 9
+  alerts and a 10th embed summing up the rest;
+- ``allowed_mentions``: only the configured mention can ping; ``@everyone`` or
+  ``<@id>`` inside alert text never does.
+
+Everything is cut to Discord's documented limits (content 2000 characters, 10
+embeds, title 256, description 4096, 25 fields of 256 / 1024, footer 2048, and
+6000 characters over all the embeds of a message), so an enormous annotation
+never makes Discord refuse the message. Lengths are counted in UTF-16 code
+units, which is never fewer than Discord counts.
+
+The webhook URL carries the webhook's token: it never appears in errors, logs
+or dead letters.
+
+Everything the plugin registers lives in this module: ``tocsin plugins list``
+names a plugin's channels by the module of their factory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from tocsin import hookimpl
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels.http import HTTPConfig, post_json
+from tocsin.configtypes import URL
+from tocsin.models import Alert, Notification
+from tocsin.templates import duration_words
+from tocsin.timefmt import format_ts
+from tocsin.validate import field_error
+
+__version__ = "0.1.0"
+
+__all__ = ["DiscordChannel", "DiscordConfig", "__version__", "cut", "render", "units"]
+
+_encoder = msgspec.json.Encoder()
+
+# -- Discord's documented limits --------------------------------------------------------------
+
+MAX_CONTENT = 2000
+MAX_EMBEDS = 10
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER = 2048
+#: Over title, description, field names and values, footer and author of all the embeds.
+MAX_EMBED_TOTAL = 6000
+MAX_USERNAME = 80
+#: Users or roles listed in ``allowed_mentions``.
+MAX_ALLOWED_IDS = 100
+#: Our own cap on ``mention``, so the subject always has room in ``content``.
+MAX_MENTION = 1000
+#: One alert's line in the summary of the alerts beyond the ninth.
+MAX_SUMMARY_LINE = 200
+#: Not a documented limit; longer links are left out rather than risk a refusal.
+MAX_URL = 2048
+
+# Colours (0xRRGGBB as an integer, as Discord takes them).
+RED, ORANGE, BLUE, GREEN = 0xD63232, 0xF2A33A, 0x3A87F2, 0x2EB67D
+COLORS = {"critical": RED, "error": RED, "warning": ORANGE, "info": BLUE}
+
+_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
+                     "information": "info", "informational": "info"}
+_SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3, "critical": 4}
+
+#: Annotations shown in their own places rather than as fields.
+_SPECIAL_ANNOTATIONS = frozenset({"summary", "message", "description", "runbook_url", "dashboard_url"})
+#: Labels shown in the title or their own field rather than in "Labels".
+_SPECIAL_LABELS = frozenset({"alertname", "instance", "severity"})
+
+_MENTION_TOKEN = re.compile(r"^(@here|@everyone|<@!?(\d{15,25})>|<@&(\d{15,25})>)$")
+
+
+def severity_level(value: str | None) -> str | None:
+    """``"CRIT"`` -> ``"critical"``: one of critical, error, warning, info; None if unknown."""
+    v = (value or "").strip().lower()
+    v = _SEVERITY_ALIASES.get(v, v)
+    return v if v in _SEVERITY_RANK else None
+
+
+# -- the config -------------------------------------------------------------------------------
+
+
+class DiscordConfig(ChannelConfig):
+    send_resolved: bool = True
+    #: ``https://discord.com/api/webhooks/<id>/<token>`` (a secret: it carries the token).
+    webhook_url: URL | None = None
+    #: File holding the URL, read at each send so it can be rotated.
+    webhook_url_file: str | None = None
+    #: Overrides the webhook's name (1-80 characters).
+    username: str | None = None
+    #: Overrides the webhook's avatar.
+    avatar_url: URL | None = None
+    #: Put before the message when a firing alert has severity critical, and allowed to
+    #: ping: ``@here``, ``@everyone``, ``<@USERID>``, ``<@&ROLEID>`` (several separated by spaces).
+    mention: str | None = None
+    http_config: HTTPConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.webhook_url is None and self.webhook_url_file is None:
+            raise field_error("webhook_url", "set webhook_url or webhook_url_file")
+        if self.webhook_url is not None and self.webhook_url_file is not None:
+            raise field_error("webhook_url_file", "set webhook_url or webhook_url_file, not both")
+        if self.username is not None:
+            name = self.username.strip()
+            if not 1 <= len(name) <= MAX_USERNAME:
+                raise field_error("username", f"must be 1 to {MAX_USERNAME} characters")
+            low = name.lower()
+            if "discord" in low or "clyde" in low or low in ("everyone", "here"):
+                raise field_error("username", "Discord refuses webhook names containing 'discord' or "
+                                              "'clyde', or that are 'everyone' or 'here'")
+        if self.mention is not None:
+            tokens = self.mention.split()
+            bad = [t for t in tokens if not _MENTION_TOKEN.match(t)]
+            if not tokens or bad:
+                raise field_error(
+                    "mention",
+                    f"cannot mention {' '.join(bad) or 'nobody'!r}: use @here, @everyone, "
+                    "<@USERID> or <@&ROLEID>",
+                )
+            if len(" ".join(tokens)) > MAX_MENTION:
+                # Half the message content; also keeps users and roles under 100 each.
+                raise field_error("mention", f"at most {MAX_MENTION} characters")
+
+
+# -- text helpers -----------------------------------------------------------------------------
+
+
+def units(s: str) -> int:
+    """Length in UTF-16 code units (never fewer than Discord counts)."""
+    return len(s.encode("utf-16-le")) // 2
+
+
+def cut(s: str, limit: int, end: str = "…") -> str:
+    """``s`` shortened to ``limit`` UTF-16 units, ending with ``end`` when shortened.
+
+    Never splits a surrogate pair, and never leaves a lone backslash that would
+    escape the ellipsis."""
+    if len(s) <= limit // 2 or units(s) <= limit:
+        return s
+    if limit <= 0:
+        return ""
+    budget = limit - units(end)
+    if budget < 0:
+        return end[:limit]
+    used = 0
+    out: list[str] = []
+    for ch in s:
+        w = 2 if ord(ch) > 0xFFFF else 1
+        if used + w > budget:
+            break
+        out.append(ch)
+        used += w
+    kept = "".join(out).rstrip()
+    trailing = len(kept) - len(kept.rstrip("\\"))
+    if trailing % 2:
+        kept = kept[:-1]
+    return kept + end
+
+
+_MD_SPECIAL = re.compile(r"([\\*_~`|<>\[\]#])")
+_MD_LINE_START = re.compile(r"(?m)^(\s*)([-+]|\d+\.)(?=\s)")
+
+
+def md(value: Any) -> str:
+    """Escape Discord markdown and mentions in text that comes from labels.
+
+    ``<@id>`` loses its meaning with ``<`` escaped; ``@everyone`` and ``@here`` get a
+    zero-width space, since the content may be sent with ``everyone`` pings allowed."""
+    s = _MD_SPECIAL.sub(r"\\\1", str(value))
+    s = s.replace("@everyone", "@\u200beveryone").replace("@here", "@\u200bhere")
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _web_url(value: str | None) -> str | None:
+    """A link Discord accepts, or None: an absolute http(s) URL, not too long."""
+    if not value:
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > MAX_URL:
+        return None
+    if any(c.isspace() for c in value):
+        return None
+    return value
+
+
+def _link(text: str, url: str) -> str:
+    """A masked link; parentheses in the URL would end it early, so they are encoded."""
+    return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/<redacted>"
+
+
+# -- the message ------------------------------------------------------------------------------
+
+
+def subject(n: Notification, alerts: list[Alert], esc: Any = str) -> str:
+    """Alertmanager's ``__subject``: ``[FIRING:2] <group label values> (<other common values>)``,
+    the label values passed through ``esc``."""
+    firing = [a for a in alerts if not a.resolved(n.now)]
+    status = f"FIRING:{len(firing)}" if firing else "RESOLVED"
+    values = [v for _, v in sorted(n.group_labels.items())]
+    shown = set(n.group_labels)
+    if not values:  # grouped by nothing: name the alerts instead
+        values = sorted({a.labels.get("alertname", "") for a in alerts} - {""})
+        shown = {"alertname"}
+    common: dict[str, str] | None = None
+    for a in alerts:
+        common = dict(a.labels) if common is None else {
+            k: v for k, v in common.items() if a.labels.get(k) == v}
+    extra = [v for k, v in sorted((common or {}).items()) if k not in shown]
+    text = f"[{status}] " + " ".join(esc(_one_line(v)) for v in values)
+    if extra:
+        text += " (" + " ".join(esc(_one_line(v)) for v in extra) + ")"
+    return text.strip()
+
+
+def _color(alerts: list[Alert], now: float) -> int:
+    firing = [a for a in alerts if not a.resolved(now)]
+    if not firing:
+        return GREEN
+    known = [lv for a in firing if (lv := severity_level(a.labels.get("severity"))) is not None]
+    # Unknown or missing severity: red, as Alertmanager colours every firing message.
+    return COLORS[max(known, key=_SEVERITY_RANK.__getitem__)] if known else RED
+
+
+def _when(ts: float) -> str:
+    """A Discord timestamp, shown in the reader's own time zone, and how long ago."""
+    t = int(ts)
+    return f"<t:{t}:f> (<t:{t}:R>)"
+
+
+def _alert_title(a: Alert, firing: bool) -> str:
+    name = a.labels.get("alertname") or "alert"
+    instance = a.labels.get("instance")
+    head = f"{'🔥' if firing else '✅'} [{'FIRING' if firing else 'RESOLVED'}] {md(_one_line(name))}"
+    if instance:
+        head += f" · {md(_one_line(instance))}"
+    return cut(head, MAX_TITLE)
+
+
+def _field(name: str, value: str, inline: bool = False) -> dict[str, Any]:
+    name = cut(_one_line(name), MAX_FIELD_NAME) or "\u200b"
+    value = cut(value.strip(), MAX_FIELD_VALUE) or "\u200b"
+    return {"name": name, "value": value, "inline": inline}
+
+
+def alert_embed(a: Alert, n: Notification, footer: str) -> dict[str, Any]:
+    """One alert as an embed, within the per-embed limits (not yet the message total)."""
+    firing = not a.resolved(n.now)
+    ann = a.annotations
+    embed: dict[str, Any] = {"title": _alert_title(a, firing)}
+    url = _web_url(a.generator_url)
+    if url:
+        embed["url"] = url
+
+    # Annotations are the alert author's text: Discord markdown in them is honoured.
+    summary = (ann.get("summary") or ann.get("message") or "").strip()
+    description = (ann.get("description") or "").strip()
+    if summary and description and description != summary:
+        text = f"**{_one_line(summary)}**\n{description}"
+    else:
+        text = summary or description
+    if text:
+        embed["description"] = cut(text, MAX_DESCRIPTION)
+    embed["color"] = _color([a], n.now)
+
+    fields: list[dict[str, Any]] = []
+    severity = a.labels.get("severity")
+    if severity:
+        fields.append(_field("Severity", md(severity), inline=True))
+    if a.starts_at > 0:
+        fields.append(_field("Started", _when(a.starts_at), inline=True))
+    if not firing and a.ends_at > 0:
+        fields.append(_field("Resolved", _when(a.ends_at), inline=True))
+        if a.starts_at > 0:
+            fields.append(_field("Lasted", duration_words(a.ends_at - a.starts_at), inline=True))
+    for key, name in (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard")):
+        link = _web_url(ann.get(key))
+        if link:
+            fields.append(_field(name, _link(f"Open {name.lower()}", link), inline=True))
+    other = sorted((k, v) for k, v in a.labels.items() if k not in _SPECIAL_LABELS)
+    if other:
+        fields.append(_field("Labels", "\n".join(
+            f"**{md(k)}**: {md(_one_line(cut(v, MAX_FIELD_VALUE)))}" for k, v in other)))
+    extra = sorted((k, v) for k, v in ann.items() if k not in _SPECIAL_ANNOTATIONS and v.strip())
+    room = MAX_FIELDS - len(fields)
+    if len(extra) > room:
+        shown, hidden = extra[:room - 1], len(extra) - (room - 1)
+        fields.extend(_field(k, v) for k, v in shown)
+        fields.append(_field("More annotations", f"{hidden} not shown"))
+    else:
+        fields.extend(_field(k, v) for k, v in extra)
+    if fields:
+        embed["fields"] = fields[:MAX_FIELDS]
+
+    embed["footer"] = {"text": cut(f"{footer} · {a.fingerprint}", MAX_FOOTER)}
+    ts = a.starts_at if firing or a.ends_at <= 0 else a.ends_at
+    if ts > 0:
+        embed["timestamp"] = format_ts(ts)
+    return embed
+
+
+def summary_embed(rest: list[Alert], n: Notification, footer: str,
+                  size_limit: int = MAX_EMBED_TOTAL) -> dict[str, Any]:
+    """The alerts that get no embed of their own, one line each, as many as fit in
+    ``size_limit`` characters; a last line counts the others."""
+    firing = sum(1 for a in rest if not a.resolved(n.now))
+    counts = ", ".join(p for p in (f"{firing} firing" if firing else "",
+                                   f"{len(rest) - firing} resolved" if len(rest) > firing else "") if p)
+    title = cut(f"…and {len(rest)} more alert{'s' if len(rest) != 1 else ''} ({counts})", MAX_TITLE)
+    footer = cut(footer, MAX_FOOTER)
+    limit = min(MAX_DESCRIPTION, size_limit - units(title) - units(footer))
+    lines: list[str] = []
+    used = 0
+    for i, a in enumerate(rest):
+        is_firing = not a.resolved(n.now)
+        line = f"{'🔥' if is_firing else '✅'} **{md(_one_line(a.labels.get('alertname') or 'alert'))}**"
+        if a.labels.get("instance"):
+            line += f" · {md(_one_line(a.labels['instance']))}"
+        s = a.annotations.get("summary") or a.annotations.get("message")
+        if s:
+            line += f": {_one_line(s)}"
+        line = cut(line, MAX_SUMMARY_LINE)
+        more = len(rest) - i - 1
+        tail = units(f"\n…and {more + 1} more") if more else 0
+        if used + units(line) + tail > limit:
+            lines.append(f"…and {len(rest) - i} more")
+            break
+        lines.append(line)
+        used += units(line) + 1
+    e: dict[str, Any] = {"title": title, "color": _color(rest, n.now), "footer": {"text": footer}}
+    description = cut("\n".join(lines), max(0, limit))
+    if description:
+        e["description"] = description
+    return e
+
+
+def embed_size(e: dict[str, Any]) -> int:
+    """What an embed counts towards the 6000 characters of a message."""
+    size = units(e.get("title", "")) + units(e.get("description", ""))
+    size += sum(units(f["name"]) + units(f["value"]) for f in e.get("fields", ()))
+    size += units(e.get("footer", {}).get("text", ""))
+    size += units(e.get("author", {}).get("name", ""))
+    return size
+
+
+def fit_embed(e: dict[str, Any], budget: int) -> dict[str, Any]:
+    """``e`` within ``budget`` characters: the title and footer shortened first only when
+    they are a big share, then the description and fields share what is left."""
+    if embed_size(e) <= budget:
+        return e
+    e = dict(e)
+    title = cut(e.get("title", ""), max(1, budget // 3))
+    e["title"] = title
+    footer = e.get("footer", {}).get("text", "")
+    if footer:
+        footer = cut(footer, budget // 6)
+        if footer:
+            e["footer"] = {**e["footer"], "text": footer}
+        else:
+            e.pop("footer")
+    rest = max(0, budget - units(title) - units(footer))
+    desc = e.get("description", "")
+    fields = e.get("fields", [])
+    fields_size = sum(units(f["name"]) + units(f["value"]) for f in fields)
+    # The description may take half of what is left, more if the fields need less.
+    desc_cap = max(rest - fields_size, min(units(desc), rest // 2))
+    desc = cut(desc, desc_cap)
+    room = rest - units(desc)
+    kept: list[dict[str, Any]] = []
+    for f in fields:
+        need = units(f["name"]) + units(f["value"])
+        if need <= room:
+            kept.append(f)
+            room -= need
+            continue
+        if room - units(f["name"]) >= 16:
+            value = cut(f["value"], room - units(f["name"]))
+            kept.append({**f, "value": value})
+        break
+    if desc:
+        e["description"] = desc
+    else:
+        e.pop("description", None)
+    if kept:
+        e["fields"] = kept
+    else:
+        e.pop("fields", None)
+    return e
+
+
+def fit_total(embeds: list[dict[str, Any]], total: int = MAX_EMBED_TOTAL) -> list[dict[str, Any]]:
+    """Share ``total`` characters among the embeds: small ones keep everything, the
+    large ones are cut to an equal share of the rest."""
+    sizes = [embed_size(e) for e in embeds]
+    if sum(sizes) <= total:
+        return embeds
+    remaining, left = total, len(sizes)
+    cap = 0
+    for s in sorted(sizes):
+        if s * left <= remaining:
+            remaining -= s
+            left -= 1
+        else:
+            cap = remaining // left
+            break
+    return [fit_embed(e, cap) if s > cap else e for e, s in zip(embeds, sizes, strict=True)]
+
+
+def mentions(config: DiscordConfig, n: Notification) -> tuple[str, dict[str, Any]]:
+    """The mention text for this notification, and the ``allowed_mentions`` that let only it ping."""
+    critical = any(severity_level(a.labels.get("severity")) == "critical" for a in n.firing())
+    if not config.mention or not critical:
+        return "", {"parse": []}
+    tokens = list(dict.fromkeys(config.mention.split()))
+    allowed: dict[str, Any] = {"parse": []}
+    if any(t in ("@here", "@everyone") for t in tokens):
+        allowed["parse"] = ["everyone"]
+    users = [m.group(2) for t in tokens if (m := _MENTION_TOKEN.match(t)) and m.group(2)]
+    roles = [m.group(3) for t in tokens if (m := _MENTION_TOKEN.match(t)) and m.group(3)]
+    if users:
+        allowed["users"] = list(dict.fromkeys(users))[:MAX_ALLOWED_IDS]
+    if roles:
+        allowed["roles"] = list(dict.fromkeys(roles))[:MAX_ALLOWED_IDS]
+    return " ".join(tokens), allowed
+
+
+def render(config: DiscordConfig, n: Notification) -> dict[str, Any]:
+    """The Execute Webhook JSON body for a notification, as a dict."""
+    # Firing alerts first; each group keeps the notification's (Alertmanager's) order.
+    alerts = n.firing() + n.resolved()
+    footer = f"tocsin · {n.receiver}"
+    if len(alerts) > MAX_EMBEDS:
+        shown, rest = alerts[:MAX_EMBEDS - 1], alerts[MAX_EMBEDS - 1:]
+    else:
+        shown, rest = alerts, []
+    embeds = [alert_embed(a, n, footer) for a in shown]
+    if rest:
+        embeds.append(summary_embed(rest, n, footer))
+    fitted = fit_total(embeds)
+    if rest and fitted[-1] is not embeds[-1]:
+        # The summary got less room: list fewer alerts rather than cut the count off.
+        fitted[-1] = fit_embed(summary_embed(rest, n, footer, embed_size(fitted[-1])),
+                               embed_size(fitted[-1]))
+    embeds = fitted
+
+    mention, allowed = mentions(config, n)
+    # The subject is cut before it is made bold, so that the closing ** survives.
+    title = cut(subject(n, alerts, md), MAX_CONTENT - units(mention) - 5)
+    content = f"{mention} **{title}**".strip()
+    body: dict[str, Any] = {"content": content, "embeds": embeds, "allowed_mentions": allowed}
+    if config.username:
+        body["username"] = config.username.strip()
+    if config.avatar_url:
+        body["avatar_url"] = str(config.avatar_url)
+    return body
+
+
+# -- the channel ------------------------------------------------------------------------------
+
+
+class DiscordChannel:
+    def __init__(self, config: DiscordConfig, ctx: ChannelContext) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.http = config.http_config or getattr(ctx.global_config, "http_config", None)
+
+    def url(self) -> str:
+        if self.config.webhook_url is not None:
+            return self.config.webhook_url
+        path = self.config.webhook_url_file
+        assert path is not None
+        try:
+            text = Path(path).read_text().strip()
+        except OSError as exc:
+            raise DeliveryError(f"discord webhook_url_file {path}: {exc.strerror}", retryable=False) from None
+        try:
+            return URL.parse(text)
+        except ValueError:
+            raise DeliveryError(f"discord webhook_url_file {path}: not an http(s) URL",
+                                retryable=False) from None
+
+    def message(self, n: Notification) -> dict[str, Any]:
+        return render(self.config, n)
+
+    def render(self, n: Notification) -> bytes:
+        return _encoder.encode(self.message(n))
+
+    async def send(self, n: Notification) -> None:
+        url = self.url()
+        body = self.render(n)
+        try:
+            await post_json(self.ctx.session, url, body, http=self.http, timeout=float(self.config.timeout))
+        except DeliveryError as exc:
+            # The webhook URL is a credential: keep it out of logs and dead letters.
+            raise DeliveryError(
+                str(exc).replace(url, _redact(url)), retryable=exc.retryable, status=exc.status,
+                retry_after=exc.retry_after,
+            ) from None
+
+
+@hookimpl
+def tocsin_channel_kinds() -> list[ChannelKind]:
+    return [ChannelKind("discord", DiscordConfig, DiscordChannel)]
