@@ -275,10 +275,15 @@ def _check_integrations(
         raw, list) else {}
     for spec in receivers.values():
         for integ in spec.integrations:
+            base = f"receivers[{index.get(spec.name, '?')}].{integ.kind}_configs[{integ.index}]"
+            # Checked here, not in ChannelConfig.__post_init__, which subclasses override.
+            if getattr(integ.config, "max_concurrency", 1) < 1:
+                problems.append(Problem(f"{base}.max_concurrency", "must be at least 1"))
+            if getattr(integ.config, "timeout", 1) <= 0:
+                problems.append(Problem(f"{base}.timeout", "must be greater than zero"))
             check = kinds[integ.kind].check
             if check is None:
                 continue
-            base = f"receivers[{index.get(spec.name, '?')}].{integ.kind}_configs[{integ.index}]"
             for fld, message in check(integ.config, global_):
                 problems.append(Problem(f"{base}.{fld}" if fld else base, message))
 

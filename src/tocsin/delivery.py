@@ -33,7 +33,7 @@ __all__ = ["Delivery", "Integration", "backoff"]
 
 log = structlog.get_logger("tocsin.delivery")
 
-#: Attempts of one integration in flight at once; more wait their turn.
+#: Default for channel configs without ``max_concurrency``.
 CONCURRENCY = 8
 
 
@@ -53,7 +53,7 @@ class Integration:
         self.channel = channel
         self.send_resolved = bool(spec.config.send_resolved)
         self.timeout = float(spec.config.timeout)
-        self.semaphore = asyncio.Semaphore(CONCURRENCY)
+        self.semaphore = asyncio.Semaphore(int(getattr(spec.config, "max_concurrency", CONCURRENCY)))
 
 
 class Delivery:

@@ -17,8 +17,10 @@ class Sink:
         self.bodies: list[dict] = []
         self.hang = asyncio.Event()
         self.hanging = False
+        self.arrived: list[str] = []  # every request, as it arrives (before any hang)
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.arrived.append(request.path)
         body = await request.json()
         if self.hanging:
             await self.hang.wait()
@@ -155,3 +157,36 @@ receivers:
     finally:
         await slow.stop()
         await fast.stop()
+
+
+async def test_max_concurrency_limits_deliveries_in_flight(tmp_path):
+    import pytest
+
+    from tocsin.config import ConfigError
+    from tocsin.testing import make_config
+
+    slow = Sink()
+    url = await slow.start()
+    slow.hanging = True
+    config = f"""
+route: {{receiver: r, group_by: [alertname], group_wait: 1s}}
+receivers:
+  - name: r
+    webhook_configs: [{{url: "{url}/x", max_concurrency: 1, timeout: 30s}}]
+"""
+    try:
+        async with api_client(config, tmp_path) as (_client, rt):
+            arrived = slow.arrived
+            await post(rt, {"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}})
+            rt.clock.advance(1)
+            rt.scheduler.run_due()  # two groups flush; one integration, one slot
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+            assert len(arrived) == 1  # the second waits for the slot
+            slow.hang.set()
+            await rt.dispatcher.settle()
+            assert len(arrived) == 2
+    finally:
+        await slow.stop()
+    with pytest.raises(ConfigError, match="max_concurrency: must be at least 1"):
+        make_config(config.replace("max_concurrency: 1", "max_concurrency: 0"))

@@ -29,6 +29,8 @@ class ChannelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     send_resolved: bool = True
     #: Time allowed for one delivery attempt.
     timeout: Duration = Duration(10)
+    #: Deliveries of this integration in flight at once; more wait their turn.
+    max_concurrency: int = 8
 
 
 class DeliveryError(Exception):
