@@ -196,3 +196,41 @@ def test_config_errors_name_the_field():
     # Globals satisfy both.
     make_config("global: {smtp_smarthost: 'localhost:25', smtp_from: a@b.c}\n" + base
                 + "      - {to: a@example.org}\n")
+
+
+async def test_starttls_with_a_verified_certificate(tmp_path, smtp):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("MISSING openssl: cannot make a certificate for the STARTTLS test")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    inbox = Inbox()
+    port = smtp(inbox, tls_context=server_tls, require_starttls=True)
+    extra = f"        require_tls: true\n        tls_config: {{ca_file: {cert}}}"
+    async with running(config(port, extra), tmp_path) as rt:
+        await post(rt, {"labels": {"alertname": "Secure"}})
+        await advance(rt, 1)
+    [(_, _, msg)] = inbox.messages
+    assert msg["Subject"] == "[FIRING:1] Secure"
+    # Without trusting the certificate, the same server is refused.
+    failures = Failures()
+    async with running(config(port, "        require_tls: true"), tmp_path, plugins=[failures],
+                       db_name="untrusted.db") as rt:
+        rt.delivery.sleep = _no_sleep(rt)
+        await post(rt, {"labels": {"alertname": "Secure"}})
+        await advance(rt, 1)
+    assert len(inbox.messages) == 1 and failures.events
+    assert "CERTIFICATE" in failures.events[0].error.upper()
+
+
+def _no_sleep(rt):
+    async def sleep(d: float) -> None:
+        rt.clock.advance(d)
+    return sleep
