@@ -71,9 +71,8 @@ padding-left: 8px; margin-bottom: 16px">
 {% if a.generatorURL %}<p><a href="{{ a.generatorURL }}">Source</a></p>{% endif %}
 </div>
 {% endfor %}
-<p style="color: #888">Sent by tocsin
-{% if externalURL %}: <a href="{{ externalURL }}">{{ externalURL }}</a>{% endif %}
- to receiver {{ receiver }}</p>
+<p style="color: #888">Sent by tocsin{% if externalURL %}:
+<a href="{{ externalURL }}">{{ externalURL }}</a>{% endif %} to receiver {{ receiver }}</p>
 </body></html>
 """
 
