@@ -13,7 +13,15 @@ from tocsin.channels import DeliveryError
 from tocsin.configtypes import Secret
 from tocsin.validate import field_error
 
-__all__ = ["HTTPConfig", "post_json"]
+__all__ = ["HTTPConfig", "post_json", "redact_url"]
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host only: for URLs that carry a token (Slack, Discord, Teams webhooks)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/<redacted>"
 
 
 class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -124,8 +132,13 @@ async def post_json(
     http: HTTPConfig | None,
     timeout: float,
     headers: dict[str, str] | None = None,
+    secret_url: bool = False,
 ) -> int:
-    """POST a JSON body; return the status, or raise DeliveryError classifying the failure."""
+    """POST a JSON body; return the status, or raise DeliveryError classifying the failure.
+
+    With ``secret_url`` the URL is shown as scheme and host only in errors, which end up
+    in logs and the dead-letter table."""
+    shown = redact_url(url) if secret_url else url
     hdrs = {"Content-Type": "application/json", "User-Agent": "tocsin"}
     if http is not None:
         hdrs.update(http.headers())
@@ -148,12 +161,13 @@ async def post_json(
             detail = (await resp.text(errors="replace"))[:512]
             retryable = status >= 500 or status in (408, 429)
             raise DeliveryError(
-                f"{url}: HTTP {status}: {detail}".rstrip(": "),
+                f"{shown}: HTTP {status}: {detail}".rstrip(": "),
                 retryable=retryable,
                 status=status,
                 retry_after=_retry_after(resp.headers.get("Retry-After")),
             )
     except TimeoutError:
-        raise DeliveryError(f"{url}: no answer within {timeout:g}s") from None
+        raise DeliveryError(f"{shown}: no answer within {timeout:g}s") from None
     except aiohttp.ClientError as exc:
-        raise DeliveryError(f"{url}: {type(exc).__name__}: {exc}") from None
+        text = str(exc).replace(url, shown) if secret_url else str(exc)
+        raise DeliveryError(f"{shown}: {type(exc).__name__}: {text}") from None

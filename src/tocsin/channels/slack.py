@@ -27,6 +27,7 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels.data import SEVERITY_RANK, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL
 from tocsin.models import Alert, Notification
@@ -63,9 +64,6 @@ MAX_FIELD_VALUES = 5
 RED, ORANGE, BLUE, GREEN = "#d63232", "#f2a33a", "#3a87f2", "#2eb67d"
 COLORS = {"critical": RED, "error": RED, "warning": ORANGE, "info": BLUE}
 
-_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
-                     "information": "info", "informational": "info"}
-_SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3, "critical": 4}
 
 #: Alertmanager's ``__subject``: ``[FIRING:2] <group label values> (<other common label values>)``.
 DEFAULT_TITLE = (
@@ -93,12 +91,6 @@ DEFAULT_TEXT = """\
 _MENTION_TOKEN = re.compile(r"^(@here|@channel|@everyone|<[@!#][^<>\s]+>)$")
 _EMOJI = re.compile(r"^:[^:\s]+:$")
 
-
-def severity_level(value: str | None) -> str | None:
-    """``"CRIT"`` -> ``"critical"``: one of critical, error, warning, info; None if unknown."""
-    v = (value or "").strip().lower()
-    v = _SEVERITY_ALIASES.get(v, v)
-    return v if v in _SEVERITY_RANK else None
 
 
 class SlackConfig(ChannelConfig):
@@ -197,9 +189,6 @@ def _web_url(value: str | None) -> str | None:
     return value
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/<redacted>"
 
 
 def silence_url(external_url: str, labels: dict[str, str]) -> str:
@@ -325,7 +314,7 @@ class SlackChannel:
             levels = [severity_level(a.labels.get("severity")) for a in firing]
             known = [lv for lv in levels if lv is not None]
             # Unknown or missing severity: red, as Alertmanager colours every firing message.
-            color = COLORS[max(known, key=_SEVERITY_RANK.__getitem__)] if known else RED
+            color = COLORS[max(known, key=SEVERITY_RANK.__getitem__)] if known else RED
         else:
             color = GREEN
 
@@ -407,14 +396,9 @@ class SlackChannel:
     async def send(self, n: Notification) -> None:
         url = self.url()
         body = self.render(n)
-        try:
-            await post_json(self.ctx.session, url, body, http=self.http, timeout=float(self.config.timeout))
-        except DeliveryError as exc:
-            # The webhook URL is a credential: keep it out of logs and dead letters.
-            raise DeliveryError(
-                str(exc).replace(url, _redact(url)), retryable=exc.retryable, status=exc.status,
-                retry_after=exc.retry_after,
-            ) from None
+        # The URL is a credential: it stays out of logs and dead letters.
+        await post_json(self.ctx.session, url, body, http=self.http,
+                        timeout=float(self.config.timeout), secret_url=True)
 
 
 def _alert_name(a: Alert) -> str:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels.data import SEVERITY_RANK, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL
 from tocsin.models import Alert, Notification
@@ -75,9 +76,6 @@ MAX_URL = 2048
 RED, ORANGE, BLUE, GREEN = 0xD63232, 0xF2A33A, 0x3A87F2, 0x2EB67D
 COLORS = {"critical": RED, "error": RED, "warning": ORANGE, "info": BLUE}
 
-_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
-                     "information": "info", "informational": "info"}
-_SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3, "critical": 4}
 
 #: Annotations shown in their own places rather than as fields.
 _SPECIAL_ANNOTATIONS = frozenset({"summary", "message", "description", "runbook_url", "dashboard_url"})
@@ -86,12 +84,6 @@ _SPECIAL_LABELS = frozenset({"alertname", "instance", "severity"})
 
 _MENTION_TOKEN = re.compile(r"^(@here|@everyone|<@!?(\d{15,25})>|<@&(\d{15,25})>)$")
 
-
-def severity_level(value: str | None) -> str | None:
-    """``"CRIT"`` -> ``"critical"``: one of critical, error, warning, info; None if unknown."""
-    v = (value or "").strip().lower()
-    v = _SEVERITY_ALIASES.get(v, v)
-    return v if v in _SEVERITY_RANK else None
 
 
 # -- the config -------------------------------------------------------------------------------
@@ -210,9 +202,6 @@ def _link(text: str, url: str) -> str:
     return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/<redacted>"
 
 
 # -- the message ------------------------------------------------------------------------------
@@ -245,7 +234,7 @@ def _color(alerts: list[Alert], now: float) -> int:
         return GREEN
     known = [lv for a in firing if (lv := severity_level(a.labels.get("severity"))) is not None]
     # Unknown or missing severity: red, as Alertmanager colours every firing message.
-    return COLORS[max(known, key=_SEVERITY_RANK.__getitem__)] if known else RED
+    return COLORS[max(known, key=SEVERITY_RANK.__getitem__)] if known else RED
 
 
 def _when(ts: float) -> str:
@@ -514,14 +503,9 @@ class DiscordChannel:
     async def send(self, n: Notification) -> None:
         url = self.url()
         body = self.render(n)
-        try:
-            await post_json(self.ctx.session, url, body, http=self.http, timeout=float(self.config.timeout))
-        except DeliveryError as exc:
-            # The webhook URL is a credential: keep it out of logs and dead letters.
-            raise DeliveryError(
-                str(exc).replace(url, _redact(url)), retryable=exc.retryable, status=exc.status,
-                retry_after=exc.retry_after,
-            ) from None
+        # The URL is a credential: it stays out of logs and dead letters.
+        await post_json(self.ctx.session, url, body, http=self.http,
+                        timeout=float(self.config.timeout), secret_url=True)
 
 
 @hookimpl

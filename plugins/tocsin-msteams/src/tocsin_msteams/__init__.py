@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels.data import SEVERITY_RANK, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL
 from tocsin.models import Alert, Notification
@@ -70,9 +71,6 @@ MAX_FACTS = 30
 #: (text, fact value) lengths tried in turn until an alert fits.
 _TEXT_LIMITS = ((2000, 500), (500, 120), (100, 40))
 
-_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
-                     "information": "info", "informational": "info"}
-_SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3, "critical": 4}
 #: Adaptive Card TextBlock colours.
 ATTENTION, WARNING, ACCENT, GOOD = "Attention", "Warning", "Accent", "Good"
 _COLORS = {"critical": ATTENTION, "error": ATTENTION, "warning": WARNING, "info": ACCENT}
@@ -88,12 +86,6 @@ DEFAULT_TITLE = (
     '{% if extra %} ({{ extra|join(" ") }}){% endif %}'
 )
 
-
-def severity_level(value: str | None) -> str | None:
-    """``"CRIT"`` -> ``"critical"``: one of critical, error, warning, info; None if unknown."""
-    v = (value or "").strip().lower()
-    v = _SEVERITY_ALIASES.get(v, v)
-    return v if v in _SEVERITY_RANK else None
 
 
 class MSTeamsConfig(ChannelConfig):
@@ -142,9 +134,6 @@ def _web_url(value: str | None) -> str | None:
     return value
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/<redacted>"
 
 
 def _size(obj: Any) -> int:
@@ -161,7 +150,7 @@ def _color(alerts: list[Alert], now: float) -> str:
         return GOOD
     known = [lv for a in firing if (lv := severity_level(a.labels.get("severity"))) is not None]
     # Unknown or missing severity: attention, as Alertmanager colours every firing message red.
-    return _COLORS[max(known, key=_SEVERITY_RANK.__getitem__)] if known else ATTENTION
+    return _COLORS[max(known, key=SEVERITY_RANK.__getitem__)] if known else ATTENTION
 
 
 def _text_block(text: str, **props: Any) -> dict[str, Any]:
@@ -337,14 +326,9 @@ class MSTeamsChannel:
     async def send(self, n: Notification) -> None:
         url = self.url()
         body = self.render(n)
-        try:
-            await post_json(self.ctx.session, url, body, http=self.http, timeout=float(self.config.timeout))
-        except DeliveryError as exc:
-            # The flow's URL is a credential: keep it out of logs and dead letters.
-            raise DeliveryError(
-                str(exc).replace(url, _redact(url)), retryable=exc.retryable, status=exc.status,
-                retry_after=exc.retry_after,
-            ) from None
+        # The URL is a credential: it stays out of logs and dead letters.
+        await post_json(self.ctx.session, url, body, http=self.http,
+                        timeout=float(self.config.timeout), secret_url=True)
 
 
 @hookimpl
