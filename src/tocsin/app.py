@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from tocsin.api import delivery, json_error, ops, silences, status, v2
+from tocsin.api import delivery, incidents, json_error, ops, silences, status, v2
 from tocsin.api.ops import RELOADER
 from tocsin.api.v2 import RUNTIME
 from tocsin.runtime import Runtime
@@ -48,5 +48,6 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
     app.add_routes(silences.routes())
     app.add_routes(status.routes())
     app.add_routes(delivery.routes())
+    app.add_routes(incidents.routes())
     app.add_routes(ops.routes())
     return app

@@ -100,6 +100,42 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
     return clitools.dlq_drop(args.url, args.token, args.ids)
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from tocsin import clialerts
+
+    if args.alerts_command == "list":
+        return clialerts.alerts_list(args.url, args.token, state=args.state, severity=args.severity,
+                                     matchers=args.matchers, since=args.since, limit=args.limit,
+                                     offset=args.offset, output=args.output)
+    if args.alerts_command == "show":
+        return clialerts.alerts_show(args.url, args.token, args.id, output=args.output)
+    return clialerts.alerts_change(args.url, args.token, args.alerts_command, args.ids,
+                                   who=args.who, note=args.note)
+
+
+def _cmd_escalations(args: argparse.Namespace) -> int:
+    from tocsin import clialerts
+
+    return clialerts.escalations_list(args.url, args.token, output=args.output)
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from tocsin import clialerts
+
+    return clialerts.stats(args.url, args.token, days=args.days, flap_threshold=args.flap_threshold,
+                           top=args.top, tz=args.tz, as_json=args.json)
+
+
+def _client_args(parser: argparse.ArgumentParser, hidden: bool = False) -> None:
+    """--url and --token, accepted before or after the subcommand."""
+    if hidden:
+        parser.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument("--token", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return
+    parser.add_argument("--url", help="daemon URL (default $TOCSIN_URL or http://127.0.0.1:9095)")
+    parser.add_argument("--token", help="bearer token (default $TOCSIN_TOKEN)")
+
+
 def _cmd_notify_test(args: argparse.Namespace) -> int:
     from tocsin.clitools import notify_test
 
@@ -174,6 +210,52 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         parser.add_argument("--token", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     dq.set_defaults(func=_cmd_dlq)
+
+    al = sub.add_parser("alerts", help="alerts and their lifecycle on a running daemon")
+    _client_args(al)
+    asub = al.add_subparsers(dest="alerts_command", required=True)
+    alist = asub.add_parser("list", help="alerts, newest first")
+    alist.add_argument("--state", action="append", default=[],
+                       help="firing, acknowledged, resolved or open (repeatable)")
+    alist.add_argument("--severity", action="append", default=[], help="repeatable")
+    alist.add_argument("--since", help="RFC 3339 time or a duration ago (24h)")
+    alist.add_argument("--limit", type=int, default=50)
+    alist.add_argument("--offset", type=int, default=0)
+    alist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    alist.add_argument("matchers", nargs="*", help='label matchers, e.g. severity="critical"')
+    ashow = asub.add_parser("show", help="one alert and its history")
+    ashow.add_argument("id", help="alert id (or a unique prefix) or fingerprint")
+    ashow.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    changers = []
+    for action, text in (("ack", "acknowledge: stops escalation and reminders"),
+                         ("unack", "withdraw an acknowledgement: escalation resumes"),
+                         ("resolve", "resolve now; receivers with send_resolved are told")):
+        ch = asub.add_parser(action, help=text)
+        ch.add_argument("ids", nargs="+", help="alert ids (or unique prefixes) or fingerprints")
+        ch.add_argument("--who", help="your name (default: the login name)")
+        ch.add_argument("--note", default="")
+        changers.append(ch)
+    for parser in (alist, ashow, *changers):
+        _client_args(parser, hidden=True)
+    al.set_defaults(func=_cmd_alerts)
+
+    es = sub.add_parser("escalations", help="escalation steps still to come")
+    _client_args(es)
+    esub = es.add_subparsers(dest="escalations_command", required=True)
+    elist = esub.add_parser("list", help="pending steps: alert, policy, level, receivers, when")
+    elist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    _client_args(elist, hidden=True)
+    es.set_defaults(func=_cmd_escalations)
+
+    st = sub.add_parser("stats", help="what fires most, when, and how fast it is handled")
+    _client_args(st)
+    st.add_argument("--days", type=int, default=7)
+    st.add_argument("--flap-threshold", type=int, default=3,
+                    help="flapping: more than this many firings within an hour")
+    st.add_argument("--top", type=int, default=10, help="how many noisiest alerts to show")
+    st.add_argument("--tz", default="UTC", help="time zone for the hour-of-day table")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=_cmd_stats)
 
     nt = sub.add_parser("notify", help="notification tools")
     ntsub = nt.add_subparsers(dest="notify_command", required=True)

@@ -68,6 +68,8 @@ class RouteConfig(Base):
     repeat_interval: Duration | None = None
     mute_time_intervals: list[str] = []
     active_time_intervals: list[str] = []
+    #: Name of an ``escalation_policies`` entry; not inherited by child routes.
+    escalation_policy: str | None = None
     routes: list[RouteConfig] = []
 
     def __post_init__(self) -> None:
@@ -124,10 +126,15 @@ class StorageConfig(Base):
     #: How long expired silences and notification-log entries are kept
     #: (Alertmanager's --data.retention).
     retention: Duration = Duration(120 * 3600)
+    #: How long alert history, resolved incidents and delivery attempts are kept
+    #: (what ``tocsin stats`` can look back over).
+    history_retention: Duration = Duration(30 * 86400)
 
     def __post_init__(self) -> None:
         if self.retention <= 0:
             raise field_error("retention", "must be greater than zero")
+        if self.history_retention <= 0:
+            raise field_error("history_retention", "must be greater than zero")
 
 
 class LoggingConfig(Base):
@@ -140,6 +147,67 @@ class PluginsConfig(Base):
     disable: list[str] = []
 
 
+class EscalationLevel(Base, kw_only=True):
+    #: Delay since the alert fired.
+    after: Duration = Duration(0)
+    receivers: list[str]
+
+    def __post_init__(self) -> None:
+        if self.after < 0:
+            raise field_error("after", "must not be negative")
+        if not self.receivers:
+            raise field_error("receivers", "at least one receiver required")
+
+
+class EscalationPolicy(Base, kw_only=True):
+    name: str
+    levels: list[EscalationLevel]
+    #: Notify the last level again every ``repeat`` until acknowledged or resolved.
+    repeat: Duration | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise field_error("name", "must not be empty")
+        if not self.levels:
+            raise field_error("levels", "at least one level required")
+        for i in range(1, len(self.levels)):
+            if self.levels[i].after < self.levels[i - 1].after:
+                raise field_error(f"levels[{i}].after", "levels must be in order of their delay")
+        if self.repeat is not None and self.repeat <= 0:
+            raise field_error("repeat", "must be greater than zero")
+
+    def due(self, fired_at: float, step: int) -> float | None:
+        """Wall-clock time of step ``step`` (0-based; steps past the last level are
+        repeats of it), or None when there is no such step."""
+        if step < len(self.levels):
+            return fired_at + float(self.levels[step].after)
+        if self.repeat is None:
+            return None
+        return fired_at + float(self.levels[-1].after) + (step - len(self.levels) + 1) * float(self.repeat)
+
+    def level(self, step: int) -> EscalationLevel:
+        return self.levels[min(step, len(self.levels) - 1)]
+
+
+class SlackActionsConfig(Base):
+    """Slack interactivity: the app's signing secret verifies button callbacks."""
+
+    signing_secret: Secret | None = None
+    signing_secret_file: str | None = None
+
+
+class PagerdutyWebhookConfig(Base):
+    """PagerDuty v3 webhook subscriptions' secrets (several while rotating)."""
+
+    webhook_secrets: list[Secret] = []
+    webhook_secret_file: str | None = None
+
+
+class IntegrationsConfig(Base):
+    slack: SlackActionsConfig = msgspec.field(default_factory=SlackActionsConfig)
+    pagerduty: PagerdutyWebhookConfig = msgspec.field(default_factory=PagerdutyWebhookConfig)
+
+
 class ConfigDocument(Base, kw_only=True):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     route: RouteConfig
@@ -150,6 +218,9 @@ class ConfigDocument(Base, kw_only=True):
     time_intervals: list[NamedTimeInterval] = []
     #: The older name of ``time_intervals``, still accepted.
     mute_time_intervals: list[NamedTimeInterval] = []
+    escalation_policies: list[EscalationPolicy] = []
+    #: Two-way integrations: callbacks from Slack and PagerDuty.
+    integrations: IntegrationsConfig = msgspec.field(default_factory=IntegrationsConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
@@ -197,6 +268,10 @@ class Config:
     @property
     def storage(self) -> StorageConfig:
         return self.document.storage
+
+    @property
+    def escalation_policies(self) -> dict[str, EscalationPolicy]:
+        return {p.name: p for p in self.document.escalation_policies}
 
     def summary(self) -> str:
         routes = sum(1 for _ in self.route.walk())
@@ -298,6 +373,20 @@ def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, N
     return out
 
 
+def _check_escalations(doc: ConfigDocument, receivers: Collection[str], problems: list[Problem]) -> None:
+    seen: set[str] = set()
+    for i, policy in enumerate(doc.escalation_policies):
+        if policy.name in seen:
+            problems.append(Problem(f"escalation_policies[{i}].name",
+                                    f"escalation policy {policy.name!r} is not unique"))
+        seen.add(policy.name)
+        for j, level in enumerate(policy.levels):
+            for k, name in enumerate(level.receivers):
+                if name not in receivers:
+                    problems.append(Problem(f"escalation_policies[{i}].levels[{j}].receivers[{k}]",
+                                            f"undefined receiver {name!r}"))
+
+
 def _check_routes(
     doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem]
 ) -> None:
@@ -310,6 +399,7 @@ def _check_routes(
         problems.append(Problem("route.continue", "the root route cannot have continue"))
     if root.mute_time_intervals or root.active_time_intervals:
         problems.append(Problem("route", "the root route must not have time intervals"))
+    policies = {p.name for p in doc.escalation_policies}
 
     def visit(r: RouteConfig, path: str) -> None:
         if r.receiver and r.receiver not in receivers:
@@ -318,6 +408,9 @@ def _check_routes(
             for j, name in enumerate(getattr(r, key)):
                 if name not in intervals:
                     problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
+        if r.escalation_policy is not None and r.escalation_policy not in policies:
+            problems.append(Problem(f"{path}.escalation_policy",
+                                    f"undefined escalation policy {r.escalation_policy!r}"))
         for i, child in enumerate(r.routes):
             visit(child, f"{path}.routes[{i}]")
 
@@ -357,6 +450,7 @@ def load_config(
         except (TemplateError, OSError) as exc:
             problems.append(Problem("templates", str(exc)))
         _check_routes(doc, receivers.keys() | names, intervals.keys(), problems)
+        _check_escalations(doc, receivers.keys() | names, problems)
         _check_integrations(receivers, kinds, doc.global_, raw_receivers, problems)
     if problems:
         raise ConfigError([_with_line(p, node) for p in problems], source)

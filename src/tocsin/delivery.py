@@ -103,19 +103,47 @@ class Delivery:
         if not needs_update(
             entry, firing, resolved,
             send_resolved=integ.send_resolved, repeat_interval=n.repeat_interval, now=now,
+            acknowledged=rt.lifecycle.acknowledged(firing),
         ):
             return True
 
-        bound = structlog.get_logger("tocsin.delivery").bind(
-            receiver=n.receiver, integration=integ.name, group_key=n.group_key
-        )
         if not integ.send_resolved:
             if not firing_alerts:
                 # Nothing to send, but the log must learn that the group resolved.
                 await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
                 return True
             n = msgspec.structs.replace(n, alerts=firing_alerts)
+        sent = await self._send(integ, n)
+        if sent is None:
+            return False
+        await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        await self._sent(integ, n, *sent)
+        return True
 
+    async def announce(self, n: Notification) -> bool:
+        """A lifecycle notice (``n.event``): to every integration of the receiver, with
+        retries and dead letters, outside the notification log (it changes no group)."""
+        integrations = self.receivers.get(n.receiver) or []
+        results = await asyncio.gather(*(self._announce_one(i, n) for i in integrations))
+        return all(results)
+
+    async def _announce_one(self, integ: Integration, n: Notification) -> bool:
+        sent = await self._send(integ, n)
+        if sent is None:
+            return False
+        await self._sent(integ, n, *sent)
+        return True
+
+    def _log(self, integ: Integration, n: Notification) -> structlog.typing.FilteringBoundLogger:
+        bound = log.bind(receiver=n.receiver, integration=integ.name, group_key=n.group_key)
+        return bound.bind(notice=n.event) if n.event else bound
+
+    async def _send(self, integ: Integration, n: Notification) -> tuple[int, float] | None:
+        """Send with retries until it succeeds or the retry window closes; a notification
+        that cannot be sent goes to the dead-letter table. Returns (attempts, latency),
+        or None when it failed."""
+        rt = self.rt
+        bound = self._log(integ, n)
         started = rt.clock.monotonic()
         deadline = started + max(n.group_interval, integ.timeout)
         attempt = 0
@@ -127,23 +155,24 @@ class Delivery:
             delay = err.retry_after if err.retry_after is not None else backoff(attempt)
             if not err.retryable or rt.clock.monotonic() + delay >= deadline:
                 await self._give_up(integ, n, attempt, err, bound)
-                return False
+                return None
             bound.info("notification attempt failed; retrying", attempt=attempt,
                        error=str(err), retry_in=round(delay, 3))
             await self.sleep(delay)
+        return attempt, rt.clock.monotonic() - started
 
-        latency = rt.clock.monotonic() - started
-        await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
-        # One line per notification (not per alert), written once the log entry is durable.
-        bound.info("notification sent", alerts=len(n.alerts), attempts=attempt,
-                   latency_ms=round(latency * 1000, 1))
+    async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
+        rt = self.rt
+        # One line per notification (not per alert), written once its log entry is durable.
+        self._log(integ, n).info("notification sent", alerts=len(n.alerts), attempts=attempt,
+                                 latency_ms=round(latency * 1000, 1))
         rt.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
         rt.metrics.latency.labels(n.receiver, integ.name).observe(latency)
         await rt.bus.publish(NotificationSent(
             at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
         ))
-        return True
+        await rt.lifecycle.record_notified(n, integ.name, rt.clock.now())
 
     async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
         """Send once; record the attempt; return the error, or None on success."""

@@ -147,8 +147,16 @@ class Dispatcher:
             return True
         snapshot.sort(key=sort_key)
 
-        unmuted = [a for a in snapshot if not rt.muted(a, group.route, now)]
+        unmuted: list[Alert] = []
+        mutes = []
+        for a in snapshot:
+            reasons = rt.muted(a, group.route, now)
+            if not reasons:
+                unmuted.append(a)
+            if not a.resolved(now):
+                mutes.append((a.fingerprint, reasons))
         muted = len(snapshot) - len(unmuted)
+        await rt.lifecycle.record_mutes(mutes, now)
         n = Notification(
             receiver=group.route.receiver,
             group_key=group.key,

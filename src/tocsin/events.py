@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import msgspec
 
+from tocsin.incidents import Incident
 from tocsin.models import Alert
 
 __all__ = [
+    "AlertAcknowledged",
     "AlertReceived",
     "AlertResolved",
+    "AlertUnacknowledged",
     "AlertUpdated",
     "ConfigReloaded",
     "Event",
@@ -38,6 +41,22 @@ class AlertResolved(Event):
     """A firing alert was posted with an end time in the past."""
 
     alert: Alert
+
+
+class AlertAcknowledged(Event):
+    """Someone took an alert: escalation and repeat notifications stop."""
+
+    incident: Incident
+    by: str
+    note: str = ""
+
+
+class AlertUnacknowledged(Event):
+    """An acknowledgement was withdrawn: escalation resumes."""
+
+    incident: Incident
+    by: str
+    note: str = ""
 
 
 class GroupFlushed(Event):

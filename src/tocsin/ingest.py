@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from tocsin.events import AlertReceived, AlertResolved, AlertUpdated, Event
+from tocsin.incidents import Plan, plan_alert
 from tocsin.labels import fingerprint, valid_label_name
 from tocsin.models import Alert, PostableAlert
 from tocsin.plugins import call_each
@@ -42,6 +43,8 @@ class AlertError:
 class IngestResult:
     accepted: int = 0
     errors: list[AlertError] = field(default_factory=list)
+    #: The accepted alerts' fingerprints, by the index they were posted at.
+    fingerprints: dict[int, str] = field(default_factory=dict)
 
 
 def to_alert(p: PostableAlert, index: int, now: float, resolve_timeout: float) -> Alert | AlertError:
@@ -113,8 +116,12 @@ def _only_ends_moved(old: Alert, new: Alert, now: float) -> bool:
     )
 
 
-async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> IngestResult:
-    """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index."""
+async def ingest(
+    rt: Runtime, posted: list[tuple[int, PostableAlert]], *, source: str = "api_v2"
+) -> IngestResult:
+    """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index.
+
+    ``source`` names where they came from, in history and metrics."""
     now = rt.clock.now()
     resolve_timeout = float(rt.config.global_.resolve_timeout)
     hooks = rt.hooks.hook
@@ -123,6 +130,8 @@ async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> Ingest
     to_write: list[Alert] = []
     events: list[Event] = []
     previous: list[tuple[Alert, Alert | None]] = []
+    plan = Plan()
+    incidents = rt.lifecycle
 
     for index, p in posted:
         alert = to_alert(p, index, now, resolve_timeout)
@@ -137,11 +146,15 @@ async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> Ingest
         kept = hooks.tocsin_dedupe(runtime=rt, alert=alert, existing=existing) or alert
         rt.alerts.set(kept)
         result.accepted += 1
+        result.fingerprints[index] = kept.fingerprint
 
-        if existing is not None and _only_ends_moved(existing, kept, now):
+        if existing is not None and _only_ends_moved(existing, kept, now) and (
+                kept.fingerprint not in plan.incidents) and incidents.get(kept.fingerprint) is not None:
             if kept.ends_at != existing.ends_at:
                 rt.alerts.dirty.add(kept.fingerprint)
+            incidents.seen(kept.fingerprint, now)
             continue
+        plan_alert(plan, incidents.get(kept.fingerprint), kept, existing, now, source=source)
         previous.append((kept, existing))
         to_write.append(kept)
         was_firing = existing is not None and not existing.resolved(now)
@@ -155,7 +168,8 @@ async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> Ingest
 
     if to_write:
         try:
-            await rt.store.save_alerts(to_write)
+            await rt.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
+                                history=plan.history)
         except Exception:
             # Undo what this request changed, unless a later one changed it again.
             for kept, existing in previous:
@@ -165,7 +179,8 @@ async def ingest(rt: Runtime, posted: list[tuple[int, PostableAlert]]) -> Ingest
                     else:
                         rt.alerts.set(existing)
             raise
+        incidents.install(plan)
     for event in events:
         await rt.bus.publish(event)
-    rt.metrics_received(result.accepted, len(result.errors))
+    rt.metrics_received(result.accepted, len(result.errors), source)
     return result

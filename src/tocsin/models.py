@@ -104,6 +104,11 @@ class Notification(msgspec.Struct, kw_only=True):
     route_id: str = ""
     repeat_interval: float = 4 * 3600.0
     group_interval: float = 300.0
+    #: Empty for a group's notification. For a notice about the alerts' lifecycle:
+    #: ``acknowledged``, ``unacknowledged`` or ``escalated``, with who and why.
+    event: str = ""
+    actor: str = ""
+    note: str = ""
 
     def firing(self) -> list[Alert]:
         return [a for a in self.alerts if not a.resolved(self.now)]

@@ -7,7 +7,8 @@ It decides whether a flush sends anything, with Alertmanager's rules:
 3. nothing fires now: notify (the all-resolved notice) only if the last
    notice had firing alerts, whatever ``send_resolved`` says;
 4. ``send_resolved`` and a resolved alert the last notice did not carry: notify;
-5. otherwise only once ``repeat_interval`` has passed since the last notice.
+5. otherwise only once ``repeat_interval`` has passed since the last notice,
+   and not at all while every firing alert is acknowledged (tocsin's addition).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def needs_update(
     send_resolved: bool,
     repeat_interval: float,
     now: float,
+    acknowledged: bool = False,
 ) -> bool:
     if entry is None:
         return bool(firing)
@@ -36,6 +38,8 @@ def needs_update(
         return bool(entry.firing)
     if send_resolved and not resolved <= entry.resolved:
         return True
+    if acknowledged:
+        return False  # someone has every firing alert in hand: no reminders
     # Strictly before, as Alertmanager's entry.Timestamp.Before(now - repeat).
     return entry.sent_at < now - repeat_interval
 

@@ -32,6 +32,8 @@ class RouteOpts:
     repeat_interval: Duration = Duration(4 * 3600)
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    #: Not inherited: a policy applies to the route that names it.
+    escalation_policy: str | None = None
 
 
 class Route:
@@ -76,6 +78,7 @@ class Route:
             ),
             mute_time_intervals=tuple(cfg.mute_time_intervals),
             active_time_intervals=tuple(cfg.active_time_intervals),
+            escalation_policy=cfg.escalation_policy,
         )
         matchers: list[Matcher] = [Matcher.create(k, MatchType.EQUAL, v) for k, v in cfg.match.items()]
         matchers += [Matcher.legacy_regex(k, v) for k, v in cfg.match_re.items()]

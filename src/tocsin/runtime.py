@@ -25,7 +25,9 @@ from tocsin.deadletters import DeadLetterQueue
 from tocsin.delivery import Delivery
 from tocsin.dispatch import Dispatcher
 from tocsin.events import ALERT_EVENTS, ConfigReloaded
+from tocsin.incidents import Plan, plan_alert
 from tocsin.inhibit import Inhibitor
+from tocsin.lifecycle import Lifecycle
 from tocsin.metrics import Metrics
 from tocsin.models import Alert, Notification
 from tocsin.mute import MuteReason
@@ -78,6 +80,7 @@ class Runtime:
         self.metrics = Metrics()
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
+        self.lifecycle = Lifecycle(self)
         self.delivery: Delivery = Delivery(self, {})
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
@@ -95,6 +98,7 @@ class Runtime:
         for alert in await self.store.load_alerts():
             self.alerts.set(alert)
             self.inhibitor.observe(alert)
+        self.lifecycle.load(await self.store.load_open_incidents())
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
         self.dead_letters.load(await self.store.load_dead_letters())
@@ -113,6 +117,8 @@ class Runtime:
 
         for alert in self.alerts:
             self.dispatcher.process(alert)
+        await self._adopt_untracked(now)
+        self.lifecycle.start()
         self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
         self.scheduler.call_later(NFLOG_GC_INTERVAL, self._every, NFLOG_GC_INTERVAL, self._nflog_gc)
@@ -123,6 +129,16 @@ class Runtime:
         log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
                  nflog=len(self.nflog))
 
+    async def _adopt_untracked(self, now: float) -> None:
+        """Firing alerts stored by a tocsin that kept no incidents get one now."""
+        plan = Plan()
+        for alert in self.alerts:
+            if not alert.resolved(now) and self.lifecycle.get(alert.fingerprint) is None:
+                plan_alert(plan, None, alert, None, now, source="restore")
+        if plan.incidents:
+            await self.store.save(incidents=list(plan.incidents.values()), history=plan.history)
+            self.lifecycle.install(plan)
+
     async def stop(self, deadline: float = 10.0) -> None:
         """Drain what was accepted, finish or give up deliveries within ``deadline``, close."""
         self.ready = False
@@ -130,6 +146,7 @@ class Runtime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sub.drained(), deadline)
         await self.dispatcher.close(deadline)
+        self.lifecycle.stop()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=deadline)
         with contextlib.suppress(Exception):
@@ -157,6 +174,11 @@ class Runtime:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    async def settle(self) -> None:
+        """Wait until no background work is left (tests, and the fake clock)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -213,9 +235,12 @@ class Runtime:
                 ok = False
         return ok
 
+    def routes_for(self, alert: Alert) -> list[Route]:
+        return list(self.hooks.hook.tocsin_route(runtime=self, alert=alert) or [])
+
     def receivers_for(self, alert: Alert) -> list[str]:
         seen: dict[str, None] = {}
-        for route in self.hooks.hook.tocsin_route(runtime=self, alert=alert) or []:
+        for route in self.routes_for(alert):
             seen.setdefault(route.receiver)
         return list(seen)
 
@@ -230,8 +255,9 @@ class Runtime:
 
     async def persist_dirty(self) -> None:
         dirty = self.alerts.take_dirty()
-        if dirty:
-            await self.store.save_alerts(dirty)
+        incidents = self.lifecycle.take_dirty()
+        if dirty or incidents:
+            await self.store.save(alerts=dirty, incidents=incidents)
 
     async def collect_garbage(self) -> None:
         """Forget resolved alerts that no group holds any more."""
@@ -243,13 +269,16 @@ class Runtime:
             if alert is not None:
                 self.inhibitor.forget(fp, alert.labels)
             self.alerts.delete(fp)
+            self.lifecycle.forget(fp)
         if gone:
             await self.store.delete_alerts(gone)
 
     async def _nflog_gc(self) -> None:
         now = self.clock.now()
         await self.nflog.gc(now)
-        await self.store.expire_attempts(now - self.nflog.retention)
+        keep = float(self.config.storage.history_retention)
+        await self.store.expire_attempts(now - keep)
+        await self.store.expire_history(now - keep)
 
     async def _silence_gc(self) -> None:
         await self.silences.gc(self.clock.now())

@@ -106,8 +106,10 @@ def data(n: Notification, external_url: str, alerts: list[Alert] | None = None) 
 def fallback_text(d: Mapping[str, Any]) -> str:
     """What is sent when a template cannot render: still says what fires."""
     names = sorted({a["labels"].get("alertname", "?") for a in d.get("alerts", [])})
-    return (f"[{str(d.get('status', '')).upper()}:{len(d.get('firing', []))}] "
+    text = (f"[{str(d.get('status', '')).upper()}:{len(d.get('firing', []))}] "
             f"{', '.join(names)} ({d.get('receiver', '')})")
+    notice = d.get("notice")
+    return f"{notice['text']} · {text}" if notice else text
 
 
 class Templates:

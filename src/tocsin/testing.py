@@ -178,5 +178,7 @@ async def advance(rt: Runtime, seconds: float) -> None:
     assert isinstance(clock, FakeClock), "advance() needs a runtime on a FakeClock"
     clock.advance(seconds)
     rt.scheduler.run_due()
-    await rt.dispatcher.settle()
-    await rt.bus.drained()
+    for _ in range(3):  # work started by work: flushes, escalations, announcements
+        await rt.dispatcher.settle()
+        await rt.settle()
+        await rt.bus.drained()

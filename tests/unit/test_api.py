@@ -203,10 +203,10 @@ async def test_storage_failure_is_503_and_nothing_is_kept(tmp_path, monkeypatch)
         ])
         assert resp.status == 200
 
-        async def broken(alerts):
+        async def broken(**kw):
             raise StorageError("database write failed: disk I/O error")
 
-        monkeypatch.setattr(rt.store, "save_alerts", broken)
+        monkeypatch.setattr(rt.store, "save", broken)
         resp = await client.post("/api/v2/alerts", json=[
             {"labels": {"alertname": "Lost"}},
             {"labels": {"alertname": "Kept"}, "annotations": {"v": "2"}},

@@ -7,7 +7,9 @@ from typing import Any
 from tocsin.models import Alert, Notification
 from tocsin.timefmt import format_ts_nano
 
-__all__ = ["SEVERITY_RANK", "alert_data", "common", "message_data", "quote_meta", "severity_level"]
+__all__ = [
+    "SEVERITY_RANK", "alert_data", "common", "message_data", "notice_line", "quote_meta", "severity_level",
+]
 
 #: The severities channels know, least to most severe.
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3, "critical": 4}
@@ -55,8 +57,30 @@ def alert_data(alert: Alert, now: float) -> dict[str, Any]:
     }
 
 
+_NOTICE_WORDS = {"acknowledged": "Acknowledged", "unacknowledged": "Unacknowledged",
+                 "escalated": "Escalated"}
+
+
+def notice_line(n: Notification) -> str:
+    """One line about a lifecycle notice (``Acknowledged by alice: on it``); empty for a
+    group's ordinary notification."""
+    if not n.event:
+        return ""
+    word = _NOTICE_WORDS.get(n.event, n.event.capitalize())
+    text = f"{word} by {n.actor}" if n.actor and n.event != "escalated" else word
+    return f"{text}: {n.note}" if n.note else text
+
+
 def message_data(n: Notification, alerts: list[Alert], external_url: str) -> dict[str, Any]:
+    """Alertmanager's template data; a lifecycle notice adds ``notice`` (event, actor, note, text)."""
     firing = any(not a.resolved(n.now) for a in alerts)
+    out = _message_data(n, alerts, external_url, firing)
+    if n.event:
+        out["notice"] = {"event": n.event, "actor": n.actor, "note": n.note, "text": notice_line(n)}
+    return out
+
+
+def _message_data(n: Notification, alerts: list[Alert], external_url: str, firing: bool) -> dict[str, Any]:
     return {
         "receiver": quote_meta(n.receiver),  # as Alertmanager's template.Data
         "status": "firing" if firing else "resolved",

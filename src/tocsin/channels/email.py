@@ -73,7 +73,9 @@ DEFAULT_SUBJECT = (
 )
 
 DEFAULT_TEXT = """\
-{{ firing|length }} firing, {{ resolved|length }} resolved (receiver {{ receiver }})
+{% if notice %}{{ notice.text }}
+
+{% endif %}{{ firing|length }} firing, {{ resolved|length }} resolved (receiver {{ receiver }})
 {% if groupLabels %}
 Group: {{ groupLabels|join_labels }}
 {% endif %}
@@ -117,6 +119,7 @@ DEFAULT_HTML = """\
 <!DOCTYPE html>
 <html><head><meta charset="utf-8"></head>
 <body style="margin:0;padding:16px;font-family:Helvetica,Arial,sans-serif;font-size:14px;color:#222">
+{% if notice %}<p style="font-size:16px;margin:0 0 8px;color:#1d4ed8"><b>{{ notice.text }}</b></p>{% endif %}
 <p style="font-size:16px;margin:0 0 4px"><b>{{ firing|length }} firing</b>, \
 {{ resolved|length }} resolved (receiver {{ receiver }})</p>
 {% if groupLabels %}
@@ -356,6 +359,10 @@ class EmailChannel:
         try:
             for name, source in headers.items():
                 msg[name] = text(source, f"headers.{name}")
+            if n.event and "Subject" in msg:
+                subject = msg["Subject"]
+                del msg["Subject"]
+                msg["Subject"] = _one_line(f"[{d['notice']['text']}] {subject}")
             if "Date" not in msg:
                 msg["Date"] = formatdate(n.now, usegmt=True)
             if "Message-Id" not in msg:

@@ -179,9 +179,14 @@ class PagerdutyChannel:
         c = self.config
         d = data(n, self.external_url)
         firing = n.firing()
+        if n.event == "acknowledged" and firing:
+            # Acknowledging in tocsin acknowledges the group's PagerDuty alert.
+            return {"event_action": "acknowledge", "dedup_key": dedup_key(n.group_key)}
         action = "trigger" if firing else "resolve"
 
         summary = self._render(c.description, d, "description") or fallback_text(d)
+        if n.event:
+            summary = f"{d['notice']['text']} · {summary}"
         if len(summary) > MAX_SUMMARY:
             log.warning("summary truncated", receiver=n.receiver, integration=self.ctx.integration,
                         group_key=n.group_key, length=len(summary), limit=MAX_SUMMARY)

@@ -16,9 +16,10 @@ import msgspec
 from tocsin.models import Alert, Notification
 
 if TYPE_CHECKING:
+    from tocsin.incidents import HistoryEvent, Incident
     from tocsin.silences import Silence
 
-__all__ = ["NflogEntry", "StorageError", "Store"]
+__all__ = ["Attempt", "AttemptCount", "DeadLetter", "IncidentQuery", "NflogEntry", "StorageError", "Store"]
 
 
 class StorageError(Exception):
@@ -65,6 +66,28 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     notification: Notification
 
 
+class AttemptCount(msgspec.Struct, kw_only=True):
+    """Delivery attempts of one integration in a time range: successful ones
+    (a notification sent) and failed ones."""
+
+    receiver: str
+    integration: str
+    sent: int
+    failed: int
+
+
+class IncidentQuery(msgspec.Struct, kw_only=True):
+    """Incidents by state, severity and firing time (``since`` <= fired_at < ``until``),
+    newest first; ``limit``/``offset`` page through them."""
+
+    states: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    since: float | None = None
+    until: float | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -74,6 +97,16 @@ class Store(Protocol):
 
     async def save_alerts(self, alerts: Sequence[Alert]) -> None:
         """Insert or replace; durable when it returns. Raises StorageError."""
+
+    async def save(
+        self,
+        *,
+        alerts: Sequence[Alert] = (),
+        incidents: Sequence[Incident] = (),
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
+        """Alerts and incidents inserted or replaced, history rows appended, in one
+        transaction; durable when it returns. Raises StorageError."""
 
     async def delete_alerts(self, fingerprints: Iterable[str]) -> None: ...
 
@@ -102,3 +135,23 @@ class Store(Protocol):
     async def load_dead_letters(self) -> list[DeadLetter]: ...
 
     async def delete_dead_letter(self, dead_letter_id: int) -> None: ...
+
+    async def load_open_incidents(self) -> list[Incident]: ...
+
+    async def get_incident(self, incident_id: str) -> Incident | None: ...
+
+    async def latest_incident(self, fingerprint: str) -> Incident | None: ...
+
+    async def query_incidents(self, q: IncidentQuery) -> list[Incident]: ...
+
+    async def load_history(self, alert_id: str) -> list[HistoryEvent]:
+        """One incident's history, oldest first."""
+
+    async def history_between(
+        self, since: float, until: float, kinds: Sequence[str] = ()
+    ) -> list[HistoryEvent]: ...
+
+    async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]: ...
+
+    async def expire_history(self, before: float) -> None:
+        """Forget history rows, and resolved incidents, from before ``before``."""

@@ -19,9 +19,10 @@ import aiosqlite
 import msgspec
 import structlog
 
+from tocsin.incidents import HistoryEvent, Incident
 from tocsin.models import Alert, Notification
 from tocsin.silences import Silence
-from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError
+from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -82,6 +83,35 @@ MIGRATIONS: list[str] = [
         notification BLOB NOT NULL
     );
     """,
+    # 4: incidents (the lifecycle of alerts) and their history.
+    """
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        fired_at REAL NOT NULL,
+        acknowledged_at REAL NOT NULL,
+        resolved_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX incidents_fired_at ON incidents (fired_at);
+    CREATE INDEX incidents_fingerprint ON incidents (fingerprint, fired_at);
+    CREATE INDEX incidents_open ON incidents (state) WHERE state != 'resolved';
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        alert_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        detail BLOB NOT NULL
+    );
+    CREATE INDEX history_alert ON history (alert_id, id);
+    CREATE INDEX history_at ON history (at);
+    CREATE INDEX attempts_receiver ON attempts (at, receiver);
+    """,
 ]
 
 _alert_enc = msgspec.json.Encoder()
@@ -89,6 +119,25 @@ _alert_dec = msgspec.json.Decoder(Alert)
 _list_dec = msgspec.json.Decoder(list[str])
 _silence_dec = msgspec.json.Decoder(Silence)
 _notification_dec = msgspec.json.Decoder(Notification)
+_incident_dec = msgspec.json.Decoder(Incident)
+_detail_dec = msgspec.json.Decoder(dict[str, Any])
+
+_INCIDENT_SQL = (
+    "INSERT OR REPLACE INTO incidents (id, fingerprint, state, alertname, severity, fired_at,"
+    " acknowledged_at, resolved_at, body) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+_HISTORY_SQL = (
+    "INSERT INTO history (at, alert_id, fingerprint, kind, actor, detail) VALUES (?,?,?,?,?,?)"
+)
+
+
+def _incident_row(i: Incident) -> tuple[Any, ...]:
+    return (i.id, i.fingerprint, i.state, i.alertname, i.severity, i.fired_at, i.acknowledged_at,
+            i.resolved_at, _alert_enc.encode(i))
+
+
+def _history_row(h: HistoryEvent) -> tuple[Any, ...]:
+    return (h.at, h.alert_id, h.fingerprint, h.kind, h.actor, _alert_enc.encode(h.detail))
 
 _Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
@@ -198,13 +247,28 @@ class SQLiteStore:
     # -- alerts ---------------------------------------------------------------
 
     async def save_alerts(self, alerts: Sequence[Alert]) -> None:
-        if not alerts:
-            return
-        rows = [(a.fingerprint, _alert_enc.encode(a), a.ends_at, a.updated_at) for a in alerts]
-        await self._write([(
-            "INSERT OR REPLACE INTO alerts (fingerprint, body, ends_at, updated_at) VALUES (?,?,?,?)",
-            rows, True,
-        )])
+        await self.save(alerts=alerts)
+
+    async def save(
+        self,
+        *,
+        alerts: Sequence[Alert] = (),
+        incidents: Sequence[Incident] = (),
+        history: Sequence[HistoryEvent] = (),
+    ) -> None:
+        ops: list[_Op] = []
+        if alerts:
+            rows = [(a.fingerprint, _alert_enc.encode(a), a.ends_at, a.updated_at) for a in alerts]
+            ops.append((
+                "INSERT OR REPLACE INTO alerts (fingerprint, body, ends_at, updated_at) VALUES (?,?,?,?)",
+                rows, True,
+            ))
+        if incidents:
+            ops.append((_INCIDENT_SQL, [_incident_row(i) for i in incidents], True))
+        if history:
+            ops.append((_HISTORY_SQL, [_history_row(h) for h in history], True))
+        if ops:
+            await self._write(ops)
 
     async def delete_alerts(self, fingerprints: Iterable[str]) -> None:
         rows = [(fp,) for fp in fingerprints]
@@ -311,3 +375,89 @@ class SQLiteStore:
 
     async def delete_dead_letter(self, dead_letter_id: int) -> None:
         await self._write([("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,), False)])
+
+    # -- incidents and history ---------------------------------------------------
+
+    async def load_open_incidents(self) -> list[Incident]:
+        assert self._db is not None
+        async with self._db.execute("SELECT body FROM incidents WHERE state != 'resolved'") as cur:
+            return [_incident_dec.decode(row[0]) for row in await cur.fetchall()]
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        assert self._db is not None
+        async with self._db.execute("SELECT body FROM incidents WHERE id = ?", (incident_id,)) as cur:
+            row = await cur.fetchone()
+        return _incident_dec.decode(row[0]) if row else None
+
+    async def latest_incident(self, fingerprint: str) -> Incident | None:
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT body FROM incidents WHERE fingerprint = ? ORDER BY fired_at DESC LIMIT 1",
+            (fingerprint,),
+        ) as cur:
+            row = await cur.fetchone()
+        return _incident_dec.decode(row[0]) if row else None
+
+    async def query_incidents(self, q: IncidentQuery) -> list[Incident]:
+        assert self._db is not None
+        where, params = ["1=1"], []
+        if q.states:
+            where.append(f"state IN ({','.join('?' * len(q.states))})")
+            params.extend(q.states)
+        if q.severities:
+            where.append(f"severity IN ({','.join('?' * len(q.severities))})")
+            params.extend(q.severities)
+        if q.since is not None:
+            where.append("fired_at >= ?")
+            params.append(q.since)
+        if q.until is not None:
+            where.append("fired_at < ?")
+            params.append(q.until)
+        sql = f"SELECT body FROM incidents WHERE {' AND '.join(where)} ORDER BY fired_at DESC, id"
+        if q.limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend((q.limit, q.offset))
+        async with self._db.execute(sql, params) as cur:
+            return [_incident_dec.decode(row[0]) for row in await cur.fetchall()]
+
+    async def load_history(self, alert_id: str) -> list[HistoryEvent]:
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT id, at, alert_id, fingerprint, kind, actor, detail FROM history"
+            " WHERE alert_id = ? ORDER BY id", (alert_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [HistoryEvent(id=r[0], at=r[1], alert_id=r[2], fingerprint=r[3], kind=r[4], actor=r[5],
+                             detail=_detail_dec.decode(r[6])) for r in rows]
+
+    async def history_between(
+        self, since: float, until: float, kinds: Sequence[str] = ()
+    ) -> list[HistoryEvent]:
+        assert self._db is not None
+        sql = ("SELECT id, at, alert_id, fingerprint, kind, actor, detail FROM history"
+               " WHERE at >= ? AND at < ?")
+        params: list[Any] = [since, until]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        async with self._db.execute(sql + " ORDER BY id", params) as cur:
+            rows = await cur.fetchall()
+        return [HistoryEvent(id=r[0], at=r[1], alert_id=r[2], fingerprint=r[3], kind=r[4], actor=r[5],
+                             detail=_detail_dec.decode(r[6])) for r in rows]
+
+    async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]:
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT receiver, integration, SUM(error = ''), SUM(error != '') FROM attempts"
+            " WHERE at >= ? AND at < ? GROUP BY receiver, integration ORDER BY receiver, integration",
+            (since, until),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [AttemptCount(receiver=r[0], integration=r[1], sent=r[2] or 0, failed=r[3] or 0)
+                for r in rows]
+
+    async def expire_history(self, before: float) -> None:
+        await self._write([
+            ("DELETE FROM history WHERE at < ?", (before,), False),
+            ("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
+        ])

@@ -1,0 +1,84 @@
+"""`tocsin alerts`, `tocsin escalations` and `tocsin stats` against a running daemon."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+from tests.e2e.test_cli_delivery import tocsin
+
+pytestmark = pytest.mark.e2e
+
+
+async def post_event(url: str, body: dict) -> dict:
+    async with aiohttp.ClientSession() as s, s.post(f"{url}/api/tocsin/v1/events", json=body) as resp:
+        assert resp.status in (200, 201), await resp.text()
+        return await resp.json()
+
+
+async def test_alerts_lifecycle_from_the_command_line(make_daemon, receiver):
+    d = make_daemon(f"""
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - matchers: [team="db"]
+      receiver: hook
+      escalation_policy: db
+receivers:
+  - name: hook
+    webhook_configs: [{{url: "{receiver.url}", send_resolved: true}}]
+  - name: lead
+    webhook_configs: [{{url: "{receiver.url}"}}]
+escalation_policies:
+  - name: db
+    levels:
+      - {{after: 0s, receivers: [hook]}}
+      - {{after: 1h, receivers: [lead]}}
+""")
+    await d.start()
+    made = await post_event(d.url, {"type": "DiskFull", "severity": "critical", "resource": "db1",
+                                    "labels": {"team": "db"}, "title": "Disk full on db1"})
+    await post_event(d.url, {"type": "Slow", "severity": "warning"})
+    await receiver.wait_for(2)
+
+    listed = await tocsin("alerts", "--url", d.url, "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "STATE", "ALERTNAME", "SEVERITY"]
+    assert any(line.startswith(made["id"][:12]) and "DiskFull" in line for line in lines)
+
+    esc = await tocsin("escalations", "--url", d.url, "list", "-o", "json")
+    [step] = json.loads(esc.stdout)
+    assert (step["id"], step["level"], step["receivers"]) == (made["id"], 2, ["lead"])
+
+    acked = await tocsin("alerts", "--url", d.url, "ack", made["id"][:12], "--who", "alice",
+                         "--note", "resizing")
+    assert acked.returncode == 0, acked.stderr
+    assert acked.stdout.strip() == f"{made['id']}: acknowledged"
+    again = await tocsin("alerts", "--url", d.url, "unack", made["id"], "--who", "alice")
+    assert again.stdout.strip() == f"{made['id']}: firing"
+    resolved = await tocsin("alerts", "--url", d.url, "resolve", made["fingerprint"], "--who", "bob")
+    assert resolved.stdout.strip() == f"{made['id']}: resolved"
+
+    shown = await tocsin("alerts", "--url", d.url, "show", made["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "state        resolved" in shown.stdout
+    kinds = [line.split()[2] for line in shown.stdout.split("\nhistory\n")[1].splitlines()[1:]]
+    assert kinds[0] == "fired" and "acknowledged" in kinds and kinds[-1] in ("resolved", "notified")
+
+    only = await tocsin("alerts", "--url", d.url, "list", "--state", "open", "-o", "json")
+    assert [a["labels"]["alertname"] for a in json.loads(only.stdout)["alerts"]] == ["Slow"]
+
+    stats = await tocsin("stats", "--url", d.url, "--days", "1")
+    assert stats.returncode == 0, stats.stderr
+    assert "Total 2: 1 open, 0 acknowledged, 1 resolved" in stats.stdout
+    as_json = json.loads((await tocsin("stats", "--url", d.url, "--json")).stdout)
+    assert as_json["total"] == 2 and as_json["mttr"]["count"] == 1
+
+    missing = await tocsin("alerts", "--url", d.url, "ack", "nonexistent-id")
+    assert missing.returncode == 1 and "no alert" in missing.stderr
