@@ -378,3 +378,59 @@ escalation_policies:
             make_config(f"route: {{receiver: a}}\nreceivers: [{{name: a}}]\n"
                         f"escalation_policies: [{{name: p, levels: {levels}}}]\n")
         assert f"escalation_policies[0].{where}" in str(err.value)
+
+
+async def test_stats_over_a_seeded_history(tmp_path, server):
+    from tocsin.incidents import Incident
+    from tocsin.store import Attempt
+
+    now = T0 + 3 * 86400
+    clock = FakeClock(now)
+    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, rt):
+        day = 86400.0
+        base = now - 2 * day  # inside a 2-day window ... (seeded at 10:xx UTC on each day)
+        seeded = []
+        # DiskFull: 4 firings within 40 minutes (flapping), each acked after 60s, resolved after 600s.
+        for i in range(4):
+            t = base + i * 600
+            seeded.append(Incident(id=f"d{i}", fingerprint="fp-disk", labels={
+                "alertname": "DiskFull", "severity": "critical"}, state="resolved", fired_at=t,
+                last_seen=t, occurrences=3, acknowledged_at=t + 60, acknowledged_by="a",
+                resolved_at=t + 600, resolution="resolved"))
+        # HighLoad: twice, a day apart, acked after 300s and 900s, still open.
+        for i, ack in enumerate((300, 900)):
+            t = base + day * i + 3600
+            seeded.append(Incident(id=f"h{i}", fingerprint=f"fp-load{i}", labels={
+                "alertname": "HighLoad", "severity": "warning"}, state="acknowledged", fired_at=t,
+                last_seen=t, acknowledged_at=t + ack, acknowledged_by="b"))
+        # Outside the window: not counted.
+        seeded.append(Incident(id="old", fingerprint="fp-old", labels={"alertname": "Old"},
+                               state="resolved", fired_at=now - 3 * day, last_seen=now - 3 * day,
+                               resolved_at=now - 3 * day + 5, resolution="expired"))
+        await rt.store.save(incidents=seeded)
+        for i in range(5):
+            await rt.store.save_attempt(Attempt(at=base + i, receiver="team", integration="webhook[0]",
+                                                group_key="g", attempt=1, latency=0.01,
+                                                error="" if i < 4 else "HTTP 500", status=None))
+
+        resp = await client.get("/api/tocsin/v1/stats?days=2")
+        assert resp.status == 200, await resp.text()
+        s = await resp.json()
+        assert (s["total"], s["open"], s["acknowledged"], s["resolved"]) == (6, 2, 6, 4)
+        assert s["by_alertname"] == [{"name": "DiskFull", "count": 4}, {"name": "HighLoad", "count": 2}]
+        assert s["by_severity"] == [{"name": "critical", "count": 4}, {"name": "warning", "count": 2}]
+        hour = int((base % day) // 3600)
+        assert s["peak_hour"] == hour and s["peak_hour_count"] == 4
+        assert sum(s["hourly"]) == 6 and s["hourly"][hour + 1] == 2
+        assert s["mtta"] == {"count": 6, "mean": 240.0, "p50": 60.0, "p90": 900.0}
+        assert s["mttr"] == {"count": 4, "mean": 600.0, "p50": 600.0, "p90": 600.0}
+        assert [(f["fingerprint"], f["max_per_hour"]) for f in s["flapping"]] == [("fp-disk", 4)]
+        assert [(n["fingerprint"], n["firings"], n["occurrences"]) for n in s["noisiest"]][:1] == [
+            ("fp-disk", 4, 12)]
+        assert (s["notifications_sent"], s["notifications_failed"]) == (4, 1)
+        assert s["notifications"][0]["receiver"] == "team"
+
+        resp = await client.get("/api/tocsin/v1/stats?days=0")
+        assert resp.status == 400 and (await resp.json())["field"] == "days"
+        resp = await client.get("/api/tocsin/v1/stats?tz=Mars/Base")
+        assert resp.status == 400 and (await resp.json())["field"] == "tz"

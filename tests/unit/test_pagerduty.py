@@ -341,6 +341,20 @@ async def test_trigger_then_resolve_with_the_same_dedup_key(tmp_path):
         assert resolve["payload"]["custom_details"]["num_resolved"] == "1"
 
 
+async def test_acknowledging_in_tocsin_acknowledges_the_pagerduty_alert(tmp_path):
+    async with pagerduty() as pd:
+        async with running(config(url=pd.url()), tmp_path) as rt:
+            await post(rt, {"labels": {"alertname": "A", "instance": "x"}})
+            await advance(rt, 30)
+            fp = next(iter(rt.alerts)).fingerprint
+            await rt.lifecycle.acknowledge(fp, by="alice", note="mine")
+            await advance(rt, 0)
+        assert pd.problems == []
+        trigger, ack = pd.events
+        assert ack == {"routing_key": KEY, "event_action": "acknowledge",
+                       "dedup_key": trigger["dedup_key"]}
+
+
 async def test_dedup_key_is_stable_within_a_group_and_differs_across_groups(tmp_path):
     async with pagerduty() as pd:
         async with running(config(url=pd.url()), tmp_path) as rt:

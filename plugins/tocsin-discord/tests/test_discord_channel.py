@@ -708,3 +708,12 @@ def test_readme_example_loads_and_its_sample_is_accepted():
     make_config(example)
     sample = re.findall(r"```json\n(.*?)```", readme, re.S)[-1]
     assert validate_message(msgspec.json.decode(sample)) == []
+
+
+def test_a_lifecycle_notice_says_so_first():
+    alert = Alert(fingerprint="f", labels={"alertname": "DiskFull"}, starts_at=1.0, ends_at=0.0)
+    n = Notification(receiver="r", group_key="g", group_labels={"alertname": "DiskFull"}, alerts=[alert],
+                     now=2.0, event="acknowledged", actor="alice", note="resizing")
+    assert tocsin_discord.subject(n, n.alerts) == "Acknowledged by alice: resizing · [FIRING:1] DiskFull"
+    plain = msgspec.structs.replace(n, event="", actor="", note="")
+    assert tocsin_discord.subject(plain, plain.alerts) == "[FIRING:1] DiskFull"

@@ -733,3 +733,18 @@ def test_readme_example_loads_and_its_sample_is_accepted():
     make_config(example)
     sample = re.findall(r"```json\n(.*?)```", readme, re.S)[-1]
     assert validate_message(msgspec.json.decode(sample)) == []
+
+
+def test_a_lifecycle_notice_says_so_first_in_the_title():
+    from tocsin.channels import ChannelContext
+
+    ctx = ChannelContext(session=None, external_url="http://x", global_config=None,  # type: ignore[arg-type]
+                         receiver="r", integration="msteams[0]")
+    from tocsin.configtypes import dec_hook
+
+    config = msgspec.convert({"webhook_url": "http://127.0.0.1:1/h"}, MSTeamsConfig, dec_hook=dec_hook)
+    channel = tocsin_msteams.MSTeamsChannel(config, ctx)
+    alert = Alert(fingerprint="f", labels={"alertname": "DiskFull"}, starts_at=1.0, ends_at=0.0)
+    n = Notification(receiver="r", group_key="g", group_labels={"alertname": "DiskFull"}, alerts=[alert],
+                     now=2.0, event="escalated", actor="tocsin", note="escalation level 2 of policy p")
+    assert channel.title(n).startswith("Escalated: escalation level 2 of policy p · ")

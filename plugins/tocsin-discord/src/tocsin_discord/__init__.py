@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
-from tocsin.channels.data import SEVERITY_RANK, severity_level
+from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL
 from tocsin.models import Alert, Notification
@@ -225,6 +225,9 @@ def subject(n: Notification, alerts: list[Alert], esc: Any = str) -> str:
     text = f"[{status}] " + " ".join(esc(_one_line(v)) for v in values)
     if extra:
         text += " (" + " ".join(esc(_one_line(v)) for v in extra) + ")"
+    notice = notice_line(n)  # an acknowledgement or escalation says so first
+    if notice:
+        text = f"{esc(_one_line(notice))} · {text}"
     return text.strip()
 
 

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
-from tocsin.channels.data import SEVERITY_RANK, severity_level
+from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL
 from tocsin.models import Alert, Notification
@@ -315,7 +315,9 @@ class MSTeamsChannel:
         templates = self.ctx.templates or Templates()
         text = templates.render(self.config.title, d,
                                 what=f"{self.ctx.receiver}/{self.ctx.integration}.title")
-        return _one_line(text) or fallback_text(d)
+        text = _one_line(text) or fallback_text(d)
+        notice = notice_line(n)  # an acknowledgement or escalation says so first
+        return f"{_one_line(notice)} · {text}" if notice and notice not in text else text
 
     def message(self, n: Notification) -> dict[str, Any]:
         return render_card(n, self.title(n), n.receiver)
