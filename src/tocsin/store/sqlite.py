@@ -142,6 +142,29 @@ def _history_row(h: HistoryEvent) -> tuple[Any, ...]:
 _Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
 
+def _run_transaction(conn: sqlite3.Connection, ops: list[_Op]) -> None:
+    """Run in the connection's thread: every statement in one transaction, rolled back
+    whole on any error. Consecutive ``executemany`` of the same statement are merged."""
+    merged: list[tuple[str, Any, bool]] = []
+    for sql, params, many in ops:
+        if many and merged and merged[-1][2] and merged[-1][0] == sql:
+            merged[-1][1].extend(params)  # type: ignore[union-attr]
+        else:
+            merged.append((sql, list(params) if many else params, many))
+    conn.execute("BEGIN")
+    try:
+        for sql, params, many in merged:
+            if many:
+                conn.executemany(sql, params)
+            else:
+                conn.execute(sql, params)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -221,19 +244,14 @@ class SQLiteStore:
     async def _commit(self, batch: list[tuple[list[_Op], asyncio.Future[None]]]) -> None:
         db = self._db
         assert db is not None
+        ops = [op for item, _ in batch for op in item]
         try:
-            await db.execute("BEGIN")
-            for ops, _ in batch:
-                for sql, params, many in ops:
-                    if many:
-                        await db.executemany(sql, params)  # type: ignore[arg-type]
-                    else:
-                        await db.execute(sql, params)  # type: ignore[arg-type]
-            await db.execute("COMMIT")
+            # The whole transaction in one hop to the connection's thread: one queue
+            # round trip per commit, not one per statement (aiosqlite's _execute runs a
+            # callable in its thread; it has no public equivalent).
+            await db._execute(_run_transaction, db._conn, ops)
             self.commits += 1
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
             err = StorageError(f"database write failed: {exc}")
             log.error("database write failed", error=str(exc), path=self.path)
             for _, fut in batch:
