@@ -11,7 +11,8 @@ written before it is announced.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -31,7 +32,7 @@ from tocsin.incidents import (
     mute_keys,
     resolved,
 )
-from tocsin.models import Alert, Notification
+from tocsin.models import Alert, Notification, sort_key
 from tocsin.mute import MuteReason
 from tocsin.routing import Route
 from tocsin.store import StorageError
@@ -55,6 +56,8 @@ class Lifecycle:
         self.dirty: set[str] = set()
         self._expiry: dict[str, Timer] = {}
         self._escalation: dict[str, Timer] = {}
+        self._notices: dict[tuple[str, str, str], list[Incident]] = {}
+        self._held = 0
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -431,38 +434,61 @@ class Lifecycle:
 
     # -- announcements ---------------------------------------------------------------------
 
-    def _announce(self, inc: Incident, event: str, by: str, note: str) -> None:
-        self.rt.spawn(self._announce_now(inc, event, by, note), name=f"announce {event}")
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Hold notices until the block ends, so that changing several alerts at once
+        (a Slack button for a whole group) sends one message per receiver and group."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._notices:
+                self.rt.spawn(self._announce_queued(), name="announce")
 
-    async def _announce_now(self, inc: Incident, event: str, by: str, note: str) -> None:
-        """Tell the alert's receivers (and those escalation reached) who acknowledged it."""
+    def _announce(self, inc: Incident, event: str, by: str, note: str) -> None:
+        first = not self._notices
+        self._notices.setdefault((event, by, note), []).append(inc)
+        if first and not self._held:
+            self.rt.spawn(self._announce_queued(), name="announce")
+
+    async def _announce_queued(self) -> None:
+        await asyncio.sleep(0)  # let the rest of the same request queue theirs
+        notices, self._notices = self._notices, {}
+        await asyncio.gather(*(self._announce_now(incs, *key) for key, incs in notices.items()))
+
+    async def _announce_now(self, incidents: list[Incident], event: str, by: str, note: str) -> None:
+        """Tell the alerts' receivers (and those escalation reached) who acknowledged them."""
         rt = self.rt
-        alert = rt.alerts.get(inc.fingerprint)
-        if alert is None:
-            return
         now = rt.clock.now()
-        snapshot = alert.__copy__()
-        if not alert.resolved(now):
-            snapshot.ends_at = 0.0
-        sends = []
-        told: set[str] = set()
-        for route in rt.routes_for(alert):
-            if route.receiver in told or rt.muted(alert, route, now):
+        #: (receiver, group key) -> (group labels, route id, alerts)
+        out: dict[tuple[str, str], tuple[dict[str, str], str, list[Alert]]] = {}
+        for inc in incidents:
+            alert = rt.alerts.get(inc.fingerprint)
+            if alert is None:
                 continue
-            told.add(route.receiver)
-            labels = route.group_labels(alert.labels)
-            sends.append(rt.delivery.announce(Notification(
-                receiver=route.receiver, group_key=route.group_key(labels), group_labels=labels,
-                alerts=[snapshot], now=now, route_id=route.id, event=event, actor=by, note=note,
-            )))
-        esc = inc.escalation
-        if esc is not None:
-            for r in esc.notified:
+            snapshot = alert.__copy__()
+            if not alert.resolved(now):
+                snapshot.ends_at = 0.0
+            told: set[str] = set()
+            for route in rt.routes_for(alert):
+                if route.receiver in told or rt.muted(alert, route, now):
+                    continue
+                told.add(route.receiver)
+                labels = route.group_labels(alert.labels)
+                key = (route.receiver, route.group_key(labels))
+                out.setdefault(key, (labels, route.id, []))[2].append(snapshot)
+            esc = inc.escalation
+            for r in esc.notified if esc is not None else ():
                 if r not in told:
                     told.add(r)
-                    sends.append(rt.delivery.announce(Notification(
-                        receiver=r, group_key=esc.group_key, group_labels=esc.group_labels,
-                        alerts=[snapshot], now=now, route_id=esc.route_id, event=event, actor=by,
-                        note=note,
-                    )))
-        await asyncio.gather(*sends)
+                    entry = out.setdefault((r, esc.group_key), (esc.group_labels, esc.route_id, []))
+                    entry[2].append(snapshot)
+        await asyncio.gather(*(
+            rt.delivery.announce(Notification(
+                receiver=receiver, group_key=group_key, group_labels=labels,
+                alerts=sorted(alerts, key=sort_key), now=now, route_id=route_id, event=event,
+                actor=by, note=note,
+            ))
+            for (receiver, group_key), (labels, route_id, alerts) in out.items()
+        ))

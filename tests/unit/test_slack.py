@@ -3,6 +3,7 @@ as Slack documents Block Kit (types, required fields, lengths, counts)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -19,7 +20,14 @@ from aiohttp.test_utils import TestServer
 import tocsin.delivery
 from tocsin import hookimpl
 from tocsin.channels import ChannelContext
-from tocsin.channels.slack import SlackChannel, SlackConfig, cut, severity_level
+from tocsin.channels.slack import (
+    SlackChannel,
+    SlackConfig,
+    cut,
+    fingerprints_value,
+    labels_value,
+    severity_level,
+)
 from tocsin.config import ConfigError
 from tocsin.events import NotificationFailed, NotificationSent
 from tocsin.labels import fingerprint
@@ -126,6 +134,12 @@ def check_blocks(blocks: Any, where: str, problems: list[str], action_ids: set[s
                     action_ids.add(aid)
                 if "style" in el and el["style"] not in ("primary", "danger"):
                     problems.append(f"{we}.style: primary or danger")
+                if "value" in el and (not isinstance(el["value"], str) or units(el["value"]) > 2000):
+                    problems.append(f"{we}.value: a string of at most 2000 characters")
+                if "url" not in el and "value" not in el:
+                    problems.append(f"{we}: a button without url or value does nothing")
+                if "confirm" in el:
+                    _confirm(el["confirm"], f"{we}.confirm", problems)
         elif kind == "context":
             elements = block.get("elements")
             if not isinstance(elements, list) or not 1 <= len(elements) <= 10:
@@ -135,6 +149,15 @@ def check_blocks(blocks: Any, where: str, problems: list[str], action_ids: set[s
                 _text_object(el, f"{w}.elements[{j}]", problems, limit=3000)
         elif kind != "divider":
             problems.append(f"{w}.type: unsupported block type {kind!r}")
+
+
+def _confirm(obj: Any, where: str, problems: list[str]) -> None:
+    """A confirmation dialog object."""
+    if not isinstance(obj, dict) or set(obj) - {"title", "text", "confirm", "deny", "style"}:
+        problems.append(f"{where}: title, text, confirm, deny (and style) only")
+        return
+    for key, limit in (("title", 100), ("text", 300), ("confirm", 30), ("deny", 30)):
+        _text_object(obj.get(key), f"{where}.{key}", problems, limit=limit, plain=True)
 
 
 TOP_LEVEL = {"text", "blocks", "attachments", "channel", "username", "icon_emoji", "icon_url",
@@ -477,6 +500,118 @@ async def test_runbook_and_dashboard_buttons_only_for_usable_urls(tmp_path):
         assert list(buttons(by_name["None"])) == ["silence", "ack-0"]
 
 
+# -- interactive buttons ---------------------------------------------------------------------
+
+
+async def test_interactive_buttons_call_tocsin_back(tmp_path):
+    async with slack_hook() as hook:
+        async with running(config("actions: interactive", api_url=hook.url()), tmp_path) as rt:
+            common = {"alertname": "DiskFull", "job": "node", "severity": "warning"}
+            await post(
+                rt,
+                {"labels": {**common, "instance": "db1"},
+                 "annotations": {"runbook_url": "https://runbooks.example/disk"}},
+                {"labels": {**common, "instance": "db2"}},
+            )
+            await advance(rt, 30)
+        (body,) = hook.bodies
+        b = buttons(body)
+        assert list(b) == ["runbook-0", "tocsin_silence", "tocsin_ack", "tocsin_resolve"]
+        assert b["runbook-0"]["url"] == "https://runbooks.example/disk"
+        fps = ",".join(fingerprint({**common, "instance": i}) for i in ("db1", "db2"))
+        assert b["tocsin_silence"] == {
+            "type": "button", "text": {"type": "plain_text", "text": "Silence 1h", "emoji": True},
+            "action_id": "tocsin_silence",
+            "value": '{"alertname":"DiskFull","job":"node","severity":"warning"}'}
+        assert b["tocsin_ack"] == {
+            "type": "button", "text": {"type": "plain_text", "text": "Acknowledge all 2", "emoji": True},
+            "action_id": "tocsin_ack", "value": fps, "style": "primary"}
+        resolve = b["tocsin_resolve"]
+        assert (resolve["text"]["text"], resolve["value"], resolve["style"]) == (
+            "Resolve all 2", fps, "danger")
+        assert resolve["confirm"]["confirm"]["text"] == "Resolve"
+
+
+def test_interactive_buttons_need_no_external_url():
+    alert = Alert(fingerprint="f1", labels={"alertname": "A"}, starts_at=NOW - 5, ends_at=0.0)
+    body = json.loads(_channel("", actions="interactive").render(_notification([alert])))
+    assert check_message(body) == []
+    b = buttons(body)
+    assert list(b) == ["tocsin_silence", "tocsin_ack", "tocsin_resolve"]
+    assert (b["tocsin_ack"]["text"]["text"], b["tocsin_ack"]["value"]) == ("Acknowledge", "f1")
+    assert b["tocsin_silence"]["value"] == '{"alertname":"A"}'
+
+
+def test_interactive_buttons_only_while_firing():
+    alert = Alert(fingerprint="f1", labels={"alertname": "A"}, starts_at=NOW - 60, ends_at=NOW - 5,
+                  annotations={"runbook_url": "https://rb.example/a"})
+    body = json.loads(_channel(EXTERNAL, actions="interactive").render(_notification([alert])))
+    assert check_message(body) == []
+    assert list(buttons(body)) == ["runbook-0"]
+
+
+@pytest.mark.parametrize("event", ["acknowledged", "unacknowledged", "escalated"])
+@pytest.mark.parametrize(("actions", "expected"), [
+    ("links", ["silence"]), ("interactive", ["tocsin_silence", "tocsin_resolve"]),
+])
+def test_notices_have_no_acknowledge_button(event, actions, expected):
+    alert = Alert(fingerprint="f1", labels={"alertname": "A"}, starts_at=NOW - 5, ends_at=0.0)
+    n = _notification([alert], event=event, actor="alice")
+    body = json.loads(_channel(EXTERNAL, actions=actions).render(n))
+    assert check_message(body) == []
+    assert list(buttons(body)) == expected
+    # The group's own notification still has it.
+    own = buttons(json.loads(_channel(EXTERNAL, actions=actions).render(_notification([alert]))))
+    assert {"ack-0", "tocsin_ack"} & set(own)
+
+
+async def test_the_acknowledged_notice_has_no_acknowledge_button(tmp_path):
+    async with slack_hook() as hook:
+        async with running(config("actions: interactive", api_url=hook.url()), tmp_path) as rt:
+            await post(rt, {"labels": {"alertname": "A", "severity": "critical"}})
+            await advance(rt, 30)
+            await rt.lifecycle.acknowledge(fingerprint({"alertname": "A", "severity": "critical"}),
+                                           by="alice", source="api")
+            for _ in range(200):
+                if len(hook.bodies) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        first, notice = hook.bodies
+        assert list(buttons(first)) == ["tocsin_silence", "tocsin_ack", "tocsin_resolve"]
+        assert header(notice) == "✅ Acknowledged by alice · [FIRING:1] A (critical)"
+        assert list(buttons(notice)) == ["tocsin_silence", "tocsin_resolve"]
+        assert notice["attachments"][0]["color"] == BLUE
+
+
+def test_interactive_values_stay_within_slack_limits():
+    alerts = [Alert(fingerprint=f"{i:016x}", starts_at=NOW, ends_at=0.0,
+                    labels={"alertname": "A", "instance": f"host-{i}", "x": "y" * 2000})
+              for i in range(150)]
+    n = Notification(receiver="chat", group_key="{}:{}", group_labels={"alertname": "A"}, alerts=alerts,
+                     now=NOW)
+    body = json.loads(_channel(EXTERNAL, actions="interactive").render(n))
+    assert check_message(body) == []
+    b = buttons(body)
+    # The common labels are too long a value: the group's labels are the matchers.
+    assert b["tocsin_silence"]["value"] == '{"alertname":"A"}'
+    # As many fingerprints as fit in 2000 characters: 117 of 16 characters and 116 commas.
+    value = b["tocsin_ack"]["value"]
+    assert value.split(",") == [f"{i:016x}" for i in range(117)] and len(value) == 1988
+    assert b["tocsin_ack"]["text"]["text"] == "Acknowledge 117 of 150"
+    assert b["tocsin_resolve"]["text"]["text"] == "Resolve 117 of 150"
+
+
+def test_button_values():
+    assert fingerprints_value(["a" * 16, "b" * 16]) == "a" * 16 + "," + "b" * 16
+    assert fingerprints_value([]) == ""
+    assert labels_value({}) is None
+    assert labels_value({"b": "2", "a": "ü"}) == '{"a":"ü","b":"2"}'
+    assert labels_value({"a": "x" * 1992}) == '{"a":"' + "x" * 1992 + '"}'  # 2000 exactly
+    assert labels_value({"a": "x" * 1993}) is None
+    # Slack counts UTF-16 units: an emoji is two.
+    assert labels_value({"a": "😀" * 997}) is None and labels_value({"a": "😀" * 996}) is not None
+
+
 NOW = 1_700_000_000.0
 
 
@@ -721,6 +856,7 @@ async def test_unreadable_api_url_file_is_not_retried(tmp_path):
     ("title: '{{ oops'", "slack_configs[0].title", "template syntax error"),
     ("webhook_url: http://a/b", "slack_configs[0].webhook_url", "unknown field"),
     ("send_resolved: maybe", "slack_configs[0].send_resolved", "Expected `bool`"),
+    ("actions: buttons", "slack_configs[0].actions", "Invalid enum value 'buttons'"),
 ])
 def test_config_errors_name_their_path(entry, path, message):
     with pytest.raises(ConfigError) as err:
@@ -736,6 +872,7 @@ def test_defaults():
     assert spec.name == "slack[0]"
     assert spec.config.send_resolved is False
     assert float(spec.config.timeout) == 10
+    assert spec.config.actions == "links"
 
 
 def test_render_is_the_message_for_dry_runs():

@@ -3,9 +3,29 @@
 The message has a header (``title``), a section with ``text`` (both Jinja2
 templates), and an attachment carrying the colour bar: fields (severity,
 service or component, instance, start, value, alert counts), buttons (runbook,
-dashboard, silence, acknowledge) and a context line. A plain ``text`` is sent
-too, for notifications and clients that show no blocks. Everything is cut to
+dashboard, silence, acknowledge, resolve) and a context line. A plain ``text`` is
+sent too, for notifications and clients that show no blocks. Everything is cut to
 Slack's limits, so an enormous annotation never makes Slack refuse the message.
+
+``actions`` chooses what the Silence / Acknowledge buttons are:
+
+``links`` (the default)
+    URL buttons into tocsin (``server.external_url`` is needed): "Silence 1h"
+    opens an Alertmanager-style new-silence form, "Acknowledge" a confirmation
+    page for one alert (one button per firing alert, at most five).
+``interactive``
+    Slack calls tocsin back: "Silence 1h", "Acknowledge" and "Resolve" carry
+    ``action_id`` ``tocsin_silence`` / ``tocsin_ack`` / ``tocsin_resolve`` and a
+    ``value`` instead of a URL. The ack and resolve value is the comma-separated
+    fingerprints of the message's firing alerts; the silence value is the labels
+    the alerts share (else the group's labels) as compact JSON, the silence's
+    equality matchers. The incoming webhook must belong to a Slack app with
+    Interactivity on, its Request URL ``<external_url>/api/tocsin/v1/integrations/slack/actions``
+    and its signing secret in ``integrations.slack.signing_secret[_file]``
+    (see :mod:`tocsin.api.integrations`).
+
+Runbook and dashboard buttons are URL buttons either way. A lifecycle notice
+(acknowledged, unacknowledged, escalated) has no Acknowledge button.
 
 The webhook URL is ``api_url``, or read from ``api_url_file`` at each send,
 else the global ``slack_api_url`` / ``slack_api_url_file``. A config with none
@@ -19,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -27,7 +47,7 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
-from tocsin.channels.data import SEVERITY_RANK, severity_level
+from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL
 from tocsin.models import Alert, Notification
@@ -35,7 +55,10 @@ from tocsin.templates import Template, Templates, data, duration_words, fallback
 from tocsin.timefmt import format_ts
 from tocsin.validate import field_error
 
-__all__ = ["SlackChannel", "SlackConfig", "severity_level"]
+__all__ = [
+    "ACK_ACTION", "RESOLVE_ACTION", "SILENCE_ACTION", "SlackChannel", "SlackConfig", "fingerprints_value",
+    "labels_value", "severity_level",
+]
 
 log = structlog.get_logger("tocsin.notify.slack")
 
@@ -49,6 +72,7 @@ MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_URL = 3000
+MAX_BUTTON_VALUE = 2000
 MAX_ACTION_ELEMENTS = 25
 MAX_CONTEXT_ELEMENTS = 10
 MAX_CONTEXT_TEXT = 3000
@@ -61,8 +85,12 @@ MAX_ACK_BUTTONS = 5
 #: Values listed in one field before "(+N more)".
 MAX_FIELD_VALUES = 5
 
+#: The ``action_id`` of the interactive buttons, which Slack sends back to tocsin.
+ACK_ACTION, RESOLVE_ACTION, SILENCE_ACTION = "tocsin_ack", "tocsin_resolve", "tocsin_silence"
+
 RED, ORANGE, BLUE, GREEN = "#d63232", "#f2a33a", "#3a87f2", "#2eb67d"
 COLORS = {"critical": RED, "error": RED, "warning": ORANGE, "info": BLUE}
+NOTICE_ICONS = {"acknowledged": "✅", "unacknowledged": "↩️", "escalated": "⏫"}
 
 
 #: Alertmanager's ``__subject``: ``[FIRING:2] <group label values> (<other common label values>)``.
@@ -110,6 +138,9 @@ class SlackConfig(ChannelConfig):
     #: Prepended when a firing alert has severity critical: ``@here``, ``@channel``,
     #: ``<!subteam^ID>``, ``<@USERID>`` (several separated by spaces).
     mention: str | None = None
+    #: ``links``: Silence / Acknowledge are URL buttons into tocsin. ``interactive``:
+    #: Silence / Acknowledge / Resolve call tocsin back through the Slack app.
+    actions: Literal["links", "interactive"] = "links"
     http_config: HTTPConfig | None = None
 
     def __post_init__(self) -> None:
@@ -206,16 +237,51 @@ def ack_url(external_url: str, fingerprint: str) -> str:
     return f"{external_url}/api/tocsin/v1/alerts/{quote(fingerprint, safe='')}/ack"
 
 
-def _button(text: str, url: str, action_id: str, style: str | None = None) -> dict[str, Any]:
+def _button(text: str, url: str | None, action_id: str, style: str | None = None, *,
+            value: str | None = None) -> dict[str, Any]:
     b: dict[str, Any] = {
         "type": "button",
         "text": {"type": "plain_text", "text": cut(_plain(text), MAX_BUTTON_TEXT), "emoji": True},
-        "url": url,
-        "action_id": action_id,
     }
+    if url is not None:
+        b["url"] = url
+    b["action_id"] = action_id
+    if value is not None:
+        b["value"] = value
     if style:
         b["style"] = style
     return b
+
+
+def fingerprints_value(fingerprints: Iterable[str]) -> str:
+    """The comma-separated fingerprints that fit in a button's value (the first ones)."""
+    out: list[str] = []
+    used = 0
+    for fp in fingerprints:
+        cost = len(fp) + (1 if out else 0)
+        if used + cost > MAX_BUTTON_VALUE:
+            break
+        out.append(fp)
+        used += cost
+    return ",".join(out)
+
+
+def labels_value(labels: dict[str, str]) -> str | None:
+    """Labels as compact JSON (sorted), or None when empty or too long for a button's value."""
+    if not labels:
+        return None
+    value = _encoder.encode(dict(sorted(labels.items()))).decode()
+    return value if _units(value) <= MAX_BUTTON_VALUE else None
+
+
+_RESOLVE_CONFIRM = {
+    "title": {"type": "plain_text", "text": "Resolve these alerts?"},
+    "text": {"type": "plain_text",
+             "text": "They end now in tocsin, as if their source had resolved them. "
+                     "Alerts that still fire come back when their source sends them again."},
+    "confirm": {"type": "plain_text", "text": "Resolve"},
+    "deny": {"type": "plain_text", "text": "Cancel"},
+}
 
 
 # -- the channel -----------------------------------------------------------------------------
@@ -282,6 +348,8 @@ class SlackChannel:
         d["mrkdwn"] = mrkdwn
         firing = n.firing()
         title = _plain(self._render(self.config.title, d, "title")) or fallback_text(d)
+        if n.event:
+            title = f"{NOTICE_ICONS.get(n.event, '')} {notice_line(n)} · {title}".strip()
         text = self._render(self.config.text, d, "text").strip()
         mention = self.mention_for(n)
         if mention:
@@ -310,7 +378,9 @@ class SlackChannel:
                         f"{len(n.alerts) - len(firing)} resolved", MAX_CONTEXT_TEXT),
         }][:MAX_CONTEXT_ELEMENTS]})
 
-        if firing:
+        if n.event == "acknowledged":
+            color = BLUE
+        elif firing:
             levels = [severity_level(a.labels.get("severity")) for a in firing]
             known = [lv for lv in levels if lv is not None]
             # Unknown or missing severity: red, as Alertmanager colours every firing message.
@@ -374,21 +444,55 @@ class SlackChannel:
             for i, (url, a) in enumerate(items):
                 label = name if len(items) == 1 else f"{name}: {a.labels.get('alertname') or _alert_name(a)}"
                 out.append(_button(label, url, f"{name.lower()}-{i}"))
-        ext = self.external_url
-        if firing and _web_url(ext):
-            # The labels all the alerts share; the group's own if those make too long a URL.
-            for labels in (common, n.group_labels):
-                url = _web_url(silence_url(ext, labels)) if labels else None
-                if url:
-                    out.append(_button("Silence 1h", url, "silence"))
-                    break
-            shown = firing[:MAX_ACK_BUTTONS]
-            for i, a in enumerate(shown):
-                label = "Acknowledge" if len(firing) == 1 else f"Ack: {_alert_name(a)}"
-                url = _web_url(ack_url(ext, a.fingerprint))
-                if url:
-                    out.append(_button(label, url, f"ack-{i}", "primary"))
+        if firing:
+            if self.config.actions == "interactive":
+                out.extend(self._interactive_buttons(n, firing, common))
+            else:
+                out.extend(self._link_buttons(n, firing, common))
         return out[:MAX_ACTION_ELEMENTS]
+
+    def _link_buttons(self, n: Notification, firing: list[Alert],
+                      common: dict[str, str]) -> list[dict[str, Any]]:
+        ext = self.external_url
+        if not _web_url(ext):
+            return []
+        out: list[dict[str, Any]] = []
+        # The labels all the alerts share; the group's own if those make too long a URL.
+        for labels in (common, n.group_labels):
+            url = _web_url(silence_url(ext, labels)) if labels else None
+            if url:
+                out.append(_button("Silence 1h", url, "silence"))
+                break
+        if n.event:
+            return out  # a notice about the alerts is no place to acknowledge them
+        shown = firing[:MAX_ACK_BUTTONS]
+        for i, a in enumerate(shown):
+            label = "Acknowledge" if len(firing) == 1 else f"Ack: {_alert_name(a)}"
+            url = _web_url(ack_url(ext, a.fingerprint))
+            if url:
+                out.append(_button(label, url, f"ack-{i}", "primary"))
+        return out
+
+    def _interactive_buttons(self, n: Notification, firing: list[Alert],
+                             common: dict[str, str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        silence = labels_value(common) or labels_value(n.group_labels)
+        if silence:
+            out.append(_button("Silence 1h", None, SILENCE_ACTION, value=silence))
+        fps = fingerprints_value(a.fingerprint for a in firing)
+        count = fps.count(",") + 1
+        shown = f" all {count}" if count == len(firing) else f" {count} of {len(firing)}"
+        suffix = "" if count == 1 else shown
+        if count < len(firing):
+            log.warning("too many firing alerts for one Slack button; it acts on the first ones",
+                        receiver=n.receiver, integration=self.ctx.integration, alerts=len(firing),
+                        acted_on=count)
+        if not n.event:
+            out.append(_button(f"Acknowledge{suffix}", None, ACK_ACTION, "primary", value=fps))
+        resolve = _button(f"Resolve{suffix}", None, RESOLVE_ACTION, "danger", value=fps)
+        resolve["confirm"] = _RESOLVE_CONFIRM
+        out.append(resolve)
+        return out
 
     def render(self, n: Notification) -> bytes:
         return _encoder.encode(self.message(n))
