@@ -582,3 +582,24 @@ async def test_built_without_the_load_check_send_refuses_clearly():
     with pytest.raises(DeliveryError) as err:
         await EmailChannel(cfg, ctx).send(n)
     assert not err.value.retryable and "global.smtp_from" in str(err.value)
+
+
+async def test_an_acknowledgement_is_announced_by_email(tmp_path, smtp):
+    inbox = Inbox()
+    port = smtp(inbox)
+    async with running(config(port), tmp_path) as rt:
+        await post(rt, {"labels": {"alertname": "DiskFull", "instance": "db1"}})
+        await advance(rt, 1)
+        fp = next(iter(rt.alerts)).fingerprint
+        await rt.lifecycle.acknowledge(fp, by="alice", note="resizing\nBcc: evil@example.org")
+        await advance(rt, 0)
+    assert len(inbox.messages) == 2
+    _, rcpts, msg = inbox.messages[1]
+    assert rcpts == ["oncall@example.org"]
+    # The note is one line in the subject: no header can be smuggled in.
+    assert msg["Subject"] == ("[Acknowledged by alice: resizing Bcc: evil@example.org] "
+                              "[FIRING:1] DiskFull (db1)")
+    assert msg["Bcc"] is None
+    body = parts(msg)
+    assert body["text/plain"].startswith("Acknowledged by alice: resizing\nBcc: evil@example.org\n\n1 firing")
+    assert "<b>Acknowledged by alice: resizing\nBcc: evil@example.org</b>" in body["text/html"]

@@ -434,3 +434,20 @@ async def test_stats_over_a_seeded_history(tmp_path, server):
         assert resp.status == 400 and (await resp.json())["field"] == "days"
         resp = await client.get("/api/tocsin/v1/stats?tz=Mars/Base")
         assert resp.status == 400 and (await resp.json())["field"] == "tz"
+
+
+async def test_the_ack_link_is_a_page_whose_form_acknowledges(tmp_path, server):
+    async with api_client(CONFIG.format(url=server.url), tmp_path) as (client, _):
+        created = await event(client, type="Link<b>")
+        resp = await client.get(f"/api/tocsin/v1/alerts/{created['fingerprint']}/ack")
+        assert resp.status == 200 and resp.content_type == "text/html"
+        page = await resp.text()
+        assert "Link&lt;b&gt;" in page and "<b>Link" not in page  # label values are escaped
+        assert f'action="/api/tocsin/v1/alerts/{created["id"]}/ack"' in page
+        assert (await get_alert(client, created["id"]))["state"] == "firing"  # GET changed nothing
+        resp = await client.post(f"/api/tocsin/v1/alerts/{created['id']}/ack",
+                                 data={"who": "dave", "note": "from the link"})
+        assert resp.status == 200
+        got = await get_alert(client, created["id"])
+        assert (got["state"], got["acknowledged_by"], got["ack_note"]) == (
+            "acknowledged", "dave", "from the link")
