@@ -6,7 +6,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from tocsin.api import amwebhook, delivery, incidents, integrations, json_error, ops, silences, status, v2
+from tocsin.api import (
+    amwebhook,
+    delivery,
+    incidents,
+    integrations,
+    json_error,
+    ops,
+    remediations,
+    silences,
+    status,
+    v2,
+)
 from tocsin.api.ops import RELOADER
 from tocsin.api.v2 import RUNTIME
 from tocsin.runtime import Runtime
@@ -51,5 +62,6 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
     app.add_routes(incidents.routes())
     app.add_routes(amwebhook.routes())
     app.add_routes(integrations.routes())
+    app.add_routes(remediations.routes())
     app.add_routes(ops.routes())
     return app

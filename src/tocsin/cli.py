@@ -119,6 +119,16 @@ def _cmd_escalations(args: argparse.Namespace) -> int:
     return clialerts.escalations_list(args.url, args.token, output=args.output)
 
 
+def _cmd_remediations(args: argparse.Namespace) -> int:
+    from tocsin import clialerts
+
+    if args.remediations_command == "list":
+        return clialerts.remediations_list(args.url, args.token, state=args.state, limit=args.limit,
+                                           output=args.output)
+    return clialerts.remediations_decide(args.url, args.token, args.remediations_command, args.ids,
+                                         who=args.who, note=args.note)
+
+
 def _cmd_stats(args: argparse.Namespace) -> int:
     from tocsin import clialerts
 
@@ -246,6 +256,27 @@ def build_parser() -> argparse.ArgumentParser:
     elist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
     _client_args(elist, hidden=True)
     es.set_defaults(func=_cmd_escalations)
+
+    rm = sub.add_parser("remediations", help="remediation runs on a running daemon: audit and approval")
+    _client_args(rm)
+    rsub2 = rm.add_subparsers(dest="remediations_command", required=True)
+    rlist = rsub2.add_parser("list", help="runs, newest first: what ran, for which alert, how it went")
+    rlist.add_argument("--state", action="append", default=[],
+                       help="pending_approval, running, succeeded, failed, dry_run, rejected, cancelled, "
+                            "skipped (repeatable)")
+    rlist.add_argument("--limit", type=int, default=50)
+    rlist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    deciders = []
+    for action, text in (("approve", "run a remediation waiting for approval"),
+                         ("reject", "refuse a remediation waiting for approval")):
+        dp = rsub2.add_parser(action, help=text)
+        dp.add_argument("ids", nargs="+", help="run ids")
+        dp.add_argument("--who", help="your name (default: the login name)")
+        dp.add_argument("--note", default="")
+        deciders.append(dp)
+    for parser in (rlist, *deciders):
+        _client_args(parser, hidden=True)
+    rm.set_defaults(func=_cmd_remediations)
 
     st = sub.add_parser("stats", help="what fires most, when, and how fast it is handled")
     _client_args(st)

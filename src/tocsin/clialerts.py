@@ -11,7 +11,10 @@ from typing import Any, TextIO
 
 from tocsin.clitools import CLIError, _table, base_url, request
 
-__all__ = ["alerts_change", "alerts_list", "alerts_show", "escalations_list", "stats"]
+__all__ = [
+    "alerts_change", "alerts_list", "alerts_show", "escalations_list", "remediations_decide",
+    "remediations_list", "stats",
+]
 
 API = "/api/tocsin/v1"
 
@@ -142,4 +145,33 @@ def stats(url: str | None, token: str | None, *, days: int, flap_threshold: int,
         out.write(json.dumps(data, indent=2) + "\n")
         return 0
     out.write(render_stats(msgspec.convert(data, Stats)))
+    return 0
+
+
+def remediations_list(url: str | None, token: str | None, *, state: list[str], limit: int,
+                      output: str = "simple", out: TextIO = sys.stdout) -> int:
+    query = [("state", s) for s in state] + [("limit", str(limit))]
+    runs = request("GET", f"{base_url(url)}{API}/remediations?{urllib.parse.urlencode(query)}", token=token)
+    if output == "json":
+        out.write(json.dumps(runs) + "\n")
+        return 0
+    rows = [("ID", "CREATED", "REMEDIATION", "STATE", "ALERTNAME", "CONFIDENCE", "RESULT", "WHAT")]
+    for r in runs:
+        result = " ".join(p for p in (
+            f"exit {r['exit_code']}" if r["exit_code"] is not None else "",
+            f"HTTP {r['http_status']}" if r["http_status"] is not None else "",
+            r["reason"] or r["error"] or "") if p)
+        rows.append((r["id"], _short(r["created_at"]), r["remediation"], r["state"], r["alertname"],
+                     r["confidence"] or "", result[:40], (r["summary"] or "")[:60]))
+    _table(rows, out)
+    return 0
+
+
+def remediations_decide(url: str | None, token: str | None, action: str, ids: list[str], *,
+                        who: str | None, note: str, out: TextIO = sys.stdout) -> int:
+    who = who or getpass.getuser()
+    for run_id in ids:
+        done = request("POST", f"{base_url(url)}{API}/remediations/{_ref(run_id)}/{action}",
+                       {"who": who, "note": note}, token=token)
+        out.write(f"{done['id']}: {done['state']}\n")
     return 0

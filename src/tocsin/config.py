@@ -23,6 +23,7 @@ from tocsin.channels.http import HTTPConfig
 from tocsin.configtypes import URL, Duration, MatcherList, Regex, Secret, dec_hook
 from tocsin.inhibit import InhibitRuleConfig
 from tocsin.labels import valid_label_name
+from tocsin.remediations import Remediation, RemediationError, RemediationKind
 from tocsin.routing import Route
 from tocsin.templates import TemplateError, Templates
 from tocsin.timeintervals import NamedTimeInterval
@@ -70,6 +71,8 @@ class RouteConfig(Base):
     active_time_intervals: list[str] = []
     #: Name of an ``escalation_policies`` entry; not inherited by child routes.
     escalation_policy: str | None = None
+    #: Names of ``remediations`` entries to run for this route's firing alerts; not inherited.
+    remediations: list[str] = []
     routes: list[RouteConfig] = []
 
     def __post_init__(self) -> None:
@@ -219,6 +222,8 @@ class ConfigDocument(Base, kw_only=True):
     #: The older name of ``time_intervals``, still accepted.
     mute_time_intervals: list[NamedTimeInterval] = []
     escalation_policies: list[EscalationPolicy] = []
+    #: Guarded automatic actions, each ``name`` + ``kind`` + the kind's fields; routes name them.
+    remediations: list[dict[str, Any]] = []
     #: Two-way integrations: callbacks from Slack and PagerDuty.
     integrations: IntegrationsConfig = msgspec.field(default_factory=IntegrationsConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -246,6 +251,16 @@ class ReceiverSpec:
     integrations: tuple[IntegrationSpec, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RemediationSpec:
+    """One ``remediations:`` entry: its validated config and what runs it."""
+
+    name: str
+    kind: str
+    config: Any
+    remediation: Remediation
+
+
 @dataclass(frozen=True)
 class Config:
     document: ConfigDocument
@@ -256,6 +271,7 @@ class Config:
     kinds: Mapping[str, ChannelKind] = field(default_factory=dict)
     time_intervals: Mapping[str, NamedTimeInterval] = field(default_factory=dict)
     templates: Templates = field(default_factory=Templates)
+    remediations: Mapping[str, RemediationSpec] = field(default_factory=dict)
 
     @property
     def global_(self) -> GlobalConfig:
@@ -373,6 +389,44 @@ def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, N
     return out
 
 
+def _decode_remediations(
+    raw: Any, kinds: Mapping[str, RemediationKind], templates: Templates, problems: list[Problem],
+) -> dict[str, RemediationSpec]:
+    out: dict[str, RemediationSpec] = {}
+    if not isinstance(raw, list):
+        return out
+    for i, item in enumerate(raw):
+        path = f"remediations[{i}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(path, "expected a mapping with name and kind"))
+            continue
+        kind_name = item.get("kind")
+        kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
+            problems.append(Problem(f"{path}.kind", f"unknown remediation kind {kind_name!r} "
+                                    f"(available: {', '.join(sorted(kinds)) or 'none'})"))
+            continue
+        value, found = decode(item, kind.config, path=path, dec_hook=dec_hook)
+        problems.extend(found)
+        if value is None:
+            continue
+        if value.name in out:
+            problems.append(Problem(f"{path}.name", f"remediation name {value.name!r} is not unique"))
+            continue
+        checked = kind.check(value) if kind.check is not None else []
+        for fld, message in checked:
+            problems.append(Problem(f"{path}.{fld}" if fld else path, message))
+        if checked:
+            continue
+        try:
+            remediation = kind.factory(value, templates)
+        except RemediationError as exc:
+            problems.append(Problem(path, str(exc)))
+            continue
+        out[value.name] = RemediationSpec(value.name, kind.name, value, remediation)
+    return out
+
+
 def _check_escalations(doc: ConfigDocument, receivers: Collection[str], problems: list[Problem]) -> None:
     seen: set[str] = set()
     for i, policy in enumerate(doc.escalation_policies):
@@ -388,7 +442,8 @@ def _check_escalations(doc: ConfigDocument, receivers: Collection[str], problems
 
 
 def _check_routes(
-    doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem]
+    doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem],
+    remediations: Collection[str] = (),
 ) -> None:
     root = doc.route
     if not root.receiver:
@@ -408,6 +463,9 @@ def _check_routes(
             for j, name in enumerate(getattr(r, key)):
                 if name not in intervals:
                     problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
+        for j, name in enumerate(r.remediations):
+            if name not in remediations:
+                problems.append(Problem(f"{path}.remediations[{j}]", f"undefined remediation {name!r}"))
         if r.escalation_policy is not None and r.escalation_policy not in policies:
             problems.append(Problem(f"{path}.escalation_policy",
                                     f"undefined escalation policy {r.escalation_policy!r}"))
@@ -418,7 +476,11 @@ def _check_routes(
 
 
 def load_config(
-    text: str, kinds: Mapping[str, ChannelKind], *, source: str | None = None
+    text: str,
+    kinds: Mapping[str, ChannelKind],
+    *,
+    source: str | None = None,
+    remediation_kinds: Mapping[str, RemediationKind] | None = None,
 ) -> Config:
     """Parse and validate a config document; raise ``ConfigError`` listing every problem."""
     try:
@@ -442,6 +504,7 @@ def load_config(
         names = {r["name"] for r in raw_receivers if isinstance(r, dict) and isinstance(r.get("name"), str)}
     intervals: dict[str, NamedTimeInterval] = {}
     templates = Templates()
+    remediations: dict[str, RemediationSpec] = {}
     if doc is not None:
         intervals = _time_intervals(doc, problems)
         base = Path(source).parent if source else None
@@ -449,7 +512,11 @@ def load_config(
             templates = Templates(doc.templates, base)
         except (TemplateError, OSError) as exc:
             problems.append(Problem("templates", str(exc)))
-        _check_routes(doc, receivers.keys() | names, intervals.keys(), problems)
+        remediations = _decode_remediations(data.get("remediations"), remediation_kinds or {}, templates,
+                                            problems)
+        named = {r.get("name") for r in data.get("remediations") or [] if isinstance(r, dict)}
+        _check_routes(doc, receivers.keys() | names, intervals.keys(), problems,
+                      remediations.keys() | {n for n in named if isinstance(n, str)})
         _check_escalations(doc, receivers.keys() | names, problems)
         _check_integrations(receivers, kinds, doc.global_, raw_receivers, problems)
     if problems:
@@ -464,16 +531,20 @@ def load_config(
         kinds=dict(kinds),
         time_intervals=intervals,
         templates=templates,
+        remediations=remediations,
     )
 
 
-def load_config_file(path: str | Path, kinds: Mapping[str, ChannelKind]) -> Config:
+def load_config_file(
+    path: str | Path, kinds: Mapping[str, ChannelKind],
+    remediation_kinds: Mapping[str, RemediationKind] | None = None,
+) -> Config:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(p)) from None
-    return load_config(text, kinds, source=str(p))
+    return load_config(text, kinds, source=str(p), remediation_kinds=remediation_kinds)
 
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

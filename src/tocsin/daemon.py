@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tocsin.app import create_app
 from tocsin.config import Config, ConfigError, load_config, parse_listen
-from tocsin.plugins import PluginManager, channel_kinds
+from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
 from tocsin.validate import Problem
 
@@ -44,12 +44,14 @@ class ConfigLoader:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(self.path)) from None
-        config = load_config(text, channel_kinds(self.pm), source=str(self.path))
+        config = load_config(text, channel_kinds(self.pm), source=str(self.path),
+                             remediation_kinds=remediation_kinds(self.pm))
         disabled = [n for n in config.document.plugins.disable if self.pm.has_plugin(n)]
         if disabled:
             for name in disabled:
                 self.pm.unregister(name=name)
-            config = load_config(text, channel_kinds(self.pm), source=str(self.path))
+            config = load_config(text, channel_kinds(self.pm), source=str(self.path),
+                             remediation_kinds=remediation_kinds(self.pm))
         return self._override(config)
 
     def _override(self, config: Config) -> Config:

@@ -40,7 +40,7 @@ STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
 
 #: Every kind of history row.
 KINDS = ("fired", "updated", "muted", "unmuted", "acknowledged", "unacknowledged", "notified",
-         "escalated", "resolved", "expired")
+         "escalated", "resolved", "expired", "remediation")
 
 
 class IncidentNotFound(LookupError):

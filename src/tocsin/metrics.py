@@ -31,6 +31,9 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self.dead_letters = Gauge(
             "tocsin_dead_letters", "Notifications waiting in the dead-letter table.", registry=r)
+        self.remediations = Counter(
+            "tocsin_remediation_runs", "Remediation records by remediation and state.",
+            ["remediation", "state"], registry=r)
         build = Gauge("tocsin_build_info", "Build information.", ["version"], registry=r)
         build.labels(version=__version__).set(1)
 

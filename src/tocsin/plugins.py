@@ -22,13 +22,14 @@ from tocsin import hookspecs
 
 if TYPE_CHECKING:
     from tocsin.channels import ChannelKind
+    from tocsin.remediations import RemediationKind
 
 ENTRY_POINT_GROUP = "tocsin.plugins"
 log = structlog.get_logger("tocsin.plugins")
 
 __all__ = [
     "ENTRY_POINT_GROUP", "PluginInfo", "PluginManager", "call_each", "call_impls", "channel_kinds",
-    "maybe_await",
+    "maybe_await", "remediation_kinds",
 ]
 
 
@@ -127,6 +128,18 @@ async def call_each(
         except Exception as exc:
             on_error(name, exc)
     return results
+
+
+def remediation_kinds(pm: PluginManager) -> dict[str, RemediationKind]:
+    kinds: dict[str, RemediationKind] = {}
+    for contributed in pm.hook.tocsin_remediation_kinds():
+        for kind in contributed or ():
+            if kind.name in kinds and kinds[kind.name] is not kind:
+                log.error("two plugins provide the same remediation kind; keeping the first",
+                          kind=kind.name)
+                continue
+            kinds[kind.name] = kind
+    return kinds
 
 
 def channel_kinds(pm: PluginManager) -> dict[str, ChannelKind]:

@@ -34,6 +34,8 @@ class RouteOpts:
     active_time_intervals: tuple[str, ...] = ()
     #: Not inherited: a policy applies to the route that names it.
     escalation_policy: str | None = None
+    #: Not inherited either: remediations run for the route that names them.
+    remediations: tuple[str, ...] = ()
 
 
 class Route:
@@ -79,6 +81,7 @@ class Route:
             mute_time_intervals=tuple(cfg.mute_time_intervals),
             active_time_intervals=tuple(cfg.active_time_intervals),
             escalation_policy=cfg.escalation_policy,
+            remediations=tuple(cfg.remediations),
         )
         matchers: list[Matcher] = [Matcher.create(k, MatchType.EQUAL, v) for k, v in cfg.match.items()]
         matchers += [Matcher.legacy_regex(k, v) for k, v in cfg.match_re.items()]

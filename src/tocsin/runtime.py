@@ -33,6 +33,7 @@ from tocsin.models import Alert, Notification
 from tocsin.mute import MuteReason
 from tocsin.nflog import NotificationLog
 from tocsin.plugins import PluginManager, call_each, call_impls, maybe_await
+from tocsin.remediate import KEEP, Remediator
 from tocsin.routing import Route
 from tocsin.scheduler import Scheduler
 from tocsin.silences import Silences
@@ -81,6 +82,7 @@ class Runtime:
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
         self.lifecycle = Lifecycle(self)
+        self.remediator = Remediator(self)
         self.delivery: Delivery = Delivery(self, {})
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
@@ -99,6 +101,7 @@ class Runtime:
             self.alerts.set(alert)
             self.inhibitor.observe(alert)
         self.lifecycle.load(await self.store.load_open_incidents())
+        self.remediator.load(await self.store.load_runs(now - KEEP))
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
         self.dead_letters.load(await self.store.load_dead_letters())
@@ -147,6 +150,7 @@ class Runtime:
                 await asyncio.wait_for(sub.drained(), deadline)
         await self.dispatcher.close(deadline)
         self.lifecycle.stop()
+        self.remediator.stop()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=deadline)
         with contextlib.suppress(Exception):

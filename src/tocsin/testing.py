@@ -27,7 +27,7 @@ from tocsin.clock import FakeClock
 from tocsin.config import Config, load_config
 from tocsin.ingest import IngestResult, ingest
 from tocsin.models import Notification, PostableAlert
-from tocsin.plugins import PluginManager, channel_kinds
+from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
 from tocsin.store.sqlite import SQLiteStore
 
@@ -60,7 +60,8 @@ def make_plugins(plugins: Iterable[object] = (), *, builtins: bool = True) -> Pl
 
 
 def make_config(text: str, pm: PluginManager | None = None) -> Config:
-    return load_config(text, channel_kinds(pm or make_plugins()))
+    pm = pm or make_plugins()
+    return load_config(text, channel_kinds(pm), remediation_kinds=remediation_kinds(pm))
 
 
 @asynccontextmanager

@@ -12,10 +12,10 @@ import html
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from tocsin.api import json_error, json_response
+from tocsin.api.params import BadParam, change_body, int_param, multi_param
 from tocsin.api.v2 import RUNTIME, filter_matchers
 from tocsin.durations import Duration
 from tocsin.incidents import STATES, HistoryEvent, Incident, IncidentConflict, IncidentNotFound
@@ -103,33 +103,10 @@ def parse_time(text: str, now: float) -> float:
     return dt.timestamp()
 
 
-def _multi(request: web.Request, name: str) -> list[str]:
-    return [v.strip() for item in request.query.getall(name, []) for v in item.split(",") if v.strip()]
-
-
-class _BadParam(ValueError):
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-
-
-def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _BadParam(name, f"must be a whole number (got {raw!r})") from None
-    if not lo <= value <= hi:
-        raise _BadParam(name, f"must be between {lo} and {hi}")
-    return value
-
-
 async def list_alerts(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     now = rt.clock.now()
-    states = _multi(request, "state")
+    states = multi_param(request, "state")
     for i, s in enumerate(states):
         if s not in (*STATES, "open"):
             return json_error(400, f"state must be one of {', '.join(STATES)}, open (got {s!r})",
@@ -147,11 +124,11 @@ async def list_alerts(request: web.Request) -> web.Response:
             except ValueError as exc:
                 return json_error(400, f"{name}: {exc}", field=name)
     try:
-        limit = _int(request, "limit", 100, 1, MAX_LIMIT)
-        offset = _int(request, "offset", 0, 0, 10**9)
-    except _BadParam as exc:
+        limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+        offset = int_param(request, "offset", 0, 0, 10**9)
+    except BadParam as exc:
         return json_error(400, str(exc), field=exc.name)
-    severities = _multi(request, "severity")
+    severities = multi_param(request, "severity")
     query = IncidentQuery(states=tuple(dict.fromkeys(states)), severities=tuple(severities),
                           since=bounds["since"], until=bounds["until"])
     rows = await rt.store.query_incidents(query)
@@ -195,43 +172,10 @@ async def get_history(request: web.Request) -> web.Response:
                           "history": [history_item(h) for h in rows]})
 
 
-class ChangeRequest(msgspec.Struct, forbid_unknown_fields=True):
-    who: str = ""
-    note: str = ""
-
-
-_change_dec = msgspec.json.Decoder(ChangeRequest)
-MAX_NOTE = 2000
-
-
-async def _change_body(request: web.Request) -> ChangeRequest | web.Response:
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        body = ChangeRequest(who=str(form.get("who", "")), note=str(form.get("note", "")))
-    else:
-        raw = await request.read()
-        if not raw.strip():
-            body = ChangeRequest()
-        else:
-            try:
-                body = _change_dec.decode(raw)
-            except msgspec.ValidationError as exc:
-                msg = str(exc)
-                field = "who" if "who" in msg else "note" if "note" in msg else None
-                return json_error(400, f"invalid request: {msg}", field=field)
-            except msgspec.DecodeError as exc:
-                return json_error(400, f"invalid JSON: {exc}")
-    if len(body.who) > 200:
-        return json_error(400, "who: at most 200 characters", field="who")
-    if len(body.note) > MAX_NOTE:
-        return json_error(400, f"note: at most {MAX_NOTE} characters", field="note")
-    return body
-
-
 def _changer(action: str):  # type: ignore[no-untyped-def]
     async def handler(request: web.Request) -> web.Response:
         rt = request.app[RUNTIME]
-        body = await _change_body(request)
+        body = await change_body(request)
         if isinstance(body, web.Response):
             return body
         ref = request.match_info["id"]
@@ -346,10 +290,10 @@ async def get_stats(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     now = rt.clock.now()
     try:
-        days = _int(request, "days", 7, 1, 3660)
-        flap = _int(request, "flap_threshold", 3, 1, 10**6)
-        top = _int(request, "top", 10, 0, 1000)
-    except _BadParam as exc:
+        days = int_param(request, "days", 7, 1, 3660)
+        flap = int_param(request, "flap_threshold", 3, 1, 10**6)
+        top = int_param(request, "top", 10, 0, 1000)
+    except BadParam as exc:
         return json_error(400, str(exc), field=exc.name)
     tz = request.query.get("tz", "UTC")
     since = now - days * 86400.0

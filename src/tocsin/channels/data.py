@@ -58,7 +58,7 @@ def alert_data(alert: Alert, now: float) -> dict[str, Any]:
 
 
 _NOTICE_WORDS = {"acknowledged": "Acknowledged", "unacknowledged": "Unacknowledged",
-                 "escalated": "Escalated"}
+                 "escalated": "Escalated", "remediation": "Remediation"}
 
 
 def notice_line(n: Notification) -> str:
@@ -67,6 +67,8 @@ def notice_line(n: Notification) -> str:
     if not n.event:
         return ""
     word = _NOTICE_WORDS.get(n.event, n.event.capitalize())
+    if n.event == "remediation":  # the note says what ran and how it went
+        return f"{word} {n.note}" if n.note else word
     text = f"{word} by {n.actor}" if n.actor and n.event != "escalated" else word
     return f"{text}: {n.note}" if n.note else text
 

@@ -27,6 +27,7 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.configtypes import URL, Secret
 from tocsin.models import Notification
@@ -271,8 +272,20 @@ class PagerdutyChannel:
         return self.encode({"routing_key": "<secret>", **self.message(n)})
 
     async def send(self, n: Notification) -> None:
+        if n.event == "remediation":
+            # What tocsin did about an alert is a change, not a new incident.
+            await send_change_event(
+                self.ctx.session, self.url, self.routing_key(), notice_line(n), source="tocsin",
+                custom_details={"alerts": ", ".join(_labels_text(a.labels) for a in n.alerts),
+                                "receiver": n.receiver},
+                timeout=float(self.config.timeout), timestamp=n.now, http=self.http)
+            return
         body = self.encode({"routing_key": self.routing_key(), **self.message(n)})
         await post_json(self.ctx.session, self.url, body, http=self.http, timeout=float(self.config.timeout))
+
+
+def _labels_text(labels: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
 def _is_web_url(value: str) -> bool:

@@ -90,7 +90,7 @@ ACK_ACTION, RESOLVE_ACTION, SILENCE_ACTION = "tocsin_ack", "tocsin_resolve", "to
 
 RED, ORANGE, BLUE, GREEN = "#d63232", "#f2a33a", "#3a87f2", "#2eb67d"
 COLORS = {"critical": RED, "error": RED, "warning": ORANGE, "info": BLUE}
-NOTICE_ICONS = {"acknowledged": "✅", "unacknowledged": "↩️", "escalated": "⏫"}
+NOTICE_ICONS = {"acknowledged": "✅", "unacknowledged": "↩️", "escalated": "⏫", "remediation": "🛠️"}
 
 
 #: Alertmanager's ``__subject``: ``[FIRING:2] <group label values> (<other common label values>)``.

@@ -17,6 +17,7 @@ from tocsin.models import Alert, Notification
 
 if TYPE_CHECKING:
     from tocsin.incidents import HistoryEvent, Incident
+    from tocsin.remediate import RemediationRun
     from tocsin.silences import Silence
 
 __all__ = ["Attempt", "AttemptCount", "DeadLetter", "IncidentQuery", "NflogEntry", "StorageError", "Store"]
@@ -104,9 +105,10 @@ class Store(Protocol):
         alerts: Sequence[Alert] = (),
         incidents: Sequence[Incident] = (),
         history: Sequence[HistoryEvent] = (),
+        runs: Sequence[RemediationRun] = (),
     ) -> None:
-        """Alerts and incidents inserted or replaced, history rows appended, in one
-        transaction; durable when it returns. Raises StorageError."""
+        """Alerts, incidents and remediation runs inserted or replaced, history rows
+        appended, in one transaction; durable when it returns. Raises StorageError."""
 
     async def delete_alerts(self, fingerprints: Iterable[str]) -> None: ...
 
@@ -153,5 +155,16 @@ class Store(Protocol):
 
     async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]: ...
 
+    async def load_runs(self, since: float) -> list[RemediationRun]:
+        """Remediation runs created since ``since``, and every one awaiting approval."""
+
+    async def get_run(self, run_id: str) -> RemediationRun | None: ...
+
+    async def query_runs(
+        self, *, states: Sequence[str] = (), limit: int = 100, offset: int = 0
+    ) -> list[RemediationRun]:
+        """Newest first."""
+
     async def expire_history(self, before: float) -> None:
-        """Forget history rows, and resolved incidents, from before ``before``."""
+        """Forget history rows, resolved incidents and finished remediation runs from
+        before ``before``."""

@@ -21,6 +21,7 @@ import structlog
 
 from tocsin.incidents import HistoryEvent, Incident
 from tocsin.models import Alert, Notification
+from tocsin.remediate import RemediationRun
 from tocsin.silences import Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError
 
@@ -112,6 +113,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX history_at ON history (at);
     CREATE INDEX attempts_receiver ON attempts (at, receiver);
     """,
+    # 5: remediation runs (the audit record).
+    """
+    CREATE TABLE remediation_runs (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        remediation TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX remediation_runs_created ON remediation_runs (created_at);
+    CREATE INDEX remediation_runs_pending ON remediation_runs (state) WHERE state = 'pending_approval';
+    """,
 ]
 
 _alert_enc = msgspec.json.Encoder()
@@ -121,6 +135,9 @@ _silence_dec = msgspec.json.Decoder(Silence)
 _notification_dec = msgspec.json.Decoder(Notification)
 _incident_dec = msgspec.json.Decoder(Incident)
 _detail_dec = msgspec.json.Decoder(dict[str, Any])
+_run_dec = msgspec.json.Decoder(RemediationRun)
+_RUN_SQL = ("INSERT OR REPLACE INTO remediation_runs (id, created_at, remediation, fingerprint, state, body)"
+            " VALUES (?,?,?,?,?,?)")
 
 _INCIDENT_SQL = (
     "INSERT OR REPLACE INTO incidents (id, fingerprint, state, alertname, severity, fired_at,"
@@ -273,6 +290,7 @@ class SQLiteStore:
         alerts: Sequence[Alert] = (),
         incidents: Sequence[Incident] = (),
         history: Sequence[HistoryEvent] = (),
+        runs: Sequence[RemediationRun] = (),
     ) -> None:
         ops: list[_Op] = []
         if alerts:
@@ -285,6 +303,9 @@ class SQLiteStore:
             ops.append((_INCIDENT_SQL, [_incident_row(i) for i in incidents], True))
         if history:
             ops.append((_HISTORY_SQL, [_history_row(h) for h in history], True))
+        if runs:
+            ops.append((_RUN_SQL, [(r.id, r.created_at, r.remediation, r.fingerprint, r.state,
+                                    _alert_enc.encode(r)) for r in runs], True))
         if ops:
             await self._write(ops)
 
@@ -474,8 +495,37 @@ class SQLiteStore:
         return [AttemptCount(receiver=r[0], integration=r[1], sent=r[2] or 0, failed=r[3] or 0)
                 for r in rows]
 
+    async def load_runs(self, since: float) -> list[RemediationRun]:
+        """Runs created since ``since``, and every run still waiting for approval."""
+        assert self._db is not None
+        async with self._db.execute(
+            "SELECT body FROM remediation_runs WHERE created_at >= ? OR state = 'pending_approval'",
+            (since,),
+        ) as cur:
+            return [_run_dec.decode(row[0]) for row in await cur.fetchall()]
+
+    async def get_run(self, run_id: str) -> RemediationRun | None:
+        assert self._db is not None
+        async with self._db.execute("SELECT body FROM remediation_runs WHERE id = ?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        return _run_dec.decode(row[0]) if row else None
+
+    async def query_runs(self, *, states: Sequence[str] = (), limit: int = 100,
+                         offset: int = 0) -> list[RemediationRun]:
+        assert self._db is not None
+        sql, params = "SELECT body FROM remediation_runs", []
+        if states:
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
+            params.extend(states)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        params.extend((limit, offset))
+        async with self._db.execute(sql, params) as cur:
+            return [_run_dec.decode(row[0]) for row in await cur.fetchall()]
+
     async def expire_history(self, before: float) -> None:
         await self._write([
+            ("DELETE FROM remediation_runs WHERE created_at < ? AND state != 'pending_approval'",
+             (before,), False),
             ("DELETE FROM history WHERE at < ?", (before,), False),
             ("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
         ])
