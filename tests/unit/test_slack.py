@@ -880,3 +880,17 @@ def test_render_is_the_message_for_dry_runs():
     out = _channel(EXTERNAL).render(_notification([alert]))
     assert isinstance(out, bytes)
     assert check_message(json.loads(out)) == []
+
+
+def test_recommended_actions_and_the_threshold_message_are_shown():
+    alert = Alert(fingerprint="f1", labels={"alertname": "DiskFull", "instance": "db1"}, starts_at=NOW - 5,
+                  ends_at=0.0, annotations={
+                      "summary": "disk almost full", "value": "92", "threshold_message":
+                      "92 (threshold 80, exceeded by 15.0%)",
+                      "recommendations": "Extend the volume\n\nRotate <logs> & retry"})
+    body = json.loads(_channel(EXTERNAL).render(_notification([alert])))
+    assert check_message(body) == []
+    text = body["blocks"][1]["text"]["text"]
+    assert text.endswith("*Recommended actions*\n• Extend the volume\n• Rotate &lt;logs&gt; &amp; retry")
+    fields = body["attachments"][0]["blocks"][0]["fields"]
+    assert {"type": "mrkdwn", "text": "*Value*\n92 (threshold 80, exceeded by 15.0%)"} in fields

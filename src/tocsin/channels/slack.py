@@ -101,7 +101,8 @@ DEFAULT_TITLE = (
     '{% if extra %} ({{ extra|join(" ") }}){% endif %}'
 )
 
-#: One line per alert (at most 20), its summary, and the description when there is one alert.
+#: One line per alert (at most 20), its summary, and the description and the
+#: recommended actions (the ``recommendations`` annotation, one per line) when there is one alert.
 DEFAULT_TEXT = """\
 {% for a in alerts[:20] %}
 {{ ":red_circle:" if a.status == "firing" else ":large_green_circle:" }} \
@@ -112,6 +113,12 @@ DEFAULT_TEXT = """\
 
 {% if alerts|length == 1 and a.annotations.description and a.annotations.description != s %}
 >{{ mrkdwn(a.annotations.description)|replace("\\n", "\\n>") }}
+{% endif %}
+{% if alerts|length == 1 and a.annotations.recommendations %}
+*Recommended actions*
+{% for line in a.annotations.recommendations.split("\\n") if line.strip() %}
+• {{ mrkdwn(line.strip()) }}
+{% endfor %}
 {% endif %}
 {% endfor %}
 {% if alerts|length > 20 %}_and {{ alerts|length - 20 }} more_{% endif %}"""
@@ -422,7 +429,8 @@ class SlackChannel:
             start = min(starts)
             when = format_ts(start)[:16].replace("T", " ")
             add("Started", f"{duration_words(n.now - start)} ago ({when} UTC)")
-        add("Value", _distinct(a.annotations.get("value") or a.labels.get("value", "") for a in alerts))
+        add("Value", _distinct(a.annotations.get("threshold_message") or a.annotations.get("value")
+                               or a.labels.get("value", "") for a in alerts))
         if not firing:
             ends = [a.ends_at for a in alerts if a.ends_at > 0]
             if starts and ends:
