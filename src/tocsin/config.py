@@ -21,6 +21,7 @@ import yaml
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
 from tocsin.configtypes import URL, Duration, MatcherList, Regex, Secret, dec_hook
+from tocsin.enrich import EnrichConfig
 from tocsin.inhibit import InhibitRuleConfig
 from tocsin.labels import valid_label_name
 from tocsin.remediations import Remediation, RemediationError, RemediationKind
@@ -226,6 +227,8 @@ class ConfigDocument(Base, kw_only=True):
     remediations: list[dict[str, Any]] = []
     #: Two-way integrations: callbacks from Slack and PagerDuty.
     integrations: IntegrationsConfig = msgspec.field(default_factory=IntegrationsConfig)
+    #: Built-in enrichers run on every posted alert: rules, threshold, recommendations, host.
+    enrich: EnrichConfig = msgspec.field(default_factory=EnrichConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)

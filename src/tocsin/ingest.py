@@ -126,6 +126,9 @@ async def ingest(
     resolve_timeout = float(rt.config.global_.resolve_timeout)
     hooks = rt.hooks.hook
     enrich = rt.hooks.has_impls("tocsin_enrich")
+    # A bound for every enricher, plugins' included (the built-ins also bound themselves).
+    ecfg = rt.config.document.enrich
+    enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
     result = IngestResult()
     to_write: list[Alert] = []
     events: list[Event] = []
@@ -140,7 +143,8 @@ async def ingest(
             continue
         if enrich:
             # One by one, so that an enricher raising (even synchronously) skips only itself.
-            await call_each(hooks.tocsin_enrich, _enricher_failed, runtime=rt, alert=alert)
+            await call_each(hooks.tocsin_enrich, _enricher_failed, timeout=enrich_timeout,
+                            runtime=rt, alert=alert)
         alert.fingerprint = fingerprint(alert.labels)
         existing = rt.alerts.get(alert.fingerprint)
         kept = hooks.tocsin_dedupe(runtime=rt, alert=alert, existing=existing) or alert

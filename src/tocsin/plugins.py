@@ -8,6 +8,7 @@ One that fails to import is logged, remembered and skipped. Names listed in
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import Callable, Iterable
@@ -107,11 +108,14 @@ def call_impls(caller: pluggy.HookCaller, **kwargs: Any) -> list[tuple[str, Any]
 async def call_each(
     caller: pluggy.HookCaller,
     on_error: Callable[[str, BaseException], None],
+    *,
+    timeout: float | None = None,
     **kwargs: Any,
 ) -> list[Any]:
     """Call and await the implementations of a hook one after the other; one that
-    raises (at once or when awaited) is reported to ``on_error`` and skipped, the
-    others still run. Returns the answers that came back."""
+    raises (at once or when awaited), or whose awaitable does not finish within
+    ``timeout``, is reported to ``on_error`` and skipped; the others still run.
+    Returns the answers that came back."""
     impls = caller.get_hookimpls()
     if any(i.hookwrapper or i.wrapper for i in impls):
         pending = call_impls(caller, **kwargs)
@@ -124,7 +128,12 @@ async def call_each(
                 raise item
             if isinstance(item, pluggy.HookImpl):
                 item = item.function(*(kwargs[a] for a in item.argnames))
-            results.append(await maybe_await(item))
+            if timeout is not None and inspect.isawaitable(item):
+                results.append(await asyncio.wait_for(item, timeout))
+            else:
+                results.append(await maybe_await(item))
+        except TimeoutError:
+            on_error(name, TimeoutError(f"did not finish within {timeout:g}s"))
         except Exception as exc:
             on_error(name, exc)
     return results
