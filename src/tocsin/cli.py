@@ -55,18 +55,21 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from tocsin.daemon import load_plugins
-    from tocsin.plugins import channel_kinds
+    from tocsin.plugins import channel_kinds, remediation_kinds
 
     pm = load_plugins()
-    kinds = channel_kinds(pm)
+    contributed = (("channels", channel_kinds(pm)), ("remediations", remediation_kinds(pm)))
     for info in pm.infos:
         where = f"{info.distribution} {info.version}" if info.distribution else "?"
         state = "loaded" if info.loaded else f"FAILED: {info.error}"
         module = getattr(pm.get_plugin(info.name), "__name__", None)
-        provides = sorted(k for k, v in kinds.items() if module and (
-            v.factory.__module__ == module or v.factory.__module__.startswith(module + ".")))
-        extra = f"  channels: {', '.join(provides)}" if provides else ""
-        print(f"{info.name:<12} {info.module:<32} {where:<20} {state}{extra}")
+        extra = ""
+        for what, kinds in contributed:
+            provides = sorted(k for k, v in kinds.items() if module and (
+                v.factory.__module__ == module or v.factory.__module__.startswith(module + ".")))
+            if provides:
+                extra += f"  {what}: {', '.join(provides)}"
+        print(f"{info.name:<22} {info.module:<32} {where:<20} {state}{extra}")
     return 0
 
 

@@ -1,0 +1,62 @@
+"""A command remediation run by the daemon for a posted alert: hostile label values
+arrive as literal argv elements, and the run is on record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+
+import aiohttp
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_command_remediation_end_to_end(make_daemon, receiver, tmp_path):
+    marker = tmp_path / f"pwned-{uuid.uuid4().hex}"
+    script = tmp_path / "fix.py"
+    script.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    script.chmod(0o755)
+    d = make_daemon(f"""
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 0s
+  routes:
+    - matchers: ['alertname="AppDown"']
+      receiver: ops
+      remediations: [restart-app]
+receivers:
+  - name: ops
+    webhook_configs: [{{url: "{receiver.url}"}}]
+remediations:
+  - name: restart-app
+    kind: command
+    argv: ["{script}", "--instance", "{{{{ labels.instance }}}}", "{{{{ labels.reason }}}}"]
+    timeout: 10s
+    confidence: high
+""")
+    await d.start()
+    hostile = f"; rm -rf / $(touch {marker}) `id` && --flag"
+    status, _ = await d.post_alerts([{"labels": {"alertname": "AppDown", "instance": "db1 ; reboot",
+                                                  "reason": hostile}}])
+    assert status == 200
+    runs: list = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(100):
+            async with s.get(f"{d.url}/api/tocsin/v1/remediations") as resp:
+                runs = await resp.json()
+            if runs and runs[0]["state"] in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.1)
+    [run] = runs
+    assert run["state"] == "succeeded", run
+    assert run["rendered"]["argv"] == [str(script), "--instance", "db1 ; reboot", hostile]
+    assert json.loads(run["output"]) == ["--instance", "db1 ; reboot", hostile]
+    assert run["exit_code"] == 0 and run["confidence"] == "high"
+    assert not marker.exists()  # no shell ever saw the value
+    messages = await receiver.wait_for(2)
+    notices = [m["notice"]["text"] for m in messages if "notice" in m]
+    assert notices and notices[0].startswith("Remediation restart-app succeeded (exit 0")
