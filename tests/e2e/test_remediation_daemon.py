@@ -60,3 +60,55 @@ remediations:
     messages = await receiver.wait_for(2)
     notices = [m["notice"]["text"] for m in messages if "notice" in m]
     assert notices and notices[0].startswith("Remediation restart-app succeeded (exit 0")
+
+
+async def test_approval_from_the_command_line(make_daemon, receiver, tmp_path):
+    from tests.e2e.test_cli_delivery import tocsin
+
+    flags = tmp_path / "flags.json"
+    flags.write_text('{"search.enabled": true, "other": 1}')
+    d = make_daemon(f"""
+route:
+  receiver: ops
+  group_wait: 0s
+  routes:
+    - {{matchers: ['alertname="SearchSlow"'], receiver: ops, remediations: [search-off]}}
+receivers:
+  - name: ops
+    webhook_configs: [{{url: "{receiver.url}"}}]
+remediations:
+  - name: search-off
+    kind: killswitch
+    path: {flags}
+    flag: search.enabled
+    value: false
+    require_approval: true
+    confidence: medium
+""")
+    await d.start()
+    status, _ = await d.post_alerts([{"labels": {"alertname": "SearchSlow"}}])
+    assert status == 200
+    pending: list = []
+    for _ in range(100):
+        listed = await tocsin("remediations", "--url", d.url, "list", "--state", "pending_approval",
+                              "-o", "json")
+        pending = json.loads(listed.stdout)
+        if pending:
+            break
+        await asyncio.sleep(0.1)
+    [run] = pending
+    assert run["confidence"] == "medium" and "search.enabled" in run["summary"]
+    assert json.loads(flags.read_text())["search.enabled"] is True  # nothing yet
+
+    table = await tocsin("remediations", "--url", d.url, "list")
+    assert table.stdout.splitlines()[0].split()[:4] == ["ID", "CREATED", "REMEDIATION", "STATE"]
+    approved = await tocsin("remediations", "--url", d.url, "approve", run["id"], "--who", "alice")
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.strip() == f"{run['id']}: running"
+    for _ in range(100):
+        if json.loads(flags.read_text())["search.enabled"] is False:
+            break
+        await asyncio.sleep(0.1)
+    assert json.loads(flags.read_text()) == {"search.enabled": False, "other": 1}
+    again = await tocsin("remediations", "--url", d.url, "reject", run["id"])
+    assert again.returncode == 1 and "409" in again.stderr
