@@ -42,7 +42,7 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
 
 
 def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None) -> web.Application:
-    max_bytes = runtime.config.server.max_request_bytes
+    max_bytes = runtime.config.server.body_limit
     app = web.Application(client_max_size=max_bytes, middlewares=[json_errors])
     app[MAX_REQUEST_BYTES] = max_bytes
     app[RUNTIME] = runtime
