@@ -6,6 +6,7 @@ duration, a secret or a matcher list reads the same everywhere.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from tocsin.durations import Duration
 from tocsin.matchers import Matcher, MatcherError, compile_anchored, parse_matchers
 
-__all__ = ["URL", "Duration", "MatcherList", "Regex", "Secret", "dec_hook"]
+__all__ = ["URL", "Duration", "MatcherList", "Regex", "Secret", "dec_hook", "expand_env"]
 
 
 class Secret(str):
@@ -54,6 +55,24 @@ class Regex(str):
         return compile_anchored(self)
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(text: str) -> str:
+    """``${NAME}`` replaced by the environment variable NAME (``$${`` stays a literal ``${``).
+    Only secret and URL fields are expanded, so a secret need never be in the file."""
+    def sub(m: re.Match[str]) -> str:
+        value = os.environ.get(m[1])
+        if value is None:
+            raise ValueError(f"environment variable {m[1]} is not set")
+        return value
+
+    if "${" not in text:
+        return text
+    parts = text.split("$${")
+    return "${".join(_ENV_REF.sub(sub, part) for part in parts)
+
+
 def dec_hook(typ: type, obj: Any) -> Any:
     if typ is Duration:
         if isinstance(obj, int) and obj == 0:
@@ -79,11 +98,17 @@ def dec_hook(typ: type, obj: Any) -> Any:
     if typ is Secret:
         if not isinstance(obj, str):
             raise TypeError("expected a string")
-        return Secret(obj)
+        return Secret(expand_env(obj))
     if typ is URL:
         if not isinstance(obj, str):
             raise TypeError("expected a URL string")
-        return URL.parse(obj)
+        expanded = expand_env(obj)
+        try:
+            return URL.parse(expanded)
+        except ValueError:
+            if expanded != obj:  # never echo what came from the environment
+                raise ValueError("not a URL after expanding ${...}: want http(s):// and a host") from None
+            raise
     # Types elsewhere (time interval ranges...) decode themselves.
     from_config = getattr(typ, "from_config", None)
     if from_config is not None:

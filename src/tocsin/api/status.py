@@ -20,17 +20,32 @@ __all__ = ["mask_secrets", "routes"]
 SECRET_KEYS = frozenset({
     "password", "credentials", "bearer_token", "secret", "api_key", "routing_key", "service_key",
     "auth_password", "auth_secret", "token", "api_url", "webhook_url", "signing_secret",
+    "basic_auth_users", "webhook_secrets", "hmac_secret",
 })
+#: ... and keys ending like these (``smtp_auth_password``, ``slack_api_url``); ``*_file`` keys
+#: hold paths, which are not.
+SECRET_SUFFIXES = ("password", "secret", "secrets", "token", "_key", "credentials", "api_url", "webhook_url")
 #: Under these list keys, ``url`` is a secret too (it often embeds a token), as Alertmanager has it.
-SECRET_URL_PARENTS = frozenset({"webhook_configs", "slack_configs", "discord_configs", "msteams_configs"})
+SECRET_URL_PARENTS = frozenset({"webhook_configs", "slack_configs", "discord_configs", "msteams_configs",
+                                "remediations"})
+
+
+def is_secret_key(key: Any, parent: str = "") -> bool:
+    if not isinstance(key, str) or key.endswith("_file"):
+        return False
+    return key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES) or (
+        key == "url" and parent in SECRET_URL_PARENTS)
 
 
 def mask_secrets(data: Any, parent: str = "") -> Any:
     if isinstance(data, dict):
         out = {}
         for k, v in data.items():
-            secret = k in SECRET_KEYS or (k == "url" and parent in SECRET_URL_PARENTS)
-            out[k] = "<secret>" if secret and v not in (None, "") else mask_secrets(v, parent)
+            if is_secret_key(k, parent) and v not in (None, "", [], {}):
+                out[k] = ({u: "<secret>" for u in v} if isinstance(v, dict)
+                          else ["<secret>"] * len(v) if isinstance(v, list) else "<secret>")
+            else:
+                out[k] = mask_secrets(v, parent)
         return out
     if isinstance(data, list):
         return [mask_secrets(v, parent) for v in data]
@@ -43,7 +58,7 @@ def _mask_document(text: str) -> str:
     def walk(node: Any, key: str = "") -> Any:
         if isinstance(node, dict):
             return {k: walk(v, k) for k, v in node.items()}
-        if isinstance(node, list) and key.endswith("_configs"):
+        if isinstance(node, list) and (key.endswith("_configs") or key in SECRET_URL_PARENTS):
             return [mask_secrets(item, key) for item in node]
         if isinstance(node, list):
             return [walk(v, key) for v in node]

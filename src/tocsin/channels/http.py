@@ -17,11 +17,13 @@ __all__ = ["HTTPConfig", "post_json", "redact_url"]
 
 
 def redact_url(url: str) -> str:
-    """Scheme and host only: for URLs that carry a token (Slack, Discord, Teams webhooks)."""
+    """Scheme and host only: for URLs that may carry a token (Slack, Discord, Teams and
+    webhook URLs, as Alertmanager treats them as secrets)."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/<redacted>"
+    host = parts.netloc.rpartition("@")[2]  # never user:password@
+    return f"{parts.scheme}://{host}/<redacted>"
 
 
 class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

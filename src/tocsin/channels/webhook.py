@@ -114,6 +114,7 @@ class WebhookChannel:
         await post_json(
             self.ctx.session, self.url(), body, http=self.http,
             timeout=float(self.config.timeout), headers=self.signature_headers(body),
+            secret_url=True,  # a webhook URL often carries a token; errors show the host only
         )
 
 
