@@ -24,6 +24,7 @@ from tocsin.configtypes import URL, Duration, MatcherList, Regex, Secret, dec_ho
 from tocsin.enrich import EnrichConfig
 from tocsin.inhibit import InhibitRuleConfig
 from tocsin.labels import valid_label_name
+from tocsin.redact import RedactConfig
 from tocsin.remediations import Remediation, RemediationError, RemediationKind
 from tocsin.routing import Route
 from tocsin.templates import TemplateError, Templates
@@ -321,6 +322,8 @@ class ConfigDocument(Base, kw_only=True):
     #: The older name of ``time_intervals``, still accepted.
     mute_time_intervals: list[NamedTimeInterval] = []
     escalation_policies: list[EscalationPolicy] = []
+    #: Patterns removed from annotations before notifications and remediations leave the host.
+    redact: RedactConfig = msgspec.field(default_factory=RedactConfig)
     #: Guarded automatic actions, each ``name`` + ``kind`` + the kind's fields; routes name them.
     remediations: list[dict[str, Any]] = []
     #: Two-way integrations: callbacks from Slack and PagerDuty.

@@ -21,6 +21,7 @@ from tocsin.channels import Channel, ChannelContext, DeliveryError
 from tocsin.events import NotificationFailed, NotificationSent
 from tocsin.models import Notification
 from tocsin.nflog import needs_update
+from tocsin.redact import RedactConfig, Redactor
 from tocsin.store import Attempt, DeadLetter, StorageError
 
 if TYPE_CHECKING:
@@ -63,10 +64,12 @@ class Delivery:
         receivers: Mapping[str, list[Integration]],
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        redact: RedactConfig | None = None,
     ) -> None:
         self.rt = runtime
         self.receivers = receivers
         self.sleep = sleep
+        self.redactor = Redactor(redact if redact is not None else runtime.config.document.redact)
 
     @classmethod
     def build(cls, runtime: Runtime, config: Config, session: aiohttp.ClientSession) -> Delivery:
@@ -82,12 +85,13 @@ class Delivery:
                 )
                 integrations.append(Integration(name, ispec, kind.factory(ispec.config, ctx)))
             receivers[name] = integrations
-        return cls(runtime, receivers)
+        return cls(runtime, receivers, redact=config.document.redact)
 
     async def deliver(self, n: Notification) -> bool:
         integrations = self.receivers.get(n.receiver)
         if not integrations:
             return True  # a receiver with no integrations swallows notifications, as in Alertmanager
+        n = self.redactor.notification(n)
         if len(integrations) == 1:
             return await self._one(integrations[0], n)
         results = await asyncio.gather(*(self._one(i, n) for i in integrations))
@@ -124,6 +128,7 @@ class Delivery:
         """A lifecycle notice (``n.event``): to every integration of the receiver, with
         retries and dead letters, outside the notification log (it changes no group)."""
         integrations = self.receivers.get(n.receiver) or []
+        n = self.redactor.notification(n)
         results = await asyncio.gather(*(self._announce_one(i, n) for i in integrations))
         return all(results)
 

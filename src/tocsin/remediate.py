@@ -209,7 +209,8 @@ class Remediator:
             await self._record(run, announce=True)
             return run
         try:
-            run.rendered = spec.remediation.render(template_data(alert, name, run.alert_id))
+            clean = rt.delivery.redactor.alert(alert)  # what leaves the host is redacted
+            run.rendered = spec.remediation.render(template_data(clean, name, run.alert_id))
         except RemediationError as exc:
             run.state, run.reason, run.finished_at = "failed", f"cannot render: {exc}", now
             await self._record(run, announce=True)
