@@ -79,10 +79,12 @@ class Runtime:
         self.inhibitor = Inhibitor(config.document.inhibit_rules)
         self.dead_letters = DeadLetterQueue(self.store)
         self.metrics = Metrics()
+        self._reloaded = (self.clock.now(), 0)  # (time of the last good load, failures seen then)
         self.scheduler = Scheduler(self.clock)
         self.dispatcher = Dispatcher(self)
         self.lifecycle = Lifecycle(self)
         self.remediator = Remediator(self)
+        self.metrics.bind(self)
         self.delivery: Delivery = Delivery(self, {})
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
@@ -248,6 +250,11 @@ class Runtime:
             seen.setdefault(route.receiver)
         return list(seen)
 
+    def last_reload(self) -> tuple[bool, float]:
+        """(whether the last reload succeeded, when the config was last loaded)."""
+        at, failures = self._reloaded
+        return self.counters["config_reload_failures"] <= failures, at
+
     def metrics_received(self, accepted: int, invalid: int, source: str = "api_v2") -> None:
         self.counters["alerts_received"] += accepted
         self.counters["alerts_invalid"] += invalid
@@ -301,5 +308,6 @@ class Runtime:
         self.inhibitor = inhibitor
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
+        self._reloaded = (self.clock.now(), self.counters["config_reload_failures"])
         await self.bus.publish(ConfigReloaded(at=self.clock.now(), success=True))
         log.info("config reloaded", summary=config.summary())

@@ -121,15 +121,29 @@ async def test_sigterm_stops_cleanly(make_daemon, receiver):
 async def test_reload_keeps_old_config_on_error(make_daemon, receiver):
     import aiohttp
 
-    d = make_daemon(CONFIG.format(group_wait="0s", url=receiver.url))
+    good = CONFIG.format(group_wait="0s", url=receiver.url)
+    d = make_daemon(good)
     await d.start()
+
+    async def reload_gauge(s: aiohttp.ClientSession) -> str:
+        async with s.get(f"{d.url}/metrics") as r:
+            lines = (await r.text()).splitlines()
+        return next(line for line in lines if line.startswith("tocsin_config_last_reload_successful "))
+
     d.config.write_text("route: {receiver: nope}\n")
     async with aiohttp.ClientSession() as s:
+        assert await reload_gauge(s) == "tocsin_config_last_reload_successful 1.0"
         async with s.post(f"{d.url}/-/reload") as r:
             assert r.status == 400
             assert "undefined receiver" in (await r.json())["error"]
+        assert await reload_gauge(s) == "tocsin_config_last_reload_successful 0.0"
     status, _ = await d.post_alerts([alert("StillRouted", "x")])
     assert status == 200
     [msg] = await receiver.wait_for(1)
     assert msg["groupLabels"] == {"alertname": "StillRouted"}
+    d.config.write_text(good)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{d.url}/-/reload") as r:
+            assert r.status == 200
+        assert await reload_gauge(s) == "tocsin_config_last_reload_successful 1.0"
     await asyncio.sleep(0)

@@ -109,3 +109,33 @@ async def test_receivers(tmp_path):
     async with api_client(CONFIG, tmp_path) as (client, _rt):
         resp = await client.get("/api/v2/receivers")
         assert await resp.json() == [{"name": "default"}, {"name": "pager"}, {"name": "db"}]
+
+
+async def test_state_metrics(tmp_path):
+    from tocsin.clock import FakeClock
+    from tocsin.testing import advance, api_client
+
+    cfg = "route: {receiver: a, group_by: [alertname], group_wait: 1s}\nreceivers: [{name: a}]\n"
+    async with api_client(cfg, tmp_path, clock=FakeClock(1_700_000_000.0)) as (client, rt):
+        resp = await client.post("/api/v2/silences", json={
+            "matchers": [{"name": "alertname", "value": "Quiet", "isRegex": False}],
+            "startsAt": "2023-11-14T22:13:20Z", "endsAt": "2023-11-14T23:13:20Z",
+            "createdBy": "t", "comment": "c"})
+        assert resp.status == 200
+        resp = await client.post("/api/v2/alerts", json=[
+            {"labels": {"alertname": "Loud"}}, {"labels": {"alertname": "Quiet"}},
+            {"labels": {"alertname": "Done"}, "endsAt": "2023-11-14T22:13:00Z"}])
+        assert resp.status == 200
+        await advance(rt, 1)
+        text = await (await client.get("/metrics")).text()
+        values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+        assert values['tocsin_alerts{state="firing"}'] == "2.0"
+        assert values['tocsin_alerts{state="resolved"}'] == "1.0"
+        assert values['tocsin_alerts_muted{reason="silence"}'] == "1.0"
+        assert values['tocsin_incidents_open{state="firing"}'] == "2.0"
+        assert values['tocsin_alerts_received_total{source="api_v2"}'] == "3.0"
+        assert values["tocsin_config_last_reload_successful"] == "1.0"
+        assert 'tocsin_queue_depth{queue="bus_dispatcher"}' in values
+        rt.counters["config_reload_failures"] += 1  # what a rejected reload records
+        text = await (await client.get("/metrics")).text()
+        assert "tocsin_config_last_reload_successful 0.0" in text
