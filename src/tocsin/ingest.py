@@ -101,8 +101,19 @@ def merge(old: Alert | None, new: Alert, now: float) -> Alert:
     return res
 
 
-def _enricher_failed(plugin: str, exc: BaseException) -> None:
-    log.error("enricher failed; skipped", plugin=plugin, exc_info=exc)
+class _EnricherFailed:
+    """Logs a failed enricher with the alert it failed on (its fingerprint as posted)."""
+
+    __slots__ = ("alert",)
+
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+
+    def __call__(self, plugin: str, exc: BaseException) -> None:
+        log.error("enricher failed; skipped", plugin=plugin, error=f"{type(exc).__name__}: {exc}",
+                  fingerprint=fingerprint(self.alert.labels),
+                  alertname=self.alert.labels.get("alertname", ""),
+                  exc_info=exc if not isinstance(exc, TimeoutError) else None)
 
 
 def _only_ends_moved(old: Alert, new: Alert, now: float) -> bool:
@@ -143,7 +154,7 @@ async def ingest(
             continue
         if enrich:
             # One by one, so that an enricher raising (even synchronously) skips only itself.
-            await call_each(hooks.tocsin_enrich, _enricher_failed, timeout=enrich_timeout,
+            await call_each(hooks.tocsin_enrich, _EnricherFailed(alert), timeout=enrich_timeout,
                             runtime=rt, alert=alert)
         alert.fingerprint = fingerprint(alert.labels)
         existing = rt.alerts.get(alert.fingerprint)
