@@ -317,6 +317,9 @@ class RulesEnricher:
         self._cache = (config, compiled)
         return compiled
 
+    def wanted(self, runtime: Runtime) -> bool:
+        return bool(runtime.config.document.enrich.rules)
+
     @hookimpl(tryfirst=True)
     def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
         cfg = runtime.config.document.enrich
@@ -404,6 +407,9 @@ class ThresholdEnricher:
 
     name = "threshold"
 
+    def wanted(self, runtime: Runtime) -> bool:
+        return runtime.config.document.enrich.threshold is not None
+
     @hookimpl
     def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
         cfg = runtime.config.document.enrich
@@ -440,6 +446,10 @@ class RecommendationsEnricher:
     """``enrich.recommendations``: what to do, by category and alertname."""
 
     name = "recommendations"
+
+    def wanted(self, runtime: Runtime) -> bool:
+        rec = runtime.config.document.enrich.recommendations
+        return rec is not None and bool(rec.by_category or rec.by_alertname)
 
     @hookimpl
     def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
@@ -564,6 +574,9 @@ class HostEnricher:
         if cache is None or cache[0] is not cfg:
             cache = self._matchers = (cfg, _matchers(cfg.matchers))
         return cache[1]
+
+    def wanted(self, runtime: Runtime) -> bool:
+        return runtime.config.document.enrich.host.enabled
 
     @hookimpl(trylast=True)
     def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:

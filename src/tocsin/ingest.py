@@ -18,7 +18,7 @@ from tocsin.events import AlertReceived, AlertResolved, AlertUpdated, Event
 from tocsin.incidents import Plan, plan_alert
 from tocsin.labels import fingerprint, valid_label_name
 from tocsin.models import Alert, PostableAlert
-from tocsin.plugins import call_each
+from tocsin.plugins import call_each, wanted_impls
 from tocsin.timefmt import from_datetime
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ async def ingest(
     now = rt.clock.now()
     resolve_timeout = float(rt.config.global_.resolve_timeout)
     hooks = rt.hooks.hook
-    enrich = rt.hooks.has_impls("tocsin_enrich")
+    enrichers = wanted_impls(hooks.tocsin_enrich, rt)
     # A bound for every enricher, plugins' included (the built-ins also bound themselves).
     ecfg = rt.config.document.enrich
     enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
@@ -152,10 +152,10 @@ async def ingest(
         if isinstance(alert, AlertError):
             result.errors.append(alert)
             continue
-        if enrich:
+        if enrichers:
             # One by one, so that an enricher raising (even synchronously) skips only itself.
             await call_each(hooks.tocsin_enrich, _EnricherFailed(alert), timeout=enrich_timeout,
-                            runtime=rt, alert=alert)
+                            impls=enrichers, runtime=rt, alert=alert)
         alert.fingerprint = fingerprint(alert.labels)
         existing = rt.alerts.get(alert.fingerprint)
         kept = hooks.tocsin_dedupe(runtime=rt, alert=alert, existing=existing) or alert

@@ -30,7 +30,7 @@ log = structlog.get_logger("tocsin.plugins")
 
 __all__ = [
     "ENTRY_POINT_GROUP", "PluginInfo", "PluginManager", "call_each", "call_impls", "channel_kinds",
-    "maybe_await", "remediation_kinds",
+    "maybe_await", "remediation_kinds", "wanted_impls",
 ]
 
 
@@ -110,17 +110,19 @@ async def call_each(
     on_error: Callable[[str, BaseException], None],
     *,
     timeout: float | None = None,
+    impls: list[pluggy.HookImpl] | None = None,
     **kwargs: Any,
 ) -> list[Any]:
     """Call and await the implementations of a hook one after the other; one that
     raises (at once or when awaited), or whose awaitable does not finish within
     ``timeout``, is reported to ``on_error`` and skipped; the others still run.
+    ``impls`` (from :func:`wanted_impls`) limits the call to those implementations.
     Returns the answers that came back."""
-    impls = caller.get_hookimpls()
-    if any(i.hookwrapper or i.wrapper for i in impls):
+    chosen = caller.get_hookimpls() if impls is None else impls
+    if any(i.hookwrapper or i.wrapper for i in chosen):
         pending = call_impls(caller, **kwargs)
     else:
-        pending = [(i.plugin_name, i) for i in reversed(impls)]
+        pending = [(i.plugin_name, i) for i in reversed(chosen)]
     results = []
     for name, item in pending:
         try:
@@ -137,6 +139,17 @@ async def call_each(
         except Exception as exc:
             on_error(name, exc)
     return results
+
+
+def wanted_impls(caller: pluggy.HookCaller, runtime: Any) -> list[pluggy.HookImpl]:
+    """The implementations that have something to do: a plugin may define
+    ``wanted(runtime) -> bool`` to be left out (an enricher with no config)."""
+    out = []
+    for impl in caller.get_hookimpls():
+        wanted = getattr(impl.plugin, "wanted", None)
+        if wanted is None or wanted(runtime):
+            out.append(impl)
+    return out
 
 
 def remediation_kinds(pm: PluginManager) -> dict[str, RemediationKind]:

@@ -411,3 +411,29 @@ async def test_a_raising_remediation_hook_does_not_stop_the_others_or_the_flush(
         await advance(rt, 1)
     assert len(rec.notifications) == 1
     assert seen == ["{}:{}"]
+
+
+async def test_an_enricher_that_does_not_want_the_alert_is_not_called(tmp_path):
+    from tocsin import hookimpl
+    from tocsin.testing import post, running
+
+    class Picky:
+        def __init__(self, want: bool) -> None:
+            self.want, self.calls = want, 0
+
+        def wanted(self, runtime) -> bool:
+            return self.want
+
+        @hookimpl
+        def tocsin_enrich(self, runtime, alert):
+            self.calls += 1
+            alert.annotations["picky"] = "yes"
+
+    off, on = Picky(False), Picky(True)
+    async with running("route: {receiver: a}\nreceivers: [{name: a}]\n", tmp_path, plugins=[off]) as rt:
+        result = await post(rt, {"labels": {"alertname": "A"}})
+        assert off.calls == 0 and "picky" not in rt.alerts.get(result.fingerprints[0]).annotations
+    async with running("route: {receiver: a}\nreceivers: [{name: a}]\n", tmp_path, plugins=[on],
+                       db_name="b.db") as rt:
+        result = await post(rt, {"labels": {"alertname": "A"}})
+        assert on.calls == 1 and rt.alerts.get(result.fingerprints[0]).annotations["picky"] == "yes"
