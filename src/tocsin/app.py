@@ -8,10 +8,13 @@ from aiohttp import web
 
 from tocsin.api import (
     amwebhook,
+    auth,
     delivery,
     incidents,
     integrations,
     json_error,
+    limits,
+    openapi,
     ops,
     remediations,
     silences,
@@ -24,7 +27,8 @@ from tocsin.runtime import Runtime
 
 __all__ = ["create_app"]
 
-MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
+#: The body limit the app was created with (a reload does not change it).
+MAX_REQUEST_BYTES = limits.MAX_REQUEST_BYTES
 
 
 @web.middleware
@@ -43,7 +47,10 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
 
 def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None) -> web.Application:
     max_bytes = runtime.config.server.body_limit
-    app = web.Application(client_max_size=max_bytes, middlewares=[json_errors])
+    # Outermost first: the rate limit (and declared body size), then who may call what,
+    # then errors in the API's JSON shape.
+    middlewares = [limits.limits_middleware(), auth.auth_middleware(), json_errors]
+    app = web.Application(client_max_size=max_bytes, middlewares=middlewares)
     app[MAX_REQUEST_BYTES] = max_bytes
     app[RUNTIME] = runtime
     if reloader is not None:
@@ -61,6 +68,7 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
     app.add_routes(delivery.routes())
     app.add_routes(incidents.routes())
     app.add_routes(amwebhook.routes())
+    app.add_routes(openapi.routes())
     app.add_routes(integrations.routes())
     app.add_routes(remediations.routes())
     app.add_routes(ops.routes())

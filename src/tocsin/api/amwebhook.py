@@ -19,6 +19,7 @@ import msgspec
 from aiohttp import web
 
 from tocsin.api import json_error, json_response
+from tocsin.api.limits import split_by_limits, too_many
 from tocsin.api.v2 import RUNTIME
 from tocsin.durations import Duration
 from tocsin.ingest import ingest
@@ -81,15 +82,21 @@ async def post_webhook(request: web.Request) -> web.Response:
     if message.version != "4":
         return json_error(400, f"unsupported webhook message version {message.version!r} (want \"4\")",
                           field="version")
+    limits = rt.config.server.limits
+    refused = too_many(len(message.alerts), limits)
+    if refused is not None:
+        return refused
     now = rt.clock.now()
     posted = [(i, to_postable(a, now, ttl)) for i, a in enumerate(message.alerts)]
+    posted, over = split_by_limits(posted, limits)
     try:
         result = await ingest(rt, posted, source="alertmanager_webhook")
     except StorageError as exc:
         return json_error(503, f"alerts not stored: {exc}")
-    if result.errors:
-        first = result.errors[0]
-        return json_error(400, "; ".join(str(e) for e in result.errors[:20]),
+    errors = sorted(over + result.errors, key=lambda e: e.index)
+    if errors:
+        first = errors[0]
+        return json_error(400, "; ".join(str(e) for e in errors[:20]),
                           field=f"alerts[{first.index}].{first.field}", accepted=result.accepted)
     return json_response({"accepted": result.accepted})
 

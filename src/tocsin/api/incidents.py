@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from tocsin.api import json_error, json_response
-from tocsin.api.params import BadParam, change_body, int_param, multi_param
+from tocsin.api.limits import event_field, split_by_limits, too_many
+from tocsin.api.params import BadParam, actor, change_body, int_param, multi_param
 from tocsin.api.v2 import RUNTIME, filter_matchers
 from tocsin.durations import Duration
 from tocsin.incidents import STATES, HistoryEvent, Incident, IncidentConflict, IncidentNotFound
@@ -179,7 +180,7 @@ def _changer(action: str):  # type: ignore[no-untyped-def]
         if isinstance(body, web.Response):
             return body
         ref = request.match_info["id"]
-        who = body.who.strip() or "api"
+        who = actor(request, body.who)
         method = {"ack": rt.lifecycle.acknowledge, "unack": rt.lifecycle.unacknowledge,
                   "resolve": rt.lifecycle.resolve}[action]
         try:
@@ -249,6 +250,11 @@ async def post_events(request: web.Request) -> web.Response:
         good, bad = decode_events(body, now=rt.clock.now())
     except NativeEventError as exc:
         return json_error(400, str(exc), field=exc.field or None)
+    limits = rt.config.server.limits
+    refused = too_many(len(good) + len({e.index for e in bad}), limits, "events")
+    if refused is not None:
+        return refused
+    good, over = split_by_limits(good, limits, rename=event_field)
     try:
         result = await ingest(rt, good, source="native")
     except StorageError as exc:
@@ -266,7 +272,7 @@ async def post_events(request: web.Request) -> web.Response:
         })
     errors = sorted(
         [(e.index, e.field, e.message) for e in bad]
-        + [(e.index, e.field, e.message) for e in result.errors]
+        + [(e.index, e.field, e.message) for e in over + result.errors]
     )
     if errors:
         first = errors[0]

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from tocsin.api import json_error
 
-__all__ = ["BadParam", "ChangeRequest", "change_body", "int_param", "multi_param"]
+__all__ = ["BadParam", "ChangeRequest", "actor", "change_body", "int_param", "multi_param"]
 
 
 def multi_param(request: web.Request, name: str) -> list[str]:
@@ -64,3 +64,17 @@ async def change_body(request: web.Request) -> ChangeRequest | web.Response:
     if len(body.note) > MAX_NOTE:
         return json_error(400, f"note: at most {MAX_NOTE} characters", field="note")
     return body
+
+
+def actor(request: web.Request, who: str) -> str:
+    """Who did it, for history and audit: the authenticated principal, with the name the
+    client gave when that differs (a shared token used by a named person)."""
+    from tocsin.api.auth import PRINCIPAL
+
+    principal = request.get(PRINCIPAL)
+    who = who.strip()
+    if principal is None:
+        return who or "api"
+    if who and who != principal.name:
+        return f"{who} (via {principal.via} {principal.name})"
+    return principal.name

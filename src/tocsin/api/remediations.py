@@ -8,7 +8,7 @@ from aiohttp import web
 
 from tocsin.api import json_error, json_response
 from tocsin.api.incidents import PREFIX
-from tocsin.api.params import BadParam, change_body, int_param, multi_param
+from tocsin.api.params import BadParam, actor, change_body, int_param, multi_param
 from tocsin.api.v2 import RUNTIME
 from tocsin.remediate import FINAL, PENDING, RUNNING, RemediationRun, RunConflict, RunNotFound
 from tocsin.store import StorageError
@@ -75,7 +75,7 @@ def _decider(action: str):  # type: ignore[no-untyped-def]
             return body
         method = rt.remediator.approve if action == "approve" else rt.remediator.reject
         try:
-            run = await method(request.match_info["id"], by=body.who.strip() or "api", note=body.note)
+            run = await method(request.match_info["id"], by=actor(request, body.who), note=body.note)
         except RunNotFound:
             return json_error(404, "no such remediation run", field="id")
         except RunConflict as exc:

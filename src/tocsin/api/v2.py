@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from tocsin.api import json_error, json_response
+from tocsin.api.limits import split_by_limits, too_many
 from tocsin.ingest import AlertError, ingest
 from tocsin.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.models import Alert, PostableAlert
@@ -67,6 +68,12 @@ async def post_alerts(request: web.Request) -> web.Response:
         return json_error(400, f"invalid JSON: {exc}")
     except ValueError as exc:
         return json_error(400, str(exc))
+    limits = rt.config.server.limits
+    refused = too_many(len(good) + len(bad), limits)
+    if refused is not None:
+        return refused
+    good, over = split_by_limits(good, limits)
+    bad += over
     try:
         result = await ingest(rt, good)
     except StorageError as exc:
