@@ -193,6 +193,10 @@ class Dispatcher:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    def in_flight(self) -> set[asyncio.Task[None]]:
+        """Flushes (deliveries) still running."""
+        return {t for t in self._inflight if not t.done()}
+
     async def settle(self) -> None:
         """Wait for every flush in flight (tests, and shutdown)."""
         while self._inflight:

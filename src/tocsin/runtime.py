@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
@@ -48,6 +49,8 @@ PERSIST_INTERVAL = 10.0
 GC_INTERVAL = 30.0
 NFLOG_GC_INTERVAL = 3600.0
 SILENCE_GC_INTERVAL = 900.0
+#: The least a stop gets to drain, however late it starts.
+MIN_DRAIN = 0.25
 
 
 async def _answer(result: Any) -> Any:
@@ -89,6 +92,8 @@ class Runtime:
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
         self.ready = False
+        #: ``time.monotonic()`` by which a stop should be over (set by the daemon on SIGTERM).
+        self.stop_by: float | None = None
         self.session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
@@ -144,17 +149,58 @@ class Runtime:
             await self.store.save(incidents=list(plan.incidents.values()), history=plan.history)
             self.lifecycle.install(plan)
 
-    async def stop(self, deadline: float = 10.0) -> None:
-        """Drain what was accepted, finish or give up deliveries within ``deadline``, close."""
+    def dead_loops(self) -> list[str]:
+        """Background loops of a started runtime that ended: it no longer works (the
+        daemon stops pinging systemd's watchdog)."""
+        if not self.ready:
+            return []
+        return [t.get_name() for t in self._loops if t.done()]
+
+    async def stop(self, deadline: float | None = None) -> None:
+        """Drain what was accepted, finish or give up deliveries, close the store.
+
+        ``deadline`` (seconds) bounds the whole stop, not each step: when it passes,
+        flushes and background work still running are cancelled (a given-up delivery
+        is sent again at the next start: the notification log has no record of it).
+        Without one it is ``server.shutdown_timeout``, or what is left of it when the
+        daemon has set ``stop_by`` (a ``monotonic()`` time) before draining requests.
+        """
+        if deadline is None:
+            deadline = float(self.config.server.shutdown_timeout)
+            if self.stop_by is not None:
+                deadline = max(MIN_DRAIN, min(deadline, self.stop_by - time.monotonic()))
         self.ready = False
-        for sub in self._subs:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.drained(), deadline)
-        await self.dispatcher.close(deadline)
+        flushes = self.dispatcher.in_flight()
+        background = {t for t in self._tasks if not t.done()}
+        if flushes or background:
+            log.info("waiting for work in flight", deliveries=len(flushes), background=len(background),
+                     deadline_s=round(deadline, 3))
+        cutoff = asyncio.get_running_loop().call_later(deadline, self._cut_off)
+        try:
+            for sub in self._subs:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sub.drained(), deadline)
+            await self.dispatcher.close(deadline)
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=deadline)
+        finally:
+            cutoff.cancel()
+        leftover = {t for t in self._tasks if not t.done()}
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            await asyncio.wait(leftover, timeout=1.0)
+        given_up = sum(1 for t in flushes if t.cancelled() or not t.done())
+        abandoned = sum(1 for t in background if t.cancelled() or not t.done())
+        if given_up or abandoned:
+            log.warning("shutdown deadline reached: work in flight given up; groups whose delivery was "
+                        "given up notify again at the next start",
+                        deliveries_given_up=given_up, deliveries_finished=len(flushes) - given_up,
+                        background_given_up=abandoned, deadline_s=round(deadline, 3))
+        elif flushes or background:
+            log.info("work in flight finished", deliveries=len(flushes), background=len(background))
         self.lifecycle.stop()
         self.remediator.stop()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=deadline)
         with contextlib.suppress(Exception):
             await self.persist_dirty()
         for task in self._loops:
@@ -166,6 +212,11 @@ class Runtime:
             await self.session.close()
         await self.store.close()
         log.info("runtime stopped")
+
+    def _cut_off(self) -> None:
+        for task in (*self.dispatcher.in_flight(), *self._tasks):
+            if not task.done():
+                task.cancel()
 
     async def __aenter__(self) -> Runtime:
         await self.start()

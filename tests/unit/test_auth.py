@@ -509,7 +509,8 @@ def test_the_security_doc_auth_example_loads(monkeypatch):
 
 async def test_who_acknowledges_is_the_authenticated_principal(tmp_path):
     async with api_client(AUTH, tmp_path) as (client, _):
-        resp = await client.post("/api/tocsin/v1/events", json={"type": "Disk"}, headers=bearer(TOKENS["ingest"]))
+        resp = await client.post("/api/tocsin/v1/events", json={"type": "Disk"},
+                                 headers=bearer(TOKENS["ingest"]))
         made = await resp.json()
         # A token used by a named person (the CLI sends --who) keeps both names.
         resp = await client.post(f"/api/tocsin/v1/alerts/{made['id']}/ack", json={"who": "carol"},
