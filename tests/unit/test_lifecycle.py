@@ -451,3 +451,29 @@ async def test_the_ack_link_is_a_page_whose_form_acknowledges(tmp_path, server):
         got = await get_alert(client, created["id"])
         assert (got["state"], got["acknowledged_by"], got["ack_note"]) == (
             "acknowledged", "dave", "from the link")
+
+
+async def test_escalations_acknowledgements_and_silences_survive_a_reload(tmp_path, server):
+    from tocsin.testing import make_config
+
+    clock = FakeClock(T0)
+    config = CONFIG.format(url=server.url)
+    async with api_client(config, tmp_path, clock=clock) as (client, rt):
+        pending = await event(client, type="DBDown", labels={"team": "db"})
+        acked = await event(client, type="Other", labels={"team": "db"})
+        await client.post(f"/api/tocsin/v1/alerts/{acked['id']}/ack", json={"who": "a"})
+        resp = await client.post("/api/v2/silences", json={
+            "matchers": [{"name": "alertname", "value": "Nope", "isRegex": False}],
+            "startsAt": "2023-11-14T22:13:20Z", "endsAt": "2023-11-15T22:13:20Z",
+            "createdBy": "t", "comment": "c"})
+        sid = (await resp.json())["silenceID"]
+        await advance(rt, 60)
+        await rt.reload(make_config(config.replace("repeat_interval: 1h", "repeat_interval: 2h")))
+        esc = {e["id"]: e for e in await (await client.get("/api/tocsin/v1/escalations")).json()}
+        assert esc[pending["id"]]["level"] == 2 and esc[pending["id"]]["due_in_seconds"] == 240.0
+        assert esc[acked["id"]]["paused"] is True
+        assert (await get_alert(client, acked["id"]))["state"] == "acknowledged"
+        assert [s["id"] for s in await (await client.get("/api/v2/silences")).json()] == [sid]
+        before = len([r for r in server.requests if r.path == "/lead"])
+        await advance(rt, 240)
+        assert len([r for r in server.requests if r.path == "/lead"]) == before + 1  # only DBDown's
