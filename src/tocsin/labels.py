@@ -24,7 +24,7 @@ _fp_cache: dict[tuple[tuple[str, str], ...], str] = {}
 _FP_CACHE_MAX = 500_000
 
 
-def _fnv1a(labels: tuple[tuple[str, str], ...]) -> int:
+def _fnv1a_py(labels: tuple[tuple[str, str], ...]) -> int:
     h = _FNV_OFFSET
     for name, value in labels:
         for b in name.encode():
@@ -34,6 +34,18 @@ def _fnv1a(labels: tuple[tuple[str, str], ...]) -> int:
             h = ((h ^ b) * _FNV_PRIME) & _MASK
         h = ((h ^ _SEP) * _FNV_PRIME) & _MASK
     return h
+
+
+try:  # the same hash in C, about four times faster; pure Python where it is not installed
+    from fnv_c import fnv1a_64 as _fnv1a_c
+except ImportError:  # pragma: no cover - depends on the platform
+    _fnv1a_c = None
+
+
+def _fnv1a(labels: tuple[tuple[str, str], ...]) -> int:
+    if _fnv1a_c is None:
+        return _fnv1a_py(labels)
+    return _fnv1a_c(b"".join(n.encode() + b"\xff" + v.encode() + b"\xff" for n, v in labels))
 
 
 def label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

@@ -198,3 +198,20 @@ def test_valid_label_names(name: str) -> None:
 )
 def test_invalid_label_names(name: str) -> None:
     assert valid_label_name(name) is False
+
+
+def test_the_c_hash_and_the_python_hash_agree():
+    import random
+
+    from tocsin.labels import _fnv1a, _fnv1a_c, _fnv1a_py
+
+    if _fnv1a_c is None:
+        pytest.skip("fnv-c is not installed here: the pure-Python hash is the only one")
+    rnd = random.Random(5)
+    alphabet = "ab_Zé\u00ff\"\\ \n😀\x00"
+    for _ in range(3000):
+        labels = tuple(sorted({
+            "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 8))):
+            "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+            for _ in range(rnd.randint(1, 5))}.items()))
+        assert _fnv1a(labels) == _fnv1a_py(labels), labels
