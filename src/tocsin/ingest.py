@@ -182,6 +182,7 @@ async def ingest(
             events.append(AlertReceived(at=now, alert=kept))
 
     if to_write:
+        incidents.prepare(plan)
         try:
             await rt.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
                                 history=plan.history)

@@ -117,6 +117,18 @@ class Lifecycle:
             inc.last_seen = now
             self.dirty.add(fingerprint)
 
+    def prepare(self, plan: Plan) -> None:
+        """Before a plan is written: give incidents that open their route's escalation
+        policy, so that it is stored in the same transaction as the alert."""
+        if not self.rt.config.document.escalation_policies:
+            return
+        for fp in plan.opened:
+            inc = plan.incidents.get(fp)
+            if inc is not None and inc.escalation is None:
+                esc = self._escalation_for(inc)
+                if esc is not None:
+                    plan.incidents[fp] = msgspec.structs.replace(inc, escalation=esc)
+
     def install(self, plan: Plan) -> None:
         """Take a written plan into memory; start and stop timers."""
         self.current.update(plan.incidents)
@@ -126,13 +138,8 @@ class Lifecycle:
             self._disarm(fp)
         for fp in plan.opened:
             self._disarm(fp)
-            inc = self.current[fp]
             self._arm_expiry(fp)
-            esc = self._escalation_for(inc)
-            if esc is not None:
-                self.current[fp] = msgspec.structs.replace(inc, escalation=esc)
-                self.dirty.add(fp)
-                self._arm_escalation(self.current[fp])
+            self._arm_escalation(self.current[fp])
 
     def take_dirty(self) -> list[Incident]:
         out = [inc for fp in self.dirty if (inc := self.current.get(fp)) is not None]

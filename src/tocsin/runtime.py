@@ -146,6 +146,7 @@ class Runtime:
             if not alert.resolved(now) and self.lifecycle.get(alert.fingerprint) is None:
                 plan_alert(plan, None, alert, None, now, source="restore")
         if plan.incidents:
+            self.lifecycle.prepare(plan)
             await self.store.save(incidents=list(plan.incidents.values()), history=plan.history)
             self.lifecycle.install(plan)
 

@@ -477,3 +477,12 @@ async def test_escalations_acknowledgements_and_silences_survive_a_reload(tmp_pa
         before = len([r for r in server.requests if r.path == "/lead"])
         await advance(rt, 240)
         assert len([r for r in server.requests if r.path == "/lead"]) == before + 1  # only DBDown's
+
+
+async def test_the_escalation_is_stored_with_the_alert_not_later(tmp_path, server):
+    # A crash right after the 2xx must not lose the escalation: it is in the same write.
+    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=FakeClock(T0)) as (client, rt):
+        created = await event(client, type="DBDown", labels={"team": "db"})
+        stored = await rt.store.get_incident(created["id"])
+        assert stored is not None and stored.escalation is not None
+        assert (stored.escalation.policy, stored.escalation.next_at) == ("db-oncall", T0)
