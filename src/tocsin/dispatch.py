@@ -63,7 +63,7 @@ class Dispatcher:
     # -- routing alerts into groups ------------------------------------------------
 
     def process(self, alert: Alert) -> None:
-        routes = self.rt.hooks.hook.tocsin_route(runtime=self.rt, alert=alert) or []
+        routes = self.rt.route_caller(runtime=self.rt, alert=alert) or []
         for route in routes:
             self.insert(route, alert)
 

@@ -137,6 +137,7 @@ async def ingest(
     resolve_timeout = float(rt.config.global_.resolve_timeout)
     hooks = rt.hooks.hook
     enrichers = wanted_impls(hooks.tocsin_enrich, rt)
+    dedupe = rt.hooks.first_result("tocsin_dedupe")
     # A bound for every enricher, plugins' included (the built-ins also bound themselves).
     ecfg = rt.config.document.enrich
     enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
@@ -158,7 +159,7 @@ async def ingest(
                             impls=enrichers, runtime=rt, alert=alert)
         alert.fingerprint = fingerprint(alert.labels)
         existing = rt.alerts.get(alert.fingerprint)
-        kept = hooks.tocsin_dedupe(runtime=rt, alert=alert, existing=existing) or alert
+        kept = dedupe(runtime=rt, alert=alert, existing=existing) or alert
         rt.alerts.set(kept)
         result.accepted += 1
         result.fingerprints[index] = kept.fingerprint

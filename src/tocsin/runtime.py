@@ -88,6 +88,8 @@ class Runtime:
         self.lifecycle = Lifecycle(self)
         self.remediator = Remediator(self)
         self.metrics.bind(self)
+        #: ``tocsin_route``, called for every alert the dispatcher sees.
+        self.route_caller = hooks.first_result("tocsin_route")
         self.delivery: Delivery = Delivery(self, {})
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
@@ -294,7 +296,7 @@ class Runtime:
         return ok
 
     def routes_for(self, alert: Alert) -> list[Route]:
-        return list(self.hooks.hook.tocsin_route(runtime=self, alert=alert) or [])
+        return list(self.route_caller(runtime=self, alert=alert) or [])
 
     def receivers_for(self, alert: Alert) -> list[str]:
         seen: dict[str, None] = {}
@@ -358,6 +360,7 @@ class Runtime:
         self.config = config
         self.delivery = delivery
         self.inhibitor = inhibitor
+        self.route_caller = self.hooks.first_result("tocsin_route")  # plugins may have changed
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
         self._reloaded = (self.clock.now(), self.counters["config_reload_failures"])

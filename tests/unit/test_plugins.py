@@ -437,3 +437,29 @@ async def test_an_enricher_that_does_not_want_the_alert_is_not_called(tmp_path):
                        db_name="b.db") as rt:
         result = await post(rt, {"labels": {"alertname": "A"}})
         assert on.calls == 1 and rt.alerts.get(result.fingerprints[0]).annotations["picky"] == "yes"
+
+
+def test_first_result_skips_pluggy_only_for_a_single_plain_implementation():
+    from tocsin import hookimpl
+    from tocsin.plugins import PluginManager
+
+    pm = PluginManager()
+
+    class Route:
+        @hookimpl
+        def tocsin_route(self, alert, runtime):  # any argument order
+            return [("routed", alert, runtime)]
+
+    class Another:
+        @hookimpl(tryfirst=True)
+        def tocsin_route(self, runtime, alert):
+            return None  # no opinion: the next one answers
+
+    pm.register(Route())
+    fast = pm.first_result("tocsin_route")
+    assert fast is not pm.hook.tocsin_route
+    assert fast(runtime="rt", alert="a") == [("routed", "a", "rt")]
+    assert pm.hook.tocsin_route(runtime="rt", alert="a") == [("routed", "a", "rt")]
+    pm.register(Another())
+    assert pm.first_result("tocsin_route") is pm.hook.tocsin_route  # two: pluggy decides
+    assert pm.first_result("tocsin_route")(runtime="rt", alert="a") == [("routed", "a", "rt")]
