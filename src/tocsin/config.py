@@ -593,10 +593,21 @@ def load_config(
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError([Problem("", f"invalid YAML: {exc}", line)], source) from None
-    data = yaml.SafeLoader("").construct_document(node) if node is not None else None
+    try:
+        data = yaml.SafeLoader("").construct_document(node) if node is not None else None
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
+        # A node PyYAML parsed but cannot build: `name: =`, `!!int x`, an unknown `!tag`.
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem("", f"invalid YAML value: {exc}", line)], source) from None
     if not isinstance(data, dict):
         raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
-    _time_interval_sections_as_text(node, data)
+    try:
+        _time_interval_sections_as_text(node, data)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem("time_intervals", f"invalid YAML value: {exc}", line)], source) from None
 
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}

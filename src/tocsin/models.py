@@ -39,7 +39,8 @@ class Alert(msgspec.Struct, kw_only=True, gc=False):
     timeout: bool = False
 
     def resolved(self, now: float) -> bool:
-        return 0 < self.ends_at <= now
+        # 0 is "no end" (Go's zero time); any other end, before 1970 too, is a real time.
+        return self.ends_at != 0 and self.ends_at <= now
 
     def status(self, now: float) -> str:
         return "resolved" if self.resolved(now) else "firing"

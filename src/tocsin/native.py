@@ -147,13 +147,18 @@ def _body_events(body: bytes) -> list[msgspec.Raw]:
     except msgspec.DecodeError as exc:
         message = "empty body" if not body.strip() else f"invalid JSON: {exc}"
         raise NativeEventError(-1, "", message) from None
+    except RecursionError:
+        raise NativeEventError(-1, "", "invalid JSON: nested too deeply") from None
     head = bytes(raw)[0]
     if head == ord("{"):
         return [raw]
     if head != ord("["):
         kind = _JSON_KINDS.get(head, "a number")
         raise NativeEventError(-1, "", f"expected a JSON object or an array of objects (got {kind})")
-    raws = _raws_dec.decode(raw)
+    try:
+        raws = _raws_dec.decode(raw)
+    except RecursionError:
+        raise NativeEventError(-1, "", "invalid JSON: nested too deeply") from None
     if not raws:
         raise NativeEventError(-1, "", "no events")
     return raws
@@ -368,7 +373,10 @@ def _times(event: NativeEvent, now: float) -> tuple[datetime, datetime | None]:
     start_field = "startsAt" if event.startsAt is not None else "starts_at"
     now_dt = datetime.fromtimestamp(now, UTC)
     given = event.starts_at or event.startsAt
-    starts_at = now_dt if given is None else given.astimezone(UTC)
+    try:
+        starts_at = now_dt if given is None else given.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise _Invalid(start_field, "is out of the range of dates") from None
     ttl = None if event.ttl is None else _ttl(event.ttl)
     if event.resolve:
         if now_dt < starts_at:
@@ -376,7 +384,10 @@ def _times(event: NativeEvent, now: float) -> tuple[datetime, datetime | None]:
         return starts_at, now_dt
     if ttl is None:
         return starts_at, None
-    ends_at = now_dt + timedelta(seconds=ttl)
+    try:
+        ends_at = now_dt + timedelta(seconds=ttl)
+    except (OverflowError, ValueError):
+        raise _Invalid("ttl", "is too large: the alert would end after the year 9999") from None
     if ends_at < starts_at:
         raise _Invalid("ttl", f"ends the alert before its start ({starts_at.isoformat()})")
     return starts_at, ends_at

@@ -59,3 +59,20 @@ async def test_reposting_keeps_it_firing(tmp_path):
         assert held.fingerprint not in rt.alerts.dirty
         stored = {a.fingerprint: a for a in await rt.store.load_alerts()}
         assert stored[held.fingerprint].ends_at == held.ends_at
+
+
+async def test_an_end_before_1970_is_a_real_past_end(tmp_path):
+    """Unix time below zero is still a time: the alert is resolved (as Go's
+    ``!EndsAt.IsZero() && EndsAt.Before(now)`` decides), and its expiry timer
+    does not re-arm itself forever at "now" (it once spun the scheduler)."""
+    rec = NotificationRecorder()
+    async with running(CONFIG, tmp_path, plugins=[rec]) as rt:
+        await post(rt, {"labels": {"alertname": "Old"},
+                        "startsAt": "1900-01-01T00:00:00Z", "endsAt": "1900-01-02T00:00:00Z"})
+        await post(rt, {"labels": {"alertname": "Live"}})
+        await advance(rt, 30)
+        old = [a for a in rt.alerts if a.labels["alertname"] == "Old"]
+        assert all(a.resolved(rt.clock.now()) for a in old)  # resolved, or already collected
+        seen = {(n.alerts[0].labels["alertname"], tuple(statuses(n))) for n in rec.notifications}
+        assert seen == {("Old", ("resolved",)), ("Live", ("firing",))}  # Old never fires
+        assert len(rt.scheduler) < 10

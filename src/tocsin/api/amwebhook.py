@@ -79,6 +79,8 @@ async def post_webhook(request: web.Request) -> web.Response:
         return json_error(400, f"not an Alertmanager webhook message: {exc}")
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
+    except RecursionError:
+        return json_error(400, "invalid JSON: nested too deeply")
     if message.version != "4":
         return json_error(400, f"unsupported webhook message version {message.version!r} (want \"4\")",
                           field="version")

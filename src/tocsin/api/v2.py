@@ -66,6 +66,8 @@ async def post_alerts(request: web.Request) -> web.Response:
         good, bad = decode_alerts(body)
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
+    except RecursionError:
+        return json_error(400, "invalid JSON: nested too deeply")
     except ValueError as exc:
         return json_error(400, str(exc))
     limits = rt.config.server.limits
