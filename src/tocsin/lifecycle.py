@@ -35,6 +35,7 @@ from tocsin.incidents import (
 from tocsin.models import Alert, Notification, sort_key
 from tocsin.mute import MuteReason
 from tocsin.routing import Route
+from tocsin.scheduler import TimerWheel
 from tocsin.store import StorageError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class Lifecycle:
         self.current: dict[str, Incident] = {}
         #: Fingerprints whose only change was a re-post (occurrences, last_seen).
         self.dirty: set[str] = set()
-        self._expiry: dict[str, Timer] = {}
+        self._expiry = TimerWheel(self.rt.scheduler, self._expiry_due)
         self._escalation: dict[str, Timer] = {}
         self._notices: dict[tuple[str, str, str], list[Incident]] = {}
         self._held = 0
@@ -74,7 +75,7 @@ class Lifecycle:
                 self._arm_escalation(inc)
 
     def stop(self) -> None:
-        for timer in (*self._expiry.values(), *self._escalation.values()):
+        for timer in self._escalation.values():
             timer.cancel()
         self._expiry.clear()
         self._escalation.clear()
@@ -273,14 +274,13 @@ class Lifecycle:
 
     def _arm_expiry(self, fp: str) -> None:
         alert = self.rt.alerts.get(fp)
+        if alert is not None and alert.ends_at == 0:
+            self._expiry.disarm(fp)
+            return  # no end: nothing to expire (ingest gives every stored alert one)
         delay = 0.0 if alert is None else max(0.0, alert.ends_at - self.rt.clock.now())
-        old = self._expiry.pop(fp, None)
-        if old is not None:
-            old.cancel()
-        self._expiry[fp] = self.rt.scheduler.call_later(delay, self._expiry_due, fp)
+        self._expiry.arm(fp, delay)
 
     def _expiry_due(self, fp: str) -> None:
-        self._expiry.pop(fp, None)
         inc = self.current.get(fp)
         if inc is None or not inc.open:
             return
@@ -300,8 +300,7 @@ class Lifecycle:
             await self.rt.store.save(incidents=[new], history=[row])
         except StorageError as exc:
             log.error("expiry not recorded; retrying later", fingerprint=inc.fingerprint, error=str(exc))
-            self._expiry[inc.fingerprint] = self.rt.scheduler.call_later(30.0, self._expiry_due,
-                                                                         inc.fingerprint)
+            self._expiry.arm(inc.fingerprint, 30.0)
             return
         if self.current.get(inc.fingerprint) is not None and self.current[inc.fingerprint].id == inc.id:
             self.current[inc.fingerprint] = new
@@ -345,9 +344,7 @@ class Lifecycle:
 
     def _disarm(self, fp: str) -> None:
         self._disarm_escalation(fp)
-        timer = self._expiry.pop(fp, None)
-        if timer is not None:
-            timer.cancel()
+        self._expiry.disarm(fp)
 
     def _escalation_due(self, fp: str, incident_id: str) -> None:
         self._escalation.pop(fp, None)

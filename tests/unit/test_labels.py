@@ -215,3 +215,23 @@ def test_the_c_hash_and_the_python_hash_agree():
             "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
             for _ in range(rnd.randint(1, 5))}.items()))
         assert _fnv1a(labels) == _fnv1a_py(labels), labels
+
+
+def test_both_fingerprint_paths_agree():
+    """The C path (NUL-joined text, the NUL made 0xFF) and the cached pure-Python
+    path give the same fingerprints, labels holding NUL, 0xFF or nothing included."""
+    import random
+
+    from tocsin.labels import _fingerprint_c, _fingerprint_cached, _fnv1a_c
+
+    if _fnv1a_c is None:
+        pytest.skip("fnv-c is not installed here: the pure-Python hash is the only one")
+    rnd = random.Random(7)
+    alphabet = "ab_Zé\u00ff\"\\ \n😀\x00"
+    cases = [{}, {"a": ""}, {"a": "\x00"}, {"\x00": "\x00\x00"}]
+    for _ in range(2000):
+        cases.append({"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 8))):
+                      "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+                      for _ in range(rnd.randint(0, 6))})
+    for labels in cases:
+        assert _fingerprint_c(labels) == _fingerprint_cached(labels), labels
