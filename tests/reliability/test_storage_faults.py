@@ -4,8 +4,10 @@ tiny tmpfs the test mounts (root with CAP_SYS_ADMIN only; skipped loudly otherwi
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 
 import aiohttp
 import pytest
@@ -22,6 +24,14 @@ def mount_tmpfs(path, size: str) -> None:
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"NOT RUN: cannot mount a tmpfs here (no CAP_SYS_ADMIN?): {done.stderr.strip()}")
+
+
+def write_report(key: str, figures: dict) -> None:
+    """Append the figures as one JSON line to ``$TOCSIN_RELIABILITY_REPORT``, if set."""
+    report = os.environ.get("TOCSIN_RELIABILITY_REPORT")
+    if report:
+        with open(report, "a") as f:
+            f.write(json.dumps({key: figures}) + "\n")
 
 
 async def test_a_full_disk_is_503_and_recovers(make_daemon, receiver, tmp_path):
@@ -55,9 +65,11 @@ receivers: [{{name: hook, webhook_configs: [{{url: "{receiver.url}"}}]}}]
                 assert resp.status == 200  # still running
             # Room again: the same daemon takes alerts again, and kept what it accepted.
             subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+            fixed = time.monotonic()
             async with s.post(f"{d.url}/api/v2/alerts",
                                json=[{"labels": {"alertname": "AfterFix"}}]) as resp:
                 assert resp.status == 200
+            recovery = time.monotonic() - fixed
             async with s.get(f"{d.url}/api/v2/alerts?filter=alertname%3D%22Fill%22") as resp:
                 held = {a["labels"]["n"] for a in await resp.json()}
         assert set(accepted) <= held
@@ -67,6 +79,11 @@ receivers: [{{name: hook, webhook_configs: [{{url: "{receiver.url}"}}]}}]
         async with aiohttp.ClientSession() as s:
             async with s.get(f"{d.url}/api/v2/alerts") as resp:
                 names = [a["labels"].get("n") for a in await resp.json()]
-        assert set(accepted) <= set(names)
+        lost = len(set(accepted) - set(names))
+        assert lost == 0
+        figures = {"accepted_before_full": len(accepted), "answers": sorted(statuses), "lost": lost,
+                   "recovery_seconds": round(recovery, 3), "error": body.strip()[:200]}
+        print(f"storage full: {figures}")
+        write_report("storage_full", figures)
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
