@@ -35,7 +35,12 @@ class URL(str):
     def parse(cls, text: str) -> URL:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"invalid URL {text!r}: expected http:// or https:// and a host")
+            # The value is not echoed: URLs carry tokens (a Slack webhook, user:password@).
+            scheme = parts.scheme if parts.scheme.isalnum() and len(parts.scheme) <= 10 else ""
+            got = f"scheme {scheme!r}" if scheme else "no scheme"
+            host = "a host" if parts.netloc else "no host"
+            raise ValueError(f"invalid URL (not shown, it may hold a secret): expected http:// or "
+                             f"https:// and a host, got {got} and {host}")
         return cls(text)
 
 

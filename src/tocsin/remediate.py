@@ -52,10 +52,12 @@ log = structlog.get_logger("tocsin.remediate")
 
 PENDING = "pending_approval"
 RUNNING = "running"
+#: A run that was running when tocsin stopped or crashed: its outcome is unknown.
+INTERRUPTED = "interrupted"
 #: States a run ends in.
-FINAL = ("succeeded", "failed", "dry_run", "rejected", "cancelled", "skipped")
+FINAL = ("succeeded", "failed", "dry_run", "rejected", "cancelled", "skipped", INTERRUPTED)
 #: States that count against ``max_per_hour`` (something ran, or will).
-COUNTED = ("running", "succeeded", "failed", "dry_run", PENDING)
+COUNTED = ("running", "succeeded", "failed", "dry_run", PENDING, INTERRUPTED)
 #: How long finished runs stay in memory for the guards (the store keeps them longer).
 KEEP = 24 * 3600.0
 
@@ -87,6 +89,8 @@ class RemediationRun(msgspec.Struct, kw_only=True):
     #: What started it: ``route <id>``, then ``approved by <who>``.
     trigger: str
     confidence: str | None = None
+    #: The remediation's ``description`` when the run was made, shown to approvers.
+    description: str = ""
     dry_run: bool = False
     created_at: float
     started_at: float = 0.0
@@ -118,7 +122,8 @@ def describe(run: RemediationRun) -> str:
         return f"{run.remediation} (dry run) would run {what}"
     if run.state == PENDING:
         conf = f", confidence {run.confidence}" if run.confidence else ""
-        return f"{run.remediation} awaits approval (run {run.id}{conf}): {what}"
+        about = f" ({run.description})" if run.description else ""
+        return f"{run.remediation}{about} awaits approval (run {run.id}{conf}): {what}"
     o = run.outcome
     status = ""
     if o is not None:
@@ -147,6 +152,16 @@ class Remediator:
     def load(self, runs: Iterable[RemediationRun]) -> None:
         for run in runs:
             self.runs[run.id] = run
+
+    async def recover(self) -> None:
+        """At start-up: a run still ``running`` in the store was cut off by a stop or a
+        crash. It is recorded ``interrupted`` (it may have acted, so it still counts for
+        cooldown and ``max_per_hour``), and no longer blocks new runs for its alert."""
+        now = self.rt.clock.now()
+        for run in [r for r in self.runs.values() if r.state == RUNNING]:
+            await self._record(replace(run, state=INTERRUPTED, finished_at=now,
+                                       reason="tocsin stopped while it ran; its outcome is unknown"),
+                               announce=False)
 
     def stop(self) -> None:
         for timer in self._waiting.values():
@@ -200,7 +215,8 @@ class Remediator:
             id=new_id(now), remediation=name, kind=spec.kind, fingerprint=fp,
             alert_id=inc.id if inc is not None else "", labels=alert.labels, route_id=route.id,
             receiver=route.receiver, state=RUNNING, trigger=f"route {route.id or '/'}",
-            confidence=cfg.confidence, dry_run=bool(cfg.dry_run), created_at=now,
+            confidence=cfg.confidence, description=cfg.description, dry_run=bool(cfg.dry_run),
+            created_at=now,
         )
         hour = [r for r in self.runs.values()
                 if r.remediation == name and r.state in COUNTED and r.created_at > now - 3600]
@@ -255,6 +271,12 @@ class Remediator:
             # The kind honours the timeout itself; this bound only catches a kind that does not.
             async with asyncio.timeout(timeout + 10):
                 outcome = await spec.remediation.execute(run.rendered, ctx)
+        except asyncio.CancelledError:  # shutdown past its deadline: say so before going
+            cut = replace(run, state=INTERRUPTED, finished_at=rt.clock.now(),
+                          duration=round(time.monotonic() - t0, 3),
+                          reason="tocsin stopped while it ran; it was cancelled")
+            await asyncio.shield(self._record(cut, announce=False))
+            raise
         except TimeoutError:
             outcome = Outcome(ok=False, error=f"did not finish within {timeout:g}s")
         except Exception as exc:  # a kind's bug must not lose the record

@@ -111,6 +111,7 @@ class Runtime:
             self.inhibitor.observe(alert)
         self.lifecycle.load(await self.store.load_open_incidents())
         self.remediator.load(await self.store.load_runs(now - KEEP))
+        await self.remediator.recover()
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
         self.dead_letters.load(await self.store.load_dead_letters())

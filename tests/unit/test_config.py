@@ -192,7 +192,7 @@ def test_every_error_is_reported_with_path_and_line() -> None:
     assert "'pushbullet'" in message
     line, message = got["receivers[3].webhook_configs[0].url"]
     assert line == 22
-    assert "ftp://example.org/" in message
+    assert "scheme 'ftp'" in message and "ftp://example.org/" not in message  # never echoed
     assert got["receivers[3].webhook_configs[1].url"][0] == 23
     assert "exactly one of url and url_file" in got["receivers[3].webhook_configs[1].url"][1]
     assert got["receivers[3].webhook_configs[2].url"][0] == 25
@@ -559,3 +559,25 @@ route:
 receivers: [{name: a}]
 """)
     assert cfg.route.opts.group_by_all
+
+
+def test_a_malformed_url_is_refused_without_echoing_it(tmp_path):
+    """URL fields carry tokens (a Slack webhook path, user:password@): a config error
+    names the field and what is wrong, never the value, in check-config's output too."""
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(textwrap.dedent("""\
+        route: {receiver: a}
+        receivers:
+          - name: a
+            slack_configs:
+              - api_url: "hooks.slack.com/services/T0/B0/PLANTEDSLACKSECRET"
+            webhook_configs:
+              - url: "ftp://user:PLANTEDPASS@example.org/hook"
+        """))
+    done = subprocess.run([sys.executable, "-m", "tocsin", "check-config", str(cfg)],
+                          capture_output=True, text=True)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "receivers[0].slack_configs[0].api_url: invalid URL" in out
+    assert "receivers[0].webhook_configs[0].url: invalid URL" in out and "scheme 'ftp'" in out
+    assert "PLANTED" not in out

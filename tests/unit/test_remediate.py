@@ -5,6 +5,7 @@ own tests."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from tocsin.testing import RecordingServer, advance, api_client
 
 T0 = 1_700_000_000.0
 RUNS: list[dict[str, Any]] = []
+#: While set, a run hangs until it is cancelled (tocsin stopping under it).
+HANG: list[bool] = []
 
 
 class FixConfig(RemediationConfig, kw_only=True):
@@ -32,6 +35,8 @@ class Fix:
 
     async def execute(self, rendered: Rendered, ctx: ExecContext) -> Outcome:
         RUNS.append({**rendered.detail, "fingerprint": ctx.fingerprint})
+        if HANG:
+            await asyncio.Event().wait()
         if self.config.succeed:
             return Outcome(ok=True, exit_code=0, output="fixed")
         return Outcome(ok=False, exit_code=3, output="still broken")
@@ -46,6 +51,7 @@ class Kinds:
 @pytest.fixture(autouse=True)
 def _clear():
     RUNS.clear()
+    HANG.clear()
 
 
 @pytest.fixture
@@ -217,7 +223,8 @@ async def test_muted_alerts_are_not_remediated(tmp_path, server):
 
 async def test_approval_flow(tmp_path, server):
     clock = FakeClock(T0)
-    cfg = config(server.url, "    require_approval: true\n    confidence: medium")
+    cfg = config(server.url, "    require_approval: true\n    confidence: medium\n"
+                             "    description: restart the app server")
     async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         await fire(client, "db1")
         await fire(client, "db2")
@@ -226,8 +233,10 @@ async def test_approval_flow(tmp_path, server):
         assert RUNS == []
         pending = await runs(client, "?state=pending_approval")
         assert len(pending) == 3 and {r["confidence"] for r in pending} == {"medium"}
+        assert {r["description"] for r in pending} == {"restart the app server"}
         by = {r["labels"]["instance"]: r["id"] for r in pending}
-        assert any("awaits approval" in t and "confidence medium" in t for t in notices(server))
+        assert any("restart (restart the app server) awaits approval" in t and "confidence medium" in t
+                   for t in notices(server))
         # Still pending at the next flushes: no second request for approval.
         await advance(rt, 120)
         assert len(await runs(client)) == 3
@@ -317,3 +326,51 @@ remediations:
     assert "remediations[0].max_per_hour: must be at least 1" in text
     assert "remediations[1].kind: unknown remediation kind 'teleport'" in text
     assert "remediations[2].succeed" in text
+
+
+async def test_a_run_cut_off_by_a_stop_is_recorded_interrupted_and_does_not_block(tmp_path, server):
+    """tocsin stops (past its shutdown deadline) while a run is running: the run is
+    recorded ``interrupted``, not left ``running``, so after a restart the alert's
+    next flush may run it again (cooldown 0s) and the record says what happened."""
+    clock = FakeClock(T0)
+    cfg = config(server.url, "    cooldown: 0s").replace(
+        "global: {resolve_timeout: 24h}", "global: {resolve_timeout: 24h}\nserver: {shutdown_timeout: 200ms}")
+    HANG.append(True)
+    async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
+        await fire(client)
+        clock.advance(30)  # not advance(): that waits for the run, which hangs
+        rt.scheduler.run_due()
+        for _ in range(500):
+            if RUNS:
+                break
+            await asyncio.sleep(0.01)
+        assert len(RUNS) == 1
+        [run] = await runs(client)
+        assert run["state"] == "running"
+    HANG.clear()
+    async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
+        [cut] = await runs(client)
+        assert (cut["id"], cut["state"]) == (run["id"], "interrupted")
+        assert "stopped while it ran" in cut["reason"]
+        await advance(rt, 60)  # the next flush: a new run, not blocked by the old one
+        assert len(RUNS) == 2
+        assert [r["state"] for r in await runs(client)] == ["succeeded", "interrupted"]
+
+
+async def test_a_run_left_running_by_a_crash_is_marked_interrupted_at_start(tmp_path, server):
+    """A crash (no chance to record anything) leaves ``running`` in the store; the next
+    start marks it ``interrupted``."""
+    import msgspec
+
+    clock = FakeClock(T0)
+    cfg = config(server.url, "    cooldown: 0s")
+    async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
+        await fire(client)
+        await advance(rt, 30)
+        [done] = rt.remediator.runs.values()
+        # What a kill -9 mid-run leaves behind: the record as it was when the run started.
+        left = msgspec.structs.replace(done, state="running", finished_at=0.0, outcome=None)
+        await rt.store.save(runs=[left])
+    async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
+        [cut] = await runs(client)
+        assert cut["state"] == "interrupted" and cut["finished_at"] is not None

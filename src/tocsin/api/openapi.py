@@ -188,7 +188,7 @@ def _components() -> dict[str, Any]:
             "state": {"type": "string"}, "trigger": {"type": "string"}, "summary": nullable_str,
             "rendered": {"type": ["object", "null"]}, "exit_code": {"type": ["integer", "null"]},
             "http_status": {"type": ["integer", "null"]}, "output": nullable_str,
-            "confidence": nullable_str, "decided_by": nullable_str}},
+            "confidence": nullable_str, "description": nullable_str, "decided_by": nullable_str}},
     })
     return {"schemas": structs, "securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}, "basic": {"type": "http", "scheme": "basic"}}}

@@ -28,6 +28,7 @@ def run_item(run: RemediationRun) -> dict[str, Any]:
     return {
         "id": run.id, "remediation": run.remediation, "kind": run.kind, "state": run.state,
         "reason": run.reason or None, "trigger": run.trigger, "confidence": run.confidence,
+        "description": run.description or None,
         "dry_run": run.dry_run, "alert_id": run.alert_id or None, "fingerprint": run.fingerprint,
         "alertname": run.alertname, "labels": run.labels, "route": run.route_id, "receiver": run.receiver,
         "created_at": format_ts(run.created_at), "started_at": _ts(run.started_at),
