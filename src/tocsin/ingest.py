@@ -19,7 +19,7 @@ from tocsin.incidents import Plan, plan_alert
 from tocsin.labels import fingerprint, valid_label_name
 from tocsin.models import Alert, PostableAlert
 from tocsin.plugins import call_each, wanted_impls
-from tocsin.timefmt import from_datetime
+from tocsin.timefmt import from_datetime, past_max
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
@@ -60,6 +60,9 @@ def to_alert(p: PostableAlert, index: int, now: float, resolve_timeout: float) -
             return AlertError(index, f"annotations.{name}", f"invalid annotation name {name!r}")
     starts = from_datetime(p.starts_at)
     ends = from_datetime(p.ends_at)
+    for name, ts in (("startsAt", starts), ("endsAt", ends)):
+        if past_max(ts):
+            return AlertError(index, name, "is after the year 9999 (in UTC)")
     if starts == 0:
         starts = ends if ends else now
     if ends and ends < starts:

@@ -3,7 +3,8 @@
 Each HTTP test starts ONE real runtime (SQLite, fake clock) behind aiohttp's test
 client on its own event loop, then lets hypothesis throw examples at it. For every
 example: the answer is 200, 201, 400 or 413 (never a 5xx), a 4xx body is JSON with
-an ``"error"`` string, and ``GET /-/healthy`` still answers 200.
+an ``"error"`` string, and ``GET /-/healthy`` still answers 200; every 50 examples
+the list endpoints (alerts, groups, incidents, silences) must read back with a 200.
 
 The config test feeds arbitrary text and mutated copies of ``etc/tocsin/tocsin.yml``
 to :func:`tocsin.config.load_config`, which must answer a ``Config`` or raise
@@ -85,6 +86,7 @@ class Daemon:
         self._cm = api_client(CONFIG, tmp_path)
         self.client: TestClient
         self.client, _rt = self.run(self._cm.__aenter__())
+        self.posts = 0
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -105,9 +107,22 @@ class Daemon:
         await health.read()
         return resp.status, data
 
+    async def _reads(self) -> None:
+        for probe in ("/api/v2/alerts", "/api/v2/alerts/groups", "/api/tocsin/v1/alerts", "/api/v2/silences"):
+            resp = await self.client.get(probe)
+            assert resp.status == 200, f"GET {probe} answered {resp.status}: {(await resp.read())[:500]!r}"
+            await resp.read()
+
+    def reads_back(self) -> None:
+        """What was accepted reads back: every list endpoint answers 200."""
+        self.run(self._reads())
+
     def post(self, path: str, body: bytes, params: dict[str, str] | None = None) -> None:
         """Post ``body`` and check the answer, and that the daemon is still healthy."""
         status, data = self.run(self._post(path, body, params))
+        self.posts += 1
+        if self.posts % 50 == 0:
+            self.reads_back()
         shown = body[:300]
         assert status in OK, f"{path} answered {status} to {shown!r}: {data[:1000]!r}"
         if 400 <= status < 500:
@@ -352,12 +367,16 @@ REGRESSIONS = [
     # An end before 1970 once counted as "no end": its expiry timer re-armed itself forever.
     pytest.param(ALERTS, b'[{"labels":{"a":"b"},"startsAt":"1900-01-01T00:00:00Z",'
                  b'"endsAt":"1901-01-01T00:00:00Z"}]', id="alerts-ended-before-1970"),
+    # A start after 9999 in UTC was stored, and every later GET /api/v2/alerts answered 500.
+    pytest.param(ALERTS, b'[{"labels":{"a":"b"},"startsAt":"9999-12-31T23:59:59-01:00"}]',
+                 id="alerts-start-past-9999-utc"),
 ]
 
 
 @pytest.mark.parametrize(("path", "body"), REGRESSIONS)
 def test_regression(daemon: Daemon, path: str, body: bytes) -> None:
     daemon.post(path, body)
+    daemon.reads_back()
 
 
 # -- 4. config loading -----------------------------------------------------------------------

@@ -85,8 +85,13 @@ def test_memory_stays_flat_under_fuzzing(tmp_path: Path) -> None:
         seen["n"] += 1
         if seen["n"] == max(1, total // 10):
             seen["warm"] = rss_kib(pid)
+        seen["recent"] = [*seen.get("recent", [])[-499:], (path, body)]
         if seen["n"] % 500 == 0:
-            assert request("GET", "/-/healthy")[0] == 200
+            # What was accepted must still read back: one of the last 500 inputs broke it if not.
+            for probe in ("/-/healthy", "/api/v2/alerts", "/api/v2/alerts/groups", "/api/tocsin/v1/alerts"):
+                got, answer = request("GET", probe)
+                assert got == 200, (f"GET {probe} answered {got}: {answer[:500]!r}; "
+                                    f"the last inputs: {seen['recent'][-500:]!r}"[:20000])
 
     try:
         check()

@@ -127,6 +127,30 @@ async def test_post_without_times_gets_now_and_resolve_timeout(tmp_path):
         assert "generatorURL" not in a  # omitempty in Alertmanager's gettableAlert
 
 
+async def test_times_at_the_edges_of_the_calendar(tmp_path):
+    """A time after 9999-12-31 in UTC cannot be written back (it once made every
+    GET /api/v2/alerts answer 500): it is refused, naming the field; the alerts beside
+    it are kept. Times before 1970 read back as themselves, not as Go's zero time."""
+    async with api(tmp_path) as (client, _rt):
+        resp = await client.post("/api/v2/alerts", json=[
+            {"labels": {"alertname": "Late"}, "startsAt": "9999-12-31T23:59:59-01:00"},
+            {"labels": {"alertname": "Later"}, "endsAt": "9999-12-31T23:30:00-01:00"},
+            {"labels": {"alertname": "Old"}, "startsAt": "1969-07-20T20:17:40Z"},
+        ])
+        assert resp.status == 400
+        body = await resp.json()
+        assert [(e["index"], e["field"]) for e in body["errors"]] == [(0, "startsAt"), (1, "endsAt")]
+        assert "after the year 9999" in body["errors"][0]["error"]
+        got = await get_alerts(client)
+        assert [(a["labels"]["alertname"], a["startsAt"]) for a in got] == [
+            ("Old", "1969-07-20T20:17:40.000Z")]
+        resp = await client.post("/api/v2/silences", json={
+            "matchers": [{"name": "a", "value": "b", "isRegex": False}], "createdBy": "t", "comment": "c",
+            "startsAt": "2023-11-14T22:00:00Z", "endsAt": "9999-12-31T23:59:59-01:00"})
+        assert resp.status == 400 and (await resp.json())["field"] == "endsAt"
+        assert (await client.get("/api/v2/silences")).status == 200
+
+
 async def test_invalid_json_is_400_with_json_error(tmp_path):
     async with api(tmp_path) as (client, rt):
         resp = await client.post("/api/v2/alerts", data=b'[{"labels": ',

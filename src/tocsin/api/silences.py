@@ -11,7 +11,7 @@ from tocsin.api import json_error, json_response
 from tocsin.api.v2 import RUNTIME, _split_validation, filter_matchers
 from tocsin.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
-from tocsin.timefmt import format_ts, from_datetime
+from tocsin.timefmt import format_ts, from_datetime, past_max
 
 __all__ = ["routes"]
 
@@ -63,6 +63,9 @@ async def post_silence(request: web.Request) -> web.Response:
         return json_error(400, f"invalid silence: {msg}", field=field or None)
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
+    for name, value in (("startsAt", posted.starts_at), ("endsAt", posted.ends_at)):
+        if past_max(from_datetime(value)):
+            return json_error(400, f"invalid silence: {name} is after the year 9999 (in UTC)", field=name)
     sil = Silence(
         id=posted.id,
         matchers=tuple(posted.matchers),
