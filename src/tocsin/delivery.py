@@ -140,7 +140,10 @@ class Delivery:
         return True
 
     def _log(self, integ: Integration, n: Notification) -> structlog.typing.FilteringBoundLogger:
-        bound = log.bind(receiver=n.receiver, integration=integ.name, group_key=n.group_key)
+        # Every alert line carries its fingerprints: the first 20 of a group's (sorted).
+        fps = sorted(a.fingerprint for a in n.alerts)
+        bound = log.bind(receiver=n.receiver, integration=integ.name, group_key=n.group_key,
+                         fingerprints=fps[:20] if len(fps) <= 20 else [*fps[:20], f"+{len(fps) - 20} more"])
         return bound.bind(notice=n.event) if n.event else bound
 
     async def _send(self, integ: Integration, n: Notification) -> tuple[int, float] | None:

@@ -467,4 +467,5 @@ async def test_log_channel_writes_one_structured_line(tmp_path, details):
         "alerts": [alert],
     }
     sent = [e for e in logs if e["event"] == "notification sent"]
-    assert [(e["integration"], e["alerts"], e["attempts"]) for e in sent] == [("log[0]", 1, 1)]
+    assert [(e["integration"], e["alerts"], e["attempts"], e["fingerprints"]) for e in sent] == [
+        ("log[0]", 1, 1, [fp])]  # every alert log line carries its fingerprint

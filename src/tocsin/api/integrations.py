@@ -284,7 +284,8 @@ async def _slack_change(rt: Runtime, action: str, value: str, actor: str) -> Out
     if not refs:
         return Outcome(f"Could not {verb}: the button names no alert")
     tally = await change_all(rt, action, refs, by=actor, source="slack")
-    log.info("slack action", action=action, by=actor, alerts=len(refs), changed=tally.changed)
+    log.info("slack action", action=action, by=actor, alerts=len(refs), changed=tally.changed,
+             refs=list(refs)[:20])
     problems = _problems(tally, len(refs))
     if tally.done:
         line = f"{did} by {mrkdwn(actor)}"
@@ -523,7 +524,7 @@ async def _pagerduty_event(rt: Runtime, event: dict[str, Any], action: str, seen
     actor = _pagerduty_actor(event)
     tally = await change_all(rt, action, fps, by=actor, source="pagerduty")
     log.info("pagerduty event", event_type=event.get("event_type"), event_id=event_id, by=actor,
-             matched=len(fps), changed=tally.changed)
+             matched=len(fps), changed=tally.changed, fingerprints=list(fps)[:20])
     if tally.failed:
         seen.discard(event_id)  # let PagerDuty's retry try again
         return json_error(503, "not stored; PagerDuty will retry", matched=len(fps), changed=tally.changed)
