@@ -39,6 +39,7 @@ from tocsin.app import create_app
 from tocsin.config import Config, ConfigError, load_config, parse_listen
 from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
+from tocsin.store import StorageError
 from tocsin.validate import Problem
 
 __all__ = ["ConfigLoader", "load_plugins", "serve", "tls_context"]
@@ -212,7 +213,12 @@ async def serve(loader: ConfigLoader) -> int:
                            shutdown_timeout=float(config.server.shutdown_timeout))
     watchdog = _start_watchdog(runtime, lambda: stopping)
     try:
-        await runner.setup()  # starts the runtime
+        try:
+            await runner.setup()  # starts the runtime
+        except StorageError as exc:
+            print(f"{config.source or 'config'}: storage: {exc}", file=sys.stderr)
+            await runner.cleanup()
+            return 1
         site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
         try:
             await site.start()

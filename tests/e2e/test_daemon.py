@@ -147,3 +147,30 @@ async def test_reload_keeps_old_config_on_error(make_daemon, receiver):
             assert r.status == 200
         assert await reload_gauge(s) == "tocsin_config_last_reload_successful 1.0"
     await asyncio.sleep(0)
+
+
+async def test_a_second_daemon_on_the_same_storage_stops_at_once(make_daemon, receiver, tmp_path):
+    """Two daemons on one database would both flush and notify: the second one refuses
+    to start, naming the storage and the pid holding it, and the first goes on."""
+    import subprocess
+    import sys
+
+    from tests.peers import free_port
+
+    d = make_daemon(CONFIG.format(group_wait="0s", url=receiver.url))
+    await d.start()
+    assert d.proc is not None
+    second = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tocsin", "serve", "--config", str(d.config),
+         "--listen", f"127.0.0.1:{free_port()}", "--storage", str(d.storage)],
+        capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"{d.storage} is in use by another tocsin (pid {d.proc.pid})" in second.stderr
+    assert "Traceback" not in second.stderr
+    status, _ = await d.post_alerts([alert("StillHere", "a")])
+    assert status == 200
+    await receiver.wait_for(1)
+    # Once the first has stopped (a crash too: the kernel drops the lock), the storage is free.
+    d.kill9()
+    await d.start()

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: no storage lock
+    fcntl = None  # type: ignore[assignment]
 
 import aiosqlite
 import msgspec
@@ -186,6 +192,28 @@ def _run_transaction(conn: sqlite3.Connection, ops: list[_Op]) -> None:
         raise
 
 
+def _lock_storage(path: str) -> IO[str]:
+    """Hold ``<db>.lock`` for as long as the store is open, so that a second tocsin on
+    the same storage stops at once instead of racing the first (the kernel lets go of
+    the lock when the process ends, kill -9 included)."""
+    f = open(path + ".lock", "a+")  # held open on purpose: the lock lives as long as it
+    if fcntl is None:  # pragma: no cover
+        return f
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise StorageError(f"{path} is in use by another tocsin (pid {holder}); "
+                           "each instance needs its own storage path") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -195,11 +223,13 @@ class SQLiteStore:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._lock: IO[str] | None = None
         self.commits = 0
 
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock = _lock_storage(self.path)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -209,6 +239,7 @@ class SQLiteStore:
         except BaseException:
             await self._db.close()
             self._db = None
+            self._unlock()
             raise
         self._writer = asyncio.create_task(self._write_loop(), name="tocsin-store-writer")
 
@@ -240,6 +271,12 @@ class SQLiteStore:
                 await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._db.close()
             self._db = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
     # -- the writer ---------------------------------------------------------
 
