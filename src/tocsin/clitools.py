@@ -261,9 +261,12 @@ def dlq_list(url: str | None, token: str | None, *, output: str = "simple",
 
 def dlq_replay(url: str | None, token: str | None, ids: list[str], out: TextIO = sys.stdout) -> int:
     for i in ids:
-        request("POST", f"{base_url(url)}/api/tocsin/v1/dead-letters/{urllib.parse.quote(i)}/replay",
-                token=token)
-        out.write(f"{i}: delivered\n")
+        answer = request("POST", f"{base_url(url)}/api/tocsin/v1/dead-letters/{urllib.parse.quote(i)}/replay",
+                         token=token)
+        if isinstance(answer, dict) and answer.get("status") == "superseded":
+            out.write(f"{i}: superseded by a newer notification of its group; dropped, not sent\n")
+        else:
+            out.write(f"{i}: delivered\n")
     return 0
 
 

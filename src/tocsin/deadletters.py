@@ -53,3 +53,14 @@ class DeadLetterQueue:
         await self.store.delete_dead_letter(dead_letter_id)
         del self._items[dead_letter_id]
         return True
+
+    async def drop_superseded(self, group_key: str, receiver: str, integration: str, at: float) -> int:
+        """Drop the group notifications of one integration made no later than ``at``: a
+        newer state of the group got through, so sending them again would only undo it.
+        Lifecycle notices (acknowledged, escalated, ...) are not group states and stay."""
+        stale = [d.id for d in self._items.values()
+                 if d.group_key == group_key and d.receiver == receiver and d.integration == integration
+                 and not d.notification.event and d.notification.now <= at]
+        for dead_letter_id in stale:
+            await self.drop(dead_letter_id)
+        return len(stale)

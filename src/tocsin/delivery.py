@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tocsin.config import Config, IntegrationSpec
     from tocsin.runtime import Runtime
 
-__all__ = ["Delivery", "Integration", "backoff"]
+__all__ = ["Delivery", "Integration", "Superseded", "backoff"]
 
 log = structlog.get_logger("tocsin.delivery")
 
@@ -55,6 +55,10 @@ class Integration:
         self.send_resolved = bool(spec.config.send_resolved)
         self.timeout = float(spec.config.timeout)
         self.semaphore = asyncio.Semaphore(int(getattr(spec.config, "max_concurrency", CONCURRENCY)))
+
+
+class Superseded(Exception):
+    """A dead letter not replayed because a newer state of its group got through."""
 
 
 class Delivery:
@@ -115,14 +119,30 @@ class Delivery:
             if not firing_alerts:
                 # Nothing to send, but the log must learn that the group resolved.
                 await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+                await self._supersede(integ, n)
                 return True
             n = msgspec.structs.replace(n, alerts=firing_alerts)
         sent = await self._send(integ, n)
         if sent is None:
             return False
         await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        await self._supersede(integ, n)
         await self._sent(integ, n, *sent)
         return True
+
+    async def _supersede(self, integ: Integration, n: Notification) -> None:
+        """The group's current state reached this integration: its older dead letters are stale."""
+        rt = self.rt
+        if not len(rt.dead_letters):
+            return
+        try:
+            dropped = await rt.dead_letters.drop_superseded(n.group_key, n.receiver, integ.name, n.now)
+        except StorageError as exc:
+            log.error("superseded dead letters not dropped", error=str(exc))
+            return
+        if dropped:
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            self._log(integ, n).info("dead letters superseded by a newer notification", dropped=dropped)
 
     async def announce(self, n: Notification) -> bool:
         """A lifecycle notice (``n.event``): to every integration of the receiver, with
@@ -231,7 +251,11 @@ class Delivery:
 
         Returns None when delivered (the dead letter is dropped), else the
         dead letter with its attempt count and error updated. Raises KeyError
-        for an unknown id and LookupError when that integration no longer exists.
+        for an unknown id, LookupError when that integration no longer exists, and
+        :class:`Superseded` (after dropping it) when a newer state of its group has
+        reached that integration since: sending the old one would undo it.
+        A group notification that is delivered goes into the notification log, so
+        the next flush sends only what changed since that state.
         """
         rt = self.rt
         d = rt.dead_letters.get(dead_letter_id)
@@ -240,8 +264,23 @@ class Delivery:
         integ = next((i for i in self.receivers.get(d.receiver, []) if i.name == d.integration), None)
         if integ is None:
             raise LookupError(f"receiver {d.receiver!r} has no integration {d.integration} any more")
-        err = await self._attempt(integ, d.notification, d.attempts + 1)
+        n = d.notification
+        entry = None if n.event else rt.nflog.get(n.group_key, n.receiver, integ.name)
+        if entry is not None and entry.sent_at >= n.now:
+            await rt.dead_letters.drop(d.id)
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            log.info("dead letter superseded; dropped", id=d.id, receiver=d.receiver,
+                     integration=d.integration)
+            raise Superseded(f"dead letter {d.id} is older than the group state {d.receiver}/{d.integration} "
+                             "last received; dropped without sending")
+        err = await self._attempt(integ, n, d.attempts + 1)
         if err is None:
+            if not n.event:
+                # Logged at the time its state was made, so that a newer dead letter of the
+                # group is not taken for superseded by this older one.
+                firing = frozenset(a.fingerprint for a in n.firing())
+                resolved = frozenset(a.fingerprint for a in n.alerts if a.resolved(n.now))
+                await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, n.now)
             await rt.dead_letters.drop(d.id)
             rt.metrics.dead_letters.set(len(rt.dead_letters))
             rt.metrics.notifications.labels(d.receiver, d.integration, "sent").inc()

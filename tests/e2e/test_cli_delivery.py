@@ -30,7 +30,7 @@ async def tocsin(*args: str) -> Result:
 
 async def test_dead_letter_list_replay_drop(make_daemon, receiver):
     d = make_daemon(f"""
-route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1s}}
+route: {{receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 1h}}
 receivers:
   - name: hook
     webhook_configs: [{{url: "{receiver.url}"}}]

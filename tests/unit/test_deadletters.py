@@ -190,3 +190,70 @@ receivers:
         await slow.stop()
     with pytest.raises(ConfigError, match="max_concurrency: must be at least 1"):
         make_config(config.replace("max_concurrency: 1", "max_concurrency: 0"))
+
+
+async def test_a_newer_state_that_gets_through_supersedes_older_dead_letters(tmp_path):
+    """A group's notification dead-lettered during an outage is stale once a later flush
+    delivers the group's current state: that flush drops it, and replaying a stale one
+    sends nothing (it would undo the newer state at the receiver)."""
+    sink = Sink()
+    url = await sink.start()
+    sink.status = 400  # permanent: dead-lettered at the first attempt
+    try:
+        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+            await post(rt, {"labels": {"alertname": "X", "n": "1"}})
+            await advance(rt, 1)
+            [old] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
+            # Back up; the group changes and its next flush gets through.
+            sink.status = 200
+            sink.bodies.clear()  # the refused request was recorded too
+            await post(rt, {"labels": {"alertname": "X", "n": "2"}})
+            await advance(rt, 60)
+            assert [len(b["alerts"]) for b in sink.bodies] == [2]
+            assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
+            gone = await client.post(f"/api/tocsin/v1/dead-letters/{old['id']}/replay")
+            assert gone.status == 404
+    finally:
+        await sink.stop()
+
+
+async def test_replaying_a_stale_dead_letter_drops_it_without_sending(tmp_path):
+    sink = Sink()
+    url = await sink.start()
+    sink.status = 400
+    try:
+        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+            await post(rt, {"labels": {"alertname": "X", "n": "1"}})
+            await advance(rt, 1)
+            [old] = rt.dead_letters.list()
+            sink.status = 200
+            sink.bodies.clear()
+            await post(rt, {"labels": {"alertname": "X", "n": "2"}})
+            await advance(rt, 60)
+            # Put the stale one back, as if it had been listed before the flush dropped it.
+            await rt.dead_letters.update(old)
+            resp = await client.post(f"/api/tocsin/v1/dead-letters/{old.id}/replay")
+            assert resp.status == 200 and (await resp.json())["status"] == "superseded"
+            assert len(sink.bodies) == 1  # nothing more was sent
+            assert rt.dead_letters.get(old.id) is None
+    finally:
+        await sink.stop()
+
+
+async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(tmp_path):
+    sink = Sink()
+    url = await sink.start()
+    sink.status = 400
+    try:
+        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+            await post(rt, {"labels": {"alertname": "X"}})
+            await advance(rt, 1)
+            [dl] = rt.dead_letters.list()
+            sink.status = 200
+            sink.bodies.clear()
+            resp = await client.post(f"/api/tocsin/v1/dead-letters/{dl.id}/replay")
+            assert resp.status == 200 and (await resp.json())["status"] == "delivered"
+            await advance(rt, 60)  # the group flushes: nothing new to say, nothing sent
+            assert len(sink.bodies) == 1
+    finally:
+        await sink.stop()

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from tocsin.api import json_error, json_response
 from tocsin.api.v2 import RUNTIME
+from tocsin.delivery import Superseded
 from tocsin.store import DeadLetter
 from tocsin.timefmt import format_ts
 
@@ -44,6 +45,8 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
         failed = await rt.delivery.replay(dl_id)
     except LookupError as exc:
         return json_error(409, str(exc))
+    except Superseded as exc:
+        return json_response({"status": "superseded", "id": dl_id, "detail": str(exc)})
     if failed is not None:
         return json_error(502, f"replay failed: {failed.error}", deadLetter=dead_letter(failed))
     return json_response({"status": "delivered", "id": dl_id})
