@@ -49,6 +49,8 @@ PERSIST_INTERVAL = 10.0
 GC_INTERVAL = 30.0
 NFLOG_GC_INTERVAL = 3600.0
 SILENCE_GC_INTERVAL = 900.0
+#: The first retention sweep after start, at the latest.
+FIRST_SWEEP = 60.0
 #: The least a stop gets to drain, however late it starts.
 MIN_DRAIN = 0.25
 
@@ -134,10 +136,12 @@ class Runtime:
         self.lifecycle.start()
         self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
-        self.scheduler.call_later(NFLOG_GC_INTERVAL, self._every, NFLOG_GC_INTERVAL, self._nflog_gc)
-        self.scheduler.call_later(
-            SILENCE_GC_INTERVAL, self._every, SILENCE_GC_INTERVAL, self._silence_gc
-        )
+        # Retention sweeps: a first one soon after start (a daemon restarted more often
+        # than the period still prunes), then at least twice per retention period.
+        nflog_first = min(FIRST_SWEEP, self._sweep_period(NFLOG_GC_INTERVAL))
+        self.scheduler.call_later(nflog_first, self._sweep, NFLOG_GC_INTERVAL, self._nflog_gc)
+        silence_first = min(FIRST_SWEEP, self._sweep_period(SILENCE_GC_INTERVAL))
+        self.scheduler.call_later(silence_first, self._sweep, SILENCE_GC_INTERVAL, self._silence_gc)
         self.ready = True
         log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
                  nflog=len(self.nflog))
@@ -249,6 +253,17 @@ class Runtime:
     def _every(self, interval: float, job: Any) -> None:
         self.spawn(job(), name=getattr(job, "__name__", "job"))
         self.scheduler.call_later(interval, self._every, interval, job)
+
+    def _sweep_period(self, longest: float) -> float:
+        """How often a retention sweep runs: ``longest``, or half the shorter retention
+        (as the config stands now: a reload may shorten it), but not below a second."""
+        storage = self.config.storage
+        keep = min(float(storage.retention), float(storage.history_retention))
+        return max(1.0, min(longest, keep / 2))
+
+    def _sweep(self, longest: float, job: Any) -> None:
+        self.spawn(job(), name=getattr(job, "__name__", "job"))
+        self.scheduler.call_later(self._sweep_period(longest), self._sweep, longest, job)
 
     # -- loops ----------------------------------------------------------------------------
 

@@ -44,7 +44,10 @@ MAX_NOTE = 2000
 
 async def change_body(request: web.Request) -> ChangeRequest | web.Response:
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (ValueError, LookupError) as exc:  # a broken multipart body, a bad charset
+            return json_error(400, f"invalid form body: {exc}")
         body = ChangeRequest(who=str(form.get("who", "")), note=str(form.get("note", "")))
     else:
         raw = await request.read()

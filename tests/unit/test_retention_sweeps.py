@@ -1,0 +1,39 @@
+"""Retention sweeps run soon after start and at least twice per retention period, so
+a daemon restarted often, or one with a short retention, still prunes on time."""
+
+from __future__ import annotations
+
+from tocsin.testing import advance, running
+
+CONFIG = """
+storage: {{retention: {retention}, history_retention: {history}}}
+route: {{receiver: r}}
+receivers: [{{name: r}}]
+"""
+
+
+async def sweeps(tmp_path, retention: str, history: str, seconds: list[float]) -> list[float]:
+    """Start a runtime, advance through ``seconds``, return when history was pruned."""
+    async with running(CONFIG.format(retention=retention, history=history), tmp_path) as rt:
+        start = rt.clock.now()
+        calls: list[float] = []
+        real = rt.store.expire_history
+
+        async def spy(before: float) -> int:
+            calls.append(round(rt.clock.now() - start))
+            return await real(before)
+
+        rt.store.expire_history = spy  # type: ignore[method-assign]
+        for step in seconds:
+            await advance(rt, step)
+        return calls
+
+
+async def test_the_first_sweep_comes_within_a_minute_then_hourly(tmp_path):
+    calls = await sweeps(tmp_path, "120h", "720h", [30, 30, 3600, 3600])
+    assert calls == [60, 3660, 7260]
+
+
+async def test_a_short_retention_is_swept_twice_per_period(tmp_path):
+    calls = await sweeps(tmp_path, "120h", "10m", [60] * 12)  # 12 minutes
+    assert calls == [60, 360, 660]  # first at one minute, then every 5 minutes
