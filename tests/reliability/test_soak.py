@@ -40,14 +40,11 @@ retention plus a sweep, so pruning is under way by its end). Asserted:
 * the daemon logged no error and stops cleanly (exit 0) on SIGTERM.
 
 Retention and the sweeps. ``storage.retention`` and ``storage.history_retention`` are
-set short (``retention_for``). The daemon prunes on fixed periods (``tocsin.runtime``:
-resolved alerts every 30 s, expired silences every 15 min, the notification log,
-history, resolved incidents, attempts and remediation runs every hour, the first time
-an hour after start), so within a run shorter than an hour retention would never act.
-The daemon is therefore started through a small launcher that shortens those periods
-to ``TOCSIN_SOAK_SWEEP_SECONDS`` (default: half the retention) before ``tocsin serve``
-runs; the pruning code itself is unchanged. ``TOCSIN_SOAK_SWEEP_SECONDS=0`` keeps the
-daemon's own periods (then the database assertions fail for any run under an hour).
+set short (``retention_for``). The daemon sweeps retention a first time within a minute
+of starting and then at least twice per retention period (``tocsin.runtime``), so the
+database assertions hold on the daemon's own timers. ``TOCSIN_SOAK_SWEEP_SECONDS=N``
+starts it through a small launcher that shortens every sweep period (resolved alerts'
+30 s included) to at most N seconds; the pruning code itself is the same.
 
 Quick mode (the default) runs 30 s. Long mode::
 
@@ -138,7 +135,7 @@ def retention_for(duration: float) -> float:
 
 
 def sweep_for(retention: float) -> float:
-    return float(SWEEP_ENV) if SWEEP_ENV is not None else max(1.0, retention / 2)
+    return float(SWEEP_ENV) if SWEEP_ENV is not None else 0.0
 
 
 def config(hook: str, broken: str, retention: float) -> str:
