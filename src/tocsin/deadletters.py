@@ -64,3 +64,10 @@ class DeadLetterQueue:
         for dead_letter_id in stale:
             await self.drop(dead_letter_id)
         return len(stale)
+
+    async def expire(self, before: float) -> int:
+        """Drop dead letters last tried before ``before`` (``storage.history_retention``)."""
+        old = [d.id for d in self._items.values() if d.at < before]
+        for dead_letter_id in old:
+            await self.drop(dead_letter_id)
+        return len(old)

@@ -360,6 +360,8 @@ class Runtime:
         keep = float(self.config.storage.history_retention)
         await self.store.expire_attempts(now - keep)
         await self.store.expire_history(now - keep)
+        if await self.dead_letters.expire(now - keep):
+            self.metrics.dead_letters.set(len(self.dead_letters))
 
     async def _silence_gc(self) -> None:
         await self.silences.gc(self.clock.now())

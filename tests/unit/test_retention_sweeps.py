@@ -37,3 +37,17 @@ async def test_the_first_sweep_comes_within_a_minute_then_hourly(tmp_path):
 async def test_a_short_retention_is_swept_twice_per_period(tmp_path):
     calls = await sweeps(tmp_path, "120h", "10m", [60] * 12)  # 12 minutes
     assert calls == [60, 360, 660]  # first at one minute, then every 5 minutes
+
+
+async def test_dead_letters_older_than_history_retention_are_dropped(tmp_path):
+    from tocsin.models import Notification
+
+    async with running(CONFIG.format(retention="120h", history="10m"), tmp_path) as rt:
+        n = Notification(receiver="r", group_key="g", group_labels={}, alerts=[], now=rt.clock.now())
+        await rt.dead_letters.add(receiver="r", integration="webhook[0]", n=n, attempts=3,
+                                  error="refused", now=rt.clock.now())
+        await advance(rt, 60)
+        assert len(rt.dead_letters) == 1  # younger than the retention
+        for _ in range(10):
+            await advance(rt, 60)
+        assert len(rt.dead_letters) == 0
