@@ -10,6 +10,7 @@ entries: one failing integration never makes another send twice
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from tocsin.events import NotificationFailed, NotificationSent
 from tocsin.models import Notification
 from tocsin.nflog import needs_update
 from tocsin.redact import RedactConfig, Redactor
-from tocsin.store import Attempt, DeadLetter, StorageError
+from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -55,6 +56,16 @@ class Integration:
         self.send_resolved = bool(spec.config.send_resolved)
         self.timeout = float(spec.config.timeout)
         self.semaphore = asyncio.Semaphore(int(getattr(spec.config, "max_concurrency", CONCURRENCY)))
+
+
+def notification_id(n: Notification, integration: str, firing: frozenset[str], resolved: frozenset[str],
+                    previous: NflogEntry | None) -> str:
+    """A group notification's id: its receiver, integration, group and content, and when
+    the integration was last told about the group (so a reminder differs from the
+    original, while a resend of an unlogged send is the same)."""
+    parts = [n.receiver, integration, n.group_key, *sorted(firing), "", *sorted(resolved), "",
+             repr(previous.sent_at) if previous is not None else "-"]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
 class Superseded(Exception):
@@ -122,6 +133,7 @@ class Delivery:
                 await self._supersede(integ, n)
                 return True
             n = msgspec.structs.replace(n, alerts=firing_alerts)
+        n = msgspec.structs.replace(n, id=notification_id(n, integ.name, firing, resolved, entry))
         sent = await self._send(integ, n)
         if sent is None:
             return False

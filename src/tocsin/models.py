@@ -110,6 +110,11 @@ class Notification(msgspec.Struct, kw_only=True):
     event: str = ""
     actor: str = ""
     note: str = ""
+    #: Set per integration by delivery: the same for a resend of the same notification
+    #: (a retry, or the resend after a crash between the receiver's answer and the
+    #: notification log's write), different for anything else, a reminder included.
+    #: Webhooks carry it as ``X-Tocsin-Notification-Id`` so receivers can drop repeats.
+    id: str = ""
 
     def firing(self) -> list[Alert]:
         return [a for a in self.alerts if not a.resolved(self.now)]

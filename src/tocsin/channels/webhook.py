@@ -29,6 +29,9 @@ __all__ = ["WebhookChannel", "WebhookConfig"]
 _encoder = msgspec.json.Encoder()
 
 
+NOTIFICATION_ID_HEADER = "X-Tocsin-Notification-Id"
+
+
 class WebhookConfig(ChannelConfig):
     url: URL | None = None
     #: File holding the URL (read at each send, so it can be rotated).
@@ -111,9 +114,12 @@ class WebhookChannel:
 
     async def send(self, n: Notification) -> None:
         body = self.render(n)
+        headers = self.signature_headers(body)
+        if n.id:  # the same for a resend of the same notification: receivers may drop repeats
+            headers[NOTIFICATION_ID_HEADER] = n.id
         await post_json(
             self.ctx.session, self.url(), body, http=self.http,
-            timeout=float(self.config.timeout), headers=self.signature_headers(body),
+            timeout=float(self.config.timeout), headers=headers,
             secret_url=True,  # a webhook URL often carries a token; errors show the host only
         )
 
