@@ -10,6 +10,7 @@ import urllib.parse
 from typing import Any, TextIO
 
 from tocsin.clitools import CLIError, _table, base_url, request
+from tocsin.timefmt import format_ts
 
 __all__ = [
     "alerts_change", "alerts_list", "alerts_show", "escalations_list", "remediations_decide",
@@ -25,6 +26,13 @@ def _ref(ref: str) -> str:
 
 def _short(ts: str | None) -> str:
     return ts[:19].replace("T", " ") if ts else "-"
+
+
+def _detail_value(key: str, value: object) -> object:
+    """History details keep times as Unix seconds; show them as the rest of the output does."""
+    if key in ("starts_at", "ends_at") and isinstance(value, int | float) and not isinstance(value, bool):
+        return _short(format_ts(float(value)))
+    return value
 
 
 def _labels(labels: dict[str, str], skip: tuple[str, ...] = ("alertname",)) -> str:
@@ -93,7 +101,8 @@ def alerts_show(url: str | None, token: str | None, ref: str, *, output: str = "
     out.write("\nhistory\n")
     rows = [("AT", "KIND", "ACTOR", "DETAIL")]
     for h in hist["history"]:
-        detail = ", ".join(f"{k}={v}" for k, v in h["detail"].items() if v not in ("", None, [], {}))
+        detail = ", ".join(f"{k}={_detail_value(k, v)}" for k, v in h["detail"].items()
+                           if v not in ("", None, [], {}))
         rows.append((_short(h["at"]), h["kind"], h["actor"], detail[:100]))
     _table(rows, out)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import aiohttp
 import pytest
@@ -70,6 +71,8 @@ escalation_policies:
     assert "state        resolved" in shown.stdout
     kinds = [line.split()[2] for line in shown.stdout.split("\nhistory\n")[1].splitlines()[1:]]
     assert kinds[0] == "fired" and "acknowledged" in kinds and kinds[-1] in ("resolved", "notified")
+    fired = shown.stdout.split("\nhistory\n")[1].splitlines()[1]
+    assert re.search(r"starts_at=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", fired), fired  # a time, not Unix seconds
 
     only = await tocsin("alerts", "--url", d.url, "list", "--state", "open", "-o", "json")
     assert [a["labels"]["alertname"] for a in json.loads(only.stdout)["alerts"]] == ["Slow"]
