@@ -37,6 +37,7 @@ import msgspec
 
 from tocsin.channels.data import SEVERITY_RANK, severity_level
 from tocsin.durations import Duration
+from tocsin.jsondecode import decode
 from tocsin.labels import valid_label_name
 from tocsin.models import PostableAlert
 
@@ -143,12 +144,10 @@ _JSON_KINDS = {ord("{"): "an object", ord("["): "an array", ord('"'): "a string"
 def _body_events(body: bytes) -> list[msgspec.Raw]:
     """The events of a body, each still JSON; raises for a body that holds none."""
     try:
-        raw = _raw_dec.decode(body)
+        raw = decode(_raw_dec, body)
     except msgspec.DecodeError as exc:
         message = "empty body" if not body.strip() else f"invalid JSON: {exc}"
         raise NativeEventError(-1, "", message) from None
-    except RecursionError:
-        raise NativeEventError(-1, "", "invalid JSON: nested too deeply") from None
     head = bytes(raw)[0]
     if head == ord("{"):
         return [raw]
@@ -156,9 +155,9 @@ def _body_events(body: bytes) -> list[msgspec.Raw]:
         kind = _JSON_KINDS.get(head, "a number")
         raise NativeEventError(-1, "", f"expected a JSON object or an array of objects (got {kind})")
     try:
-        raws = _raws_dec.decode(raw)
-    except RecursionError:
-        raise NativeEventError(-1, "", "invalid JSON: nested too deeply") from None
+        raws = decode(_raws_dec, raw)
+    except msgspec.DecodeError as exc:  # valid JSON: only too deep
+        raise NativeEventError(-1, "", f"invalid JSON: {exc}") from None
     if not raws:
         raise NativeEventError(-1, "", "no events")
     return raws
@@ -179,10 +178,13 @@ def decode_events(
     bad: list[NativeEventError] = []
     for index, raw in enumerate(_body_events(body)):
         try:
-            event = _event_dec.decode(raw)
+            event = decode(_event_dec, raw)
         except msgspec.ValidationError as exc:
             field, message = _explain(str(exc))
             bad.append(NativeEventError(index, field, message))
+            continue
+        except msgspec.DecodeError as exc:  # valid JSON, but nested too deeply (metadata)
+            bad.append(NativeEventError(index, "", f"invalid JSON: {exc}"))
             continue
         result = to_postable(event, index, now)
         if isinstance(result, PostableAlert):

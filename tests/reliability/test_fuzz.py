@@ -367,6 +367,9 @@ REGRESSIONS = [
     # An end before 1970 once counted as "no end": its expiry timer re-armed itself forever.
     pytest.param(ALERTS, b'[{"labels":{"a":"b"},"startsAt":"1900-01-01T00:00:00Z",'
                  b'"endsAt":"1901-01-01T00:00:00Z"}]', id="alerts-ended-before-1970"),
+    # Unknown fields are skipped by the decoder, which recursed through them.
+    pytest.param("/api/v2/silences", b'{"x":' + DEEP_ARRAY + b'}', id="silences-deep-unknown-field"),
+    pytest.param("/api/tocsin/v1/alerts/x/ack", DEEP_OBJECT, id="ack-deep-object"),
     # A start after 9999 in UTC was stored, and every later GET /api/v2/alerts answered 500.
     pytest.param(ALERTS, b'[{"labels":{"a":"b"},"startsAt":"9999-12-31T23:59:59-01:00"}]',
                  id="alerts-start-past-9999-utc"),

@@ -23,6 +23,7 @@ from tocsin.api.limits import split_by_limits, too_many
 from tocsin.api.v2 import RUNTIME
 from tocsin.durations import Duration
 from tocsin.ingest import ingest
+from tocsin.jsondecode import decode
 from tocsin.models import PostableAlert
 from tocsin.store import StorageError
 from tocsin.timefmt import from_datetime
@@ -74,13 +75,11 @@ async def post_webhook(request: web.Request) -> web.Response:
     if ttl <= 0:
         return json_error(400, "ttl: must be greater than zero", field="ttl")
     try:
-        message = _dec.decode(await request.read())
+        message = decode(_dec, await request.read())
     except msgspec.ValidationError as exc:
         return json_error(400, f"not an Alertmanager webhook message: {exc}")
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
-    except RecursionError:
-        return json_error(400, "invalid JSON: nested too deeply")
     if message.version != "4":
         return json_error(400, f"unsupported webhook message version {message.version!r} (want \"4\")",
                           field="version")

@@ -250,8 +250,6 @@ async def post_events(request: web.Request) -> web.Response:
         good, bad = decode_events(body, now=rt.clock.now())
     except NativeEventError as exc:
         return json_error(400, str(exc), field=exc.field or None)
-    except RecursionError:  # an event's own fields (metadata) nested beyond the decoder's reach
-        return json_error(400, "invalid JSON: nested too deeply")
     limits = rt.config.server.limits
     refused = too_many(len(good) + len({e.index for e in bad}), limits, "events")
     if refused is not None:

@@ -74,6 +74,7 @@ from tocsin.channels.slack import (
     mrkdwn,
 )
 from tocsin.incidents import ACKNOWLEDGED, FIRING, RESOLVED, IncidentConflict, IncidentNotFound
+from tocsin.jsondecode import decode
 from tocsin.runtime import Runtime
 from tocsin.silences import Silence, SilenceError, SilenceMatcher
 from tocsin.store import StorageError
@@ -220,7 +221,7 @@ def _slack_refusal(secrets: list[str], headers: Mapping[str, str], body: bytes, 
 def _slack_payload(body: bytes) -> dict[str, Any] | None:
     try:
         form = parse_qs(body.decode("utf-8"), max_num_fields=20)
-        payload = _any_dec.decode(form["payload"][0])
+        payload = decode(_any_dec, form["payload"][0])
     except (UnicodeDecodeError, ValueError, KeyError, msgspec.DecodeError):
         return None
     return payload if isinstance(payload, dict) else None
@@ -302,7 +303,7 @@ async def _slack_change(rt: Runtime, action: str, value: str, actor: str) -> Out
 
 async def _slack_silence(rt: Runtime, value: str, actor: str) -> Outcome:
     try:
-        labels = _labels_dec.decode(value)
+        labels = decode(_labels_dec, value)
     except msgspec.DecodeError:
         return Outcome("Could not silence: the button holds no usable matchers")
     now = rt.clock.now()
@@ -545,7 +546,7 @@ async def pagerduty_webhook(request: web.Request, seen: RecentIds) -> web.Respon
         log.warning("pagerduty webhook refused", reason="invalid signature", remote=request.remote)
         return json_error(401, "invalid signature")
     try:
-        doc = _any_dec.decode(body)
+        doc = decode(_any_dec, body)
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
     event = doc.get("event") if isinstance(doc, dict) else None

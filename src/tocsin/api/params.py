@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 
 from tocsin.api import json_error
+from tocsin.jsondecode import decode
 
 __all__ = ["BadParam", "ChangeRequest", "actor", "change_body", "int_param", "multi_param"]
 
@@ -55,7 +56,7 @@ async def change_body(request: web.Request) -> ChangeRequest | web.Response:
             body = ChangeRequest()
         else:
             try:
-                body = _change_dec.decode(raw)
+                body = decode(_change_dec, raw)
             except msgspec.ValidationError as exc:
                 msg = str(exc)
                 field = "who" if "who" in msg else "note" if "note" in msg else None

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from tocsin.api import json_error, json_response
 from tocsin.api.v2 import RUNTIME, _split_validation, filter_matchers
+from tocsin.jsondecode import decode
 from tocsin.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
 from tocsin.timefmt import format_ts, from_datetime, past_max
@@ -57,7 +58,7 @@ async def post_silence(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     body = await request.read()
     try:
-        posted = _post_dec.decode(body)
+        posted = decode(_post_dec, body)
     except msgspec.ValidationError as exc:
         field, msg = _split_validation(str(exc))
         return json_error(400, f"invalid silence: {msg}", field=field or None)

@@ -12,6 +12,7 @@ from aiohttp import web
 from tocsin.api import json_error, json_response
 from tocsin.api.limits import split_by_limits, too_many
 from tocsin.ingest import AlertError, ingest
+from tocsin.jsondecode import decode
 from tocsin.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.models import Alert, PostableAlert
 from tocsin.runtime import Runtime
@@ -41,18 +42,18 @@ def _split_validation(msg: str) -> tuple[str, str]:
 def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[AlertError]]:
     """Decode a batch; on a bad item, decode item by item so the good ones are kept."""
     try:
-        return list(enumerate(_batch_dec.decode(body))), []
+        return list(enumerate(decode(_batch_dec, body))), []
     except msgspec.ValidationError:
         pass  # at least one bad alert (or not a list): sort them out below
     try:
-        raws = _raw_dec.decode(body)
+        raws = decode(_raw_dec, body)
     except msgspec.ValidationError:
         raise ValueError("expected a JSON array of alerts") from None
     good: list[tuple[int, PostableAlert]] = []
     bad: list[AlertError] = []
     for i, raw in enumerate(raws):
         try:
-            good.append((i, _one_dec.decode(raw)))
+            good.append((i, decode(_one_dec, raw)))
         except msgspec.ValidationError as exc:
             field, msg = _split_validation(str(exc))
             bad.append(AlertError(i, field or "alert", msg))
@@ -66,8 +67,6 @@ async def post_alerts(request: web.Request) -> web.Response:
         good, bad = decode_alerts(body)
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
-    except RecursionError:
-        return json_error(400, "invalid JSON: nested too deeply")
     except ValueError as exc:
         return json_error(400, str(exc))
     limits = rt.config.server.limits
