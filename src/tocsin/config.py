@@ -579,6 +579,16 @@ def _check_routes(
     visit(root, "route")
 
 
+#: What building a parsed YAML node can raise.
+_UNBUILDABLE = (yaml.YAMLError, ValueError, TypeError, AttributeError)
+
+
+def _yaml_error(exc: Exception, path: str, what: str, source: str | None) -> ConfigError:
+    """A YAML error as a config error, at the line PyYAML points to (if it does)."""
+    mark = getattr(exc, "problem_mark", None)
+    return ConfigError([Problem(path, f"{what}: {exc}", mark.line + 1 if mark is not None else None)], source)
+
+
 def load_config(
     text: str,
     kinds: Mapping[str, ChannelKind],
@@ -590,24 +600,18 @@ def load_config(
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem("", f"invalid YAML: {exc}", line)], source) from None
+        raise _yaml_error(exc, "", "invalid YAML", source) from None
     try:
         data = yaml.SafeLoader("").construct_document(node) if node is not None else None
-    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
+    except _UNBUILDABLE as exc:
         # A node PyYAML parsed but cannot build: `name: =`, `!!int x`, an unknown `!tag`.
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem("", f"invalid YAML value: {exc}", line)], source) from None
+        raise _yaml_error(exc, "", "invalid YAML value", source) from None
     if not isinstance(data, dict):
         raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
     try:
         _time_interval_sections_as_text(node, data)
-    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem("time_intervals", f"invalid YAML value: {exc}", line)], source) from None
+    except _UNBUILDABLE as exc:
+        raise _yaml_error(exc, "time_intervals", "invalid YAML value", source) from None
 
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}

@@ -6,7 +6,7 @@ integration it failed on (as configured now), ``drop`` forgets it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tocsin.models import Notification
 from tocsin.store import DeadLetter, Store
@@ -58,16 +58,16 @@ class DeadLetterQueue:
         """Drop the group notifications of one integration made no later than ``at``: a
         newer state of the group got through, so sending them again would only undo it.
         Lifecycle notices (acknowledged, escalated, ...) are not group states and stay."""
-        stale = [d.id for d in self._items.values()
-                 if d.group_key == group_key and d.receiver == receiver and d.integration == integration
-                 and not d.notification.event and d.notification.now <= at]
-        for dead_letter_id in stale:
-            await self.drop(dead_letter_id)
-        return len(stale)
+        return await self._drop_where(
+            lambda d: d.group_key == group_key and d.receiver == receiver and d.integration == integration
+            and not d.notification.event and d.notification.now <= at)
 
     async def expire(self, before: float) -> int:
         """Drop dead letters last tried before ``before`` (``storage.history_retention``)."""
-        old = [d.id for d in self._items.values() if d.at < before]
-        for dead_letter_id in old:
+        return await self._drop_where(lambda d: d.at < before)
+
+    async def _drop_where(self, doomed: Callable[[DeadLetter], bool]) -> int:
+        ids = [d.id for d in self._items.values() if doomed(d)]
+        for dead_letter_id in ids:
             await self.drop(dead_letter_id)
-        return len(old)
+        return len(ids)

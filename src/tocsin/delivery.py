@@ -58,6 +58,12 @@ class Integration:
         self.semaphore = asyncio.Semaphore(int(getattr(spec.config, "max_concurrency", CONCURRENCY)))
 
 
+def fingerprint_sets(n: Notification) -> tuple[frozenset[str], frozenset[str]]:
+    """The fingerprints of a notification's firing and of its resolved alerts."""
+    firing = frozenset(a.fingerprint for a in n.alerts if not a.resolved(n.now))
+    return firing, frozenset(a.fingerprint for a in n.alerts) - firing
+
+
 def notification_id(n: Notification, integration: str, firing: frozenset[str], resolved: frozenset[str],
                     previous: NflogEntry | None) -> str:
     """A group notification's id: its receiver, integration, group and content, and when
@@ -116,8 +122,7 @@ class Delivery:
         rt = self.rt
         now = n.now
         firing_alerts = n.firing()
-        firing = frozenset(a.fingerprint for a in firing_alerts)
-        resolved = frozenset(a.fingerprint for a in n.alerts if a.resolved(now))
+        firing, resolved = fingerprint_sets(n)
         entry = rt.nflog.get(n.group_key, n.receiver, integ.name)
         if not needs_update(
             entry, firing, resolved,
@@ -290,9 +295,7 @@ class Delivery:
             if not n.event:
                 # Logged at the time its state was made, so that a newer dead letter of the
                 # group is not taken for superseded by this older one.
-                firing = frozenset(a.fingerprint for a in n.firing())
-                resolved = frozenset(a.fingerprint for a in n.alerts if a.resolved(n.now))
-                await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, n.now)
+                await rt.nflog.record(n.group_key, n.receiver, integ.name, *fingerprint_sets(n), n.now)
             await rt.dead_letters.drop(d.id)
             rt.metrics.dead_letters.set(len(rt.dead_letters))
             rt.metrics.notifications.labels(d.receiver, d.integration, "sent").inc()

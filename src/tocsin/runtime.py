@@ -138,10 +138,9 @@ class Runtime:
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
         # Retention sweeps: a first one soon after start (a daemon restarted more often
         # than the period still prunes), then at least twice per retention period.
-        nflog_first = min(FIRST_SWEEP, self._sweep_period(NFLOG_GC_INTERVAL))
-        self.scheduler.call_later(nflog_first, self._sweep, NFLOG_GC_INTERVAL, self._nflog_gc)
-        silence_first = min(FIRST_SWEEP, self._sweep_period(SILENCE_GC_INTERVAL))
-        self.scheduler.call_later(silence_first, self._sweep, SILENCE_GC_INTERVAL, self._silence_gc)
+        for longest, sweep in ((NFLOG_GC_INTERVAL, self._nflog_gc), (SILENCE_GC_INTERVAL, self._silence_gc)):
+            first = min(FIRST_SWEEP, self._sweep_period(longest))
+            self.scheduler.call_later(first, self._every, longest, sweep, True)
         self.ready = True
         log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
                  nflog=len(self.nflog))
@@ -250,9 +249,12 @@ class Runtime:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
 
-    def _every(self, interval: float, job: Any) -> None:
+    def _every(self, interval: float, job: Any, retention: bool = False) -> None:
+        """Run ``job`` now and again every ``interval``; a retention sweep (``retention``)
+        at most every ``interval``, as :meth:`_sweep_period` says."""
         self.spawn(job(), name=getattr(job, "__name__", "job"))
-        self.scheduler.call_later(interval, self._every, interval, job)
+        period = self._sweep_period(interval) if retention else interval
+        self.scheduler.call_later(period, self._every, interval, job, retention)
 
     def _sweep_period(self, longest: float) -> float:
         """How often a retention sweep runs: ``longest``, or half the shorter retention
@@ -260,10 +262,6 @@ class Runtime:
         storage = self.config.storage
         keep = min(float(storage.retention), float(storage.history_retention))
         return max(1.0, min(longest, keep / 2))
-
-    def _sweep(self, longest: float, job: Any) -> None:
-        self.spawn(job(), name=getattr(job, "__name__", "job"))
-        self.scheduler.call_later(self._sweep_period(longest), self._sweep, longest, job)
 
     # -- loops ----------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ _MIN_TS = -62135510400.0
 
 
 def _utc(ts: float) -> datetime:
+    if 0 < ts <= MAX_TS:  # the common case, at half the cost of the general one
+        return datetime.fromtimestamp(ts, UTC)
     # Epoch plus a delta: works for times before 1970 on every platform, and never raises.
     return _EPOCH + timedelta(seconds=min(max(ts, _MIN_TS), MAX_TS))
 
