@@ -78,6 +78,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.peers import Daemon, free_port
+from tests.reliability.figures import write_report
 
 pytestmark = pytest.mark.e2e
 
@@ -360,14 +361,6 @@ async def metric_samples(d: Daemon) -> dict[tuple[str, frozenset], float]:
 
 def sample(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def write_report(key: str, figures: dict) -> None:
-    """Append the figures as one JSON line to ``$TOCSIN_RELIABILITY_REPORT``, if set."""
-    report = os.environ.get("TOCSIN_RELIABILITY_REPORT")
-    if report:
-        with open(report, "a") as f:
-            f.write(json.dumps({key: figures}) + "\n")
 
 
 # -- driving the outage ---------------------------------------------------------------

@@ -67,6 +67,7 @@ import pytest
 from aiohttp import web
 
 from tests.peers import Daemon, WebhookReceiver
+from tests.reliability.figures import write_report
 from tests.reliability.loadgen import AlertLoad
 
 pytestmark = pytest.mark.e2e
@@ -300,14 +301,6 @@ async def wait_notified(receiver: WebhookReceiver, wanted: set[str], timeout: fl
         if not missing or time.monotonic() > deadline:
             return missing
         await asyncio.sleep(0.2)
-
-
-def write_report(key: str, figures: dict) -> None:
-    """Append ``{key: figures}`` as one JSON line to ``$TOCSIN_RELIABILITY_REPORT``, if set."""
-    path = os.environ.get("TOCSIN_RELIABILITY_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps({key: figures}) + "\n")
 
 
 @pytest.fixture

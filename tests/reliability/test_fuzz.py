@@ -340,7 +340,6 @@ def test_webhook_plausible(daemon: Daemon) -> None:
 # -- regression cases: inputs that once broke an endpoint ------------------------------------
 
 
-
 DEEP_ARRAY = b"[" * 5000 + b"]" * 5000
 DEEP_OBJECT = b'{"a":' * 5000 + b"1" + b"}" * 5000
 

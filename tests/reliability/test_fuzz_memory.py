@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.peers import Daemon
+from tests.reliability.figures import rss_kib, write_report
 from tests.reliability.test_fuzz import ALERT_BODY, ALERTS, CONFIG, EVENT_BODY, EVENTS, EXAMPLES, JSON, encode
 
 pytestmark = pytest.mark.e2e
@@ -43,20 +43,6 @@ INPUTS = st.one_of(
     st.tuples(st.just(ALERTS), ALERT_BODY.map(encode)),
     st.tuples(st.just(EVENTS), EVENT_BODY.map(encode)),
 )
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def write_report(key: str, figures: dict) -> None:
-    report = os.environ.get("TOCSIN_RELIABILITY_REPORT")
-    if report:
-        with open(report, "a") as f:
-            f.write(json.dumps({key: figures}) + "\n")
 
 
 def test_memory_stays_flat_under_fuzzing(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from tests.reliability.figures import write_report
 from tocsin.api.openapi import PREFIX, document
 from tocsin.clock import FakeClock
 from tocsin.models import Notification
@@ -208,7 +209,4 @@ def report() -> None:
                "replay_502": ANSWERS[(REPLAY, 502)],
                "answers": by_op}
     print(f"openapi fuzz: {json.dumps(figures, indent=1)}")
-    path = os.environ.get("TOCSIN_RELIABILITY_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps({"openapi_fuzz": figures}) + "\n")
+    write_report("openapi_fuzz", figures)

@@ -42,9 +42,7 @@ retention plus a sweep, so pruning is under way by its end). Asserted:
 Retention and the sweeps. ``storage.retention`` and ``storage.history_retention`` are
 set short (``retention_for``). The daemon sweeps retention a first time within a minute
 of starting and then at least twice per retention period (``tocsin.runtime``), so the
-database assertions hold on the daemon's own timers. ``TOCSIN_SOAK_SWEEP_SECONDS=N``
-starts it through a small launcher that shortens every sweep period (resolved alerts'
-30 s included) to at most N seconds; the pruning code itself is the same.
+database assertions hold on the daemon's own timers.
 
 Quick mode (the default) runs 30 s. Long mode::
 
@@ -63,8 +61,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -76,12 +72,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.peers import Daemon, WebhookReceiver, wait_http
+from tests.peers import Daemon, WebhookReceiver
+from tests.reliability.figures import open_fds, rss_kib, write_report
 
 pytestmark = pytest.mark.e2e
 
 DURATION = float(os.environ.get("TOCSIN_SOAK_SECONDS", "30"))
-SWEEP_ENV = os.environ.get("TOCSIN_SOAK_SWEEP_SECONDS")
 
 TICK = 0.5
 STEADY = 10
@@ -116,26 +112,9 @@ EXPECTED: dict[str, set[int]] = {
     "read": {200},
 }
 
-#: Runs ``tocsin`` after shortening the runtime's sweep periods to argv[1] seconds.
-LAUNCHER = """\
-import sys
-import tocsin.runtime as runtime
-period = float(sys.argv[1])
-if period > 0:
-    for name in ("GC_INTERVAL", "NFLOG_GC_INTERVAL", "SILENCE_GC_INTERVAL"):
-        setattr(runtime, name, min(getattr(runtime, name), period))
-from tocsin.cli import main
-raise SystemExit(main(sys.argv[2:]))
-"""
-
-
 def retention_for(duration: float) -> float:
     """Retention short enough to be reached many times within the run."""
     return max(3.0, round(duration / 60))
-
-
-def sweep_for(retention: float) -> float:
-    return float(SWEEP_ENV) if SWEEP_ENV is not None else 0.0
 
 
 def config(hook: str, broken: str, retention: float) -> str:
@@ -164,23 +143,6 @@ remediations:
 """
 
 
-class SweepingDaemon(Daemon):
-    """``tocsin serve`` with the runtime's sweep periods at most ``sweep`` seconds (0: as is)."""
-
-    def __init__(self, config_path: Path, storage: Path, log: Path, sweep: float) -> None:
-        super().__init__(config_path, storage, log)
-        self.sweep = sweep
-
-    async def start(self, extra: Sequence[str] = ()) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", LAUNCHER, str(self.sweep), "serve", "--config", str(self.config),
-                 "--listen", f"127.0.0.1:{self.port}", "--storage", str(self.storage), *extra],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        await wait_http(f"{self.url}/-/ready", timeout=30, proc=self.proc)
-
-
 # -- measuring -----------------------------------------------------------------------------
 
 
@@ -196,17 +158,6 @@ class Sample:
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def file_size(path: Path) -> int:
@@ -379,24 +330,16 @@ def error_lines(logs: str) -> list[str]:
             if '"level": "error"' in line or '"level":"error"' in line or "Traceback" in line]
 
 
-def write_report(key: str, figures: dict[str, Any]) -> None:
-    """Append the figures as one JSON line to ``$TOCSIN_RELIABILITY_REPORT``, if set."""
-    report = os.environ.get("TOCSIN_RELIABILITY_REPORT")
-    if report:
-        with open(report, "a") as f:
-            f.write(json.dumps({key: figures}) + "\n")
-
-
 def median(values: list[int]) -> float:
     return float(statistics.median(values))
 
 
 def figures(load: Load, samples: list[Sample], end: Sample, delivered: Counter[str],
-            duration: float, retention: float, sweep: float) -> dict[str, Any]:
+            duration: float, retention: float) -> dict[str, Any]:
     middle, last = thirds(samples, duration)
     mib = 1024 * 1024
     return {
-        "duration_s": round(duration), "retention_s": retention, "sweep_s": sweep,
+        "duration_s": round(duration), "retention_s": retention,
         "rounds": load.rounds, "late_rounds": load.late_rounds,
         "alerts_posted": load.alerts_posted, "events_posted": load.events_posted,
         "alerts_per_s": round(load.alerts_posted / duration, 1),
@@ -429,7 +372,6 @@ def figures(load: Load, samples: list[Sample], end: Sample, delivered: Counter[s
 async def test_soak_memory_fds_and_database_stay_flat(tmp_path: Path) -> None:
     duration = DURATION
     retention = retention_for(duration)
-    sweep = sweep_for(retention)
     every = max(1.0, min(5.0, duration / 40))
     hook, broken = WebhookReceiver(), WebhookReceiver()
     broken.status = 500
@@ -438,7 +380,7 @@ async def test_soak_memory_fds_and_database_stay_flat(tmp_path: Path) -> None:
     cfg = tmp_path / "tocsin.yml"
     cfg.write_text(config(hook.url, broken.url, retention))
     db = tmp_path / "db" / "tocsin.db"
-    daemon = SweepingDaemon(cfg, db, tmp_path / "tocsin.log", sweep)
+    daemon = Daemon(cfg, db, tmp_path / "tocsin.log")
     try:
         await daemon.start(["--log-level", "warning"])
         assert daemon.proc is not None
@@ -454,7 +396,7 @@ async def test_soak_memory_fds_and_database_stay_flat(tmp_path: Path) -> None:
         await watcher
         await asyncio.sleep(2 * TICK)  # let flushes and requests in flight settle
         end = await asyncio.to_thread(sample, daemon.proc.pid, db, started)
-        found = figures(load, samples, end, delivered, duration, retention, sweep)
+        found = figures(load, samples, end, delivered, duration, retention)
         print(f"soak: {json.dumps(found, indent=1)}")
         write_report("soak", found)
 

@@ -4,13 +4,14 @@ tiny tmpfs the test mounts (root with CAP_SYS_ADMIN only; skipped loudly otherwi
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 
 import aiohttp
 import pytest
+
+from tests.reliability.figures import write_report
 
 pytestmark = pytest.mark.e2e
 
@@ -24,14 +25,6 @@ def mount_tmpfs(path, size: str) -> None:
                           capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"NOT RUN: cannot mount a tmpfs here (no CAP_SYS_ADMIN?): {done.stderr.strip()}")
-
-
-def write_report(key: str, figures: dict) -> None:
-    """Append the figures as one JSON line to ``$TOCSIN_RELIABILITY_REPORT``, if set."""
-    report = os.environ.get("TOCSIN_RELIABILITY_REPORT")
-    if report:
-        with open(report, "a") as f:
-            f.write(json.dumps({key: figures}) + "\n")
 
 
 async def test_a_full_disk_is_503_and_recovers(make_daemon, receiver, tmp_path):

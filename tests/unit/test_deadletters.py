@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
 from aiohttp import web
 
 from tocsin.testing import advance, api_client, post
@@ -35,11 +37,20 @@ class Sink:
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
 
     async def stop(self) -> None:
         self.hang.set()
         await self.runner.cleanup()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    s = Sink()
+    await s.start()
+    yield s
+    await s.stop()
 
 
 CONFIG = """
@@ -50,80 +61,68 @@ receivers:
 """
 
 
-async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers(tmp_path):
-    sink = Sink()
-    url = await sink.start()
+async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers(tmp_path, sink):
+    url = sink.url
     sink.status = 503
-    try:
-        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-            delays: list[float] = []
+    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+        delays: list[float] = []
 
-            async def fake_sleep(d: float) -> None:
-                delays.append(d)
-                rt.clock.advance(d)
+        async def fake_sleep(d: float) -> None:
+            delays.append(d)
+            rt.clock.advance(d)
 
-            rt.delivery.sleep = fake_sleep
-            await post(rt, {"labels": {"alertname": "X"}})
-            await advance(rt, 1)
-            attempts = await (await client.get("/api/tocsin/v1/notifications/attempts")).json()
-            assert len(attempts) == len(delays) + 1 >= 2
-            assert {a["status"] for a in attempts} == {503}
-            assert all(a["integration"] == "webhook[0]" and a["receiver"] == "r" for a in attempts)
+        rt.delivery.sleep = fake_sleep
+        await post(rt, {"labels": {"alertname": "X"}})
+        await advance(rt, 1)
+        attempts = await (await client.get("/api/tocsin/v1/notifications/attempts")).json()
+        assert len(attempts) == len(delays) + 1 >= 2
+        assert {a["status"] for a in attempts} == {503}
+        assert all(a["integration"] == "webhook[0]" and a["receiver"] == "r" for a in attempts)
 
-            [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
-            assert dl["receiver"] == "r" and dl["attempts"] == len(attempts)
-            assert "503" in dl["error"] and dl["alerts"] == 1
+        [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
+        assert dl["receiver"] == "r" and dl["attempts"] == len(attempts)
+        assert "503" in dl["error"] and dl["alerts"] == 1
 
-            failed = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
-            assert failed.status == 502
-            assert (await failed.json())["deadLetter"]["attempts"] == dl["attempts"] + 1
+        failed = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
+        assert failed.status == 502
+        assert (await failed.json())["deadLetter"]["attempts"] == dl["attempts"] + 1
 
-            sink.status = 200
-            ok = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
-            assert ok.status == 200
-            assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
-            assert sink.bodies[-1]["groupKey"] == "{}:{}"
+        sink.status = 200
+        ok = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
+        assert ok.status == 200
+        assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
+        assert sink.bodies[-1]["groupKey"] == "{}:{}"
 
-            metrics = (await (await client.get("/metrics")).text())
-            assert 'tocsin_notifications_total{integration="webhook[0]",outcome="failed",receiver="r"} 1.0' \
-                in metrics
-            assert 'tocsin_notifications_total{integration="webhook[0]",outcome="sent",receiver="r"} 1.0' \
-                in metrics
-            assert "tocsin_dead_letters 0.0" in metrics
-            assert 'tocsin_alerts_received_total{source="api_v2"} 1.0' in metrics
-            assert (await client.post("/api/tocsin/v1/dead-letters/99/replay")).status == 404
-    finally:
-        await sink.stop()
+        metrics = (await (await client.get("/metrics")).text())
+        assert 'tocsin_notifications_total{integration="webhook[0]",outcome="failed",receiver="r"} 1.0' \
+            in metrics
+        assert 'tocsin_notifications_total{integration="webhook[0]",outcome="sent",receiver="r"} 1.0' \
+            in metrics
+        assert "tocsin_dead_letters 0.0" in metrics
+        assert 'tocsin_alerts_received_total{source="api_v2"} 1.0' in metrics
+        assert (await client.post("/api/tocsin/v1/dead-letters/99/replay")).status == 404
 
 
-async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp_path):
-    sink = Sink()
-    url = await sink.start()
+async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp_path, sink):
+    url = sink.url
     sink.status = 400
-    try:
-        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-            await post(rt, {"labels": {"alertname": "X"}})
-            await advance(rt, 1)
-            [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
-            assert dl["attempts"] == 1
-            assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 200
-            assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 404
-    finally:
-        await sink.stop()
+    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+        await post(rt, {"labels": {"alertname": "X"}})
+        await advance(rt, 1)
+        [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
+        assert dl["attempts"] == 1
+        assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 200
+        assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 404
 
 
-async def test_dead_letters_survive_a_restart(tmp_path):
-    sink = Sink()
-    url = await sink.start()
+async def test_dead_letters_survive_a_restart(tmp_path, sink):
+    url = sink.url
     sink.status = 400
-    try:
-        async with api_client(CONFIG.format(url=url), tmp_path) as (_client, rt):
-            await post(rt, {"labels": {"alertname": "X"}})
-            await advance(rt, 1)
-        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-            assert [d["error"][:3] for d in await (await client.get("/api/tocsin/v1/dead-letters")).json()]
-    finally:
-        await sink.stop()
+    async with api_client(CONFIG.format(url=url), tmp_path) as (_client, rt):
+        await post(rt, {"labels": {"alertname": "X"}})
+        await advance(rt, 1)
+    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+        assert [d["error"][:3] for d in await (await client.get("/api/tocsin/v1/dead-letters")).json()]
 
 
 async def test_a_hung_integration_does_not_hold_back_another(tmp_path):
@@ -192,68 +191,56 @@ receivers:
         make_config(config.replace("max_concurrency: 1", "max_concurrency: 0"))
 
 
-async def test_a_newer_state_that_gets_through_supersedes_older_dead_letters(tmp_path):
+async def test_a_newer_state_that_gets_through_supersedes_older_dead_letters(tmp_path, sink):
     """A group's notification dead-lettered during an outage is stale once a later flush
     delivers the group's current state: that flush drops it, and replaying a stale one
     sends nothing (it would undo the newer state at the receiver)."""
-    sink = Sink()
-    url = await sink.start()
+    url = sink.url
     sink.status = 400  # permanent: dead-lettered at the first attempt
-    try:
-        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-            await post(rt, {"labels": {"alertname": "X", "n": "1"}})
-            await advance(rt, 1)
-            [old] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
-            # Back up; the group changes and its next flush gets through.
-            sink.status = 200
-            sink.bodies.clear()  # the refused request was recorded too
-            await post(rt, {"labels": {"alertname": "X", "n": "2"}})
-            await advance(rt, 60)
-            assert [len(b["alerts"]) for b in sink.bodies] == [2]
-            assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
-            gone = await client.post(f"/api/tocsin/v1/dead-letters/{old['id']}/replay")
-            assert gone.status == 404
-    finally:
-        await sink.stop()
+    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+        await post(rt, {"labels": {"alertname": "X", "n": "1"}})
+        await advance(rt, 1)
+        [old] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
+        # Back up; the group changes and its next flush gets through.
+        sink.status = 200
+        sink.bodies.clear()  # the refused request was recorded too
+        await post(rt, {"labels": {"alertname": "X", "n": "2"}})
+        await advance(rt, 60)
+        assert [len(b["alerts"]) for b in sink.bodies] == [2]
+        assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
+        gone = await client.post(f"/api/tocsin/v1/dead-letters/{old['id']}/replay")
+        assert gone.status == 404
 
 
-async def test_replaying_a_stale_dead_letter_drops_it_without_sending(tmp_path):
-    sink = Sink()
-    url = await sink.start()
+async def test_replaying_a_stale_dead_letter_drops_it_without_sending(tmp_path, sink):
+    url = sink.url
     sink.status = 400
-    try:
-        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-            await post(rt, {"labels": {"alertname": "X", "n": "1"}})
-            await advance(rt, 1)
-            [old] = rt.dead_letters.list()
-            sink.status = 200
-            sink.bodies.clear()
-            await post(rt, {"labels": {"alertname": "X", "n": "2"}})
-            await advance(rt, 60)
-            # Put the stale one back, as if it had been listed before the flush dropped it.
-            await rt.dead_letters.update(old)
-            resp = await client.post(f"/api/tocsin/v1/dead-letters/{old.id}/replay")
-            assert resp.status == 200 and (await resp.json())["status"] == "superseded"
-            assert len(sink.bodies) == 1  # nothing more was sent
-            assert rt.dead_letters.get(old.id) is None
-    finally:
-        await sink.stop()
+    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+        await post(rt, {"labels": {"alertname": "X", "n": "1"}})
+        await advance(rt, 1)
+        [old] = rt.dead_letters.list()
+        sink.status = 200
+        sink.bodies.clear()
+        await post(rt, {"labels": {"alertname": "X", "n": "2"}})
+        await advance(rt, 60)
+        # Put the stale one back, as if it had been listed before the flush dropped it.
+        await rt.dead_letters.update(old)
+        resp = await client.post(f"/api/tocsin/v1/dead-letters/{old.id}/replay")
+        assert resp.status == 200 and (await resp.json())["status"] == "superseded"
+        assert len(sink.bodies) == 1  # nothing more was sent
+        assert rt.dead_letters.get(old.id) is None
 
 
-async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(tmp_path):
-    sink = Sink()
-    url = await sink.start()
+async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(tmp_path, sink):
+    url = sink.url
     sink.status = 400
-    try:
-        async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-            await post(rt, {"labels": {"alertname": "X"}})
-            await advance(rt, 1)
-            [dl] = rt.dead_letters.list()
-            sink.status = 200
-            sink.bodies.clear()
-            resp = await client.post(f"/api/tocsin/v1/dead-letters/{dl.id}/replay")
-            assert resp.status == 200 and (await resp.json())["status"] == "delivered"
-            await advance(rt, 60)  # the group flushes: nothing new to say, nothing sent
-            assert len(sink.bodies) == 1
-    finally:
-        await sink.stop()
+    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+        await post(rt, {"labels": {"alertname": "X"}})
+        await advance(rt, 1)
+        [dl] = rt.dead_letters.list()
+        sink.status = 200
+        sink.bodies.clear()
+        resp = await client.post(f"/api/tocsin/v1/dead-letters/{dl.id}/replay")
+        assert resp.status == 200 and (await resp.json())["status"] == "delivered"
+        await advance(rt, 60)  # the group flushes: nothing new to say, nothing sent
+        assert len(sink.bodies) == 1

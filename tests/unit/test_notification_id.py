@@ -4,8 +4,6 @@ anything else, a reminder after ``repeat_interval`` included."""
 
 from __future__ import annotations
 
-import pytest
-
 from tocsin.delivery import notification_id
 from tocsin.models import Notification
 from tocsin.store import NflogEntry
@@ -19,19 +17,12 @@ receivers:
 """
 
 
-@pytest.fixture
-async def server():
-    s = RecordingServer()
-    await s.start()
-    yield s
-    await s.stop()
-
-
 def ids(server: RecordingServer) -> list[str]:
     return [r.headers.get("X-Tocsin-Notification-Id", "") for r in server.requests]
 
 
-async def test_a_retry_keeps_the_id_and_a_reminder_or_a_change_gets_a_new_one(tmp_path, server):
+async def test_a_retry_keeps_the_id_and_a_reminder_or_a_change_gets_a_new_one(tmp_path, tocsin_receiver):
+    server = tocsin_receiver
     async with running(CONFIG.format(url=server.url), tmp_path) as rt:
         rt.delivery.sleep = lambda d: advance_clock(rt, d)
         server.answer_next(503)  # the first attempt fails; the retry carries the same id
