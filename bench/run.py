@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -136,20 +137,34 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def pids(self) -> list[int]:
+        """The server process and its children (tocsin's database writer process)."""
+        try:
+            return [self.pid] + [c.pid for c in psutil.Process(self.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return [self.pid]
+
     def memory_kib(self) -> dict[str, int]:
-        """VmHWM (peak resident set) and VmRSS (current) of the server process, in KiB."""
-        out = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(rest.split()[0])
+        """VmHWM (peak resident set) and VmRSS (current) in KiB, each summed over the server's
+        processes (the sum of each one's peak: at least the peak of their sum)."""
+        out = {"VmHWM": 0, "VmRSS": 0}
+        for pid in self.pids():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    key, _, rest = line.partition(":")
+                    if key in out:
+                        out[key] += int(rest.split()[0])
         return out
 
     def cpu_s(self) -> float:
-        """CPU time (user + system, all threads) the server process has used, in seconds."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time (user + system, all threads) the server's processes have used, in seconds."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     async def active_alerts(self, session: aiohttp.ClientSession) -> float:
         raise NotImplementedError

@@ -226,6 +226,10 @@ class StorageConfig(Base):
     path: str = "var/tocsin.db"
     #: NORMAL survives a crash of the process; FULL also a power loss.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: Where commits run: ``process``, a child process of the daemon's own (commits go
+    #: on beside the event loop instead of taking turns with it for Python's
+    #: interpreter lock), or ``thread``, a thread of the daemon.
+    writer: Literal["process", "thread"] = "process"
     #: How long expired silences and notification-log entries are kept
     #: (Alertmanager's --data.retention).
     retention: Duration = Duration(120 * 3600)

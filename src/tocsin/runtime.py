@@ -74,7 +74,8 @@ class Runtime:
         self.hooks = hooks
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store or SQLiteStore(
-            config.storage.path, synchronous=config.storage.synchronous
+            config.storage.path, synchronous=config.storage.synchronous,
+            writer=config.storage.writer,
         )
         self.bus = EventBus()
         self.alerts = AlertState()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -101,7 +102,11 @@ async def test_kill9_right_after_2xx_loses_nothing(make_daemon, receiver):
     batch = [alert("Burst", f"i{i}") for i in range(50)]
     status, _ = await d.post_alerts(batch)
     assert status == 200
+    [writer] = psutil.Process(d.proc.pid).children()  # the database writer process
+    assert "tocsin/store/writer.py" in " ".join(writer.cmdline())
     d.kill9()  # before group_wait: nothing was sent yet
+    # The writer sees its stdin close and ends too, instead of lingering beside the next daemon.
+    writer.wait(10)  # raises if it is still running
 
     assert receiver.messages == []
     await d.start()
@@ -114,8 +119,10 @@ async def test_kill9_right_after_2xx_loses_nothing(make_daemon, receiver):
 async def test_sigterm_stops_cleanly(make_daemon, receiver):
     d = make_daemon(CONFIG.format(group_wait="1s", url=receiver.url))
     await d.start()
+    [writer] = psutil.Process(d.proc.pid).children()
     assert d.stop() == 0
     assert "runtime stopped" in d.logs()
+    assert not writer.is_running()
 
 
 async def test_reload_keeps_old_config_on_error(make_daemon, receiver):

@@ -1,4 +1,7 @@
-"""The SQLite store: migrations, group commit, write failures, alerts and nflog rows."""
+"""The SQLite store: migrations, group commit, write failures, alerts and nflog rows.
+
+Every test runs with both writers: commits in aiosqlite's thread, and commits in
+the writer process (the daemon's default)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,18 @@ def nflog_entry(key: str, expires_at: float) -> NflogEntry:
     return NflogEntry(group_key=key, receiver="r", integration="webhook[0]",
                       firing=frozenset({"b", "a"}), resolved=frozenset({"c"}),
                       sent_at=expires_at - 1000, expires_at=expires_at)
+
+
+@pytest.fixture(params=["thread", "process"], autouse=True)
+def writer(request, monkeypatch):
+    """The writer every ``SQLiteStore`` of the test gets."""
+    real = SQLiteStore.__init__
+
+    def init(self, path, **kw):
+        real(self, path, **{"writer": request.param, **kw})
+
+    monkeypatch.setattr(SQLiteStore, "__init__", init)
+    return request.param
 
 
 @contextlib.asynccontextmanager
@@ -121,13 +136,23 @@ async def test_a_cancelled_caller_still_gets_its_write(tmp_path):
         ]
 
 
+def refuse_writes(path, refuse: bool) -> None:
+    """Make every insert into alerts and nflog fail, or stop doing so, through a trigger:
+    a schema change, so it reaches every connection, the writer process's too."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for table in ("alerts", "nflog"):
+            if refuse:
+                db.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}"
+                           " BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END")
+            else:
+                db.execute(f"DROP TRIGGER refuse_{table}")
+
+
 async def test_write_failure_reaches_every_waiter_and_the_store_recovers(tmp_path):
     path = tmp_path / "t.db"
     async with opened(path) as store:
         await store.save_alerts([make_alert(0)])
-        db = store._db
-        assert db is not None
-        await db.execute("PRAGMA query_only=ON")
+        refuse_writes(path, True)
         results = await asyncio.gather(
             *(store.save_alerts([make_alert(i)]) for i in range(1, 6)),
             store.save_nflog(nflog_entry("g", 5000.0)),
@@ -135,9 +160,9 @@ async def test_write_failure_reaches_every_waiter_and_the_store_recovers(tmp_pat
         )
         assert len(results) == 6
         assert all(isinstance(r, StorageError) for r in results), results
-        assert all(str(r).startswith("database write failed: ") for r in results)
+        assert all(str(r) == "database write failed: writes refused by the test" for r in results)
 
-        await db.execute("PRAGMA query_only=OFF")
+        refuse_writes(path, False)
         await store.save_alerts([make_alert(7)])
         await store.save_nflog(nflog_entry("g", 5000.0))
         assert sorted(a.fingerprint for a in await store.load_alerts()) == [

@@ -4,6 +4,15 @@ Writes from concurrent requests are committed together: each caller queues
 its rows and waits; one writer task takes everything queued, commits it in
 one transaction and wakes the callers. Under load this turns many small
 commits into few larger ones; alone, a request still gets its own commit.
+
+Where the commit runs is ``writer``: ``thread`` (aiosqlite's thread, the
+same connection that reads) or ``process`` (a child process,
+:mod:`tocsin.store.writer`, the daemon's default: a commit there does not
+wait for the event loop's interpreter lock). Either way a caller is answered
+only once its rows are committed. Reads go through aiosqlite. The WAL is
+copied into the database by a checkpointer on a connection and thread of its
+own, a second after writes, rather than by whichever commit crosses SQLite's
+1000-page mark.
 """
 
 from __future__ import annotations
@@ -12,9 +21,10 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 try:
     import fcntl
@@ -30,6 +40,8 @@ from tocsin.models import Alert, Notification
 from tocsin.remediate import RemediationRun
 from tocsin.silences import Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError
+from tocsin.store import writer as _writer_module
+from tocsin.store.writer import FRAME, run_transaction
 
 __all__ = ["MIGRATIONS", "SQLiteStore"]
 
@@ -169,27 +181,66 @@ def _history_row(h: HistoryEvent) -> tuple[Any, ...]:
 _Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
 
-def _run_transaction(conn: sqlite3.Connection, ops: list[_Op]) -> None:
-    """Run in the connection's thread: every statement in one transaction, rolled back
-    whole on any error. Consecutive ``executemany`` of the same statement are merged."""
-    merged: list[tuple[str, Any, bool]] = []
-    for sql, params, many in ops:
-        if many and merged and merged[-1][2] and merged[-1][0] == sql:
-            merged[-1][1].extend(params)  # type: ignore[union-attr]
-        else:
-            merged.append((sql, list(params) if many else params, many))
-    conn.execute("BEGIN")
-    try:
-        for sql, params, many in merged:
-            if many:
-                conn.executemany(sql, params)
-            else:
-                conn.execute(sql, params)
-        conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
+#: Seconds from a write to the checkpoint that copies it into the database file.
+CHECKPOINT_DELAY = 1.0
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+class _ChildWriter:
+    """Commits through :mod:`tocsin.store.writer`, one transaction per exchange; a child
+    that died is started again for the next commit."""
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.proc: asyncio.subprocess.Process | None = None
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder().decode
+
+    async def start(self) -> None:
+        # Run by file path, so that the child imports sqlite3 and msgspec, not tocsin.
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, _writer_module.__file__, self.path, self.synchronous,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+
+    async def commit(self, ops: list[_Op]) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            await self.start()
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        body = self._encode([(sql, list(params) if many else params, many)
+                             for sql, params, many in ops])
+        try:
+            proc.stdin.write(FRAME.pack(len(body)) + body)
+            await proc.stdin.drain()
+            (size,) = FRAME.unpack(await proc.stdout.readexactly(FRAME.size))
+            reply = self._decode(await proc.stdout.readexactly(size))
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            await self.close(kill=True)
+            raise sqlite3.OperationalError(
+                f"the database writer process exited ({type(exc).__name__})") from None
+        except BaseException:
+            await self.close(kill=True)  # cut mid-exchange: its answer would go to the next one
+            raise
+        if reply is not None:
+            raise sqlite3.OperationalError(reply[1])
+
+    async def close(self, *, kill: bool = False) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if kill and proc.returncode is None:
+            proc.kill()
+        elif proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def _lock_storage(path: str) -> IO[str]:
@@ -215,9 +266,14 @@ def _lock_storage(path: str) -> IO[str]:
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
+                 writer: Literal["thread", "process"] = "thread") -> None:
         self.path = str(path)
         self.synchronous = synchronous
+        self._child = _ChildWriter(self.path, synchronous) if writer == "process" and (
+            self.path != ":memory:") else None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._written = asyncio.Event()
         self._db: aiosqlite.Connection | None = None
         self._pending: list[tuple[list[_Op], asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
@@ -236,12 +292,19 @@ class SQLiteStore:
         await self._db.execute("PRAGMA busy_timeout=5000")
         try:
             await self._migrate()
+            if self.path != ":memory:":
+                await self._db.execute("PRAGMA wal_autocheckpoint=0")
+            if self._child is not None:
+                await self._child.start()
         except BaseException:
             await self._db.close()
             self._db = None
             self._unlock()
             raise
         self._writer = asyncio.create_task(self._write_loop(), name="tocsin-store-writer")
+        if self.path != ":memory:":
+            self._checkpointer = asyncio.create_task(self._checkpoint_loop(),
+                                                     name="tocsin-store-checkpointer")
 
     async def _migrate(self) -> None:
         assert self._db is not None
@@ -266,6 +329,13 @@ class SQLiteStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
+        if self._child is not None:
+            await self._child.close()
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -277,6 +347,27 @@ class SQLiteStore:
         if self._lock is not None:
             self._lock.close()  # closing the file releases the lock
             self._lock = None
+
+    # -- the checkpointer -----------------------------------------------------
+
+    async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database a second after writes. A passive checkpoint
+        takes no writer's lock, and it is one statement step, run without the
+        interpreter lock, so it goes on beside commits and the event loop."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._written.wait()
+                await asyncio.sleep(CHECKPOINT_DELAY)
+                self._written.clear()
+                try:
+                    await loop.run_in_executor(None, _checkpoint, conn)
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed; tried again after the next write",
+                                error=str(exc), path=self.path)
+        finally:
+            conn.close()
 
     # -- the writer ---------------------------------------------------------
 
@@ -304,11 +395,16 @@ class SQLiteStore:
         assert db is not None
         ops = [op for item, _ in batch for op in item]
         try:
-            # The whole transaction in one hop to the connection's thread: one queue
-            # round trip per commit, not one per statement (aiosqlite's _execute runs a
-            # callable in its thread; it has no public equivalent).
-            await db._execute(_run_transaction, db._conn, ops)
+            # The whole transaction in one hop to the writer process or to the
+            # connection's thread: one round trip per commit, not one per statement
+            # (aiosqlite's _execute runs a callable in its thread; it has no public
+            # equivalent).
+            if self._child is not None:
+                await self._child.commit(ops)
+            else:
+                await db._execute(run_transaction, db._conn, ops)
             self.commits += 1
+            self._written.set()
         except sqlite3.Error as exc:
             err = StorageError(f"database write failed: {exc}")
             log.error("database write failed", error=str(exc), path=self.path)

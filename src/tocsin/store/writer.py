@@ -1,0 +1,110 @@
+"""The SQLite writer process: commits transactions sent to it over a pipe.
+
+The daemon's store can commit in a child process instead of aiosqlite's thread
+(``storage.writer: process``, the default for the daemon). A commit then runs
+on its own interpreter lock, beside the event loop: in a thread, the sqlite3
+module hands the lock back and forth at every statement step, and under load
+the commit spends most of its time waiting for the event loop to let go of it.
+
+The protocol is one exchange per transaction, over the child's stdin and
+stdout: a frame (4-byte big-endian length, then msgpack) holding a list of
+``[sql, params, many]`` operations, answered by a frame holding ``null`` when
+the transaction committed, or ``[error type, message]`` when it was rolled
+back. The child reads no configuration but its arguments (database path and
+``synchronous``), and exits when its stdin closes: when the daemon closes the
+store, and when the daemon dies (``kill -9`` included), once the transaction
+in hand is committed or rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import struct
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import msgspec
+
+__all__ = ["FRAME", "main", "run_transaction"]
+
+#: The frame header: the length of the msgpack body that follows.
+FRAME = struct.Struct(">I")
+
+
+def run_transaction(conn: sqlite3.Connection, ops: Sequence[Sequence[Any]]) -> None:
+    """Every operation in one transaction, rolled back whole on any error. Consecutive
+    ``executemany`` of the same statement are merged into one."""
+    merged: list[tuple[str, Any, bool]] = []
+    for sql, params, many in ops:
+        if many and merged and merged[-1][2] and merged[-1][0] == sql:
+            merged[-1][1].extend(params)
+        else:
+            merged.append((sql, list(params) if many else params, many))
+    conn.execute("BEGIN")
+    try:
+        for sql, params, many in merged:
+            if many:
+                conn.executemany(sql, params)
+            else:
+                conn.execute(sql, params)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def connect(path: str, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    # The daemon's checkpointer copies the WAL into the database, off the commit path.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+
+
+def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
+    data = stream.read(n)
+    return data if data is not None and len(data) == n else None
+
+
+def serve(conn: sqlite3.Connection, rd: IO[bytes], wr: IO[bytes]) -> None:
+    """Answer transactions until ``rd`` ends."""
+    decode = msgspec.msgpack.Decoder().decode
+    encode = msgspec.msgpack.Encoder().encode
+    while True:
+        head = _read_exactly(rd, FRAME.size)
+        if head is None:
+            return
+        body = _read_exactly(rd, FRAME.unpack(head)[0])
+        if body is None:
+            return
+        try:
+            run_transaction(conn, decode(body))
+            reply = encode(None)
+        except (sqlite3.Error, msgspec.DecodeError, ValueError, TypeError) as exc:
+            reply = encode([type(exc).__name__, str(exc)])
+        wr.write(FRAME.pack(len(reply)) + reply)
+        wr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m tocsin.store.writer DATABASE SYNCHRONOUS", file=sys.stderr)
+        return 2
+    conn = connect(args[0], args[1])
+    try:
+        serve(conn, sys.stdin.buffer, sys.stdout.buffer)
+    except BrokenPipeError:  # the daemon is gone; what was committed stays committed
+        pass
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
