@@ -18,6 +18,7 @@ own, a second after writes, rather than by whichever commit crosses SQLite's
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import sqlite3
@@ -190,13 +191,17 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
 
 
 class _ChildWriter:
-    """Commits through :mod:`tocsin.store.writer`, one transaction per exchange; a child
-    that died is started again for the next commit."""
+    """Commits through :mod:`tocsin.store.writer`. Transactions are sent as they come and
+    answered in the order sent (the child takes them one at a time), so the next one
+    can wait in the pipe while the child commits the last. A child that died fails
+    what it was sent, and the next commit starts another."""
 
     def __init__(self, path: str, synchronous: str) -> None:
         self.path = path
         self.synchronous = synchronous
         self.proc: asyncio.subprocess.Process | None = None
+        self._sent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._reader: asyncio.Task[None] | None = None
         self._encode = msgspec.msgpack.Encoder().encode
         self._decode = msgspec.msgpack.Decoder().decode
 
@@ -205,42 +210,69 @@ class _ChildWriter:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, _writer_module.__file__, self.path, self.synchronous,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        self._reader = asyncio.create_task(self._read_replies(self.proc),
+                                           name="tocsin-store-writer-replies")
+
+    async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        why = "its output ended"
+        try:
+            while True:
+                (size,) = FRAME.unpack(await proc.stdout.readexactly(FRAME.size))
+                reply = self._decode(await proc.stdout.readexactly(size))
+                fut = self._sent.popleft()
+                if fut.done():
+                    continue
+                if reply is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(sqlite3.OperationalError(reply[1]))
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            why = type(exc).__name__
+        except (msgspec.DecodeError, IndexError) as exc:  # out of step: not to be trusted
+            why = f"{type(exc).__name__}: {exc}"
+            proc.kill()
+        finally:
+            if self.proc is proc:
+                self.proc = None
+            err = sqlite3.OperationalError(f"the database writer process exited ({why})")
+            while self._sent:
+                fut = self._sent.popleft()
+                if not fut.done():
+                    fut.set_exception(err)
 
     async def commit(self, ops: list[_Op]) -> None:
         if self.proc is None or self.proc.returncode is not None:
             await self.start()
         proc = self.proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        assert proc is not None and proc.stdin is not None
         body = self._encode([(sql, list(params) if many else params, many)
                              for sql, params, many in ops])
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append(fut)
+        proc.stdin.write(FRAME.pack(len(body)) + body)  # one write: frames never interleave
         try:
-            proc.stdin.write(FRAME.pack(len(body)) + body)
             await proc.stdin.drain()
-            (size,) = FRAME.unpack(await proc.stdout.readexactly(FRAME.size))
-            reply = self._decode(await proc.stdout.readexactly(size))
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            await self.close(kill=True)
-            raise sqlite3.OperationalError(
-                f"the database writer process exited ({type(exc).__name__})") from None
-        except BaseException:
-            await self.close(kill=True)  # cut mid-exchange: its answer would go to the next one
-            raise
-        if reply is not None:
-            raise sqlite3.OperationalError(reply[1])
+        except OSError:
+            pass  # the reader sees the child gone and fails what it was sent
+        await fut
 
-    async def close(self, *, kill: bool = False) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if kill and proc.returncode is None:
-            proc.kill()
-        elif proc.stdin is not None:
+    async def close(self) -> None:
+        """Let the child finish what it was sent, and end it."""
+        proc = self.proc
+        if proc is not None and proc.stdin is not None:
             proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), 10)
+            except TimeoutError:
+                if proc is not None and proc.returncode is None:
+                    proc.kill()
+                await self._reader
+            self._reader = None
+        if proc is not None:
             await proc.wait()
+        self.proc = None
 
 
 def _lock_storage(path: str) -> IO[str]:
@@ -381,14 +413,26 @@ class SQLiteStore:
         await asyncio.shield(fut)
 
     async def _write_loop(self) -> None:
+        # With a writer process, a second transaction may be on its way while the child
+        # commits the first; what comes in meanwhile waits for a slot and goes as one.
+        slots = asyncio.Semaphore(2 if self._child is not None else 1)
+        in_flight: set[asyncio.Task[None]] = set()
         while True:
             await self._wakeup.wait()
+            await slots.acquire()
             self._wakeup.clear()
             batch, self._pending = self._pending, []
-            if batch:
-                await self._commit(batch)
-            elif self._closing:
-                return
+            if not batch:
+                slots.release()
+                if self._closing:
+                    break
+                continue
+            task = asyncio.create_task(self._commit(batch))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            task.add_done_callback(lambda _: slots.release())
+        if in_flight:
+            await asyncio.wait(in_flight)
 
     async def _commit(self, batch: list[tuple[list[_Op], asyncio.Future[None]]]) -> None:
         db = self._db
