@@ -18,6 +18,9 @@ __all__ = [
 ]
 
 API = "/api/tocsin/v1"
+#: Characters of an alert id that lists show: the 12 of its creation time in
+#: milliseconds, which alerts posted in one request share, and 8 of its random part.
+SHORT_ID = 20
 
 
 def _ref(ref: str) -> str:
@@ -53,7 +56,7 @@ def alerts_list(url: str | None, token: str | None, *, state: list[str], severit
         return 0
     rows = [("ID", "STATE", "ALERTNAME", "SEVERITY", "FIRED", "COUNT", "ACK BY", "LABELS")]
     for a in page["alerts"]:
-        rows.append((a["id"][:12], a["state"], a["labels"].get("alertname", ""),
+        rows.append((a["id"][:SHORT_ID], a["state"], a["labels"].get("alertname", ""),
                      a["labels"].get("severity", ""), _short(a["fired_at"]), str(a["occurrences"]),
                      a.get("acknowledged_by") or "", _labels(a["labels"], ("alertname", "severity"))))
     _table(rows, out)
@@ -129,7 +132,7 @@ def escalations_list(url: str | None, token: str | None, *, output: str = "simpl
     for e in items:
         level = f"{e['level']}{' (repeat)' if e['repeat'] else ''}"
         due_in = "paused (acknowledged)" if e["paused"] else _seconds(e["due_in_seconds"])
-        rows.append((e["id"][:12], e["alertname"], e["policy"], level, ",".join(e["receivers"]),
+        rows.append((e["id"][:SHORT_ID], e["alertname"], e["policy"], level, ",".join(e["receivers"]),
                      _short(e["due_at"]), due_in))
     _table(rows, out)
     return 0

@@ -16,7 +16,7 @@ import structlog
 
 from tocsin.events import AlertReceived, AlertResolved, AlertUpdated, Event
 from tocsin.incidents import Plan, plan_alert
-from tocsin.labels import fingerprint, valid_label_name
+from tocsin.labels import fingerprint, invalid_label_name
 from tocsin.models import Alert, PostableAlert
 from tocsin.plugins import call_each, wanted_impls
 from tocsin.timefmt import from_datetime, past_max
@@ -49,15 +49,15 @@ class IngestResult:
 
 def to_alert(p: PostableAlert, index: int, now: float, resolve_timeout: float) -> Alert | AlertError:
     """Validate and normalise one posted alert, as Alertmanager's API v2 does."""
-    labels = {k: v for k, v in p.labels.items() if v != ""}
+    labels = p.labels
+    if "" in labels.values():  # an empty value is no label
+        labels = {k: v for k, v in labels.items() if v != ""}
     if not labels:
         return AlertError(index, "labels", "at least one label pair required")
-    for name in labels:
-        if not valid_label_name(name):
-            return AlertError(index, f"labels.{name}", f"invalid label name {name!r}")
-    for name in p.annotations:
-        if not valid_label_name(name):
-            return AlertError(index, f"annotations.{name}", f"invalid annotation name {name!r}")
+    if (name := invalid_label_name(labels)) is not None:
+        return AlertError(index, f"labels.{name}", f"invalid label name {name!r}")
+    if (name := invalid_label_name(p.annotations)) is not None:
+        return AlertError(index, f"annotations.{name}", f"invalid annotation name {name!r}")
     starts = from_datetime(p.starts_at)
     ends = from_datetime(p.ends_at)
     for name, ts in (("startsAt", starts), ("endsAt", ends)):

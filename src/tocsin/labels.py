@@ -8,7 +8,7 @@ and value followed by the byte 0xFF, printed as 16 hex digits.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -70,7 +70,7 @@ def _fingerprint_c(labels: Mapping[str, str]) -> str:
     pairs = sorted(labels.items())
     # Names and values joined by NUL, which UTF-8 encodes as one byte, then each NUL
     # made the 0xFF separator; a label holding a NUL itself takes the slower way.
-    text = "\0".join([s for pair in pairs for s in pair]) + "\0"
+    text = "\0".join(map("\0".join, pairs)) + "\0"
     if text.count("\0") == 2 * len(pairs):
         return format(_fnv1a_c(text.encode().replace(b"\0", b"\xff")), "016x")  # type: ignore[misc]
     return format(_fnv1a(tuple(pairs)), "016x")
@@ -83,8 +83,30 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     return _fingerprint_c(labels)
 
 
+#: Names already found valid. Label and annotation names repeat across alerts far more
+#: than values do, so a set check replaces most regex matches; bounded, it stops growing.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_MAX = 10_000
+
+
 def valid_label_name(name: str) -> bool:
-    return LABEL_NAME_RE.fullmatch(name) is not None
+    if name in _VALID_NAMES:
+        return True
+    if LABEL_NAME_RE.fullmatch(name) is None:
+        return False
+    if len(_VALID_NAMES) < _VALID_NAMES_MAX:
+        _VALID_NAMES.add(name)
+    return True
+
+
+def invalid_label_name(names: Iterable[str]) -> str | None:
+    """The first name in ``names`` that is not a valid label name, or ``None``."""
+    if _VALID_NAMES.issuperset(names):  # the common case, in one C-level pass
+        return None
+    for name in names:
+        if not valid_label_name(name):
+            return name
+    return None
 
 
 _GO_SHORT_ESCAPES = {

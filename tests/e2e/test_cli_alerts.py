@@ -51,13 +51,15 @@ escalation_policies:
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].split()[:4] == ["ID", "STATE", "ALERTNAME", "SEVERITY"]
-    assert any(line.startswith(made["id"][:12]) and "DiskFull" in line for line in lines)
+    [shown] = [line.split()[0] for line in lines if "DiskFull" in line]
+    assert made["id"].startswith(shown) and len(shown) == 20
+    assert len({line.split()[0] for line in lines[1:]}) == len(lines) - 1
 
     esc = await tocsin("escalations", "--url", d.url, "list", "-o", "json")
     [step] = json.loads(esc.stdout)
     assert (step["id"], step["level"], step["receivers"]) == (made["id"], 2, ["lead"])
 
-    acked = await tocsin("alerts", "--url", d.url, "ack", made["id"][:12], "--who", "alice",
+    acked = await tocsin("alerts", "--url", d.url, "ack", shown, "--who", "alice",
                          "--note", "resizing")
     assert acked.returncode == 0, acked.stderr
     assert acked.stdout.strip() == f"{made['id']}: acknowledged"
