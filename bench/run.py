@@ -584,7 +584,7 @@ async def _profile_pyspy(pyspy: str, args: argparse.Namespace, sink: Sink, tmp: 
     spy = None
     try:
         spy = subprocess.Popen([pyspy, "record", "--pid", str(server.pid), "--rate", "1000", "--nonblocking",
-                                "--format", "raw", "--nolineno", "--output", str(out)],
+                                "--subprocesses", "--format", "raw", "--nolineno", "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         await asyncio.sleep(1.0)  # let it attach
         if spy.poll() is not None:
@@ -626,8 +626,9 @@ async def _profile_pyspy(pyspy: str, args: argparse.Namespace, sink: Sink, tmp: 
 
     rows = [{"function": label(f), "self_pct": 100 * c / samples, "total_pct": 100 * total_count[f] / samples}
             for f, c in sorted(self_count.items(), key=lambda kv: -kv[1])[:top]]
-    return {"tool": "py-spy 0.4 `record --rate 1000 --nonblocking --nolineno`, attached by pid, idle "
-                    "samples excluded, both threads (event loop and aiosqlite's) counted",
+    return {"tool": "py-spy 0.4 `record --rate 1000 --nonblocking --subprocesses --nolineno`, attached "
+                    "by pid, idle samples excluded, every thread of the daemon and of its database "
+                    "writer process counted",
             "samples": samples, "alerts": args.alerts, "alerts_per_s": args.alerts / res["elapsed_s"],
             "errors": len(res["errors"]), "rows": rows}
 

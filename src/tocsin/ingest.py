@@ -10,6 +10,7 @@ write is coalesced by the runtime.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sys import intern
 from typing import TYPE_CHECKING
 
 import structlog
@@ -81,6 +82,31 @@ def to_alert(p: PostableAlert, index: int, now: float, resolve_timeout: float) -
         updated_at=now,
         timeout=timeout,
     )
+
+
+def _interned(d: dict[str, str]) -> dict[str, str]:
+    return {intern(k): intern(v) for k, v in d.items()}
+
+
+def share_strings(alert: Alert, existing: Alert | None) -> None:
+    """Let a posted alert hold the strings already held, not copies of its own.
+
+    A re-post takes the held alert's label and annotation dicts where they are
+    equal (they nearly always are). A new alert's names and values are interned:
+    alerts repeat most of them (``job``, ``severity``, the alertname, annotation
+    texts, the generator URL), and each decoded copy would otherwise be kept for
+    as long as the alert is."""
+    if existing is not None:
+        if alert.labels == existing.labels:
+            alert.labels = existing.labels
+        if alert.annotations == existing.annotations:
+            alert.annotations = existing.annotations
+        if alert.generator_url == existing.generator_url:
+            alert.generator_url = existing.generator_url
+        return
+    alert.labels = _interned(alert.labels)
+    alert.annotations = _interned(alert.annotations)
+    alert.generator_url = intern(alert.generator_url)
 
 
 def merge(old: Alert | None, new: Alert, now: float) -> Alert:
@@ -162,6 +188,7 @@ async def ingest(
                             impls=enrichers, runtime=rt, alert=alert)
         alert.fingerprint = fingerprint(alert.labels)
         existing = rt.alerts.get(alert.fingerprint)
+        share_strings(alert, existing)
         kept = dedupe(runtime=rt, alert=alert, existing=existing) or alert
         rt.alerts.set(kept)
         result.accepted += 1

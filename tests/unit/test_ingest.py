@@ -280,3 +280,36 @@ async def test_invalid_alerts_are_reported_and_valid_ones_kept(tmp_path):
         assert [x.labels for x in rt.alerts] == [{"alertname": "ok"}]
         assert rt.counters["alerts_received"] == 1
         assert rt.counters["alerts_invalid"] == 2
+
+
+async def test_held_alerts_share_repeated_strings(tmp_path):
+    """What alerts repeat is held once: a new alert's names and values are interned, and a
+    re-post keeps the held alert's dicts instead of its own equal copies."""
+
+    def posted(i: int) -> dict:
+        # Built at run time, so that no two equal strings start out as one object.
+        def new(*parts: str) -> str:
+            return "".join(parts)
+
+        return {"labels": {"alertname": new("Disk", "Full"), "instance": f"db{i}", "job": new("no", "de")},
+                "annotations": {"summary": new("disk ", "almost full")},
+                "generatorURL": new("http://prom/", "graph")}
+
+    async with running(CONFIG, tmp_path) as rt:
+        await post(rt, posted(1), posted(2))
+        a1, a2 = (rt.alerts.get(fingerprint({"alertname": "DiskFull", "instance": f"db{i}",
+                                             "job": "node"})) for i in (1, 2))
+        assert a1.labels["alertname"] is a2.labels["alertname"]
+        assert a1.labels["job"] is a2.labels["job"]
+        assert a1.annotations["summary"] is a2.annotations["summary"]
+        assert a1.generator_url is a2.generator_url
+
+        await post(rt, posted(1))
+        again = rt.alerts.get(a1.fingerprint)
+        assert again.labels is a1.labels and again.annotations is a1.annotations
+
+        changed = posted(1) | {"annotations": {"summary": "now full"}}
+        await post(rt, changed)
+        now = rt.alerts.get(a1.fingerprint)
+        assert now.labels is a1.labels
+        assert now.annotations == {"summary": "now full"}

@@ -183,6 +183,18 @@ async def test_delete_alerts(tmp_path):
         assert await store.load_alerts() == [make_alert(1)]
 
 
+async def test_writes_queued_when_the_store_closes_are_committed(tmp_path):
+    path = tmp_path / "t.db"
+    store = SQLiteStore(path)
+    await store.open()
+    saves = [asyncio.create_task(store.save_alerts([make_alert(i)])) for i in range(5)]
+    await asyncio.sleep(0)  # queued, not yet committed
+    await asyncio.wait_for(store.close(), 10)
+    assert [t.result() for t in saves] == [None] * 5
+    async with opened(path) as store:
+        assert len(await store.load_alerts()) == 5
+
+
 async def test_writes_after_close_are_refused(tmp_path):
     store = SQLiteStore(tmp_path / "t.db")
     await store.open()

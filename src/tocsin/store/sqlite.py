@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import marshal
 import os
 import sqlite3
 import sys
@@ -202,13 +203,11 @@ class _ChildWriter:
         self.proc: asyncio.subprocess.Process | None = None
         self._sent: collections.deque[asyncio.Future[None]] = collections.deque()
         self._reader: asyncio.Task[None] | None = None
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._decode = msgspec.msgpack.Decoder().decode
 
     async def start(self) -> None:
-        # Run by file path, so that the child imports sqlite3 and msgspec, not tocsin.
+        # By file path and without site-packages: the child imports the standard library only.
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, _writer_module.__file__, self.path, self.synchronous,
+            sys.executable, "-I", "-S", _writer_module.__file__, self.path, self.synchronous,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read_replies(self.proc),
                                            name="tocsin-store-writer-replies")
@@ -219,7 +218,7 @@ class _ChildWriter:
         try:
             while True:
                 (size,) = FRAME.unpack(await proc.stdout.readexactly(FRAME.size))
-                reply = self._decode(await proc.stdout.readexactly(size))
+                reply = marshal.loads(await proc.stdout.readexactly(size))
                 fut = self._sent.popleft()
                 if fut.done():
                     continue
@@ -229,7 +228,7 @@ class _ChildWriter:
                     fut.set_exception(sqlite3.OperationalError(reply[1]))
         except (OSError, asyncio.IncompleteReadError) as exc:
             why = type(exc).__name__
-        except (msgspec.DecodeError, IndexError) as exc:  # out of step: not to be trusted
+        except (EOFError, ValueError, TypeError, IndexError) as exc:  # out of step: not to be trusted
             why = f"{type(exc).__name__}: {exc}"
             proc.kill()
         finally:
@@ -246,8 +245,8 @@ class _ChildWriter:
             await self.start()
         proc = self.proc
         assert proc is not None and proc.stdin is not None
-        body = self._encode([(sql, list(params) if many else params, many)
-                             for sql, params, many in ops])
+        body = marshal.dumps([(sql, list(params) if many else params, many)
+                              for sql, params, many in ops])
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sent.append(fut)
         proc.stdin.write(FRAME.pack(len(body)) + body)  # one write: frames never interleave
@@ -431,6 +430,8 @@ class SQLiteStore:
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             task.add_done_callback(lambda _: slots.release())
+            if self._closing:
+                self._wakeup.set()  # once more, to find nothing left (closing refuses writes) and end
         if in_flight:
             await asyncio.wait(in_flight)
 
@@ -449,9 +450,10 @@ class SQLiteStore:
                 await db._execute(run_transaction, db._conn, ops)
             self.commits += 1
             self._written.set()
-        except sqlite3.Error as exc:
+        except Exception as exc:  # sqlite3.Error, and anything unforeseen: no caller is left waiting
             err = StorageError(f"database write failed: {exc}")
-            log.error("database write failed", error=str(exc), path=self.path)
+            log.error("database write failed", error=str(exc), path=self.path,
+                      exc_info=None if isinstance(exc, sqlite3.Error) else exc)
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(err)

@@ -7,25 +7,27 @@ module hands the lock back and forth at every statement step, and under load
 the commit spends most of its time waiting for the event loop to let go of it.
 
 The protocol is one exchange per transaction, over the child's stdin and
-stdout: a frame (4-byte big-endian length, then msgpack) holding a list of
-``[sql, params, many]`` operations, answered by a frame holding ``null`` when
-the transaction committed, or ``[error type, message]`` when it was rolled
-back. The child reads no configuration but its arguments (database path and
-``synchronous``), and exits when its stdin closes: when the daemon closes the
-store, and when the daemon dies (``kill -9`` included), once the transaction
-in hand is committed or rolled back.
+stdout: a frame (4-byte big-endian length, then :mod:`marshal` data) holding a
+list of ``(sql, params, many)`` operations, answered by a frame holding
+``None`` when the transaction committed, or ``(error type, message)`` when it
+was rolled back. marshal is the interpreter's own format: both ends are the
+same Python (the daemon starts the child with ``sys.executable``), and the pipe
+is private to them. The child imports nothing but the standard library (it
+runs with ``-I -S``, for a small resident set), reads no configuration but its
+arguments (database path and ``synchronous``), and exits when its stdin
+closes: when the daemon closes the store, and when the daemon dies (``kill -9``
+included), once the transaction in hand is committed or rolled back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import marshal
 import sqlite3
 import struct
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
-
-import msgspec
 
 __all__ = ["FRAME", "main", "run_transaction"]
 
@@ -73,8 +75,6 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
 
 def serve(conn: sqlite3.Connection, rd: IO[bytes], wr: IO[bytes]) -> None:
     """Answer transactions until ``rd`` ends."""
-    decode = msgspec.msgpack.Decoder().decode
-    encode = msgspec.msgpack.Encoder().encode
     while True:
         head = _read_exactly(rd, FRAME.size)
         if head is None:
@@ -83,10 +83,10 @@ def serve(conn: sqlite3.Connection, rd: IO[bytes], wr: IO[bytes]) -> None:
         if body is None:
             return
         try:
-            run_transaction(conn, decode(body))
-            reply = encode(None)
-        except (sqlite3.Error, msgspec.DecodeError, ValueError, TypeError) as exc:
-            reply = encode([type(exc).__name__, str(exc)])
+            run_transaction(conn, marshal.loads(body))
+            reply = marshal.dumps(None)
+        except (sqlite3.Error, EOFError, ValueError, TypeError) as exc:
+            reply = marshal.dumps((type(exc).__name__, str(exc)))
         wr.write(FRAME.pack(len(reply)) + reply)
         wr.flush()
 
