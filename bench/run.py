@@ -457,6 +457,8 @@ async def one_run(system: str, section: str, point: int, args: argparse.Namespac
     counter[0] += 1
     run_id = f"r{counter[0]}"
     config = (LATENCY_CONFIG if section == "latency" else ROUTING_CONFIG).format(url=sink.url(run_id))
+    if system == "tocsin" and args.tocsin_writer:
+        config += f"storage:\n  writer: {args.tocsin_writer}\n"
     server = SERVERS[system](config, tmp / f"{run_id}-{system}")
     phase: Callable[..., Awaitable[dict[str, Any]]]
     if section == "latency":
@@ -751,7 +753,8 @@ def markdown(report: dict[str, Any]) -> str:
 
     if "ingest" in res:
         lines += [f"### Ingest: {a['alerts']:,} fresh alerts, {a['concurrency']} connections", "",
-                  "Server CPU: user + system time of the server process (all threads) per alert accepted, "
+                  "Server CPU: user + system time of the server's processes (all threads; tocsin's "
+                  "database writer process included) per alert accepted, "
                   "and over the run's wall time; load generator CPU: this process's CPU time over the "
                   "run's wall time (100 % is one CPU"
                   + (" busy); pairs read tocsin / Alertmanager." if both else " busy)."), ""]
@@ -799,8 +802,9 @@ def markdown(report: dict[str, Any]) -> str:
     if "memory" in res:
         lines += ["### Memory: peak RSS (VmHWM) after loading N active alerts",
                   "",
-                  f"A fresh process per point, loaded in batches of 100 over {a['concurrency']} connections, "
-                  f"read {a['settle']} s after the last answer.", ""]
+                  f"A fresh server per point, loaded in batches of 100 over {a['concurrency']} connections, "
+                  f"read {a['settle']} s after the last answer; tocsin's figures are the sum over its two "
+                  "processes (the daemon and its database writer).", ""]
         cols = ["active alerts", "tocsin VmHWM MiB"] + ([f"{am} VmHWM MiB", "tocsin/AM"] if both else [])
         cols += ["tocsin VmRSS MiB"] + ([f"{am} VmRSS MiB"] if both else []) + ["errors"]
         head(cols)
@@ -891,6 +895,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true",
                     help="also profile tocsin during ingest at batch 100 (py-spy, else cProfile)")
     ap.add_argument("--keep", action="store_true", help="keep the servers' directories (logs, databases)")
+    ap.add_argument("--tocsin-writer", choices=("process", "thread"),
+                    help="tocsin's storage.writer (default: the config default, process)")
     ap.add_argument("--write", type=Path, metavar="MD", help="write the tables between the bench markers")
     ap.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
     args = ap.parse_args(argv)
