@@ -387,17 +387,22 @@ class SQLiteStore:
         interpreter lock, so it goes on beside commits and the event loop."""
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         loop = asyncio.get_running_loop()
+        job: asyncio.Future[None] | None = None
         try:
             while True:
                 await self._written.wait()
                 await asyncio.sleep(CHECKPOINT_DELAY)
                 self._written.clear()
+                job = loop.run_in_executor(None, _checkpoint, conn)
                 try:
-                    await loop.run_in_executor(None, _checkpoint, conn)
+                    await asyncio.shield(job)
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed; tried again after the next write",
                                 error=str(exc), path=self.path)
         finally:
+            if job is not None and not job.done():  # stopped mid-checkpoint: let it end first
+                with contextlib.suppress(Exception):
+                    await job
             conn.close()
 
     # -- the writer ---------------------------------------------------------
