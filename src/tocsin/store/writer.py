@@ -31,7 +31,7 @@ from typing import IO, Any
 
 __all__ = ["FRAME", "main", "run_transaction"]
 
-#: The frame header: the length of the msgpack body that follows.
+#: The frame header: the length of the marshal data that follows.
 FRAME = struct.Struct(">I")
 
 
