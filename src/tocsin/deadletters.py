@@ -50,7 +50,7 @@ class DeadLetterQueue:
     async def drop(self, dead_letter_id: int) -> bool:
         if dead_letter_id not in self._items:
             return False
-        await self.store.delete_dead_letter(dead_letter_id)
+        await self.store.delete_dead_letters([dead_letter_id])
         del self._items[dead_letter_id]
         return True
 
@@ -67,7 +67,10 @@ class DeadLetterQueue:
         return await self._drop_where(lambda d: d.at < before)
 
     async def _drop_where(self, doomed: Callable[[DeadLetter], bool]) -> int:
+        """Drop every dead letter ``doomed`` picks, in one write."""
         ids = [d.id for d in self._items.values() if doomed(d)]
-        for dead_letter_id in ids:
-            await self.drop(dead_letter_id)
+        if ids:
+            await self.store.delete_dead_letters(ids)
+            for dead_letter_id in ids:
+                del self._items[dead_letter_id]
         return len(ids)

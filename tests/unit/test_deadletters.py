@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from tocsin.deadletters import DeadLetterQueue
+from tocsin.models import Notification
+from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import advance, api_client, post
 
 
@@ -244,3 +247,24 @@ async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(t
         assert resp.status == 200 and (await resp.json())["status"] == "delivered"
         await advance(rt, 60)  # the group flushes: nothing new to say, nothing sent
         assert len(sink.bodies) == 1
+
+
+async def test_dropping_many_dead_letters_is_one_write(tmp_path):
+    """Expiry (and superseding) drop every chosen dead letter in one transaction, and only those."""
+    store = SQLiteStore(tmp_path / "d.db")
+    await store.open()
+    try:
+        queue = DeadLetterQueue(store)
+        for at in (100.0, 200.0, 300.0, 400.0):
+            n = Notification(receiver="r", group_key="{}:{}", group_labels={}, alerts=[], now=at)
+            await queue.add(receiver="r", integration="webhook[0]", n=n, attempts=3,
+                            error="HTTP 500", now=at)
+        commits = store.commits
+        assert await queue.expire(350.0) == 3
+        assert store.commits == commits + 1
+        assert [d.at for d in await store.load_dead_letters()] == [400.0]
+        assert len(queue) == 1
+        assert await queue.expire(350.0) == 0
+        assert store.commits == commits + 1  # nothing to drop: no write
+    finally:
+        await store.close()

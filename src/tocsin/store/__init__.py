@@ -136,7 +136,8 @@ class Store(Protocol):
 
     async def load_dead_letters(self) -> list[DeadLetter]: ...
 
-    async def delete_dead_letter(self, dead_letter_id: int) -> None: ...
+    async def delete_dead_letters(self, dead_letter_ids: Iterable[int]) -> None:
+        """Delete these dead letters, in one transaction."""
 
     async def load_open_incidents(self) -> list[Incident]: ...
 

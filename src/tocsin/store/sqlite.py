@@ -600,8 +600,10 @@ class SQLiteStore:
                            attempts=r[5], error=r[6], notification=_notification_dec.decode(r[7]))
                 for r in rows]
 
-    async def delete_dead_letter(self, dead_letter_id: int) -> None:
-        await self._write([("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,), False)])
+    async def delete_dead_letters(self, dead_letter_ids: Iterable[int]) -> None:
+        rows = [(i,) for i in dead_letter_ids]
+        if rows:
+            await self._write([("DELETE FROM dead_letters WHERE id = ?", rows, True)])
 
     # -- incidents and history ---------------------------------------------------
 
