@@ -278,7 +278,7 @@ WEBHOOK_BODY = st.one_of(
 WEBHOOK_TTL = st.one_of(st.none(), DURATIONISH.filter(lambda v: isinstance(v, str | int | float)).map(str))
 
 
-# -- 1. POST /api/v2/alerts ------------------------------------------------------------------
+# -- the three ingest endpoints: /api/v2/alerts, native events, the Alertmanager webhook -----
 
 
 def run_fuzz(daemon: Daemon, path: str, strategy: st.SearchStrategy[bytes]) -> None:
@@ -290,42 +290,25 @@ def run_fuzz(daemon: Daemon, path: str, strategy: st.SearchStrategy[bytes]) -> N
     check()
 
 
-def test_alerts_arbitrary_bytes(daemon: Daemon) -> None:
-    run_fuzz(daemon, ALERTS, st.binary(max_size=2000))
+ENDPOINTS = pytest.mark.parametrize("path", [ALERTS, EVENTS, WEBHOOK], ids=["alerts", "events", "webhook"])
 
 
-def test_alerts_arbitrary_json(daemon: Daemon) -> None:
-    run_fuzz(daemon, ALERTS, JSON.map(encode))
+@ENDPOINTS
+def test_arbitrary_bytes(daemon: Daemon, path: str) -> None:
+    run_fuzz(daemon, path, st.binary(max_size=2000))
+
+
+@ENDPOINTS
+def test_arbitrary_json(daemon: Daemon, path: str) -> None:
+    run_fuzz(daemon, path, JSON.map(encode))
 
 
 def test_alerts_plausible(daemon: Daemon) -> None:
     run_fuzz(daemon, ALERTS, ALERT_BODY.map(encode))
 
 
-# -- 2. POST /api/tocsin/v1/events -----------------------------------------------------------
-
-
-def test_events_arbitrary_bytes(daemon: Daemon) -> None:
-    run_fuzz(daemon, EVENTS, st.binary(max_size=2000))
-
-
-def test_events_arbitrary_json(daemon: Daemon) -> None:
-    run_fuzz(daemon, EVENTS, JSON.map(encode))
-
-
 def test_events_plausible(daemon: Daemon) -> None:
     run_fuzz(daemon, EVENTS, EVENT_BODY.map(encode))
-
-
-# -- 3. POST /api/tocsin/v1/alertmanager/webhook ---------------------------------------------
-
-
-def test_webhook_arbitrary_bytes(daemon: Daemon) -> None:
-    run_fuzz(daemon, WEBHOOK, st.binary(max_size=2000))
-
-
-def test_webhook_arbitrary_json(daemon: Daemon) -> None:
-    run_fuzz(daemon, WEBHOOK, JSON.map(encode))
 
 
 def test_webhook_plausible(daemon: Daemon) -> None:
