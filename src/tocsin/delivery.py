@@ -121,7 +121,6 @@ class Delivery:
     async def _one(self, integ: Integration, n: Notification) -> bool:
         rt = self.rt
         now = n.now
-        firing_alerts = n.firing()
         firing, resolved = fingerprint_sets(n)
         entry = rt.nflog.get(n.group_key, n.receiver, integ.name)
         if not needs_update(
@@ -132,12 +131,12 @@ class Delivery:
             return True
 
         if not integ.send_resolved:
-            if not firing_alerts:
+            if not firing:
                 # Nothing to send, but the log must learn that the group resolved.
                 await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
                 await self._supersede(integ, n)
                 return True
-            n = msgspec.structs.replace(n, alerts=firing_alerts)
+            n = msgspec.structs.replace(n, alerts=n.firing())
         n = msgspec.structs.replace(n, id=notification_id(n, integ.name, firing, resolved, entry))
         sent = await self._send(integ, n)
         if sent is None:

@@ -364,7 +364,7 @@ def test_regression(daemon: Daemon, path: str, body: bytes) -> None:
     daemon.reads_back()
 
 
-# -- 4. config loading -----------------------------------------------------------------------
+# -- config loading ---------------------------------------------------------------------------
 
 
 def load(text: str) -> None:
