@@ -301,8 +301,10 @@ class SQLiteStore:
                  writer: Literal["thread", "process"] = "thread") -> None:
         self.path = str(path)
         self.synchronous = synchronous
-        self._child = _ChildWriter(self.path, synchronous) if writer == "process" and (
-            self.path != ":memory:") else None
+        #: An in-memory database lives in its one connection: no lock file, no writer
+        #: process, no checkpoints.
+        self._on_disk = self.path != ":memory:"
+        self._child = _ChildWriter(self.path, synchronous) if writer == "process" and self._on_disk else None
         self._checkpointer: asyncio.Task[None] | None = None
         self._written = asyncio.Event()
         self._db: aiosqlite.Connection | None = None
@@ -314,7 +316,7 @@ class SQLiteStore:
         self.commits = 0
 
     async def open(self) -> None:
-        if self.path != ":memory:":
+        if self._on_disk:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._lock = _lock_storage(self.path)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
@@ -322,9 +324,9 @@ class SQLiteStore:
         await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
         await self._db.execute("PRAGMA busy_timeout=5000")
         try:
+            if self._on_disk:
+                await self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
             await self._migrate()
-            if self.path != ":memory:":
-                await self._db.execute("PRAGMA wal_autocheckpoint=0")
             if self._child is not None:
                 await self._child.start()
         except BaseException:
@@ -333,7 +335,7 @@ class SQLiteStore:
             self._unlock()
             raise
         self._writer = asyncio.create_task(self._write_loop(), name="tocsin-store-writer")
-        if self.path != ":memory:":
+        if self._on_disk:
             self._checkpointer = asyncio.create_task(self._checkpoint_loop(),
                                                      name="tocsin-store-checkpointer")
 
