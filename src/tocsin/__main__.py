@@ -1,3 +1,3 @@
-from tocsin.cli import main
+from tocsin.cli.main import main
 
 raise SystemExit(main())

@@ -23,11 +23,11 @@ import pluggy
 
 if TYPE_CHECKING:
     from tocsin.channels import ChannelKind
-    from tocsin.events import Event
-    from tocsin.models import Alert, Notification
-    from tocsin.mute import MuteReason
-    from tocsin.remediations import RemediationKind
-    from tocsin.routing import Route
+    from tocsin.core.events import Event
+    from tocsin.core.models import Alert, Notification
+    from tocsin.core.mute import MuteReason
+    from tocsin.dispatch.route import Route
+    from tocsin.remediation import RemediationKind
     from tocsin.runtime import Runtime
 
 hookspec = pluggy.HookspecMarker("tocsin")
@@ -100,7 +100,7 @@ def tocsin_inhibit(
     so a silence made or expired after the alert arrived takes effect at the
     next flush, and whenever the API reports an alert's status (``route`` is
     None: route-dependent muting such as time intervals answers None then).
-    Return a :class:`tocsin.mute.MuteReason`, a list of them, or None. All
+    Return a :class:`tocsin.core.mute.MuteReason`, a list of them, or None. All
     implementations are called; the alert is muted if any gives a reason.
     Reasons of kind "silence" and "inhibition" show in the API's
     ``silencedBy`` / ``inhibitedBy``. Must be synchronous and cheap.
@@ -151,7 +151,7 @@ def tocsin_remediate(runtime: Runtime, notification: Notification) -> Awaitable[
 
 @hookspec
 def tocsin_observe(runtime: Runtime, event: Event) -> Awaitable[None] | None:
-    """See every event on the bus (:mod:`tocsin.events`), in publication order.
+    """See every event on the bus (:mod:`tocsin.core.events`), in publication order.
 
     Called from a dedicated bus subscriber, never from the publisher, so a slow
     observer delays only other observers. May be async. Errors are logged.

@@ -23,7 +23,7 @@ from tocsin import hookspecs
 
 if TYPE_CHECKING:
     from tocsin.channels import ChannelKind
-    from tocsin.remediations import RemediationKind
+    from tocsin.remediation import RemediationKind
 
 ENTRY_POINT_GROUP = "tocsin.plugins"
 log = structlog.get_logger("tocsin.plugins")

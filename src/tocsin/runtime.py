@@ -18,26 +18,26 @@ from typing import Any
 import aiohttp
 import structlog
 
-from tocsin.alerts import AlertState
-from tocsin.bus import EventBus, Subscription
-from tocsin.clock import Clock, SystemClock
-from tocsin.config import Config
-from tocsin.deadletters import DeadLetterQueue
-from tocsin.delivery import Delivery
-from tocsin.dispatch import Dispatcher
-from tocsin.events import ALERT_EVENTS, ConfigReloaded
-from tocsin.incidents import Plan, plan_alert
-from tocsin.inhibit import Inhibitor
-from tocsin.lifecycle import Lifecycle
-from tocsin.metrics import Metrics
-from tocsin.models import Alert, Notification
-from tocsin.mute import MuteReason
-from tocsin.nflog import NotificationLog
+from tocsin.config.document import Config
+from tocsin.core.bus import EventBus, Subscription
+from tocsin.core.clock import Clock, SystemClock
+from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
+from tocsin.core.models import Alert, Notification
+from tocsin.core.mute import MuteReason
+from tocsin.core.scheduler import Scheduler
+from tocsin.daemon.metrics import Metrics
+from tocsin.dispatch.dispatcher import Dispatcher
+from tocsin.dispatch.route import Route
+from tocsin.incidents.lifecycle import Lifecycle
+from tocsin.incidents.plan import Plan, plan_alert
+from tocsin.ingest.alerts import AlertState
+from tocsin.mute.inhibit import Inhibitor
+from tocsin.mute.silences import Silences
+from tocsin.notify.deadletters import DeadLetterQueue
+from tocsin.notify.delivery import Delivery
+from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager, call_each, call_impls, maybe_await
-from tocsin.remediate import KEEP, Remediator
-from tocsin.routing import Route
-from tocsin.scheduler import Scheduler
-from tocsin.silences import Silences
+from tocsin.remediation.engine import KEEP, Remediator
 from tocsin.store import Store
 from tocsin.store.sqlite import SQLiteStore
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import require_binary
-from tocsin.config import ConfigError
+from tocsin.config.document import ConfigError
 from tocsin.testing import make_config
 
 pytestmark = pytest.mark.e2e

@@ -452,8 +452,8 @@ async def test_https_with_server_tls(systemd_daemon, tmp_path):
 
 
 def test_the_tls_context_refuses_versions_before_1_2(tmp_path):
-    from tocsin.config import load_config
-    from tocsin.daemon import load_plugins, tls_context
+    from tocsin.config.document import load_config
+    from tocsin.daemon.serve import load_plugins, tls_context
     from tocsin.plugins import channel_kinds
 
     cert, key = self_signed(tmp_path)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tocsin.clock import FakeClock
+from tocsin.core.clock import FakeClock
+from tocsin.core.timefmt import format_ts
 from tocsin.testing import RecordingServer, advance, post, running
-from tocsin.timefmt import format_ts
 
 CONFIG = """
 global: {{resolve_timeout: 6h}}

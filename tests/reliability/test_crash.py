@@ -31,7 +31,7 @@ its alerts may or may not show up later.
 
 Delivery is at least once, as in Alertmanager: a kill after the receiver got a
 notification but before the daemon committed its notification log entry
-(``tocsin.delivery.Delivery._one``) makes the next run send it again. The test measures
+(``tocsin.notify.delivery.Delivery._one``) makes the next run send it again. The test measures
 that window from the outside: for each notification, from its arrival at the receiver
 to the daemon's "notification sent" log line (written once the entry is committed), and
 the share of the load time during which some notification was inside it. It also

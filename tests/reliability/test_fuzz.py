@@ -7,7 +7,7 @@ an ``"error"`` string, and ``GET /-/healthy`` still answers 200; every 50 exampl
 the list endpoints (alerts, groups, incidents, silences) must read back with a 200.
 
 The config test feeds arbitrary text and mutated copies of ``etc/tocsin/tocsin.yml``
-to :func:`tocsin.config.load_config`, which must answer a ``Config`` or raise
+to :func:`tocsin.config.document.load_config`, which must answer a ``Config`` or raise
 ``ConfigError``, nothing else.
 
 Quick mode (the default) runs 150 examples per target. Long mode sets the number
@@ -37,7 +37,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tocsin.config import Config, ConfigError, load_config
+from tocsin.config.document import Config, ConfigError, load_config
 from tocsin.plugins import channel_kinds, remediation_kinds
 from tocsin.testing import api_client, make_plugins
 

@@ -42,11 +42,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from tests.reliability.figures import write_report
-from tocsin.api.openapi import PREFIX, document
-from tocsin.clock import FakeClock
-from tocsin.models import Notification
+from tocsin.core.clock import FakeClock
+from tocsin.core.models import Notification
 from tocsin.runtime import Runtime
 from tocsin.testing import advance, api_client, post
+from tocsin.web.openapi import PREFIX, document
 
 try:
     import requests

@@ -6,7 +6,7 @@ import inspect
 from pathlib import Path
 
 from tocsin import hookspecs
-from tocsin.config import ConfigDocument
+from tocsin.config.document import ConfigDocument
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

@@ -13,14 +13,14 @@ from aiohttp.test_utils import TestServer
 
 import tocsin.plugins
 from tocsin import hookimpl, hookspecs
-from tocsin.api.v2 import gettable
-from tocsin.config import ConfigError
-from tocsin.events import AlertReceived, GroupFlushed, NotificationSent
-from tocsin.labels import fingerprint
-from tocsin.mute import MuteReason
+from tocsin.config.document import ConfigError
+from tocsin.core.events import AlertReceived, GroupFlushed, NotificationSent
+from tocsin.core.labels import fingerprint
+from tocsin.core.mute import MuteReason
+from tocsin.core.timefmt import format_ts
 from tocsin.plugins import ENTRY_POINT_GROUP, PluginInfo, PluginManager, channel_kinds
 from tocsin.testing import NotificationRecorder, advance, make_config, post, running
-from tocsin.timefmt import format_ts
+from tocsin.web.amv2.alerts import gettable
 
 BUILTINS = {"dedupe", "route", "notify", "webhook", "log"}
 
@@ -52,7 +52,7 @@ def test_builtins_load_through_the_entry_point_group():
         assert info.loaded and info.error is None
         assert pm.has_plugin(name)
     assert infos["webhook"].module == "tocsin.channels.webhook"
-    assert infos["dedupe"].module == "tocsin.builtin.dedupe"
+    assert infos["dedupe"].module == "tocsin.ingest.dedupe"
     assert {"webhook", "log"} <= set(channel_kinds(pm))
     # Loading twice registers nothing twice.
     pm.load_entry_points()

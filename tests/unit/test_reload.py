@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tocsin.silences import Silence, SilenceMatcher
+from tocsin.mute.silences import Silence, SilenceMatcher
 from tocsin.testing import advance, make_config, post, running
 
 CONFIG = """

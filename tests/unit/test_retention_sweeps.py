@@ -40,7 +40,7 @@ async def test_a_short_retention_is_swept_twice_per_period(tmp_path):
 
 
 async def test_dead_letters_older_than_history_retention_are_dropped(tmp_path):
-    from tocsin.models import Notification
+    from tocsin.core.models import Notification
 
     async with running(CONFIG.format(retention="120h", history="10m"), tmp_path) as rt:
         n = Notification(receiver="r", group_key="g", group_labels={}, alerts=[], now=rt.clock.now())

@@ -24,16 +24,16 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 import pytest
-import tocsin.delivery
+import tocsin.notify.delivery
 from aiohttp import web
 from tocsin import hookimpl
-from tocsin.config import ConfigError
-from tocsin.configtypes import dec_hook
-from tocsin.events import NotificationFailed, NotificationSent
-from tocsin.models import Alert, Notification
+from tocsin.config.document import ConfigError
+from tocsin.config.types import dec_hook
+from tocsin.core.events import NotificationFailed, NotificationSent
+from tocsin.core.models import Alert, Notification
+from tocsin.core.timefmt import format_ts
 from tocsin.plugins import PluginManager, channel_kinds
 from tocsin.testing import advance, make_config, post, running
-from tocsin.timefmt import format_ts
 
 import tocsin_discord
 from tocsin_discord import MAX_EMBED_TOTAL, DiscordConfig, cut, render, units
@@ -534,7 +534,7 @@ async def test_400_is_not_retried_and_the_token_stays_secret(tmp_path):
 
 
 async def test_500_is_retried(tmp_path, monkeypatch):
-    monkeypatch.setattr(tocsin.delivery.random, "uniform", lambda a, b: 1.0)
+    monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
     events = Events()
     async with fake_discord() as d:
         d.script = [(500, {}, {"message": "500: Internal Server Error", "code": 0})]

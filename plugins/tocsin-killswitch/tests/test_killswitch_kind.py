@@ -26,9 +26,9 @@ except importlib.metadata.PackageNotFoundError:
     pytest.skip("tocsin-killswitch is not installed (tocsin finds it by its entry point): "
                 "pip install -e plugins/tocsin-killswitch", allow_module_level=True)
 
-from tocsin.config import ConfigError
+from tocsin.config.document import ConfigError
 from tocsin.plugins import remediation_kinds
-from tocsin.remediations import ExecContext, Outcome, RemediationError, Rendered
+from tocsin.remediation import ExecContext, Outcome, RemediationError, Rendered
 from tocsin.testing import advance, make_config, make_plugins, post, running
 
 import tocsin_killswitch

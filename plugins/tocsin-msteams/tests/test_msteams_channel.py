@@ -25,15 +25,15 @@ import aiohttp
 import msgspec
 import pytest
 import structlog
-import tocsin.delivery
+import tocsin.notify.delivery
 from aiohttp import web
 from tocsin import hookimpl
-from tocsin.config import ConfigError
-from tocsin.events import NotificationFailed, NotificationSent
-from tocsin.models import Alert, Notification
+from tocsin.config.document import ConfigError
+from tocsin.core.events import NotificationFailed, NotificationSent
+from tocsin.core.models import Alert, Notification
+from tocsin.core.timefmt import format_ts
 from tocsin.plugins import PluginManager, channel_kinds
 from tocsin.testing import advance, make_config, post, running
-from tocsin.timefmt import format_ts
 
 import tocsin_msteams
 from tocsin_msteams import MAX_BYTES, MSTeamsConfig, cut, render_card
@@ -595,7 +595,7 @@ async def test_400_is_not_retried_and_the_signature_stays_secret(tmp_path):
 
 
 async def test_500_is_retried(tmp_path, monkeypatch):
-    monkeypatch.setattr(tocsin.delivery.random, "uniform", lambda a, b: 1.0)
+    monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
     events = Events()
     async with fake_workflow() as w:
         w.script = [(502, {}, {"error": {"code": "BadGateway"}}), (500, {}, {})]
@@ -740,7 +740,7 @@ def test_a_lifecycle_notice_says_so_first_in_the_title():
 
     ctx = ChannelContext(session=None, external_url="http://x", global_config=None,  # type: ignore[arg-type]
                          receiver="r", integration="msteams[0]")
-    from tocsin.configtypes import dec_hook
+    from tocsin.config.types import dec_hook
 
     config = msgspec.convert({"webhook_url": "http://127.0.0.1:1/h"}, MSTeamsConfig, dec_hook=dec_hook)
     channel = tocsin_msteams.MSTeamsChannel(config, ctx)

@@ -2,7 +2,7 @@
 
 A channel only renders and sends. Waiting, deduplication against the
 notification log, retries and recording are shared by every channel
-(:mod:`tocsin.delivery`).
+(:mod:`tocsin.notify.delivery`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from tocsin.configtypes import Duration
+from tocsin.config.types import Duration
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from tocsin.models import Notification
+    from tocsin.core.models import Notification
 
 __all__ = ["Channel", "ChannelConfig", "ChannelContext", "ChannelKind", "DeliveryError"]
 

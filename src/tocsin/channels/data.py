@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tocsin.models import Alert, Notification
-from tocsin.timefmt import format_ts_nano
+from tocsin.core.models import Alert, Notification
+from tocsin.core.timefmt import format_ts_nano
 
 __all__ = [
     "SEVERITY_RANK", "alert_data", "common", "message_data", "notice_line", "quote_meta", "severity_level",

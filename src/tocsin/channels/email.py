@@ -55,10 +55,10 @@ import structlog
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.http import TLSConfig
-from tocsin.configtypes import Secret
-from tocsin.models import Notification
-from tocsin.templates import Template, Templates, data
-from tocsin.validate import field_error
+from tocsin.config.types import Secret
+from tocsin.config.validate import field_error
+from tocsin.core.models import Notification
+from tocsin.notify.templates import Template, Templates, data
 
 __all__ = ["DEFAULT_HTML", "DEFAULT_SUBJECT", "DEFAULT_TEXT", "EmailChannel", "EmailConfig"]
 

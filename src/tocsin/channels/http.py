@@ -10,8 +10,8 @@ import aiohttp
 import msgspec
 
 from tocsin.channels import DeliveryError
-from tocsin.configtypes import Secret
-from tocsin.validate import field_error
+from tocsin.config.types import Secret
+from tocsin.config.validate import field_error
 
 __all__ = ["HTTPConfig", "post_json", "redact_url"]
 

@@ -11,7 +11,7 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
-from tocsin.models import Notification
+from tocsin.core.models import Notification
 
 __all__ = ["LogChannel", "LogConfig"]
 

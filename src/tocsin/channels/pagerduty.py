@@ -29,11 +29,11 @@ from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json
-from tocsin.configtypes import URL, Secret
-from tocsin.models import Notification
-from tocsin.templates import Template, Templates, data, fallback_text
-from tocsin.timefmt import format_ts
-from tocsin.validate import field_error
+from tocsin.config.types import URL, Secret
+from tocsin.config.validate import field_error
+from tocsin.core.models import Notification
+from tocsin.core.timefmt import format_ts
+from tocsin.notify.templates import Template, Templates, data, fallback_text
 
 if TYPE_CHECKING:
     import aiohttp

@@ -22,7 +22,7 @@ Slack's limits, so an enormous annotation never makes Slack refuse the message.
     equality matchers. The incoming webhook must belong to a Slack app with
     Interactivity on, its Request URL ``<external_url>/api/tocsin/v1/integrations/slack/actions``
     and its signing secret in ``integrations.slack.signing_secret[_file]``
-    (see :mod:`tocsin.api.integrations`).
+    (see :mod:`tocsin.web.integrations`).
 
 Runbook and dashboard buttons are URL buttons either way. A lifecycle notice
 (acknowledged, unacknowledged, escalated) has no Acknowledge button.
@@ -49,11 +49,11 @@ from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
-from tocsin.configtypes import URL
-from tocsin.models import Alert, Notification
-from tocsin.templates import Template, Templates, data, duration_words, fallback_text
-from tocsin.timefmt import format_ts
-from tocsin.validate import field_error
+from tocsin.config.types import URL
+from tocsin.config.validate import field_error
+from tocsin.core.models import Alert, Notification
+from tocsin.core.timefmt import format_ts
+from tocsin.notify.templates import Template, Templates, data, duration_words, fallback_text
 
 __all__ = [
     "ACK_ACTION", "RESOLVE_ACTION", "SILENCE_ACTION", "SlackChannel", "SlackConfig", "fingerprints_value",

@@ -19,10 +19,10 @@ from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import message_data
 from tocsin.channels.http import HTTPConfig, post_json
-from tocsin.configtypes import URL, Secret
-from tocsin.models import Notification
-from tocsin.templates import Template, Templates, data
-from tocsin.validate import field_error
+from tocsin.config.types import URL, Secret
+from tocsin.config.validate import field_error
+from tocsin.core.models import Notification
+from tocsin.notify.templates import Template, Templates, data
 
 __all__ = ["WebhookChannel", "WebhookConfig"]
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from tocsin.models import Alert, Notification
+from tocsin.core.models import Alert, Notification
 
 if TYPE_CHECKING:
-    from tocsin.incidents import HistoryEvent, Incident
-    from tocsin.remediate import RemediationRun
-    from tocsin.silences import Silence
+    from tocsin.incidents.plan import HistoryEvent, Incident
+    from tocsin.mute.silences import Silence
+    from tocsin.remediation.engine import RemediationRun
 
 __all__ = ["Attempt", "AttemptCount", "DeadLetter", "IncidentQuery", "NflogEntry", "StorageError", "Store"]
 

@@ -37,10 +37,10 @@ import aiosqlite
 import msgspec
 import structlog
 
-from tocsin.incidents import HistoryEvent, Incident
-from tocsin.models import Alert, Notification
-from tocsin.remediate import RemediationRun
-from tocsin.silences import Silence
+from tocsin.core.models import Alert, Notification
+from tocsin.incidents.plan import HistoryEvent, Incident
+from tocsin.mute.silences import Silence
+from tocsin.remediation.engine import RemediationRun
 from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError
 from tocsin.store import writer as _writer_module
 from tocsin.store.writer import FRAME, run_transaction

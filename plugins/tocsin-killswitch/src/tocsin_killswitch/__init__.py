@@ -32,8 +32,9 @@ import threading
 from typing import Any
 
 from tocsin import hookimpl
-from tocsin.remediation_kinds import CompiledTemplate, TemplateText
-from tocsin.remediations import (
+from tocsin.config.validate import field_error
+from tocsin.notify.templates import Templates
+from tocsin.remediation import (
     ExecContext,
     Outcome,
     RemediationConfig,
@@ -41,8 +42,7 @@ from tocsin.remediations import (
     RemediationKind,
     Rendered,
 )
-from tocsin.templates import Templates
-from tocsin.validate import field_error
+from tocsin.remediation.kinds import CompiledTemplate, TemplateText
 
 __version__ = "0.1.0"
 

@@ -39,11 +39,11 @@ from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
-from tocsin.configtypes import URL
-from tocsin.models import Alert, Notification
-from tocsin.templates import Template, Templates, data, duration_words, fallback_text
-from tocsin.timefmt import format_ts
-from tocsin.validate import field_error
+from tocsin.config.types import URL
+from tocsin.config.validate import field_error
+from tocsin.core.models import Alert, Notification
+from tocsin.core.timefmt import format_ts
+from tocsin.notify.templates import Template, Templates, data, duration_words, fallback_text
 
 __version__ = "0.1.0"
 

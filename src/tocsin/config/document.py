@@ -1,0 +1,697 @@
+"""The configuration file: an Alertmanager-shaped YAML document.
+
+Loading is three steps: parse YAML (keeping line numbers), decode into Structs
+collecting every problem with its path, then check what spans sections
+(receivers named by routes exist, names are unique). Receivers are decoded
+against the channel kinds that plugins contribute, so ``<kind>_configs`` is
+known exactly when a plugin provides ``kind``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from tocsin.channels import ChannelKind
+from tocsin.channels.http import HTTPConfig
+from tocsin.config.types import URL, Duration, MatcherList, Regex, Secret, dec_hook
+from tocsin.config.validate import ConfigError, Problem, decode, field_error, join_path
+from tocsin.core.labels import valid_label_name
+from tocsin.dispatch.route import Route
+from tocsin.enrich.enrichers import EnrichConfig
+from tocsin.mute.inhibit import InhibitRuleConfig
+from tocsin.mute.timeintervals import NamedTimeInterval
+from tocsin.notify.redact import RedactConfig
+from tocsin.notify.templates import TemplateError, Templates
+from tocsin.remediation import Remediation, RemediationError, RemediationKind
+
+__all__ = ["Config", "ConfigError", "load_config", "load_config_file"]
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class GlobalConfig(Base):
+    resolve_timeout: Duration = Duration(300)
+    http_config: HTTPConfig | None = None
+    # Defaults channels inherit, with Alertmanager's names.
+    slack_api_url: URL | None = None
+    slack_api_url_file: str | None = None
+    pagerduty_url: URL = URL("https://events.pagerduty.com/v2/enqueue")
+    smtp_from: str | None = None
+    smtp_hello: str = "localhost"
+    smtp_smarthost: str | None = None
+    smtp_auth_username: str | None = None
+    smtp_auth_password: Secret | None = None
+    smtp_auth_password_file: str | None = None
+    smtp_auth_identity: str | None = None
+    smtp_require_tls: bool = True
+
+    def __post_init__(self) -> None:
+        if self.resolve_timeout <= 0:
+            raise field_error("resolve_timeout", "must be greater than zero")
+
+
+class RouteConfig(Base):
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    continue_: bool = msgspec.field(default=False, name="continue")
+    matchers: list[MatcherList] = []
+    match: dict[str, str] = {}
+    match_re: dict[str, Regex] = {}
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    mute_time_intervals: list[str] = []
+    active_time_intervals: list[str] = []
+    #: Name of an ``escalation_policies`` entry; not inherited by child routes.
+    escalation_policy: str | None = None
+    #: Names of ``remediations`` entries to run for this route's firing alerts; not inherited.
+    remediations: list[str] = []
+    routes: list[RouteConfig] = []
+
+    def __post_init__(self) -> None:
+        if self.group_by is not None:
+            seen: set[str] = set()
+            for i, name in enumerate(self.group_by):
+                if name != "..." and not valid_label_name(name):
+                    raise field_error(f"group_by[{i}]", f"invalid label name {name!r}")
+                if name in seen and name != "...":  # Alertmanager tolerates a repeated '...'
+                    raise field_error(f"group_by[{i}]", f"duplicated label {name!r}")
+                seen.add(name)
+            if "..." in seen and len(seen) > 1:
+                raise field_error("group_by", "'...' (group by all labels) must stand alone")
+        for key in ("match", "match_re"):
+            for name in getattr(self, key):
+                if not valid_label_name(name):
+                    raise field_error(f"{key}.{name}", f"invalid label name {name!r}")
+        if self.group_interval is not None and self.group_interval == 0:
+            raise field_error("group_interval", "cannot be zero")
+        if self.repeat_interval is not None and self.repeat_interval == 0:
+            raise field_error("repeat_interval", "cannot be zero")
+
+
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
+
+
+class TLSConfig(Base, kw_only=True):
+    """HTTPS on the listener: a PEM certificate (chain) and its key."""
+
+    cert_file: str
+    key_file: str
+
+
+Role = Literal["ingest", "read", "admin"]
+
+
+class TokenConfig(Base, kw_only=True):
+    """A bearer token and what it may do: ``ingest`` posts alerts and events,
+    ``read`` reads, ``admin`` does everything."""
+
+    name: str
+    role: Role
+    token: Secret | None = None
+    token_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.token is None) == (self.token_file is None):
+            raise field_error("token", "set exactly one of token and token_file")
+        if self.token is not None and len(self.token) < 16:
+            raise field_error("token", "too short: use at least 16 characters")
+
+
+_BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
+
+
+class AuthConfig(Base):
+    tokens: list[TokenConfig] = []
+    #: user -> bcrypt hash, as Alertmanager's web config (``htpasswd -nBC 10 user``).
+    basic_auth_users: dict[str, Secret] = {}
+    #: user -> role for basic-auth users; a user not listed is ``admin``.
+    basic_auth_roles: dict[str, Role] = {}
+
+    def __post_init__(self) -> None:
+        for user, hashed in self.basic_auth_users.items():
+            if not _BCRYPT.match(hashed):
+                raise field_error(f"basic_auth_users.{user}", "expected a bcrypt hash ($2y$...)")
+        for user in self.basic_auth_roles:
+            if user not in self.basic_auth_users:
+                raise field_error(f"basic_auth_roles.{user}", "no such user in basic_auth_users")
+        names = [t.name for t in self.tokens]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise field_error(f"tokens[{i}].name", f"token name {name!r} is not unique")
+
+
+class RateLimitConfig(Base, kw_only=True):
+    """Per client address: a token bucket; over it, 429 with Retry-After."""
+
+    requests_per_second: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second <= 0:
+            raise field_error("requests_per_second", "must be greater than zero")
+        if self.burst < 1:
+            raise field_error("burst", "must be at least 1")
+
+
+class LimitsConfig(Base):
+    """What one request may carry; beyond it the request (or the alert) is refused."""
+
+    max_alerts_per_request: int = 10_000
+    max_labels_per_alert: int = 64
+    max_label_name_length: int = 256
+    max_label_value_length: int = 4096
+    max_annotation_value_length: int = 65_536
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            if getattr(self, name) < 1:
+                raise field_error(name, "must be at least 1")
+
+
+class ServerConfig(Base):
+    listen: str = "127.0.0.1:9095"
+    #: URL under which users reach tocsin; used in links sent to receivers.
+    external_url: str | None = None
+    #: Largest request body accepted; larger ones get 413.
+    max_body_bytes: int | None = None
+    #: The older name of ``max_body_bytes``.
+    max_request_bytes: int | None = None
+    tls: TLSConfig | None = None
+    #: Without it every endpoint is open (bind to loopback, or put a proxy in front).
+    auth: AuthConfig | None = None
+    rate_limit: RateLimitConfig | None = None
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    #: On SIGTERM: how long in-flight deliveries get to finish before they are given up.
+    shutdown_timeout: Duration = Duration(10)
+
+    def __post_init__(self) -> None:
+        try:
+            parse_listen(self.listen)
+        except ValueError as exc:
+            raise field_error("listen", str(exc)) from None
+        if self.max_body_bytes is not None and self.max_request_bytes is not None:
+            raise field_error("max_request_bytes", "set max_body_bytes or max_request_bytes, not both")
+        if self.body_limit <= 0:
+            raise field_error("max_body_bytes", "must be greater than zero")
+        if self.shutdown_timeout <= 0:
+            raise field_error("shutdown_timeout", "must be greater than zero")
+
+    @property
+    def body_limit(self) -> int:
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return 16 * 1024 * 1024
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    m = _LISTEN_RE.match(text)
+    if m is None or not 0 <= int(m["port"]) <= 65535:
+        raise ValueError(f"invalid listen address {text!r}: expected HOST:PORT or [IPv6]:PORT")
+    return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
+
+
+class StorageConfig(Base):
+    path: str = "var/tocsin.db"
+    #: NORMAL survives a crash of the process; FULL also a power loss.
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: Where commits run: ``process``, a child process of the daemon's own (commits go
+    #: on beside the event loop instead of taking turns with it for Python's
+    #: interpreter lock), or ``thread``, a thread of the daemon.
+    writer: Literal["process", "thread"] = "process"
+    #: How long expired silences and notification-log entries are kept
+    #: (Alertmanager's --data.retention).
+    retention: Duration = Duration(120 * 3600)
+    #: How long alert history, resolved incidents and delivery attempts are kept
+    #: (what ``tocsin stats`` can look back over).
+    history_retention: Duration = Duration(30 * 86400)
+
+    def __post_init__(self) -> None:
+        if self.retention <= 0:
+            raise field_error("retention", "must be greater than zero")
+        if self.history_retention <= 0:
+            raise field_error("history_retention", "must be greater than zero")
+
+
+class LoggingConfig(Base):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class PluginsConfig(Base):
+    #: Plugin names (entry-point names) not to load.
+    disable: list[str] = []
+
+
+class EscalationLevel(Base, kw_only=True):
+    #: Delay since the alert fired.
+    after: Duration = Duration(0)
+    receivers: list[str]
+
+    def __post_init__(self) -> None:
+        if self.after < 0:
+            raise field_error("after", "must not be negative")
+        if not self.receivers:
+            raise field_error("receivers", "at least one receiver required")
+
+
+class EscalationPolicy(Base, kw_only=True):
+    name: str
+    levels: list[EscalationLevel]
+    #: Notify the last level again every ``repeat`` until acknowledged or resolved.
+    repeat: Duration | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise field_error("name", "must not be empty")
+        if not self.levels:
+            raise field_error("levels", "at least one level required")
+        for i in range(1, len(self.levels)):
+            if self.levels[i].after < self.levels[i - 1].after:
+                raise field_error(f"levels[{i}].after", "levels must be in order of their delay")
+        if self.repeat is not None and self.repeat <= 0:
+            raise field_error("repeat", "must be greater than zero")
+
+    def due(self, fired_at: float, step: int) -> float | None:
+        """Wall-clock time of step ``step`` (0-based; steps past the last level are
+        repeats of it), or None when there is no such step."""
+        if step < len(self.levels):
+            return fired_at + float(self.levels[step].after)
+        if self.repeat is None:
+            return None
+        return fired_at + float(self.levels[-1].after) + (step - len(self.levels) + 1) * float(self.repeat)
+
+    def level(self, step: int) -> EscalationLevel:
+        return self.levels[min(step, len(self.levels) - 1)]
+
+
+class SlackActionsConfig(Base):
+    """Slack interactivity: the app's signing secret verifies button callbacks."""
+
+    signing_secret: Secret | None = None
+    signing_secret_file: str | None = None
+
+
+class PagerdutyWebhookConfig(Base):
+    """PagerDuty v3 webhook subscriptions' secrets (several while rotating)."""
+
+    webhook_secrets: list[Secret] = []
+    webhook_secret_file: str | None = None
+
+
+class IntegrationsConfig(Base):
+    slack: SlackActionsConfig = msgspec.field(default_factory=SlackActionsConfig)
+    pagerduty: PagerdutyWebhookConfig = msgspec.field(default_factory=PagerdutyWebhookConfig)
+
+
+class ConfigDocument(Base, kw_only=True):
+    global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
+    route: RouteConfig
+    receivers: list[dict[str, Any]] = []
+    #: Globs of Jinja2 files whose macros every template can call (relative to the config file).
+    templates: list[str] = []
+    inhibit_rules: list[InhibitRuleConfig] = []
+    time_intervals: list[NamedTimeInterval] = []
+    #: The older name of ``time_intervals``, still accepted.
+    mute_time_intervals: list[NamedTimeInterval] = []
+    escalation_policies: list[EscalationPolicy] = []
+    #: Patterns removed from annotations before notifications and remediations leave the host.
+    redact: RedactConfig = msgspec.field(default_factory=RedactConfig)
+    #: Guarded automatic actions, each ``name`` + ``kind`` + the kind's fields; routes name them.
+    remediations: list[dict[str, Any]] = []
+    #: Two-way integrations: callbacks from Slack and PagerDuty.
+    integrations: IntegrationsConfig = msgspec.field(default_factory=IntegrationsConfig)
+    #: Built-in enrichers run on every posted alert: rules, threshold, recommendations, host.
+    enrich: EnrichConfig = msgspec.field(default_factory=EnrichConfig)
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSpec:
+    """One entry of a receiver's ``<kind>_configs`` list."""
+
+    kind: str
+    index: int
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverSpec:
+    name: str
+    integrations: tuple[IntegrationSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationSpec:
+    """One ``remediations:`` entry: its validated config and what runs it."""
+
+    name: str
+    kind: str
+    config: Any
+    remediation: Remediation
+
+
+@dataclass(frozen=True)
+class Config:
+    document: ConfigDocument
+    route: Route
+    receivers: Mapping[str, ReceiverSpec]
+    original: str = ""
+    source: str | None = None
+    kinds: Mapping[str, ChannelKind] = field(default_factory=dict)
+    time_intervals: Mapping[str, NamedTimeInterval] = field(default_factory=dict)
+    templates: Templates = field(default_factory=Templates)
+    remediations: Mapping[str, RemediationSpec] = field(default_factory=dict)
+
+    @property
+    def global_(self) -> GlobalConfig:
+        return self.document.global_
+
+    @property
+    def server(self) -> ServerConfig:
+        return self.document.server
+
+    @property
+    def storage(self) -> StorageConfig:
+        return self.document.storage
+
+    @property
+    def escalation_policies(self) -> dict[str, EscalationPolicy]:
+        return {p.name: p for p in self.document.escalation_policies}
+
+    def summary(self) -> str:
+        routes = sum(1 for _ in self.route.walk())
+        integrations = sum(len(r.integrations) for r in self.receivers.values())
+        return (
+            f"{routes} route(s), {len(self.receivers)} receiver(s), "
+            f"{integrations} integration(s), listen {self.server.listen}, "
+            f"storage {self.storage.path}"
+        )
+
+
+def _receiver_type(kinds: Mapping[str, ChannelKind]) -> type[msgspec.Struct]:
+    fields: list[tuple[str, Any, Any]] = [("name", str, msgspec.NODEFAULT)]
+    for kind in sorted(kinds):
+        fields.append((f"{kind}_configs", list[kinds[kind].config], msgspec.field(default_factory=list)))
+    return msgspec.defstruct("Receiver", fields, forbid_unknown_fields=True, kw_only=True)
+
+
+def _decode_receivers(
+    raw: list[dict[str, Any]], kinds: Mapping[str, ChannelKind], problems: list[Problem]
+) -> dict[str, ReceiverSpec]:
+    rtype = _receiver_type(kinds)
+    out: dict[str, ReceiverSpec] = {}
+    for i, item in enumerate(raw):
+        path = f"receivers[{i}]"
+        if isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and key.endswith("_configs") and key[:-8] not in kinds:
+                    problems.append(Problem(
+                        join_path(path, key),
+                        f"no loaded plugin provides channel kind {key[:-8]!r} "
+                        f"(available: {', '.join(sorted(kinds)) or 'none'})",
+                    ))
+            item = {k: v for k, v in item.items() if not (
+                isinstance(k, str) and k.endswith("_configs") and k[:-8] not in kinds)}
+        value, found = decode(item, rtype, path=path, dec_hook=dec_hook)
+        problems.extend(found)
+        if value is None:
+            continue
+        if value.name in out:
+            problems.append(Problem(f"{path}.name", f"receiver name {value.name!r} is not unique"))
+            continue
+        integrations = []
+        for kind in sorted(kinds):
+            for j, cfg in enumerate(getattr(value, f"{kind}_configs")):
+                integrations.append(IntegrationSpec(kind, j, cfg))
+        out[value.name] = ReceiverSpec(value.name, tuple(integrations))
+    return out
+
+
+class _TextScalarLoader(yaml.SafeLoader):
+    """Scalars as their text, null aside: what yaml.v2 gives a Go string field.
+
+    Time intervals are all text in Alertmanager, and YAML 1.1 would otherwise
+    read the documented ``end_time: 17:00`` as the base-60 integer 1020.
+    """
+
+
+for _tag in ("bool", "int", "float", "timestamp"):
+    _TextScalarLoader.add_constructor(
+        f"tag:yaml.org,2002:{_tag}", _TextScalarLoader.construct_yaml_str)
+
+
+def _time_interval_sections_as_text(node: yaml.Node, data: dict[str, Any]) -> None:
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value in ("time_intervals", "mute_time_intervals"):
+            data[key.value] = _TextScalarLoader("").construct_document(value)
+
+
+def _check_integrations(
+    receivers: Mapping[str, ReceiverSpec], kinds: Mapping[str, ChannelKind], global_: GlobalConfig,
+    raw: Any, problems: list[Problem],
+) -> None:
+    """Checks a channel kind makes with the global section in sight."""
+    index = {r.get("name"): i for i, r in enumerate(raw) if isinstance(r, dict)} if isinstance(
+        raw, list) else {}
+    for spec in receivers.values():
+        for integ in spec.integrations:
+            base = f"receivers[{index.get(spec.name, '?')}].{integ.kind}_configs[{integ.index}]"
+            # Checked here, not in ChannelConfig.__post_init__, which subclasses override.
+            if getattr(integ.config, "max_concurrency", 1) < 1:
+                problems.append(Problem(f"{base}.max_concurrency", "must be at least 1"))
+            if getattr(integ.config, "timeout", 1) <= 0:
+                problems.append(Problem(f"{base}.timeout", "must be greater than zero"))
+            check = kinds[integ.kind].check
+            if check is None:
+                continue
+            for fld, message in check(integ.config, global_):
+                problems.append(Problem(f"{base}.{fld}" if fld else base, message))
+
+
+def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, NamedTimeInterval]:
+    out: dict[str, NamedTimeInterval] = {}
+    for key in ("mute_time_intervals", "time_intervals"):
+        for i, ti in enumerate(getattr(doc, key)):
+            if ti.name in out:
+                problems.append(Problem(f"{key}[{i}].name", f"time interval {ti.name!r} is not unique"))
+            out[ti.name] = ti
+    return out
+
+
+def _decode_remediations(
+    raw: Any, kinds: Mapping[str, RemediationKind], templates: Templates, problems: list[Problem],
+) -> dict[str, RemediationSpec]:
+    out: dict[str, RemediationSpec] = {}
+    if not isinstance(raw, list):
+        return out
+    for i, item in enumerate(raw):
+        path = f"remediations[{i}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(path, "expected a mapping with name and kind"))
+            continue
+        kind_name = item.get("kind")
+        kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
+            problems.append(Problem(f"{path}.kind", f"unknown remediation kind {kind_name!r} "
+                                    f"(available: {', '.join(sorted(kinds)) or 'none'})"))
+            continue
+        value, found = decode(item, kind.config, path=path, dec_hook=dec_hook)
+        problems.extend(found)
+        if value is None:
+            continue
+        if value.name in out:
+            problems.append(Problem(f"{path}.name", f"remediation name {value.name!r} is not unique"))
+            continue
+        checked = kind.check(value) if kind.check is not None else []
+        for fld, message in checked:
+            problems.append(Problem(f"{path}.{fld}" if fld else path, message))
+        if checked:
+            continue
+        try:
+            remediation = kind.factory(value, templates)
+        except RemediationError as exc:
+            problems.append(Problem(path, str(exc)))
+            continue
+        out[value.name] = RemediationSpec(value.name, kind.name, value, remediation)
+    return out
+
+
+def _check_escalations(doc: ConfigDocument, receivers: Collection[str], problems: list[Problem]) -> None:
+    seen: set[str] = set()
+    for i, policy in enumerate(doc.escalation_policies):
+        if policy.name in seen:
+            problems.append(Problem(f"escalation_policies[{i}].name",
+                                    f"escalation policy {policy.name!r} is not unique"))
+        seen.add(policy.name)
+        for j, level in enumerate(policy.levels):
+            for k, name in enumerate(level.receivers):
+                if name not in receivers:
+                    problems.append(Problem(f"escalation_policies[{i}].levels[{j}].receivers[{k}]",
+                                            f"undefined receiver {name!r}"))
+
+
+def _check_routes(
+    doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem],
+    remediations: Collection[str] = (),
+) -> None:
+    root = doc.route
+    if not root.receiver:
+        problems.append(Problem("route.receiver", "the root route must name a default receiver"))
+    if root.matchers or root.match or root.match_re:
+        problems.append(Problem("route", "the root route must not have matchers: it catches everything"))
+    if root.continue_:
+        problems.append(Problem("route.continue", "the root route cannot have continue"))
+    if root.mute_time_intervals or root.active_time_intervals:
+        problems.append(Problem("route", "the root route must not have time intervals"))
+    policies = {p.name for p in doc.escalation_policies}
+
+    def visit(r: RouteConfig, path: str) -> None:
+        if r.receiver and r.receiver not in receivers:
+            problems.append(Problem(f"{path}.receiver", f"undefined receiver {r.receiver!r}"))
+        for key in ("mute_time_intervals", "active_time_intervals"):
+            for j, name in enumerate(getattr(r, key)):
+                if name not in intervals:
+                    problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
+        for j, name in enumerate(r.remediations):
+            if name not in remediations:
+                problems.append(Problem(f"{path}.remediations[{j}]", f"undefined remediation {name!r}"))
+        if r.escalation_policy is not None and r.escalation_policy not in policies:
+            problems.append(Problem(f"{path}.escalation_policy",
+                                    f"undefined escalation policy {r.escalation_policy!r}"))
+        for i, child in enumerate(r.routes):
+            visit(child, f"{path}.routes[{i}]")
+
+    visit(root, "route")
+
+
+#: What building a parsed YAML node can raise.
+_UNBUILDABLE = (yaml.YAMLError, ValueError, TypeError, AttributeError)
+
+
+def _yaml_error(exc: Exception, path: str, what: str, source: str | None) -> ConfigError:
+    """A YAML error as a config error, at the line PyYAML points to (if it does)."""
+    mark = getattr(exc, "problem_mark", None)
+    return ConfigError([Problem(path, f"{what}: {exc}", mark.line + 1 if mark is not None else None)], source)
+
+
+def load_config(
+    text: str,
+    kinds: Mapping[str, ChannelKind],
+    *,
+    source: str | None = None,
+    remediation_kinds: Mapping[str, RemediationKind] | None = None,
+) -> Config:
+    """Parse and validate a config document; raise ``ConfigError`` listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, "", "invalid YAML", source) from None
+    try:
+        data = yaml.SafeLoader("").construct_document(node) if node is not None else None
+    except _UNBUILDABLE as exc:
+        # A node PyYAML parsed but cannot build: `name: =`, `!!int x`, an unknown `!tag`.
+        raise _yaml_error(exc, "", "invalid YAML value", source) from None
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
+    try:
+        _time_interval_sections_as_text(node, data)
+    except _UNBUILDABLE as exc:
+        raise _yaml_error(exc, "time_intervals", "invalid YAML value", source) from None
+
+    doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
+    receivers: dict[str, ReceiverSpec] = {}
+    names: set[str] = set()
+    raw_receivers = data.get("receivers")
+    if isinstance(raw_receivers, list):
+        receivers = _decode_receivers(raw_receivers, kinds, problems)
+        # A receiver whose entry has problems (already reported) is still defined.
+        names = {r["name"] for r in raw_receivers if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    intervals: dict[str, NamedTimeInterval] = {}
+    templates = Templates()
+    remediations: dict[str, RemediationSpec] = {}
+    if doc is not None:
+        intervals = _time_intervals(doc, problems)
+        base = Path(source).parent if source else None
+        try:
+            templates = Templates(doc.templates, base)
+        except (TemplateError, OSError) as exc:
+            problems.append(Problem("templates", str(exc)))
+        remediations = _decode_remediations(data.get("remediations"), remediation_kinds or {}, templates,
+                                            problems)
+        named = {r.get("name") for r in data.get("remediations") or [] if isinstance(r, dict)}
+        _check_routes(doc, receivers.keys() | names, intervals.keys(), problems,
+                      remediations.keys() | {n for n in named if isinstance(n, str)})
+        _check_escalations(doc, receivers.keys() | names, problems)
+        _check_integrations(receivers, kinds, doc.global_, raw_receivers, problems)
+    if problems:
+        raise ConfigError([_with_line(p, node) for p in problems], source)
+    assert doc is not None
+    return Config(
+        document=doc,
+        route=Route.build(doc.route),
+        receivers=receivers,
+        original=text,
+        source=source,
+        kinds=dict(kinds),
+        time_intervals=intervals,
+        templates=templates,
+        remediations=remediations,
+    )
+
+
+def load_config_file(
+    path: str | Path, kinds: Mapping[str, ChannelKind],
+    remediation_kinds: Mapping[str, RemediationKind] | None = None,
+) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(p)) from None
+    return load_config(text, kinds, source=str(p), remediation_kinds=remediation_kinds)
+
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _with_line(problem: Problem, node: yaml.Node | None) -> Problem:
+    """Attach the YAML line of the deepest node the problem's path reaches."""
+    line = None
+    current = node
+    for name, index in _PATH_TOKEN.findall(problem.path):
+        if current is None:
+            break
+        line = current.start_mark.line + 1
+        nxt = None
+        if index and isinstance(current, yaml.SequenceNode):
+            i = int(index)
+            nxt = current.value[i] if i < len(current.value) else None
+        elif name and isinstance(current, yaml.MappingNode):
+            for k, v in current.value:
+                if getattr(k, "value", None) == name:
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+        current = nxt
+    if current is not None:
+        line = current.start_mark.line + 1
+    return Problem(problem.path, problem.message, problem.line or line)

@@ -1,0 +1,217 @@
+"""Decode plain data (from YAML) into msgspec Structs, collecting every error.
+
+``msgspec.convert`` stops at the first problem; an operator fixing a config file
+wants all of them at once, each with its path. ``decode`` walks the target type
+alongside the data, converts leaves with msgspec (custom types go through
+``dec_hook``) and builds the Structs itself, so ``__post_init__`` checks run and
+their errors are reported at the Struct's path too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from msgspec import inspect as mi
+
+__all__ = ["ConfigError", "Problem", "decode", "join_path"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """One or more problems in a configuration document."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        prefix = f"{self.source}: " if self.source else ""
+        return "\n".join(f"{prefix}{p}" for p in self.problems)
+
+
+def join_path(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+_SCALARS_AS_STR = (int, float, bool)
+
+
+class _Walker:
+    def __init__(self, dec_hook: Callable[[type, Any], Any] | None) -> None:
+        self.dec_hook = dec_hook
+        self.problems: list[Problem] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def walk(self, data: Any, t: mi.Type, path: str) -> Any:
+        if isinstance(t, mi.StructType):
+            return self.struct(data, t, path)
+        if isinstance(t, mi.ListType):
+            if not isinstance(data, list):
+                self.fail(path, f"expected a list, got {_kind(data)}")
+                return None
+            return [self.walk(item, t.item_type, join_path(path, i)) for i, item in enumerate(data)]
+        if isinstance(t, mi.DictType):
+            if not isinstance(data, dict):
+                self.fail(path, f"expected a mapping, got {_kind(data)}")
+                return None
+            return {
+                self.walk(k, t.key_type, path): self.walk(v, t.value_type, join_path(path, str(k)))
+                for k, v in data.items()
+            }
+        if isinstance(t, mi.UnionType):
+            if data is None and t.includes_none:
+                return None
+            others = [u for u in t.types if not isinstance(u, mi.NoneType)]
+            if len(others) == 1:
+                return self.walk(data, others[0], path)
+        if isinstance(t, mi.StrType) and isinstance(data, _SCALARS_AS_STR):
+            # YAML reads `severity: 1` as an int; Alertmanager takes it as text.
+            data = str(data).lower() if isinstance(data, bool) else str(data)
+        return self.leaf(data, t, path)
+
+    def leaf(self, data: Any, t: mi.Type, path: str) -> Any:
+        target = _python_type(t)
+        try:
+            return msgspec.convert(data, target, dec_hook=self.dec_hook)
+        except msgspec.ValidationError as exc:
+            self.fail(path, _strip_msgspec_path(str(exc)))
+            return None
+
+    def struct(self, data: Any, t: mi.StructType, path: str) -> Any:
+        if not isinstance(data, dict):
+            self.fail(path, f"expected a mapping, got {_kind(data)}")
+            return None
+        fields = {f.encode_name: f for f in t.fields}
+        before = len(self.problems)
+        for key in data:
+            if key not in fields:
+                hint = difflib.get_close_matches(str(key), list(fields), n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                self.fail(join_path(path, str(key)), f"unknown field{extra}")
+        kwargs: dict[str, Any] = {}
+        complete = True
+        bad_fields: set[str] = set()
+        for f in t.fields:
+            if f.encode_name in data:
+                n = len(self.problems)
+                value = self.walk(data[f.encode_name], f.type, join_path(path, f.encode_name))
+                if len(self.problems) == n:
+                    kwargs[f.name] = value
+                else:
+                    bad_fields.add(f.encode_name)
+                if len(self.problems) != n and f.required:
+                    complete = False
+                # else: leave the bad field at its default so this Struct's own
+                # checks still run and report their problems too.
+            elif f.required:
+                self.fail(join_path(path, f.encode_name), "missing required field")
+                complete = False
+        failed = len(self.problems) > before
+        if not complete:
+            return None
+        try:
+            value = t.cls(**kwargs)
+            return None if failed else value
+        except (ValueError, TypeError) as exc:
+            sub, _, msg = str(exc).partition("\0")
+            if msg and sub.split(".")[0].split("[")[0] in bad_fields:
+                return None  # a consequence of a problem already reported
+            if msg:  # a check that names the field it is about
+                self.fail(join_path(path, sub), msg)
+            else:
+                self.fail(path, str(exc))
+            return None
+
+
+def field_error(field: str, message: str) -> ValueError:
+    """An error raised from ``__post_init__`` that points at one of the Struct's fields."""
+    return ValueError(f"{field}\0{message}")
+
+
+@functools.cache
+def _type_info(cls: type) -> mi.Type:
+    return mi.type_info(cls)
+
+
+def _python_type(t: mi.Type) -> Any:
+    """Map msgspec's type description back to an annotation ``convert`` accepts."""
+    simple = {
+        mi.StrType: str,
+        mi.IntType: int,
+        mi.FloatType: float,
+        mi.BoolType: bool,
+        mi.AnyType: Any,
+        mi.NoneType: type(None),
+    }
+    for k, v in simple.items():
+        if isinstance(t, k):
+            return v
+    if isinstance(t, mi.CustomType | mi.StructType | mi.EnumType):
+        return t.cls
+    if isinstance(t, mi.LiteralType):
+        from typing import Literal
+
+        return Literal[tuple(t.values)]
+    if isinstance(t, mi.UnionType):
+        from typing import Union
+
+        return Union[tuple(_python_type(u) for u in t.types)]  # noqa: UP007
+    if isinstance(t, mi.ListType):
+        return list[_python_type(t.item_type)]
+    if isinstance(t, mi.DictType):
+        return dict[_python_type(t.key_type), _python_type(t.value_type)]
+    raise TypeError(f"unsupported config type {t!r}")
+
+
+def _strip_msgspec_path(msg: str) -> str:
+    head, sep, _ = msg.rpartition(" - at `$")
+    return head if sep else msg
+
+
+def _kind(data: Any) -> str:
+    if data is None:
+        return "nothing"
+    if isinstance(data, dict):
+        return "a mapping"
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, int | float):
+        return "a number"
+    if isinstance(data, str):
+        return "a string"
+    return type(data).__name__
+
+
+def decode(
+    data: Any,
+    cls: type,
+    *,
+    path: str = "",
+    dec_hook: Callable[[type, Any], Any] | None = None,
+) -> tuple[Any, list[Problem]]:
+    """Convert ``data`` to ``cls``; return the value (None on error) and every problem."""
+    walker = _Walker(dec_hook)
+    value = walker.walk(data, _type_info(cls), path)
+    return value, walker.problems

@@ -1,0 +1,308 @@
+"""Running the daemon in the foreground: load, listen, handle signals, stop.
+
+Under systemd (``Type=notify``, see ``systemd/tocsin.service``) the daemon tells the
+service manager how it is doing through ``$NOTIFY_SOCKET`` (:mod:`tocsin.daemon.sdnotify`):
+
+- ``READY=1`` once the runtime has started and the listener accepts connections;
+- ``RELOADING=1`` when a reload (SIGHUP or ``POST /-/reload``) begins, and ``READY=1``
+  when it is over, whether the new config was taken or rejected;
+- ``STOPPING=1`` when a stop (SIGTERM, SIGINT) begins;
+- ``WATCHDOG=1`` every half ``WatchdogSec=`` from a task on the event loop, so a wedged
+  loop (or a dead background loop of the runtime) stops the pings and systemd restarts us.
+
+A stop first closes the listener, then gives requests being answered, group flushes and
+the background work in flight ``server.shutdown_timeout`` in total to finish; what is
+still running then is given up (its groups notify again at the next start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import structlog
+import yaml
+from aiohttp import web
+
+from tocsin.daemon import sdnotify
+from tocsin.config.document import Config, ConfigError, load_config, parse_listen
+from tocsin.config.validate import Problem
+from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
+from tocsin.runtime import Runtime
+from tocsin.store import StorageError
+from tocsin.web.app import create_app
+
+__all__ = ["ConfigLoader", "load_plugins", "serve", "tls_context"]
+
+log = structlog.get_logger("tocsin.daemon.serve")
+
+#: However little of ``server.shutdown_timeout`` the HTTP side left, the runtime gets at
+#: least this long to drain accepted alerts and persist.
+
+
+def load_plugins() -> PluginManager:
+    pm = PluginManager()
+    pm.load_entry_points()
+    return pm
+
+
+@dataclass
+class ConfigLoader:
+    """Reads the config file and applies command-line overrides, at start and on reload."""
+
+    path: Path
+    pm: PluginManager
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Config:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(self.path)) from None
+        config = load_config(text, channel_kinds(self.pm), source=str(self.path),
+                             remediation_kinds=remediation_kinds(self.pm))
+        disabled = [n for n in config.document.plugins.disable if self.pm.has_plugin(n)]
+        if disabled:
+            for name in disabled:
+                self.pm.unregister(name=name)
+            config = load_config(text, channel_kinds(self.pm), source=str(self.path),
+                             remediation_kinds=remediation_kinds(self.pm))
+        return self._override(config)
+
+    def _override(self, config: Config) -> Config:
+        doc = config.document
+        if self.overrides.get("listen"):
+            doc = msgspec.structs.replace(doc, server=msgspec.structs.replace(
+                doc.server, listen=self.overrides["listen"]))
+        if self.overrides.get("storage"):
+            doc = msgspec.structs.replace(doc, storage=msgspec.structs.replace(
+                doc.storage, path=self.overrides["storage"]))
+        if doc is config.document:
+            return config
+        return dataclasses.replace(config, document=doc)
+
+
+# -- TLS ----------------------------------------------------------------------------------
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_password() -> bytes:
+    # Called by OpenSSL for an encrypted key; without it OpenSSL would prompt on the terminal.
+    raise _EncryptedKey
+
+
+def _tls_error(config: Config, name: str, message: str) -> ConfigError:
+    problem = Problem(f"server.tls.{name}", message)
+    try:  # the line of the key in the file, as for any other config error
+        from tocsin.config.document import _with_line
+
+        problem = _with_line(problem, yaml.compose(config.original, Loader=yaml.SafeLoader))
+    except Exception:  # without a line number the message still says what is wrong
+        pass
+    return ConfigError([problem], config.source)
+
+
+def tls_context(config: Config) -> ssl.SSLContext:
+    """The server-side SSL context for ``server.tls`` (TLS 1.2 or newer).
+
+    Relative paths are relative to the config file's directory. Raises ConfigError naming
+    ``server.tls.cert_file`` or ``server.tls.key_file`` when a file cannot be read or used.
+    """
+    tls = config.server.tls
+    assert tls is not None
+    base = Path(config.source).parent if config.source else Path.cwd()
+    paths = {name: base / Path(getattr(tls, name)).expanduser() for name in ("cert_file", "key_file")}
+    for name, path in paths.items():
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise _tls_error(config, name, f"cannot read {path}: {exc.strerror or exc}") from None
+    cert, key = paths["cert_file"], paths["key_file"]
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        probe.load_verify_locations(cafile=cert)
+    except ssl.SSLError as exc:
+        raise _tls_error(config, "cert_file",
+                         f"{cert}: no PEM certificate in it ({exc.reason or exc})") from None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key, password=_no_password)
+    except _EncryptedKey:
+        raise _tls_error(config, "key_file",
+                         f"{key}: the private key is encrypted; tocsin needs an unencrypted PEM key "
+                         "(keep the file readable only by the service)") from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            message = f"{key}: not the private key of the certificate in server.tls.cert_file ({cert})"
+        else:
+            message = f"{key}: no usable PEM private key in it ({exc.reason or exc})"
+        raise _tls_error(config, "key_file", message) from None
+    return ctx
+
+
+# -- the runtime as the daemon runs it -------------------------------------------------------
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+async def serve(loader: ConfigLoader) -> int:
+    config = loader.load()
+    ssl_context: ssl.SSLContext | None = None
+    if config.server.tls is not None:
+        try:
+            ssl_context = tls_context(config)
+        except ConfigError as exc:
+            print(exc.render(), file=sys.stderr)
+            return 1
+    runtime = Runtime(config, loader.pm)
+    host, port = parse_listen(config.server.listen)
+    scheme = "https" if ssl_context is not None else "http"
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reload_lock = asyncio.Lock()
+    stopping = False
+
+    async def reload() -> None:
+        """Load the config file and apply it; on a failure the running config stays."""
+        if stopping:
+            log.warning("reload ignored: stopping")
+            return
+        async with reload_lock:
+            sdnotify.reloading("reloading the config")
+            status = "reload failed; running the previous config"
+            try:
+                try:
+                    new = loader.load()
+                except ConfigError as exc:
+                    log.error("reload rejected; the running config stays", error=exc.render())
+                    status = f"reload rejected ({len(exc.problems)} error(s)); running the previous config"
+                    _reload_failed(runtime)
+                    raise
+                old = runtime.config.server
+                if new.server.listen != old.listen or new.storage != runtime.config.storage:
+                    log.warning("server.listen and storage changes take effect at the next restart")
+                if new.server.tls != old.tls:
+                    log.warning("server.tls changes take effect at the next restart")
+                try:
+                    await runtime.reload(new)
+                except Exception:
+                    _reload_failed(runtime)
+                    raise
+                status = _status(runtime, f"{scheme}://{host}:{port}", "config reloaded")
+            finally:
+                sdnotify.ready(status)
+
+    app = create_app(runtime, reload)
+    # In-flight HTTP requests get at most the shutdown timeout; whatever it leaves goes to the runtime.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=float(config.server.shutdown_timeout))
+    watchdog = _start_watchdog(runtime, lambda: stopping)
+    try:
+        try:
+            await runner.setup()  # starts the runtime
+        except StorageError as exc:
+            print(f"{config.source or 'config'}: storage: {exc}", file=sys.stderr)
+            await runner.cleanup()
+            return 1
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            print(f"{config.source or 'config'}: server.listen: cannot listen on {host}:{port}: {reason}",
+                  file=sys.stderr)
+            await runner.cleanup()
+            return 1
+        log.info("listening", address=f"{host}:{port}", tls=ssl_context is not None,
+                 config=str(loader.path), storage=config.storage.path, summary=config.summary())
+        sdnotify.ready(_status(runtime, f"{scheme}://{host}:{port}", "ready"))
+
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(_quiet(reload()))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        def on_stop(name: str) -> None:
+            if stop.is_set():
+                log.info("already stopping", signal=name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        try:
+            await stop.wait()
+        finally:
+            stopping = True
+            timeout = float(runtime.config.server.shutdown_timeout)
+            runtime.stop_by = time.monotonic() + timeout
+            sdnotify.stopping(f"stopping: finishing work in flight (up to {timeout:g}s)")
+            log.info("stopping", shutdown_timeout=timeout)
+            await site.stop()  # accept no more connections
+            await runner.cleanup()  # answer requests in flight, then stop the runtime
+            # Removed only now: while stopping, a second SIGTERM or a SIGHUP must not kill us.
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            log.info("stopped")
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+    return 0
+
+
+def _reload_failed(runtime: Runtime) -> None:
+    """A reload failed and the running config stays. Metrics of failed reloads hook in here."""
+    runtime.counters["config_reload_failures"] += 1
+
+
+def _status(runtime: Runtime, url: str, what: str) -> str:
+    return f"{what}: {url}; {runtime.config.summary()}"
+
+
+def _start_watchdog(runtime: Runtime, stopping: Any) -> asyncio.Task[None] | None:
+    interval = sdnotify.watchdog_interval()
+    if interval is None:
+        return None
+    log.info("systemd watchdog enabled", interval_s=round(interval, 3))
+    return asyncio.get_running_loop().create_task(_watchdog(runtime, interval, stopping), name="watchdog")
+
+
+async def _watchdog(runtime: Runtime, interval: float, stopping: Any) -> None:
+    """Ping while the event loop runs this task and the runtime's loops are alive."""
+    reported = False
+    while True:
+        dead = [] if stopping() else runtime.dead_loops()
+        if not dead:
+            sdnotify.watchdog()
+        elif not reported:
+            reported = True
+            log.error("background loop ended; no more watchdog pings, so systemd restarts tocsin",
+                      loops=dead)
+            sdnotify.status(f"broken: background loop(s) {', '.join(dead)} ended")
+        await asyncio.sleep(interval)
+
+
+async def _quiet(coro: Any) -> None:
+    try:
+        await coro
+    except ConfigError:
+        pass  # already logged
+    except Exception:
+        log.exception("reload failed; the running config stays")

@@ -1,0 +1,228 @@
+"""The dispatcher: aggregation groups and their timers.
+
+An alert routed to a route joins the group for (route, the alert's values
+of the route's ``group_by`` labels). A new group flushes after
+``group_wait``, then every ``group_interval``. A flush takes the group's
+alerts from the alert state, drops the muted ones and hands the rest to the
+notify hook; the notification log (in delivery) decides whether anything
+is actually sent. After a successful flush, alerts that were resolved at the
+flush and have not changed since leave the group; an empty group is removed.
+
+Groups hold fingerprints, not alerts, so a re-post that only moves
+``ends_at`` never touches the dispatcher. Timers live in the shared
+scheduler; a flush that awaits runs as a task in the dispatcher's group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tocsin.core.events import GroupFlushed
+from tocsin.core.models import Alert, Notification, sort_key
+from tocsin.dispatch.route import Route
+from tocsin.plugins import call_each
+
+if TYPE_CHECKING:
+    from tocsin.core.scheduler import Timer
+    from tocsin.runtime import Runtime
+
+__all__ = ["AggrGroup", "Dispatcher"]
+
+log = structlog.get_logger("tocsin.dispatch.dispatcher")
+
+
+class AggrGroup:
+    __slots__ = ("alerts", "flushing", "has_flushed", "key", "labels", "route", "timer")
+
+    def __init__(self, route: Route, labels: dict[str, str]) -> None:
+        self.route = route
+        self.labels = labels
+        self.key = route.group_key(labels)
+        #: fingerprints of the group's alerts, in the order they joined
+        self.alerts: dict[str, None] = {}
+        self.timer: Timer | None = None
+        self.has_flushed = False
+        self.flushing = False
+
+    def __repr__(self) -> str:
+        return f"<AggrGroup {self.key} alerts={len(self.alerts)}>"
+
+
+class Dispatcher:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.groups: dict[tuple[str, str], AggrGroup] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    # -- routing alerts into groups ------------------------------------------------
+
+    def process(self, alert: Alert) -> None:
+        routes = self.rt.route_caller(runtime=self.rt, alert=alert) or []
+        for route in routes:
+            self.insert(route, alert)
+
+    def insert(self, route: Route, alert: Alert) -> None:
+        labels = route.group_labels(alert.labels)
+        group_key = route.group_key(labels)
+        gid = (route.id, group_key)
+        group = self.groups.get(gid)
+        if group is None:
+            group = self.groups[gid] = AggrGroup(route, labels)
+            group.timer = self.rt.scheduler.call_later(
+                float(route.opts.group_wait), self._due, gid
+            )
+        group.alerts[alert.fingerprint] = None
+        # An alert that has waited group_wait already (e.g. across a restart)
+        # does not wait again before the group's first notification.
+        if (
+            not group.has_flushed
+            and not group.flushing
+            and alert.starts_at + route.opts.group_wait < self.rt.clock.now()
+        ):
+            self._reschedule(group, gid, 0.0)
+
+    def _reschedule(self, group: AggrGroup, gid: tuple[str, str], delay: float) -> None:
+        if group.timer is not None:
+            group.timer.cancel()
+        group.timer = self.rt.scheduler.call_later(delay, self._due, gid)
+
+    def _due(self, gid: tuple[str, str]) -> None:
+        group = self.groups.get(gid)
+        if group is None or self._closed:
+            return
+        if group.flushing:  # the previous flush is still delivering; go again right after
+            group.timer = None
+            return
+        group.flushing = True
+        group.timer = None
+        task = asyncio.create_task(self._flush(gid, group), name=f"flush {group.key}")
+        self._inflight.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not self._inflight:
+            self._idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("flush crashed", error=repr(task.exception()))
+
+    # -- flushing ---------------------------------------------------------------------
+
+    async def _flush(self, gid: tuple[str, str], group: AggrGroup) -> None:
+        rt = self.rt
+        started = rt.clock.monotonic()
+        try:
+            await self.flush(group)
+        finally:
+            group.flushing = False
+            group.has_flushed = True
+            if not group.alerts:
+                self.groups.pop(gid, None)
+            elif not self._closed:
+                interval = float(group.route.opts.group_interval)
+                elapsed = rt.clock.monotonic() - started
+                self._reschedule(group, gid, max(0.0, interval - elapsed))
+
+    async def flush(self, group: AggrGroup) -> bool:
+        rt = self.rt
+        now = rt.clock.now()
+        snapshot: list[Alert] = []
+        for fp in list(group.alerts):
+            alert = rt.alerts.get(fp)
+            if alert is None:  # collected while in the group: nothing to say about it
+                del group.alerts[fp]
+                continue
+            copy = alert.__copy__()
+            if not alert.resolved(now):
+                copy.ends_at = 0.0  # it must not resolve while being delivered
+            snapshot.append(copy)
+        if not snapshot:
+            return True
+        snapshot.sort(key=sort_key)
+
+        unmuted: list[Alert] = []
+        mutes = []
+        for a in snapshot:
+            reasons = rt.muted(a, group.route, now)
+            if not reasons:
+                unmuted.append(a)
+            if not a.resolved(now):
+                mutes.append((a.fingerprint, reasons))
+        muted = len(snapshot) - len(unmuted)
+        await rt.lifecycle.record_mutes(mutes, now)
+        n = Notification(
+            receiver=group.route.receiver,
+            group_key=group.key,
+            group_labels=group.labels,
+            alerts=unmuted,
+            now=now,
+            route_id=group.route.id,
+            repeat_interval=float(group.route.opts.repeat_interval),
+            group_interval=float(group.route.opts.group_interval),
+        )
+        firing = sum(1 for a in unmuted if not a.resolved(now))
+        await rt.bus.publish(GroupFlushed(
+            at=now, group_key=group.key, receiver=n.receiver,
+            firing=firing, resolved=len(unmuted) - firing, muted=muted,
+        ))
+        # Nothing left after muting: the pipeline stops here, as Alertmanager's does.
+        # Notifying an empty set would read as "all resolved" to the notification log.
+        ok = await rt.notify(n) if unmuted else True
+        if ok:
+            for a in snapshot:
+                # Leaves the group only if not re-posted since the flush (Alertmanager
+                # compares UpdatedAt the same way), else the next flush looks again.
+                if a.resolved(now) and a.fingerprint in group.alerts:
+                    current = rt.alerts.get(a.fingerprint)
+                    if current is None or current.updated_at == a.updated_at:
+                        del group.alerts[a.fingerprint]
+        if firing and rt.hooks.has_impls("tocsin_remediate"):
+
+            def failed(plugin: str, exc: BaseException) -> None:
+                log.error("remediate hook failed", plugin=plugin, group_key=group.key, exc_info=exc)
+
+            await call_each(rt.hooks.hook.tocsin_remediate, failed, runtime=rt, notification=n)
+        return ok
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def in_flight(self) -> set[asyncio.Task[None]]:
+        """Flushes (deliveries) still running."""
+        return {t for t in self._inflight if not t.done()}
+
+    async def settle(self) -> None:
+        """Wait for every flush in flight (tests, and shutdown)."""
+        while self._inflight:
+            await self._idle.wait()
+
+    async def close(self, timeout: float) -> None:
+        self._closed = True
+        for group in self.groups.values():
+            if group.timer is not None:
+                group.timer.cancel()
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    def rebuild(self, root: Route) -> None:
+        """After a reload: drop groups and re-route every held alert into the new tree.
+
+        The notification log is keyed by group key, so unchanged groups do not
+        notify again; they flush at once (their alerts have waited already).
+        """
+        for group in self.groups.values():
+            if group.timer is not None:
+                group.timer.cancel()
+        self.groups.clear()
+        for alert in self.rt.alerts:
+            self.process(alert)

@@ -1,0 +1,498 @@
+"""The incident lifecycle at run time: current incidents, acknowledgement,
+manual resolution, expiry, mute and notification history, escalation.
+
+Ingest plans incident changes with :func:`tocsin.incidents.plan.plan_alert` and
+writes them with the alert; :meth:`Lifecycle.install` then takes them into
+memory and starts or stops their timers. Everything else that changes an
+incident (a person, a timer, a flush, a delivery) goes through here and is
+written before it is announced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from tocsin.core.events import AlertAcknowledged, AlertResolved, AlertUnacknowledged
+from tocsin.core.models import Alert, Notification, sort_key
+from tocsin.core.mute import MuteReason
+from tocsin.core.scheduler import TimerWheel
+from tocsin.dispatch.route import Route
+from tocsin.incidents.plan import (
+    ACKNOWLEDGED,
+    FIRING,
+    RESOLVED,
+    Escalation,
+    HistoryEvent,
+    Incident,
+    IncidentConflict,
+    IncidentNotFound,
+    Plan,
+    mute_keys,
+    resolved,
+)
+from tocsin.store import StorageError
+
+if TYPE_CHECKING:
+    from tocsin.config.document import EscalationPolicy
+    from tocsin.core.scheduler import Timer
+    from tocsin.runtime import Runtime
+
+__all__ = ["Lifecycle"]
+
+log = structlog.get_logger("tocsin.incidents.lifecycle")
+
+
+class Lifecycle:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        #: The current (latest) incident of each fingerprint tocsin holds.
+        self.current: dict[str, Incident] = {}
+        #: Fingerprints whose only change was a re-post (occurrences, last_seen).
+        self.dirty: set[str] = set()
+        self._expiry = TimerWheel(self.rt.scheduler, self._expiry_due)
+        self._escalation: dict[str, Timer] = {}
+        self._notices: dict[tuple[str, str, str], list[Incident]] = {}
+        self._held = 0
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def load(self, incidents: Iterable[Incident]) -> None:
+        for inc in incidents:
+            self.current[inc.fingerprint] = inc
+
+    def start(self) -> None:
+        """Arm expiry and escalation for the incidents loaded at start-up."""
+        for inc in list(self.current.values()):
+            if inc.open:
+                self._arm_expiry(inc.fingerprint)
+            if inc.state == FIRING:
+                self._arm_escalation(inc)
+
+    def stop(self) -> None:
+        for timer in self._escalation.values():
+            timer.cancel()
+        self._expiry.clear()
+        self._escalation.clear()
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def get(self, fingerprint: str) -> Incident | None:
+        return self.current.get(fingerprint)
+
+    async def find(self, ref: str) -> Incident:
+        """An incident by id, or the latest incident of a fingerprint."""
+        inc = self.current.get(ref)
+        if inc is not None:
+            return inc
+        for inc in self.current.values():
+            if inc.id == ref:
+                return inc
+        found = await self.rt.store.get_incident(ref) or await self.rt.store.latest_incident(ref)
+        if found is None:
+            raise IncidentNotFound(ref)
+        return found
+
+    def acknowledged(self, fingerprints: Iterable[str]) -> bool:
+        """Whether every one of these alerts is acknowledged (and there is one)."""
+        any_ = False
+        for fp in fingerprints:
+            inc = self.current.get(fp)
+            if inc is None or inc.state != ACKNOWLEDGED:
+                return False
+            any_ = True
+        return any_
+
+    # -- ingest --------------------------------------------------------------------------
+
+    def seen(self, fingerprint: str, now: float) -> None:
+        """A re-post that changed nothing else: one more occurrence, written later."""
+        inc = self.current.get(fingerprint)
+        if inc is not None and inc.open:
+            inc.occurrences += 1
+            inc.last_seen = now
+            self.dirty.add(fingerprint)
+
+    def prepare(self, plan: Plan) -> None:
+        """Before a plan is written: give incidents that open their route's escalation
+        policy, so that it is stored in the same transaction as the alert."""
+        if not self.rt.config.document.escalation_policies:
+            return
+        for fp in plan.opened:
+            inc = plan.incidents.get(fp)
+            if inc is not None and inc.escalation is None:
+                esc = self._escalation_for(inc)
+                if esc is not None:
+                    plan.incidents[fp] = msgspec.structs.replace(inc, escalation=esc)
+
+    def install(self, plan: Plan) -> None:
+        """Take a written plan into memory; start and stop timers."""
+        self.current.update(plan.incidents)
+        for fp in plan.incidents:
+            self.dirty.discard(fp)
+        for fp in plan.closed:
+            self._disarm(fp)
+        for fp in plan.opened:
+            self._disarm(fp)
+            self._arm_expiry(fp)
+            self._arm_escalation(self.current[fp])
+
+    def take_dirty(self) -> list[Incident]:
+        out = [inc for fp in self.dirty if (inc := self.current.get(fp)) is not None]
+        self.dirty.clear()
+        return out
+
+    def forget(self, fingerprint: str) -> None:
+        """The alert was collected: keep its incident in the store only."""
+        inc = self.current.get(fingerprint)
+        if inc is not None and not inc.open:
+            del self.current[fingerprint]
+            self._disarm(fingerprint)
+
+    # -- people: acknowledge, unacknowledge, resolve -------------------------------------
+
+    async def acknowledge(self, ref: str, *, by: str, note: str = "", source: str = "api") -> Incident:
+        inc = await self._live(ref)
+        if inc.state == RESOLVED:
+            raise IncidentConflict(f"alert {inc.id} is resolved; there is nothing to acknowledge")
+        if inc.state == ACKNOWLEDGED:
+            return inc
+        now = self.rt.clock.now()
+        new = msgspec.structs.replace(inc, state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by,
+                                      ack_note=note)
+        await self._commit(new, "acknowledged", now, by, {"note": note, "source": source})
+        self._disarm_escalation(inc.fingerprint)
+        await self.rt.bus.publish(AlertAcknowledged(at=now, incident=new, by=by, note=note))
+        self._announce(new, "acknowledged", by, note)
+        return new
+
+    async def unacknowledge(self, ref: str, *, by: str, note: str = "", source: str = "api") -> Incident:
+        inc = await self._live(ref)
+        if inc.state != ACKNOWLEDGED:
+            raise IncidentConflict(f"alert {inc.id} is {inc.state}, not acknowledged")
+        now = self.rt.clock.now()
+        new = msgspec.structs.replace(inc, state=FIRING, acknowledged_at=0.0, acknowledged_by="",
+                                      ack_note="")
+        await self._commit(new, "unacknowledged", now, by, {"note": note, "source": source})
+        self._arm_escalation(new)
+        await self.rt.bus.publish(AlertUnacknowledged(at=now, incident=new, by=by, note=note))
+        self._announce(new, "unacknowledged", by, note)
+        return new
+
+    async def resolve(self, ref: str, *, by: str, note: str = "", source: str = "api") -> Incident:
+        """End the alert now, as if its sender had; the group's resolved notice follows
+        at its next flush for receivers with ``send_resolved``."""
+        inc = await self._live(ref)
+        if inc.state == RESOLVED:
+            raise IncidentConflict(f"alert {inc.id} is already resolved")
+        rt = self.rt
+        now = rt.clock.now()
+        alert = rt.alerts.get(inc.fingerprint)
+        new = resolved(inc, now, by=by, resolution="manual")
+        row = HistoryEvent(at=now, alert_id=inc.id, fingerprint=inc.fingerprint, kind="resolved",
+                           actor=by, detail={"note": note, "source": source, "manual": True})
+        ended: Alert | None = None
+        if alert is not None:
+            ended = msgspec.structs.replace(alert, ends_at=now, timeout=False, updated_at=now)
+        await rt.store.save(alerts=[ended] if ended else (), incidents=[new], history=[row])
+        if ended is not None:
+            rt.alerts.set(ended)
+        self.current[inc.fingerprint] = new
+        self._disarm(inc.fingerprint)
+        if ended is not None:
+            await rt.bus.publish(AlertResolved(at=now, alert=ended))
+        return new
+
+    async def _live(self, ref: str) -> Incident:
+        inc = await self.find(ref)
+        current = self.current.get(inc.fingerprint)
+        if current is None or current.id != inc.id:
+            if inc.open:  # an open incident tocsin no longer holds: treat as resolved
+                raise IncidentConflict(f"alert {inc.id} is no longer held")
+            return inc
+        return current
+
+    async def _commit(self, new: Incident, kind: str, now: float, actor: str, detail: dict[str, Any]) -> None:
+        row = HistoryEvent(at=now, alert_id=new.id, fingerprint=new.fingerprint, kind=kind, actor=actor,
+                           detail=detail)
+        await self.rt.store.save(incidents=[new], history=[row])
+        self.current[new.fingerprint] = new
+        self.dirty.discard(new.fingerprint)
+
+    # -- flushes and deliveries ----------------------------------------------------------
+
+    async def record_mutes(self, mutes: Sequence[tuple[str, list[MuteReason]]], now: float) -> None:
+        """At a flush: write a muted/unmuted row for each alert whose reasons changed."""
+        changed: list[Incident] = []
+        rows: list[HistoryEvent] = []
+        for fp, reasons in mutes:
+            inc = self.current.get(fp)
+            if inc is None or not inc.open:
+                continue
+            keys = mute_keys(reasons)
+            if keys == inc.muted_by:
+                continue
+            new = msgspec.structs.replace(inc, muted_by=keys)
+            changed.append(new)
+            rows.append(HistoryEvent(at=now, alert_id=inc.id, fingerprint=fp,
+                                     kind="muted" if keys else "unmuted", actor="tocsin",
+                                     detail={"reasons": keys} if keys else {"was": inc.muted_by}))
+        if changed:
+            await self._save_quietly(changed, rows)
+
+    async def record_notified(self, n: Notification, integration: str, now: float) -> None:
+        rows = []
+        for a in n.alerts:
+            inc = self.current.get(a.fingerprint)
+            if inc is None:
+                continue
+            detail = {"receiver": n.receiver, "integration": integration, "status": a.status(n.now)}
+            if n.event:
+                detail["event"] = n.event
+            rows.append(HistoryEvent(at=now, alert_id=inc.id, fingerprint=a.fingerprint, kind="notified",
+                                     actor=n.receiver, detail=detail))
+        if rows:
+            await self._save_quietly((), rows)
+
+    async def _save_quietly(self, incidents: Sequence[Incident], rows: Sequence[HistoryEvent]) -> None:
+        """History that must not fail what it describes: a storage error is logged."""
+        try:
+            await self.rt.store.save(incidents=incidents, history=rows)
+        except StorageError as exc:
+            log.error("history not recorded", error=str(exc), rows=len(rows))
+            return
+        for inc in incidents:
+            if self.current.get(inc.fingerprint, inc).id == inc.id:
+                self.current[inc.fingerprint] = inc
+
+    # -- expiry --------------------------------------------------------------------------
+
+    def _arm_expiry(self, fp: str) -> None:
+        alert = self.rt.alerts.get(fp)
+        if alert is not None and alert.ends_at == 0:
+            self._expiry.disarm(fp)
+            return  # no end: nothing to expire (ingest gives every stored alert one)
+        delay = 0.0 if alert is None else max(0.0, alert.ends_at - self.rt.clock.now())
+        self._expiry.arm(fp, delay)
+
+    def _expiry_due(self, fp: str) -> None:
+        inc = self.current.get(fp)
+        if inc is None or not inc.open:
+            return
+        alert = self.rt.alerts.get(fp)
+        now = self.rt.clock.now()
+        if alert is not None and not alert.resolved(now):
+            self._arm_expiry(fp)  # re-posted since: look again at its new end
+            return
+        self.rt.spawn(self._expire(inc, alert, now), name=f"expire {fp}")
+
+    async def _expire(self, inc: Incident, alert: Alert | None, now: float) -> None:
+        at = alert.ends_at if alert is not None and alert.ends_at else now
+        new = resolved(inc, at, by="tocsin", resolution="expired")
+        row = HistoryEvent(at=now, alert_id=inc.id, fingerprint=inc.fingerprint, kind="expired",
+                           actor="tocsin", detail={"ends_at": at, "timeout": bool(alert and alert.timeout)})
+        try:
+            await self.rt.store.save(incidents=[new], history=[row])
+        except StorageError as exc:
+            log.error("expiry not recorded; retrying later", fingerprint=inc.fingerprint, error=str(exc))
+            self._expiry.arm(inc.fingerprint, 30.0)
+            return
+        if self.current.get(inc.fingerprint) is not None and self.current[inc.fingerprint].id == inc.id:
+            self.current[inc.fingerprint] = new
+            self._disarm_escalation(inc.fingerprint)
+
+    # -- escalation ------------------------------------------------------------------------
+
+    def _policy(self, name: str) -> EscalationPolicy | None:
+        return self.rt.config.escalation_policies.get(name)
+
+    def _escalation_for(self, inc: Incident) -> Escalation | None:
+        if not self.rt.config.document.escalation_policies:
+            return None
+        alert = self.rt.alerts.get(inc.fingerprint)
+        if alert is None:
+            return None
+        for route in self.rt.routes_for(alert):
+            name = route.opts.escalation_policy
+            policy = self._policy(name) if name else None
+            if policy is None:
+                continue
+            labels = route.group_labels(alert.labels)
+            return Escalation(policy=policy.name, route_id=route.id, receiver=route.receiver,
+                              group_key=route.group_key(labels), group_labels=labels,
+                              step=0, next_at=policy.due(inc.fired_at, 0) or 0.0)
+        return None
+
+    def _arm_escalation(self, inc: Incident) -> None:
+        self._disarm_escalation(inc.fingerprint)
+        esc = inc.escalation
+        if esc is None or not esc.next_at or inc.state != FIRING:
+            return
+        delay = max(0.0, esc.next_at - self.rt.clock.now())
+        self._escalation[inc.fingerprint] = self.rt.scheduler.call_later(
+            delay, self._escalation_due, inc.fingerprint, inc.id)
+
+    def _disarm_escalation(self, fp: str) -> None:
+        timer = self._escalation.pop(fp, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _disarm(self, fp: str) -> None:
+        self._disarm_escalation(fp)
+        self._expiry.disarm(fp)
+
+    def _escalation_due(self, fp: str, incident_id: str) -> None:
+        self._escalation.pop(fp, None)
+        inc = self.current.get(fp)
+        if inc is None or inc.id != incident_id or inc.state != FIRING or inc.escalation is None:
+            return
+        esc = inc.escalation
+        policy = self._policy(esc.policy)
+        now = self.rt.clock.now()
+        if policy is None:
+            log.warning("escalation policy gone after a reload; escalation stops",
+                        fingerprint=fp, policy=esc.policy)
+            new = msgspec.structs.replace(inc, escalation=msgspec.structs.replace(esc, next_at=0.0))
+            self.current[fp] = new
+            self.dirty.add(fp)
+            return
+        step = esc.step
+        # Steps that fell due together (after a restart, or an unacknowledge): only the latest runs.
+        skipped: list[int] = []
+        while (nxt := policy.due(inc.fired_at, step + 1)) is not None and nxt <= now:
+            skipped.append(step)
+            step += 1
+        level = policy.level(step)
+        receivers = [r for r in level.receivers if r != esc.receiver]
+        following = policy.due(inc.fired_at, step + 1)
+        notified = list(dict.fromkeys([*esc.notified, *receivers]))
+        new = msgspec.structs.replace(inc, escalation=msgspec.structs.replace(
+            esc, step=step + 1, next_at=following or 0.0, notified=notified))
+        self.current[fp] = new
+        self._arm_escalation(new)
+        self.rt.spawn(self._escalate(new, step, level.receivers, receivers, skipped, now),
+                      name=f"escalate {fp}")
+
+    async def _escalate(self, inc: Incident, step: int, level_receivers: list[str], receivers: list[str],
+                        skipped: list[int], now: float) -> None:
+        rt = self.rt
+        esc = inc.escalation
+        assert esc is not None
+        policy = self._policy(esc.policy)
+        levels = len(policy.levels) if policy is not None else 0
+        level_no = min(step, levels - 1) + 1 if levels else step + 1
+        detail: dict[str, Any] = {"policy": esc.policy, "level": level_no, "step": step + 1,
+                                  "receivers": receivers}
+        if step >= levels:
+            detail["repeat"] = step - levels + 1
+        if skipped:
+            detail["skipped_steps"] = [s + 1 for s in skipped]
+        if len(receivers) < len(level_receivers):
+            detail["notified_by_route"] = esc.receiver
+        alert = rt.alerts.get(inc.fingerprint)
+        route = self._route(esc.route_id)
+        if alert is not None and rt.muted(alert, route, now):
+            detail["skipped"] = "muted"
+            receivers = []
+        if alert is not None and receivers:
+            note = f"escalation level {level_no} of policy {esc.policy}"
+            if "repeat" in detail:
+                note += f" (repeat {detail['repeat']})"
+            snapshot = alert.__copy__()
+            if not alert.resolved(now):
+                snapshot.ends_at = 0.0
+            sends = [
+                rt.delivery.announce(Notification(
+                    receiver=r, group_key=esc.group_key, group_labels=esc.group_labels,
+                    alerts=[snapshot], now=now, route_id=esc.route_id, event="escalated",
+                    actor="tocsin", note=note,
+                ))
+                for r in receivers
+            ]
+            await asyncio.gather(*sends)
+        row = HistoryEvent(at=now, alert_id=inc.id, fingerprint=inc.fingerprint, kind="escalated",
+                           actor="tocsin", detail=detail)
+        current = self.current.get(inc.fingerprint)
+        latest = current if current is not None and current.id == inc.id else inc
+        await self._save_quietly([latest], [row])
+        log.info("escalated", fingerprint=inc.fingerprint, policy=esc.policy, level=level_no,
+                 receivers=receivers)
+
+    def _route(self, route_id: str) -> Route | None:
+        return next((r for r in self.rt.config.route.walk() if r.id == route_id), None)
+
+    def pending(self) -> list[tuple[Incident, EscalationPolicy | None]]:
+        """Incidents with an escalation step still to come (acknowledged ones paused)."""
+        out = []
+        for inc in self.current.values():
+            esc = inc.escalation
+            if esc is not None and esc.next_at and inc.open:
+                out.append((inc, self._policy(esc.policy)))
+        out.sort(key=lambda p: p[0].escalation.next_at)  # type: ignore[union-attr]
+        return out
+
+    # -- announcements ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Hold notices until the block ends, so that changing several alerts at once
+        (a Slack button for a whole group) sends one message per receiver and group."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._notices:
+                self.rt.spawn(self._announce_queued(), name="announce")
+
+    def _announce(self, inc: Incident, event: str, by: str, note: str) -> None:
+        first = not self._notices
+        self._notices.setdefault((event, by, note), []).append(inc)
+        if first and not self._held:
+            self.rt.spawn(self._announce_queued(), name="announce")
+
+    async def _announce_queued(self) -> None:
+        await asyncio.sleep(0)  # let the rest of the same request queue theirs
+        notices, self._notices = self._notices, {}
+        await asyncio.gather(*(self._announce_now(incs, *key) for key, incs in notices.items()))
+
+    async def _announce_now(self, incidents: list[Incident], event: str, by: str, note: str) -> None:
+        """Tell the alerts' receivers (and those escalation reached) who acknowledged them."""
+        rt = self.rt
+        now = rt.clock.now()
+        #: (receiver, group key) -> (group labels, route id, alerts)
+        out: dict[tuple[str, str], tuple[dict[str, str], str, list[Alert]]] = {}
+        for inc in incidents:
+            alert = rt.alerts.get(inc.fingerprint)
+            if alert is None:
+                continue
+            snapshot = alert.__copy__()
+            if not alert.resolved(now):
+                snapshot.ends_at = 0.0
+            told: set[str] = set()
+            for route in rt.routes_for(alert):
+                if route.receiver in told or rt.muted(alert, route, now):
+                    continue
+                told.add(route.receiver)
+                labels = route.group_labels(alert.labels)
+                key = (route.receiver, route.group_key(labels))
+                out.setdefault(key, (labels, route.id, []))[2].append(snapshot)
+            esc = inc.escalation
+            for r in esc.notified if esc is not None else ():
+                if r not in told:
+                    told.add(r)
+                    entry = out.setdefault((r, esc.group_key), (esc.group_labels, esc.route_id, []))
+                    entry[2].append(snapshot)
+        await asyncio.gather(*(
+            rt.delivery.announce(Notification(
+                receiver=receiver, group_key=group_key, group_labels=labels,
+                alerts=sorted(alerts, key=sort_key), now=now, route_id=route_id, event=event,
+                actor=by, note=note,
+            ))
+            for (receiver, group_key), (labels, route_id, alerts) in out.items()
+        ))

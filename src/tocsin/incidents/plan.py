@@ -1,0 +1,188 @@
+"""Incidents: the lifecycle tocsin adds to Alertmanager's alerts.
+
+An alert (one fingerprint) fires, may be acknowledged, and resolves. Each
+firing run of a fingerprint is one :class:`Incident` with its own id: a
+re-post of a firing alert counts as another occurrence of the same
+incident, while an alert that fires again after it resolved (by its
+sender, by timing out, or by hand) opens a new one.
+
+Every state change is a :class:`HistoryEvent` row: fired, updated, muted,
+unmuted, acknowledged, unacknowledged, notified, escalated, resolved,
+expired. An incident and its history rows are written together with the
+alert, in the transaction that makes the alert durable.
+
+The current incident of each fingerprint is held in memory, like the alert
+itself; resolved ones stay in the store for history and statistics until
+the history retention passes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from tocsin.core.models import Alert
+
+__all__ = [
+    "ACKNOWLEDGED", "FIRING", "KINDS", "RESOLVED", "Escalation", "HistoryEvent", "Incident",
+    "IncidentConflict", "IncidentNotFound", "Plan", "new_id",
+]
+
+FIRING = "firing"
+ACKNOWLEDGED = "acknowledged"
+RESOLVED = "resolved"
+STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
+
+#: Every kind of history row.
+KINDS = ("fired", "updated", "muted", "unmuted", "acknowledged", "unacknowledged", "notified",
+         "escalated", "resolved", "expired", "remediation")
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+class IncidentConflict(ValueError):
+    """The change does not apply in the incident's state (acknowledging a resolved alert)."""
+
+
+_random = random.Random()  # ids need to be unique, not unguessable; urandom costs a syscall
+
+
+def new_id(now: float | None = None) -> str:
+    """32 hex digits: milliseconds since the epoch, then 80 random bits. Ids sort by
+    creation time, so the store appends to its index instead of splitting pages."""
+    ms = int((time.time() if now is None else now) * 1000)
+    return f"{ms:012x}{_random.getrandbits(80):020x}"
+
+
+class Escalation(msgspec.Struct, kw_only=True):
+    """Where an incident is in its route's escalation policy."""
+
+    policy: str
+    route_id: str
+    #: The route's own receiver: the group notifies it, so levels skip it.
+    receiver: str
+    group_key: str
+    group_labels: dict[str, str]
+    #: Index of the next step; steps past the policy's last level repeat it.
+    step: int = 0
+    #: Wall-clock time the next step is due; 0 when none is left.
+    next_at: float = 0.0
+    #: Receivers escalation has notified so far (they hear of acknowledgements too).
+    notified: list[str] = []
+
+
+class Incident(msgspec.Struct, kw_only=True):
+    id: str
+    fingerprint: str
+    labels: dict[str, str]
+    state: str = FIRING
+    fired_at: float
+    last_seen: float
+    #: Times this incident was posted (first post included).
+    occurrences: int = 1
+    acknowledged_at: float = 0.0
+    acknowledged_by: str = ""
+    ack_note: str = ""
+    resolved_at: float = 0.0
+    resolved_by: str = ""
+    #: How it resolved: ``resolved`` (its sender said so), ``expired`` (no re-post
+    #: before its end time), ``manual`` (someone resolved it).
+    resolution: str = ""
+    #: Why it was muted at the last flush (``silence:<id>``, ``inhibition:<fp>``...).
+    muted_by: list[str] = []
+    escalation: Escalation | None = None
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+    @property
+    def open(self) -> bool:
+        return self.state != RESOLVED
+
+
+class HistoryEvent(msgspec.Struct, kw_only=True):
+    id: int = 0
+    at: float
+    alert_id: str
+    fingerprint: str
+    kind: str
+    actor: str = ""
+    detail: dict[str, Any] = {}
+
+
+@dataclass(slots=True)
+class Plan:
+    """What ingest will write for a batch: incidents and history rows. Installed
+    in memory only once the write is durable."""
+
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    history: list[HistoryEvent] = field(default_factory=list)
+    #: Fingerprints of incidents that opened (to start expiry and escalation for).
+    opened: list[str] = field(default_factory=list)
+    #: Fingerprints of incidents that resolved (to stop their timers).
+    closed: list[str] = field(default_factory=list)
+
+
+def plan_alert(
+    plan: Plan, current: Incident | None, alert: Alert, existing: Alert | None, now: float,
+    *, source: str,
+) -> None:
+    """Decide what a posted (and merged) alert does to its incident."""
+    fp = alert.fingerprint
+    inc = plan.incidents.get(fp, current)
+    if not alert.resolved(now):
+        if inc is None or inc.state == RESOLVED:
+            new = Incident(id=new_id(now), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now)
+            plan.incidents[fp] = new
+            plan.opened.append(fp)
+            detail: dict[str, Any] = {"source": source, "starts_at": alert.starts_at}
+            if inc is not None:
+                detail["previous"] = inc.id
+            plan.history.append(HistoryEvent(at=now, alert_id=new.id, fingerprint=fp, kind="fired",
+                                             actor=source, detail=detail))
+            return
+        updated = msgspec.structs.replace(inc, occurrences=inc.occurrences + 1, last_seen=now)
+        plan.incidents[fp] = updated
+        if existing is not None and existing.annotations != alert.annotations:
+            changed = sorted(k for k in existing.annotations.keys() | alert.annotations.keys()
+                             if existing.annotations.get(k) != alert.annotations.get(k))
+            plan.history.append(HistoryEvent(at=now, alert_id=inc.id, fingerprint=fp, kind="updated",
+                                             actor=source, detail={"annotations": changed}))
+        return
+    if inc is None or inc.state == RESOLVED:
+        return  # a resolved notice for an alert tocsin did not hold as firing
+    plan.incidents[fp] = resolved(inc, now, by=source, resolution="resolved")
+    plan.closed.append(fp)
+    plan.history.append(HistoryEvent(at=now, alert_id=inc.id, fingerprint=fp, kind="resolved",
+                                     actor=source, detail={"ends_at": alert.ends_at}))
+
+
+def resolved(inc: Incident, at: float, *, by: str, resolution: str) -> Incident:
+    esc = inc.escalation
+    if esc is not None and esc.next_at:
+        esc = msgspec.structs.replace(esc, next_at=0.0)
+    return msgspec.structs.replace(inc, state=RESOLVED, resolved_at=at, resolved_by=by,
+                                   resolution=resolution, escalation=esc)
+
+
+def mute_keys(reasons: Iterable[Any]) -> list[str]:
+    """``MuteReason``s as sorted ``kind:id`` strings."""
+    out = set()
+    for r in reasons:
+        ids = getattr(r, "ids", ()) or ("",)
+        for i in ids:
+            out.add(f"{r.kind}:{i}" if i else r.kind)
+    return sorted(out)
+

@@ -1,0 +1,51 @@
+"""The in-memory alert state: every alert tocsin holds, by fingerprint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tocsin.core.models import Alert
+
+__all__ = ["AlertState"]
+
+
+class AlertState:
+    """Authoritative in memory; the store is written through.
+
+    ``dirty`` holds fingerprints whose only change was an ``ends_at`` bump
+    from a re-post. They are persisted in batches (see ``Runtime``), since
+    losing one in a crash only shortens a still-firing alert's timeout.
+    """
+
+    __slots__ = ("_alerts", "dirty")
+
+    def __init__(self) -> None:
+        self._alerts: dict[str, Alert] = {}
+        self.dirty: set[str] = set()
+
+    def get(self, fingerprint: str) -> Alert | None:
+        return self._alerts.get(fingerprint)
+
+    def set(self, alert: Alert) -> None:
+        self._alerts[alert.fingerprint] = alert
+
+    def delete(self, fingerprint: str) -> None:
+        self._alerts.pop(fingerprint, None)
+        self.dirty.discard(fingerprint)
+
+    def __len__(self) -> int:
+        return len(self._alerts)
+
+    def __iter__(self) -> Iterator[Alert]:
+        return iter(list(self._alerts.values()))
+
+    def __contains__(self, fingerprint: str) -> bool:
+        return fingerprint in self._alerts
+
+    def take_dirty(self) -> list[Alert]:
+        out = [a for fp in self.dirty if (a := self._alerts.get(fp)) is not None]
+        self.dirty.clear()
+        return out
+
+    def firing(self, now: float) -> int:
+        return sum(1 for a in self._alerts.values() if not a.resolved(now))

@@ -1,0 +1,233 @@
+"""Ingest: validate, normalise, enrich, dedupe, persist, publish.
+
+Every source (Alertmanager API v2, Alertmanager webhook, native events)
+ends here with a list of :class:`PostableAlert`. The whole batch is written
+in one transaction before the call returns, so a 2xx answer means durable.
+A re-post that changes nothing but ``ends_at`` is an in-memory update; its
+write is coalesced by the runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from sys import intern
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tocsin.core.events import AlertReceived, AlertResolved, AlertUpdated, Event
+from tocsin.core.labels import fingerprint, invalid_label_name
+from tocsin.core.models import Alert, PostableAlert
+from tocsin.core.timefmt import from_datetime, past_max
+from tocsin.incidents.plan import Plan, plan_alert
+from tocsin.plugins import call_each, wanted_impls
+
+if TYPE_CHECKING:
+    from tocsin.runtime import Runtime
+
+__all__ = ["AlertError", "IngestResult", "ingest", "merge", "to_alert"]
+
+log = structlog.get_logger("tocsin.ingest.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertError:
+    index: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"alerts[{self.index}].{self.field}: {self.message}"
+
+
+@dataclass(slots=True)
+class IngestResult:
+    accepted: int = 0
+    errors: list[AlertError] = field(default_factory=list)
+    #: The accepted alerts' fingerprints, by the index they were posted at.
+    fingerprints: dict[int, str] = field(default_factory=dict)
+
+
+def to_alert(p: PostableAlert, index: int, now: float, resolve_timeout: float) -> Alert | AlertError:
+    """Validate and normalise one posted alert, as Alertmanager's API v2 does."""
+    labels = p.labels
+    if "" in labels.values():  # an empty value is no label
+        labels = {k: v for k, v in labels.items() if v != ""}
+    if not labels:
+        return AlertError(index, "labels", "at least one label pair required")
+    if (name := invalid_label_name(labels)) is not None:
+        return AlertError(index, f"labels.{name}", f"invalid label name {name!r}")
+    if (name := invalid_label_name(p.annotations)) is not None:
+        return AlertError(index, f"annotations.{name}", f"invalid annotation name {name!r}")
+    starts = from_datetime(p.starts_at)
+    ends = from_datetime(p.ends_at)
+    for name, ts in (("startsAt", starts), ("endsAt", ends)):
+        if past_max(ts):
+            return AlertError(index, name, "is after the year 9999 (in UTC)")
+    if starts == 0:
+        starts = ends if ends else now
+    if ends and ends < starts:
+        return AlertError(index, "endsAt", "start time must be before end time")
+    timeout = False
+    if ends == 0:
+        ends = now + resolve_timeout
+        timeout = True
+    return Alert(
+        fingerprint="",
+        labels=labels,
+        annotations=p.annotations,
+        starts_at=starts,
+        ends_at=ends,
+        generator_url=p.generator_url,
+        updated_at=now,
+        timeout=timeout,
+    )
+
+
+def _interned(d: dict[str, str]) -> dict[str, str]:
+    return {intern(k): intern(v) for k, v in d.items()}
+
+
+def share_strings(alert: Alert, existing: Alert | None) -> None:
+    """Let a posted alert hold the strings already held, not copies of its own.
+
+    A re-post takes the held alert's label and annotation dicts where they are
+    equal (they nearly always are). A new alert's names and values are interned:
+    alerts repeat most of them (``job``, ``severity``, the alertname, annotation
+    texts, the generator URL), and each decoded copy would otherwise be kept for
+    as long as the alert is."""
+    if existing is not None:
+        if alert.labels == existing.labels:
+            alert.labels = existing.labels
+        if alert.annotations == existing.annotations:
+            alert.annotations = existing.annotations
+        if alert.generator_url == existing.generator_url:
+            alert.generator_url = existing.generator_url
+        return
+    alert.labels = _interned(alert.labels)
+    alert.annotations = _interned(alert.annotations)
+    alert.generator_url = intern(alert.generator_url)
+
+
+def merge(old: Alert | None, new: Alert, now: float) -> Alert:
+    """Alertmanager's merge of a re-posted alert into the held one."""
+    if old is None:
+        return new
+    overlap = (old.starts_at < new.ends_at < old.ends_at) or (
+        old.starts_at < new.starts_at < old.ends_at
+    )
+    if not overlap:
+        return new
+    a, o = (old, new) if new.updated_at >= old.updated_at else (new, old)
+    res = o.__copy__()
+    if a.starts_at < o.starts_at:
+        res.starts_at = a.starts_at
+    if o.resolved(now):
+        if a.resolved(now) and a.ends_at > o.ends_at:
+            res.ends_at = a.ends_at
+    elif a.ends_at > o.ends_at and not a.timeout:
+        res.ends_at = a.ends_at
+    return res
+
+
+class _EnricherFailed:
+    """Logs a failed enricher with the alert it failed on (its fingerprint as posted)."""
+
+    __slots__ = ("alert",)
+
+    def __init__(self, alert: Alert) -> None:
+        self.alert = alert
+
+    def __call__(self, plugin: str, exc: BaseException) -> None:
+        log.error("enricher failed; skipped", plugin=plugin, error=f"{type(exc).__name__}: {exc}",
+                  fingerprint=fingerprint(self.alert.labels),
+                  alertname=self.alert.labels.get("alertname", ""),
+                  exc_info=exc if not isinstance(exc, TimeoutError) else None)
+
+
+def _only_ends_moved(old: Alert, new: Alert, now: float) -> bool:
+    return (
+        old.starts_at == new.starts_at
+        and old.annotations == new.annotations
+        and old.generator_url == new.generator_url
+        and old.timeout == new.timeout
+        and not old.resolved(now)
+        and not new.resolved(now)
+    )
+
+
+async def ingest(
+    rt: Runtime, posted: list[tuple[int, PostableAlert]], *, source: str = "api_v2"
+) -> IngestResult:
+    """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index.
+
+    ``source`` names where they came from, in history and metrics."""
+    now = rt.clock.now()
+    resolve_timeout = float(rt.config.global_.resolve_timeout)
+    hooks = rt.hooks.hook
+    enrichers = wanted_impls(hooks.tocsin_enrich, rt)
+    dedupe = rt.hooks.first_result("tocsin_dedupe")
+    # A bound for every enricher, plugins' included (the built-ins also bound themselves).
+    ecfg = rt.config.document.enrich
+    enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
+    result = IngestResult()
+    to_write: list[Alert] = []
+    events: list[Event] = []
+    previous: list[tuple[Alert, Alert | None]] = []
+    plan = Plan()
+    incidents = rt.lifecycle
+
+    for index, p in posted:
+        alert = to_alert(p, index, now, resolve_timeout)
+        if isinstance(alert, AlertError):
+            result.errors.append(alert)
+            continue
+        if enrichers:
+            # One by one, so that an enricher raising (even synchronously) skips only itself.
+            await call_each(hooks.tocsin_enrich, _EnricherFailed(alert), timeout=enrich_timeout,
+                            impls=enrichers, runtime=rt, alert=alert)
+        alert.fingerprint = fingerprint(alert.labels)
+        existing = rt.alerts.get(alert.fingerprint)
+        share_strings(alert, existing)
+        kept = dedupe(runtime=rt, alert=alert, existing=existing) or alert
+        rt.alerts.set(kept)
+        result.accepted += 1
+        result.fingerprints[index] = kept.fingerprint
+
+        if existing is not None and _only_ends_moved(existing, kept, now) and (
+                kept.fingerprint not in plan.incidents) and incidents.get(kept.fingerprint) is not None:
+            if kept.ends_at != existing.ends_at:
+                rt.alerts.dirty.add(kept.fingerprint)
+            incidents.seen(kept.fingerprint, now)
+            continue
+        plan_alert(plan, incidents.get(kept.fingerprint), kept, existing, now, source=source)
+        previous.append((kept, existing))
+        to_write.append(kept)
+        was_firing = existing is not None and not existing.resolved(now)
+        if kept.resolved(now):
+            if was_firing or existing is None:
+                events.append(AlertResolved(at=now, alert=kept))
+        elif was_firing:
+            events.append(AlertUpdated(at=now, alert=kept))
+        else:
+            events.append(AlertReceived(at=now, alert=kept))
+
+    if to_write:
+        incidents.prepare(plan)
+        try:
+            await rt.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
+                                history=plan.history)
+        except Exception:
+            # Undo what this request changed, unless a later one changed it again.
+            for kept, existing in previous:
+                if rt.alerts.get(kept.fingerprint) is kept:
+                    if existing is None:
+                        rt.alerts.delete(kept.fingerprint)
+                    else:
+                        rt.alerts.set(existing)
+            raise
+        incidents.install(plan)
+    for event in events:
+        await rt.bus.publish(event)
+    rt.metrics_received(result.accepted, len(result.errors), source)
+    return result

@@ -1,0 +1,220 @@
+"""Silences, with Alertmanager's semantics.
+
+A silence mutes the alerts all of its matchers match while it is active
+(``starts_at <= now < ends_at``). Posting a silence with the id of an
+existing one updates it in place when its matchers are unchanged and the
+change of times is allowed for its state; otherwise the old one is expired
+and a new one is created with a new id. Expired silences are kept for the
+retention period, then forgotten.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from tocsin import hookimpl
+from tocsin.core.labels import valid_label_name
+from tocsin.core.matchers import Matcher, MatcherError, MatchType
+from tocsin.core.models import Alert
+from tocsin.core.mute import MuteReason
+from tocsin.dispatch.route import Route
+
+if TYPE_CHECKING:
+    from tocsin.runtime import Runtime
+    from tocsin.store import Store
+
+__all__ = ["Silence", "SilenceError", "SilenceMatcher", "SilenceNotFound", "Silences"]
+
+
+class SilenceError(ValueError):
+    """A silence that cannot be stored as given; the message says why."""
+
+
+class SilenceNotFound(KeyError):
+    pass
+
+
+class SilenceMatcher(msgspec.Struct, frozen=True, rename={"is_regex": "isRegex", "is_equal": "isEqual"}):
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+    def to_matcher(self) -> Matcher:
+        if self.is_regex:
+            t = MatchType.REGEX if self.is_equal else MatchType.NOT_REGEX
+        else:
+            t = MatchType.EQUAL if self.is_equal else MatchType.NOT_EQUAL
+        return Matcher.create(self.name, t, self.value)
+
+    @classmethod
+    def from_matcher(cls, m: Matcher) -> SilenceMatcher:
+        return cls(m.name, m.value, m.type.is_regex, not m.type.is_negative)
+
+
+class Silence(msgspec.Struct, kw_only=True):
+    id: str = ""
+    matchers: tuple[SilenceMatcher, ...]
+    starts_at: float
+    ends_at: float
+    updated_at: float = 0.0
+    created_by: str = ""
+    comment: str = ""
+
+    def state(self, now: float) -> str:
+        if now < self.starts_at:
+            return "pending"
+        if now < self.ends_at:
+            return "active"
+        return "expired"
+
+    def compiled(self) -> tuple[Matcher, ...]:
+        return tuple(m.to_matcher() for m in self.matchers)
+
+
+def validate(sil: Silence) -> tuple[Matcher, ...]:
+    """Check a silence as Alertmanager does; return its compiled matchers."""
+    if not sil.matchers:
+        raise SilenceError("at least one matcher required")
+    compiled = []
+    for i, m in enumerate(sil.matchers):
+        if not valid_label_name(m.name):
+            raise SilenceError(f"invalid label matcher {i}: invalid label name {m.name!r}")
+        try:
+            compiled.append(m.to_matcher())
+        except MatcherError as exc:
+            raise SilenceError(f"invalid label matcher {i}: {exc}") from None
+    if all(m.matches("") for m in compiled):
+        raise SilenceError("at least one matcher must not match the empty string")
+    if sil.ends_at <= sil.starts_at:
+        raise SilenceError("start time must be before end time")
+    return tuple(compiled)
+
+
+def _can_update(prev: Silence, new: Silence, now: float) -> bool:
+    if prev.matchers != new.matchers:
+        return False
+    state = prev.state(now)
+    if state == "active":
+        return int(new.starts_at) == int(prev.starts_at) and new.ends_at >= now
+    if state == "pending":
+        return new.starts_at >= now
+    return False
+
+
+class Silences:
+    """In memory, written through to the store before any change is answered."""
+
+    def __init__(self, store: Store, retention: float = 120 * 3600.0) -> None:
+        self.store = store
+        self.retention = retention
+        self._by_id: dict[str, Silence] = {}
+        self._compiled: dict[str, tuple[Matcher, ...]] = {}
+
+    def load(self, silences: Iterable[Silence]) -> None:
+        for s in silences:
+            self._put(s)
+
+    def _put(self, s: Silence) -> None:
+        self._by_id[s.id] = s
+        self._compiled[s.id] = s.compiled()
+
+    def get(self, silence_id: str) -> Silence:
+        try:
+            return self._by_id[silence_id]
+        except KeyError:
+            raise SilenceNotFound(silence_id) from None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    async def set(self, sil: Silence, now: float) -> str:
+        """Create or update; return the id the silence is stored under."""
+        validate(sil)
+        if sil.ends_at < now:
+            raise SilenceError("end time can't be in the past")
+        prev = self._by_id.get(sil.id) if sil.id else None
+        if sil.id and prev is None:
+            raise SilenceNotFound(sil.id)
+        writes: list[Silence] = []
+        if prev is not None:
+            if _can_update(prev, sil, now):
+                updated = msgspec.structs.replace(sil, updated_at=now)
+                await self.store.save_silences([updated])
+                self._put(updated)
+                return updated.id
+            if prev.state(now) != "expired":
+                writes.append(self._expired(prev, now))
+        new = msgspec.structs.replace(
+            sil, id=str(uuid.uuid4()), starts_at=max(sil.starts_at, now), updated_at=now
+        )
+        writes.append(new)
+        await self.store.save_silences(writes)
+        for s in writes:
+            self._put(s)
+        return new.id
+
+    @staticmethod
+    def _expired(sil: Silence, now: float) -> Silence:
+        if sil.state(now) == "pending":
+            return msgspec.structs.replace(sil, starts_at=now, ends_at=now, updated_at=now)
+        return msgspec.structs.replace(sil, ends_at=now, updated_at=now)
+
+    async def expire(self, silence_id: str, now: float) -> None:
+        sil = self.get(silence_id)
+        if sil.state(now) == "expired":
+            return
+        done = self._expired(sil, now)
+        await self.store.save_silences([done])
+        self._put(done)
+
+    def mutes(self, labels: dict[str, str], now: float) -> list[str]:
+        """Ids of the active silences that match ``labels``, sorted."""
+        out = []
+        for sid, sil in self._by_id.items():
+            if sil.starts_at <= now < sil.ends_at:
+                for m in self._compiled[sid]:
+                    if not m.matches(labels.get(m.name, "")):
+                        break
+                else:
+                    out.append(sid)
+        out.sort()
+        return out
+
+    def query(self, filters: Sequence[Matcher], now: float) -> list[Silence]:
+        """Silences whose matchers satisfy every filter, in Alertmanager's order:
+        active (soonest end first), pending (soonest start first), expired (latest end first)."""
+        out = []
+        for sil in self._by_id.values():
+            by_name = {m.name: m for m in sil.matchers}
+            if all(f.name in by_name and f.matches(by_name[f.name].value) for f in filters):
+                out.append(sil)
+
+        def key(s: Silence) -> tuple[int, float]:
+            st = s.state(now)
+            if st == "active":
+                return (0, s.ends_at)
+            if st == "pending":
+                return (1, s.starts_at)
+            return (2, -s.ends_at)
+
+        out.sort(key=key)
+        return out
+
+    async def gc(self, now: float) -> int:
+        gone = [sid for sid, s in self._by_id.items() if s.ends_at + self.retention <= now]
+        for sid in gone:
+            del self._by_id[sid]
+            del self._compiled[sid]
+        if gone:
+            await self.store.delete_silences(gone)
+        return len(gone)
+
+@hookimpl
+def tocsin_inhibit(runtime: Runtime, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+    ids = runtime.silences.mutes(alert.labels, now)
+    return MuteReason("silence", tuple(ids)) if ids else None

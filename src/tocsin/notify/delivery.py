@@ -1,0 +1,310 @@
+"""Delivery: per receiver, each integration independently checks the
+notification log, sends with retries, and records what it sent.
+
+The stages every channel shares live here, so a channel only renders and
+sends. Integrations of one receiver run concurrently and keep separate log
+entries: one failing integration never makes another send twice
+(prometheus/alertmanager#1494).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+import msgspec
+import structlog
+
+from tocsin import hookimpl
+from tocsin.channels import Channel, ChannelContext, DeliveryError
+from tocsin.core.events import NotificationFailed, NotificationSent
+from tocsin.core.models import Notification
+from tocsin.notify.nflog import needs_update
+from tocsin.notify.redact import RedactConfig, Redactor
+from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from tocsin.config.document import Config, IntegrationSpec
+    from tocsin.runtime import Runtime
+
+__all__ = ["Delivery", "Integration", "Superseded", "backoff"]
+
+log = structlog.get_logger("tocsin.notify.delivery")
+
+#: Default for channel configs without ``max_concurrency``.
+CONCURRENCY = 8
+
+
+def backoff(attempt: int, *, base: float = 0.5, factor: float = 1.5, cap: float = 60.0) -> float:
+    """Delay before retry ``attempt`` (1-based): exponential, capped, with ±50% jitter."""
+    delay = min(cap, base * factor ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.5)
+
+
+class Integration:
+    __slots__ = ("channel", "kind", "name", "receiver", "semaphore", "send_resolved", "timeout")
+
+    def __init__(self, receiver: str, spec: IntegrationSpec, channel: Channel) -> None:
+        self.receiver = receiver
+        self.kind = spec.kind
+        self.name = spec.name
+        self.channel = channel
+        self.send_resolved = bool(spec.config.send_resolved)
+        self.timeout = float(spec.config.timeout)
+        self.semaphore = asyncio.Semaphore(int(getattr(spec.config, "max_concurrency", CONCURRENCY)))
+
+
+def fingerprint_sets(n: Notification) -> tuple[frozenset[str], frozenset[str]]:
+    """The fingerprints of a notification's firing and of its resolved alerts."""
+    firing = frozenset(a.fingerprint for a in n.alerts if not a.resolved(n.now))
+    return firing, frozenset(a.fingerprint for a in n.alerts) - firing
+
+
+def notification_id(n: Notification, integration: str, firing: frozenset[str], resolved: frozenset[str],
+                    previous: NflogEntry | None) -> str:
+    """A group notification's id: its receiver, integration, group and content, and when
+    the integration was last told about the group (so a reminder differs from the
+    original, while a resend of an unlogged send is the same)."""
+    parts = [n.receiver, integration, n.group_key, *sorted(firing), "", *sorted(resolved), "",
+             repr(previous.sent_at) if previous is not None else "-"]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+class Superseded(Exception):
+    """A dead letter not replayed because a newer state of its group got through."""
+
+
+class Delivery:
+    def __init__(
+        self,
+        runtime: Runtime,
+        receivers: Mapping[str, list[Integration]],
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        redact: RedactConfig | None = None,
+    ) -> None:
+        self.rt = runtime
+        self.receivers = receivers
+        self.sleep = sleep
+        self.redactor = Redactor(redact if redact is not None else runtime.config.document.redact)
+
+    @classmethod
+    def build(cls, runtime: Runtime, config: Config, session: aiohttp.ClientSession) -> Delivery:
+        external = config.server.external_url or f"http://{config.server.listen}"
+        receivers: dict[str, list[Integration]] = {}
+        for name, spec in config.receivers.items():
+            integrations = []
+            for ispec in spec.integrations:
+                kind = config.kinds[ispec.kind]
+                ctx = ChannelContext(
+                    session=session, external_url=external, global_config=config.global_,
+                    receiver=name, integration=ispec.name, templates=config.templates,
+                )
+                integrations.append(Integration(name, ispec, kind.factory(ispec.config, ctx)))
+            receivers[name] = integrations
+        return cls(runtime, receivers, redact=config.document.redact)
+
+    async def deliver(self, n: Notification) -> bool:
+        integrations = self.receivers.get(n.receiver)
+        if not integrations:
+            return True  # a receiver with no integrations swallows notifications, as in Alertmanager
+        n = self.redactor.notification(n)
+        if len(integrations) == 1:
+            return await self._one(integrations[0], n)
+        results = await asyncio.gather(*(self._one(i, n) for i in integrations))
+        return all(results)
+
+    async def _one(self, integ: Integration, n: Notification) -> bool:
+        rt = self.rt
+        now = n.now
+        firing, resolved = fingerprint_sets(n)
+        entry = rt.nflog.get(n.group_key, n.receiver, integ.name)
+        if not needs_update(
+            entry, firing, resolved,
+            send_resolved=integ.send_resolved, repeat_interval=n.repeat_interval, now=now,
+            acknowledged=rt.lifecycle.acknowledged(firing),
+        ):
+            return True
+
+        if not integ.send_resolved:
+            if not firing:
+                # Nothing to send, but the log must learn that the group resolved.
+                await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+                await self._supersede(integ, n)
+                return True
+            n = msgspec.structs.replace(n, alerts=n.firing())
+        n = msgspec.structs.replace(n, id=notification_id(n, integ.name, firing, resolved, entry))
+        sent = await self._send(integ, n)
+        if sent is None:
+            return False
+        await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        await self._supersede(integ, n)
+        await self._sent(integ, n, *sent)
+        return True
+
+    async def _supersede(self, integ: Integration, n: Notification) -> None:
+        """The group's current state reached this integration: its older dead letters are stale."""
+        rt = self.rt
+        if not len(rt.dead_letters):
+            return
+        try:
+            dropped = await rt.dead_letters.drop_superseded(n.group_key, n.receiver, integ.name, n.now)
+        except StorageError as exc:
+            log.error("superseded dead letters not dropped", error=str(exc))
+            return
+        if dropped:
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            self._log(integ, n).info("dead letters superseded by a newer notification", dropped=dropped)
+
+    async def announce(self, n: Notification) -> bool:
+        """A lifecycle notice (``n.event``): to every integration of the receiver, with
+        retries and dead letters, outside the notification log (it changes no group)."""
+        integrations = self.receivers.get(n.receiver) or []
+        n = self.redactor.notification(n)
+        results = await asyncio.gather(*(self._announce_one(i, n) for i in integrations))
+        return all(results)
+
+    async def _announce_one(self, integ: Integration, n: Notification) -> bool:
+        sent = await self._send(integ, n)
+        if sent is None:
+            return False
+        await self._sent(integ, n, *sent)
+        return True
+
+    def _log(self, integ: Integration, n: Notification) -> structlog.typing.FilteringBoundLogger:
+        # Every alert line carries its fingerprints: the first 20 of a group's (sorted).
+        fps = sorted(a.fingerprint for a in n.alerts)
+        bound = log.bind(receiver=n.receiver, integration=integ.name, group_key=n.group_key,
+                         fingerprints=fps[:20] if len(fps) <= 20 else [*fps[:20], f"+{len(fps) - 20} more"])
+        return bound.bind(notice=n.event) if n.event else bound
+
+    async def _send(self, integ: Integration, n: Notification) -> tuple[int, float] | None:
+        """Send with retries until it succeeds or the retry window closes; a notification
+        that cannot be sent goes to the dead-letter table. Returns (attempts, latency),
+        or None when it failed."""
+        rt = self.rt
+        bound = self._log(integ, n)
+        started = rt.clock.monotonic()
+        deadline = started + max(n.group_interval, integ.timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            err = await self._attempt(integ, n, attempt)
+            if err is None:
+                break
+            delay = err.retry_after if err.retry_after is not None else backoff(attempt)
+            if not err.retryable or rt.clock.monotonic() + delay >= deadline:
+                await self._give_up(integ, n, attempt, err, bound)
+                return None
+            bound.info("notification attempt failed; retrying", attempt=attempt,
+                       error=str(err), retry_in=round(delay, 3))
+            await self.sleep(delay)
+        return attempt, rt.clock.monotonic() - started
+
+    async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
+        rt = self.rt
+        # One line per notification (not per alert), written once its log entry is durable.
+        self._log(integ, n).info("notification sent", alerts=len(n.alerts), attempts=attempt,
+                                 latency_ms=round(latency * 1000, 1))
+        rt.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
+        rt.metrics.latency.labels(n.receiver, integ.name).observe(latency)
+        await rt.bus.publish(NotificationSent(
+            at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
+            integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
+        ))
+        await rt.lifecycle.record_notified(n, integ.name, rt.clock.now())
+
+    async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
+        """Send once; record the attempt; return the error, or None on success."""
+        rt = self.rt
+        t0 = rt.clock.monotonic()
+        err: DeliveryError | None = None
+        try:
+            async with integ.semaphore:
+                async with asyncio.timeout(integ.timeout):
+                    await integ.channel.send(n)
+        except TimeoutError:
+            err = DeliveryError(f"no answer within {integ.timeout:g}s")
+        except DeliveryError as exc:
+            err = exc
+        except Exception as exc:  # a plugin bug must not kill the flush
+            log.exception("channel raised", receiver=n.receiver, integration=integ.name)
+            err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
+        rt.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
+        try:
+            await rt.store.save_attempt(Attempt(
+                at=rt.clock.now(), receiver=n.receiver, integration=integ.name,
+                group_key=n.group_key, attempt=attempt, status=err.status if err else None,
+                latency=rt.clock.monotonic() - t0, error=str(err) if err else "",
+            ))
+        except StorageError as exc:  # the record is lost, the delivery is not
+            log.error("delivery attempt not recorded", error=str(exc))
+        return err
+
+    async def _give_up(self, integ: Integration, n: Notification, attempts: int,
+                       err: DeliveryError, bound: structlog.typing.FilteringBoundLogger) -> None:
+        rt = self.rt
+        bound.warning("notification failed; kept in the dead-letter table", attempts=attempts,
+                      error=str(err), status=err.status, retryable=err.retryable)
+        rt.metrics.notifications.labels(n.receiver, integ.name, "failed").inc()
+        try:
+            await rt.dead_letters.add(receiver=n.receiver, integration=integ.name, n=n,
+                                      attempts=attempts, error=str(err), now=rt.clock.now())
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+        except StorageError as exc:
+            bound.error("dead letter not stored", error=str(exc))
+        await rt.bus.publish(NotificationFailed(
+            at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
+            integration=integ.name, alerts=len(n.alerts), attempts=attempts, error=str(err),
+        ))
+
+    async def replay(self, dead_letter_id: int) -> DeadLetter | None:
+        """Send a dead letter once more through the integration it failed on.
+
+        Returns None when delivered (the dead letter is dropped), else the
+        dead letter with its attempt count and error updated. Raises KeyError
+        for an unknown id, LookupError when that integration no longer exists, and
+        :class:`Superseded` (after dropping it) when a newer state of its group has
+        reached that integration since: sending the old one would undo it.
+        A group notification that is delivered goes into the notification log, so
+        the next flush sends only what changed since that state.
+        """
+        rt = self.rt
+        d = rt.dead_letters.get(dead_letter_id)
+        if d is None:
+            raise KeyError(dead_letter_id)
+        integ = next((i for i in self.receivers.get(d.receiver, []) if i.name == d.integration), None)
+        if integ is None:
+            raise LookupError(f"receiver {d.receiver!r} has no integration {d.integration} any more")
+        n = d.notification
+        entry = None if n.event else rt.nflog.get(n.group_key, n.receiver, integ.name)
+        if entry is not None and entry.sent_at >= n.now:
+            await rt.dead_letters.drop(d.id)
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            log.info("dead letter superseded; dropped", id=d.id, receiver=d.receiver,
+                     integration=d.integration)
+            raise Superseded(f"dead letter {d.id} is older than the group state {d.receiver}/{d.integration} "
+                             "last received; dropped without sending")
+        err = await self._attempt(integ, n, d.attempts + 1)
+        if err is None:
+            if not n.event:
+                # Logged at the time its state was made, so that a newer dead letter of the
+                # group is not taken for superseded by this older one.
+                await rt.nflog.record(n.group_key, n.receiver, integ.name, *fingerprint_sets(n), n.now)
+            await rt.dead_letters.drop(d.id)
+            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            rt.metrics.notifications.labels(d.receiver, d.integration, "sent").inc()
+            log.info("dead letter replayed", id=d.id, receiver=d.receiver, integration=d.integration)
+            return None
+        updated = msgspec.structs.replace(d, attempts=d.attempts + 1, error=str(err), at=rt.clock.now())
+        await rt.dead_letters.update(updated)
+        return updated
+
+@hookimpl
+async def tocsin_notify(runtime: Runtime, notification: Notification) -> bool:
+    return await runtime.delivery.deliver(notification)

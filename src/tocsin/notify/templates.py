@@ -1,0 +1,153 @@
+"""Notification templates: Jinja2 in a sandbox.
+
+Every channel has default templates; a receiver's integration may override
+them with its own (config fields of type :class:`Template`, checked for
+syntax when the config loads, with the YAML path in the error). Files named
+by the top-level ``templates:`` globs are loaded as macro libraries: every
+macro they define is callable from any template.
+
+Rendering never drops a notification: :meth:`Templates.render` falls back to
+a plain text summary when a template fails, and logs why.
+
+The data a template sees (``data(notification, ...)``): ``status``,
+``receiver``, ``groupKey``, ``groupLabels``, ``commonLabels``,
+``commonAnnotations``, ``externalURL``, ``alerts`` (each with ``status``,
+``labels``, ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``,
+``fingerprint``, and ``starts`` / ``ends`` as Unix seconds), ``firing`` and
+``resolved`` (the alerts by status), and ``now``.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import structlog
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from tocsin.channels.data import message_data
+from tocsin.core.models import Alert, Notification
+
+__all__ = ["Template", "TemplateError", "Templates", "data", "duration_words"]
+
+log = structlog.get_logger("tocsin.notify.templates")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def duration_words(seconds: float) -> str:
+    """``3725`` -> ``1h 2m``: the two largest units, for people to read."""
+    seconds = int(max(0, seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            parts.append(f"{n}{unit}")
+    return " ".join(parts[:2]) or "0s"
+
+
+def _truncate(text: Any, length: int = 255, end: str = "…") -> str:
+    s = str(text)
+    return s if len(s) <= length else s[: max(0, length - len(end))] + end
+
+
+def _environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+    env.filters["duration"] = duration_words
+    env.filters["truncate_text"] = _truncate
+    env.filters["since"] = lambda ts, now=None: duration_words((now or time.time()) - float(ts))
+    env.filters["join_labels"] = lambda labels, sep=", ": sep.join(
+        f"{k}={v}" for k, v in sorted(dict(labels).items()))
+    env.globals["duration"] = duration_words
+    return env
+
+
+_checker = _environment()
+
+
+class Template(str):
+    """Template source from the config; its syntax is checked when the config loads."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_config(cls, obj: object) -> Template:
+        if not isinstance(obj, str):
+            raise TypeError("expected a template string")
+        try:
+            _checker.parse(obj)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}") from None
+        return cls(obj)
+
+
+def data(n: Notification, external_url: str, alerts: list[Alert] | None = None) -> dict[str, Any]:
+    chosen = n.alerts if alerts is None else alerts
+    out = message_data(n, chosen, external_url)
+    out["groupKey"] = n.group_key
+    out["now"] = n.now
+    for item, alert in zip(out["alerts"], chosen, strict=True):
+        item["starts"] = alert.starts_at
+        item["ends"] = alert.ends_at
+    out["firing"] = [a for a in out["alerts"] if a["status"] == "firing"]
+    out["resolved"] = [a for a in out["alerts"] if a["status"] == "resolved"]
+    return out
+
+
+def fallback_text(d: Mapping[str, Any]) -> str:
+    """What is sent when a template cannot render: still says what fires."""
+    names = sorted({a["labels"].get("alertname", "?") for a in d.get("alerts", [])})
+    text = (f"[{str(d.get('status', '')).upper()}:{len(d.get('firing', []))}] "
+            f"{', '.join(names)} ({d.get('receiver', '')})")
+    notice = d.get("notice")
+    return f"{notice['text']} · {text}" if notice else text
+
+
+class Templates:
+    """Compiled templates plus the macros of the ``templates:`` files."""
+
+    def __init__(self, globs: Iterable[str] = (), base_dir: Path | None = None) -> None:
+        self.env = _environment()
+        self.html_env = _environment(autoescape=True)
+        self._cache: dict[tuple[bool, str], jinja2.Template] = {}
+        for pattern in globs:
+            full = str(base_dir / pattern) if base_dir and not Path(pattern).is_absolute() else pattern
+            for path in sorted(glob.glob(full)):
+                self._load_macros(Path(path))
+
+    def _load_macros(self, path: Path) -> None:
+        source = path.read_text(encoding="utf-8")
+        for env in (self.env, self.html_env):
+            try:
+                module = env.from_string(source).module
+            except jinja2.TemplateError as exc:
+                raise TemplateError(f"{path}: {exc}") from None
+            for name in dir(module):
+                if not name.startswith("_"):
+                    env.globals[name] = getattr(module, name)
+
+    def _compiled(self, source: str, html: bool) -> jinja2.Template:
+        key = (html, source)
+        tpl = self._cache.get(key)
+        if tpl is None:
+            tpl = (self.html_env if html else self.env).from_string(source)
+            self._cache[key] = tpl
+        return tpl
+
+    def render(self, source: str, context: Mapping[str, Any], *, html: bool = False,
+               what: str = "template") -> str:
+        try:
+            return self._compiled(source, html).render(**context)
+        except Exception as exc:  # a broken template must not drop the notification
+            log.error("template failed; sending a plain message", template=what,
+                      error=f"{type(exc).__name__}: {exc}")
+            return fallback_text(context)

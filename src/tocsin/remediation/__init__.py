@@ -1,0 +1,138 @@
+"""Remediations: the contract between a remediation kind and the engine.
+
+A kind (``command``, ``webhook``, ``systemd``, or a plugin's) contributes a
+config Struct (a subclass of :class:`RemediationConfig`, which holds the
+guards every remediation shares) and a factory. What the factory builds
+does two things:
+
+``render(data)``
+    turns the alert's template data into exactly what will run (an argv, an
+    HTTP request) as a :class:`Rendered`: shown to approvers, kept in the
+    audit record, and run as shown. Raises :class:`RemediationError` when a
+    template fails.
+``execute(rendered, ctx)``
+    runs it once and answers an :class:`Outcome`. It never raises for a
+    failure of the thing it runs; it may raise for a bug.
+
+The engine (:mod:`tocsin.remediation.engine`) owns guards (firing and unmuted only,
+``for``, cooldown, ``max_per_hour``, ``dry_run``, approval), timeouts,
+records and announcements, so a kind only renders and runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import msgspec
+
+from tocsin.config.types import Duration
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from tocsin.notify.templates import Templates
+
+__all__ = [
+    "ExecContext", "Outcome", "Remediation", "RemediationConfig", "RemediationError", "RemediationKind",
+    "Rendered", "truncate_output",
+]
+
+#: Output kept per run (the rest is cut, with a note saying how much).
+MAX_OUTPUT = 16 * 1024
+
+
+class RemediationConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Fields every ``remediations:`` entry has. Kind configs subclass this."""
+
+    name: str
+    kind: str
+    #: Time allowed for one run.
+    timeout: Duration = Duration(30)
+    #: Only for alerts firing at least this long.
+    for_: Duration = msgspec.field(default=Duration(0), name="for")
+    #: After a run for an alert, not again for the same alert this long.
+    cooldown: Duration = Duration(15 * 60)
+    #: Runs of this remediation per rolling hour, across all alerts.
+    max_per_hour: int = 6
+    #: Record and announce what would run, run nothing.
+    dry_run: bool = False
+    #: Wait for someone to approve each run (API, CLI).
+    require_approval: bool = False
+    #: Shown to approvers: how sure the author is that this fixes the alert.
+    confidence: Literal["low", "medium", "high"] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        from tocsin.config.validate import field_error
+
+        if not self.name:
+            raise field_error("name", "must not be empty")
+        if self.timeout <= 0:
+            raise field_error("timeout", "must be greater than zero")
+        if self.for_ < 0:
+            raise field_error("for", "must not be negative")
+        if self.cooldown < 0:
+            raise field_error("cooldown", "must not be negative")
+        if self.max_per_hour < 1:
+            raise field_error("max_per_hour", "must be at least 1")
+
+
+class RemediationError(Exception):
+    """A remediation that cannot be rendered or run as configured; the message says why."""
+
+
+class Rendered(msgspec.Struct, kw_only=True):
+    """What a run will do, exactly, with no secrets in it."""
+
+    #: One line for lists: ``argv: /usr/bin/restart-app --instance db1`` or ``POST https://...``.
+    summary: str
+    #: Kind-specific: ``{"argv": [...]}``, ``{"method", "url", "headers", "body"}``, ...
+    detail: dict[str, Any] = {}
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    ok: bool
+    exit_code: int | None = None
+    http_status: int | None = None
+    #: Captured output (stdout and stderr, or the response body), cut to MAX_OUTPUT.
+    output: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ExecContext:
+    """What ``execute`` gets besides the rendered request."""
+
+    session: aiohttp.ClientSession
+    timeout: float
+    remediation: str
+    fingerprint: str
+
+
+class Remediation(Protocol):
+    def render(self, data: dict[str, Any]) -> Rendered: ...
+
+    async def execute(self, rendered: Rendered, ctx: ExecContext) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class RemediationKind:
+    """A kind: its name (``kind:`` in config), config Struct and factory.
+
+    ``factory(config, templates)`` returns a :class:`Remediation`; it is called
+    when the config is loaded (and reloaded), so it may precompile templates.
+    ``check(config)`` may return ``(field, message)`` problems found at load.
+    """
+
+    name: str
+    config: type[RemediationConfig]
+    factory: Callable[[Any, Templates], Remediation]
+    check: Callable[[Any], list[tuple[str, str]]] | None = None
+
+
+def truncate_output(text: str, limit: int = MAX_OUTPUT) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... {len(text) - limit} more characters cut]"

@@ -1,0 +1,391 @@
+"""The remediation engine: guards, approval, runs, records, announcements.
+
+A route names remediations (``remediations: [restart-app]``). When one of
+its groups flushes with firing, unmuted alerts, each named remediation is
+considered for each such alert, and runs only if every guard lets it:
+
+- the alert is still firing and not muted when it would start;
+- it has fired for at least ``for`` (if not yet, it is looked at again
+  exactly when it will have);
+- no run of this remediation for this alert is pending, running, or
+  started within ``cooldown``;
+- fewer than ``max_per_hour`` runs of this remediation started in the last
+  hour (across all alerts); when the limit stops one, a ``skipped`` record
+  says so;
+- ``dry_run`` records and announces what would run, and runs nothing;
+- ``require_approval`` records a ``pending_approval`` run that someone
+  approves or rejects (API, CLI); an approval that comes after the alert
+  resolved runs nothing.
+
+Every run is a :class:`RemediationRun` record: what triggered it, what was
+rendered (argv, request), the outcome (exit or HTTP status, output), the
+duration. It is written before and after it runs, added to the alert's
+history, and announced to the route's receiver (PagerDuty integrations send
+it as a change event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from tocsin import hookimpl
+from tocsin.core.models import Alert, Notification
+from tocsin.core.timefmt import format_ts
+from tocsin.incidents.plan import HistoryEvent, new_id
+from tocsin.remediation import ExecContext, Outcome, RemediationError, Rendered
+from tocsin.store import StorageError
+
+if TYPE_CHECKING:
+    from tocsin.config.document import RemediationSpec
+    from tocsin.core.scheduler import Timer
+    from tocsin.dispatch.route import Route
+    from tocsin.runtime import Runtime
+
+__all__ = ["RemediationRun", "Remediator", "RunConflict", "RunNotFound"]
+
+log = structlog.get_logger("tocsin.remediation.engine")
+
+PENDING = "pending_approval"
+RUNNING = "running"
+#: A run that was running when tocsin stopped or crashed: its outcome is unknown.
+INTERRUPTED = "interrupted"
+#: States a run ends in.
+FINAL = ("succeeded", "failed", "dry_run", "rejected", "cancelled", "skipped", INTERRUPTED)
+#: States that count against ``max_per_hour`` (something ran, or will).
+COUNTED = ("running", "succeeded", "failed", "dry_run", PENDING, INTERRUPTED)
+#: How long finished runs stay in memory for the guards (the store keeps them longer).
+KEEP = 24 * 3600.0
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+class RunConflict(ValueError):
+    """The run is not waiting for a decision, or its alert is gone."""
+
+    def __init__(self, message: str, run: RemediationRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class RemediationRun(msgspec.Struct, kw_only=True):
+    id: str
+    remediation: str
+    kind: str
+    fingerprint: str
+    alert_id: str = ""
+    labels: dict[str, str] = {}
+    route_id: str = ""
+    receiver: str = ""
+    state: str
+    #: Why it is in this state when that is not obvious (skipped, cancelled, failed to render).
+    reason: str = ""
+    #: What started it: ``route <id>``, then ``approved by <who>``.
+    trigger: str
+    confidence: str | None = None
+    #: The remediation's ``description`` when the run was made, shown to approvers.
+    description: str = ""
+    dry_run: bool = False
+    created_at: float
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    duration: float = 0.0
+    rendered: Rendered | None = None
+    outcome: Outcome | None = None
+    decided_by: str = ""
+    decided_at: float = 0.0
+    note: str = ""
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+
+def template_data(alert: Alert, name: str, alert_id: str) -> dict[str, Any]:
+    return {
+        "labels": alert.labels, "annotations": alert.annotations, "fingerprint": alert.fingerprint,
+        "status": "firing", "startsAt": format_ts(alert.starts_at),
+        "alertname": alert.labels.get("alertname", ""), "remediation": name, "alert_id": alert_id,
+    }
+
+
+def describe(run: RemediationRun) -> str:
+    """One line for announcements and logs."""
+    what = run.rendered.summary if run.rendered else ""
+    if run.state == "dry_run":
+        return f"{run.remediation} (dry run) would run {what}"
+    if run.state == PENDING:
+        conf = f", confidence {run.confidence}" if run.confidence else ""
+        about = f" ({run.description})" if run.description else ""
+        return f"{run.remediation}{about} awaits approval (run {run.id}{conf}): {what}"
+    o = run.outcome
+    status = ""
+    if o is not None:
+        parts = [f"exit {o.exit_code}" if o.exit_code is not None else "",
+                 f"HTTP {o.http_status}" if o.http_status is not None else "",
+                 f"{run.duration:.1f}s" if run.duration >= 0.05 else ""]
+        status = ", ".join(p for p in parts if p)
+    text = f"{run.remediation} {run.state}"
+    if status:
+        text += f" ({status})"
+    if run.reason:
+        text += f": {run.reason}"
+    elif o is not None and o.error:
+        text += f": {o.error}"
+    return f"{text} · {what}" if what else text
+
+
+class Remediator:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        #: Recent and undecided runs by id (the guards look at these).
+        self.runs: dict[str, RemediationRun] = {}
+        self._busy: set[tuple[str, str]] = set()
+        self._waiting: dict[tuple[str, str], Timer] = {}
+
+    def load(self, runs: Iterable[RemediationRun]) -> None:
+        for run in runs:
+            self.runs[run.id] = run
+
+    async def recover(self) -> None:
+        """At start-up: a run still ``running`` in the store was cut off by a stop or a
+        crash. It is recorded ``interrupted`` (it may have acted, so it still counts for
+        cooldown and ``max_per_hour``), and no longer blocks new runs for its alert."""
+        now = self.rt.clock.now()
+        for run in [r for r in self.runs.values() if r.state == RUNNING]:
+            await self._record(replace(run, state=INTERRUPTED, finished_at=now,
+                                       reason="tocsin stopped while it ran; its outcome is unknown"),
+                               announce=False)
+
+    def stop(self) -> None:
+        for timer in self._waiting.values():
+            timer.cancel()
+        self._waiting.clear()
+
+    # -- considering ---------------------------------------------------------------------
+
+    async def on_flush(self, n: Notification) -> None:
+        route = self._route(n.route_id)
+        if route is None or not route.opts.remediations:
+            return
+        for alert in n.firing():
+            for name in route.opts.remediations:
+                await self.consider(name, alert.fingerprint, route)
+
+    def _route(self, route_id: str) -> Route | None:
+        return next((r for r in self.rt.config.route.walk() if r.id == route_id), None)
+
+    async def consider(self, name: str, fp: str, route: Route) -> RemediationRun | None:
+        """Run ``name`` for alert ``fp`` if every guard allows; return the record made, if any."""
+        key = (name, fp)
+        if key in self._busy:
+            return None
+        self._busy.add(key)
+        try:
+            return await self._consider(name, fp, route)
+        finally:
+            self._busy.discard(key)
+
+    async def _consider(self, name: str, fp: str, route: Route) -> RemediationRun | None:
+        rt = self.rt
+        spec = rt.config.remediations.get(name)
+        alert = rt.alerts.get(fp)
+        now = rt.clock.now()
+        if spec is None or alert is None or alert.resolved(now) or rt.muted(alert, route, now):
+            return None
+        cfg = spec.config
+        mine = [r for r in self.runs.values() if r.remediation == name and r.fingerprint == fp]
+        if any(r.state in (PENDING, RUNNING) for r in mine):
+            return None
+        cooldown = float(cfg.cooldown)
+        if any(r.created_at > now - cooldown for r in mine if r.state not in ("rejected", "cancelled")):
+            return None
+        ready_at = alert.starts_at + float(cfg.for_)
+        if now < ready_at:
+            self._wait(name, fp, route, ready_at - now)
+            return None
+        inc = rt.lifecycle.get(fp)
+        run = RemediationRun(
+            id=new_id(now), remediation=name, kind=spec.kind, fingerprint=fp,
+            alert_id=inc.id if inc is not None else "", labels=alert.labels, route_id=route.id,
+            receiver=route.receiver, state=RUNNING, trigger=f"route {route.id or '/'}",
+            confidence=cfg.confidence, description=cfg.description, dry_run=bool(cfg.dry_run),
+            created_at=now,
+        )
+        hour = [r for r in self.runs.values()
+                if r.remediation == name and r.state in COUNTED and r.created_at > now - 3600]
+        if len(hour) >= cfg.max_per_hour:
+            run.state, run.reason = "skipped", f"max_per_hour ({cfg.max_per_hour}) reached"
+            await self._record(run, announce=True)
+            return run
+        try:
+            clean = rt.delivery.redactor.alert(alert)  # what leaves the host is redacted
+            run.rendered = spec.remediation.render(template_data(clean, name, run.alert_id))
+        except RemediationError as exc:
+            run.state, run.reason, run.finished_at = "failed", f"cannot render: {exc}", now
+            await self._record(run, announce=True)
+            return run
+        if cfg.dry_run:
+            run.state = "dry_run"
+            run.finished_at = now
+            await self._record(run, announce=True)
+            return run
+        if cfg.require_approval:
+            run.state = PENDING
+            await self._record(run, announce=True)
+            return run
+        run.started_at = now
+        await self._record(run, announce=False)
+        self.rt.spawn(self._execute(run, spec), name=f"remediation {name}")
+        return run
+
+    def _wait(self, name: str, fp: str, route: Route, delay: float) -> None:
+        key = (name, fp)
+        if key in self._waiting:
+            return
+
+        def due() -> None:
+            self._waiting.pop(key, None)
+            self.rt.spawn(self.consider(name, fp, route), name=f"remediation {name}")
+
+        self._waiting[key] = self.rt.scheduler.call_later(delay, due)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _execute(self, run: RemediationRun, spec: RemediationSpec) -> None:
+        rt = self.rt
+        assert rt.session is not None and run.rendered is not None
+        timeout = float(spec.config.timeout)
+        ctx = ExecContext(session=rt.session, timeout=timeout, remediation=run.remediation,
+                          fingerprint=run.fingerprint)
+        log.info("remediation started", remediation=run.remediation, run=run.id,
+                 fingerprint=run.fingerprint, what=run.rendered.summary)
+        t0 = time.monotonic()
+        try:
+            # The kind honours the timeout itself; this bound only catches a kind that does not.
+            async with asyncio.timeout(timeout + 10):
+                outcome = await spec.remediation.execute(run.rendered, ctx)
+        except asyncio.CancelledError:  # shutdown past its deadline: say so before going
+            cut = replace(run, state=INTERRUPTED, finished_at=rt.clock.now(),
+                          duration=round(time.monotonic() - t0, 3),
+                          reason="tocsin stopped while it ran; it was cancelled")
+            await asyncio.shield(self._record(cut, announce=False))
+            raise
+        except TimeoutError:
+            outcome = Outcome(ok=False, error=f"did not finish within {timeout:g}s")
+        except Exception as exc:  # a kind's bug must not lose the record
+            log.exception("remediation kind raised", remediation=run.remediation, run=run.id)
+            outcome = Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
+        finished = replace(run, outcome=outcome, state="succeeded" if outcome.ok else "failed",
+                           finished_at=rt.clock.now(), duration=round(time.monotonic() - t0, 3))
+        await self._record(finished, announce=True)
+
+    # -- decisions --------------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RemediationRun:
+        run = self.runs.get(run_id) or await self.rt.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    async def approve(self, run_id: str, *, by: str, note: str = "") -> RemediationRun:
+        run = await self.get(run_id)
+        if run.state != PENDING:
+            raise RunConflict(f"run {run_id} is {run.state}, not waiting for approval", run)
+        rt = self.rt
+        now = rt.clock.now()
+        alert = rt.alerts.get(run.fingerprint)
+        inc = rt.lifecycle.get(run.fingerprint)
+        spec = rt.config.remediations.get(run.remediation)
+        why = ""
+        reopened = inc is not None and bool(run.alert_id) and inc.id != run.alert_id
+        if alert is None or alert.resolved(now) or reopened:
+            why = "the alert resolved before the approval; nothing ran"
+        elif spec is None:
+            why = f"remediation {run.remediation!r} is no longer configured; nothing ran"
+        if why:
+            cancelled = replace(run, state="cancelled", reason=why, decided_by=by, decided_at=now,
+                                note=note, finished_at=now)
+            await self._record(cancelled, announce=False)
+            raise RunConflict(why, cancelled)
+        assert spec is not None
+        started = replace(run, state=RUNNING, trigger=f"approved by {by}", decided_by=by, decided_at=now,
+                          note=note, started_at=now)
+        await self._record(started, announce=False)
+        rt.spawn(self._execute(started, spec), name=f"remediation {run.remediation}")
+        return started
+
+    async def reject(self, run_id: str, *, by: str, note: str = "") -> RemediationRun:
+        run = await self.get(run_id)
+        if run.state != PENDING:
+            raise RunConflict(f"run {run_id} is {run.state}, not waiting for approval", run)
+        now = self.rt.clock.now()
+        rejected = replace(run, state="rejected", decided_by=by, decided_at=now, note=note, finished_at=now)
+        await self._record(rejected, announce=True)
+        return rejected
+
+    # -- records -----------------------------------------------------------------------------
+
+    async def _record(self, run: RemediationRun, *, announce: bool) -> None:
+        rt = self.rt
+        now = rt.clock.now()
+        # In memory first, before any await: the guards of a concurrent flush must see it.
+        self.runs[run.id] = run
+        history = []
+        if run.alert_id:
+            detail = {"run": run.id, "remediation": run.remediation, "state": run.state}
+            if run.reason:
+                detail["reason"] = run.reason
+            history.append(HistoryEvent(at=now, alert_id=run.alert_id, fingerprint=run.fingerprint,
+                                        kind="remediation", actor=run.decided_by or "tocsin", detail=detail))
+        try:
+            await rt.store.save(runs=[run], history=history)
+        except StorageError as exc:
+            log.error("remediation record not stored", run=run.id, error=str(exc))
+        rt.metrics.remediations.labels(run.remediation, run.state).inc()
+        if run.state in FINAL or run.state == PENDING:
+            log.info("remediation " + run.state.replace("_", " "), remediation=run.remediation, run=run.id,
+                     fingerprint=run.fingerprint, summary=describe(run))
+        if announce:
+            await self._announce(run)
+        self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
+        for rid in [r.id for r in self.runs.values()
+                    if r.state in FINAL and r.created_at < now - KEEP]:
+            del self.runs[rid]
+
+    async def _announce(self, run: RemediationRun) -> None:
+        rt = self.rt
+        alert = rt.alerts.get(run.fingerprint)
+        route = self._route(run.route_id)
+        if alert is None or route is None:
+            return
+        now = rt.clock.now()
+        snapshot = alert.__copy__()
+        if not alert.resolved(now):
+            snapshot.ends_at = 0.0
+        labels = route.group_labels(alert.labels)
+        await rt.delivery.announce(Notification(
+            receiver=route.receiver, group_key=route.group_key(labels), group_labels=labels,
+            alerts=[snapshot], now=now, route_id=route.id, event="remediation",
+            actor=run.decided_by or "tocsin", note=describe(run),
+        ))
+
+    def list(self) -> list[RemediationRun]:
+        return sorted(self.runs.values(), key=lambda r: r.id, reverse=True)
+
+
+def replace(run: RemediationRun, **changes: Any) -> RemediationRun:
+    return msgspec.structs.replace(run, **changes)
+
+@hookimpl
+async def tocsin_remediate(runtime: Runtime, notification: Notification) -> None:
+    await runtime.remediator.on_flush(notification)

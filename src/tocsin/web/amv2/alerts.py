@@ -1,0 +1,202 @@
+"""Alertmanager API v2: the alert endpoints."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from tocsin.core.jsondecode import decode
+from tocsin.core.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
+from tocsin.core.models import Alert, PostableAlert
+from tocsin.core.timefmt import format_ts
+from tocsin.ingest.pipeline import AlertError, ingest
+from tocsin.runtime import Runtime
+from tocsin.store import StorageError
+from tocsin.web import json_error, json_response
+from tocsin.web.limits import split_by_limits, too_many
+
+__all__ = ["routes"]
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+_batch_dec = msgspec.json.Decoder(list[PostableAlert])
+_raw_dec = msgspec.json.Decoder(list[msgspec.Raw])
+_one_dec = msgspec.json.Decoder(PostableAlert)
+_PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?(?P<path>[^`]*)`$")
+_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+
+
+def _split_validation(msg: str) -> tuple[str, str]:
+    m = _PATH_RE.search(msg)
+    path, msg = ("", msg) if m is None else (m["path"], msg[: m.start()])
+    missing = _MISSING_RE.match(msg)
+    if missing is not None:  # name the missing field itself, not the object holding it
+        path = f"{path}.{missing['name']}" if path else missing["name"]
+    return path, msg
+
+
+def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[AlertError]]:
+    """Decode a batch; on a bad item, decode item by item so the good ones are kept."""
+    try:
+        return list(enumerate(decode(_batch_dec, body))), []
+    except msgspec.ValidationError:
+        pass  # at least one bad alert (or not a list): sort them out below
+    try:
+        raws = decode(_raw_dec, body)
+    except msgspec.ValidationError:
+        raise ValueError("expected a JSON array of alerts") from None
+    good: list[tuple[int, PostableAlert]] = []
+    bad: list[AlertError] = []
+    for i, raw in enumerate(raws):
+        try:
+            good.append((i, decode(_one_dec, raw)))
+        except msgspec.ValidationError as exc:
+            field, msg = _split_validation(str(exc))
+            bad.append(AlertError(i, field or "alert", msg))
+    return good, bad
+
+
+async def post_alerts(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    body = await request.read()
+    try:
+        good, bad = decode_alerts(body)
+    except msgspec.DecodeError as exc:
+        return json_error(400, f"invalid JSON: {exc}")
+    except ValueError as exc:
+        return json_error(400, str(exc))
+    limits = rt.config.server.limits
+    refused = too_many(len(good) + len(bad), limits)
+    if refused is not None:
+        return refused
+    good, over = split_by_limits(good, limits)
+    bad += over
+    try:
+        result = await ingest(rt, good)
+    except StorageError as exc:
+        return json_error(503, f"alerts not stored: {exc}")
+    errors = sorted(bad + result.errors, key=lambda e: e.index)
+    if errors:
+        return json_error(
+            400,
+            f"{len(errors)} invalid alert(s); {result.accepted} accepted: "
+            + "; ".join(str(e) for e in errors[:20]),
+            field=f"alerts[{errors[0].index}].{errors[0].field}",
+            errors=[{"index": e.index, "field": e.field, "error": e.message} for e in errors],
+            accepted=result.accepted,
+        )
+    return web.Response(status=200)
+
+
+def gettable(
+    rt: Runtime, alert: Alert, now: float, receivers: list[str] | None = None
+) -> dict[str, Any]:
+    reasons = rt.muted(alert, None, now)
+    silenced = [i for r in reasons if r.kind == "silence" for i in r.ids]
+    inhibited = [i for r in reasons if r.kind == "inhibition" for i in r.ids]
+    if receivers is None:
+        receivers = rt.receivers_for(alert)
+    out: dict[str, Any] = {
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": format_ts(alert.starts_at),
+        "endsAt": format_ts(alert.ends_at),
+        "updatedAt": format_ts(alert.updated_at),
+        "fingerprint": alert.fingerprint,
+        "receivers": [{"name": r} for r in receivers],
+        "status": {
+            "state": "suppressed" if silenced or inhibited else "active",
+            "silencedBy": silenced,
+            "inhibitedBy": inhibited,
+        },
+    }
+    if alert.generator_url:  # Alertmanager leaves the field out when empty
+        out["generatorURL"] = alert.generator_url
+    return out
+
+
+def filter_matchers(request: web.Request) -> list[Matcher] | web.Response:
+    """The ``filter=`` query parameters as matchers, or a 400 naming the bad one."""
+    matchers: list[Matcher] = []
+    for i, f in enumerate(request.query.getall("filter", [])):
+        try:
+            matchers.extend(parse_matchers(f))
+        except MatcherError as exc:
+            return json_error(400, str(exc), field=f"filter[{i}]")
+    return matchers
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """The filters ``GET /api/v2/alerts`` and ``/alerts/groups`` share."""
+
+    matchers: list[Matcher]
+    active: bool
+    silenced: bool
+    inhibited: bool
+    unprocessed: bool
+    receiver: re.Pattern[str] | None
+
+    @classmethod
+    def from_request(cls, request: web.Request) -> AlertQuery | web.Response:
+        matchers = filter_matchers(request)
+        if isinstance(matchers, web.Response):
+            return matchers
+        flags = {}
+        for name in ("active", "silenced", "inhibited", "unprocessed"):
+            value = request.query.get(name, "true").lower()
+            if value not in ("true", "false"):
+                return json_error(400, f"{name} must be true or false", field=name)
+            flags[name] = value == "true"
+        receiver = None
+        if "receiver" in request.query:
+            try:
+                receiver = compile_anchored(request.query["receiver"])
+            except MatcherError as exc:
+                return json_error(400, f"receiver: {exc}", field="receiver")
+        return cls(matchers=matchers, receiver=receiver, **flags)
+
+    def wants(self, alert: Alert, item: dict[str, Any], now: float) -> bool:
+        """Everything but the receiver filter, which needs the receivers."""
+        # Alertmanager hides an alert once endsAt is strictly before now.
+        if alert.ends_at < now or not matches_all(self.matchers, alert.labels):
+            return False
+        status = item["status"]
+        if status["silencedBy"] and not self.silenced:
+            return False
+        if status["inhibitedBy"] and not self.inhibited:
+            return False
+        return not (status["state"] == "active" and not self.active)
+
+
+async def get_alerts(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    query = AlertQuery.from_request(request)
+    if isinstance(query, web.Response):
+        return query
+    now = rt.clock.now()
+    out = []
+    for alert in rt.alerts:
+        if alert.ends_at < now or not matches_all(query.matchers, alert.labels):
+            continue  # cheap checks before computing the status
+        item = gettable(rt, alert, now)
+        if not query.wants(alert, item, now):
+            continue
+        if query.receiver is not None and not any(
+            query.receiver.search(r["name"]) for r in item["receivers"]
+        ):
+            continue
+        out.append(item)
+    out.sort(key=lambda a: a["fingerprint"])
+    return json_response(out)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/v2/alerts", post_alerts),
+        web.get("/api/v2/alerts", get_alerts),
+    ]

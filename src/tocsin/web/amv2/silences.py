@@ -1,0 +1,115 @@
+"""Alertmanager API v2: silences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from aiohttp import web
+
+from tocsin.core.jsondecode import decode
+from tocsin.core.timefmt import format_ts, from_datetime, past_max
+from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
+from tocsin.store import StorageError
+from tocsin.web import json_error, json_response
+from tocsin.web.amv2.alerts import RUNTIME, _split_validation, filter_matchers
+
+__all__ = ["routes"]
+
+
+class PostableSilence(msgspec.Struct, kw_only=True, rename="camel"):
+    id: str = ""
+    matchers: list[SilenceMatcher]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+
+_post_dec = msgspec.json.Decoder(PostableSilence)
+
+
+def gettable(sil: Silence, now: float) -> dict[str, object]:
+    return {
+        "id": sil.id,
+        "status": {"state": sil.state(now)},
+        "updatedAt": format_ts(sil.updated_at),
+        "matchers": [
+            {"name": m.name, "value": m.value, "isRegex": m.is_regex, "isEqual": m.is_equal}
+            for m in sil.matchers
+        ],
+        "startsAt": format_ts(sil.starts_at),
+        "endsAt": format_ts(sil.ends_at),
+        "createdBy": sil.created_by,
+        "comment": sil.comment,
+    }
+
+
+async def list_silences(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    filters = filter_matchers(request)
+    if isinstance(filters, web.Response):
+        return filters
+    now = rt.clock.now()
+    return json_response([gettable(s, now) for s in rt.silences.query(filters, now)])
+
+
+async def post_silence(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    body = await request.read()
+    try:
+        posted = decode(_post_dec, body)
+    except msgspec.ValidationError as exc:
+        field, msg = _split_validation(str(exc))
+        return json_error(400, f"invalid silence: {msg}", field=field or None)
+    except msgspec.DecodeError as exc:
+        return json_error(400, f"invalid JSON: {exc}")
+    for name, value in (("startsAt", posted.starts_at), ("endsAt", posted.ends_at)):
+        if past_max(from_datetime(value)):
+            return json_error(400, f"invalid silence: {name} is after the year 9999 (in UTC)", field=name)
+    sil = Silence(
+        id=posted.id,
+        matchers=tuple(posted.matchers),
+        starts_at=from_datetime(posted.starts_at),
+        ends_at=from_datetime(posted.ends_at),
+        created_by=posted.created_by,
+        comment=posted.comment,
+    )
+    try:
+        sid = await rt.silences.set(sil, rt.clock.now())
+    except SilenceNotFound:
+        return json_error(404, f"silence {posted.id} not found", field="id")
+    except SilenceError as exc:
+        return json_error(400, f"Failed to create silence: {exc}")
+    except StorageError as exc:
+        return json_error(503, f"silence not stored: {exc}")
+    return json_response({"silenceID": sid})
+
+
+async def get_silence(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        sil = rt.silences.get(request.match_info["id"])
+    except SilenceNotFound:
+        return json_error(404, "silence not found")
+    return json_response(gettable(sil, rt.clock.now()))
+
+
+async def delete_silence(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        await rt.silences.expire(request.match_info["id"], rt.clock.now())
+    except SilenceNotFound:
+        return json_error(404, "silence not found")
+    except StorageError as exc:
+        return json_error(503, f"silence not expired: {exc}")
+    return web.Response(status=200)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v2/silences", list_silences),
+        web.post("/api/v2/silences", post_silence),
+        web.get("/api/v2/silence/{id}", get_silence),
+        web.delete("/api/v2/silence/{id}", delete_silence),
+    ]

@@ -1,0 +1,335 @@
+"""Authentication and authorisation of the HTTP API.
+
+Without ``server.auth`` every endpoint is open, as in Alertmanager. With it,
+every route needs a role, given by :data:`ROUTE_ACCESS` (the one table of who
+may call what; a unit test fails when a route is registered without an entry):
+
+* ``open``   -- no credentials: health checks, and the Slack / PagerDuty
+  callbacks, which authenticate by their own signatures;
+* ``ingest`` -- the ``ingest`` and ``admin`` roles: posting alerts and events;
+* ``read``   -- the ``read`` and ``admin`` roles: everything that only reads;
+* ``admin``  -- the ``admin`` role only: everything that changes state.
+
+Credentials are a bearer token (``Authorization: Bearer ...``, from
+``server.auth.tokens``) or HTTP basic auth (``Authorization: Basic ...``,
+checked against the bcrypt hashes of ``server.auth.basic_auth_users``).
+The configuration is read from the runtime at each request, so a reload
+takes effect at once. A ``token_file`` is read when first needed and again
+whenever its modification time, size or inode changes (one ``stat`` per
+request), so a token can be rotated by replacing the file, without a reload.
+
+Answers: 401 ``{"error": "authentication required"}`` (with
+``WWW-Authenticate``) for missing or wrong credentials, 403
+``{"error": "forbidden"}`` for a role that may not call the route. Neither
+tells which part failed. Failures are logged at info with the client's
+address; credentials are never logged.
+
+The authenticated :class:`Principal` is ``request[PRINCIPAL]`` (``None``
+when auth is off or the route is open). ``PRINCIPAL`` is an aiohttp
+``RequestKey`` named ``"principal"`` (plain string keys draw a warning from
+aiohttp 3.13 on; with an older aiohttp it is the string ``"principal"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import hashlib
+import hmac
+import os
+import time
+from base64 import b64decode
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import bcrypt
+import structlog
+from aiohttp import web
+
+from tocsin.config.document import AuthConfig
+from tocsin.web import json_error
+from tocsin.web.amv2.alerts import RUNTIME
+
+__all__ = [
+    "ALLOWED_ROLES", "PRINCIPAL", "ROUTE_ACCESS", "Access", "Authenticator", "Principal", "auth_middleware",
+    "route_access",
+]
+
+log = structlog.get_logger("tocsin.auth")
+
+Access = Literal["open", "ingest", "read", "admin"]
+
+_V1 = "/api/tocsin/v1"
+
+#: (method, route path as registered) -> what it needs. HEAD is GET's.
+ROUTE_ACCESS: dict[tuple[str, str], Access] = {
+    # operational
+    ("GET", "/-/healthy"): "open",
+    ("GET", "/-/ready"): "open",
+    ("POST", "/-/reload"): "admin",
+    ("GET", "/metrics"): "read",
+    # Alertmanager API v2
+    ("POST", "/api/v2/alerts"): "ingest",
+    ("GET", "/api/v2/alerts"): "read",
+    ("GET", "/api/v2/alerts/groups"): "read",
+    ("GET", "/api/v2/status"): "read",
+    ("GET", "/api/v2/receivers"): "read",
+    ("GET", "/api/v2/silences"): "read",
+    ("POST", "/api/v2/silences"): "admin",
+    ("GET", "/api/v2/silence/{id}"): "read",
+    ("DELETE", "/api/v2/silence/{id}"): "admin",
+    # tocsin: sources
+    ("POST", f"{_V1}/events"): "ingest",
+    ("POST", f"{_V1}/alertmanager/webhook"): "ingest",
+    # tocsin: alerts and their lifecycle
+    ("GET", f"{_V1}/alerts"): "read",
+    ("GET", f"{_V1}/alerts/{{id}}"): "read",
+    ("GET", f"{_V1}/alerts/{{id}}/history"): "read",
+    ("GET", f"{_V1}/alerts/{{id}}/ack"): "read",  # the confirmation page; its form POSTs
+    ("POST", f"{_V1}/alerts/{{id}}/ack"): "admin",
+    ("POST", f"{_V1}/alerts/{{id}}/unack"): "admin",
+    ("POST", f"{_V1}/alerts/{{id}}/resolve"): "admin",
+    ("GET", f"{_V1}/escalations"): "read",
+    ("GET", f"{_V1}/stats"): "read",
+    ("GET", f"{_V1}/openapi.json"): "read",
+    # tocsin: delivery
+    ("GET", f"{_V1}/dead-letters"): "read",
+    ("POST", f"{_V1}/dead-letters/{{id}}/replay"): "admin",
+    ("DELETE", f"{_V1}/dead-letters/{{id}}"): "admin",
+    ("GET", f"{_V1}/notifications/attempts"): "read",
+    # tocsin: remediations
+    ("GET", f"{_V1}/remediations"): "read",
+    ("GET", f"{_V1}/remediations/{{id}}"): "read",
+    ("POST", f"{_V1}/remediations/{{id}}/approve"): "admin",
+    ("POST", f"{_V1}/remediations/{{id}}/reject"): "admin",
+    # chat and paging callbacks: signed by Slack / PagerDuty, checked by their handlers
+    ("POST", f"{_V1}/integrations/slack/actions"): "open",
+    ("POST", f"{_V1}/integrations/pagerduty/webhook"): "open",
+}
+
+#: The roles each access level lets in (``open``: anyone, no credentials needed).
+ALLOWED_ROLES: dict[Access, frozenset[str]] = {
+    "open": frozenset({"ingest", "read", "admin"}),
+    "ingest": frozenset({"ingest", "admin"}),
+    "read": frozenset({"read", "admin"}),
+    "admin": frozenset({"admin"}),
+}
+
+#: How long a successful basic-auth check is remembered (bcrypt is slow on purpose).
+BASIC_CACHE_SECONDS = 60.0
+#: At most this many bcrypt checks at once, so failed logins cannot take every thread.
+BCRYPT_CONCURRENCY = 2
+#: Checked for unknown users, so they take as long as known ones (a random password's hash).
+_DUMMY_HASH = b"$2b$10$IQVOCTo0NRDhhJOf3Hxyfe5WgbN4HwsOxXgu2fsr0bqiGgy6ynwEu"
+_NO_TOKEN = hashlib.sha256(b"\0no token\0").digest()  # compared when a token is unavailable
+MIN_TOKEN_LENGTH = 16
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="tocsin", Basic realm="tocsin"'}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made the request: a token's ``name`` or a basic-auth user, and its role."""
+
+    name: str
+    role: str
+    #: ``"token"`` or ``"basic"``.
+    via: str
+
+
+#: Where the middleware puts the :class:`Principal` of a request (or ``None``).
+PRINCIPAL: Any = (web.RequestKey("principal", Principal) if hasattr(web, "RequestKey")
+                  else "principal")
+
+
+def route_access(method: str, path: str) -> Access | None:
+    """What ``method`` on the registered route ``path`` needs; ``None`` if not in the table."""
+    if method == "HEAD":
+        method = "GET"
+    return ROUTE_ACCESS.get((method, path))
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass(slots=True)
+class _TokenFile:
+    key: tuple[int, int, int] | None  # (mtime_ns, size, inode); None: could not stat
+    digest: bytes | None
+
+
+@dataclass(slots=True)
+class _BasicOk:
+    password: bytes  # sha256 of the password
+    hashed: str  # the configured hash it was checked against
+    until: float
+
+
+class Authenticator:
+    """Checks credentials against an :class:`AuthConfig`; keeps the caches."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._files: dict[str, _TokenFile] = {}
+        self._inline: tuple[AuthConfig | None, list[bytes | None]] = (None, [])
+        self._basic: dict[str, _BasicOk] = {}
+        self._bcrypt_slots: asyncio.Semaphore | None = None
+
+    # -- bearer tokens ----------------------------------------------------------------------
+
+    def _file_digest(self, path: str) -> bytes | None:
+        cached = self._files.get(path)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if cached is None or cached.key is not None:
+                log.error("token_file cannot be read; its token is refused", path=path,
+                          error=exc.strerror)
+            self._files[path] = _TokenFile(None, None)
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if cached is not None and cached.key == key:
+            return cached.digest
+        digest: bytes | None = None
+        try:
+            with open(path, encoding="utf-8") as f:
+                token = f.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            log.error("token_file cannot be read; its token is refused", path=path,
+                      error=getattr(exc, "strerror", None) or type(exc).__name__)
+        else:
+            if len(token) < MIN_TOKEN_LENGTH:
+                log.error(f"token_file holds no token of at least {MIN_TOKEN_LENGTH} characters; "
+                          "its token is refused", path=path)
+            else:
+                digest = _digest(token)
+        self._files[path] = _TokenFile(key, digest)
+        return digest
+
+    def _token_digests(self, cfg: AuthConfig) -> list[bytes | None]:
+        held, digests = self._inline
+        if held is not cfg:  # a reload: hash the inline tokens once
+            digests = [_digest(t.token) if t.token is not None else None for t in cfg.tokens]
+            self._inline = (cfg, digests)
+        return [d if d is not None else self._file_digest(t.token_file or "")
+                for t, d in zip(cfg.tokens, digests, strict=True)]
+
+    def bearer(self, token: str, cfg: AuthConfig) -> Principal | None:
+        presented = _digest(token)
+        found = None
+        # Compared with every token, found or not, so the time taken tells nothing.
+        for t, digest in zip(cfg.tokens, self._token_digests(cfg), strict=True):
+            same = hmac.compare_digest(presented, digest if digest is not None else _NO_TOKEN)
+            if same and digest is not None and found is None:
+                found = t
+        return None if found is None else Principal(found.name, found.role, "token")
+
+    # -- basic auth -------------------------------------------------------------------------
+
+    async def basic(self, user: str, password: str, cfg: AuthConfig) -> Principal | None:
+        hashed = cfg.basic_auth_users.get(user)
+        presented = _digest(password)
+        now = self._clock()
+        cached = self._basic.get(user)
+        if cached is not None and hashed is not None:
+            fresh = cached.until > now and hmac.compare_digest(cached.hashed, hashed)
+            if hmac.compare_digest(cached.password, presented) and fresh:
+                return Principal(user, cfg.basic_auth_roles.get(user, "admin"), "basic")
+        if cached is not None and (cached.until <= now or hashed != cached.hashed):
+            del self._basic[user]
+        ok = await self._checkpw(password, hashed)
+        if not ok or hashed is None:
+            return None
+        self._basic[user] = _BasicOk(presented, hashed, now + BASIC_CACHE_SECONDS)
+        for name in [n for n, c in self._basic.items() if c.until <= now]:
+            del self._basic[name]
+        return Principal(user, cfg.basic_auth_roles.get(user, "admin"), "basic")
+
+    async def _checkpw(self, password: str, hashed: str | None) -> bool:
+        if self._bcrypt_slots is None:
+            self._bcrypt_slots = asyncio.Semaphore(BCRYPT_CONCURRENCY)
+        pw = password.encode("utf-8", "surrogatepass")
+        target = hashed.encode() if hashed is not None else _DUMMY_HASH
+        async with self._bcrypt_slots:
+            try:
+                ok = await asyncio.to_thread(bcrypt.checkpw, pw, target)
+            except ValueError:  # e.g. a password over bcrypt's 72 bytes
+                return False
+        return ok and hashed is not None
+
+    # -- a request --------------------------------------------------------------------------
+
+    async def authenticate(self, header: str, cfg: AuthConfig) -> Principal | None:
+        scheme, _, credentials = header.strip().partition(" ")
+        scheme, credentials = scheme.lower(), credentials.strip()
+        if not credentials:
+            return None
+        if scheme == "bearer":
+            return self.bearer(credentials, cfg)
+        if scheme == "basic":
+            try:
+                decoded = b64decode(credentials, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            user, sep, password = decoded.partition(":")
+            if not sep:
+                return None
+            return await self.basic(user, password, cfg)
+        return None
+
+
+def unauthorized() -> web.Response:
+    resp = json_error(401, "authentication required")
+    resp.headers.update(_UNAUTHORIZED_HEADERS)
+    return resp
+
+
+def forbidden() -> web.Response:
+    return json_error(403, "forbidden")
+
+
+def _scheme(header: str) -> str:
+    scheme = header.strip().partition(" ")[0].lower()
+    return scheme if scheme in ("bearer", "basic") else ("none" if not scheme else "other")
+
+
+def auth_middleware(
+    authenticator: Authenticator | None = None,
+) -> Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+              Awaitable[web.StreamResponse]]:
+    """The middleware; each app gets its own (its own caches)."""
+    auth = authenticator or Authenticator()
+
+    @web.middleware
+    async def check_auth(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        request[PRINCIPAL] = None
+        cfg = request.app[RUNTIME].config.server.auth
+        if cfg is None:
+            return await handler(request)
+        match = request.match_info
+        resource = match.route.resource
+        if match.http_exception is not None or resource is None:
+            access: Access | None = None  # no such route (404/405): any valid credentials
+        else:
+            # A route missing from the table needs admin (the unit test keeps the table whole).
+            access = route_access(request.method, resource.canonical) or "admin"
+        if access == "open":
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        principal = await auth.authenticate(header, cfg) if header else None
+        if principal is None:
+            log.info("authentication failed", remote=request.remote, method=request.method,
+                     path=request.path, scheme=_scheme(header))
+            return unauthorized()
+        request[PRINCIPAL] = principal
+        if access is not None and principal.role not in ALLOWED_ROLES[access]:
+            log.info("forbidden", remote=request.remote, method=request.method, path=request.path,
+                     principal=principal.name, role=principal.role)
+            return forbidden()
+        return await handler(request)
+
+    return check_auth

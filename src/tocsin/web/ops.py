@@ -1,0 +1,44 @@
+"""Operational endpoints: health, readiness, reload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from tocsin.web import json_error, json_response
+from tocsin.web.amv2.alerts import RUNTIME
+
+__all__ = ["RELOADER", "routes"]
+
+#: Loads, validates and applies the config file; raises ConfigError when invalid.
+RELOADER = web.AppKey("reloader", Callable[[], Awaitable[None]])
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[RUNTIME].ready:
+        return web.Response(text="OK")
+    return web.Response(status=503, text="Service Unavailable")
+
+
+async def reload(request: web.Request) -> web.Response:
+    reloader = request.app.get(RELOADER)
+    if reloader is None:
+        return json_error(501, "this server has no config file to reload")
+    try:
+        await reloader()
+    except ValueError as exc:
+        return json_error(400, f"config not reloaded, the previous one stays: {exc}")
+    return json_response({"status": "reloaded"})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/-/healthy", healthy),
+        web.get("/-/ready", ready),
+        web.post("/-/reload", reload),
+    ]

@@ -1,0 +1,84 @@
+"""Query parameters and small request bodies shared by tocsin's own API."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from tocsin.core.jsondecode import decode
+from tocsin.web import json_error
+
+__all__ = ["BadParam", "ChangeRequest", "actor", "change_body", "int_param", "multi_param"]
+
+
+def multi_param(request: web.Request, name: str) -> list[str]:
+    return [v.strip() for item in request.query.getall(name, []) for v in item.split(",") if v.strip()]
+
+
+class BadParam(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParam(name, f"must be a whole number (got {raw!r})") from None
+    if not lo <= value <= hi:
+        raise BadParam(name, f"must be between {lo} and {hi}")
+    return value
+
+
+class ChangeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    who: str = ""
+    note: str = ""
+
+
+_change_dec = msgspec.json.Decoder(ChangeRequest)
+MAX_NOTE = 2000
+
+
+async def change_body(request: web.Request) -> ChangeRequest | web.Response:
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.post()
+        except (ValueError, LookupError) as exc:  # a broken multipart body, a bad charset
+            return json_error(400, f"invalid form body: {exc}")
+        body = ChangeRequest(who=str(form.get("who", "")), note=str(form.get("note", "")))
+    else:
+        raw = await request.read()
+        if not raw.strip():
+            body = ChangeRequest()
+        else:
+            try:
+                body = decode(_change_dec, raw)
+            except msgspec.ValidationError as exc:
+                msg = str(exc)
+                field = "who" if "who" in msg else "note" if "note" in msg else None
+                return json_error(400, f"invalid request: {msg}", field=field)
+            except msgspec.DecodeError as exc:
+                return json_error(400, f"invalid JSON: {exc}")
+    if len(body.who) > 200:
+        return json_error(400, "who: at most 200 characters", field="who")
+    if len(body.note) > MAX_NOTE:
+        return json_error(400, f"note: at most {MAX_NOTE} characters", field="note")
+    return body
+
+
+def actor(request: web.Request, who: str) -> str:
+    """Who did it, for history and audit: the authenticated principal, with the name the
+    client gave when that differs (a shared token used by a named person)."""
+    from tocsin.web.auth import PRINCIPAL
+
+    principal = request.get(PRINCIPAL)
+    who = who.strip()
+    if principal is None:
+        return who or "api"
+    if who and who != principal.name:
+        return f"{who} (via {principal.via} {principal.name})"
+    return principal.name

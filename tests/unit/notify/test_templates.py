@@ -1,0 +1,148 @@
+"""Templates: sandboxed Jinja2, macros from files, helpers, and never a dropped notification."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+from aiohttp import web
+
+from tocsin.config.document import ConfigError
+from tocsin.core.models import Alert, Notification
+from tocsin.notify.templates import Templates, data, duration_words
+from tocsin.testing import advance, make_config, post, running
+
+NOW = 1_700_000_000.0
+
+
+def notification() -> Notification:
+    alerts = [
+        Alert(fingerprint="a1", labels={"alertname": "Disk", "instance": "db1"},
+              annotations={"summary": "full"}, starts_at=NOW - 3725, ends_at=0.0),
+        Alert(fingerprint="a2", labels={"alertname": "Disk", "instance": "db2"},
+              annotations={}, starts_at=NOW - 60, ends_at=NOW - 1),
+    ]
+    return Notification(receiver="team", group_key="{}:{}", group_labels={"alertname": "Disk"},
+                        alerts=alerts, now=NOW)
+
+
+def test_duration_words():
+    assert duration_words(0) == "0s"
+    assert duration_words(59) == "59s"
+    assert duration_words(3725) == "1h 2m"
+    assert duration_words(90061) == "1d 1h"
+
+
+def test_data_and_helpers():
+    t = Templates()
+    d = data(notification(), "http://tocsin")
+    out = t.render(
+        "{{ status }} {{ firing|length }}/{{ resolved|length }} "
+        "{% for a in firing %}{{ a.labels.instance }} since {{ a.starts|since(now) }}{% endfor %} "
+        "{{ commonLabels|join_labels }} {{ ('x' * 20) | truncate_text(5) }}", d)
+    assert out == "firing 1/1 db1 since 1h 2m alertname=Disk xxxx…"
+
+
+def test_sandbox_refuses_unsafe_access():
+    t = Templates()
+    out = t.render("{{ ''.__class__.__mro__[1].__subclasses__() }}", data(notification(), ""))
+    assert out.startswith("[FIRING:1] Disk")  # fell back, did not leak
+
+
+def test_render_error_falls_back_to_a_plain_message():
+    t = Templates()
+    assert t.render("{{ 1 / 0 }}", data(notification(), "")) == "[FIRING:1] Disk (team)"
+
+
+def test_html_is_escaped_only_where_asked():
+    t = Templates()
+    ctx = {"x": "<b>&"}
+    assert t.render("{{ x }}", ctx) == "<b>&"
+    assert t.render("{{ x }}", ctx, html=True) == "&lt;b&gt;&amp;"
+
+
+def test_macro_files_from_templates_globs(tmp_path):
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "common.j2").write_text(
+        "{% macro title(d) %}[{{ d.status|upper }}] {{ d.groupLabels.alertname }}{% endmacro %}")
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text("templates: ['tpl/*.j2']\nroute: {receiver: r}\nreceivers: [{name: r}]\n")
+    from tocsin.config.document import load_config_file
+    from tocsin.plugins import channel_kinds
+    from tocsin.testing import make_plugins
+    config = load_config_file(cfg, channel_kinds(make_plugins()))
+    assert config.templates.render("{{ title(d) }}", {"d": data(notification(), "")}) == \
+        "[FIRING] Disk"
+
+
+def test_syntax_errors_are_config_errors_with_their_path(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        make_config("""
+route: {receiver: r}
+receivers:
+  - name: r
+    webhook_configs:
+      - url: http://127.0.0.1:1/
+        body_template: '{"a": {{ status }'
+""")
+    [p] = err.value.problems
+    assert p.path == "receivers[0].webhook_configs[0].body_template"
+    assert "syntax error" in p.message
+
+
+async def receiver_server(record: list):
+    async def handle(request: web.Request) -> web.Response:
+        record.append((dict(request.headers), await request.read()))
+        return web.Response()
+    app = web.Application()
+    app.router.add_post("/{p:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}/hook"
+
+
+CONFIG = """
+route: {{receiver: r, group_wait: 1s}}
+receivers:
+  - name: r
+    webhook_configs:
+      - url: {url}
+{extra}
+"""
+
+
+async def test_webhook_hmac_signature_and_custom_body(tmp_path):
+    record: list = []
+    runner, url = await receiver_server(record)
+    extra = """        hmac_secret: s3cret
+        body_template: '{"text": "{{ status }}: {{ firing|length }} firing", "key": "{{ groupKey }}"}'"""
+    try:
+        async with running(CONFIG.format(url=url, extra=extra), tmp_path) as rt:
+            await post(rt, {"labels": {"alertname": "X"}})
+            await advance(rt, 1)
+    finally:
+        await runner.cleanup()
+    [(headers, body)] = record
+    assert json.loads(body) == {"text": "firing: 1 firing", "key": "{}:{}"}
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Tocsin-Signature"] == f"sha256={expected}"
+
+
+async def test_webhook_body_that_is_not_json_falls_back_to_the_standard_message(tmp_path):
+    record: list = []
+    runner, url = await receiver_server(record)
+    extra = "        body_template: 'not json {{ status }}'"
+    try:
+        async with running(CONFIG.format(url=url, extra=extra), tmp_path) as rt:
+            await post(rt, {"labels": {"alertname": "X"}})
+            await advance(rt, 1)
+    finally:
+        await runner.cleanup()
+    [(headers, body)] = record
+    assert json.loads(body)["version"] == "4"
+    assert "X-Tocsin-Signature" not in headers

@@ -1,0 +1,224 @@
+"""The SQLite store: migrations, group commit, write failures, alerts and nflog rows.
+
+Every test runs with both writers: commits in aiosqlite's thread, and commits in
+the writer process (the daemon's default)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+
+import pytest
+import structlog
+
+from tocsin.core.models import Alert
+from tocsin.store import NflogEntry, StorageError
+from tocsin.store.sqlite import MIGRATIONS, SQLiteStore
+
+
+def make_alert(i: int, **kw) -> Alert:
+    return Alert(
+        fingerprint=f"{i:016x}", labels={"alertname": "A", "n": str(i)},
+        annotations={"summary": f"alert {i}"}, starts_at=1000.0 + i, ends_at=2000.0 + i,
+        generator_url=f"http://g/{i}", updated_at=1500.0 + i, **kw,
+    )
+
+
+def nflog_entry(key: str, expires_at: float) -> NflogEntry:
+    return NflogEntry(group_key=key, receiver="r", integration="webhook[0]",
+                      firing=frozenset({"b", "a"}), resolved=frozenset({"c"}),
+                      sent_at=expires_at - 1000, expires_at=expires_at)
+
+
+@pytest.fixture(params=["thread", "process"], autouse=True)
+def writer(request, monkeypatch):
+    """The writer every ``SQLiteStore`` of the test gets."""
+    real = SQLiteStore.__init__
+
+    def init(self, path, **kw):
+        real(self, path, **{"writer": request.param, **kw})
+
+    monkeypatch.setattr(SQLiteStore, "__init__", init)
+    return request.param
+
+
+@contextlib.asynccontextmanager
+async def opened(path):
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def user_version(path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+
+async def test_migrations_set_user_version_and_run_once(tmp_path):
+    path = tmp_path / "sub" / "t.db"  # the directory is created
+    with structlog.testing.capture_logs() as logs:
+        async with opened(path) as store:
+            await store.save_alerts([make_alert(1)])
+    assert user_version(path) == len(MIGRATIONS)
+    assert [e["version"] for e in logs if e["event"] == "schema migrated"] == list(
+        range(1, len(MIGRATIONS) + 1))
+
+    with structlog.testing.capture_logs() as logs:
+        async with opened(path) as store:
+            assert await store.load_alerts() == [make_alert(1)]
+    assert [e for e in logs if e["event"] == "schema migrated"] == []
+    assert user_version(path) == len(MIGRATIONS)
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "t.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+        db.commit()
+    store = SQLiteStore(path)
+    with pytest.raises(StorageError, match=f"schema version {len(MIGRATIONS) + 1}, newer"):
+        await store.open()
+    await store.close()
+    assert user_version(path) == len(MIGRATIONS) + 1
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+async def test_alert_round_trip_and_replace(tmp_path):
+    path = tmp_path / "t.db"
+    async with opened(path) as store:
+        await store.save_alerts([make_alert(1), make_alert(2, timeout=True)])
+        changed = make_alert(1)
+        changed.annotations = {"summary": "changed"}
+        changed.ends_at = 3000.0
+        await store.save_alerts([changed])
+        await store.save_alerts([])  # nothing to write: no commit
+        commits = store.commits
+    assert commits == 2
+    async with opened(path) as store:
+        got = sorted(await store.load_alerts(), key=lambda a: a.fingerprint)
+    assert got == [changed, make_alert(2, timeout=True)]
+
+
+async def test_concurrent_saves_are_durable_in_fewer_commits(tmp_path):
+    path = tmp_path / "t.db"
+    alerts = [make_alert(i) for i in range(50)]
+    async with opened(path) as store:
+        before = store.commits
+        await asyncio.gather(*(store.save_alerts([a]) for a in alerts))
+        commits = store.commits - before
+        assert 1 <= commits < 50
+    async with opened(path) as store:
+        got = sorted(await store.load_alerts(), key=lambda a: a.fingerprint)
+    assert got == alerts
+
+
+async def test_a_cancelled_caller_still_gets_its_write(tmp_path):
+    path = tmp_path / "t.db"
+    async with opened(path) as store:
+        task = asyncio.create_task(store.save_alerts([make_alert(1)]))
+        await asyncio.sleep(0)  # queued
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.save_alerts([make_alert(2)])
+    async with opened(path) as store:
+        assert sorted(a.fingerprint for a in await store.load_alerts()) == [
+            make_alert(1).fingerprint, make_alert(2).fingerprint,
+        ]
+
+
+def refuse_writes(path, refuse: bool) -> None:
+    """Make every insert into alerts and nflog fail, or stop doing so, through a trigger:
+    a schema change, so it reaches every connection, the writer process's too."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        for table in ("alerts", "nflog"):
+            if refuse:
+                db.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}"
+                           " BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END")
+            else:
+                db.execute(f"DROP TRIGGER refuse_{table}")
+
+
+async def test_write_failure_reaches_every_waiter_and_the_store_recovers(tmp_path):
+    path = tmp_path / "t.db"
+    async with opened(path) as store:
+        await store.save_alerts([make_alert(0)])
+        refuse_writes(path, True)
+        results = await asyncio.gather(
+            *(store.save_alerts([make_alert(i)]) for i in range(1, 6)),
+            store.save_nflog(nflog_entry("g", 5000.0)),
+            return_exceptions=True,
+        )
+        assert len(results) == 6
+        assert all(isinstance(r, StorageError) for r in results), results
+        assert all(str(r) == "database write failed: writes refused by the test" for r in results)
+
+        refuse_writes(path, False)
+        await store.save_alerts([make_alert(7)])
+        await store.save_nflog(nflog_entry("g", 5000.0))
+        assert sorted(a.fingerprint for a in await store.load_alerts()) == [
+            make_alert(0).fingerprint, make_alert(7).fingerprint,
+        ]
+        assert [e.group_key for e in await store.load_nflog(0.0)] == ["g"]
+
+
+async def test_delete_alerts(tmp_path):
+    path = tmp_path / "t.db"
+    async with opened(path) as store:
+        await store.save_alerts([make_alert(i) for i in range(3)])
+        commits = store.commits
+        await store.delete_alerts([])
+        assert store.commits == commits
+        await store.delete_alerts([make_alert(0).fingerprint, make_alert(2).fingerprint, "unknown"])
+    async with opened(path) as store:
+        assert await store.load_alerts() == [make_alert(1)]
+
+
+async def test_writes_queued_when_the_store_closes_are_committed(tmp_path):
+    path = tmp_path / "t.db"
+    store = SQLiteStore(path)
+    await store.open()
+    saves = [asyncio.create_task(store.save_alerts([make_alert(i)])) for i in range(5)]
+    await asyncio.sleep(0)  # queued, not yet committed
+    await asyncio.wait_for(store.close(), 10)
+    assert [t.result() for t in saves] == [None] * 5
+    async with opened(path) as store:
+        assert len(await store.load_alerts()) == 5
+
+
+async def test_writes_after_close_are_refused(tmp_path):
+    store = SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    await store.close()
+    with pytest.raises(StorageError, match="closed"):
+        await store.save_alerts([make_alert(1)])
+
+
+# -- notification log ------------------------------------------------------------------------
+
+
+async def test_nflog_round_trip_and_expiry(tmp_path):
+    path = tmp_path / "t.db"
+    async with opened(path) as store:
+        await store.save_nflog(nflog_entry("early", 100.0))
+        await store.save_nflog(nflog_entry("late", 200.0))
+        await store.save_nflog(nflog_entry("late", 300.0))  # replaces
+    async with opened(path) as store:
+        got = {e.group_key: e for e in await store.load_nflog(0.0)}
+        assert got == {"early": nflog_entry("early", 100.0), "late": nflog_entry("late", 300.0)}
+        assert sorted(e.group_key for e in await store.load_nflog(99.9)) == ["early", "late"]
+        # expires_at > now: an entry expiring exactly now is gone.
+        assert [e.group_key for e in await store.load_nflog(100.0)] == ["late"]
+        assert await store.load_nflog(300.0) == []
+
+        await store.expire_nflog(100.0)
+        assert [e.group_key for e in await store.load_nflog(0.0)] == ["late"]

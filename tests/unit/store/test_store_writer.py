@@ -1,0 +1,109 @@
+"""The writer process: what the store does when it dies, and that it ends with the store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import types
+
+import pytest
+
+from tocsin.core.models import Alert
+from tocsin.store import StorageError
+from tocsin.store import sqlite as sqlite_store
+from tocsin.store.sqlite import SQLiteStore
+
+
+def make_alert(i: int) -> Alert:
+    return Alert(fingerprint=f"{i:016x}", labels={"alertname": "A", "n": str(i)},
+                 starts_at=1000.0 + i, ends_at=2000.0 + i, updated_at=1500.0 + i)
+
+
+async def test_a_writer_process_that_died_is_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "t.db"
+    store = SQLiteStore(path, writer="process")
+    await store.open()
+    try:
+        await store.save_alerts([make_alert(0)])
+        first = store._child.proc
+        os.kill(first.pid, signal.SIGKILL)
+        await first.wait()
+        # Gone between commits: the next commit starts another writer.
+        await store.save_alerts([make_alert(1)])
+        second = store._child.proc
+        assert second is not None and second is not first and second.returncode is None
+
+        # Dying in the middle of a commit (here: a stand-in that reads a byte of the
+        # request and exits): that commit fails, naming why, and the next one starts
+        # another writer.
+        stand_in = tmp_path / "stand_in.py"
+        stand_in.write_text("import sys\nsys.stdin.buffer.read(1)\n")
+        monkeypatch.setattr(sqlite_store, "_writer_module", types.SimpleNamespace(__file__=str(stand_in)))
+        await store._child.close()
+        with pytest.raises(StorageError, match=r"^database write failed: the database writer "
+                                               r"process exited \(IncompleteReadError\)$"):
+            await store.save_alerts([make_alert(9)])
+        monkeypatch.undo()
+        await store.save_alerts([make_alert(2)])
+        assert store._child.proc is not None and store._child.proc.returncode is None
+    finally:
+        await store.close()
+    reopened = SQLiteStore(path)
+    await reopened.open()
+    try:
+        got = sorted(a.fingerprint for a in await reopened.load_alerts())
+    finally:
+        await reopened.close()
+    assert got == [make_alert(i).fingerprint for i in range(3)]
+
+
+async def test_transactions_are_answered_in_order_with_two_in_flight(tmp_path):
+    """Commits reach the child while it is busy with the one before; each caller hears of
+    its own transaction, a failing one in the middle included."""
+    path = tmp_path / "t.db"
+    store = SQLiteStore(path, writer="process")
+    await store.open()
+    try:
+        calls = [store.save_alerts([make_alert(i)]) for i in range(20)]
+        calls.append(store._write([("INSERT INTO no_such_table VALUES (?)", [(1,)], True)]))
+        calls += [store.save_alerts([make_alert(i)]) for i in range(20, 40)]
+        tasks = []
+        for call in calls:  # one at a time, so that they spread over several transactions
+            tasks.append(asyncio.create_task(call))
+            await asyncio.sleep(0.002)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert store.commits >= 2
+        assert isinstance(results[20], StorageError)
+        assert "no such table: no_such_table" in str(results[20])
+        # The callers that shared the bad statement's transaction heard of its failure,
+        # and their alerts are not there; every other caller's alert is.
+        alerts = [*range(20), None, *range(20, 40)]
+        written = sorted(make_alert(alerts[k]).fingerprint for k, r in enumerate(results)
+                         if k != 20 and r is None)
+        assert all(r is None or isinstance(r, StorageError) for r in results)
+        assert sorted(a.fingerprint for a in await store.load_alerts()) == written
+        assert make_alert(0).fingerprint in written  # the first went alone
+    finally:
+        await store.close()
+
+
+async def test_closing_the_store_ends_the_writer_process(tmp_path):
+    store = SQLiteStore(tmp_path / "t.db", writer="process")
+    await store.open()
+    await store.save_alerts([make_alert(0)])
+    proc = store._child.proc
+    assert proc.returncode is None
+    await store.close()
+    assert proc.returncode == 0
+
+
+async def test_an_in_memory_store_commits_in_its_thread():
+    store = SQLiteStore(":memory:", writer="process")
+    await store.open()
+    try:
+        await store.save_alerts([make_alert(0)])
+        assert store._child is None
+        assert [a.fingerprint for a in await store.load_alerts()] == [make_alert(0).fingerprint]
+    finally:
+        await store.close()
