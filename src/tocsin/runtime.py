@@ -19,6 +19,7 @@ import aiohttp
 import structlog
 
 from tocsin.config.document import Config
+from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
@@ -30,7 +31,6 @@ from tocsin.dispatch.dispatcher import Dispatcher
 from tocsin.dispatch.route import Route
 from tocsin.incidents.lifecycle import Lifecycle
 from tocsin.incidents.plan import Plan, plan_alert
-from tocsin.ingest.alerts import AlertState
 from tocsin.mute.inhibit import Inhibitor
 from tocsin.mute.silences import Silences
 from tocsin.notify.deadletters import DeadLetterQueue

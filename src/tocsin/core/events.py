@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from tocsin.core.models import Alert
-from tocsin.incidents.plan import Incident
+from tocsin.core.records import Incident
 
 __all__ = [
     "AlertAcknowledged",

@@ -27,15 +27,13 @@ from typing import Any
 import msgspec
 
 from tocsin.core.models import Alert
+from tocsin.core.records import ACKNOWLEDGED, FIRING, RESOLVED, Escalation, HistoryEvent, Incident
 
 __all__ = [
     "ACKNOWLEDGED", "FIRING", "KINDS", "RESOLVED", "Escalation", "HistoryEvent", "Incident",
     "IncidentConflict", "IncidentNotFound", "Plan", "new_id",
 ]
 
-FIRING = "firing"
-ACKNOWLEDGED = "acknowledged"
-RESOLVED = "resolved"
 STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
 
 #: Every kind of history row.
@@ -59,67 +57,6 @@ def new_id(now: float | None = None) -> str:
     creation time, so the store appends to its index instead of splitting pages."""
     ms = int((time.time() if now is None else now) * 1000)
     return f"{ms:012x}{_random.getrandbits(80):020x}"
-
-
-class Escalation(msgspec.Struct, kw_only=True):
-    """Where an incident is in its route's escalation policy."""
-
-    policy: str
-    route_id: str
-    #: The route's own receiver: the group notifies it, so levels skip it.
-    receiver: str
-    group_key: str
-    group_labels: dict[str, str]
-    #: Index of the next step; steps past the policy's last level repeat it.
-    step: int = 0
-    #: Wall-clock time the next step is due; 0 when none is left.
-    next_at: float = 0.0
-    #: Receivers escalation has notified so far (they hear of acknowledgements too).
-    notified: list[str] = []
-
-
-class Incident(msgspec.Struct, kw_only=True):
-    id: str
-    fingerprint: str
-    labels: dict[str, str]
-    state: str = FIRING
-    fired_at: float
-    last_seen: float
-    #: Times this incident was posted (first post included).
-    occurrences: int = 1
-    acknowledged_at: float = 0.0
-    acknowledged_by: str = ""
-    ack_note: str = ""
-    resolved_at: float = 0.0
-    resolved_by: str = ""
-    #: How it resolved: ``resolved`` (its sender said so), ``expired`` (no re-post
-    #: before its end time), ``manual`` (someone resolved it).
-    resolution: str = ""
-    #: Why it was muted at the last flush (``silence:<id>``, ``inhibition:<fp>``...).
-    muted_by: list[str] = []
-    escalation: Escalation | None = None
-
-    @property
-    def alertname(self) -> str:
-        return self.labels.get("alertname", "")
-
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "")
-
-    @property
-    def open(self) -> bool:
-        return self.state != RESOLVED
-
-
-class HistoryEvent(msgspec.Struct, kw_only=True):
-    id: int = 0
-    at: float
-    alert_id: str
-    fingerprint: str
-    kind: str
-    actor: str = ""
-    detail: dict[str, Any] = {}
 
 
 @dataclass(slots=True)

@@ -18,9 +18,10 @@ import msgspec
 
 from tocsin import hookimpl
 from tocsin.core.labels import valid_label_name
-from tocsin.core.matchers import Matcher, MatcherError, MatchType
+from tocsin.core.matchers import Matcher, MatcherError
 from tocsin.core.models import Alert
 from tocsin.core.mute import MuteReason
+from tocsin.core.records import Silence, SilenceMatcher
 from tocsin.dispatch.route import Route
 
 if TYPE_CHECKING:
@@ -36,44 +37,6 @@ class SilenceError(ValueError):
 
 class SilenceNotFound(KeyError):
     pass
-
-
-class SilenceMatcher(msgspec.Struct, frozen=True, rename={"is_regex": "isRegex", "is_equal": "isEqual"}):
-    name: str
-    value: str
-    is_regex: bool = False
-    is_equal: bool = True
-
-    def to_matcher(self) -> Matcher:
-        if self.is_regex:
-            t = MatchType.REGEX if self.is_equal else MatchType.NOT_REGEX
-        else:
-            t = MatchType.EQUAL if self.is_equal else MatchType.NOT_EQUAL
-        return Matcher.create(self.name, t, self.value)
-
-    @classmethod
-    def from_matcher(cls, m: Matcher) -> SilenceMatcher:
-        return cls(m.name, m.value, m.type.is_regex, not m.type.is_negative)
-
-
-class Silence(msgspec.Struct, kw_only=True):
-    id: str = ""
-    matchers: tuple[SilenceMatcher, ...]
-    starts_at: float
-    ends_at: float
-    updated_at: float = 0.0
-    created_by: str = ""
-    comment: str = ""
-
-    def state(self, now: float) -> str:
-        if now < self.starts_at:
-            return "pending"
-        if now < self.ends_at:
-            return "active"
-        return "expired"
-
-    def compiled(self) -> tuple[Matcher, ...]:
-        return tuple(m.to_matcher() for m in self.matchers)
 
 
 def validate(sil: Silence) -> tuple[Matcher, ...]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import msgspec
 
 from tocsin.config.types import Duration
+from tocsin.core.records import Outcome, Rendered
 
 if TYPE_CHECKING:
     import aiohttp
@@ -81,24 +82,6 @@ class RemediationConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 
 class RemediationError(Exception):
     """A remediation that cannot be rendered or run as configured; the message says why."""
-
-
-class Rendered(msgspec.Struct, kw_only=True):
-    """What a run will do, exactly, with no secrets in it."""
-
-    #: One line for lists: ``argv: /usr/bin/restart-app --instance db1`` or ``POST https://...``.
-    summary: str
-    #: Kind-specific: ``{"argv": [...]}``, ``{"method", "url", "headers", "body"}``, ...
-    detail: dict[str, Any] = {}
-
-
-class Outcome(msgspec.Struct, kw_only=True):
-    ok: bool
-    exit_code: int | None = None
-    http_status: int | None = None
-    #: Captured output (stdout and stderr, or the response body), cut to MAX_OUTPUT.
-    output: str = ""
-    error: str = ""
 
 
 @dataclass(frozen=True)

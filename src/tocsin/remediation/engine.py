@@ -36,9 +36,10 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.core.models import Alert, Notification
+from tocsin.core.records import RemediationRun
 from tocsin.core.timefmt import format_ts
 from tocsin.incidents.plan import HistoryEvent, new_id
-from tocsin.remediation import ExecContext, Outcome, RemediationError, Rendered
+from tocsin.remediation import ExecContext, Outcome, RemediationError
 from tocsin.store import StorageError
 
 if TYPE_CHECKING:
@@ -73,39 +74,6 @@ class RunConflict(ValueError):
     def __init__(self, message: str, run: RemediationRun | None = None) -> None:
         super().__init__(message)
         self.run = run
-
-
-class RemediationRun(msgspec.Struct, kw_only=True):
-    id: str
-    remediation: str
-    kind: str
-    fingerprint: str
-    alert_id: str = ""
-    labels: dict[str, str] = {}
-    route_id: str = ""
-    receiver: str = ""
-    state: str
-    #: Why it is in this state when that is not obvious (skipped, cancelled, failed to render).
-    reason: str = ""
-    #: What started it: ``route <id>``, then ``approved by <who>``.
-    trigger: str
-    confidence: str | None = None
-    #: The remediation's ``description`` when the run was made, shown to approvers.
-    description: str = ""
-    dry_run: bool = False
-    created_at: float
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    duration: float = 0.0
-    rendered: Rendered | None = None
-    outcome: Outcome | None = None
-    decided_by: str = ""
-    decided_at: float = 0.0
-    note: str = ""
-
-    @property
-    def alertname(self) -> str:
-        return self.labels.get("alertname", "")
 
 
 def template_data(alert: Alert, name: str, alert_id: str) -> dict[str, Any]:

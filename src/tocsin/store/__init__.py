@@ -16,9 +16,7 @@ import msgspec
 from tocsin.core.models import Alert, Notification
 
 if TYPE_CHECKING:
-    from tocsin.incidents.plan import HistoryEvent, Incident
-    from tocsin.mute.silences import Silence
-    from tocsin.remediation.engine import RemediationRun
+    from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 
 __all__ = ["Attempt", "AttemptCount", "DeadLetter", "IncidentQuery", "NflogEntry", "StorageError", "Store"]
 

@@ -38,9 +38,7 @@ import msgspec
 import structlog
 
 from tocsin.core.models import Alert, Notification
-from tocsin.incidents.plan import HistoryEvent, Incident
-from tocsin.mute.silences import Silence
-from tocsin.remediation.engine import RemediationRun
+from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError
 from tocsin.store import writer as _writer_module
 from tocsin.store.writer import FRAME, run_transaction

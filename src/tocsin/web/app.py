@@ -10,9 +10,9 @@ from tocsin.runtime import Runtime
 from tocsin.web import amwebhook, auth, integrations, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import silences, status
-from tocsin.web.v1 import delivery, incidents, remediations
 from tocsin.web.amv2.alerts import RUNTIME
 from tocsin.web.ops import RELOADER
+from tocsin.web.v1 import delivery, incidents, remediations
 
 __all__ = ["create_app"]
 
