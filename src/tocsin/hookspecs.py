@@ -24,11 +24,11 @@ import pluggy
 if TYPE_CHECKING:
     from tocsin.channels import ChannelKind
     from tocsin.core.events import Event
+    from tocsin.core.facade import Facade
     from tocsin.core.models import Alert, Notification
     from tocsin.core.mute import MuteReason
     from tocsin.dispatch.route import Route
     from tocsin.remediation import RemediationKind
-    from tocsin.runtime import Runtime
 
 hookspec = pluggy.HookspecMarker("tocsin")
 
@@ -67,7 +67,7 @@ def tocsin_remediation_kinds() -> list[RemediationKind]:
 
 
 @hookspec
-def tocsin_enrich(runtime: Runtime, alert: Alert) -> Awaitable[None] | None:
+def tocsin_enrich(runtime: Facade, alert: Alert) -> Awaitable[None] | None:
     """Add labels or annotations to an incoming alert, before it is fingerprinted
     into the alert state. Mutate ``alert.labels`` / ``alert.annotations`` in place.
 
@@ -79,7 +79,7 @@ def tocsin_enrich(runtime: Runtime, alert: Alert) -> Awaitable[None] | None:
 
 
 @hookspec(firstresult=True)
-def tocsin_dedupe(runtime: Runtime, alert: Alert, existing: Alert | None) -> Alert | None:
+def tocsin_dedupe(runtime: Facade, alert: Alert, existing: Alert | None) -> Alert | None:
     """Merge an incoming alert into the one already held with the same fingerprint.
 
     ``existing`` is None for an alert not held yet. Return the alert to keep.
@@ -92,7 +92,7 @@ def tocsin_dedupe(runtime: Runtime, alert: Alert, existing: Alert | None) -> Ale
 
 @hookspec
 def tocsin_inhibit(
-    runtime: Runtime, alert: Alert, route: Route | None, now: float
+    runtime: Facade, alert: Alert, route: Route | None, now: float
 ) -> MuteReason | list[MuteReason] | None:
     """Say whether ``alert`` is muted, and why.
 
@@ -108,7 +108,7 @@ def tocsin_inhibit(
 
 
 @hookspec(firstresult=True)
-def tocsin_route(runtime: Runtime, alert: Alert) -> list[Route] | None:
+def tocsin_route(runtime: Facade, alert: Alert) -> list[Route] | None:
     """Return the routes the alert is delivered through.
 
     Stops at the first non-None result. The built-in implementation walks the
@@ -122,7 +122,7 @@ def tocsin_route(runtime: Runtime, alert: Alert) -> list[Route] | None:
 
 
 @hookspec
-def tocsin_notify(runtime: Runtime, notification: Notification) -> Awaitable[bool | None] | bool | None:
+def tocsin_notify(runtime: Facade, notification: Notification) -> Awaitable[bool | None] | bool | None:
     """Deliver a group's notification.
 
     ``notification.alerts`` are the group's unmuted alerts at the flush. All
@@ -135,7 +135,7 @@ def tocsin_notify(runtime: Runtime, notification: Notification) -> Awaitable[boo
 
 
 @hookspec
-def tocsin_remediate(runtime: Runtime, notification: Notification) -> Awaitable[None] | None:
+def tocsin_remediate(runtime: Facade, notification: Notification) -> Awaitable[None] | None:
     """Act on the firing alerts of a flushed group (roll back, restart a unit...).
 
     Called after :func:`tocsin_notify` for every flush that has firing alerts.
@@ -150,7 +150,7 @@ def tocsin_remediate(runtime: Runtime, notification: Notification) -> Awaitable[
 
 
 @hookspec
-def tocsin_observe(runtime: Runtime, event: Event) -> Awaitable[None] | None:
+def tocsin_observe(runtime: Facade, event: Event) -> Awaitable[None] | None:
     """See every event on the bus (:mod:`tocsin.core.events`), in publication order.
 
     Called from a dedicated bus subscriber, never from the publisher, so a slow

@@ -8,8 +8,6 @@ One that fails to import is logged, remembered and skipped. Names listed in
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import pluggy
 import structlog
 
 from tocsin import hookspecs
+from tocsin.core.hooks import call_each, call_impls, first_result, maybe_await, wanted_impls
 
 if TYPE_CHECKING:
     from tocsin.channels import ChannelKind
@@ -58,16 +57,8 @@ class PluginManager(pluggy.PluginManager):
             self.enable_tracing()
 
     def first_result(self, name: str) -> Callable[..., Any]:
-        """A caller for the ``firstresult`` hook ``name`` that skips pluggy's machinery
-        when one plain implementation is all there is (the common case: the built-in
-        dedupe and route), which is most of a hook call's cost on the ingest path.
-        Otherwise pluggy's own caller. Ask again after plugins change."""
-        caller = getattr(self.hook, name)
-        impls = caller.get_hookimpls()
-        if self.tracing or len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
-            return caller
-        fn, names = impls[0].function, impls[0].argnames
-        return lambda **kwargs: fn(*[kwargs[n] for n in names])
+        """A fast caller of the ``firstresult`` hook ``name`` (see :func:`tocsin.core.hooks.first_result`)."""
+        return first_result(self, name)
 
     def load_entry_points(self, disable: Iterable[str] = ()) -> None:
         disabled = set(disable) | {
@@ -90,79 +81,6 @@ class PluginManager(pluggy.PluginManager):
 
     def has_impls(self, hook_name: str) -> bool:
         return bool(getattr(self.hook, hook_name).get_hookimpls())
-
-
-async def maybe_await(value: Any) -> Any:
-    """Hooks may answer with a value or an awaitable; give back the value."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def call_impls(caller: pluggy.HookCaller, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call every implementation of a hook, in pluggy's order, each on its own: one
-    that raises gives its exception as its answer instead of stopping the others.
-    Returns ``(plugin name, answer or exception)``; answers may be awaitables."""
-    impls = caller.get_hookimpls()
-    if any(i.hookwrapper or i.wrapper for i in impls):  # wrappers need pluggy's own loop
-        try:
-            return [("?", res) for res in caller(**kwargs)]
-        except Exception as exc:
-            return [("?", exc)]
-    out: list[tuple[str, Any]] = []
-    for impl in reversed(impls):
-        try:
-            out.append((impl.plugin_name, impl.function(*(kwargs[a] for a in impl.argnames))))
-        except Exception as exc:
-            out.append((impl.plugin_name, exc))
-    return out
-
-
-async def call_each(
-    caller: pluggy.HookCaller,
-    on_error: Callable[[str, BaseException], None],
-    *,
-    timeout: float | None = None,
-    impls: list[pluggy.HookImpl] | None = None,
-    **kwargs: Any,
-) -> list[Any]:
-    """Call and await the implementations of a hook one after the other; one that
-    raises (at once or when awaited), or whose awaitable does not finish within
-    ``timeout``, is reported to ``on_error`` and skipped; the others still run.
-    ``impls`` (from :func:`wanted_impls`) limits the call to those implementations.
-    Returns the answers that came back."""
-    chosen = caller.get_hookimpls() if impls is None else impls
-    if any(i.hookwrapper or i.wrapper for i in chosen):
-        pending = call_impls(caller, **kwargs)
-    else:
-        pending = [(i.plugin_name, i) for i in reversed(chosen)]
-    results = []
-    for name, item in pending:
-        try:
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, pluggy.HookImpl):
-                item = item.function(*(kwargs[a] for a in item.argnames))
-            if timeout is not None and inspect.isawaitable(item):
-                results.append(await asyncio.wait_for(item, timeout))
-            else:
-                results.append(await maybe_await(item))
-        except TimeoutError:
-            on_error(name, TimeoutError(f"did not finish within {timeout:g}s"))
-        except Exception as exc:
-            on_error(name, exc)
-    return results
-
-
-def wanted_impls(caller: pluggy.HookCaller, runtime: Any) -> list[pluggy.HookImpl]:
-    """The implementations that have something to do: a plugin may define
-    ``wanted(runtime) -> bool`` to be left out (an enricher with no config)."""
-    out = []
-    for impl in caller.get_hookimpls():
-        wanted = getattr(impl.plugin, "wanted", None)
-        if wanted is None or wanted(runtime):
-            out.append(impl)
-    return out
 
 
 def remediation_kinds(pm: PluginManager) -> dict[str, RemediationKind]:

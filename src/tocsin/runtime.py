@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import aiohttp
@@ -23,21 +23,25 @@ from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
+from tocsin.core.facade import Facade
+from tocsin.core.hooks import call_each, call_impls, maybe_await
+from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
 from tocsin.core.scheduler import Scheduler
-from tocsin.daemon.metrics import Metrics
 from tocsin.dispatch.dispatcher import Dispatcher
 from tocsin.dispatch.route import Route
 from tocsin.incidents.lifecycle import Lifecycle
 from tocsin.incidents.plan import Plan, plan_alert
-from tocsin.mute.inhibit import Inhibitor
-from tocsin.mute.silences import Silences
+from tocsin.ingest.pipeline import Ingester
+from tocsin.mute.inhibit import INHIBITOR, Inhibitor
+from tocsin.mute.silences import SILENCES, Silences
+from tocsin.notify import receivers
 from tocsin.notify.deadletters import DeadLetterQueue
-from tocsin.notify.delivery import Delivery
+from tocsin.notify.delivery import DELIVERY, Delivery
 from tocsin.notify.nflog import NotificationLog
-from tocsin.plugins import PluginManager, call_each, call_impls, maybe_await
-from tocsin.remediation.engine import KEEP, Remediator
+from tocsin.plugins import PluginManager
+from tocsin.remediation.engine import KEEP, REMEDIATOR, Remediator
 from tocsin.store import Store
 from tocsin.store.sqlite import SQLiteStore
 
@@ -87,22 +91,62 @@ class Runtime:
         self.metrics = Metrics()
         self._reloaded = (self.clock.now(), 0)  # (time of the last good load, failures seen then)
         self.scheduler = Scheduler(self.clock)
-        self.dispatcher = Dispatcher(self)
-        self.lifecycle = Lifecycle(self)
-        self.remediator = Remediator(self)
-        self.metrics.bind(self)
+        #: What hooks get as ``runtime``: the config, clock, alerts, and shared components.
+        self.facade = Facade(config=config, clock=self.clock, alerts=self.alerts, bus=self.bus,
+                             scheduler=self.scheduler)
         #: ``tocsin_route``, called for every alert the dispatcher sees.
         self.route_caller = hooks.first_result("tocsin_route")
-        self.delivery: Delivery = Delivery(self, {})
+        self.lifecycle = Lifecycle(
+            clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
+            publish=self.bus.publish, spawn=self.spawn, routes=self.routes_for, muted=self.muted,
+            announce=self._announce,
+        )
+        self.dispatcher = Dispatcher(
+            clock=self.clock, scheduler=self.scheduler, alerts=self.alerts, routes=self._routes,
+            muted=self.muted, record_mutes=self.lifecycle.record_mutes, publish=self.bus.publish,
+            notify=self.notify, remediate=self.remediate,
+        )
+        self.remediator = Remediator(
+            clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
+            incidents=self.lifecycle, metrics=self.metrics, spawn=self.spawn, muted=self.muted,
+            announce=self._announce,
+        )
+        self.ingester = Ingester(runtime=self.facade, hooks=hooks, store=self.store, incidents=self.lifecycle,
+                                 publish=self.bus.publish, counted=self.metrics_received)
+        self.session: aiohttp.ClientSession | None = None
+        self.delivery: Delivery = self._delivery(config, {})
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
         self.ready = False
         #: ``time.monotonic()`` by which a stop should be over (set by the daemon on SIGTERM).
         self.stop_by: float | None = None
-        self.session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
         self._subs: list[Subscription] = []
+        self._configure(config)
+
+    def _delivery(self, config: Config, integrations: dict[str, list[receivers.Integration]]) -> Delivery:
+        return Delivery(integrations, clock=self.clock, store=self.store, nflog=self.nflog,
+                        dead_letters=self.dead_letters, incidents=self.lifecycle, metrics=self.metrics,
+                        bus=self.bus, redact=config.document.redact)
+
+    def _build_delivery(self, config: Config) -> Delivery:
+        assert self.session is not None
+        return self._delivery(config, receivers.build(
+            config.receivers, config.kinds, session=self.session,
+            external_url=config.server.external_url or f"http://{config.server.listen}",
+            global_config=config.global_, templates=config.templates,
+        ))
+
+    def _configure(self, config: Config) -> None:
+        """Hand the config in force, and the components built from it, to those that use them."""
+        self.config = self.facade.config = config
+        self.lifecycle.configure(config.escalation_policies, config.route)
+        self.remediator.configure(config.remediations, config.route, self.delivery.redactor, self.session)
+        self.facade.provide(SILENCES, self.silences)
+        self.facade.provide(INHIBITOR, self.inhibitor)
+        self.facade.provide(DELIVERY, self.delivery)
+        self.facade.provide(REMEDIATOR, self.remediator)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -120,7 +164,8 @@ class Runtime:
         self.dead_letters.load(await self.store.load_dead_letters())
         self.metrics.dead_letters.set(len(self.dead_letters))
         self.session = aiohttp.ClientSession()
-        self.delivery = Delivery.build(self, self.config, self.session)
+        self.delivery = self._build_delivery(self.config)
+        self._configure(self.config)
 
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
         self._subs.append(dispatch_sub)
@@ -245,6 +290,10 @@ class Runtime:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
+    def background(self) -> int:
+        """Background tasks still running."""
+        return len(self._tasks)
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -281,7 +330,7 @@ class Runtime:
             def failed(plugin: str, exc: BaseException, event: Any = event) -> None:
                 log.error("observer failed", plugin=plugin, event_type=type(event).__name__, exc_info=exc)
 
-            await call_each(self.hooks.hook.tocsin_observe, failed, runtime=self, event=event)
+            await call_each(self.hooks.hook.tocsin_observe, failed, runtime=self.facade, event=event)
 
     # -- pipeline helpers used by the dispatcher and API ---------------------------------
 
@@ -289,7 +338,7 @@ class Runtime:
         if not self.hooks.has_impls("tocsin_inhibit"):
             return []
         reasons: list[MuteReason] = []
-        for res in self.hooks.hook.tocsin_inhibit(runtime=self, alert=alert, route=route, now=now):
+        for res in self.hooks.hook.tocsin_inhibit(runtime=self.facade, alert=alert, route=route, now=now):
             if isinstance(res, list):
                 reasons.extend(res)
             elif res is not None:
@@ -299,7 +348,8 @@ class Runtime:
     async def notify(self, n: Notification) -> bool:
         # Each on its own: one raising, even synchronously, must not keep the others
         # (the built-in delivery among them) from running.
-        results = [r for _, r in call_impls(self.hooks.hook.tocsin_notify, runtime=self, notification=n)]
+        calls = call_impls(self.hooks.hook.tocsin_notify, runtime=self.facade, notification=n)
+        results = [r for _, r in calls]
         outcomes = await asyncio.gather(*(_answer(r) for r in results), return_exceptions=True)
         ok = True
         for out in outcomes:
@@ -310,8 +360,24 @@ class Runtime:
                 ok = False
         return ok
 
+    async def remediate(self, n: Notification) -> None:
+        """``tocsin_remediate`` for a flush with firing alerts; one failing skips only itself."""
+        if not self.hooks.has_impls("tocsin_remediate"):
+            return
+
+        def failed(plugin: str, exc: BaseException) -> None:
+            log.error("remediate hook failed", plugin=plugin, group_key=n.group_key, exc_info=exc)
+
+        await call_each(self.hooks.hook.tocsin_remediate, failed, runtime=self.facade, notification=n)
+
+    async def _announce(self, n: Notification) -> bool:
+        return await self.delivery.announce(n)
+
+    def _routes(self, alert: Alert) -> Iterable[Route]:
+        return self.route_caller(runtime=self.facade, alert=alert) or ()
+
     def routes_for(self, alert: Alert) -> list[Route]:
-        return list(self.route_caller(runtime=self, alert=alert) or [])
+        return list(self._routes(alert))
 
     def receivers_for(self, alert: Alert) -> list[str]:
         seen: dict[str, None] = {}
@@ -369,14 +435,13 @@ class Runtime:
 
     async def reload(self, config: Config) -> None:
         """Swap in an already validated config; groups are rebuilt on the new tree."""
-        assert self.session is not None
-        delivery = Delivery.build(self, config, self.session)
+        delivery = self._build_delivery(config)
         inhibitor = Inhibitor(config.document.inhibit_rules)
         for alert in self.alerts:
             inhibitor.observe(alert)
-        self.config = config
         self.delivery = delivery
         self.inhibitor = inhibitor
+        self._configure(config)
         self.route_caller = self.hooks.first_result("tocsin_route")  # plugins may have changed
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)

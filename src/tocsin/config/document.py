@@ -20,22 +20,22 @@ import yaml
 
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
-from tocsin.config.types import URL, Duration, MatcherList, Regex, Secret, dec_hook
+from tocsin.config.types import URL, ConfigBase, Duration, Secret, dec_hook
 from tocsin.config.validate import ConfigError, Problem, decode, field_error, join_path
-from tocsin.core.labels import valid_label_name
-from tocsin.dispatch.route import Route
+from tocsin.dispatch.route import Route, RouteConfig
 from tocsin.enrich.enrichers import EnrichConfig
+from tocsin.incidents.policy import EscalationPolicy
 from tocsin.mute.inhibit import InhibitRuleConfig
 from tocsin.mute.timeintervals import NamedTimeInterval
+from tocsin.notify.receivers import IntegrationSpec, ReceiverSpec
 from tocsin.notify.redact import RedactConfig
 from tocsin.notify.templates import TemplateError, Templates
-from tocsin.remediation import Remediation, RemediationError, RemediationKind
+from tocsin.remediation import RemediationError, RemediationKind, RemediationSpec
 
 __all__ = ["Config", "ConfigError", "load_config", "load_config_file"]
 
 
-class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
+Base = ConfigBase
 
 
 class GlobalConfig(Base):
@@ -57,45 +57,6 @@ class GlobalConfig(Base):
     def __post_init__(self) -> None:
         if self.resolve_timeout <= 0:
             raise field_error("resolve_timeout", "must be greater than zero")
-
-
-class RouteConfig(Base):
-    receiver: str | None = None
-    group_by: list[str] | None = None
-    continue_: bool = msgspec.field(default=False, name="continue")
-    matchers: list[MatcherList] = []
-    match: dict[str, str] = {}
-    match_re: dict[str, Regex] = {}
-    group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
-    mute_time_intervals: list[str] = []
-    active_time_intervals: list[str] = []
-    #: Name of an ``escalation_policies`` entry; not inherited by child routes.
-    escalation_policy: str | None = None
-    #: Names of ``remediations`` entries to run for this route's firing alerts; not inherited.
-    remediations: list[str] = []
-    routes: list[RouteConfig] = []
-
-    def __post_init__(self) -> None:
-        if self.group_by is not None:
-            seen: set[str] = set()
-            for i, name in enumerate(self.group_by):
-                if name != "..." and not valid_label_name(name):
-                    raise field_error(f"group_by[{i}]", f"invalid label name {name!r}")
-                if name in seen and name != "...":  # Alertmanager tolerates a repeated '...'
-                    raise field_error(f"group_by[{i}]", f"duplicated label {name!r}")
-                seen.add(name)
-            if "..." in seen and len(seen) > 1:
-                raise field_error("group_by", "'...' (group by all labels) must stand alone")
-        for key in ("match", "match_re"):
-            for name in getattr(self, key):
-                if not valid_label_name(name):
-                    raise field_error(f"{key}.{name}", f"invalid label name {name!r}")
-        if self.group_interval is not None and self.group_interval == 0:
-            raise field_error("group_interval", "cannot be zero")
-        if self.repeat_interval is not None and self.repeat_interval == 0:
-            raise field_error("repeat_interval", "cannot be zero")
 
 
 _LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
@@ -254,48 +215,6 @@ class PluginsConfig(Base):
     disable: list[str] = []
 
 
-class EscalationLevel(Base, kw_only=True):
-    #: Delay since the alert fired.
-    after: Duration = Duration(0)
-    receivers: list[str]
-
-    def __post_init__(self) -> None:
-        if self.after < 0:
-            raise field_error("after", "must not be negative")
-        if not self.receivers:
-            raise field_error("receivers", "at least one receiver required")
-
-
-class EscalationPolicy(Base, kw_only=True):
-    name: str
-    levels: list[EscalationLevel]
-    #: Notify the last level again every ``repeat`` until acknowledged or resolved.
-    repeat: Duration | None = None
-
-    def __post_init__(self) -> None:
-        if not self.name:
-            raise field_error("name", "must not be empty")
-        if not self.levels:
-            raise field_error("levels", "at least one level required")
-        for i in range(1, len(self.levels)):
-            if self.levels[i].after < self.levels[i - 1].after:
-                raise field_error(f"levels[{i}].after", "levels must be in order of their delay")
-        if self.repeat is not None and self.repeat <= 0:
-            raise field_error("repeat", "must be greater than zero")
-
-    def due(self, fired_at: float, step: int) -> float | None:
-        """Wall-clock time of step ``step`` (0-based; steps past the last level are
-        repeats of it), or None when there is no such step."""
-        if step < len(self.levels):
-            return fired_at + float(self.levels[step].after)
-        if self.repeat is None:
-            return None
-        return fired_at + float(self.levels[-1].after) + (step - len(self.levels) + 1) * float(self.repeat)
-
-    def level(self, step: int) -> EscalationLevel:
-        return self.levels[min(step, len(self.levels) - 1)]
-
-
 class SlackActionsConfig(Base):
     """Slack interactivity: the app's signing secret verifies button callbacks."""
 
@@ -338,35 +257,6 @@ class ConfigDocument(Base, kw_only=True):
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
-
-
-@dataclass(frozen=True, slots=True)
-class IntegrationSpec:
-    """One entry of a receiver's ``<kind>_configs`` list."""
-
-    kind: str
-    index: int
-    config: Any
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}[{self.index}]"
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiverSpec:
-    name: str
-    integrations: tuple[IntegrationSpec, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RemediationSpec:
-    """One ``remediations:`` entry: its validated config and what runs it."""
-
-    name: str
-    kind: str
-    config: Any
-    remediation: Remediation
 
 
 @dataclass(frozen=True)

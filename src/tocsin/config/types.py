@@ -11,10 +11,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from tocsin.core.durations import Duration
 from tocsin.core.matchers import Matcher, MatcherError, compile_anchored, parse_matchers
 
-__all__ = ["URL", "Duration", "MatcherList", "Regex", "Secret", "dec_hook", "expand_env"]
+__all__ = ["URL", "ConfigBase", "Duration", "MatcherList", "Regex", "Secret", "dec_hook", "expand_env"]
 
 
 class Secret(str):
@@ -119,3 +121,7 @@ def dec_hook(typ: type, obj: Any) -> Any:
     if from_config is not None:
         return from_config(obj)
     raise NotImplementedError(f"no decoder for {typ!r}")
+
+
+class ConfigBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The base of every config Struct: unknown keys are errors, fields by name only."""

@@ -16,18 +16,21 @@ scheduler; a flush that awaits runs as a task in the dispatcher's group.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import structlog
 
-from tocsin.core.events import GroupFlushed
+from tocsin.core.alerts import AlertState
+from tocsin.core.clock import Clock
+from tocsin.core.events import Event, GroupFlushed
 from tocsin.core.models import Alert, Notification, sort_key
+from tocsin.core.mute import MuteReason
+from tocsin.core.scheduler import Scheduler
 from tocsin.dispatch.route import Route
-from tocsin.plugins import call_each
 
 if TYPE_CHECKING:
     from tocsin.core.scheduler import Timer
-    from tocsin.runtime import Runtime
 
 __all__ = ["AggrGroup", "Dispatcher"]
 
@@ -52,8 +55,37 @@ class AggrGroup:
 
 
 class Dispatcher:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    """Aggregation groups and their timers; a flush goes through the stages it is given.
+
+    ``routes`` says which routes an alert takes (the ``tocsin_route`` hook);
+    at a flush, ``muted`` says why an alert is muted (empty: it is not),
+    ``record_mutes`` keeps that in the incidents, ``notify`` delivers the
+    unmuted alerts (False: failed, the group keeps its resolved alerts), and
+    ``remediate`` acts on a flush with firing alerts.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        scheduler: Scheduler,
+        alerts: AlertState,
+        routes: Callable[[Alert], Iterable[Route]],
+        muted: Callable[[Alert, Route | None, float], list[MuteReason]],
+        record_mutes: Callable[[list[tuple[str, list[MuteReason]]], float], Awaitable[None]],
+        publish: Callable[[Event], Awaitable[None]],
+        notify: Callable[[Notification], Awaitable[bool]],
+        remediate: Callable[[Notification], Awaitable[None]],
+    ) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self.alerts = alerts
+        self.routes = routes
+        self.muted = muted
+        self.record_mutes = record_mutes
+        self.publish = publish
+        self.notify = notify
+        self.remediate = remediate
         self.groups: dict[tuple[str, str], AggrGroup] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -63,8 +95,7 @@ class Dispatcher:
     # -- routing alerts into groups ------------------------------------------------
 
     def process(self, alert: Alert) -> None:
-        routes = self.rt.route_caller(runtime=self.rt, alert=alert) or []
-        for route in routes:
+        for route in self.routes(alert):
             self.insert(route, alert)
 
     def insert(self, route: Route, alert: Alert) -> None:
@@ -74,7 +105,7 @@ class Dispatcher:
         group = self.groups.get(gid)
         if group is None:
             group = self.groups[gid] = AggrGroup(route, labels)
-            group.timer = self.rt.scheduler.call_later(
+            group.timer = self.scheduler.call_later(
                 float(route.opts.group_wait), self._due, gid
             )
         group.alerts[alert.fingerprint] = None
@@ -83,14 +114,14 @@ class Dispatcher:
         if (
             not group.has_flushed
             and not group.flushing
-            and alert.starts_at + route.opts.group_wait < self.rt.clock.now()
+            and alert.starts_at + route.opts.group_wait < self.clock.now()
         ):
             self._reschedule(group, gid, 0.0)
 
     def _reschedule(self, group: AggrGroup, gid: tuple[str, str], delay: float) -> None:
         if group.timer is not None:
             group.timer.cancel()
-        group.timer = self.rt.scheduler.call_later(delay, self._due, gid)
+        group.timer = self.scheduler.call_later(delay, self._due, gid)
 
     def _due(self, gid: tuple[str, str]) -> None:
         group = self.groups.get(gid)
@@ -116,8 +147,7 @@ class Dispatcher:
     # -- flushing ---------------------------------------------------------------------
 
     async def _flush(self, gid: tuple[str, str], group: AggrGroup) -> None:
-        rt = self.rt
-        started = rt.clock.monotonic()
+        started = self.clock.monotonic()
         try:
             await self.flush(group)
         finally:
@@ -127,15 +157,14 @@ class Dispatcher:
                 self.groups.pop(gid, None)
             elif not self._closed:
                 interval = float(group.route.opts.group_interval)
-                elapsed = rt.clock.monotonic() - started
+                elapsed = self.clock.monotonic() - started
                 self._reschedule(group, gid, max(0.0, interval - elapsed))
 
     async def flush(self, group: AggrGroup) -> bool:
-        rt = self.rt
-        now = rt.clock.now()
+        now = self.clock.now()
         snapshot: list[Alert] = []
         for fp in list(group.alerts):
-            alert = rt.alerts.get(fp)
+            alert = self.alerts.get(fp)
             if alert is None:  # collected while in the group: nothing to say about it
                 del group.alerts[fp]
                 continue
@@ -148,15 +177,15 @@ class Dispatcher:
         snapshot.sort(key=sort_key)
 
         unmuted: list[Alert] = []
-        mutes = []
+        mutes: list[tuple[str, list[MuteReason]]] = []
         for a in snapshot:
-            reasons = rt.muted(a, group.route, now)
+            reasons = self.muted(a, group.route, now)
             if not reasons:
                 unmuted.append(a)
             if not a.resolved(now):
                 mutes.append((a.fingerprint, reasons))
         muted = len(snapshot) - len(unmuted)
-        await rt.lifecycle.record_mutes(mutes, now)
+        await self.record_mutes(mutes, now)
         n = Notification(
             receiver=group.route.receiver,
             group_key=group.key,
@@ -168,27 +197,23 @@ class Dispatcher:
             group_interval=float(group.route.opts.group_interval),
         )
         firing = sum(1 for a in unmuted if not a.resolved(now))
-        await rt.bus.publish(GroupFlushed(
+        await self.publish(GroupFlushed(
             at=now, group_key=group.key, receiver=n.receiver,
             firing=firing, resolved=len(unmuted) - firing, muted=muted,
         ))
         # Nothing left after muting: the pipeline stops here, as Alertmanager's does.
         # Notifying an empty set would read as "all resolved" to the notification log.
-        ok = await rt.notify(n) if unmuted else True
+        ok = await self.notify(n) if unmuted else True
         if ok:
             for a in snapshot:
                 # Leaves the group only if not re-posted since the flush (Alertmanager
                 # compares UpdatedAt the same way), else the next flush looks again.
                 if a.resolved(now) and a.fingerprint in group.alerts:
-                    current = rt.alerts.get(a.fingerprint)
+                    current = self.alerts.get(a.fingerprint)
                     if current is None or current.updated_at == a.updated_at:
                         del group.alerts[a.fingerprint]
-        if firing and rt.hooks.has_impls("tocsin_remediate"):
-
-            def failed(plugin: str, exc: BaseException) -> None:
-                log.error("remediate hook failed", plugin=plugin, group_key=group.key, exc_info=exc)
-
-            await call_each(rt.hooks.hook.tocsin_remediate, failed, runtime=rt, notification=n)
+        if firing:
+            await self.remediate(n)
         return ok
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -224,5 +249,5 @@ class Dispatcher:
             if group.timer is not None:
                 group.timer.cancel()
         self.groups.clear()
-        for alert in self.rt.alerts:
+        for alert in self.alerts:
             self.process(alert)

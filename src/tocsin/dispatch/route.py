@@ -12,17 +12,61 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from tocsin import hookimpl
+from tocsin.config.types import ConfigBase, MatcherList, Regex
+from tocsin.config.validate import field_error
 from tocsin.core.durations import Duration
-from tocsin.core.labels import labelset_string
+from tocsin.core.labels import labelset_string, valid_label_name
 from tocsin.core.matchers import Matcher, MatchType, matchers_string
 from tocsin.core.models import Alert
 
 if TYPE_CHECKING:
-    from tocsin.config.document import RouteConfig
-    from tocsin.runtime import Runtime
+    from tocsin.core.facade import Facade
 
-__all__ = ["Route", "RouteOpts"]
+__all__ = ["Route", "RouteConfig", "RouteOpts"]
+
+
+class RouteConfig(ConfigBase):
+    """One node of ``route:`` as written (Alertmanager's keys); :class:`Route` is it resolved."""
+
+    receiver: str | None = None
+    group_by: list[str] | None = None
+    continue_: bool = msgspec.field(default=False, name="continue")
+    matchers: list[MatcherList] = []
+    match: dict[str, str] = {}
+    match_re: dict[str, Regex] = {}
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    mute_time_intervals: list[str] = []
+    active_time_intervals: list[str] = []
+    #: Name of an ``escalation_policies`` entry; not inherited by child routes.
+    escalation_policy: str | None = None
+    #: Names of ``remediations`` entries to run for this route's firing alerts; not inherited.
+    remediations: list[str] = []
+    routes: list[RouteConfig] = []
+
+    def __post_init__(self) -> None:
+        if self.group_by is not None:
+            seen: set[str] = set()
+            for i, name in enumerate(self.group_by):
+                if name != "..." and not valid_label_name(name):
+                    raise field_error(f"group_by[{i}]", f"invalid label name {name!r}")
+                if name in seen and name != "...":  # Alertmanager tolerates a repeated '...'
+                    raise field_error(f"group_by[{i}]", f"duplicated label {name!r}")
+                seen.add(name)
+            if "..." in seen and len(seen) > 1:
+                raise field_error("group_by", "'...' (group by all labels) must stand alone")
+        for key in ("match", "match_re"):
+            for name in getattr(self, key):
+                if not valid_label_name(name):
+                    raise field_error(f"{key}.{name}", f"invalid label name {name!r}")
+        if self.group_interval is not None and self.group_interval == 0:
+            raise field_error("group_interval", "cannot be zero")
+        if self.repeat_interval is not None and self.repeat_interval == 0:
+            raise field_error("repeat_interval", "cannot be zero")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,5 +187,5 @@ class Route:
         return f"<Route {self.id} receiver={self.receiver!r}>"
 
 @hookimpl(trylast=True)
-def tocsin_route(runtime: Runtime, alert: Alert) -> list[Route]:
+def tocsin_route(runtime: Facade, alert: Alert) -> list[Route]:
     return runtime.config.route.match(alert.labels)

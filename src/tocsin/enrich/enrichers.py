@@ -56,8 +56,7 @@ from tocsin.core.models import Alert
 from tocsin.notify.templates import Template, Templates
 
 if TYPE_CHECKING:
-    from tocsin.config.document import Config
-    from tocsin.runtime import Runtime
+    from tocsin.core.facade import Facade
 
 __all__ = [
     "HOST_ANNOTATIONS", "EnrichConfig", "EnrichRule", "HostConfig", "HostEnricher",
@@ -293,17 +292,17 @@ class RulesEnricher:
     name = "rules"
 
     def __init__(self) -> None:
-        self._cache: tuple[Config, tuple[_Rule, ...]] | None = None
+        self._cache: tuple[list[EnrichRule], tuple[_Rule, ...]] | None = None
 
-    def compiled(self, config: Config) -> tuple[_Rule, ...]:
-        """The rules of ``config`` with matchers flattened and templates compiled, once
-        per config object (a reload brings a new one)."""
+    def compiled(self, rules: list[EnrichRule], templates: Templates) -> tuple[_Rule, ...]:
+        """``rules`` with matchers flattened and templates compiled, once per config
+        (a reload decodes a new list)."""
         cache = self._cache
-        if cache is not None and cache[0] is config:
+        if cache is not None and cache[0] is rules:
             return cache[1]
-        env = config.templates.env  # macros of the ``templates:`` files are callable
+        env = templates.env  # macros of the ``templates:`` files are callable
         out = []
-        for i, rule in enumerate(config.document.enrich.rules):
+        for i, rule in enumerate(rules):
             annotations = []
             for name, source in rule.annotations.items():
                 try:
@@ -314,24 +313,25 @@ class RulesEnricher:
             out.append(_Rule(i, _matchers(rule.matchers), tuple(rule.labels.items()), tuple(annotations),
                              rule.overwrite))
         compiled = tuple(out)
-        self._cache = (config, compiled)
+        self._cache = (rules, compiled)
         return compiled
 
-    def wanted(self, runtime: Runtime) -> bool:
+    def wanted(self, runtime: Facade) -> bool:
         return bool(runtime.config.document.enrich.rules)
 
     @hookimpl(tryfirst=True)
-    def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
+    def tocsin_enrich(self, runtime: Facade, alert: Alert) -> Any:
         cfg = runtime.config.document.enrich
         if not cfg.rules:
             return None
-        return _guard(self.name, float(cfg.timeout), alert, lambda: self._apply(runtime.config, alert))
+        templates = runtime.config.templates
+        return _guard(self.name, float(cfg.timeout), alert, lambda: self._apply(cfg.rules, templates, alert))
 
-    async def _apply(self, config: Config, alert: Alert) -> None:
+    async def _apply(self, rules: list[EnrichRule], templates: Templates, alert: Alert) -> None:
         labels = alert.labels
         given = alert.annotations
         pending: list[tuple[_Rule, dict[str, str]]] = []
-        for rule in self.compiled(config):
+        for rule in self.compiled(rules, templates):
             if not matches_all(rule.matchers, labels):
                 continue
             for name, value in rule.labels:
@@ -407,11 +407,11 @@ class ThresholdEnricher:
 
     name = "threshold"
 
-    def wanted(self, runtime: Runtime) -> bool:
+    def wanted(self, runtime: Facade) -> bool:
         return runtime.config.document.enrich.threshold is not None
 
     @hookimpl
-    def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
+    def tocsin_enrich(self, runtime: Facade, alert: Alert) -> Any:
         cfg = runtime.config.document.enrich
         if cfg.threshold is None:
             return None
@@ -447,12 +447,12 @@ class RecommendationsEnricher:
 
     name = "recommendations"
 
-    def wanted(self, runtime: Runtime) -> bool:
+    def wanted(self, runtime: Facade) -> bool:
         rec = runtime.config.document.enrich.recommendations
         return rec is not None and bool(rec.by_category or rec.by_alertname)
 
     @hookimpl
-    def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
+    def tocsin_enrich(self, runtime: Facade, alert: Alert) -> Any:
         cfg = runtime.config.document.enrich
         rec = cfg.recommendations
         if rec is None or not (rec.by_category or rec.by_alertname):
@@ -575,17 +575,17 @@ class HostEnricher:
             cache = self._matchers = (cfg, _matchers(cfg.matchers))
         return cache[1]
 
-    def wanted(self, runtime: Runtime) -> bool:
+    def wanted(self, runtime: Facade) -> bool:
         return runtime.config.document.enrich.host.enabled
 
     @hookimpl(trylast=True)
-    def tocsin_enrich(self, runtime: Runtime, alert: Alert) -> Any:
+    def tocsin_enrich(self, runtime: Facade, alert: Alert) -> Any:
         cfg = runtime.config.document.enrich.host
         if not cfg.enabled:
             return None
         return _guard(self.name, float(cfg.timeout), alert, lambda: self._apply(runtime, cfg, alert))
 
-    async def _apply(self, runtime: Runtime, cfg: HostConfig, alert: Alert) -> None:
+    async def _apply(self, runtime: Facade, cfg: HostConfig, alert: Alert) -> None:
         if not about_this_host(alert.labels) or not matches_all(self._extra(cfg), alert.labels):
             return
         # A re-post (senders repeat every alert every 15-60 s) keeps the snapshot taken

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
 
-from tocsin.core.events import AlertAcknowledged, AlertResolved, AlertUnacknowledged
+from tocsin.core.alerts import AlertState
+from tocsin.core.clock import Clock
+from tocsin.core.events import AlertAcknowledged, AlertResolved, AlertUnacknowledged, Event
 from tocsin.core.models import Alert, Notification, sort_key
 from tocsin.core.mute import MuteReason
-from tocsin.core.scheduler import TimerWheel
+from tocsin.core.scheduler import Scheduler, TimerWheel
 from tocsin.dispatch.route import Route
 from tocsin.incidents.plan import (
     ACKNOWLEDGED,
@@ -36,12 +38,11 @@ from tocsin.incidents.plan import (
     mute_keys,
     resolved,
 )
-from tocsin.store import StorageError
+from tocsin.incidents.policy import EscalationPolicy
+from tocsin.store import StorageError, Store
 
 if TYPE_CHECKING:
-    from tocsin.config.document import EscalationPolicy
     from tocsin.core.scheduler import Timer
-    from tocsin.runtime import Runtime
 
 __all__ = ["Lifecycle"]
 
@@ -49,18 +50,55 @@ log = structlog.get_logger("tocsin.incidents.lifecycle")
 
 
 class Lifecycle:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    """The open incident of each fingerprint: acknowledgement, resolution by hand,
+    expiry, escalation, mute and notification history, and the notices receivers
+    get of them.
+
+    ``routes`` and ``muted`` answer as the dispatcher's do; ``announce`` sends a
+    notice through delivery; ``spawn`` runs background work the runtime waits
+    for at stop. :meth:`configure` takes the escalation policies and routing
+    tree of the config (again at each reload).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        scheduler: Scheduler,
+        store: Store,
+        alerts: AlertState,
+        publish: Callable[[Event], Awaitable[None]],
+        spawn: Callable[..., object],
+        routes: Callable[[Alert], Iterable[Route]],
+        muted: Callable[[Alert, Route | None, float], list[MuteReason]],
+        announce: Callable[[Notification], Awaitable[bool]],
+    ) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self.store = store
+        self.alerts = alerts
+        self.publish = publish
+        self.spawn = spawn
+        self.routes = routes
+        self.muted = muted
+        self.announce = announce
+        self.policies: Mapping[str, EscalationPolicy] = {}
+        self.route: Route | None = None
         #: The current (latest) incident of each fingerprint tocsin holds.
         self.current: dict[str, Incident] = {}
         #: Fingerprints whose only change was a re-post (occurrences, last_seen).
         self.dirty: set[str] = set()
-        self._expiry = TimerWheel(self.rt.scheduler, self._expiry_due)
+        self._expiry = TimerWheel(scheduler, self._expiry_due)
         self._escalation: dict[str, Timer] = {}
         self._notices: dict[tuple[str, str, str], list[Incident]] = {}
         self._held = 0
 
     # -- start-up -----------------------------------------------------------------------
+
+    def configure(self, policies: Mapping[str, EscalationPolicy], route: Route) -> None:
+        """The escalation policies by name, and the routing tree, of the config in force."""
+        self.policies = policies
+        self.route = route
 
     def load(self, incidents: Iterable[Incident]) -> None:
         for inc in incidents:
@@ -93,7 +131,7 @@ class Lifecycle:
         for inc in self.current.values():
             if inc.id == ref:
                 return inc
-        found = await self.rt.store.get_incident(ref) or await self.rt.store.latest_incident(ref)
+        found = await self.store.get_incident(ref) or await self.store.latest_incident(ref)
         if found is None:
             raise IncidentNotFound(ref)
         return found
@@ -121,7 +159,7 @@ class Lifecycle:
     def prepare(self, plan: Plan) -> None:
         """Before a plan is written: give incidents that open their route's escalation
         policy, so that it is stored in the same transaction as the alert."""
-        if not self.rt.config.document.escalation_policies:
+        if not self.policies:
             return
         for fp in plan.opened:
             inc = plan.incidents.get(fp)
@@ -162,12 +200,12 @@ class Lifecycle:
             raise IncidentConflict(f"alert {inc.id} is resolved; there is nothing to acknowledge")
         if inc.state == ACKNOWLEDGED:
             return inc
-        now = self.rt.clock.now()
+        now = self.clock.now()
         new = msgspec.structs.replace(inc, state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by,
                                       ack_note=note)
         await self._commit(new, "acknowledged", now, by, {"note": note, "source": source})
         self._disarm_escalation(inc.fingerprint)
-        await self.rt.bus.publish(AlertAcknowledged(at=now, incident=new, by=by, note=note))
+        await self.publish(AlertAcknowledged(at=now, incident=new, by=by, note=note))
         self._announce(new, "acknowledged", by, note)
         return new
 
@@ -175,12 +213,12 @@ class Lifecycle:
         inc = await self._live(ref)
         if inc.state != ACKNOWLEDGED:
             raise IncidentConflict(f"alert {inc.id} is {inc.state}, not acknowledged")
-        now = self.rt.clock.now()
+        now = self.clock.now()
         new = msgspec.structs.replace(inc, state=FIRING, acknowledged_at=0.0, acknowledged_by="",
                                       ack_note="")
         await self._commit(new, "unacknowledged", now, by, {"note": note, "source": source})
         self._arm_escalation(new)
-        await self.rt.bus.publish(AlertUnacknowledged(at=now, incident=new, by=by, note=note))
+        await self.publish(AlertUnacknowledged(at=now, incident=new, by=by, note=note))
         self._announce(new, "unacknowledged", by, note)
         return new
 
@@ -190,22 +228,21 @@ class Lifecycle:
         inc = await self._live(ref)
         if inc.state == RESOLVED:
             raise IncidentConflict(f"alert {inc.id} is already resolved")
-        rt = self.rt
-        now = rt.clock.now()
-        alert = rt.alerts.get(inc.fingerprint)
+        now = self.clock.now()
+        alert = self.alerts.get(inc.fingerprint)
         new = resolved(inc, now, by=by, resolution="manual")
         row = HistoryEvent(at=now, alert_id=inc.id, fingerprint=inc.fingerprint, kind="resolved",
                            actor=by, detail={"note": note, "source": source, "manual": True})
         ended: Alert | None = None
         if alert is not None:
             ended = msgspec.structs.replace(alert, ends_at=now, timeout=False, updated_at=now)
-        await rt.store.save(alerts=[ended] if ended else (), incidents=[new], history=[row])
+        await self.store.save(alerts=[ended] if ended else (), incidents=[new], history=[row])
         if ended is not None:
-            rt.alerts.set(ended)
+            self.alerts.set(ended)
         self.current[inc.fingerprint] = new
         self._disarm(inc.fingerprint)
         if ended is not None:
-            await rt.bus.publish(AlertResolved(at=now, alert=ended))
+            await self.publish(AlertResolved(at=now, alert=ended))
         return new
 
     async def _live(self, ref: str) -> Incident:
@@ -220,7 +257,7 @@ class Lifecycle:
     async def _commit(self, new: Incident, kind: str, now: float, actor: str, detail: dict[str, Any]) -> None:
         row = HistoryEvent(at=now, alert_id=new.id, fingerprint=new.fingerprint, kind=kind, actor=actor,
                            detail=detail)
-        await self.rt.store.save(incidents=[new], history=[row])
+        await self.store.save(incidents=[new], history=[row])
         self.current[new.fingerprint] = new
         self.dirty.discard(new.fingerprint)
 
@@ -262,7 +299,7 @@ class Lifecycle:
     async def _save_quietly(self, incidents: Sequence[Incident], rows: Sequence[HistoryEvent]) -> None:
         """History that must not fail what it describes: a storage error is logged."""
         try:
-            await self.rt.store.save(incidents=incidents, history=rows)
+            await self.store.save(incidents=incidents, history=rows)
         except StorageError as exc:
             log.error("history not recorded", error=str(exc), rows=len(rows))
             return
@@ -273,23 +310,23 @@ class Lifecycle:
     # -- expiry --------------------------------------------------------------------------
 
     def _arm_expiry(self, fp: str) -> None:
-        alert = self.rt.alerts.get(fp)
+        alert = self.alerts.get(fp)
         if alert is not None and alert.ends_at == 0:
             self._expiry.disarm(fp)
             return  # no end: nothing to expire (ingest gives every stored alert one)
-        delay = 0.0 if alert is None else max(0.0, alert.ends_at - self.rt.clock.now())
+        delay = 0.0 if alert is None else max(0.0, alert.ends_at - self.clock.now())
         self._expiry.arm(fp, delay)
 
     def _expiry_due(self, fp: str) -> None:
         inc = self.current.get(fp)
         if inc is None or not inc.open:
             return
-        alert = self.rt.alerts.get(fp)
-        now = self.rt.clock.now()
+        alert = self.alerts.get(fp)
+        now = self.clock.now()
         if alert is not None and not alert.resolved(now):
             self._arm_expiry(fp)  # re-posted since: look again at its new end
             return
-        self.rt.spawn(self._expire(inc, alert, now), name=f"expire {fp}")
+        self.spawn(self._expire(inc, alert, now), name=f"expire {fp}")
 
     async def _expire(self, inc: Incident, alert: Alert | None, now: float) -> None:
         at = alert.ends_at if alert is not None and alert.ends_at else now
@@ -297,7 +334,7 @@ class Lifecycle:
         row = HistoryEvent(at=now, alert_id=inc.id, fingerprint=inc.fingerprint, kind="expired",
                            actor="tocsin", detail={"ends_at": at, "timeout": bool(alert and alert.timeout)})
         try:
-            await self.rt.store.save(incidents=[new], history=[row])
+            await self.store.save(incidents=[new], history=[row])
         except StorageError as exc:
             log.error("expiry not recorded; retrying later", fingerprint=inc.fingerprint, error=str(exc))
             self._expiry.arm(inc.fingerprint, 30.0)
@@ -309,15 +346,15 @@ class Lifecycle:
     # -- escalation ------------------------------------------------------------------------
 
     def _policy(self, name: str) -> EscalationPolicy | None:
-        return self.rt.config.escalation_policies.get(name)
+        return self.policies.get(name)
 
     def _escalation_for(self, inc: Incident) -> Escalation | None:
-        if not self.rt.config.document.escalation_policies:
+        if not self.policies:
             return None
-        alert = self.rt.alerts.get(inc.fingerprint)
+        alert = self.alerts.get(inc.fingerprint)
         if alert is None:
             return None
-        for route in self.rt.routes_for(alert):
+        for route in self.routes(alert):
             name = route.opts.escalation_policy
             policy = self._policy(name) if name else None
             if policy is None:
@@ -333,8 +370,8 @@ class Lifecycle:
         esc = inc.escalation
         if esc is None or not esc.next_at or inc.state != FIRING:
             return
-        delay = max(0.0, esc.next_at - self.rt.clock.now())
-        self._escalation[inc.fingerprint] = self.rt.scheduler.call_later(
+        delay = max(0.0, esc.next_at - self.clock.now())
+        self._escalation[inc.fingerprint] = self.scheduler.call_later(
             delay, self._escalation_due, inc.fingerprint, inc.id)
 
     def _disarm_escalation(self, fp: str) -> None:
@@ -353,7 +390,7 @@ class Lifecycle:
             return
         esc = inc.escalation
         policy = self._policy(esc.policy)
-        now = self.rt.clock.now()
+        now = self.clock.now()
         if policy is None:
             log.warning("escalation policy gone after a reload; escalation stops",
                         fingerprint=fp, policy=esc.policy)
@@ -375,12 +412,11 @@ class Lifecycle:
             esc, step=step + 1, next_at=following or 0.0, notified=notified))
         self.current[fp] = new
         self._arm_escalation(new)
-        self.rt.spawn(self._escalate(new, step, level.receivers, receivers, skipped, now),
+        self.spawn(self._escalate(new, step, level.receivers, receivers, skipped, now),
                       name=f"escalate {fp}")
 
     async def _escalate(self, inc: Incident, step: int, level_receivers: list[str], receivers: list[str],
                         skipped: list[int], now: float) -> None:
-        rt = self.rt
         esc = inc.escalation
         assert esc is not None
         policy = self._policy(esc.policy)
@@ -394,9 +430,9 @@ class Lifecycle:
             detail["skipped_steps"] = [s + 1 for s in skipped]
         if len(receivers) < len(level_receivers):
             detail["notified_by_route"] = esc.receiver
-        alert = rt.alerts.get(inc.fingerprint)
+        alert = self.alerts.get(inc.fingerprint)
         route = self._route(esc.route_id)
-        if alert is not None and rt.muted(alert, route, now):
+        if alert is not None and self.muted(alert, route, now):
             detail["skipped"] = "muted"
             receivers = []
         if alert is not None and receivers:
@@ -407,7 +443,7 @@ class Lifecycle:
             if not alert.resolved(now):
                 snapshot.ends_at = 0.0
             sends = [
-                rt.delivery.announce(Notification(
+                self.announce(Notification(
                     receiver=r, group_key=esc.group_key, group_labels=esc.group_labels,
                     alerts=[snapshot], now=now, route_id=esc.route_id, event="escalated",
                     actor="tocsin", note=note,
@@ -424,7 +460,7 @@ class Lifecycle:
                  receivers=receivers)
 
     def _route(self, route_id: str) -> Route | None:
-        return next((r for r in self.rt.config.route.walk() if r.id == route_id), None)
+        return next((r for r in self.route.walk() if r.id == route_id), None) if self.route else None
 
     def pending(self) -> list[tuple[Incident, EscalationPolicy | None]]:
         """Incidents with an escalation step still to come (acknowledged ones paused)."""
@@ -448,13 +484,13 @@ class Lifecycle:
         finally:
             self._held -= 1
             if not self._held and self._notices:
-                self.rt.spawn(self._announce_queued(), name="announce")
+                self.spawn(self._announce_queued(), name="announce")
 
     def _announce(self, inc: Incident, event: str, by: str, note: str) -> None:
         first = not self._notices
         self._notices.setdefault((event, by, note), []).append(inc)
         if first and not self._held:
-            self.rt.spawn(self._announce_queued(), name="announce")
+            self.spawn(self._announce_queued(), name="announce")
 
     async def _announce_queued(self) -> None:
         await asyncio.sleep(0)  # let the rest of the same request queue theirs
@@ -463,20 +499,19 @@ class Lifecycle:
 
     async def _announce_now(self, incidents: list[Incident], event: str, by: str, note: str) -> None:
         """Tell the alerts' receivers (and those escalation reached) who acknowledged them."""
-        rt = self.rt
-        now = rt.clock.now()
+        now = self.clock.now()
         #: (receiver, group key) -> (group labels, route id, alerts)
         out: dict[tuple[str, str], tuple[dict[str, str], str, list[Alert]]] = {}
         for inc in incidents:
-            alert = rt.alerts.get(inc.fingerprint)
+            alert = self.alerts.get(inc.fingerprint)
             if alert is None:
                 continue
             snapshot = alert.__copy__()
             if not alert.resolved(now):
                 snapshot.ends_at = 0.0
             told: set[str] = set()
-            for route in rt.routes_for(alert):
-                if route.receiver in told or rt.muted(alert, route, now):
+            for route in self.routes(alert):
+                if route.receiver in told or self.muted(alert, route, now):
                     continue
                 told.add(route.receiver)
                 labels = route.group_labels(alert.labels)
@@ -489,7 +524,7 @@ class Lifecycle:
                     entry = out.setdefault((r, esc.group_key), (esc.group_labels, esc.route_id, []))
                     entry[2].append(snapshot)
         await asyncio.gather(*(
-            rt.delivery.announce(Notification(
+            self.announce(Notification(
                 receiver=receiver, group_key=group_key, group_labels=labels,
                 alerts=sorted(alerts, key=sort_key), now=now, route_id=route_id, event=event,
                 actor=by, note=note,

@@ -9,9 +9,9 @@ from tocsin.core.models import Alert
 from tocsin.ingest.pipeline import merge
 
 if TYPE_CHECKING:
-    from tocsin.runtime import Runtime
+    from tocsin.core.facade import Facade
 
 
 @hookimpl(trylast=True)
-def tocsin_dedupe(runtime: Runtime, alert: Alert, existing: Alert | None) -> Alert:
+def tocsin_dedupe(runtime: Facade, alert: Alert, existing: Alert | None) -> Alert:
     return merge(existing, alert, runtime.clock.now())

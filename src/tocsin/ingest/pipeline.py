@@ -9,23 +9,25 @@ write is coalesced by the runtime.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from sys import intern
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import pluggy
 import structlog
 
 from tocsin.core.events import AlertReceived, AlertResolved, AlertUpdated, Event
+from tocsin.core.facade import Facade
+from tocsin.core.hooks import call_each, first_result, wanted_impls
 from tocsin.core.labels import fingerprint, invalid_label_name
 from tocsin.core.models import Alert, PostableAlert
+from tocsin.core.records import Incident
 from tocsin.core.timefmt import from_datetime, past_max
 from tocsin.incidents.plan import Plan, plan_alert
-from tocsin.plugins import call_each, wanted_impls
+from tocsin.store import Store
 
-if TYPE_CHECKING:
-    from tocsin.runtime import Runtime
-
-__all__ = ["AlertError", "IngestResult", "ingest", "merge", "to_alert"]
+__all__ = ["AlertError", "IngestResult", "Ingester", "merge", "to_alert"]
 
 log = structlog.get_logger("tocsin.ingest.pipeline")
 
@@ -156,78 +158,117 @@ def _only_ends_moved(old: Alert, new: Alert, now: float) -> bool:
     )
 
 
-async def ingest(
-    rt: Runtime, posted: list[tuple[int, PostableAlert]], *, source: str = "api_v2"
-) -> IngestResult:
-    """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index.
+class Incidents(Protocol):
+    """What ingest asks of the incidents (:class:`tocsin.incidents.lifecycle.Lifecycle`)."""
 
-    ``source`` names where they came from, in history and metrics."""
-    now = rt.clock.now()
-    resolve_timeout = float(rt.config.global_.resolve_timeout)
-    hooks = rt.hooks.hook
-    enrichers = wanted_impls(hooks.tocsin_enrich, rt)
-    dedupe = rt.hooks.first_result("tocsin_dedupe")
-    # A bound for every enricher, plugins' included (the built-ins also bound themselves).
-    ecfg = rt.config.document.enrich
-    enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
-    result = IngestResult()
-    to_write: list[Alert] = []
-    events: list[Event] = []
-    previous: list[tuple[Alert, Alert | None]] = []
-    plan = Plan()
-    incidents = rt.lifecycle
+    def get(self, fingerprint: str) -> Incident | None: ...
 
-    for index, p in posted:
-        alert = to_alert(p, index, now, resolve_timeout)
-        if isinstance(alert, AlertError):
-            result.errors.append(alert)
-            continue
-        if enrichers:
-            # One by one, so that an enricher raising (even synchronously) skips only itself.
-            await call_each(hooks.tocsin_enrich, _EnricherFailed(alert), timeout=enrich_timeout,
-                            impls=enrichers, runtime=rt, alert=alert)
-        alert.fingerprint = fingerprint(alert.labels)
-        existing = rt.alerts.get(alert.fingerprint)
-        share_strings(alert, existing)
-        kept = dedupe(runtime=rt, alert=alert, existing=existing) or alert
-        rt.alerts.set(kept)
-        result.accepted += 1
-        result.fingerprints[index] = kept.fingerprint
+    def seen(self, fingerprint: str, now: float) -> None: ...
 
-        if existing is not None and _only_ends_moved(existing, kept, now) and (
-                kept.fingerprint not in plan.incidents) and incidents.get(kept.fingerprint) is not None:
-            if kept.ends_at != existing.ends_at:
-                rt.alerts.dirty.add(kept.fingerprint)
-            incidents.seen(kept.fingerprint, now)
-            continue
-        plan_alert(plan, incidents.get(kept.fingerprint), kept, existing, now, source=source)
-        previous.append((kept, existing))
-        to_write.append(kept)
-        was_firing = existing is not None and not existing.resolved(now)
-        if kept.resolved(now):
-            if was_firing or existing is None:
-                events.append(AlertResolved(at=now, alert=kept))
-        elif was_firing:
-            events.append(AlertUpdated(at=now, alert=kept))
-        else:
-            events.append(AlertReceived(at=now, alert=kept))
+    def prepare(self, plan: Plan) -> None: ...
 
-    if to_write:
-        incidents.prepare(plan)
-        try:
-            await rt.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
-                                history=plan.history)
-        except Exception:
-            # Undo what this request changed, unless a later one changed it again.
-            for kept, existing in previous:
-                if rt.alerts.get(kept.fingerprint) is kept:
-                    if existing is None:
-                        rt.alerts.delete(kept.fingerprint)
-                    else:
-                        rt.alerts.set(existing)
-            raise
-        incidents.install(plan)
-    for event in events:
-        await rt.bus.publish(event)
-    rt.metrics_received(result.accepted, len(result.errors), source)
-    return result
+    def install(self, plan: Plan) -> None: ...
+
+
+class Ingester:
+    """Takes posted alerts into the alert state: validate, normalise, enrich, dedupe,
+    plan incidents, write the batch in one transaction, then publish.
+
+    ``runtime`` is what the enrich and dedupe hooks get (and where the config
+    in force is read); ``counted(accepted, invalid, source)`` updates metrics.
+    """
+
+    def __init__(
+        self,
+        *,
+        runtime: Facade,
+        hooks: pluggy.PluginManager,
+        store: Store,
+        incidents: Incidents,
+        publish: Callable[[Event], Awaitable[None]],
+        counted: Callable[[int, int, str], None],
+    ) -> None:
+        self.runtime = runtime
+        self.hooks = hooks
+        self.store = store
+        self.incidents = incidents
+        self.publish = publish
+        self.counted = counted
+
+    async def ingest(
+        self, posted: list[tuple[int, PostableAlert]], *, source: str = "api_v2"
+    ) -> IngestResult:
+        """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index.
+
+        ``source`` names where they came from, in history and metrics."""
+        rt = self.runtime
+        alerts = rt.alerts
+        now = rt.clock.now()
+        resolve_timeout = float(rt.config.global_.resolve_timeout)
+        hooks = self.hooks.hook
+        enrichers = wanted_impls(hooks.tocsin_enrich, rt)
+        dedupe = first_result(self.hooks, "tocsin_dedupe")
+        # A bound for every enricher, plugins' included (the built-ins also bound themselves).
+        ecfg = rt.config.document.enrich
+        enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
+        result = IngestResult()
+        to_write: list[Alert] = []
+        events: list[Event] = []
+        previous: list[tuple[Alert, Alert | None]] = []
+        plan = Plan()
+        incidents = self.incidents
+
+        for index, p in posted:
+            alert = to_alert(p, index, now, resolve_timeout)
+            if isinstance(alert, AlertError):
+                result.errors.append(alert)
+                continue
+            if enrichers:
+                # One by one, so that an enricher raising (even synchronously) skips only itself.
+                await call_each(hooks.tocsin_enrich, _EnricherFailed(alert), timeout=enrich_timeout,
+                                impls=enrichers, runtime=rt, alert=alert)
+            alert.fingerprint = fingerprint(alert.labels)
+            existing = alerts.get(alert.fingerprint)
+            share_strings(alert, existing)
+            kept = dedupe(runtime=rt, alert=alert, existing=existing) or alert
+            alerts.set(kept)
+            result.accepted += 1
+            result.fingerprints[index] = kept.fingerprint
+
+            if existing is not None and _only_ends_moved(existing, kept, now) and (
+                    kept.fingerprint not in plan.incidents) and incidents.get(kept.fingerprint) is not None:
+                if kept.ends_at != existing.ends_at:
+                    alerts.dirty.add(kept.fingerprint)
+                incidents.seen(kept.fingerprint, now)
+                continue
+            plan_alert(plan, incidents.get(kept.fingerprint), kept, existing, now, source=source)
+            previous.append((kept, existing))
+            to_write.append(kept)
+            was_firing = existing is not None and not existing.resolved(now)
+            if kept.resolved(now):
+                if was_firing or existing is None:
+                    events.append(AlertResolved(at=now, alert=kept))
+            elif was_firing:
+                events.append(AlertUpdated(at=now, alert=kept))
+            else:
+                events.append(AlertReceived(at=now, alert=kept))
+
+        if to_write:
+            incidents.prepare(plan)
+            try:
+                await self.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
+                                    history=plan.history)
+            except Exception:
+                # Undo what this request changed, unless a later one changed it again.
+                for kept, existing in previous:
+                    if alerts.get(kept.fingerprint) is kept:
+                        if existing is None:
+                            alerts.delete(kept.fingerprint)
+                        else:
+                            alerts.set(existing)
+                raise
+            incidents.install(plan)
+        for event in events:
+            await self.publish(event)
+        self.counted(result.accepted, len(result.errors), source)
+        return result

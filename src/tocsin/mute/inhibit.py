@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tocsin import hookimpl
+from tocsin.core.facade import Key
 from tocsin.core.mute import MuteReason
 from tocsin.dispatch.route import Route
 
 if TYPE_CHECKING:
-    from tocsin.runtime import Runtime
+    from tocsin.core.facade import Facade
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -121,7 +122,11 @@ class Inhibitor:
                 return fp
         return None
 
+#: The inhibitor of the current config, as the runtime shares it with plugins.
+INHIBITOR: Key[Inhibitor] = Key("inhibitor")
+
+
 @hookimpl
-def tocsin_inhibit(runtime: Runtime, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
-    by = runtime.inhibitor.inhibited_by(alert, runtime.alerts, now)
+def tocsin_inhibit(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+    by = runtime[INHIBITOR].inhibited_by(alert, runtime.alerts, now)
     return MuteReason("inhibition", (by,)) if by is not None else None

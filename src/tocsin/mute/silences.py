@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tocsin import hookimpl
+from tocsin.core.facade import Key
 from tocsin.core.labels import valid_label_name
 from tocsin.core.matchers import Matcher, MatcherError
 from tocsin.core.models import Alert
@@ -25,7 +26,7 @@ from tocsin.core.records import Silence, SilenceMatcher
 from tocsin.dispatch.route import Route
 
 if TYPE_CHECKING:
-    from tocsin.runtime import Runtime
+    from tocsin.core.facade import Facade
     from tocsin.store import Store
 
 __all__ = ["Silence", "SilenceError", "SilenceMatcher", "SilenceNotFound", "Silences"]
@@ -177,7 +178,11 @@ class Silences:
             await self.store.delete_silences(gone)
         return len(gone)
 
+#: The silences, as the runtime shares them with plugins.
+SILENCES: Key[Silences] = Key("silences")
+
+
 @hookimpl
-def tocsin_inhibit(runtime: Runtime, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
-    ids = runtime.silences.mutes(alert.labels, now)
+def tocsin_inhibit(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+    ids = runtime[SILENCES].mutes(alert.labels, now)
     return MuteReason("silence", tuple(ids)) if ids else None

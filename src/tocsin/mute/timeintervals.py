@@ -19,7 +19,7 @@ from tocsin.core.mute import MuteReason
 from tocsin.dispatch.route import Route
 
 if TYPE_CHECKING:
-    from tocsin.runtime import Runtime
+    from tocsin.core.facade import Facade
 
 import calendar
 import re
@@ -253,7 +253,7 @@ class NamedTimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
         return any(ti.contains(ts) for ti in self.time_intervals or ())
 
 @hookimpl
-def tocsin_inhibit(runtime: Runtime, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+def tocsin_inhibit(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
     if route is None:
         return None
     intervals = runtime.config.time_intervals

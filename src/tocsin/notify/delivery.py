@@ -12,51 +12,34 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
 
 import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import Channel, ChannelContext, DeliveryError
+from tocsin.channels import DeliveryError
+from tocsin.core.bus import EventBus
+from tocsin.core.clock import Clock
 from tocsin.core.events import NotificationFailed, NotificationSent
+from tocsin.core.facade import Facade, Key
+from tocsin.core.metrics import Metrics
 from tocsin.core.models import Notification
-from tocsin.notify.nflog import needs_update
+from tocsin.notify.deadletters import DeadLetterQueue
+from tocsin.notify.nflog import NotificationLog, needs_update
+from tocsin.notify.receivers import Integration
 from tocsin.notify.redact import RedactConfig, Redactor
-from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError
-
-if TYPE_CHECKING:
-    import aiohttp
-
-    from tocsin.config.document import Config, IntegrationSpec
-    from tocsin.runtime import Runtime
+from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError, Store
 
 __all__ = ["Delivery", "Integration", "Superseded", "backoff"]
 
 log = structlog.get_logger("tocsin.notify.delivery")
 
-#: Default for channel configs without ``max_concurrency``.
-CONCURRENCY = 8
-
-
 def backoff(attempt: int, *, base: float = 0.5, factor: float = 1.5, cap: float = 60.0) -> float:
     """Delay before retry ``attempt`` (1-based): exponential, capped, with ±50% jitter."""
     delay = min(cap, base * factor ** (attempt - 1))
     return delay * random.uniform(0.5, 1.5)
-
-
-class Integration:
-    __slots__ = ("channel", "kind", "name", "receiver", "semaphore", "send_resolved", "timeout")
-
-    def __init__(self, receiver: str, spec: IntegrationSpec, channel: Channel) -> None:
-        self.receiver = receiver
-        self.kind = spec.kind
-        self.name = spec.name
-        self.channel = channel
-        self.send_resolved = bool(spec.config.send_resolved)
-        self.timeout = float(spec.config.timeout)
-        self.semaphore = asyncio.Semaphore(int(getattr(spec.config, "max_concurrency", CONCURRENCY)))
 
 
 def fingerprint_sets(n: Notification) -> tuple[frozenset[str], frozenset[str]]:
@@ -79,35 +62,43 @@ class Superseded(Exception):
     """A dead letter not replayed because a newer state of its group got through."""
 
 
+class Incidents(Protocol):
+    """What delivery asks of the incidents (:class:`tocsin.incidents.lifecycle.Lifecycle`)."""
+
+    def acknowledged(self, fingerprints: Iterable[str]) -> bool: ...
+
+    async def record_notified(self, n: Notification, integration: str, now: float) -> None: ...
+
+
 class Delivery:
+    """Sends a flushed group to each integration of its receiver: for each, the
+    notification-log check (dedup), then send with retries, then record (log
+    entry, attempt rows, dead letters, metrics, bus event, incident history)."""
+
     def __init__(
         self,
-        runtime: Runtime,
         receivers: Mapping[str, list[Integration]],
         *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock,
+        store: Store,
+        nflog: NotificationLog,
+        dead_letters: DeadLetterQueue,
+        incidents: Incidents,
+        metrics: Metrics,
+        bus: EventBus,
         redact: RedactConfig | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.rt = runtime
         self.receivers = receivers
+        self.clock = clock
+        self.store = store
+        self.nflog = nflog
+        self.dead_letters = dead_letters
+        self.incidents = incidents
+        self.metrics = metrics
+        self.bus = bus
         self.sleep = sleep
-        self.redactor = Redactor(redact if redact is not None else runtime.config.document.redact)
-
-    @classmethod
-    def build(cls, runtime: Runtime, config: Config, session: aiohttp.ClientSession) -> Delivery:
-        external = config.server.external_url or f"http://{config.server.listen}"
-        receivers: dict[str, list[Integration]] = {}
-        for name, spec in config.receivers.items():
-            integrations = []
-            for ispec in spec.integrations:
-                kind = config.kinds[ispec.kind]
-                ctx = ChannelContext(
-                    session=session, external_url=external, global_config=config.global_,
-                    receiver=name, integration=ispec.name, templates=config.templates,
-                )
-                integrations.append(Integration(name, ispec, kind.factory(ispec.config, ctx)))
-            receivers[name] = integrations
-        return cls(runtime, receivers, redact=config.document.redact)
+        self.redactor = Redactor(redact if redact is not None else RedactConfig())
 
     async def deliver(self, n: Notification) -> bool:
         integrations = self.receivers.get(n.receiver)
@@ -120,21 +111,20 @@ class Delivery:
         return all(results)
 
     async def _one(self, integ: Integration, n: Notification) -> bool:
-        rt = self.rt
         now = n.now
         firing, resolved = fingerprint_sets(n)
-        entry = rt.nflog.get(n.group_key, n.receiver, integ.name)
+        entry = self.nflog.get(n.group_key, n.receiver, integ.name)
         if not needs_update(
             entry, firing, resolved,
             send_resolved=integ.send_resolved, repeat_interval=n.repeat_interval, now=now,
-            acknowledged=rt.lifecycle.acknowledged(firing),
+            acknowledged=self.incidents.acknowledged(firing),
         ):
             return True
 
         if not integ.send_resolved:
             if not firing:
                 # Nothing to send, but the log must learn that the group resolved.
-                await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+                await self.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
                 await self._supersede(integ, n)
                 return True
             n = msgspec.structs.replace(n, alerts=n.firing())
@@ -142,23 +132,22 @@ class Delivery:
         sent = await self._send(integ, n)
         if sent is None:
             return False
-        await rt.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        await self.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
         await self._supersede(integ, n)
         await self._sent(integ, n, *sent)
         return True
 
     async def _supersede(self, integ: Integration, n: Notification) -> None:
         """The group's current state reached this integration: its older dead letters are stale."""
-        rt = self.rt
-        if not len(rt.dead_letters):
+        if not len(self.dead_letters):
             return
         try:
-            dropped = await rt.dead_letters.drop_superseded(n.group_key, n.receiver, integ.name, n.now)
+            dropped = await self.dead_letters.drop_superseded(n.group_key, n.receiver, integ.name, n.now)
         except StorageError as exc:
             log.error("superseded dead letters not dropped", error=str(exc))
             return
         if dropped:
-            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            self.metrics.dead_letters.set(len(self.dead_letters))
             self._log(integ, n).info("dead letters superseded by a newer notification", dropped=dropped)
 
     async def announce(self, n: Notification) -> bool:
@@ -187,9 +176,8 @@ class Delivery:
         """Send with retries until it succeeds or the retry window closes; a notification
         that cannot be sent goes to the dead-letter table. Returns (attempts, latency),
         or None when it failed."""
-        rt = self.rt
         bound = self._log(integ, n)
-        started = rt.clock.monotonic()
+        started = self.clock.monotonic()
         deadline = started + max(n.group_interval, integ.timeout)
         attempt = 0
         while True:
@@ -198,31 +186,29 @@ class Delivery:
             if err is None:
                 break
             delay = err.retry_after if err.retry_after is not None else backoff(attempt)
-            if not err.retryable or rt.clock.monotonic() + delay >= deadline:
+            if not err.retryable or self.clock.monotonic() + delay >= deadline:
                 await self._give_up(integ, n, attempt, err, bound)
                 return None
             bound.info("notification attempt failed; retrying", attempt=attempt,
                        error=str(err), retry_in=round(delay, 3))
             await self.sleep(delay)
-        return attempt, rt.clock.monotonic() - started
+        return attempt, self.clock.monotonic() - started
 
     async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
-        rt = self.rt
         # One line per notification (not per alert), written once its log entry is durable.
         self._log(integ, n).info("notification sent", alerts=len(n.alerts), attempts=attempt,
                                  latency_ms=round(latency * 1000, 1))
-        rt.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
-        rt.metrics.latency.labels(n.receiver, integ.name).observe(latency)
-        await rt.bus.publish(NotificationSent(
-            at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
+        self.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
+        self.metrics.latency.labels(n.receiver, integ.name).observe(latency)
+        await self.bus.publish(NotificationSent(
+            at=self.clock.now(), group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
         ))
-        await rt.lifecycle.record_notified(n, integ.name, rt.clock.now())
+        await self.incidents.record_notified(n, integ.name, self.clock.now())
 
     async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
         """Send once; record the attempt; return the error, or None on success."""
-        rt = self.rt
-        t0 = rt.clock.monotonic()
+        t0 = self.clock.monotonic()
         err: DeliveryError | None = None
         try:
             async with integ.semaphore:
@@ -235,12 +221,12 @@ class Delivery:
         except Exception as exc:  # a plugin bug must not kill the flush
             log.exception("channel raised", receiver=n.receiver, integration=integ.name)
             err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
-        rt.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
+        self.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
         try:
-            await rt.store.save_attempt(Attempt(
-                at=rt.clock.now(), receiver=n.receiver, integration=integ.name,
+            await self.store.save_attempt(Attempt(
+                at=self.clock.now(), receiver=n.receiver, integration=integ.name,
                 group_key=n.group_key, attempt=attempt, status=err.status if err else None,
-                latency=rt.clock.monotonic() - t0, error=str(err) if err else "",
+                latency=self.clock.monotonic() - t0, error=str(err) if err else "",
             ))
         except StorageError as exc:  # the record is lost, the delivery is not
             log.error("delivery attempt not recorded", error=str(exc))
@@ -248,18 +234,17 @@ class Delivery:
 
     async def _give_up(self, integ: Integration, n: Notification, attempts: int,
                        err: DeliveryError, bound: structlog.typing.FilteringBoundLogger) -> None:
-        rt = self.rt
         bound.warning("notification failed; kept in the dead-letter table", attempts=attempts,
                       error=str(err), status=err.status, retryable=err.retryable)
-        rt.metrics.notifications.labels(n.receiver, integ.name, "failed").inc()
+        self.metrics.notifications.labels(n.receiver, integ.name, "failed").inc()
         try:
-            await rt.dead_letters.add(receiver=n.receiver, integration=integ.name, n=n,
-                                      attempts=attempts, error=str(err), now=rt.clock.now())
-            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            await self.dead_letters.add(receiver=n.receiver, integration=integ.name, n=n,
+                                      attempts=attempts, error=str(err), now=self.clock.now())
+            self.metrics.dead_letters.set(len(self.dead_letters))
         except StorageError as exc:
             bound.error("dead letter not stored", error=str(exc))
-        await rt.bus.publish(NotificationFailed(
-            at=rt.clock.now(), group_key=n.group_key, receiver=n.receiver,
+        await self.bus.publish(NotificationFailed(
+            at=self.clock.now(), group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempts, error=str(err),
         ))
 
@@ -274,18 +259,17 @@ class Delivery:
         A group notification that is delivered goes into the notification log, so
         the next flush sends only what changed since that state.
         """
-        rt = self.rt
-        d = rt.dead_letters.get(dead_letter_id)
+        d = self.dead_letters.get(dead_letter_id)
         if d is None:
             raise KeyError(dead_letter_id)
         integ = next((i for i in self.receivers.get(d.receiver, []) if i.name == d.integration), None)
         if integ is None:
             raise LookupError(f"receiver {d.receiver!r} has no integration {d.integration} any more")
         n = d.notification
-        entry = None if n.event else rt.nflog.get(n.group_key, n.receiver, integ.name)
+        entry = None if n.event else self.nflog.get(n.group_key, n.receiver, integ.name)
         if entry is not None and entry.sent_at >= n.now:
-            await rt.dead_letters.drop(d.id)
-            rt.metrics.dead_letters.set(len(rt.dead_letters))
+            await self.dead_letters.drop(d.id)
+            self.metrics.dead_letters.set(len(self.dead_letters))
             log.info("dead letter superseded; dropped", id=d.id, receiver=d.receiver,
                      integration=d.integration)
             raise Superseded(f"dead letter {d.id} is older than the group state {d.receiver}/{d.integration} "
@@ -295,16 +279,20 @@ class Delivery:
             if not n.event:
                 # Logged at the time its state was made, so that a newer dead letter of the
                 # group is not taken for superseded by this older one.
-                await rt.nflog.record(n.group_key, n.receiver, integ.name, *fingerprint_sets(n), n.now)
-            await rt.dead_letters.drop(d.id)
-            rt.metrics.dead_letters.set(len(rt.dead_letters))
-            rt.metrics.notifications.labels(d.receiver, d.integration, "sent").inc()
+                await self.nflog.record(n.group_key, n.receiver, integ.name, *fingerprint_sets(n), n.now)
+            await self.dead_letters.drop(d.id)
+            self.metrics.dead_letters.set(len(self.dead_letters))
+            self.metrics.notifications.labels(d.receiver, d.integration, "sent").inc()
             log.info("dead letter replayed", id=d.id, receiver=d.receiver, integration=d.integration)
             return None
-        updated = msgspec.structs.replace(d, attempts=d.attempts + 1, error=str(err), at=rt.clock.now())
-        await rt.dead_letters.update(updated)
+        updated = msgspec.structs.replace(d, attempts=d.attempts + 1, error=str(err), at=self.clock.now())
+        await self.dead_letters.update(updated)
         return updated
 
+#: Delivery of the current config, as the runtime shares it with plugins.
+DELIVERY: Key[Delivery] = Key("delivery")
+
+
 @hookimpl
-async def tocsin_notify(runtime: Runtime, notification: Notification) -> bool:
-    return await runtime.delivery.deliver(notification)
+async def tocsin_notify(runtime: Facade, notification: Notification) -> bool:
+    return await runtime[DELIVERY].deliver(notification)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExecContext", "Outcome", "Remediation", "RemediationConfig", "RemediationError", "RemediationKind",
-    "Rendered", "truncate_output",
+    "RemediationSpec", "Rendered", "truncate_output",
 ]
 
 #: Output kept per run (the rest is cut, with a note saying how much).
@@ -119,3 +119,13 @@ def truncate_output(text: str, limit: int = MAX_OUTPUT) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"\n[... {len(text) - limit} more characters cut]"
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationSpec:
+    """One ``remediations:`` entry: its validated config and what runs it."""
+
+    name: str
+    kind: str
+    config: Any
+    remediation: Remediation

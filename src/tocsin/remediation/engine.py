@@ -28,25 +28,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import structlog
 
 from tocsin import hookimpl
+from tocsin.core.alerts import AlertState
+from tocsin.core.clock import Clock
+from tocsin.core.facade import Facade, Key
+from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification
-from tocsin.core.records import RemediationRun
+from tocsin.core.mute import MuteReason
+from tocsin.core.records import Incident, RemediationRun
+from tocsin.core.scheduler import Scheduler, Timer
 from tocsin.core.timefmt import format_ts
+from tocsin.dispatch.route import Route
 from tocsin.incidents.plan import HistoryEvent, new_id
-from tocsin.remediation import ExecContext, Outcome, RemediationError
-from tocsin.store import StorageError
+from tocsin.notify.redact import RedactConfig, Redactor
+from tocsin.remediation import ExecContext, Outcome, RemediationError, RemediationSpec
+from tocsin.store import StorageError, Store
 
 if TYPE_CHECKING:
-    from tocsin.config.document import RemediationSpec
-    from tocsin.core.scheduler import Timer
-    from tocsin.dispatch.route import Route
-    from tocsin.runtime import Runtime
+    import aiohttp
 
 __all__ = ["RemediationRun", "Remediator", "RunConflict", "RunNotFound"]
 
@@ -110,13 +115,61 @@ def describe(run: RemediationRun) -> str:
     return f"{text} · {what}" if what else text
 
 
+class Incidents(Protocol):
+    """What the engine asks of the incidents (:class:`tocsin.incidents.lifecycle.Lifecycle`)."""
+
+    def get(self, fingerprint: str) -> Incident | None: ...
+
+
 class Remediator:
-    def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+    """Runs the remediations a flushed group's route names, when every guard allows:
+    firing and unmuted, ``for``, cooldown, ``max_per_hour``, approval, ``dry_run``.
+
+    ``muted`` answers as the dispatcher's does; ``announce`` sends a notice
+    through delivery; ``spawn`` runs background work the runtime waits for at
+    stop. :meth:`configure` takes the config's remediations and routing tree,
+    the redactor and the HTTP session (again at each reload).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        scheduler: Scheduler,
+        store: Store,
+        alerts: AlertState,
+        incidents: Incidents,
+        metrics: Metrics,
+        spawn: Callable[..., object],
+        muted: Callable[[Alert, Route | None, float], list[MuteReason]],
+        announce: Callable[[Notification], Awaitable[bool]],
+    ) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self.store = store
+        self.alerts = alerts
+        self.incidents = incidents
+        self.metrics = metrics
+        self.spawn = spawn
+        self.muted = muted
+        self.announce = announce
+        self.remediations: Mapping[str, RemediationSpec] = {}
+        self.route: Route | None = None
+        self.redactor = Redactor(RedactConfig())
+        self.session: aiohttp.ClientSession | None = None
         #: Recent and undecided runs by id (the guards look at these).
         self.runs: dict[str, RemediationRun] = {}
         self._busy: set[tuple[str, str]] = set()
         self._waiting: dict[tuple[str, str], Timer] = {}
+
+    def configure(self, remediations: Mapping[str, RemediationSpec], route: Route, redactor: Redactor,
+                  session: aiohttp.ClientSession | None) -> None:
+        """What the config in force says: remediations by name, the routing tree; and
+        the redactor and HTTP session delivery uses."""
+        self.remediations = remediations
+        self.route = route
+        self.redactor = redactor
+        self.session = session
 
     def load(self, runs: Iterable[RemediationRun]) -> None:
         for run in runs:
@@ -126,7 +179,7 @@ class Remediator:
         """At start-up: a run still ``running`` in the store was cut off by a stop or a
         crash. It is recorded ``interrupted`` (it may have acted, so it still counts for
         cooldown and ``max_per_hour``), and no longer blocks new runs for its alert."""
-        now = self.rt.clock.now()
+        now = self.clock.now()
         for run in [r for r in self.runs.values() if r.state == RUNNING]:
             await self._record(replace(run, state=INTERRUPTED, finished_at=now,
                                        reason="tocsin stopped while it ran; its outcome is unknown"),
@@ -148,7 +201,7 @@ class Remediator:
                 await self.consider(name, alert.fingerprint, route)
 
     def _route(self, route_id: str) -> Route | None:
-        return next((r for r in self.rt.config.route.walk() if r.id == route_id), None)
+        return next((r for r in self.route.walk() if r.id == route_id), None) if self.route else None
 
     async def consider(self, name: str, fp: str, route: Route) -> RemediationRun | None:
         """Run ``name`` for alert ``fp`` if every guard allows; return the record made, if any."""
@@ -162,11 +215,10 @@ class Remediator:
             self._busy.discard(key)
 
     async def _consider(self, name: str, fp: str, route: Route) -> RemediationRun | None:
-        rt = self.rt
-        spec = rt.config.remediations.get(name)
-        alert = rt.alerts.get(fp)
-        now = rt.clock.now()
-        if spec is None or alert is None or alert.resolved(now) or rt.muted(alert, route, now):
+        spec = self.remediations.get(name)
+        alert = self.alerts.get(fp)
+        now = self.clock.now()
+        if spec is None or alert is None or alert.resolved(now) or self.muted(alert, route, now):
             return None
         cfg = spec.config
         mine = [r for r in self.runs.values() if r.remediation == name and r.fingerprint == fp]
@@ -179,7 +231,7 @@ class Remediator:
         if now < ready_at:
             self._wait(name, fp, route, ready_at - now)
             return None
-        inc = rt.lifecycle.get(fp)
+        inc = self.incidents.get(fp)
         run = RemediationRun(
             id=new_id(now), remediation=name, kind=spec.kind, fingerprint=fp,
             alert_id=inc.id if inc is not None else "", labels=alert.labels, route_id=route.id,
@@ -194,7 +246,7 @@ class Remediator:
             await self._record(run, announce=True)
             return run
         try:
-            clean = rt.delivery.redactor.alert(alert)  # what leaves the host is redacted
+            clean = self.redactor.alert(alert)  # what leaves the host is redacted
             run.rendered = spec.remediation.render(template_data(clean, name, run.alert_id))
         except RemediationError as exc:
             run.state, run.reason, run.finished_at = "failed", f"cannot render: {exc}", now
@@ -211,7 +263,7 @@ class Remediator:
             return run
         run.started_at = now
         await self._record(run, announce=False)
-        self.rt.spawn(self._execute(run, spec), name=f"remediation {name}")
+        self.spawn(self._execute(run, spec), name=f"remediation {name}")
         return run
 
     def _wait(self, name: str, fp: str, route: Route, delay: float) -> None:
@@ -221,17 +273,16 @@ class Remediator:
 
         def due() -> None:
             self._waiting.pop(key, None)
-            self.rt.spawn(self.consider(name, fp, route), name=f"remediation {name}")
+            self.spawn(self.consider(name, fp, route), name=f"remediation {name}")
 
-        self._waiting[key] = self.rt.scheduler.call_later(delay, due)
+        self._waiting[key] = self.scheduler.call_later(delay, due)
 
     # -- running ---------------------------------------------------------------------------
 
     async def _execute(self, run: RemediationRun, spec: RemediationSpec) -> None:
-        rt = self.rt
-        assert rt.session is not None and run.rendered is not None
+        assert self.session is not None and run.rendered is not None
         timeout = float(spec.config.timeout)
-        ctx = ExecContext(session=rt.session, timeout=timeout, remediation=run.remediation,
+        ctx = ExecContext(session=self.session, timeout=timeout, remediation=run.remediation,
                           fingerprint=run.fingerprint)
         log.info("remediation started", remediation=run.remediation, run=run.id,
                  fingerprint=run.fingerprint, what=run.rendered.summary)
@@ -241,7 +292,7 @@ class Remediator:
             async with asyncio.timeout(timeout + 10):
                 outcome = await spec.remediation.execute(run.rendered, ctx)
         except asyncio.CancelledError:  # shutdown past its deadline: say so before going
-            cut = replace(run, state=INTERRUPTED, finished_at=rt.clock.now(),
+            cut = replace(run, state=INTERRUPTED, finished_at=self.clock.now(),
                           duration=round(time.monotonic() - t0, 3),
                           reason="tocsin stopped while it ran; it was cancelled")
             await asyncio.shield(self._record(cut, announce=False))
@@ -252,13 +303,13 @@ class Remediator:
             log.exception("remediation kind raised", remediation=run.remediation, run=run.id)
             outcome = Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
         finished = replace(run, outcome=outcome, state="succeeded" if outcome.ok else "failed",
-                           finished_at=rt.clock.now(), duration=round(time.monotonic() - t0, 3))
+                           finished_at=self.clock.now(), duration=round(time.monotonic() - t0, 3))
         await self._record(finished, announce=True)
 
     # -- decisions --------------------------------------------------------------------------
 
     async def get(self, run_id: str) -> RemediationRun:
-        run = self.runs.get(run_id) or await self.rt.store.get_run(run_id)
+        run = self.runs.get(run_id) or await self.store.get_run(run_id)
         if run is None:
             raise RunNotFound(run_id)
         return run
@@ -267,11 +318,10 @@ class Remediator:
         run = await self.get(run_id)
         if run.state != PENDING:
             raise RunConflict(f"run {run_id} is {run.state}, not waiting for approval", run)
-        rt = self.rt
-        now = rt.clock.now()
-        alert = rt.alerts.get(run.fingerprint)
-        inc = rt.lifecycle.get(run.fingerprint)
-        spec = rt.config.remediations.get(run.remediation)
+        now = self.clock.now()
+        alert = self.alerts.get(run.fingerprint)
+        inc = self.incidents.get(run.fingerprint)
+        spec = self.remediations.get(run.remediation)
         why = ""
         reopened = inc is not None and bool(run.alert_id) and inc.id != run.alert_id
         if alert is None or alert.resolved(now) or reopened:
@@ -287,14 +337,14 @@ class Remediator:
         started = replace(run, state=RUNNING, trigger=f"approved by {by}", decided_by=by, decided_at=now,
                           note=note, started_at=now)
         await self._record(started, announce=False)
-        rt.spawn(self._execute(started, spec), name=f"remediation {run.remediation}")
+        self.spawn(self._execute(started, spec), name=f"remediation {run.remediation}")
         return started
 
     async def reject(self, run_id: str, *, by: str, note: str = "") -> RemediationRun:
         run = await self.get(run_id)
         if run.state != PENDING:
             raise RunConflict(f"run {run_id} is {run.state}, not waiting for approval", run)
-        now = self.rt.clock.now()
+        now = self.clock.now()
         rejected = replace(run, state="rejected", decided_by=by, decided_at=now, note=note, finished_at=now)
         await self._record(rejected, announce=True)
         return rejected
@@ -302,8 +352,7 @@ class Remediator:
     # -- records -----------------------------------------------------------------------------
 
     async def _record(self, run: RemediationRun, *, announce: bool) -> None:
-        rt = self.rt
-        now = rt.clock.now()
+        now = self.clock.now()
         # In memory first, before any await: the guards of a concurrent flush must see it.
         self.runs[run.id] = run
         history = []
@@ -314,10 +363,10 @@ class Remediator:
             history.append(HistoryEvent(at=now, alert_id=run.alert_id, fingerprint=run.fingerprint,
                                         kind="remediation", actor=run.decided_by or "tocsin", detail=detail))
         try:
-            await rt.store.save(runs=[run], history=history)
+            await self.store.save(runs=[run], history=history)
         except StorageError as exc:
             log.error("remediation record not stored", run=run.id, error=str(exc))
-        rt.metrics.remediations.labels(run.remediation, run.state).inc()
+        self.metrics.remediations.labels(run.remediation, run.state).inc()
         if run.state in FINAL or run.state == PENDING:
             log.info("remediation " + run.state.replace("_", " "), remediation=run.remediation, run=run.id,
                      fingerprint=run.fingerprint, summary=describe(run))
@@ -331,17 +380,16 @@ class Remediator:
             del self.runs[rid]
 
     async def _announce(self, run: RemediationRun) -> None:
-        rt = self.rt
-        alert = rt.alerts.get(run.fingerprint)
+        alert = self.alerts.get(run.fingerprint)
         route = self._route(run.route_id)
         if alert is None or route is None:
             return
-        now = rt.clock.now()
+        now = self.clock.now()
         snapshot = alert.__copy__()
         if not alert.resolved(now):
             snapshot.ends_at = 0.0
         labels = route.group_labels(alert.labels)
-        await rt.delivery.announce(Notification(
+        await self.announce(Notification(
             receiver=route.receiver, group_key=route.group_key(labels), group_labels=labels,
             alerts=[snapshot], now=now, route_id=route.id, event="remediation",
             actor=run.decided_by or "tocsin", note=describe(run),
@@ -354,6 +402,10 @@ class Remediator:
 def replace(run: RemediationRun, **changes: Any) -> RemediationRun:
     return msgspec.structs.replace(run, **changes)
 
+#: The remediation engine, as the runtime shares it with plugins.
+REMEDIATOR: Key[Remediator] = Key("remediator")
+
+
 @hookimpl
-async def tocsin_remediate(runtime: Runtime, notification: Notification) -> None:
-    await runtime.remediator.on_flush(notification)
+async def tocsin_remediate(runtime: Facade, notification: Notification) -> None:
+    await runtime[REMEDIATOR].on_flush(notification)

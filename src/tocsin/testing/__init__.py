@@ -25,7 +25,7 @@ from tocsin import hookimpl
 from tocsin.config.document import Config, load_config
 from tocsin.core.clock import FakeClock
 from tocsin.core.models import Notification, PostableAlert
-from tocsin.ingest.pipeline import IngestResult, ingest
+from tocsin.ingest.pipeline import IngestResult
 from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
 from tocsin.store.sqlite import SQLiteStore
@@ -168,7 +168,7 @@ async def api_client(
 async def post(rt: Runtime, *alerts: dict[str, Any]) -> IngestResult:
     """Ingest alerts given as API v2 JSON objects, and let the dispatcher route them."""
     posted = [(i, msgspec.convert(a, PostableAlert)) for i, a in enumerate(alerts)]
-    result = await ingest(rt, posted)
+    result = await rt.ingester.ingest(posted)
     await rt.bus.drained()
     return result
 

@@ -22,7 +22,6 @@ from tocsin.core.durations import Duration
 from tocsin.core.jsondecode import decode
 from tocsin.core.models import PostableAlert
 from tocsin.core.timefmt import from_datetime
-from tocsin.ingest.pipeline import ingest
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.amv2.alerts import RUNTIME
@@ -91,7 +90,7 @@ async def post_webhook(request: web.Request) -> web.Response:
     posted = [(i, to_postable(a, now, ttl)) for i, a in enumerate(message.alerts)]
     posted, over = split_by_limits(posted, limits)
     try:
-        result = await ingest(rt, posted, source="alertmanager_webhook")
+        result = await rt.ingester.ingest(posted, source="alertmanager_webhook")
     except StorageError as exc:
         return json_error(503, f"alerts not stored: {exc}")
     errors = sorted(over + result.errors, key=lambda e: e.index)

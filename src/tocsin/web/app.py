@@ -11,6 +11,7 @@ from tocsin.web import amwebhook, auth, integrations, json_error, limits, openap
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import silences, status
 from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.metrics import StateCollector
 from tocsin.web.ops import RELOADER
 from tocsin.web.v1 import delivery, incidents, remediations
 
@@ -42,6 +43,7 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
     app = web.Application(client_max_size=max_bytes, middlewares=middlewares)
     app[MAX_REQUEST_BYTES] = max_bytes
     app[RUNTIME] = runtime
+    runtime.metrics.register(StateCollector(runtime))
     if reloader is not None:
         app[RELOADER] = reloader
 

@@ -267,12 +267,13 @@ async def test_rules_use_the_macros_of_the_templates_files(tmp_path):
 def test_rules_are_compiled_once_per_config_object():
     text = config(RULES)
     first, second = make_config(text), make_config(text)
-    compiled = enrich.rules.compiled(first)
-    assert enrich.rules.compiled(first) is compiled
+    compiled = enrich.rules.compiled(first.document.enrich.rules, first.templates)
+    assert enrich.rules.compiled(first.document.enrich.rules, first.templates) is compiled
     assert len(compiled) == 3 and [len(r.matchers) for r in compiled] == [1, 1, 1]
-    recompiled = enrich.rules.compiled(second)  # a reload brings a new config object
+    # a reload brings a new config object
+    recompiled = enrich.rules.compiled(second.document.enrich.rules, second.templates)
     assert recompiled is not compiled
-    assert enrich.rules.compiled(second) is recompiled
+    assert enrich.rules.compiled(second.document.enrich.rules, second.templates) is recompiled
 
 
 # -- threshold ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from tocsin.core.jsondecode import decode
 from tocsin.core.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.core.models import Alert, PostableAlert
 from tocsin.core.timefmt import format_ts
-from tocsin.ingest.pipeline import AlertError, ingest
+from tocsin.ingest.pipeline import AlertError
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
@@ -76,7 +76,7 @@ async def post_alerts(request: web.Request) -> web.Response:
     good, over = split_by_limits(good, limits)
     bad += over
     try:
-        result = await ingest(rt, good)
+        result = await rt.ingester.ingest(good)
     except StorageError as exc:
         return json_error(503, f"alerts not stored: {exc}")
     errors = sorted(bad + result.errors, key=lambda e: e.index)

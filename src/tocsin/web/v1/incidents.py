@@ -20,7 +20,6 @@ from tocsin.core.timefmt import format_ts
 from tocsin.incidents.plan import STATES, HistoryEvent, Incident, IncidentConflict, IncidentNotFound
 from tocsin.incidents.stats import compute_stats
 from tocsin.ingest.native import NativeEventError, decode_events
-from tocsin.ingest.pipeline import ingest
 from tocsin.runtime import Runtime
 from tocsin.store import IncidentQuery, StorageError
 from tocsin.web import json_error, json_response
@@ -256,7 +255,7 @@ async def post_events(request: web.Request) -> web.Response:
         return refused
     good, over = split_by_limits(good, limits, rename=event_field)
     try:
-        result = await ingest(rt, good, source="native")
+        result = await rt.ingester.ingest(good, source="native")
     except StorageError as exc:
         return json_error(503, f"events not stored: {exc}")
     now = rt.clock.now()

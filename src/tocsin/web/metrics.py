@@ -1,7 +1,4 @@
-"""Self-metrics, exposed at ``/metrics`` in Prometheus' text format.
-
-Each runtime has its own registry, so several runtimes (tests) never clash.
-"""
+"""Gauges of the runtime's state, read when ``/metrics`` is scraped (no bookkeeping on the hot path)."""
 
 from __future__ import annotations
 
@@ -9,16 +6,13 @@ from collections import Counter as Tally
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from tocsin import __version__
 
 if TYPE_CHECKING:
     from tocsin.runtime import Runtime
 
-__all__ = ["Metrics"]
+__all__ = ["StateCollector"]
 
 
 class StateCollector(Collector):
@@ -55,8 +49,8 @@ class StateCollector(Collector):
         depth = GaugeMetricFamily("tocsin_queue_depth", "Work waiting, by queue.", labels=["queue"])
         for sub in rt.bus.subscriptions():
             depth.add_metric([f"bus_{sub.name}"], sub.depth())
-        depth.add_metric(["flushes_in_flight"], len(rt.dispatcher._inflight))
-        depth.add_metric(["background_tasks"], len(rt._tasks))
+        depth.add_metric(["flushes_in_flight"], len(rt.dispatcher.in_flight()))
+        depth.add_metric(["background_tasks"], rt.background())
         depth.add_metric(["timers"], len(rt.scheduler))
         yield depth
         yield GaugeMetricFamily("tocsin_groups", "Aggregation groups.", value=len(rt.dispatcher.groups))
@@ -71,35 +65,3 @@ class StateCollector(Collector):
                                 value=1 if ok else 0)
         yield GaugeMetricFamily("tocsin_config_last_reload_success_timestamp_seconds",
                                 "When the config was last loaded successfully.", value=at)
-
-
-class Metrics:
-    def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.alerts_received = Counter(
-            "tocsin_alerts_received", "Alerts accepted, by source.", ["source"], registry=r)
-        self.alerts_invalid = Counter(
-            "tocsin_alerts_invalid", "Alerts refused as invalid, by source.", ["source"], registry=r)
-        self.notifications = Counter(
-            "tocsin_notifications", "Notifications delivered or given up, per integration.",
-            ["receiver", "integration", "outcome"], registry=r)
-        self.attempts = Counter(
-            "tocsin_notification_attempts", "Delivery attempts, per integration and result.",
-            ["receiver", "integration", "result"], registry=r)
-        self.latency = Histogram(
-            "tocsin_notification_latency_seconds", "Time from first attempt to delivery.",
-            ["receiver", "integration"], registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-        self.dead_letters = Gauge(
-            "tocsin_dead_letters", "Notifications waiting in the dead-letter table.", registry=r)
-        self.remediations = Counter(
-            "tocsin_remediation_runs", "Remediation records by remediation and state.",
-            ["remediation", "state"], registry=r)
-        build = Gauge("tocsin_build_info", "Build information.", ["version"], registry=r)
-        build.labels(version=__version__).set(1)
-
-    def bind(self, runtime: Runtime) -> None:
-        self.registry.register(StateCollector(runtime))
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
