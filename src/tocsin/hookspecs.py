@@ -10,8 +10,11 @@ hook, or disabling the built-in by name).
 Hooks marked *may be async* can return an awaitable; tocsin awaits it. The
 hot-path hooks (dedupe, inhibit, route) must answer synchronously.
 
-Every hook receives ``runtime`` (:class:`tocsin.runtime.Runtime`), which
-gives the config, clock, bus, store and alert state.
+Every hook receives ``runtime``: a :class:`tocsin.core.facade.Facade`, the
+small surface a plugin may rely on (``config``, ``clock``, read-only ``alerts``,
+``publish(event)``, ``call_later(delay, fn)``, and components shared by typed
+key, such as ``runtime[tocsin.mute.silences.SILENCES]``), not the runtime's
+internals.
 """
 
 from __future__ import annotations
