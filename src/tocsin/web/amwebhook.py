@@ -25,7 +25,7 @@ from tocsin.core.timefmt import from_datetime
 from tocsin.ingest.pipeline import ingest
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
 
 __all__ = ["routes", "to_postable"]
