@@ -9,7 +9,8 @@ from typing import Any
 
 from tocsin.config import types as _moved
 
-warnings.warn("tocsin.configtypes is deprecated: import from tocsin.config.types", DeprecationWarning, stacklevel=2)
+warnings.warn("tocsin.configtypes is deprecated: import from tocsin.config.types",
+              DeprecationWarning, stacklevel=2)
 
 
 def __getattr__(name: str) -> Any:

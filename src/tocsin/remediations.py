@@ -9,7 +9,8 @@ from typing import Any
 
 from tocsin import remediation as _moved
 
-warnings.warn("tocsin.remediations is deprecated: import from tocsin.remediation", DeprecationWarning, stacklevel=2)
+warnings.warn("tocsin.remediations is deprecated: import from tocsin.remediation",
+              DeprecationWarning, stacklevel=2)
 
 
 def __getattr__(name: str) -> Any:

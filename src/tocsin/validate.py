@@ -9,7 +9,8 @@ from typing import Any
 
 from tocsin.config import validate as _moved
 
-warnings.warn("tocsin.validate is deprecated: import from tocsin.config.validate", DeprecationWarning, stacklevel=2)
+warnings.warn("tocsin.validate is deprecated: import from tocsin.config.validate",
+              DeprecationWarning, stacklevel=2)
 
 
 def __getattr__(name: str) -> Any:

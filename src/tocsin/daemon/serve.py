@@ -34,9 +34,9 @@ import structlog
 import yaml
 from aiohttp import web
 
-from tocsin.daemon import sdnotify
 from tocsin.config.document import Config, ConfigError, load_config, parse_listen
 from tocsin.config.validate import Problem
+from tocsin.daemon import sdnotify
 from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
