@@ -41,7 +41,10 @@ from tocsin.core.jsondecode import decode
 from tocsin.core.labels import valid_label_name
 from tocsin.core.models import PostableAlert
 
-__all__ = ["CATEGORIES", "PRIORITIES", "NativeEvent", "NativeEventError", "decode_events", "to_postable"]
+__all__ = [
+    "CATEGORIES", "PRIORITIES", "NativeEvent", "NativeEventError", "decode_events", "event_field",
+    "to_postable",
+]
 
 #: ``priority`` values (lower case) and the severity each one means.
 PRIORITIES = {
@@ -464,3 +467,11 @@ def _url(field: str, value: str | None) -> str:
     if not ok:
         raise _Invalid(field, f"must be an http(s) URL (got {value!r})")
     return url
+
+
+def event_field(field: str) -> str:
+    """A field of the alert a native event became, named as the event's field where one set it:
+    ``labels.resource`` -> ``resource``, ``annotations.summary`` -> ``title``."""
+    kind, _, name = field.partition(".")
+    fields = _LABEL_FIELDS if kind == "labels" else _ANNOTATION_FIELDS if kind == "annotations" else {}
+    return fields.get(name, field)

@@ -24,7 +24,7 @@ from tocsin.core.models import PostableAlert
 from tocsin.core.timefmt import from_datetime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
 
 __all__ = ["routes", "to_postable"]

@@ -10,15 +10,11 @@ from tocsin.runtime import Runtime
 from tocsin.web import amwebhook, auth, integrations, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import silences, status
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, RUNTIME
 from tocsin.web.metrics import StateCollector
-from tocsin.web.ops import RELOADER
 from tocsin.web.v1 import delivery, incidents, remediations
 
 __all__ = ["create_app"]
-
-#: The body limit the app was created with (a reload does not change it).
-MAX_REQUEST_BYTES = limits.MAX_REQUEST_BYTES
 
 
 @web.middleware

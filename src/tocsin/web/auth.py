@@ -49,7 +49,7 @@ from aiohttp import web
 
 from tocsin.config.document import AuthConfig
 from tocsin.web import json_error
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RUNTIME
 
 __all__ = [
     "ALLOWED_ROLES", "PRINCIPAL", "ROUTE_ACCESS", "Access", "Authenticator", "Principal", "auth_middleware",

@@ -77,7 +77,7 @@ from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RUNTIME
 
 __all__ = [
     "RecentIds", "Tally", "change_all", "open_alerts_of", "pagerduty_signature_ok", "routes", "slack_actor",

@@ -27,19 +27,17 @@ import structlog
 from aiohttp import web
 
 from tocsin.config.document import LimitsConfig
-from tocsin.ingest.native import _ANNOTATION_FIELDS, _LABEL_FIELDS
 from tocsin.ingest.pipeline import AlertError
 from tocsin.web import json_error
+from tocsin.web.keys import MAX_REQUEST_BYTES, RUNTIME
 
 __all__ = [
-    "EXEMPT_PATHS", "MAX_CLIENTS", "MAX_REQUEST_BYTES", "TokenBuckets", "alert_problem",
-    "event_field", "limits_middleware", "split_by_limits", "too_many",
+    "EXEMPT_PATHS", "MAX_CLIENTS", "TokenBuckets", "alert_problem", "limits_middleware",
+    "split_by_limits", "too_many",
 ]
 
 log = structlog.get_logger("tocsin.limits")
 
-#: The body limit the app was created with (``client_max_size``).
-MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
 #: Paths never rate limited (load balancers and systemd poll them).
 EXEMPT_PATHS = frozenset({"/-/healthy", "/-/ready"})
 #: Most client buckets held at once.
@@ -106,8 +104,6 @@ def retry_after(wait: float) -> str:
 def limits_middleware() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """Rate limit (from the runtime's config at each request, so a reload applies),
     then the declared body size."""
-    from tocsin.web.amv2.alerts import RUNTIME  # v2 uses this module's checks
-
     state: dict[str, TokenBuckets | None] = {"buckets": None}
 
     @web.middleware
@@ -201,10 +197,3 @@ def split_by_limits(
             errors.append(AlertError(index, rename(field) if rename else field, message))
     return kept, errors
 
-
-def event_field(field: str) -> str:
-    """A field of the alert a native event became, named as the event's field where one set it:
-    ``labels.resource`` -> ``resource``, ``annotations.summary`` -> ``title``."""
-    kind, _, name = field.partition(".")
-    fields = _LABEL_FIELDS if kind == "labels" else _ANNOTATION_FIELDS if kind == "annotations" else {}
-    return fields.get(name, field)

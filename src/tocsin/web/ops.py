@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RELOADER, RUNTIME
 
-__all__ = ["RELOADER", "routes"]
-
-#: Loads, validates and applies the config file; raises ConfigError when invalid.
-RELOADER = web.AppKey("reloader", Callable[[], Awaitable[None]])
+__all__ = ["routes"]
 
 
 async def healthy(request: web.Request) -> web.Response:

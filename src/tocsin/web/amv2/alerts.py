@@ -17,11 +17,10 @@ from tocsin.ingest.pipeline import AlertError
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
+from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
 
-__all__ = ["routes"]
-
-RUNTIME = web.AppKey("runtime", Runtime)
+__all__ = ["AlertQuery", "decode_alerts", "filter_matchers", "gettable", "routes", "split_validation"]
 
 _batch_dec = msgspec.json.Decoder(list[PostableAlert])
 _raw_dec = msgspec.json.Decoder(list[msgspec.Raw])
@@ -30,7 +29,7 @@ _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?(?P<path>[^`]*)`$")
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 
 
-def _split_validation(msg: str) -> tuple[str, str]:
+def split_validation(msg: str) -> tuple[str, str]:
     m = _PATH_RE.search(msg)
     path, msg = ("", msg) if m is None else (m["path"], msg[: m.start()])
     missing = _MISSING_RE.match(msg)
@@ -55,7 +54,7 @@ def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[Al
         try:
             good.append((i, decode(_one_dec, raw)))
         except msgspec.ValidationError as exc:
-            field, msg = _split_validation(str(exc))
+            field, msg = split_validation(str(exc))
             bad.append(AlertError(i, field or "alert", msg))
     return good, bad
 

@@ -12,7 +12,8 @@ from tocsin import __version__
 from tocsin.core.models import labelset_key, sort_key
 from tocsin.core.timefmt import format_ts
 from tocsin.web import json_response
-from tocsin.web.amv2.alerts import RUNTIME, AlertQuery, gettable
+from tocsin.web.amv2.alerts import AlertQuery, gettable
+from tocsin.web.keys import RUNTIME
 
 __all__ = ["mask_secrets", "routes"]
 

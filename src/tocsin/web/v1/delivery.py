@@ -8,7 +8,7 @@ from tocsin.core.timefmt import format_ts
 from tocsin.notify.delivery import Superseded
 from tocsin.store import DeadLetter
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RUNTIME
 
 __all__ = ["routes"]
 

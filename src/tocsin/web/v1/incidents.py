@@ -19,12 +19,13 @@ from tocsin.core.matchers import matches_all
 from tocsin.core.timefmt import format_ts
 from tocsin.incidents.plan import STATES, HistoryEvent, Incident, IncidentConflict, IncidentNotFound
 from tocsin.incidents.stats import compute_stats
-from tocsin.ingest.native import NativeEventError, decode_events
+from tocsin.ingest.native import NativeEventError, decode_events, event_field
 from tocsin.runtime import Runtime
 from tocsin.store import IncidentQuery, StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME, filter_matchers
-from tocsin.web.limits import event_field, split_by_limits, too_many
+from tocsin.web.amv2.alerts import filter_matchers
+from tocsin.web.keys import RUNTIME
+from tocsin.web.limits import split_by_limits, too_many
 from tocsin.web.params import BadParam, actor, change_body, int_param, multi_param
 
 __all__ = ["history_item", "incident_item", "parse_time", "routes"]

@@ -10,7 +10,7 @@ from tocsin.core.timefmt import format_ts
 from tocsin.remediation.engine import FINAL, PENDING, RUNNING, RemediationRun, RunConflict, RunNotFound
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import RUNTIME
+from tocsin.web.keys import RUNTIME
 from tocsin.web.params import BadParam, actor, change_body, int_param, multi_param
 from tocsin.web.v1.incidents import PREFIX
 

@@ -1,0 +1,22 @@
+"""The typed keys of the aiohttp application's state, all in one place.
+
+Web modules read the app's state through these keys and define none of their
+own, so no module imports another only to reach a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from tocsin.runtime import Runtime
+
+__all__ = ["MAX_REQUEST_BYTES", "RELOADER", "RUNTIME"]
+
+#: The daemon whose state the handlers read and change.
+RUNTIME = web.AppKey("runtime", Runtime)
+#: Loads, validates and applies the config file; raises ConfigError (a ValueError) when invalid.
+RELOADER = web.AppKey("reloader", Callable[[], Awaitable[None]])
+#: The body limit the app was created with (``client_max_size``; a reload does not change it).
+MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
