@@ -21,8 +21,9 @@ from tocsin.testing.harness import (
     running,
 )
 from tocsin.testing.receiver import RecordingServer
+from tocsin.testing.waiting import wait_until
 
 __all__ = [
     "NotificationRecorder", "RecordingServer", "advance", "api_client", "make_config", "make_plugins",
-    "post", "running",
+    "post", "running", "wait_until",
 ]
