@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
-from aiohttp import web
-
 from tocsin.core.models import Notification
 from tocsin.notify.deadletters import DeadLetterQueue
 from tocsin.store.sqlite import SQLiteStore
-from tocsin.testing import advance, api_client, post
+from tocsin.testing import RecordingServer, advance, api_client, post, wait_until
 
 
-class Sink:
-    """A local endpoint answering with the status it is told."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.bodies: list[dict] = []
-        self.hang = asyncio.Event()
-        self.hanging = False
-        self.arrived: list[str] = []  # every request, as it arrives (before any hang)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.arrived.append(request.path)
-        body = await request.json()
-        if self.hanging:
-            await self.hang.wait()
-        self.bodies.append(body)
-        return web.Response(status=self.status)
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/{p:.*}", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        self.hang.set()
-        await self.runner.cleanup()
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    s = Sink()
-    await s.start()
-    yield s
-    await s.stop()
+def bodies(server: RecordingServer) -> list[dict]:
+    """What the receiver answered (a held request is not answered yet)."""
+    return [r.json() for r in server.requests if r.status is not None]
 
 
 CONFIG = """
@@ -64,9 +21,9 @@ receivers:
 """
 
 
-async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers(tmp_path, sink):
-    url = sink.url
-    sink.status = 503
+async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers(tmp_path, tocsin_receiver):
+    url = tocsin_receiver.url
+    tocsin_receiver.status = 503
     async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
         delays: list[float] = []
 
@@ -90,11 +47,11 @@ async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers
         assert failed.status == 502
         assert (await failed.json())["deadLetter"]["attempts"] == dl["attempts"] + 1
 
-        sink.status = 200
+        tocsin_receiver.status = 200
         ok = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
         assert ok.status == 200
         assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
-        assert sink.bodies[-1]["groupKey"] == "{}:{}"
+        assert bodies(tocsin_receiver)[-1]["groupKey"] == "{}:{}"
 
         metrics = (await (await client.get("/metrics")).text())
         assert 'tocsin_notifications_total{integration="webhook[0]",outcome="failed",receiver="r"} 1.0' \
@@ -106,9 +63,9 @@ async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers
         assert (await client.post("/api/tocsin/v1/dead-letters/99/replay")).status == 404
 
 
-async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp_path, sink):
-    url = sink.url
-    sink.status = 400
+async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp_path, tocsin_receiver):
+    url = tocsin_receiver.url
+    tocsin_receiver.status = 400
     async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
         await post(rt, {"labels": {"alertname": "X"}})
         await advance(rt, 1)
@@ -118,9 +75,9 @@ async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp
         assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 404
 
 
-async def test_dead_letters_survive_a_restart(tmp_path, sink):
-    url = sink.url
-    sink.status = 400
+async def test_dead_letters_survive_a_restart(tmp_path, tocsin_receiver):
+    url = tocsin_receiver.url
+    tocsin_receiver.status = 400
     async with api_client(CONFIG.format(url=url), tmp_path) as (_client, rt):
         await post(rt, {"labels": {"alertname": "X"}})
         await advance(rt, 1)
@@ -129,9 +86,9 @@ async def test_dead_letters_survive_a_restart(tmp_path, sink):
 
 
 async def test_a_hung_integration_does_not_hold_back_another(tmp_path):
-    slow, fast = Sink(), Sink()
+    slow, fast = RecordingServer(), RecordingServer()
     slow_url, fast_url = await slow.start(), await fast.start()
-    slow.hanging = True
+    slow.hang = True
     config = f"""
 route: {{receiver: r, group_wait: 1s}}
 receivers:
@@ -145,15 +102,13 @@ receivers:
             await post(rt, {"labels": {"alertname": "X"}})
             rt.clock.advance(1)
             rt.scheduler.run_due()  # the flush starts; the slow endpoint never answers
-            for _ in range(200):
-                if fast.bodies:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: slow.held)
+            await wait_until(lambda: rt.nflog.get("{}:{}", "r", "webhook[1]") is not None)
             # The fast integration delivered and recorded while the slow one still hangs.
-            assert len(fast.bodies) == 1 and slow.bodies == []
-            assert rt.nflog.get("{}:{}", "r", "webhook[1]") is not None
+            assert [r.status for r in fast.requests] == [200]
+            assert slow.held == slow.requests and [r.status for r in slow.requests] == [None]
             assert rt.nflog.get("{}:{}", "r", "webhook[0]") is None
-            slow.hang.set()
+            slow.release()
             await rt.dispatcher.settle()
             assert rt.nflog.get("{}:{}", "r", "webhook[0]") is not None
     finally:
@@ -167,9 +122,9 @@ async def test_max_concurrency_limits_deliveries_in_flight(tmp_path):
     from tocsin.config.document import ConfigError
     from tocsin.testing import make_config
 
-    slow = Sink()
+    slow = RecordingServer()
     url = await slow.start()
-    slow.hanging = True
+    slow.hang = True
     config = f"""
 route: {{receiver: r, group_by: [alertname], group_wait: 1s}}
 receivers:
@@ -178,75 +133,76 @@ receivers:
 """
     try:
         async with api_client(config, tmp_path) as (_client, rt):
-            arrived = slow.arrived
             await post(rt, {"labels": {"alertname": "A"}}, {"labels": {"alertname": "B"}})
             rt.clock.advance(1)
             rt.scheduler.run_due()  # two groups flush; one integration, one slot
-            for _ in range(100):
-                await asyncio.sleep(0.01)
-            assert len(arrived) == 1  # the second waits for the slot
-            slow.hang.set()
+            await wait_until(lambda: slow.held)
+            # The second waits for the slot: given a second to arrive, it does not.
+            with pytest.raises(TimeoutError):
+                await slow.wait_for(2, timeout=1.0)
+            assert len(slow.requests) == 1
+            slow.release()
             await rt.dispatcher.settle()
-            assert len(arrived) == 2
+            assert len(slow.requests) == 2
     finally:
         await slow.stop()
     with pytest.raises(ConfigError, match="max_concurrency: must be at least 1"):
         make_config(config.replace("max_concurrency: 1", "max_concurrency: 0"))
 
 
-async def test_a_newer_state_that_gets_through_supersedes_older_dead_letters(tmp_path, sink):
+async def test_a_newer_state_that_gets_through_supersedes_older_dead_letters(tmp_path, tocsin_receiver):
     """A group's notification dead-lettered during an outage is stale once a later flush
     delivers the group's current state: that flush drops it, and replaying a stale one
     sends nothing (it would undo the newer state at the receiver)."""
-    url = sink.url
-    sink.status = 400  # permanent: dead-lettered at the first attempt
+    url = tocsin_receiver.url
+    tocsin_receiver.status = 400  # permanent: dead-lettered at the first attempt
     async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
         await post(rt, {"labels": {"alertname": "X", "n": "1"}})
         await advance(rt, 1)
         [old] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
         # Back up; the group changes and its next flush gets through.
-        sink.status = 200
-        sink.bodies.clear()  # the refused request was recorded too
+        tocsin_receiver.status = 200
+        tocsin_receiver.requests.clear()  # the refused request was recorded too
         await post(rt, {"labels": {"alertname": "X", "n": "2"}})
         await advance(rt, 60)
-        assert [len(b["alerts"]) for b in sink.bodies] == [2]
+        assert [len(b["alerts"]) for b in bodies(tocsin_receiver)] == [2]
         assert await (await client.get("/api/tocsin/v1/dead-letters")).json() == []
         gone = await client.post(f"/api/tocsin/v1/dead-letters/{old['id']}/replay")
         assert gone.status == 404
 
 
-async def test_replaying_a_stale_dead_letter_drops_it_without_sending(tmp_path, sink):
-    url = sink.url
-    sink.status = 400
+async def test_replaying_a_stale_dead_letter_drops_it_without_sending(tmp_path, tocsin_receiver):
+    url = tocsin_receiver.url
+    tocsin_receiver.status = 400
     async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
         await post(rt, {"labels": {"alertname": "X", "n": "1"}})
         await advance(rt, 1)
         [old] = rt.dead_letters.list()
-        sink.status = 200
-        sink.bodies.clear()
+        tocsin_receiver.status = 200
+        tocsin_receiver.requests.clear()
         await post(rt, {"labels": {"alertname": "X", "n": "2"}})
         await advance(rt, 60)
         # Put the stale one back, as if it had been listed before the flush dropped it.
         await rt.dead_letters.update(old)
         resp = await client.post(f"/api/tocsin/v1/dead-letters/{old.id}/replay")
         assert resp.status == 200 and (await resp.json())["status"] == "superseded"
-        assert len(sink.bodies) == 1  # nothing more was sent
+        assert len(bodies(tocsin_receiver)) == 1  # nothing more was sent
         assert rt.dead_letters.get(old.id) is None
 
 
-async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(tmp_path, sink):
-    url = sink.url
-    sink.status = 400
+async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(tmp_path, tocsin_receiver):
+    url = tocsin_receiver.url
+    tocsin_receiver.status = 400
     async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
         await post(rt, {"labels": {"alertname": "X"}})
         await advance(rt, 1)
         [dl] = rt.dead_letters.list()
-        sink.status = 200
-        sink.bodies.clear()
+        tocsin_receiver.status = 200
+        tocsin_receiver.requests.clear()
         resp = await client.post(f"/api/tocsin/v1/dead-letters/{dl.id}/replay")
         assert resp.status == 200 and (await resp.json())["status"] == "delivered"
         await advance(rt, 60)  # the group flushes: nothing new to say, nothing sent
-        assert len(sink.bodies) == 1
+        assert len(bodies(tocsin_receiver)) == 1
 
 
 async def test_dropping_many_dead_letters_is_one_write(tmp_path):
