@@ -26,6 +26,7 @@ from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
+from tocsin.web.routes import HTTPRoute, error_answers, json_answer, query_param
 
 __all__ = ["routes", "to_postable"]
 
@@ -101,5 +102,17 @@ async def post_webhook(request: web.Request) -> web.Response:
     return json_response({"accepted": result.accepted})
 
 
-def routes() -> list[web.RouteDef]:
-    return [web.post("/api/tocsin/v1/alertmanager/webhook", post_webhook)]
+def routes() -> list[HTTPRoute]:
+    return [HTTPRoute(
+        "POST", "/api/tocsin/v1/alertmanager/webhook", post_webhook, access="ingest",
+        summary="Alertmanager's webhook message (version 4) as a source",
+        openapi={
+            "parameters": [query_param("ttl", {"type": "string"},
+                                       "how long a firing alert lasts without a repeat")],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": json_answer({"type": "object",
+                                              "properties": {"accepted": {"type": "integer"}}}),
+                          **error_answers(400, 401, 403, 413, 503)},
+        },
+    )]

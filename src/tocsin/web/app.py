@@ -10,11 +10,18 @@ from tocsin.runtime import Runtime
 from tocsin.web import amwebhook, auth, integrations, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import silences, status
-from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, RUNTIME
+from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
 from tocsin.web.metrics import StateCollector
+from tocsin.web.routes import HTTPRoute, RouteTable
 from tocsin.web.v1 import delivery, incidents, remediations
 
-__all__ = ["create_app"]
+__all__ = ["BUILTIN_ROUTES", "create_app"]
+
+#: The modules of the built-in API, each declaring its routes in ``routes()``.
+BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
+    v2.routes, silences.routes, status.routes, delivery.routes, incidents.routes, amwebhook.routes,
+    openapi.routes, integrations.routes, remediations.routes, ops.routes,
+)
 
 
 @web.middleware
@@ -29,6 +36,20 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
             limit = request.app[MAX_REQUEST_BYTES]
             return json_error(413, f"request body larger than the limit of {limit} bytes")
         return json_error(exc.status, exc.reason)
+
+
+def _serve(app: web.Application, table: RouteTable, route: HTTPRoute) -> None:
+    """Register ``route`` with the router and in the table; ValueError if it cannot be."""
+    if table.get(route.method, route.path) is not None:
+        raise ValueError(f"{route.method} {route.path} is declared already")
+    try:
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler)  # and HEAD, which the table treats as GET
+        else:
+            app.router.add_route(route.method, route.path, route.handler)
+    except (ValueError, RuntimeError) as exc:  # e.g. a malformed path
+        raise ValueError(f"{route.method} {route.path}: {exc}") from None
+    table.add(route)
 
 
 def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None) -> web.Application:
@@ -49,14 +70,9 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    app.add_routes(v2.routes())
-    app.add_routes(silences.routes())
-    app.add_routes(status.routes())
-    app.add_routes(delivery.routes())
-    app.add_routes(incidents.routes())
-    app.add_routes(amwebhook.routes())
-    app.add_routes(openapi.routes())
-    app.add_routes(integrations.routes())
-    app.add_routes(remediations.routes())
-    app.add_routes(ops.routes())
+    table = RouteTable()
+    for declared in BUILTIN_ROUTES:
+        for route in declared():
+            _serve(app, table, route)
+    app[ROUTES] = table
     return app

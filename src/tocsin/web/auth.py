@@ -1,11 +1,12 @@
 """Authentication and authorisation of the HTTP API.
 
 Without ``server.auth`` every endpoint is open, as in Alertmanager. With it,
-every route needs a role, given by :data:`ROUTE_ACCESS` (the one table of who
-may call what; a unit test fails when a route is registered without an entry):
+every route needs what its declaration (:class:`tocsin.web.routes.HTTPRoute`) says,
+read from the app's :data:`~tocsin.web.keys.ROUTES`; a route added to the router
+without a declaration needs ``admin``:
 
-* ``open``   -- no credentials: health checks, and the Slack / PagerDuty
-  callbacks, which authenticate by their own signatures;
+* ``open``   -- no credentials: health checks, and signed callbacks (Slack's,
+  PagerDuty's), which authenticate by their own signatures;
 * ``ingest`` -- the ``ingest`` and ``admin`` roles: posting alerts and events;
 * ``read``   -- the ``read`` and ``admin`` roles: everything that only reads;
 * ``admin``  -- the ``admin`` role only: everything that changes state.
@@ -41,7 +42,7 @@ import time
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import bcrypt
 import structlog
@@ -49,64 +50,12 @@ from aiohttp import web
 
 from tocsin.config.document import AuthConfig
 from tocsin.web import json_error
-from tocsin.web.keys import RUNTIME
+from tocsin.web.keys import ROUTES, RUNTIME
+from tocsin.web.routes import Access
 
-__all__ = [
-    "ALLOWED_ROLES", "PRINCIPAL", "ROUTE_ACCESS", "Access", "Authenticator", "Principal", "auth_middleware",
-    "route_access",
-]
+__all__ = ["ALLOWED_ROLES", "PRINCIPAL", "Authenticator", "Principal", "auth_middleware"]
 
 log = structlog.get_logger("tocsin.auth")
-
-Access = Literal["open", "ingest", "read", "admin"]
-
-_V1 = "/api/tocsin/v1"
-
-#: (method, route path as registered) -> what it needs. HEAD is GET's.
-ROUTE_ACCESS: dict[tuple[str, str], Access] = {
-    # operational
-    ("GET", "/-/healthy"): "open",
-    ("GET", "/-/ready"): "open",
-    ("POST", "/-/reload"): "admin",
-    ("GET", "/metrics"): "read",
-    # Alertmanager API v2
-    ("POST", "/api/v2/alerts"): "ingest",
-    ("GET", "/api/v2/alerts"): "read",
-    ("GET", "/api/v2/alerts/groups"): "read",
-    ("GET", "/api/v2/status"): "read",
-    ("GET", "/api/v2/receivers"): "read",
-    ("GET", "/api/v2/silences"): "read",
-    ("POST", "/api/v2/silences"): "admin",
-    ("GET", "/api/v2/silence/{id}"): "read",
-    ("DELETE", "/api/v2/silence/{id}"): "admin",
-    # tocsin: sources
-    ("POST", f"{_V1}/events"): "ingest",
-    ("POST", f"{_V1}/alertmanager/webhook"): "ingest",
-    # tocsin: alerts and their lifecycle
-    ("GET", f"{_V1}/alerts"): "read",
-    ("GET", f"{_V1}/alerts/{{id}}"): "read",
-    ("GET", f"{_V1}/alerts/{{id}}/history"): "read",
-    ("GET", f"{_V1}/alerts/{{id}}/ack"): "read",  # the confirmation page; its form POSTs
-    ("POST", f"{_V1}/alerts/{{id}}/ack"): "admin",
-    ("POST", f"{_V1}/alerts/{{id}}/unack"): "admin",
-    ("POST", f"{_V1}/alerts/{{id}}/resolve"): "admin",
-    ("GET", f"{_V1}/escalations"): "read",
-    ("GET", f"{_V1}/stats"): "read",
-    ("GET", f"{_V1}/openapi.json"): "read",
-    # tocsin: delivery
-    ("GET", f"{_V1}/dead-letters"): "read",
-    ("POST", f"{_V1}/dead-letters/{{id}}/replay"): "admin",
-    ("DELETE", f"{_V1}/dead-letters/{{id}}"): "admin",
-    ("GET", f"{_V1}/notifications/attempts"): "read",
-    # tocsin: remediations
-    ("GET", f"{_V1}/remediations"): "read",
-    ("GET", f"{_V1}/remediations/{{id}}"): "read",
-    ("POST", f"{_V1}/remediations/{{id}}/approve"): "admin",
-    ("POST", f"{_V1}/remediations/{{id}}/reject"): "admin",
-    # chat and paging callbacks: signed by Slack / PagerDuty, checked by their handlers
-    ("POST", f"{_V1}/integrations/slack/actions"): "open",
-    ("POST", f"{_V1}/integrations/pagerduty/webhook"): "open",
-}
 
 #: The roles each access level lets in (``open``: anyone, no credentials needed).
 ALLOWED_ROLES: dict[Access, frozenset[str]] = {
@@ -141,13 +90,6 @@ class Principal:
 #: Where the middleware puts the :class:`Principal` of a request (or ``None``).
 PRINCIPAL: Any = (web.RequestKey("principal", Principal) if hasattr(web, "RequestKey")
                   else "principal")
-
-
-def route_access(method: str, path: str) -> Access | None:
-    """What ``method`` on the registered route ``path`` needs; ``None`` if not in the table."""
-    if method == "HEAD":
-        method = "GET"
-    return ROUTE_ACCESS.get((method, path))
 
 
 def _digest(value: str) -> bytes:
@@ -315,8 +257,8 @@ def auth_middleware(
         if match.http_exception is not None or resource is None:
             access: Access | None = None  # no such route (404/405): any valid credentials
         else:
-            # A route missing from the table needs admin (the unit test keeps the table whole).
-            access = route_access(request.method, resource.canonical) or "admin"
+            # A route added to the router without a declaration needs admin.
+            access = request.app[ROUTES].access(request.method, resource.canonical) or "admin"
         if access == "open":
             return await handler(request)
         header = request.headers.get("Authorization", "")

@@ -78,6 +78,7 @@ from tocsin.runtime import Runtime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
+from tocsin.web.routes import HTTPRoute, error_answers, json_answer
 
 __all__ = [
     "RecentIds", "Tally", "change_all", "open_alerts_of", "pagerduty_signature_ok", "routes", "slack_actor",
@@ -558,13 +559,22 @@ async def pagerduty_webhook(request: web.Request, seen: RecentIds) -> web.Respon
     return await _pagerduty_event(rt, event, action, seen, request.headers.get("X-Webhook-Id", ""))
 
 
-def routes() -> list[web.RouteDef]:
+def routes() -> list[HTTPRoute]:
     seen = RecentIds()
 
     async def pagerduty(request: web.Request) -> web.Response:
         return await pagerduty_webhook(request, seen)
 
+    # open: Slack and PagerDuty cannot send a token; each handler checks its own signature.
     return [
-        web.post(f"{PREFIX}/slack/actions", slack_actions),
-        web.post(f"{PREFIX}/pagerduty/webhook", pagerduty),
+        HTTPRoute(
+            "POST", f"{PREFIX}/slack/actions", slack_actions, access="open",
+            summary="Slack interactivity callbacks (signed with the app's signing secret)",
+            openapi={"responses": {"200": {"description": "Accepted"}, **error_answers(401, 403)}},
+        ),
+        HTTPRoute(
+            "POST", f"{PREFIX}/pagerduty/webhook", pagerduty, access="open",
+            summary="PagerDuty v3 webhooks (signed)",
+            openapi={"responses": {"200": json_answer({"type": "object"}), **error_answers(400, 401, 403)}},
+        ),
     ]

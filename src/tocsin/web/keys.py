@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from tocsin.runtime import Runtime
+from tocsin.web.routes import RouteTable
 
-__all__ = ["MAX_REQUEST_BYTES", "RELOADER", "RUNTIME"]
+__all__ = ["MAX_REQUEST_BYTES", "RELOADER", "ROUTES", "RUNTIME"]
 
 #: The daemon whose state the handlers read and change.
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -20,3 +21,5 @@ RUNTIME = web.AppKey("runtime", Runtime)
 RELOADER = web.AppKey("reloader", Callable[[], Awaitable[None]])
 #: The body limit the app was created with (``client_max_size``; a reload does not change it).
 MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
+#: The routes the app serves, as declared: what each needs (auth) and says (OpenAPI).
+ROUTES = web.AppKey("routes", RouteTable)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RELOADER, RUNTIME
+from tocsin.web.routes import HTTPRoute
 
 __all__ = ["routes"]
 
@@ -31,9 +32,9 @@ async def reload(request: web.Request) -> web.Response:
     return json_response({"status": "reloaded"})
 
 
-def routes() -> list[web.RouteDef]:
+def routes() -> list[HTTPRoute]:
     return [
-        web.get("/-/healthy", healthy),
-        web.get("/-/ready", ready),
-        web.post("/-/reload", reload),
+        HTTPRoute("GET", "/-/healthy", healthy, access="open", summary="Liveness"),
+        HTTPRoute("GET", "/-/ready", ready, access="open", summary="Readiness: 503 until state is loaded"),
+        HTTPRoute("POST", "/-/reload", reload, access="admin", summary="Read the config file again"),
     ]

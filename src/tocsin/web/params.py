@@ -7,8 +7,16 @@ from aiohttp import web
 
 from tocsin.core.jsondecode import decode
 from tocsin.web import json_error
+from tocsin.web.routes import query_param
 
-__all__ = ["BadParam", "ChangeRequest", "actor", "change_body", "int_param", "multi_param"]
+__all__ = [
+    "CHANGE_BODY", "PAGE_PARAMS", "BadParam", "ChangeRequest", "actor", "change_body", "int_param",
+    "multi_param",
+]
+
+#: ``limit`` and ``offset``, as the OpenAPI document declares them.
+PAGE_PARAMS = [query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+               query_param("offset", {"type": "integer", "minimum": 0}, "items to skip")]
 
 
 def multi_param(request: web.Request, name: str) -> list[str]:
@@ -40,6 +48,11 @@ class ChangeRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _change_dec = msgspec.json.Decoder(ChangeRequest)
+#: A :class:`ChangeRequest` body, as the OpenAPI document declares it.
+CHANGE_BODY = {"required": False, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ChangeRequest"}},
+    "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/ChangeRequest"}},
+}}
 MAX_NOTE = 2000
 
 

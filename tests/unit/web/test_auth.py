@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 
 import bcrypt
@@ -22,7 +23,8 @@ from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import api_client, make_config, make_plugins
 from tocsin.web import auth
 from tocsin.web.app import create_app
-from tocsin.web.auth import PRINCIPAL, ROUTE_ACCESS, Authenticator, Principal, route_access
+from tocsin.web.auth import PRINCIPAL, Authenticator, Principal
+from tocsin.web.keys import ROUTES
 
 # Cost 4: the cheapest bcrypt, so the tests stay fast (real configs use 10 or more).
 ALICE_PW = "alice-secret-pw"
@@ -102,7 +104,19 @@ def registered(app: web.Application) -> set[tuple[str, str]]:
 
 
 def missing_from_table(app: web.Application) -> set[tuple[str, str]]:
-    return {(m, p) for m, p in registered(app) if route_access(m, p) is None}
+    return {(m, p) for m, p in registered(app) if app[ROUTES].access(m, p) is None}
+
+
+def access_table(app: web.Application) -> dict[tuple[str, str], str]:
+    """Who may call what, as the app's route declarations say."""
+    return {(r.method, r.path): r.access for r in app[ROUTES]}
+
+
+@cache
+def default_table() -> dict[tuple[str, str], str]:
+    """The table of an app with the built-in plugins (not started)."""
+    pm = make_plugins()
+    return access_table(create_app(Runtime(make_config(AUTH, pm), pm, clock=FakeClock())))
 
 
 def concrete(path: str) -> str:
@@ -159,10 +173,13 @@ async def test_every_registered_route_has_an_entry_and_no_entry_is_stale(tmp_pat
         routes = registered(client.app)
         assert len(routes) >= 30
         assert missing_from_table(client.app) == set()
-        assert set(ROUTE_ACCESS) == routes, set(ROUTE_ACCESS) ^ routes
+        table = access_table(client.app)
+        assert set(table) == routes, set(table) ^ routes
+        declared = client.app[ROUTES]
         for r in client.app.router.routes():  # HEAD is GET's
             if r.method == "HEAD":
-                assert route_access("HEAD", r.resource.canonical) == route_access("GET", r.resource.canonical)
+                path = r.resource.canonical
+                assert declared.access("HEAD", path) == declared.access("GET", path)
 
 
 def test_a_new_route_without_an_entry_is_caught():
@@ -179,19 +196,21 @@ def test_a_new_route_without_an_entry_is_caught():
 
 
 def test_the_table_says_what_the_brief_says():
-    for (method, path), access in ROUTE_ACCESS.items():
+    table = default_table()
+    for (method, path), access in table.items():
         for role in ("ingest", "read", "admin"):
             assert (role in auth.ALLOWED_ROLES[access]) == allowed(method, path, role), (method, path, role)
         assert (access == "open") == ((method, path) in OPEN)
-    assert ROUTE_ACCESS[("GET", f"{V1}/alerts/{{id}}/ack")] == "read"
-    assert ROUTE_ACCESS[("POST", f"{V1}/alerts/{{id}}/ack")] == "admin"
+    assert table[("GET", f"{V1}/alerts/{{id}}/ack")] == "read"
+    assert table[("POST", f"{V1}/alerts/{{id}}/ack")] == "admin"
 
 
 def test_no_mutating_endpoint_is_open_but_the_signed_callbacks():
-    mutating_open = {k for k, access in ROUTE_ACCESS.items()
+    table = default_table()
+    mutating_open = {k for k, access in table.items()
                      if k[0] in ("POST", "PUT", "PATCH", "DELETE") and access == "open"}
     assert mutating_open == SIGNED_CALLBACKS
-    assert all(access != "open" for (m, _), access in ROUTE_ACCESS.items() if m in ("PUT", "DELETE"))
+    assert all(access != "open" for (m, _), access in table.items() if m in ("PUT", "DELETE"))
 
 
 # -- every route, every kind of caller ------------------------------------------------------------
@@ -492,8 +511,9 @@ DOC = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
 
 def test_the_security_doc_lists_every_route_with_its_role():
     rows = re.findall(r"^\| `([A-Z]+)` \| `([^`]+)` \| (\w+) \|", DOC, re.MULTILINE)
-    assert {(m, p): a for m, p, a in rows} == ROUTE_ACCESS
-    assert len(rows) == len(ROUTE_ACCESS)
+    table = default_table()
+    assert {(m, p): a for m, p, a in rows} == table
+    assert len(rows) == len(table)
 
 
 def test_the_security_doc_auth_example_loads(monkeypatch):

@@ -19,6 +19,7 @@ from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
+from tocsin.web.routes import HTTPRoute
 
 __all__ = ["AlertQuery", "decode_alerts", "filter_matchers", "gettable", "routes", "split_validation"]
 
@@ -194,8 +195,8 @@ async def get_alerts(request: web.Request) -> web.Response:
     return json_response(out)
 
 
-def routes() -> list[web.RouteDef]:
+def routes() -> list[HTTPRoute]:
     return [
-        web.post("/api/v2/alerts", post_alerts),
-        web.get("/api/v2/alerts", get_alerts),
+        HTTPRoute("POST", "/api/v2/alerts", post_alerts, access="ingest", summary="Post alerts"),
+        HTTPRoute("GET", "/api/v2/alerts", get_alerts, access="read", summary="Alerts not yet resolved"),
     ]

@@ -14,6 +14,7 @@ from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.amv2.alerts import filter_matchers, split_validation
 from tocsin.web.keys import RUNTIME
+from tocsin.web.routes import HTTPRoute
 
 __all__ = ["routes"]
 
@@ -107,10 +108,10 @@ async def delete_silence(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def routes() -> list[web.RouteDef]:
+def routes() -> list[HTTPRoute]:
     return [
-        web.get("/api/v2/silences", list_silences),
-        web.post("/api/v2/silences", post_silence),
-        web.get("/api/v2/silence/{id}", get_silence),
-        web.delete("/api/v2/silence/{id}", delete_silence),
+        HTTPRoute("GET", "/api/v2/silences", list_silences, access="read", summary="Silences"),
+        HTTPRoute("POST", "/api/v2/silences", post_silence, access="admin", summary="Create or update one"),
+        HTTPRoute("GET", "/api/v2/silence/{id}", get_silence, access="read", summary="One silence"),
+        HTTPRoute("DELETE", "/api/v2/silence/{id}", delete_silence, access="admin", summary="Expire one"),
     ]

@@ -14,6 +14,7 @@ from tocsin.core.timefmt import format_ts
 from tocsin.web import json_response
 from tocsin.web.amv2.alerts import AlertQuery, gettable
 from tocsin.web.keys import RUNTIME
+from tocsin.web.routes import HTTPRoute
 
 __all__ = ["mask_secrets", "routes"]
 
@@ -123,9 +124,9 @@ async def get_receivers(request: web.Request) -> web.Response:
     return json_response([{"name": name} for name in rt.config.receivers])
 
 
-def routes() -> list[web.RouteDef]:
+def routes() -> list[HTTPRoute]:
     return [
-        web.get("/api/v2/alerts/groups", get_groups),
-        web.get("/api/v2/status", get_status),
-        web.get("/api/v2/receivers", get_receivers),
+        HTTPRoute("GET", "/api/v2/alerts/groups", get_groups, access="read", summary="Alert groups"),
+        HTTPRoute("GET", "/api/v2/status", get_status, access="read", summary="Status, and the config"),
+        HTTPRoute("GET", "/api/v2/receivers", get_receivers, access="read", summary="Receiver names"),
     ]

@@ -9,6 +9,7 @@ from tocsin.notify.delivery import Superseded
 from tocsin.store import DeadLetter
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
+from tocsin.web.routes import ERROR, HTTPRoute, error_answers, id_param, json_answer, query_param
 
 __all__ = ["routes"]
 
@@ -81,11 +82,38 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
 
 
-def routes() -> list[web.RouteDef]:
+def routes() -> list[HTTPRoute]:
+    objects = json_answer({"type": "array", "items": {"type": "object"}})
     return [
-        web.get(f"{PREFIX}/dead-letters", list_dead_letters),
-        web.post(f"{PREFIX}/dead-letters/{{id}}/replay", replay_dead_letter),
-        web.delete(f"{PREFIX}/dead-letters/{{id}}", drop_dead_letter),
-        web.get(f"{PREFIX}/notifications/attempts", list_attempts),
-        web.get("/metrics", metrics),
+        HTTPRoute(
+            "GET", f"{PREFIX}/dead-letters", list_dead_letters, access="read",
+            summary="Notifications that exhausted their retries",
+            openapi={"responses": {"200": objects, **error_answers(401, 403)}},
+        ),
+        HTTPRoute(
+            "POST", f"{PREFIX}/dead-letters/{{id}}/replay", replay_dead_letter, access="admin",
+            summary="Send a dead letter again",
+            openapi={
+                "parameters": [id_param("dead letter id")],
+                "responses": {"200": json_answer({"type": "object"}),
+                              "502": json_answer(ERROR, "Delivery failed again"),
+                              **error_answers(401, 403, 404, 409)},
+            },
+        ),
+        HTTPRoute(
+            "DELETE", f"{PREFIX}/dead-letters/{{id}}", drop_dead_letter, access="admin",
+            summary="Forget a dead letter",
+            openapi={"parameters": [id_param("dead letter id")],
+                     "responses": {"200": json_answer({"type": "object"}), **error_answers(401, 403, 404)}},
+        ),
+        HTTPRoute(
+            "GET", f"{PREFIX}/notifications/attempts", list_attempts, access="read",
+            summary="The latest delivery attempts",
+            openapi={
+                "parameters": [query_param("limit", {"type": "integer", "minimum": 1, "maximum": 10000},
+                                           "how many")],
+                "responses": {"200": objects, **error_answers(400, 401, 403)},
+            },
+        ),
+        HTTPRoute("GET", "/metrics", metrics, access="read", summary="Prometheus metrics"),
     ]

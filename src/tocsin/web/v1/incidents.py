@@ -26,7 +26,16 @@ from tocsin.web import json_error, json_response
 from tocsin.web.amv2.alerts import filter_matchers
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
-from tocsin.web.params import BadParam, actor, change_body, int_param, multi_param
+from tocsin.web.params import (
+    CHANGE_BODY,
+    PAGE_PARAMS,
+    BadParam,
+    actor,
+    change_body,
+    int_param,
+    multi_param,
+)
+from tocsin.web.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
 
 __all__ = ["history_item", "incident_item", "parse_time", "routes"]
 
@@ -313,16 +322,102 @@ async def get_stats(request: web.Request) -> web.Response:
     return json_response(stats)
 
 
-def routes() -> list[web.RouteDef]:
+_ALERT = {"$ref": "#/components/schemas/Alert"}
+_TIME = {"type": "string", "description": "RFC 3339, Unix seconds, or a duration ago such as 24h"}
+_EVENT = {"$ref": "#/components/schemas/NativeEvent"}
+_EVENT_ANSWER = {"$ref": "#/components/schemas/EventAnswer"}
+_ALERT_ID = id_param("alert id or fingerprint")
+
+
+def routes() -> list[HTTPRoute]:
+    change = [
+        HTTPRoute(
+            "POST", f"{PREFIX}/alerts/{{id}}/{action}", _changer(action), access="admin", summary=summary,
+            openapi={
+                "parameters": [_ALERT_ID], "requestBody": CHANGE_BODY,
+                "responses": {"200": json_answer(_ALERT), **error_answers(400, 401, 403, 404, 409, 503)},
+            },
+        )
+        for action, summary in (("ack", "Acknowledge"), ("unack", "Withdraw an acknowledgement"),
+                                ("resolve", "Resolve now"))
+    ]
     return [
-        web.post(f"{PREFIX}/events", post_events),
-        web.get(f"{PREFIX}/stats", get_stats),
-        web.get(f"{PREFIX}/alerts", list_alerts),
-        web.get(f"{PREFIX}/alerts/{{id}}", get_alert),
-        web.get(f"{PREFIX}/alerts/{{id}}/history", get_history),
-        web.get(f"{PREFIX}/alerts/{{id}}/ack", ack_page),
-        web.post(f"{PREFIX}/alerts/{{id}}/ack", _changer("ack")),
-        web.post(f"{PREFIX}/alerts/{{id}}/unack", _changer("unack")),
-        web.post(f"{PREFIX}/alerts/{{id}}/resolve", _changer("resolve")),
-        web.get(f"{PREFIX}/escalations", list_escalations),
+        HTTPRoute(
+            "POST", f"{PREFIX}/events", post_events, access="ingest",
+            summary="Raise (or resolve) alerts from native events",
+            openapi={
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                    _EVENT, {"type": "array", "minItems": 1, "items": _EVENT}]}}}},
+                "responses": {
+                    "200": json_answer({"oneOf": [_EVENT_ANSWER, {"type": "object", "properties": {
+                        "events": {"type": "array", "items": _EVENT_ANSWER}}}]}),
+                    "201": json_answer(_EVENT_ANSWER, "A new alert"),
+                    **error_answers(400, 401, 403, 413, 429, 503)},
+            },
+        ),
+        HTTPRoute(
+            "GET", f"{PREFIX}/stats", get_stats, access="read",
+            summary="What fires most, when, and how fast it is handled",
+            openapi={
+                "parameters": [
+                    query_param("days", {"type": "integer", "minimum": 1, "maximum": 3660}, "window"),
+                    query_param("flap_threshold", {"type": "integer", "minimum": 1},
+                                "flapping: more firings than this within an hour"),
+                    query_param("top", {"type": "integer", "minimum": 0, "maximum": 1000}, "noisiest shown"),
+                    query_param("tz", {"type": "string"}, "IANA time zone for hours and days")],
+                "responses": {"200": json_answer({"$ref": "#/components/schemas/Stats"}),
+                              **error_answers(400, 401, 403)},
+            },
+        ),
+        HTTPRoute(
+            "GET", f"{PREFIX}/alerts", list_alerts, access="read",
+            summary="Alerts with their lifecycle, newest first",
+            openapi={
+                "parameters": [
+                    query_param("state", {"type": "string"},
+                                "firing, acknowledged, resolved or open; comma separated"),
+                    query_param("severity", {"type": "string"}, "severity label values; comma separated"),
+                    query_param("filter", {"type": "string"}, "a label matcher (repeatable)"),
+                    query_param("since", _TIME, "fired at or after"),
+                    query_param("until", _TIME, "fired before"), *PAGE_PARAMS],
+                "responses": {"200": json_answer({"type": "object", "properties": {
+                    "alerts": {"type": "array", "items": _ALERT}, "total": {"type": "integer"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}}),
+                    **error_answers(400, 401, 403)},
+            },
+        ),
+        HTTPRoute(
+            "GET", f"{PREFIX}/alerts/{{id}}", get_alert, access="read", summary="One alert",
+            openapi={"parameters": [_ALERT_ID],
+                     "responses": {"200": json_answer(_ALERT), **error_answers(401, 403, 404)}},
+        ),
+        HTTPRoute(
+            "GET", f"{PREFIX}/alerts/{{id}}/history", get_history, access="read",
+            summary="An alert's history rows",
+            openapi={
+                "parameters": [_ALERT_ID],
+                "responses": {"200": json_answer({"type": "object", "properties": {
+                    "id": {"type": "string"}, "fingerprint": {"type": "string"},
+                    "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryRow"}}}}),
+                    **error_answers(401, 403, 404)},
+            },
+        ),
+        HTTPRoute(
+            # read: it only shows the page; its form POSTs to the admin route below.
+            "GET", f"{PREFIX}/alerts/{{id}}/ack", ack_page, access="read",
+            summary="A confirmation page whose form acknowledges (for chat links)",
+            openapi={
+                "parameters": [_ALERT_ID],
+                "responses": {"200": {"description": "HTML",
+                                      "content": {"text/html": {"schema": {"type": "string"}}}},
+                              **error_answers(401, 403, 404)},
+            },
+        ),
+        *change,
+        HTTPRoute(
+            "GET", f"{PREFIX}/escalations", list_escalations, access="read",
+            summary="Escalation steps still to come",
+            openapi={"responses": {"200": json_answer({"type": "array", "items": {"type": "object"}}),
+                                   **error_answers(401, 403)}},
+        ),
     ]

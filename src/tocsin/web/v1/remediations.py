@@ -11,7 +11,8 @@ from tocsin.remediation.engine import FINAL, PENDING, RUNNING, RemediationRun, R
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
-from tocsin.web.params import BadParam, actor, change_body, int_param, multi_param
+from tocsin.web.params import CHANGE_BODY, PAGE_PARAMS, BadParam, actor, change_body, int_param, multi_param
+from tocsin.web.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
 from tocsin.web.v1.incidents import PREFIX
 
 __all__ = ["routes", "run_item"]
@@ -90,10 +91,36 @@ def _decider(action: str):  # type: ignore[no-untyped-def]
     return handler
 
 
-def routes() -> list[web.RouteDef]:
+_RUN = {"$ref": "#/components/schemas/RemediationRun"}
+
+
+def routes() -> list[HTTPRoute]:
+    decide = [
+        HTTPRoute(
+            "POST", f"{PREFIX}/remediations/{{id}}/{action}", _decider(action), access="admin",
+            summary=f"{action.capitalize()} a run waiting for approval",
+            openapi={
+                "parameters": [id_param("run id")], "requestBody": CHANGE_BODY,
+                "responses": {code: json_answer(_RUN), **error_answers(400, 401, 403, 404, 409, 503)},
+            },
+        )
+        for action, code in (("approve", "202"), ("reject", "200"))
+    ]
     return [
-        web.get(f"{PREFIX}/remediations", list_runs),
-        web.get(f"{PREFIX}/remediations/{{id}}", get_run),
-        web.post(f"{PREFIX}/remediations/{{id}}/approve", _decider("approve")),
-        web.post(f"{PREFIX}/remediations/{{id}}/reject", _decider("reject")),
+        HTTPRoute(
+            "GET", f"{PREFIX}/remediations", list_runs, access="read",
+            summary="Remediation runs, newest first",
+            openapi={
+                "parameters": [query_param("state", {"type": "string"}, "run states, comma separated"),
+                               *PAGE_PARAMS],
+                "responses": {"200": json_answer({"type": "array", "items": _RUN}),
+                              **error_answers(400, 401, 403)},
+            },
+        ),
+        HTTPRoute(
+            "GET", f"{PREFIX}/remediations/{{id}}", get_run, access="read", summary="One remediation run",
+            openapi={"parameters": [id_param("run id")],
+                     "responses": {"200": json_answer(_RUN), **error_answers(401, 403, 404)}},
+        ),
+        *decide,
     ]
