@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tocsin.core.facade import Facade
     from tocsin.core.models import Alert, Notification
     from tocsin.core.mute import MuteReason
+    from tocsin.core.routes import HTTPRoute
     from tocsin.dispatch.route import Route
     from tocsin.remediation import RemediationKind
 
@@ -158,4 +159,33 @@ def tocsin_observe(runtime: Facade, event: Event) -> Awaitable[None] | None:
 
     Called from a dedicated bus subscriber, never from the publisher, so a slow
     observer delays only other observers. May be async. Errors are logged.
+    """
+
+
+# ---------------------------------------------------------------------------
+# The HTTP API.
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def tocsin_register_routes(runtime: Facade) -> list[HTTPRoute]:
+    """Add routes to tocsin's HTTP API, such as a channel's signed callbacks.
+
+    Called once, when the HTTP app is made at start-up (a reload does not call it
+    again). Return a list of :class:`tocsin.core.routes.HTTPRoute`, each declaring its
+    ``method``, ``path``, async ``handler(request)``, the ``access`` it needs once
+    ``server.auth`` is set (``"open"``: no credentials, for a caller that signs its
+    requests and whose handler checks the signature; ``"ingest"``, ``"read"`` or
+    ``"admin"``: a role), a one-line ``summary`` and its ``openapi`` operation
+    (``responses`` and the like; None leaves it out of tocsin's OpenAPI document).
+    The declaration is all: the router, the auth middleware and the OpenAPI
+    document read it. ``runtime`` is the facade every hook gets, for the handlers
+    to use (the same object for the app's life: read ``runtime.config`` at each
+    request, a reload replaces it); an implementation may leave the argument out.
+
+    All implementations are called, after the built-in API is declared. A method
+    and path declared already is logged and not served (a plugin cannot replace a
+    built-in route or change what it needs), and so is the answer of a plugin that
+    raises or returns anything but a list of routes; the other routes are served.
+    Must be synchronous.
     """

@@ -21,12 +21,12 @@ from aiohttp import web
 from tocsin.core.durations import Duration
 from tocsin.core.jsondecode import decode
 from tocsin.core.models import PostableAlert
+from tocsin.core.routes import HTTPRoute, error_answers, json_answer, query_param
 from tocsin.core.timefmt import from_datetime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
-from tocsin.web.routes import HTTPRoute, error_answers, json_answer, query_param
 
 __all__ = ["routes", "to_postable"]
 

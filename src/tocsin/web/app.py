@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import structlog
 from aiohttp import web
 
+from tocsin.core.hooks import call_impls
+from tocsin.core.routes import HTTPRoute, RouteTable
 from tocsin.runtime import Runtime
 from tocsin.web import amwebhook, auth, integrations, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import silences, status
 from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
 from tocsin.web.metrics import StateCollector
-from tocsin.web.routes import HTTPRoute, RouteTable
 from tocsin.web.v1 import delivery, incidents, remediations
 
 __all__ = ["BUILTIN_ROUTES", "create_app"]
+
+log = structlog.get_logger("tocsin.web")
 
 #: The modules of the built-in API, each declaring its routes in ``routes()``.
 BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
@@ -36,6 +40,21 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
             limit = request.app[MAX_REQUEST_BYTES]
             return json_error(413, f"request body larger than the limit of {limit} bytes")
         return json_error(exc.status, exc.reason)
+
+
+def _plugin_routes(runtime: Runtime) -> Iterator[tuple[str, HTTPRoute]]:
+    """``(plugin, route)`` for each route a plugin declares; a plugin that fails is logged."""
+    for plugin, answer in call_impls(runtime.hooks.hook.tocsin_register_routes,
+                                     runtime=runtime.facade):
+        if isinstance(answer, BaseException):
+            log.error("plugin's routes failed; none of them is served", plugin=plugin,
+                      error=f"{type(answer).__name__}: {answer}")
+        elif not isinstance(answer, list | tuple) or not all(isinstance(r, HTTPRoute) for r in answer):
+            log.error("plugin's routes are not a list of HTTPRoute; none of them is served",
+                      plugin=plugin, answer=type(answer).__name__)
+        else:
+            for route in answer:
+                yield plugin, route
 
 
 def _serve(app: web.Application, table: RouteTable, route: HTTPRoute) -> None:
@@ -74,5 +93,10 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
     for declared in BUILTIN_ROUTES:
         for route in declared():
             _serve(app, table, route)
+    for plugin, route in _plugin_routes(runtime):
+        try:
+            _serve(app, table, route)
+        except ValueError as exc:
+            log.error("plugin's route not served", plugin=plugin, error=str(exc))
     app[ROUTES] = table
     return app

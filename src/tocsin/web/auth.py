@@ -1,7 +1,7 @@
 """Authentication and authorisation of the HTTP API.
 
 Without ``server.auth`` every endpoint is open, as in Alertmanager. With it,
-every route needs what its declaration (:class:`tocsin.web.routes.HTTPRoute`) says,
+every route needs what its declaration (:class:`tocsin.core.routes.HTTPRoute`) says,
 read from the app's :data:`~tocsin.web.keys.ROUTES`; a route added to the router
 without a declaration needs ``admin``:
 
@@ -49,9 +49,9 @@ import structlog
 from aiohttp import web
 
 from tocsin.config.document import AuthConfig
+from tocsin.core.routes import Access
 from tocsin.web import json_error
 from tocsin.web.keys import ROUTES, RUNTIME
-from tocsin.web.routes import Access
 
 __all__ = ["ALLOWED_ROLES", "PRINCIPAL", "Authenticator", "Principal", "auth_middleware"]
 

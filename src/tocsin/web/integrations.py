@@ -72,13 +72,13 @@ from tocsin.channels.slack import (
     mrkdwn,
 )
 from tocsin.core.jsondecode import decode
+from tocsin.core.routes import HTTPRoute, error_answers, json_answer
 from tocsin.incidents.plan import ACKNOWLEDGED, FIRING, RESOLVED, IncidentConflict, IncidentNotFound
 from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
-from tocsin.web.routes import HTTPRoute, error_answers, json_answer
 
 __all__ = [
     "RecentIds", "Tally", "change_all", "open_alerts_of", "pagerduty_signature_ok", "routes", "slack_actor",

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from tocsin.core.routes import RouteTable
 from tocsin.runtime import Runtime
-from tocsin.web.routes import RouteTable
 
 __all__ = ["MAX_REQUEST_BYTES", "RELOADER", "ROUTES", "RUNTIME"]
 

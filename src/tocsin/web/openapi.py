@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of tocsin's own API, served at ``/api/tocsin/v1/openapi.json``.
 
-Each operation is the OpenAPI entry of a route's declaration (:mod:`tocsin.web.routes`),
+Each operation is the OpenAPI entry of a route's declaration (:mod:`tocsin.core.routes`),
 written next to its handler, so the document describes exactly the routes the app
 serves, a plugin's among them. Request bodies that are msgspec Structs (native events,
 stats) take their schemas from the Structs themselves, so the document cannot drift
@@ -17,11 +17,11 @@ import msgspec
 from aiohttp import web
 
 from tocsin import __version__
+from tocsin.core.routes import HTTPRoute, json_answer
 from tocsin.incidents.stats import Stats
 from tocsin.ingest.native import NativeEvent
 from tocsin.web.keys import ROUTES
 from tocsin.web.params import ChangeRequest
-from tocsin.web.routes import HTTPRoute, json_answer
 
 __all__ = ["PREFIX", "document", "routes"]
 

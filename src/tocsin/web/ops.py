@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tocsin.core.routes import HTTPRoute
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RELOADER, RUNTIME
-from tocsin.web.routes import HTTPRoute
 
 __all__ = ["routes"]
 

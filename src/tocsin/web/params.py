@@ -6,8 +6,8 @@ import msgspec
 from aiohttp import web
 
 from tocsin.core.jsondecode import decode
+from tocsin.core.routes import query_param
 from tocsin.web import json_error
-from tocsin.web.routes import query_param
 
 __all__ = [
     "CHANGE_BODY", "PAGE_PARAMS", "BadParam", "ChangeRequest", "actor", "change_body", "int_param",

@@ -12,6 +12,7 @@ from aiohttp import web
 from tocsin.core.jsondecode import decode
 from tocsin.core.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.core.models import Alert, PostableAlert
+from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts
 from tocsin.ingest.pipeline import AlertError
 from tocsin.runtime import Runtime
@@ -19,7 +20,6 @@ from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
-from tocsin.web.routes import HTTPRoute
 
 __all__ = ["AlertQuery", "decode_alerts", "filter_matchers", "gettable", "routes", "split_validation"]
 

@@ -8,13 +8,13 @@ import msgspec
 from aiohttp import web
 
 from tocsin.core.jsondecode import decode
+from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts, from_datetime, past_max
 from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.amv2.alerts import filter_matchers, split_validation
 from tocsin.web.keys import RUNTIME
-from tocsin.web.routes import HTTPRoute
 
 __all__ = ["routes"]
 

@@ -10,11 +10,11 @@ from aiohttp import web
 
 from tocsin import __version__
 from tocsin.core.models import labelset_key, sort_key
+from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts
 from tocsin.web import json_response
 from tocsin.web.amv2.alerts import AlertQuery, gettable
 from tocsin.web.keys import RUNTIME
-from tocsin.web.routes import HTTPRoute
 
 __all__ = ["mask_secrets", "routes"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tocsin.core.routes import ERROR, HTTPRoute, error_answers, id_param, json_answer, query_param
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.delivery import Superseded
 from tocsin.store import DeadLetter
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
-from tocsin.web.routes import ERROR, HTTPRoute, error_answers, id_param, json_answer, query_param
 
 __all__ = ["routes"]
 

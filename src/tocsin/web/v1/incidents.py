@@ -16,6 +16,7 @@ from aiohttp import web
 
 from tocsin.core.durations import Duration
 from tocsin.core.matchers import matches_all
+from tocsin.core.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
 from tocsin.core.timefmt import format_ts
 from tocsin.incidents.plan import STATES, HistoryEvent, Incident, IncidentConflict, IncidentNotFound
 from tocsin.incidents.stats import compute_stats
@@ -35,7 +36,6 @@ from tocsin.web.params import (
     int_param,
     multi_param,
 )
-from tocsin.web.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
 
 __all__ = ["history_item", "incident_item", "parse_time", "routes"]
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
+from tocsin.core.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
 from tocsin.core.timefmt import format_ts
 from tocsin.remediation.engine import FINAL, PENDING, RUNNING, RemediationRun, RunConflict, RunNotFound
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.params import CHANGE_BODY, PAGE_PARAMS, BadParam, actor, change_body, int_param, multi_param
-from tocsin.web.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
 from tocsin.web.v1.incidents import PREFIX
 
 __all__ = ["routes", "run_item"]

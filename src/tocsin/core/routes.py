@@ -7,8 +7,8 @@ declarations, so the three cannot disagree. The built-in API modules declare the
 in their ``routes()``; a plugin (a channel's signed callback, say) returns its own
 from :func:`tocsin.hookspecs.tocsin_register_routes`.
 
-This module depends on aiohttp alone, so a channel can declare routes without
-importing the web app or the runtime.
+This module is in core, below every stage, so the hookspecs and a channel can
+name it without importing the web app or the runtime; it depends on aiohttp alone.
 """
 
 from __future__ import annotations
