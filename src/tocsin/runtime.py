@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from tocsin.channels.inbound import INBOUND, Inbound
 from tocsin.config.document import Config
 from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus, Subscription
@@ -147,6 +148,8 @@ class Runtime:
         self.facade.provide(INHIBITOR, self.inhibitor)
         self.facade.provide(DELIVERY, self.delivery)
         self.facade.provide(REMEDIATOR, self.remediator)
+        if self.session is not None:  # started: the channels' callbacks may act
+            self.facade.provide(INBOUND, Inbound(self.lifecycle, self.dispatcher, self.session, self.spawn))
 
     # -- lifecycle ----------------------------------------------------------------------
 

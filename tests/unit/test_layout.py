@@ -45,8 +45,7 @@ TOO_LARGE: dict[str, int] = {
     "tocsin.store.sqlite": 723,
     "tocsin.enrich.enrichers": 668,
     "tocsin.config.document": 587,
-    "tocsin.web.integrations": 570,
-    "tocsin.channels.slack": 530,
+    "tocsin.channels.slack.channel": 529,
     "tocsin.channels.email": 524,
     "tocsin.incidents.lifecycle": 533,
 }

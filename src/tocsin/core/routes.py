@@ -5,10 +5,12 @@ The app serves the declared routes, the auth middleware takes each route's acces
 from its declaration and the OpenAPI document is written from the same
 declarations, so the three cannot disagree. The built-in API modules declare theirs
 in their ``routes()``; a plugin (a channel's signed callback, say) returns its own
-from :func:`tocsin.hookspecs.tocsin_register_routes`.
+from :func:`tocsin.hookspecs.tocsin_register_routes`. Handlers answer in the API's
+JSON shape with :func:`json_response` and :func:`json_error`.
 
 This module is in core, below every stage, so the hookspecs and a channel can
-name it without importing the web app or the runtime; it depends on aiohttp alone.
+name it without importing the web app or the runtime; it depends on aiohttp and
+msgspec alone.
 """
 
 from __future__ import annotations
@@ -17,18 +19,12 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import msgspec
 from aiohttp import web
 
 __all__ = [
-    "ERROR",
-    "Access",
-    "HTTPRoute",
-    "Handler",
-    "RouteTable",
-    "error_answers",
-    "id_param",
-    "json_answer",
-    "query_param",
+    "ERROR", "Access", "HTTPRoute", "Handler", "RouteTable", "error_answers", "id_param", "json_answer",
+    "json_error", "json_response", "query_param",
 ]
 
 #: Who may call a route once ``server.auth`` is set: ``open`` needs no credentials (health
@@ -101,6 +97,24 @@ class RouteTable:
 
     def __len__(self) -> int:
         return len(self._routes)
+
+
+# -- answers in the API's shape ---------------------------------------------------------------------
+
+_enc = msgspec.json.Encoder()
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_enc.encode(data), status=status, content_type="application/json")
+
+
+def json_error(status: int, error: str, field: str | None = None, **extra: Any) -> web.Response:
+    """``{"error": ..., "field": ...}``, every error's shape (``field`` names the offending input)."""
+    body: dict[str, Any] = {"error": error}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return json_response(body, status)
 
 
 # -- OpenAPI building blocks, shared by every declaration ------------------------------------------

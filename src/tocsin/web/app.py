@@ -10,7 +10,7 @@ from aiohttp import web
 from tocsin.core.hooks import call_impls
 from tocsin.core.routes import HTTPRoute, RouteTable
 from tocsin.runtime import Runtime
-from tocsin.web import amwebhook, auth, integrations, json_error, limits, openapi, ops
+from tocsin.web import amwebhook, auth, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import silences, status
 from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
@@ -24,7 +24,7 @@ log = structlog.get_logger("tocsin.web")
 #: The modules of the built-in API, each declaring its routes in ``routes()``.
 BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
     v2.routes, silences.routes, status.routes, delivery.routes, incidents.routes, amwebhook.routes,
-    openapi.routes, integrations.routes, remediations.routes, ops.routes,
+    openapi.routes, remediations.routes, ops.routes,
 )
 
 

@@ -1,4 +1,4 @@
-"""The ``slack`` channel: a Block Kit message posted to a Slack incoming webhook.
+"""Sending to Slack: a Block Kit message posted to a Slack incoming webhook.
 
 The message has a header (``title``), a section with ``text`` (both Jinja2
 templates), and an attachment carrying the colour bar: fields (severity,
@@ -22,7 +22,7 @@ Slack's limits, so an enormous annotation never makes Slack refuse the message.
     equality matchers. The incoming webhook must belong to a Slack app with
     Interactivity on, its Request URL ``<external_url>/api/tocsin/v1/integrations/slack/actions``
     and its signing secret in ``integrations.slack.signing_secret[_file]``
-    (see :mod:`tocsin.web.integrations`).
+    (see :mod:`tocsin.channels.slack.callbacks`).
 
 Runbook and dashboard buttons are URL buttons either way. A lifecycle notice
 (acknowledged, unacknowledged, escalated) has no Acknowledge button.
@@ -45,7 +45,6 @@ from urllib.parse import quote, urlsplit
 import msgspec
 import structlog
 
-from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
 from tocsin.channels.http import HTTPConfig, post_json
@@ -56,8 +55,9 @@ from tocsin.core.timefmt import format_ts
 from tocsin.notify.templates import Template, Templates, data, duration_words, fallback_text
 
 __all__ = [
-    "ACK_ACTION", "RESOLVE_ACTION", "SILENCE_ACTION", "SlackChannel", "SlackConfig", "fingerprints_value",
-    "labels_value", "severity_level",
+    "ACK_ACTION", "BLUE", "GREEN", "KIND", "MAX_BLOCKS", "MAX_CONTEXT_TEXT", "RESOLVE_ACTION",
+    "SILENCE_ACTION", "SlackChannel", "SlackConfig", "cut", "fingerprints_value", "labels_value", "mrkdwn",
+    "severity_level",
 ]
 
 log = structlog.get_logger("tocsin.notify.slack")
@@ -517,14 +517,13 @@ def _alert_name(a: Alert) -> str:
     return a.labels.get("instance") or a.labels.get("alertname") or a.fingerprint
 
 
-@hookimpl
-def tocsin_channel_kinds() -> list[ChannelKind]:
-    return [ChannelKind("slack", SlackConfig, SlackChannel, check=_check)]
-
-
 def _check(config: SlackConfig, global_config: object) -> list[tuple[str, str]]:
     if config.api_url or config.api_url_file or getattr(global_config, "slack_api_url", None) \
             or getattr(global_config, "slack_api_url_file", None):
         return []
     return [("api_url", "no Slack webhook URL: set api_url or api_url_file here, "
                         "or global.slack_api_url[_file]")]
+
+
+#: ``slack_configs`` in a receiver.
+KIND = ChannelKind("slack", SlackConfig, SlackChannel, check=_check)

@@ -1,4 +1,4 @@
-"""The ``pagerduty`` channel: PagerDuty Events API v2, as Alertmanager sends it.
+"""Sending to PagerDuty: the Events API v2, as Alertmanager sends it.
 
 One PagerDuty alert per aggregation group: ``dedup_key`` is the SHA-256 (hex)
 of the group key, so every flush of a group updates the same alert, a
@@ -25,7 +25,6 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 import structlog
 
-from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
-    "PagerdutyChannel", "PagerdutyConfig", "change_events_url", "dedup_key", "send_change_event",
+    "KIND", "PagerdutyChannel", "PagerdutyConfig", "change_events_url", "dedup_key", "send_change_event",
     "severity_level",
 ]
 
@@ -352,6 +351,5 @@ async def send_change_event(
     return await post_json(session, target, _encoder.encode(body), http=http, timeout=float(timeout))
 
 
-@hookimpl
-def tocsin_channel_kinds() -> list[ChannelKind]:
-    return [ChannelKind("pagerduty", PagerdutyConfig, PagerdutyChannel)]
+#: ``pagerduty_configs`` in a receiver.
+KIND = ChannelKind("pagerduty", PagerdutyConfig, PagerdutyChannel)

@@ -1,0 +1,48 @@
+"""The ``slack`` channel: everything tocsin does with Slack.
+
+:mod:`~tocsin.channels.slack.channel` sends (a Block Kit message to an incoming
+webhook, with buttons); :mod:`~tocsin.channels.slack.callbacks` serves the route
+Slack calls when an interactive button is clicked. This module is the plugin
+(entry point ``slack``): it contributes the channel kind and the route.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tocsin import hookimpl
+from tocsin.channels import ChannelKind
+from tocsin.channels.slack import callbacks
+from tocsin.channels.slack.channel import (
+    ACK_ACTION,
+    KIND,
+    RESOLVE_ACTION,
+    SILENCE_ACTION,
+    SlackChannel,
+    SlackConfig,
+    cut,
+    fingerprints_value,
+    labels_value,
+    mrkdwn,
+    severity_level,
+)
+
+if TYPE_CHECKING:
+    from tocsin.core.facade import Facade
+    from tocsin.core.routes import HTTPRoute
+
+__all__ = [
+    "ACK_ACTION", "RESOLVE_ACTION", "SILENCE_ACTION", "SlackChannel", "SlackConfig", "cut",
+    "fingerprints_value", "labels_value", "mrkdwn", "severity_level", "tocsin_channel_kinds",
+    "tocsin_register_routes",
+]
+
+
+@hookimpl
+def tocsin_channel_kinds() -> list[ChannelKind]:
+    return [KIND]
+
+
+@hookimpl
+def tocsin_register_routes(runtime: Facade) -> list[HTTPRoute]:
+    return callbacks.routes(runtime)
