@@ -704,7 +704,10 @@ async def test_each_enricher_sees_what_the_earlier_ones_did(tmp_path, monkeypatc
     host:
       enabled: true
       matchers: ['severity="warning"']
+      timeout: 60s
+    timeout: 60s
     """
+    # Generous timeouts: this is about order, and a loaded machine must not skip an enricher.
     async with running(config(section), tmp_path) as rt:
         held = await post_one(rt, {"alertname": "ReplicationLag", "instance": f"{HOSTNAME}:9100"},
                               {"value": "92"})
