@@ -97,6 +97,8 @@ class Runtime:
                              scheduler=self.scheduler)
         #: ``tocsin_route``, called for every alert the dispatcher sees.
         self.route_caller = hooks.first_result("tocsin_route")
+        #: ``tocsin_mute`` (and ``tocsin_inhibit``), asked for every alert of a flush.
+        self.muters = self._muters()
         self.lifecycle = Lifecycle(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
             publish=self.bus.publish, spawn=self.spawn, routes=self.routes_for, muted=self.muted,
@@ -337,15 +339,19 @@ class Runtime:
 
     # -- pipeline helpers used by the dispatcher and API ---------------------------------
 
+    def _muters(self) -> list[Any]:
+        """The mute hooks that have implementations: ``tocsin_mute``, and its old name."""
+        return [getattr(self.hooks.hook, name) for name in ("tocsin_mute", "tocsin_inhibit")
+                if self.hooks.has_impls(name)]
+
     def muted(self, alert: Alert, route: Route | None, now: float) -> list[MuteReason]:
-        if not self.hooks.has_impls("tocsin_inhibit"):
-            return []
         reasons: list[MuteReason] = []
-        for res in self.hooks.hook.tocsin_inhibit(runtime=self.facade, alert=alert, route=route, now=now):
-            if isinstance(res, list):
-                reasons.extend(res)
-            elif res is not None:
-                reasons.append(res)
+        for caller in self.muters:
+            for res in caller(runtime=self.facade, alert=alert, route=route, now=now):
+                if isinstance(res, list):
+                    reasons.extend(res)
+                elif res is not None:
+                    reasons.append(res)
         return reasons
 
     async def notify(self, n: Notification) -> bool:
@@ -446,6 +452,7 @@ class Runtime:
         self.inhibitor = inhibitor
         self._configure(config)
         self.route_caller = self.hooks.first_result("tocsin_route")  # plugins may have changed
+        self.muters = self._muters()
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
         self._reloaded = (self.clock.now(), self.counters["config_reload_failures"])

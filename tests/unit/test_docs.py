@@ -10,6 +10,7 @@ from tocsin.config.document import ConfigDocument
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+HOOKS_DOC = (ROOT / "docs" / "plugin-hooks.md").read_text()
 EXAMPLE = (ROOT / "etc" / "tocsin" / "tocsin.yml").read_text()
 
 
@@ -18,14 +19,26 @@ def hook_names() -> list[str]:
 
 
 def test_there_are_hooks():
-    assert {"tocsin_enrich", "tocsin_dedupe", "tocsin_inhibit", "tocsin_route", "tocsin_notify",
+    assert {"tocsin_enrich", "tocsin_dedupe", "tocsin_mute", "tocsin_route", "tocsin_notify",
             "tocsin_remediate", "tocsin_channel_kinds", "tocsin_observe"} <= set(hook_names())
 
 
-def test_every_hook_is_in_the_readme_with_its_arguments():
+def test_every_hook_is_in_the_hook_reference_with_each_argument():
+    sections = HOOKS_DOC.split("\n### ")
     for name in hook_names():
-        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
-        assert f"`{name}({params})`" in README, f"README's hook table lacks {name}({params})"
+        params = list(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"`{name}({', '.join(params)})`" in HOOKS_DOC, f"docs/plugin-hooks.md lacks {name}"
+        section = next((s for s in sections if s.startswith(f"`{name}(")), None)
+        assert section is not None, f"docs/plugin-hooks.md has no section for {name}"
+        for param in params:
+            if param != "runtime":  # the facade, described once at the top
+                assert f"`{param}`" in section.split("\n\n")[0], \
+                    f"docs/plugin-hooks.md does not describe {name}'s {param}"
+        assert f"`{name}`" in README, f"the README's plugin section does not name {name}"
+
+
+def test_the_readme_points_at_the_hook_reference():
+    assert "docs/plugin-hooks.md" in README
 
 
 def test_every_hook_has_a_docstring():

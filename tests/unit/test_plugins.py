@@ -19,7 +19,7 @@ from tocsin.core.labels import fingerprint
 from tocsin.core.mute import MuteReason
 from tocsin.core.timefmt import format_ts
 from tocsin.plugins import ENTRY_POINT_GROUP, PluginInfo, PluginManager, channel_kinds
-from tocsin.testing import NotificationRecorder, advance, make_config, post, running
+from tocsin.testing import NotificationRecorder, advance, make_config, make_plugins, post, running
 from tocsin.web.amv2.alerts import gettable
 
 BUILTINS = {"dedupe", "route", "notify", "webhook", "log"}
@@ -144,8 +144,8 @@ def test_every_hook_has_a_docstring():
         name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
         if hasattr(fn, "tocsin_spec")
     }
-    assert {"tocsin_enrich", "tocsin_dedupe", "tocsin_inhibit", "tocsin_route", "tocsin_notify",
-            "tocsin_observe", "tocsin_channel_kinds"} <= set(specs)
+    assert {"tocsin_enrich", "tocsin_dedupe", "tocsin_mute", "tocsin_inhibit", "tocsin_route",
+            "tocsin_notify", "tocsin_observe", "tocsin_channel_kinds"} <= set(specs)
     pm = PluginManager()
     assert {n for n in dir(pm.hook) if n.startswith("tocsin_")} == set(specs)
     for name, fn in specs.items():
@@ -298,7 +298,7 @@ class Silencer:
         self.calls: list = []
 
     @hookimpl
-    def tocsin_inhibit(self, runtime, alert, route, now):
+    def tocsin_mute(self, runtime, alert, route, now):
         self.calls.append((alert.labels.get("instance"), route is None))
         if alert.labels.get("instance") == "muted":
             return MuteReason("silence", ("id1",))
@@ -354,6 +354,29 @@ async def test_inhibit_mutes_at_flush_and_shows_suppressed(tmp_path):
             loud = gettable(rt, rt.alerts.get(fingerprint({"alertname": "A", "instance": "loud"})), now)
             assert loud["status"] == {"state": "active", "silencedBy": [], "inhibitedBy": []}
             assert ("muted", True) in silencer.calls
+
+
+class OldNameSilencer:
+    @hookimpl
+    def tocsin_inhibit(self, runtime, alert, route, now):
+        return MuteReason("silence", ("old",)) if alert.labels.get("instance") == "muted" else None
+
+
+def test_implementing_the_old_hook_name_tocsin_inhibit_warns():
+    with pytest.warns(DeprecationWarning, match="tocsin_inhibit is deprecated.*tocsin_mute"):
+        make_plugins([OldNameSilencer()], builtins=False)
+
+
+@pytest.mark.filterwarnings("ignore:tocsin_inhibit is deprecated:DeprecationWarning")
+async def test_the_old_hook_name_tocsin_inhibit_still_mutes(tmp_path):
+    async with running(CONFIG, tmp_path, plugins=[OldNameSilencer()]) as rt:
+        await post(rt, {"labels": {"alertname": "A", "instance": "muted"}},
+                   {"labels": {"alertname": "A", "instance": "loud"}})
+        now = rt.clock.now()
+        muted = gettable(rt, rt.alerts.get(fingerprint({"alertname": "A", "instance": "muted"})), now)
+        assert muted["status"]["silencedBy"] == ["old"]
+        loud = gettable(rt, rt.alerts.get(fingerprint({"alertname": "A", "instance": "loud"})), now)
+        assert loud["status"]["state"] == "active"
 
 
 # -- notify ----------------------------------------------------------------------------------

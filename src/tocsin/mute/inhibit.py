@@ -127,6 +127,6 @@ INHIBITOR: Key[Inhibitor] = Key("inhibitor")
 
 
 @hookimpl
-def tocsin_inhibit(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+def tocsin_mute(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
     by = runtime[INHIBITOR].inhibited_by(alert, runtime.alerts, now)
     return MuteReason("inhibition", (by,)) if by is not None else None

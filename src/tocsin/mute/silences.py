@@ -183,6 +183,6 @@ SILENCES: Key[Silences] = Key("silences")
 
 
 @hookimpl
-def tocsin_inhibit(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+def tocsin_mute(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
     ids = runtime[SILENCES].mutes(alert.labels, now)
     return MuteReason("silence", tuple(ids)) if ids else None

@@ -253,7 +253,7 @@ class NamedTimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
         return any(ti.contains(ts) for ti in self.time_intervals or ())
 
 @hookimpl
-def tocsin_inhibit(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
+def tocsin_mute(runtime: Facade, alert: Alert, route: Route | None, now: float) -> MuteReason | None:
     if route is None:
         return None
     intervals = runtime.config.time_intervals
