@@ -30,6 +30,7 @@ from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
 from tocsin.core.scheduler import Scheduler
+from tocsin.core.tasks import Background
 from tocsin.dispatch.dispatcher import Dispatcher
 from tocsin.dispatch.route import Route
 from tocsin.incidents.lifecycle import Lifecycle
@@ -92,6 +93,8 @@ class Runtime:
         self.metrics = Metrics()
         self._reloaded = (self.clock.now(), 0)  # (time of the last good load, failures seen then)
         self.scheduler = Scheduler(self.clock)
+        #: Every task the runtime starts: its loops, the flushes, and other jobs.
+        self.background = Background()
         #: What hooks get as ``runtime``: the config, clock, alerts, and shared components.
         self.facade = Facade(config=config, clock=self.clock, alerts=self.alerts, bus=self.bus,
                              scheduler=self.scheduler)
@@ -107,7 +110,7 @@ class Runtime:
         self.dispatcher = Dispatcher(
             clock=self.clock, scheduler=self.scheduler, alerts=self.alerts, routes=self._routes,
             muted=self.muted, record_mutes=self.lifecycle.record_mutes, publish=self.bus.publish,
-            notify=self.notify, remediate=self.remediate,
+            notify=self.notify, remediate=self.remediate, spawn=self.spawn,
         )
         self.remediator = Remediator(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
@@ -123,8 +126,6 @@ class Runtime:
         self.ready = False
         #: ``time.monotonic()`` by which a stop should be over (set by the daemon on SIGTERM).
         self.stop_by: float | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._loops: list[asyncio.Task[Any]] = []
         self._subs: list[Subscription] = []
         self._configure(config)
 
@@ -156,6 +157,7 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.background.open()
         await self.store.open()
         now = self.clock.now()
         for alert in await self.store.load_alerts():
@@ -174,12 +176,12 @@ class Runtime:
 
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
         self._subs.append(dispatch_sub)
-        self._loops.append(asyncio.create_task(self._dispatch_loop(dispatch_sub), name="dispatch"))
+        self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
         if self.hooks.has_impls("tocsin_observe"):
             obs = self.bus.subscribe("observers")
             self._subs.append(obs)
-            self._loops.append(asyncio.create_task(self._observe_loop(obs), name="observers"))
-        self._loops.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+            self.background.loop(self._observe_loop(obs), "observers")
+        self.background.loop(self.scheduler.run(), "scheduler")
 
         for alert in self.alerts:
             self.dispatcher.process(alert)
@@ -212,7 +214,7 @@ class Runtime:
         daemon stops pinging systemd's watchdog)."""
         if not self.ready:
             return []
-        return [t.get_name() for t in self._loops if t.done()]
+        return self.background.dead()
 
     async def stop(self, deadline: float | None = None) -> None:
         """Drain what was accepted, finish or give up deliveries, close the store.
@@ -229,23 +231,19 @@ class Runtime:
                 deadline = max(MIN_DRAIN, min(deadline, self.stop_by - time.monotonic()))
         self.ready = False
         flushes = self.dispatcher.in_flight()
-        background = {t for t in self._tasks if not t.done()}
+        background = self.background.jobs() - flushes
         if flushes or background:
             log.info("waiting for work in flight", deliveries=len(flushes), background=len(background),
                      deadline_s=round(deadline, 3))
-        cutoff = asyncio.get_running_loop().call_later(deadline, self._cut_off)
+        cutoff = asyncio.get_running_loop().call_later(deadline, self.background.cancel_jobs)
         try:
             for sub in self._subs:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sub.drained(), deadline)
             await self.dispatcher.close(deadline)
-            if self._tasks:
-                await asyncio.wait(set(self._tasks), timeout=deadline)
+            leftover = await self.background.drain(deadline)
         finally:
             cutoff.cancel()
-        leftover = {t for t in self._tasks if not t.done()}
-        for task in leftover:
-            task.cancel()
         if leftover:
             await asyncio.wait(leftover, timeout=1.0)
         given_up = sum(1 for t in flushes if t.cancelled() or not t.done())
@@ -261,20 +259,13 @@ class Runtime:
         self.remediator.stop()
         with contextlib.suppress(Exception):
             await self.persist_dirty()
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.background.close()
         for sub in self._subs:
             sub.close()
         if self.session is not None:
             await self.session.close()
         await self.store.close()
         log.info("runtime stopped")
-
-    def _cut_off(self) -> None:
-        for task in (*self.dispatcher.in_flight(), *self._tasks):
-            if not task.done():
-                task.cancel()
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -283,26 +274,14 @@ class Runtime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
-        """Run background work the runtime waits for at stop."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any] | None:
+        """Run background work in the runtime's task group; a stop waits for it (up to
+        its deadline). None once the runtime has stopped: the work is dropped."""
+        return self.background.spawn(coro, name)
 
     async def settle(self) -> None:
         """Wait until no background work is left (tests, and the fake clock)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-
-    def background(self) -> int:
-        """Background tasks still running."""
-        return len(self._tasks)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", task=task.get_name(), error=repr(task.exception()))
+        await self.background.settle()
 
     def _every(self, interval: float, job: Any, retention: bool = False) -> None:
         """Run ``job`` now and again every ``interval``; a retention sweep (``retention``)

@@ -161,6 +161,7 @@ def tls_context(config: Config) -> ssl.SSLContext:
 
 
 async def serve(loader: ConfigLoader) -> int:
+    """Run the daemon until SIGTERM or SIGINT; the exit status."""
     config = loader.load()
     ssl_context: ssl.SSLContext | None = None
     if config.server.tls is not None:
@@ -169,102 +170,129 @@ async def serve(loader: ConfigLoader) -> int:
         except ConfigError as exc:
             print(exc.render(), file=sys.stderr)
             return 1
-    runtime = Runtime(config, loader.pm)
-    host, port = parse_listen(config.server.listen)
-    scheme = "https" if ssl_context is not None else "http"
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    reload_lock = asyncio.Lock()
-    stopping = False
+    return await _Server(loader, config, ssl_context).run()
 
-    async def reload() -> None:
+
+class _Server:
+    """One run of the daemon: the runtime behind its HTTP app, signals, reload, stop."""
+
+    def __init__(self, loader: ConfigLoader, config: Config, ssl_context: ssl.SSLContext | None) -> None:
+        self.loader = loader
+        self.config = config
+        self.ssl_context = ssl_context
+        self.runtime = Runtime(config, loader.pm)
+        self.host, self.port = parse_listen(config.server.listen)
+        self.url = f"{'https' if ssl_context is not None else 'http'}://{self.host}:{self.port}"
+        self.stop = asyncio.Event()
+        self.stopping = False
+        self.reload_lock = asyncio.Lock()
+        # In-flight HTTP requests get at most the shutdown timeout; what it leaves goes to the runtime.
+        self.runner = web.AppRunner(create_app(self.runtime, self.reload), handle_signals=False,
+                                    access_log=None, shutdown_timeout=float(config.server.shutdown_timeout))
+        self.site: web.TCPSite | None = None
+
+    async def run(self) -> int:
+        # The watchdog and the reloads SIGHUP starts: tasks of this run, ended with it.
+        async with asyncio.TaskGroup() as tasks:
+            watchdog = _start_watchdog(tasks, self.runtime, lambda: self.stopping)
+            try:
+                return await self._serve(tasks)
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+
+    async def _serve(self, tasks: asyncio.TaskGroup) -> int:
+        error = await self._listen()
+        if error is not None:
+            print(f"{self.config.source or 'config'}: {error}", file=sys.stderr)
+            await self.runner.cleanup()
+            return 1
+        log.info("listening", address=f"{self.host}:{self.port}", tls=self.ssl_context is not None,
+                 config=str(self.loader.path), storage=self.config.storage.path,
+                 summary=self.config.summary())
+        sdnotify.ready(_status(self.runtime, self.url, "ready"))
+        self._handle_signals(tasks)
+        try:
+            await self.stop.wait()
+        finally:
+            await self._shutdown()
+        return 0
+
+    async def _listen(self) -> str | None:
+        """Start the runtime and the listener; what went wrong, or None."""
+        try:
+            await self.runner.setup()  # starts the runtime
+        except StorageError as exc:
+            return f"storage: {exc}"
+        self.site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True,
+                                ssl_context=self.ssl_context)
+        try:
+            await self.site.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            return f"server.listen: cannot listen on {self.host}:{self.port}: {reason}"
+        return None
+
+    def _handle_signals(self, tasks: asyncio.TaskGroup) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_stop(name: str) -> None:
+            if self.stop.is_set():
+                log.info("already stopping", signal=name)
+            self.stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP,
+                                lambda: tasks.create_task(_quiet(self.reload()), name="reload"))
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        timeout = float(self.runtime.config.server.shutdown_timeout)
+        self.runtime.stop_by = time.monotonic() + timeout
+        sdnotify.stopping(f"stopping: finishing work in flight (up to {timeout:g}s)")
+        log.info("stopping", shutdown_timeout=timeout)
+        if self.site is not None:
+            await self.site.stop()  # accept no more connections
+        await self.runner.cleanup()  # answer requests in flight, then stop the runtime
+        # Removed only now: while stopping, a second SIGTERM or a SIGHUP must not kill us.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
+
+    async def reload(self) -> None:
         """Load the config file and apply it; on a failure the running config stays."""
-        if stopping:
+        if self.stopping:
             log.warning("reload ignored: stopping")
             return
-        async with reload_lock:
+        async with self.reload_lock:
             sdnotify.reloading("reloading the config")
             status = "reload failed; running the previous config"
             try:
                 try:
-                    new = loader.load()
+                    new = self.loader.load()
                 except ConfigError as exc:
                     log.error("reload rejected; the running config stays", error=exc.render())
                     status = f"reload rejected ({len(exc.problems)} error(s)); running the previous config"
-                    _reload_failed(runtime)
+                    _reload_failed(self.runtime)
                     raise
-                old = runtime.config.server
-                if new.server.listen != old.listen or new.storage != runtime.config.storage:
-                    log.warning("server.listen and storage changes take effect at the next restart")
-                if new.server.tls != old.tls:
-                    log.warning("server.tls changes take effect at the next restart")
-                try:
-                    await runtime.reload(new)
-                except Exception:
-                    _reload_failed(runtime)
-                    raise
-                status = _status(runtime, f"{scheme}://{host}:{port}", "config reloaded")
+                await self._apply(new)
+                status = _status(self.runtime, self.url, "config reloaded")
             finally:
                 sdnotify.ready(status)
 
-    app = create_app(runtime, reload)
-    # In-flight HTTP requests get at most the shutdown timeout; whatever it leaves goes to the runtime.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=float(config.server.shutdown_timeout))
-    watchdog = _start_watchdog(runtime, lambda: stopping)
-    try:
+    async def _apply(self, new: Config) -> None:
+        old = self.runtime.config
+        if new.server.listen != old.server.listen or new.storage != old.storage:
+            log.warning("server.listen and storage changes take effect at the next restart")
+        if new.server.tls != old.server.tls:
+            log.warning("server.tls changes take effect at the next restart")
         try:
-            await runner.setup()  # starts the runtime
-        except StorageError as exc:
-            print(f"{config.source or 'config'}: storage: {exc}", file=sys.stderr)
-            await runner.cleanup()
-            return 1
-        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
-        try:
-            await site.start()
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            print(f"{config.source or 'config'}: server.listen: cannot listen on {host}:{port}: {reason}",
-                  file=sys.stderr)
-            await runner.cleanup()
-            return 1
-        log.info("listening", address=f"{host}:{port}", tls=ssl_context is not None,
-                 config=str(loader.path), storage=config.storage.path, summary=config.summary())
-        sdnotify.ready(_status(runtime, f"{scheme}://{host}:{port}", "ready"))
-
-        reloads: set[asyncio.Task[None]] = set()
-
-        def on_hup() -> None:
-            task = loop.create_task(_quiet(reload()))
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        def on_stop(name: str) -> None:
-            if stop.is_set():
-                log.info("already stopping", signal=name)
-            stop.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, on_stop, sig.name)
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        try:
-            await stop.wait()
-        finally:
-            stopping = True
-            timeout = float(runtime.config.server.shutdown_timeout)
-            runtime.stop_by = time.monotonic() + timeout
-            sdnotify.stopping(f"stopping: finishing work in flight (up to {timeout:g}s)")
-            log.info("stopping", shutdown_timeout=timeout)
-            await site.stop()  # accept no more connections
-            await runner.cleanup()  # answer requests in flight, then stop the runtime
-            # Removed only now: while stopping, a second SIGTERM or a SIGHUP must not kill us.
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
-            log.info("stopped")
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-    return 0
+            await self.runtime.reload(new)
+        except Exception:
+            _reload_failed(self.runtime)
+            raise
 
 
 def _reload_failed(runtime: Runtime) -> None:
@@ -276,12 +304,12 @@ def _status(runtime: Runtime, url: str, what: str) -> str:
     return f"{what}: {url}; {runtime.config.summary()}"
 
 
-def _start_watchdog(runtime: Runtime, stopping: Any) -> asyncio.Task[None] | None:
+def _start_watchdog(tasks: asyncio.TaskGroup, runtime: Runtime, stopping: Any) -> asyncio.Task[None] | None:
     interval = sdnotify.watchdog_interval()
     if interval is None:
         return None
     log.info("systemd watchdog enabled", interval_s=round(interval, 3))
-    return asyncio.get_running_loop().create_task(_watchdog(runtime, interval, stopping), name="watchdog")
+    return tasks.create_task(_watchdog(runtime, interval, stopping), name="watchdog")
 
 
 async def _watchdog(runtime: Runtime, interval: float, stopping: Any) -> None:

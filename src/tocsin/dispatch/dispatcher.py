@@ -16,8 +16,8 @@ scheduler; a flush that awaits runs as a task in the dispatcher's group.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -76,6 +76,7 @@ class Dispatcher:
         publish: Callable[[Event], Awaitable[None]],
         notify: Callable[[Notification], Awaitable[bool]],
         remediate: Callable[[Notification], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None] | None],
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -86,6 +87,8 @@ class Dispatcher:
         self.publish = publish
         self.notify = notify
         self.remediate = remediate
+        #: Starts a flush in the runtime's task group (None once it has stopped).
+        self.spawn = spawn
         self.groups: dict[tuple[str, str], AggrGroup] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -130,9 +133,11 @@ class Dispatcher:
         if group.flushing:  # the previous flush is still delivering; go again right after
             group.timer = None
             return
-        group.flushing = True
         group.timer = None
-        task = asyncio.create_task(self._flush(gid, group), name=f"flush {group.key}")
+        task = self.spawn(self._flush(gid, group), f"flush {group.key}")
+        if task is None:  # stopped
+            return
+        group.flushing = True
         self._inflight.add(task)
         self._idle.clear()
         task.add_done_callback(self._done)
@@ -141,8 +146,6 @@ class Dispatcher:
         self._inflight.discard(task)
         if not self._inflight:
             self._idle.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("flush crashed", error=repr(task.exception()))
 
     # -- flushing ---------------------------------------------------------------------
 

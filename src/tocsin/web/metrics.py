@@ -50,7 +50,7 @@ class StateCollector(Collector):
         for sub in rt.bus.subscriptions():
             depth.add_metric([f"bus_{sub.name}"], sub.depth())
         depth.add_metric(["flushes_in_flight"], len(rt.dispatcher.in_flight()))
-        depth.add_metric(["background_tasks"], rt.background())
+        depth.add_metric(["background_tasks"], len(rt.background.jobs() - rt.dispatcher.in_flight()))
         depth.add_metric(["timers"], len(rt.scheduler))
         yield depth
         yield GaugeMetricFamily("tocsin_groups", "Aggregation groups.", value=len(rt.dispatcher.groups))
