@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -26,6 +25,7 @@ import msgspec
 from tocsin import hookimpl
 from tocsin.channels import DeliveryError
 from tocsin.channels.http import HTTPConfig, redact_url
+from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_file
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 from tocsin.notify.templates import Template, Templates
@@ -63,10 +63,9 @@ def shown_url(url: str) -> str:
 
 def _read_secret(path: str, field: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
-        raise RemediationError(f"{field}: cannot read {path}: {why}") from None
+        return read_secret_file(path, field)
+    except SecretFileError as exc:
+        raise RemediationError(str(exc)) from None
 
 
 class WebhookRemediationConfig(RemediationConfig):
@@ -147,11 +146,10 @@ class WebhookRemediation:
         if self.config.url is not None:
             return self.config.url
         assert self.config.url_file is not None
-        text = _read_secret(self.config.url_file, "url_file")
         try:
-            return URL.parse(text)
-        except ValueError:
-            raise RemediationError(f"url_file: {self.config.url_file} does not hold an http(s) URL") from None
+            return read_url_file(self.config.url_file, "url_file")
+        except SecretFileError as exc:
+            raise RemediationError(str(exc)) from None
 
     def render_body(self, data: dict[str, Any]) -> str:
         if self.body is None:
@@ -193,8 +191,8 @@ class WebhookRemediation:
         elif c.http_config is not None:
             try:
                 out.update(c.http_config.headers())
-            except DeliveryError as exc:
-                raise RemediationError(f"http_config: {exc}") from None
+            except DeliveryError as exc:  # a secret file of http_config; the message names it
+                raise RemediationError(str(exc)) from None
         secret = _read_secret(c.hmac_secret_file, "hmac_secret_file") if c.hmac_secret_file else c.hmac_secret
         if secret:
             # As the webhook channel signs: GitHub's format, over the exact bytes sent.
