@@ -45,7 +45,6 @@ import ssl
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
-from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -54,7 +53,7 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
-from tocsin.channels.http import TLSConfig
+from tocsin.channels.http import TLSConfig, secret_from_file
 from tocsin.config.types import Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
@@ -325,9 +324,11 @@ class EmailChannel:
         self.identity: str = c.auth_identity or getattr(g, "smtp_auth_identity", None) or ""
         if c.auth_password or c.auth_password_file:
             self.password, self.password_file = c.auth_password, c.auth_password_file
+            self.password_field = "auth_password_file"
         else:  # as Alertmanager: both from global, together
             self.password = getattr(g, "smtp_auth_password", None)
             self.password_file = getattr(g, "smtp_auth_password_file", None)
+            self.password_field = "global.smtp_auth_password_file"
         require = own_or_global(c.require_tls, "smtp_require_tls")
         self.require_tls: bool = True if require is None else bool(require)
 
@@ -386,11 +387,7 @@ class EmailChannel:
 
     def _password(self) -> str:
         if self.password_file:
-            try:
-                return Path(self.password_file).read_text().strip()
-            except OSError as exc:
-                raise DeliveryError(f"auth_password_file {self.password_file}: {exc.strerror}",
-                                    retryable=False) from None
+            return secret_from_file(self.password_file, self.password_field)
         return self.password or ""
 
     def _tls_context(self) -> ssl.SSLContext:

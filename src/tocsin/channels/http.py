@@ -1,19 +1,20 @@
-"""HTTP client settings shared by HTTP channels (Alertmanager's ``http_config``)."""
+"""HTTP client settings shared by HTTP channels (Alertmanager's ``http_config``), and
+reading a channel's ``*_file`` secrets as a delivery does."""
 
 from __future__ import annotations
 
 import base64
 import ssl
-from pathlib import Path
 
 import aiohttp
 import msgspec
 
 from tocsin.channels import DeliveryError
-from tocsin.config.types import Secret
+from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_file
+from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 
-__all__ = ["HTTPConfig", "post_json", "redact_url"]
+__all__ = ["HTTPConfig", "post_json", "redact_url", "secret_from_file", "url_from_file"]
 
 
 def redact_url(url: str) -> str:
@@ -24,6 +25,23 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]  # never user:password@
     return f"{parts.scheme}://{host}/<redacted>"
+
+
+def secret_from_file(path: str, field: str) -> Secret:
+    """The secret in ``path``, read now (so it can be rotated). A file that cannot be read fails
+    the delivery for good, with a message naming ``field``: retrying would not make it readable."""
+    try:
+        return read_secret_file(path, field)
+    except SecretFileError as exc:
+        raise DeliveryError(str(exc), retryable=False) from None
+
+
+def url_from_file(path: str, field: str) -> URL:
+    """The http(s) URL in ``path``, read now; as :func:`secret_from_file`."""
+    try:
+        return read_url_file(path, field)
+    except SecretFileError as exc:
+        raise DeliveryError(str(exc), retryable=False) from None
 
 
 class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -77,14 +95,17 @@ class HTTPConfig(_Base):
         """Authentication headers; secrets in files are read at each call so rotation works."""
         if self.authorization is not None:
             a = self.authorization
-            cred = _read(a.credentials_file) if a.credentials_file else (a.credentials or "")
+            cred = (secret_from_file(a.credentials_file, "http_config.authorization.credentials_file")
+                    if a.credentials_file else (a.credentials or ""))
             return {"Authorization": f"{a.type} {cred}"}
         if self.bearer_token or self.bearer_token_file:
-            tok = _read(self.bearer_token_file) if self.bearer_token_file else self.bearer_token
+            tok = (secret_from_file(self.bearer_token_file, "http_config.bearer_token_file")
+                   if self.bearer_token_file else self.bearer_token)
             return {"Authorization": f"Bearer {tok}"}
         if self.basic_auth is not None:
             b = self.basic_auth
-            pw = _read(b.password_file) if b.password_file else (b.password or "")
+            pw = (secret_from_file(b.password_file, "http_config.basic_auth.password_file")
+                  if b.password_file else (b.password or ""))
             raw = f"{b.username}:{pw}".encode()
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         return {}
@@ -100,15 +121,6 @@ class HTTPConfig(_Base):
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
-
-
-def _read(path: str | None) -> str:
-    if not path:
-        return ""
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise DeliveryError(f"cannot read secret file {path}: {exc.strerror}", retryable=False) from None
 
 
 def _retry_after(value: str | None) -> float | None:

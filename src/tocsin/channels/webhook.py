@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
 from tocsin.channels.data import message_data
-from tocsin.channels.http import HTTPConfig, post_json
+from tocsin.channels.http import HTTPConfig, post_json, secret_from_file, url_from_file
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
@@ -65,10 +64,7 @@ class WebhookChannel:
         if self.config.url is not None:
             return self.config.url
         assert self.config.url_file is not None
-        try:
-            return URL.parse(Path(self.config.url_file).read_text().strip())
-        except (OSError, ValueError) as exc:
-            raise DeliveryError(f"webhook url_file: {exc}", retryable=False) from None
+        return url_from_file(self.config.url_file, "url_file")
 
     def render(self, n: Notification) -> bytes:
         alerts = n.alerts
@@ -103,10 +99,7 @@ class WebhookChannel:
     def signature_headers(self, body: bytes) -> dict[str, str]:
         secret = self.config.hmac_secret
         if self.config.hmac_secret_file:
-            try:
-                secret = Secret(Path(self.config.hmac_secret_file).read_text().strip())
-            except OSError as exc:
-                raise DeliveryError(f"hmac_secret_file: {exc.strerror}", retryable=False) from None
+            secret = secret_from_file(self.config.hmac_secret_file, "hmac_secret_file")
         if not secret:
             return {}
         digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -29,15 +29,14 @@ names a plugin's channels by the module of their factory.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
 from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
-from tocsin.channels.http import HTTPConfig, post_json
+from tocsin.channels.http import HTTPConfig, post_json, url_from_file
 from tocsin.config.types import URL
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
@@ -487,15 +486,7 @@ class DiscordChannel:
             return self.config.webhook_url
         path = self.config.webhook_url_file
         assert path is not None
-        try:
-            text = Path(path).read_text().strip()
-        except OSError as exc:
-            raise DeliveryError(f"discord webhook_url_file {path}: {exc.strerror}", retryable=False) from None
-        try:
-            return URL.parse(text)
-        except ValueError:
-            raise DeliveryError(f"discord webhook_url_file {path}: not an http(s) URL",
-                                retryable=False) from None
+        return url_from_file(path, "webhook_url_file")
 
     def message(self, n: Notification) -> dict[str, Any]:
         return render(self.config, n)

@@ -1,0 +1,70 @@
+"""Templates in remediation configs: checked at load, rendered strictly.
+
+Templates render with :class:`jinja2.StrictUndefined`: a label the template
+names that the alert lacks is an error (:class:`RemediationError`), not an
+empty string; write ``{{ labels.x | default("") }}`` to allow it. They use the
+config's sandboxed environment, so its macros and filters are there too.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from tocsin.notify.templates import Template, Templates
+from tocsin.remediation import RemediationError
+
+__all__ = ["CompiledTemplate", "TemplateText", "has_markup"]
+
+
+def has_markup(text: str) -> bool:
+    """Whether ``text`` is a template rather than a fixed string."""
+    return any(m in text for m in ("{{", "{%", "{#"))
+
+
+class TemplateText(Template):
+    """A template field (syntax checked at load) that also takes a YAML number or boolean
+    as its text, so ``argv: [/usr/bin/x, --count, 5]`` needs no quotes."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_config(cls, obj: object) -> TemplateText:
+        if isinstance(obj, bool):
+            obj = "true" if obj else "false"
+        elif isinstance(obj, int | float):
+            obj = str(obj)
+        return cls(Template.from_config(obj))
+
+
+_strict_envs: weakref.WeakKeyDictionary[Templates, jinja2.Environment] = weakref.WeakKeyDictionary()
+
+
+def _strict_env(templates: Templates) -> jinja2.Environment:
+    """The config's sandboxed environment (with its macros and filters), but strict about undefined names."""
+    env = _strict_envs.get(templates)
+    if env is None:
+        env = templates.env.overlay(undefined=jinja2.StrictUndefined)
+        _strict_envs[templates] = env
+    return env
+
+
+class CompiledTemplate:
+    """One template of a remediation, compiled at load; ``render`` raises :class:`RemediationError`."""
+
+    def __init__(self, templates: Templates, source: str, what: str) -> None:
+        self.source = source
+        self.what = what
+        try:
+            self._template = _strict_env(templates).from_string(source)
+        except jinja2.TemplateError as exc:
+            raise RemediationError(f"{what}: {exc}") from None
+
+    def render(self, data: Mapping[str, Any]) -> str:
+        try:
+            return self._template.render(**data)
+        except Exception as exc:  # undefined names, sandbox refusals, errors in filters and macros
+            raise RemediationError(f"{self.what}: {type(exc).__name__}: {exc}") from None
