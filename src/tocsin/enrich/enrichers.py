@@ -561,7 +561,9 @@ class HostEnricher:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the last scan (tests)."""
+        """Forget the last scan (tests). A scan still running when this is called is
+        forgotten too: its result, when it comes, is not kept."""
+        self._generation = getattr(self, "_generation", 0) + 1
         self._matchers: tuple[HostConfig, tuple[Matcher, ...]] | None = None
         #: (monotonic time, top, annotations) of the last finished scan.
         self._last: tuple[float, int, dict[str, str]] | None = None
@@ -609,10 +611,10 @@ class HostEnricher:
             interval = min(0.1, float(cfg.timeout) / 4)
             job = self._job = _Job(cfg.top, _executor().submit(_scan, cfg.top, interval))
             self.scans += 1
-            top = cfg.top
+            top, generation = cfg.top, self._generation
 
             def done(f: concurrent.futures.Future[dict[str, str]]) -> None:
-                if not f.cancelled() and f.exception() is None:
+                if generation == self._generation and not f.cancelled() and f.exception() is None:
                     self._last = (time.monotonic(), top, f.result())
 
             job.future.add_done_callback(done)
