@@ -561,8 +561,7 @@ class HostEnricher:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the last scan (tests). A scan still running when this is called is
-        forgotten too: its result, when it comes, is not kept."""
+        """Forget the last scan, and any still running (its result is not kept). Tests."""
         self._generation = getattr(self, "_generation", 0) + 1
         self._matchers: tuple[HostConfig, tuple[Matcher, ...]] | None = None
         #: (monotonic time, top, annotations) of the last finished scan.
