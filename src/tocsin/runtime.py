@@ -68,6 +68,10 @@ async def _answer(result: Any) -> Any:
 
 
 class Runtime:
+    """The composition root: builds every component, hands each the collaborators it
+    uses, starts and stops them, and swaps the config at reload. Nothing below it
+    imports it; plugins see :attr:`facade`."""
+
     def __init__(
         self,
         config: Config,
