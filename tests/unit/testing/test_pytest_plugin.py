@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
+from tocsin.testing import instant_retries
+
 
 async def test_daemon_receiver_and_clock_fixtures(tocsin_daemon, tocsin_receiver, tocsin_clock):
     tocsin_receiver.answer_next(503)  # the first try fails, the retry succeeds
@@ -15,10 +17,7 @@ receivers:
 """)
     assert d.url.startswith("http://127.0.0.1:")
 
-    async def no_wait(seconds: float) -> None:
-        tocsin_clock.advance(seconds)
-
-    d.runtime.delivery.sleep = no_wait
+    waits = instant_retries(d.runtime)  # the retry's wait moves tocsin_clock instead
     async with aiohttp.ClientSession() as s:
         async with s.post(f"{d.url}/api/v2/alerts", json=[{"labels": {"alertname": "X"}}]) as r:
             assert r.status == 200
@@ -30,3 +29,4 @@ receivers:
     assert [r.path for r in reqs] == ["/hook", "/hook"]
     assert reqs[1].json()["alerts"][0]["labels"] == {"alertname": "X"}
     assert reqs[0].headers["Content-Type"] == "application/json"
+    assert [r.status for r in reqs] == [503, 200] and len(waits.delays) == 1
