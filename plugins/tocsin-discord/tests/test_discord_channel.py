@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,16 +23,24 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 import pytest
-import tocsin.notify.delivery
 from aiohttp import web
-from tocsin import hookimpl
-from tocsin.config.document import ConfigError
-from tocsin.config.types import dec_hook
-from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.plugins import PluginManager, channel_kinds
-from tocsin.testing import advance, make_config, post, running
+from tocsin.testing import (
+    ConfigError,
+    EventRecorder,
+    advance,
+    channel_config,
+    channel_kind,
+    dead_letters,
+    installed_plugin,
+    instant_retries,
+    make_config,
+    no_jitter,
+    post,
+    running,
+    serving,
+)
 
 import tocsin_discord
 from tocsin_discord import MAX_EMBED_TOTAL, DiscordConfig, cut, render, units
@@ -247,30 +254,6 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    @hookimpl
-    def tocsin_observe(self, runtime, event) -> None:
-        self.events.append(event)
-
-    def of(self, cls) -> list:
-        return [e for e in self.events if isinstance(e, cls)]
-
-
-class FakeSleep:
-    """Stands in for the delivery's retry sleep: records the delays, moves the fake clock."""
-
-    def __init__(self, rt) -> None:
-        self.rt = rt
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        self.rt.clock.advance(delay)
-
-
 def config(entry: str = "", *, url: str | None = None, send_resolved: bool | None = None) -> str:
     lines = [f"webhook_url: {url}"] if url else []
     if send_resolved is not None:
@@ -302,16 +285,13 @@ def alert(name: str, **kw: Any) -> dict[str, Any]:
 
 
 def test_found_through_its_entry_point():
-    pm = PluginManager()
-    pm.load_entry_points()
-    [info] = [i for i in pm.infos if i.name == "discord"]
+    info = installed_plugin("discord")
     assert info.loaded, info.error
     assert info.module == "tocsin_discord"
     assert info.distribution == "tocsin-discord"
     assert info.version == importlib.metadata.version("tocsin-discord") == tocsin_discord.__version__
-    kinds = channel_kinds(pm)
-    assert kinds["discord"].config is DiscordConfig
-    assert kinds["discord"].factory is tocsin_discord.DiscordChannel
+    assert channel_kind("discord").config is DiscordConfig
+    assert channel_kind("discord").factory is tocsin_discord.DiscordChannel
 
 
 def test_tocsin_plugins_list_shows_the_distribution():
@@ -492,7 +472,7 @@ def test_a_long_summary_list_counts_what_it_leaves_out():
     alerts = [Alert(fingerprint=f"{i:016x}", labels={"alertname": "A" * 150, "instance": f"h{i}"},
                     starts_at=now - 10, ends_at=0) for i in range(200)]
     n = Notification(receiver="chat", group_key="{}:{}", group_labels={}, alerts=alerts, now=now)
-    cfg = msgspec.convert({"webhook_url": "http://127.0.0.1:1/x"}, DiscordConfig, dec_hook=dec_hook)
+    cfg = channel_config(DiscordConfig, {"webhook_url": "http://127.0.0.1:1/x"})
     body = render(cfg, n)
     assert validate_message(body) == []
     lines = body["embeds"][9]["description"].splitlines()
@@ -513,55 +493,55 @@ def test_cut_counts_utf16_and_keeps_escapes_whole():
 
 
 async def test_400_is_not_retried_and_the_token_stays_secret(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with fake_discord() as d:
         d.script = [(400, {}, {"code": 50006, "message": "Cannot send an empty message"})]
         async with running(config(url=d.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep(rt)
+            waits = instant_retries(rt)
             await post(rt, alert("A"))
             await advance(rt, 30)
-            assert sleep.delays == []
+            assert waits.delays == []
             assert len(d.requests) == 1
-            (failed,) = events.of(NotificationFailed)
+            (failed,) = events.failed
             assert failed.attempts == 1 and "HTTP 400" in failed.error
             assert "SECRETTOKEN" not in failed.error and "<redacted>" in failed.error
-            (dead,) = rt.dead_letters.list()
+            (dead,) = dead_letters(rt)
             assert "SECRETTOKEN" not in dead.error
             # The group's next flush tries again.
             await advance(rt, 300)
             assert len(d.requests) == 2
-            assert len(events.of(NotificationSent)) == 1
+            assert len(events.sent) == 1
 
 
-async def test_500_is_retried(tmp_path, monkeypatch):
-    monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
-    events = Events()
+async def test_500_is_retried(tmp_path):
+    events = EventRecorder()
     async with fake_discord() as d:
         d.script = [(500, {}, {"message": "500: Internal Server Error", "code": 0})]
         async with running(config(url=d.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep(rt)
+            waits = instant_retries(rt)
             await post(rt, alert("A"))
-            await advance(rt, 30)
-            assert sleep.delays == [0.5]
+            with no_jitter():
+                await advance(rt, 30)
+            assert waits.delays == [0.5]
         assert len(d.requests) == 2
         assert d.bodies[0] == d.bodies[1]
-        (sent,) = events.of(NotificationSent)
+        (sent,) = events.sent
         assert (sent.integration, sent.attempts) == ("discord[0]", 2)
-        assert events.of(NotificationFailed) == []
+        assert events.failed == []
 
 
 async def test_429_waits_as_long_as_discord_says(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with fake_discord() as d:
         d.script = [(429, {"Retry-After": "3"},
                      {"message": "You are being rate limited.", "retry_after": 2.5, "global": False})]
         async with running(config(url=d.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep(rt)
+            waits = instant_retries(rt)
             await post(rt, alert("A"))
             await advance(rt, 30)
-            assert sleep.delays == [3.0]
+            assert waits.delays == [3.0]
         assert len(d.requests) == 2
-        assert [e.attempts for e in events.of(NotificationSent)] == [2]
+        assert [e.attempts for e in events.sent] == [2]
 
 
 async def test_webhook_url_file_is_read_at_each_send(tmp_path):
@@ -578,13 +558,13 @@ async def test_webhook_url_file_is_read_at_each_send(tmp_path):
 
 
 async def test_unreadable_webhook_url_file_is_not_retried(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with running(config(f"webhook_url_file: {tmp_path / 'missing'}"), tmp_path,
                        plugins=[events]) as rt:
-        rt.delivery.sleep = FakeSleep(rt)
+        instant_retries(rt)
         await post(rt, alert("A"))
         await advance(rt, 30)
-    (failed,) = events.of(NotificationFailed)
+    (failed,) = events.failed
     assert failed.attempts == 1 and "webhook_url_file" in failed.error
 
 
@@ -620,8 +600,8 @@ def test_random_notifications_always_fit():
     def text(max_len: int) -> str:
         return "".join(rng.choices(alphabet, k=rng.randint(0, max_len)))
 
-    cfg = msgspec.convert({"webhook_url": "http://127.0.0.1:1/x", "mention": "@here <@123456789012345678>"},
-                          DiscordConfig, dec_hook=dec_hook)
+    cfg = channel_config(DiscordConfig, {"webhook_url": "http://127.0.0.1:1/x",
+                                         "mention": "@here <@123456789012345678>"})
     for _ in range(30):
         alerts = []
         for i in range(rng.choice([1, 2, 5, 10, 11, 30])):
@@ -644,49 +624,11 @@ def test_random_notifications_always_fit():
 # -- the daemon as a user runs it --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@asynccontextmanager
-async def serve(config_text: str, tmp_path) -> AsyncIterator[str]:
-    """``tocsin serve`` as a subprocess on a free loopback port; yields its URL once ready."""
-    cfg = tmp_path / "tocsin.yml"
-    cfg.write_text(config_text)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "tocsin.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tocsin", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}",
-            "--storage", str(tmp_path / "tocsin.db"), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(400):  # polls readiness (up to 20 s), it does not wait on a timer
-                if proc.returncode is not None:
-                    raise RuntimeError(f"tocsin serve exited: {(tmp_path / 'tocsin.log').read_text()}")
-                try:
-                    async with s.get(f"{url}/-/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise TimeoutError("tocsin serve not ready")
-        yield url
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), 15)
-
-
 @pytest.mark.e2e
 async def test_tocsin_serve_loads_the_plugin_and_delivers(tmp_path):
     async with fake_discord() as d:
         text = config("mention: '@here'", url=d.url()).replace("group_wait: 30s", "group_wait: 0s")
-        async with serve(text, tmp_path) as url, aiohttp.ClientSession() as s:
+        async with serving(text, tmp_path) as url, aiohttp.ClientSession() as s:
             alerts = [{"labels": {"alertname": "Down", "instance": f"h{i}", "severity": "critical"},
                        "annotations": {"summary": f"h{i} is down"}} for i in range(2)]
             async with s.post(f"{url}/api/v2/alerts", json=alerts) as r:

@@ -26,10 +26,17 @@ except importlib.metadata.PackageNotFoundError:
     pytest.skip("tocsin-killswitch is not installed (tocsin finds it by its entry point): "
                 "pip install -e plugins/tocsin-killswitch", allow_module_level=True)
 
-from tocsin.config.document import ConfigError
-from tocsin.plugins import remediation_kinds
 from tocsin.remediation import ExecContext, Outcome, RemediationError, Rendered
-from tocsin.testing import advance, make_config, make_plugins, post, running
+from tocsin.testing import (
+    ConfigError,
+    advance,
+    make_config,
+    post,
+    remediation_kind,
+    remediation_runs,
+    running,
+    wait_until,
+)
 
 import tocsin_killswitch
 
@@ -87,7 +94,7 @@ def flags(tmp_path: Path) -> Path:
 def test_the_entry_point_registers_the_kind():
     [ep] = [e for e in importlib.metadata.entry_points(group="tocsin.plugins") if e.name == "killswitch"]
     assert ep.value == "tocsin_killswitch"
-    assert remediation_kinds(make_plugins())["killswitch"] is tocsin_killswitch.KILLSWITCH
+    assert remediation_kind("killswitch") is tocsin_killswitch.KILLSWITCH
 
 
 def test_config_errors_carry_their_yaml_path(tmp_path):
@@ -265,11 +272,9 @@ async def test_a_firing_alert_flips_the_flag_through_the_engine(flags, tmp_path)
         await post(rt, {"labels": {"alertname": "SearchLatencyHigh", "feature": "search"}})
         assert json.loads(flags.read_text())["search.enabled"] is True  # group_wait not over yet
         await advance(rt, 11)
-        for _ in range(100):  # the run is spawned by the flush; wait for its record to be final
-            [record] = rt.remediator.list()
-            if record.state != "running":
-                break
-            await asyncio.sleep(0.02)
+        # The run is spawned by the flush; wait for its record to be final.
+        await wait_until(lambda: [r.state for r in remediation_runs(rt)] != ["running"])
+        [record] = remediation_runs(rt)
         assert record.state == "succeeded", record
         assert record.outcome == Outcome(ok=True, output="flag search.enabled: true -> false")
         assert record.rendered is not None and record.rendered.detail["flag"] == "search.enabled"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,15 +24,24 @@ import aiohttp
 import msgspec
 import pytest
 import structlog
-import tocsin.notify.delivery
 from aiohttp import web
-from tocsin import hookimpl
-from tocsin.config.document import ConfigError
-from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.plugins import PluginManager, channel_kinds
-from tocsin.testing import advance, make_config, post, running
+from tocsin.testing import (
+    ConfigError,
+    EventRecorder,
+    advance,
+    channel_config,
+    channel_kind,
+    dead_letters,
+    installed_plugin,
+    instant_retries,
+    make_config,
+    no_jitter,
+    post,
+    running,
+    serving,
+)
 
 import tocsin_msteams
 from tocsin_msteams import MAX_BYTES, MSTeamsConfig, cut, render_card
@@ -289,30 +297,6 @@ async def fake_workflow() -> AsyncIterator[FakeWorkflow]:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    @hookimpl
-    def tocsin_observe(self, runtime, event) -> None:
-        self.events.append(event)
-
-    def of(self, cls) -> list:
-        return [e for e in self.events if isinstance(e, cls)]
-
-
-class FakeSleep:
-    """Stands in for the delivery's retry sleep: records the delays, moves the fake clock."""
-
-    def __init__(self, rt) -> None:
-        self.rt = rt
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        self.rt.clock.advance(delay)
-
-
 def config(*entry_lines: str) -> str:
     first, *rest = entry_lines
     more = "".join(f"        {line}\n" for line in rest)
@@ -358,16 +342,13 @@ def facts(body: dict, index: int = 0) -> dict[str, str]:
 
 
 def test_found_through_its_entry_point():
-    pm = PluginManager()
-    pm.load_entry_points()
-    [info] = [i for i in pm.infos if i.name == "msteams"]
+    info = installed_plugin("msteams")
     assert info.loaded, info.error
     assert info.module == "tocsin_msteams"
     assert info.distribution == "tocsin-msteams"
     assert info.version == importlib.metadata.version("tocsin-msteams") == tocsin_msteams.__version__
-    kinds = channel_kinds(pm)
-    assert kinds["msteams"].config is MSTeamsConfig
-    assert kinds["msteams"].factory is tocsin_msteams.MSTeamsChannel
+    assert channel_kind("msteams").config is MSTeamsConfig
+    assert channel_kind("msteams").factory is tocsin_msteams.MSTeamsChannel
 
 
 def test_tocsin_plugins_list_shows_the_distribution():
@@ -574,54 +555,54 @@ def test_random_notifications_always_fit():
 
 
 async def test_400_is_not_retried_and_the_signature_stays_secret(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with fake_workflow() as w:
         w.script = [(400, {}, {"error": {"code": "InvalidTemplate", "message": "bad"}})]
         async with running(config(url_entry(w)), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep(rt)
+            waits = instant_retries(rt)
             await post(rt, alert("A"))
             await advance(rt, 30)
-            assert sleep.delays == []
+            assert waits.delays == []
             assert len(w.requests) == 1
-            (failed,) = events.of(NotificationFailed)
+            (failed,) = events.failed
             assert failed.attempts == 1 and "HTTP 400" in failed.error
             assert SIG not in failed.error and "<redacted>" in failed.error
-            (dead,) = rt.dead_letters.list()
+            (dead,) = dead_letters(rt)
             assert SIG not in dead.error
             # The group's next flush tries again.
             await advance(rt, 300)
             assert len(w.requests) == 2
-            assert len(events.of(NotificationSent)) == 1
+            assert len(events.sent) == 1
 
 
-async def test_500_is_retried(tmp_path, monkeypatch):
-    monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
-    events = Events()
+async def test_500_is_retried(tmp_path):
+    events = EventRecorder()
     async with fake_workflow() as w:
         w.script = [(502, {}, {"error": {"code": "BadGateway"}}), (500, {}, {})]
         async with running(config(url_entry(w)), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep(rt)
+            waits = instant_retries(rt)
             await post(rt, alert("A"))
-            await advance(rt, 30)
-            assert sleep.delays == [0.5, 0.75]
+            with no_jitter():
+                await advance(rt, 30)
+            assert waits.delays == [0.5, 0.75]
         assert len(w.requests) == 3
         assert w.bodies[0] == w.bodies[2]
-        (sent,) = events.of(NotificationSent)
+        (sent,) = events.sent
         assert (sent.integration, sent.attempts) == ("msteams[0]", 3)
-        assert events.of(NotificationFailed) == []
+        assert events.failed == []
 
 
 async def test_429_waits_as_long_as_the_flow_says(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with fake_workflow() as w:
         w.script = [(429, {"Retry-After": "20"}, {"error": {"code": "WorkflowTriggerIsThrottled"}})]
         async with running(config(url_entry(w)), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep(rt)
+            waits = instant_retries(rt)
             await post(rt, alert("A"))
             await advance(rt, 30)
-            assert sleep.delays == [20.0]
+            assert waits.delays == [20.0]
         assert len(w.requests) == 2
-        assert [e.attempts for e in events.of(NotificationSent)] == [2]
+        assert [e.attempts for e in events.sent] == [2]
 
 
 async def test_webhook_url_file_is_read_at_each_send(tmp_path):
@@ -639,13 +620,13 @@ async def test_webhook_url_file_is_read_at_each_send(tmp_path):
 
 
 async def test_unreadable_webhook_url_file_is_not_retried(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with running(config(f"webhook_url_file: {tmp_path / 'missing'}"), tmp_path,
                        plugins=[events]) as rt:
-        rt.delivery.sleep = FakeSleep(rt)
+        instant_retries(rt)
         await post(rt, alert("A"))
         await advance(rt, 30)
-    (failed,) = events.of(NotificationFailed)
+    (failed,) = events.failed
     assert failed.attempts == 1 and "webhook_url_file" in failed.error
 
 
@@ -670,49 +651,11 @@ def test_config_errors_point_at_the_field(entry, path, message):
 # -- the daemon as a user runs it --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@asynccontextmanager
-async def serve(config_text: str, tmp_path) -> AsyncIterator[str]:
-    """``tocsin serve`` as a subprocess on a free loopback port; yields its URL once ready."""
-    cfg = tmp_path / "tocsin.yml"
-    cfg.write_text(config_text)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "tocsin.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tocsin", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}",
-            "--storage", str(tmp_path / "tocsin.db"), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(400):  # polls readiness (up to 20 s), it does not wait on a timer
-                if proc.returncode is not None:
-                    raise RuntimeError(f"tocsin serve exited: {(tmp_path / 'tocsin.log').read_text()}")
-                try:
-                    async with s.get(f"{url}/-/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise TimeoutError("tocsin serve not ready")
-        yield url
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), 15)
-
-
 @pytest.mark.e2e
 async def test_tocsin_serve_loads_the_plugin_and_delivers(tmp_path):
     async with fake_workflow() as w:
         text = config(url_entry(w)).replace("group_wait: 30s", "group_wait: 0s")
-        async with serve(text, tmp_path) as url, aiohttp.ClientSession() as s:
+        async with serving(text, tmp_path) as url, aiohttp.ClientSession() as s:
             alerts = [{"labels": {"alertname": "Down", "instance": f"h{i}", "severity": "critical"},
                        "annotations": {"summary": f"h{i} is down"}} for i in range(2)]
             async with s.post(f"{url}/api/v2/alerts", json=alerts) as r:
@@ -740,9 +683,7 @@ def test_a_lifecycle_notice_says_so_first_in_the_title():
 
     ctx = ChannelContext(session=None, external_url="http://x", global_config=None,  # type: ignore[arg-type]
                          receiver="r", integration="msteams[0]")
-    from tocsin.config.types import dec_hook
-
-    config = msgspec.convert({"webhook_url": "http://127.0.0.1:1/h"}, MSTeamsConfig, dec_hook=dec_hook)
+    config = channel_config(MSTeamsConfig, {"webhook_url": "http://127.0.0.1:1/h"})
     channel = tocsin_msteams.MSTeamsChannel(config, ctx)
     alert = Alert(fingerprint="f", labels={"alertname": "DiskFull"}, starts_at=1.0, ends_at=0.0)
     n = Notification(receiver="r", group_key="g", group_labels={"alertname": "DiskFull"}, alerts=[alert],
