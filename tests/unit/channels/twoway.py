@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tocsin.core.labels import fingerprint
-from tocsin.testing import RecordingServer, advance, post
+from tocsin.testing import RecordingServer, advance, post, wait_until
 
 T0 = 1_700_000_000.0
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -56,12 +55,9 @@ def config(url: str, integrations: str = INTEGRATIONS) -> str:
 
 async def to(server: RecordingServer, path: str, count: int = 1) -> list[Any]:
     """The JSON bodies POSTed to ``path``, once there are ``count`` of them."""
-    for _ in range(500):
-        found = [r.json() for r in server.requests if r.path == path]
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"fewer than {count} request(s) to {path}: {[r.path for r in server.requests]}")
+    await wait_until(lambda: len([r for r in server.requests if r.path == path]) >= count,
+                     message=lambda: f"{count} request(s) to {path}: {[r.path for r in server.requests]}")
+    return [r.json() for r in server.requests if r.path == path]
 
 
 async def firing_group(rt, server: RecordingServer) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from tocsin import hookimpl
 from tocsin.core.clock import FakeClock
 from tocsin.remediation import ExecContext, Outcome, RemediationConfig, RemediationKind, Rendered
-from tocsin.testing import RecordingServer, advance, api_client
+from tocsin.testing import RecordingServer, advance, api_client, wait_until
 
 T0 = 1_700_000_000.0
 RUNS: list[dict[str, Any]] = []
@@ -340,10 +340,7 @@ async def test_a_run_cut_off_by_a_stop_is_recorded_interrupted_and_does_not_bloc
         await fire(client)
         clock.advance(30)  # not advance(): that waits for the run, which hangs
         rt.scheduler.run_due()
-        for _ in range(500):
-            if RUNS:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: RUNS)
         assert len(RUNS) == 1
         [run] = await runs(client)
         assert run["state"] == "running"

@@ -28,7 +28,7 @@ from tests.unit.channels.twoway import (
     to,
 )
 from tocsin.core.clock import FakeClock
-from tocsin.testing import RecordingServer, api_client
+from tocsin.testing import RecordingServer, api_client, wait_until
 
 BLUE, GREEN, RED = "#3a87f2", "#2eb67d", "#d63232"
 
@@ -385,10 +385,7 @@ async def test_slack_only_posts_to_http_response_urls(tmp_path, server):
             assert resp.status == 200
             await to(server, "/r")
             await rt.bus.drained()
-            for _ in range(100):
-                if any(e["event"] == "slack message not updated" for e in logs):
-                    break
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: any(e["event"] == "slack message not updated" for e in logs))
         [failed] = [e for e in logs if e["event"] == "slack message not updated"]
         assert "HTTP 404" in failed["error"] and "/r" not in failed["error"]  # the URL is a secret
 

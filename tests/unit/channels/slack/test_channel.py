@@ -3,7 +3,6 @@ as Slack documents Block Kit (types, required fields, lengths, counts)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -33,7 +32,7 @@ from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import advance, make_config, post, running
+from tocsin.testing import advance, make_config, post, running, wait_until
 
 EXTERNAL = "http://tocsin.example:9095"
 RED, ORANGE, BLUE, GREEN = "#d63232", "#f2a33a", "#3a87f2", "#2eb67d"
@@ -572,10 +571,7 @@ async def test_the_acknowledged_notice_has_no_acknowledge_button(tmp_path):
             await advance(rt, 30)
             await rt.lifecycle.acknowledge(fingerprint({"alertname": "A", "severity": "critical"}),
                                            by="alice", source="api")
-            for _ in range(200):
-                if len(hook.bodies) == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: len(hook.bodies) >= 2)
         first, notice = hook.bodies
         assert list(buttons(first)) == ["tocsin_silence", "tocsin_ack", "tocsin_resolve"]
         assert header(notice) == "✅ Acknowledged by alice · [FIRING:1] A (critical)"

@@ -17,6 +17,7 @@ import pytest
 from tests.unit.remediation.kinds.helpers import alert_data, ctx, load, problems, run, script
 from tocsin.remediation import Outcome, RemediationError, Rendered
 from tocsin.remediation.kinds import process
+from tocsin.testing import wait_until
 
 
 def alive(pid: int) -> bool:
@@ -28,12 +29,9 @@ def alive(pid: int) -> bool:
 
 
 async def gone(pid: int, within: float = 3.0) -> bool:
-    """True once ``pid`` no longer runs (a killed orphan is reaped by init a moment later)."""
-    for _ in range(int(within / 0.05)):
-        if not alive(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return not alive(pid)
+    """True once ``pid`` no longer runs (a killed orphan is reaped by init a moment later);
+    AssertionError if it still runs ``within`` seconds later."""
+    return await wait_until(lambda: not alive(pid), within, 0.05, message=f"pid {pid} to end")
 
 
 DUMP_ARGV = """\
@@ -362,10 +360,7 @@ async def test_cancelling_a_run_kills_its_group(tmp_path, session):
           argv: ["{prog}", "{pids}"]
         """)
     task = asyncio.ensure_future(run(spec, session))
-    for _ in range(200):
-        if pids.exists() and pids.read_text():
-            break
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: pids.exists() and pids.read_text(), timeout=4.0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
