@@ -44,14 +44,6 @@ escalation_policies:
 """
 
 
-@pytest.fixture
-async def server():
-    s = RecordingServer()
-    await s.start()
-    yield s
-    await s.stop()
-
-
 def paths(server: RecordingServer) -> list[str]:
     return [r.path for r in server.requests]
 

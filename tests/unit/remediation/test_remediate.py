@@ -54,14 +54,6 @@ def _clear():
     HANG.clear()
 
 
-@pytest.fixture
-async def server():
-    s = RecordingServer()
-    await s.start()
-    yield s
-    await s.stop()
-
-
 def config(url: str, remediation: str, *, extra_route: str = "") -> str:
     return f"""
 global: {{resolve_timeout: 24h}}
