@@ -14,12 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import tocsin.notify.delivery
-from tocsin import hookimpl
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.delivery import backoff
-from tocsin.testing import advance, post, running
+from tocsin.testing import EventRecorder, advance, instant_retries, post, running
 
 EXTERNAL = "http://tocsin.example:9095"
 
@@ -68,34 +67,6 @@ async def sink() -> AsyncIterator[Sink]:
         yield s
     finally:
         await s.server.close()
-
-
-class Events:
-    """Collects bus events through the observe hook."""
-
-    def __init__(self) -> None:
-        self.events: list = []
-
-    @hookimpl
-    def tocsin_observe(self, runtime, event) -> None:
-        self.events.append(event)
-
-    def of(self, cls) -> list:
-        return [e for e in self.events if isinstance(e, cls)]
-
-
-class FakeSleep:
-    """Records retry delays; optionally moves the runtime's fake clock by each."""
-
-    def __init__(self, rt, move_clock: bool = False) -> None:
-        self.rt = rt
-        self.move_clock = move_clock
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        if self.move_clock:
-            self.rt.clock.advance(delay)
 
 
 def config(integrations: str, *, receiver: str = "hook", extra_route: str = "") -> str:
@@ -275,12 +246,11 @@ def test_backoff_grows_and_is_capped(monkeypatch):
 
 async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
     monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
-    events = Events()
+    events = EventRecorder()
     async with sink() as s:
         s.script["/hook"] = [(500, {}), (502, {})]
         async with running(config(webhook(s.url())), tmp_path, plugins=[events]) as rt:
-            sleep = FakeSleep(rt)
-            rt.delivery.sleep = sleep
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert len(s.requests) == 3
@@ -294,12 +264,11 @@ async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
 
 
 async def test_400_is_not_retried_and_next_flush_tries_again(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with sink() as s:
         s.script["/hook"] = [(400, {})]
         async with running(config(webhook(s.url())), tmp_path, plugins=[events]) as rt:
-            sleep = FakeSleep(rt)
-            rt.delivery.sleep = sleep
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert len(s.requests) == 1
@@ -315,12 +284,11 @@ async def test_400_is_not_retried_and_next_flush_tries_again(tmp_path):
 
 
 async def test_429_retry_after_is_honoured(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with sink() as s:
         s.script["/hook"] = [(429, {"Retry-After": "7"})]
         async with running(config(webhook(s.url())), tmp_path, plugins=[events]) as rt:
-            sleep = FakeSleep(rt)
-            rt.delivery.sleep = sleep
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == [7.0]
@@ -329,12 +297,11 @@ async def test_429_retry_after_is_honoured(tmp_path):
 
 
 async def test_gives_up_at_the_group_interval_deadline(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with sink() as s:
         s.always["/hook"] = (503, {"Retry-After": "100"})
         async with running(config(webhook(s.url())), tmp_path, plugins=[events]) as rt:
-            sleep = FakeSleep(rt, move_clock=True)
-            rt.delivery.sleep = sleep
+            sleep = instant_retries(rt)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             # Attempts at 0s, 100s, 200s; a 4th at 300s would reach the 5m deadline.
@@ -352,12 +319,12 @@ async def test_gives_up_at_the_group_interval_deadline(tmp_path):
 
 
 async def test_a_failing_integration_does_not_resend_the_healthy_one(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with sink() as s:
         s.always["/bad"] = (400, {})
         integrations = f"    webhook_configs:\n      - url: {s.url('/good')}\n      - url: {s.url('/bad')}\n"
         async with running(config(integrations), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = FakeSleep(rt)
+            instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert (len(s.to("/good")), len(s.to("/bad"))) == (1, 1)
@@ -392,7 +359,7 @@ async def test_failed_integration_keeps_resolved_alerts_in_the_group(tmp_path):
 
 
 async def test_send_resolved_false_filters_resolved_and_records_all_resolved(tmp_path):
-    events = Events()
+    events = EventRecorder()
     fp = {n: fingerprint({"alertname": "A", "instance": n}) for n in ("1", "2", "3")}
     key = '{}:{alertname="A"}'
     async with sink() as s:

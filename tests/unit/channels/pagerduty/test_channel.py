@@ -20,7 +20,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import tocsin.notify.delivery
-from tocsin import hookimpl
 from tocsin.channels import ChannelContext, DeliveryError
 from tocsin.channels.pagerduty import (
     PagerdutyChannel,
@@ -33,7 +32,7 @@ from tocsin.config.document import ConfigError
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import advance, make_config, post, running
+from tocsin.testing import EventRecorder, advance, instant_retries, make_config, post, running
 
 EXTERNAL = "http://tocsin.example:9095"
 KEY = "0123456789abcdef0123456789abcdef"  # integration keys are 32 characters
@@ -233,26 +232,6 @@ async def pagerduty() -> AsyncIterator[PagerDuty]:
     finally:
         await pd.server.close()
     assert pd.problems == [], pd.problems
-
-
-class Events:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    @hookimpl
-    def tocsin_observe(self, runtime, event) -> None:
-        self.events.append(event)
-
-    def of(self, cls) -> list:
-        return [e for e in self.events if isinstance(e, cls)]
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def config(entry: str = "", *, url: str | None = None, key: str | None = KEY, global_: str = "",
@@ -502,11 +481,11 @@ async def test_global_pagerduty_url(tmp_path):
 
 async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
     monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
-    events = Events()
+    events = EventRecorder()
     async with pagerduty() as pd:
         pd.script = [(500, {}), (502, {})]
         async with running(config(url=pd.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == [0.5, 0.75]
@@ -516,11 +495,11 @@ async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
 
 
 async def test_429_retry_after_is_honoured(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with pagerduty() as pd:
         pd.script = [(429, {"Retry-After": "30"})]
         async with running(config(url=pd.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == [30.0]
@@ -529,11 +508,11 @@ async def test_429_retry_after_is_honoured(tmp_path):
 
 
 async def test_400_is_not_retried(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with pagerduty() as pd:
         pd.script = [(400, {})]
         async with running(config(url=pd.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == []
@@ -559,10 +538,10 @@ async def test_routing_key_file_is_read_at_each_send(tmp_path):
 
 
 async def test_missing_routing_key_file_is_not_retried(tmp_path):
-    events = Events()
+    events = EventRecorder()
     cfg = config(f"routing_key_file: {tmp_path / 'nope'}", url="http://127.0.0.1:1/v2/enqueue", key=None)
     async with running(cfg, tmp_path, plugins=[events]) as rt:
-        rt.delivery.sleep = FakeSleep()
+        instant_retries(rt, move_clock=False)
         await post(rt, {"labels": {"alertname": "A"}})
         await advance(rt, 30)
     (failed,) = events.of(NotificationFailed)

@@ -17,7 +17,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import tocsin.notify.delivery
-from tocsin import hookimpl
 from tocsin.channels import ChannelContext
 from tocsin.channels.slack import (
     SlackChannel,
@@ -32,7 +31,7 @@ from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import advance, make_config, post, running, wait_until
+from tocsin.testing import EventRecorder, advance, instant_retries, make_config, post, running, wait_until
 
 EXTERNAL = "http://tocsin.example:9095"
 RED, ORANGE, BLUE, GREEN = "#d63232", "#f2a33a", "#3a87f2", "#2eb67d"
@@ -259,26 +258,6 @@ async def slack_hook() -> AsyncIterator[SlackHook]:
     finally:
         await hook.server.close()
     assert hook.problems == [], hook.problems
-
-
-class Events:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    @hookimpl
-    def tocsin_observe(self, runtime, event) -> None:
-        self.events.append(event)
-
-    def of(self, cls) -> list:
-        return [e for e in self.events if isinstance(e, cls)]
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 def config(entry: str = "", *, api_url: str | None = None, global_: str = "",
@@ -733,11 +712,11 @@ SECRET_PATH = "/services/T000/B000/XXXXSECRETXXXX"
 
 async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
     monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
-    events = Events()
+    events = EventRecorder()
     async with slack_hook() as hook:
         hook.script[SECRET_PATH] = [(500, {}, "rollup_error"), (503, {}, "")]
         async with running(config(api_url=hook.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == [0.5, 0.75]
@@ -748,11 +727,11 @@ async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
 
 
 async def test_429_retry_after_is_honoured(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with slack_hook() as hook:
         hook.script[SECRET_PATH] = [(429, {"Retry-After": "12"}, "rate_limited")]
         async with running(config(api_url=hook.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == [12.0]
@@ -765,11 +744,11 @@ async def test_429_retry_after_is_honoured(tmp_path):
     (410, "channel_is_archived"),
 ])
 async def test_client_errors_are_not_retried_and_hide_the_url(tmp_path, status, answer):
-    events = Events()
+    events = EventRecorder()
     async with slack_hook() as hook:
         hook.script[SECRET_PATH] = [(status, {}, answer)]
         async with running(config(api_url=hook.url()), tmp_path, plugins=[events]) as rt:
-            rt.delivery.sleep = sleep = FakeSleep()
+            sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
             await advance(rt, 30)
             assert sleep.delays == []
@@ -831,9 +810,9 @@ def test_no_url_anywhere_is_a_config_error_with_its_path():
 
 
 async def test_unreadable_api_url_file_is_not_retried(tmp_path):
-    events = Events()
+    events = EventRecorder()
     async with running(config(f"api_url_file: {tmp_path / 'missing'}"), tmp_path, plugins=[events]) as rt:
-        rt.delivery.sleep = FakeSleep()
+        instant_retries(rt, move_clock=False)
         await post(rt, {"labels": {"alertname": "A"}})
         await advance(rt, 30)
     (failed,) = events.of(NotificationFailed)
