@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+
+from tocsin.testing import wait_until
 
 __all__ = ["Alertmanager", "Daemon", "WebhookReceiver", "free_port", "require_binary"]
 
@@ -42,20 +43,20 @@ def require_binary(*names: str) -> str:
 
 
 async def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
+    """Until ``url`` answers 200; RuntimeError as soon as ``proc`` exits, AssertionError
+    after ``timeout``."""
     async with aiohttp.ClientSession() as s:
-        while True:
+
+        async def ok() -> bool:
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
             try:
                 async with s.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
-                    if r.status == 200:
-                        return
+                    return r.status == 200
             except (aiohttp.ClientError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} not ready within {timeout}s")
-            await asyncio.sleep(0.05)
+                return False
+
+        await wait_until(ok, timeout, 0.05, message=f"{url} to answer 200")
 
 
 class Alertmanager:
@@ -164,11 +165,8 @@ class Daemon:
 
     async def wait_log(self, text: str, count: int = 1, timeout: float = 15.0) -> None:
         """Wait until ``text`` appears ``count`` times in the daemon's output."""
-        deadline = time.monotonic() + timeout
-        while self.logs().count(text) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{text!r} x{count} not logged within {timeout}s")
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: self.logs().count(text) >= count, timeout, 0.02,
+                         message=f"{text!r} x{count} in the daemon's log")
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 
 from tests.peers import Alertmanager
+from tocsin.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -59,11 +58,10 @@ receivers:
         await am_post(am.url, [{"labels": labels, "endsAt": "2020-01-01T00:00:00Z"}])
         msgs = await receiver.wait_for(2, timeout=30)
         assert msgs[1]["status"] == "resolved"
-        for _ in range(50):
-            if (await tocsin_get(d.url, f"/api/tocsin/v1/alerts/{fp}"))["state"] == "resolved":
-                break
-            await asyncio.sleep(0.1)
-        assert (await tocsin_get(d.url, f"/api/tocsin/v1/alerts/{fp}"))["state"] == "resolved"
+        async def resolved() -> bool:
+            return (await tocsin_get(d.url, f"/api/tocsin/v1/alerts/{fp}"))["state"] == "resolved"
+
+        await wait_until(resolved, timeout=5.0, interval=0.1)
     finally:
         am.stop()
 

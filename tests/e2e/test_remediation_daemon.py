@@ -3,13 +3,14 @@ arrive as literal argv elements, and the run is on record."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import uuid
 
 import aiohttp
 import pytest
+
+from tocsin.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,14 +44,14 @@ remediations:
     status, _ = await d.post_alerts([{"labels": {"alertname": "AppDown", "instance": "db1 ; reboot",
                                                   "reason": hostile}}])
     assert status == 200
-    runs: list = []
     async with aiohttp.ClientSession() as s:
-        for _ in range(100):
+
+        async def finished() -> list:
             async with s.get(f"{d.url}/api/tocsin/v1/remediations") as resp:
                 runs = await resp.json()
-            if runs and runs[0]["state"] in ("succeeded", "failed"):
-                break
-            await asyncio.sleep(0.1)
+            return runs if runs and runs[0]["state"] in ("succeeded", "failed") else []
+
+        runs = await wait_until(finished, timeout=10.0, interval=0.1)
     [run] = runs
     assert run["state"] == "succeeded", run
     assert run["rendered"]["argv"] == [str(script), "--instance", "db1 ; reboot", hostile]
@@ -88,15 +89,12 @@ remediations:
     await d.start()
     status, _ = await d.post_alerts([{"labels": {"alertname": "SearchSlow"}}])
     assert status == 200
-    pending: list = []
-    for _ in range(100):
+    async def pending() -> list:
         listed = await tocsin("remediations", "--url", d.url, "list", "--state", "pending_approval",
                               "-o", "json")
-        pending = json.loads(listed.stdout)
-        if pending:
-            break
-        await asyncio.sleep(0.1)
-    [run] = pending
+        return json.loads(listed.stdout)
+
+    [run] = await wait_until(pending, timeout=10.0, interval=0.1)
     assert run["confidence"] == "medium" and "search.enabled" in run["summary"]
     assert json.loads(flags.read_text())["search.enabled"] is True  # nothing yet
 
@@ -105,10 +103,8 @@ remediations:
     approved = await tocsin("remediations", "--url", d.url, "approve", run["id"], "--who", "alice")
     assert approved.returncode == 0, approved.stderr
     assert approved.stdout.strip() == f"{run['id']}: running"
-    for _ in range(100):
-        if json.loads(flags.read_text())["search.enabled"] is False:
-            break
-        await asyncio.sleep(0.1)
+    await wait_until(lambda: json.loads(flags.read_text())["search.enabled"] is False,
+                     timeout=10.0, interval=0.1)
     assert json.loads(flags.read_text()) == {"search.enabled": False, "other": 1}
     again = await tocsin("remediations", "--url", d.url, "reject", run["id"])
     assert again.returncode == 1 and "409" in again.stderr

@@ -3,7 +3,6 @@ daemon's logs, its API answers, dead letters, metrics, nor `tocsin check-config`
 
 from __future__ import annotations
 
-import asyncio
 import secrets as _secrets
 
 import aiohttp
@@ -11,6 +10,7 @@ import pytest
 
 from tests.e2e.test_cli_delivery import tocsin
 from tests.peers import free_port
+from tocsin.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -85,13 +85,12 @@ server:
             assert resp.status == 200
         # Every integration fails (nothing listens) and ends in the dead-letter table.
         await d.wait_log("dead-letter table", count=4, timeout=30)
-        for _ in range(100):
+        async def failed_run() -> bool:
             async with http.get(f"{d.url}/api/tocsin/v1/remediations") as resp:
                 runs = await resp.json()
-            if runs and runs[0]["state"] == "failed":
-                break
-            await asyncio.sleep(0.1)
-        assert runs and runs[0]["state"] == "failed"
+            return bool(runs) and runs[0]["state"] == "failed"
+
+        await wait_until(failed_run, timeout=10.0, interval=0.1)
         for path in ("/api/v2/status", "/api/v2/receivers", "/api/v2/alerts", "/api/v2/alerts/groups",
                      "/api/tocsin/v1/dead-letters", "/api/tocsin/v1/notifications/attempts",
                      "/api/tocsin/v1/remediations", "/api/tocsin/v1/alerts", "/metrics"):

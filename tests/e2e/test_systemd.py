@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from tests.peers import Daemon, WebhookReceiver, free_port, require_binary, wait_http
+from tocsin.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -142,13 +143,11 @@ class SystemdDaemon(Daemon):
 
     async def exited(self, timeout: float) -> int:
         """Wait for the process to end; its exit status."""
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"still running {timeout}s later:\n{self.logs()[-3000:]}")
-            await asyncio.sleep(0.02)
-        return self.proc.returncode
+        proc = self.proc
+        assert proc is not None
+        await wait_until(lambda: proc.poll() is not None, timeout, 0.02,
+                         message=lambda: f"the daemon to exit; its log:\n{self.logs()[-3000:]}")
+        return proc.returncode
 
 
 @pytest.fixture
@@ -412,18 +411,16 @@ async def tls_version(port: int, cafile: Path, maximum: ssl.TLSVersion | None = 
 
 
 async def wait_https(url: str, cafile: Path, proc: subprocess.Popen, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    async def ok() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"exited with {proc.returncode}")
         try:
             status, _ = await https_get(url, cafile)
-            if status == 200:
-                return
         except aiohttp.ClientConnectorError:
-            pass
-        assert time.monotonic() < deadline, f"{url} not ready"
-        await asyncio.sleep(0.05)
+            return False
+        return status == 200
+
+    await wait_until(ok, timeout, 0.05, message=f"{url} to answer 200")
 
 
 async def test_https_with_server_tls(systemd_daemon, tmp_path):
@@ -521,10 +518,8 @@ class SlowReceiver:
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def wait_arrived(self, count: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.arrived) < count:
-            assert time.monotonic() < deadline, f"{count} request(s) did not arrive"
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: len(self.arrived) >= count, timeout, 0.02,
+                         message=f"{count} request(s) to arrive")
 
     async def stop(self) -> None:
         if self._runner is not None:
