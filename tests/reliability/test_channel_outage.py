@@ -79,6 +79,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.peers import Daemon, free_port
 from tests.reliability.figures import write_report
+from tocsin.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -335,11 +336,8 @@ async def wait_until_delivered(receiver: FlakyReceiver, history: History, plan: 
                                timeout: float) -> float:
     """Seconds until every group's final state arrived at every integration."""
     started = time.monotonic()
-    while missing(receiver, history, plan):
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not delivered within {timeout:g}s after the outage: "
-                                 f"{missing(receiver, history, plan)}")
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: not missing(receiver, history, plan), timeout, 0.05,
+                     message=lambda: f"delivery after the outage of {missing(receiver, history, plan)}")
     return time.monotonic() - started
 
 
