@@ -80,6 +80,7 @@ class EventRecorder:
 
 
 def make_plugins(plugins: Iterable[object] = (), *, builtins: bool = True) -> PluginManager:
+    """A plugin manager with the installed plugins (unless ``builtins`` is False) and ``plugins``."""
     pm = PluginManager()
     if builtins:
         pm.load_entry_points()
@@ -89,6 +90,8 @@ def make_plugins(plugins: Iterable[object] = (), *, builtins: bool = True) -> Pl
 
 
 def make_config(text: str, pm: PluginManager | None = None) -> Config:
+    """A config loaded from YAML ``text`` with the kinds of ``pm``'s plugins (default: the
+    installed ones); :class:`ConfigError`, listing every problem by its YAML path, if invalid."""
     pm = pm or make_plugins()
     return load_config(text, channel_kinds(pm), remediation_kinds=remediation_kinds(pm))
 
@@ -126,6 +129,8 @@ async def running(
     clock: FakeClock | None = None,
     db_name: str = "tocsin.db",
 ) -> AsyncIterator[Runtime]:
+    """A real runtime (SQLite store ``db_name`` in ``tmp_path``) on ``clock`` (default: a
+    new FakeClock), with the installed plugins and ``plugins``; stopped on the way out."""
     pm = make_plugins(plugins)
     cfg = make_config(config, pm) if isinstance(config, str) else config
     rt = Runtime(cfg, pm, clock=clock or FakeClock(), store=SQLiteStore(tmp_path / db_name))
