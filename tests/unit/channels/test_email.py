@@ -29,7 +29,7 @@ from tocsin.config.document import ConfigError, GlobalConfig
 from tocsin.core.events import NotificationFailed
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import advance, make_config, post, running
+from tocsin.testing import advance, instant_retries, make_config, post, running
 
 # -- an SMTP server ---------------------------------------------------------------------------
 
@@ -135,19 +135,11 @@ class Failures:
             self.events.append(event)
 
 
-def fake_sleep(rt, delays: list[float] | None = None):
-    async def sleep(d: float) -> None:
-        if delays is not None:
-            delays.append(d)
-        rt.clock.advance(d)
-    return sleep
-
-
 async def deliver(tmp_path, yaml: str, *alerts: dict, db: str = "t.db") -> tuple[list[float], Failures]:
     """Post ``alerts`` (default one ``X``), let group_wait pass, and report retries and failures."""
-    failures, delays = Failures(), []
+    failures = Failures()
     async with running(yaml, tmp_path, plugins=[failures], db_name=db) as rt:
-        rt.delivery.sleep = fake_sleep(rt, delays)
+        delays = instant_retries(rt).delays
         await post(rt, *(alerts or ({"labels": {"alertname": "X"}},)))
         await advance(rt, 1)
     return delays, failures

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tocsin.core.models import Notification
 from tocsin.notify.deadletters import DeadLetterQueue
 from tocsin.store.sqlite import SQLiteStore
-from tocsin.testing import RecordingServer, advance, api_client, post, wait_until
+from tocsin.testing import RecordingServer, advance, api_client, instant_retries, post, wait_until
 
 
 def bodies(server: RecordingServer) -> list[dict]:
@@ -25,13 +25,7 @@ async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers
     url = tocsin_receiver.url
     tocsin_receiver.status = 503
     async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
-        delays: list[float] = []
-
-        async def fake_sleep(d: float) -> None:
-            delays.append(d)
-            rt.clock.advance(d)
-
-        rt.delivery.sleep = fake_sleep
+        delays = instant_retries(rt).delays
         await post(rt, {"labels": {"alertname": "X"}})
         await advance(rt, 1)
         attempts = await (await client.get("/api/tocsin/v1/notifications/attempts")).json()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from tocsin.core.models import Notification
 from tocsin.notify.delivery import notification_id
 from tocsin.store import NflogEntry
-from tocsin.testing import RecordingServer, advance, post, running
+from tocsin.testing import RecordingServer, advance, instant_retries, post, running
 
 CONFIG = """
 route: {{receiver: r, group_by: [alertname], group_wait: 30s, group_interval: 1m, repeat_interval: 1h}}
@@ -24,7 +24,7 @@ def ids(server: RecordingServer) -> list[str]:
 async def test_a_retry_keeps_the_id_and_a_reminder_or_a_change_gets_a_new_one(tmp_path, tocsin_receiver):
     server = tocsin_receiver
     async with running(CONFIG.format(url=server.url), tmp_path) as rt:
-        rt.delivery.sleep = lambda d: advance_clock(rt, d)
+        instant_retries(rt)
         server.answer_next(503)  # the first attempt fails; the retry carries the same id
         await post(rt, {"labels": {"alertname": "A", "n": "1"}})
         await advance(rt, 30)
@@ -37,10 +37,6 @@ async def test_a_retry_keeps_the_id_and_a_reminder_or_a_change_gets_a_new_one(tm
         await advance(rt, 3600)  # a reminder of the same content
         reminder = ids(server)[-1]
         assert len(server.requests) == 4 and reminder not in (first, changed)
-
-
-async def advance_clock(rt, seconds: float) -> None:
-    rt.clock.advance(seconds)
 
 
 def test_the_id_is_what_a_restart_would_compute_again():

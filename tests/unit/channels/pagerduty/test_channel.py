@@ -19,7 +19,6 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-import tocsin.notify.delivery
 from tocsin.channels import ChannelContext, DeliveryError
 from tocsin.channels.pagerduty import (
     PagerdutyChannel,
@@ -32,7 +31,7 @@ from tocsin.config.document import ConfigError
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import EventRecorder, advance, instant_retries, make_config, post, running
+from tocsin.testing import EventRecorder, advance, instant_retries, make_config, no_jitter, post, running
 
 EXTERNAL = "http://tocsin.example:9095"
 KEY = "0123456789abcdef0123456789abcdef"  # integration keys are 32 characters
@@ -479,15 +478,15 @@ async def test_global_pagerduty_url(tmp_path):
 # -- delivery --------------------------------------------------------------------------------
 
 
-async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
-    monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
+async def test_retries_on_500_then_succeeds(tmp_path):
     events = EventRecorder()
     async with pagerduty() as pd:
         pd.script = [(500, {}), (502, {})]
         async with running(config(url=pd.url()), tmp_path, plugins=[events]) as rt:
             sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
-            await advance(rt, 30)
+            with no_jitter():
+                await advance(rt, 30)
             assert sleep.delays == [0.5, 0.75]
         assert len(pd.requests) == 3 and pd.events[0] == pd.events[2]
         (sent,) = events.of(NotificationSent)

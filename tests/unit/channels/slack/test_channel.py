@@ -16,7 +16,6 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-import tocsin.notify.delivery
 from tocsin.channels import ChannelContext
 from tocsin.channels.slack import (
     SlackChannel,
@@ -31,7 +30,16 @@ from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import EventRecorder, advance, instant_retries, make_config, post, running, wait_until
+from tocsin.testing import (
+    EventRecorder,
+    advance,
+    instant_retries,
+    make_config,
+    no_jitter,
+    post,
+    running,
+    wait_until,
+)
 
 EXTERNAL = "http://tocsin.example:9095"
 RED, ORANGE, BLUE, GREEN = "#d63232", "#f2a33a", "#3a87f2", "#2eb67d"
@@ -710,15 +718,15 @@ async def test_an_empty_text_leaves_out_the_section(tmp_path):
 SECRET_PATH = "/services/T000/B000/XXXXSECRETXXXX"
 
 
-async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
-    monkeypatch.setattr(tocsin.notify.delivery.random, "uniform", lambda a, b: 1.0)
+async def test_retries_on_500_then_succeeds(tmp_path):
     events = EventRecorder()
     async with slack_hook() as hook:
         hook.script[SECRET_PATH] = [(500, {}, "rollup_error"), (503, {}, "")]
         async with running(config(api_url=hook.url()), tmp_path, plugins=[events]) as rt:
             sleep = instant_retries(rt, move_clock=False)
             await post(rt, {"labels": {"alertname": "A"}})
-            await advance(rt, 30)
+            with no_jitter():
+                await advance(rt, 30)
             assert sleep.delays == [0.5, 0.75]
         assert len(hook.requests) == 3
         assert hook.bodies[0] == hook.bodies[2]
