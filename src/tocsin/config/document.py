@@ -23,7 +23,7 @@ from tocsin.channels.http import HTTPConfig
 from tocsin.config.types import URL, ConfigBase, Duration, Secret, dec_hook
 from tocsin.config.validate import ConfigError, Problem, decode, field_error, join_path
 from tocsin.dispatch.route import Route, RouteConfig
-from tocsin.enrich.enrichers import EnrichConfig
+from tocsin.enrich.config import EnrichConfig
 from tocsin.incidents.policy import EscalationPolicy
 from tocsin.mute.inhibit import InhibitRuleConfig
 from tocsin.mute.timeintervals import NamedTimeInterval
