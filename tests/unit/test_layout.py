@@ -45,7 +45,6 @@ TOO_LARGE: dict[str, int] = {
     "tocsin.config.document": 587,
     "tocsin.channels.slack.channel": 529,
     "tocsin.channels.email": 524,
-    "tocsin.incidents.lifecycle": 533,
 }
 
 
