@@ -44,7 +44,6 @@ TOO_LARGE: dict[str, int] = {
     "tocsin.remediation.kinds": 746,
     "tocsin.config.document": 587,
     "tocsin.channels.slack.channel": 529,
-    "tocsin.channels.email": 524,
 }
 
 
