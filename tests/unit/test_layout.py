@@ -43,7 +43,6 @@ FLOORS: list[tuple[str, ...]] = [
 TOO_LARGE: dict[str, int] = {
     "tocsin.remediation.kinds": 746,
     "tocsin.config.document": 587,
-    "tocsin.channels.slack.channel": 529,
 }
 
 
