@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Escalations", "Held"]
 
-log = structlog.get_logger("tocsin.incidents.lifecycle")
+log = structlog.get_logger("tocsin.incidents.escalation")
 
 
 class Held(Protocol):
