@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import require_binary
-from tocsin.cli.tools import route_test
+from tocsin.cli.route import route_test
 
 pytestmark = pytest.mark.e2e
 

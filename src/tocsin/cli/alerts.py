@@ -1,19 +1,21 @@
-"""The command line for incidents: ``tocsin alerts``, ``tocsin escalations``,
-``tocsin stats``. Each talks to a running daemon over ``/api/tocsin/v1``."""
+"""The command line for incidents and what is done about them: ``tocsin alerts``,
+``tocsin escalations``, ``tocsin remediations``, ``tocsin stats``. Each talks to
+a running daemon over ``/api/tocsin/v1``."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import sys
 import urllib.parse
 from typing import Any, TextIO
 
-from tocsin.cli.tools import CLIError, _table, base_url, request
+from tocsin.cli.common import CLIError, base_url, client_args, print_table, request
 from tocsin.core.timefmt import format_ts
 
 __all__ = [
-    "alerts_change", "alerts_list", "alerts_show", "escalations_list", "remediations_decide",
+    "add_commands", "alerts_change", "alerts_list", "alerts_show", "escalations_list", "remediations_decide",
     "remediations_list", "stats",
 ]
 
@@ -21,6 +23,107 @@ API = "/api/tocsin/v1"
 #: Characters of an alert id that lists show: the 12 of its creation time in
 #: milliseconds, which alerts posted in one request share, and 8 of its random part.
 SHORT_ID = 20
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    al = sub.add_parser("alerts", help="alerts and their lifecycle on a running daemon")
+    client_args(al)
+    asub = al.add_subparsers(dest="alerts_command", required=True)
+    alist = asub.add_parser("list", help="alerts, newest first")
+    alist.add_argument("--state", action="append", default=[],
+                       help="firing, acknowledged, resolved or open (repeatable)")
+    alist.add_argument("--severity", action="append", default=[], help="repeatable")
+    alist.add_argument("--since", help="RFC 3339 time or a duration ago (24h)")
+    alist.add_argument("--limit", type=int, default=50)
+    alist.add_argument("--offset", type=int, default=0)
+    alist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    alist.add_argument("matchers", nargs="*", help='label matchers, e.g. severity="critical"')
+    ashow = asub.add_parser("show", help="one alert and its history")
+    ashow.add_argument("id", help="alert id (or a unique prefix) or fingerprint")
+    ashow.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    changers = []
+    for action, text in (("ack", "acknowledge: stops escalation and reminders"),
+                         ("unack", "withdraw an acknowledgement: escalation resumes"),
+                         ("resolve", "resolve now; receivers with send_resolved are told")):
+        ch = asub.add_parser(action, help=text)
+        ch.add_argument("ids", nargs="+", help="alert ids (or unique prefixes) or fingerprints")
+        ch.add_argument("--who", help="your name (default: the login name)")
+        ch.add_argument("--note", default="")
+        changers.append(ch)
+    for parser in (alist, ashow, *changers):
+        client_args(parser, hidden=True)
+    al.set_defaults(func=_cmd_alerts)
+
+    es = sub.add_parser("escalations", help="escalation steps still to come")
+    client_args(es)
+    esub = es.add_subparsers(dest="escalations_command", required=True)
+    elist = esub.add_parser("list", help="pending steps: alert, policy, level, receivers, when")
+    elist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    client_args(elist, hidden=True)
+    es.set_defaults(func=_cmd_escalations)
+    _add_remediations(sub)
+    _add_stats(sub)
+
+
+def _add_remediations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rm = sub.add_parser("remediations", help="remediation runs on a running daemon: audit and approval")
+    client_args(rm)
+    rsub = rm.add_subparsers(dest="remediations_command", required=True)
+    rlist = rsub.add_parser("list", help="runs, newest first: what ran, for which alert, how it went")
+    rlist.add_argument("--state", action="append", default=[],
+                       help="pending_approval, running, succeeded, failed, dry_run, rejected, cancelled, "
+                            "skipped (repeatable)")
+    rlist.add_argument("--limit", type=int, default=50)
+    rlist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
+    deciders = []
+    for action, text in (("approve", "run a remediation waiting for approval"),
+                         ("reject", "refuse a remediation waiting for approval")):
+        dp = rsub.add_parser(action, help=text)
+        dp.add_argument("ids", nargs="+", help="run ids")
+        dp.add_argument("--who", help="your name (default: the login name)")
+        dp.add_argument("--note", default="")
+        deciders.append(dp)
+    for parser in (rlist, *deciders):
+        client_args(parser, hidden=True)
+    rm.set_defaults(func=_cmd_remediations)
+
+
+def _add_stats(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    st = sub.add_parser("stats", help="what fires most, when, and how fast it is handled")
+    client_args(st)
+    st.add_argument("--days", type=int, default=7)
+    st.add_argument("--flap-threshold", type=int, default=3,
+                    help="flapping: more than this many firings within an hour")
+    st.add_argument("--top", type=int, default=10, help="how many noisiest alerts to show")
+    st.add_argument("--tz", default="UTC", help="time zone for the hour-of-day table")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=_cmd_stats)
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    if args.alerts_command == "list":
+        return alerts_list(args.url, args.token, state=args.state, severity=args.severity,
+                           matchers=args.matchers, since=args.since, limit=args.limit,
+                           offset=args.offset, output=args.output)
+    if args.alerts_command == "show":
+        return alerts_show(args.url, args.token, args.id, output=args.output)
+    return alerts_change(args.url, args.token, args.alerts_command, args.ids, who=args.who, note=args.note)
+
+
+def _cmd_escalations(args: argparse.Namespace) -> int:
+    return escalations_list(args.url, args.token, output=args.output)
+
+
+def _cmd_remediations(args: argparse.Namespace) -> int:
+    if args.remediations_command == "list":
+        return remediations_list(args.url, args.token, state=args.state, limit=args.limit, output=args.output)
+    return remediations_decide(args.url, args.token, args.remediations_command, args.ids,
+                               who=args.who, note=args.note)
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    return stats(args.url, args.token, days=args.days, flap_threshold=args.flap_threshold,
+                 top=args.top, tz=args.tz, as_json=args.json)
 
 
 def _ref(ref: str) -> str:
@@ -59,7 +162,7 @@ def alerts_list(url: str | None, token: str | None, *, state: list[str], severit
         rows.append((a["id"][:SHORT_ID], a["state"], a["labels"].get("alertname", ""),
                      a["labels"].get("severity", ""), _short(a["fired_at"]), str(a["occurrences"]),
                      a.get("acknowledged_by") or "", _labels(a["labels"], ("alertname", "severity"))))
-    _table(rows, out)
+    print_table(rows, out)
     shown = len(page["alerts"])
     if page["total"] > shown:
         out.write(f"({shown} of {page['total']}; --offset {page['offset'] + shown} for more)\n")
@@ -107,7 +210,7 @@ def alerts_show(url: str | None, token: str | None, ref: str, *, output: str = "
         detail = ", ".join(f"{k}={_detail_value(k, v)}" for k, v in h["detail"].items()
                            if v not in ("", None, [], {}))
         rows.append((_short(h["at"]), h["kind"], h["actor"], detail[:100]))
-    _table(rows, out)
+    print_table(rows, out)
     return 0
 
 
@@ -134,7 +237,7 @@ def escalations_list(url: str | None, token: str | None, *, output: str = "simpl
         due_in = "paused (acknowledged)" if e["paused"] else _seconds(e["due_in_seconds"])
         rows.append((e["id"][:SHORT_ID], e["alertname"], e["policy"], level, ",".join(e["receivers"]),
                      _short(e["due_at"]), due_in))
-    _table(rows, out)
+    print_table(rows, out)
     return 0
 
 
@@ -175,7 +278,7 @@ def remediations_list(url: str | None, token: str | None, *, state: list[str], l
             r["reason"] or r["error"] or "") if p)
         rows.append((r["id"], _short(r["created_at"]), r["remediation"], r["state"], r["alertname"],
                      r["confidence"] or "", result[:40], (r["summary"] or "")[:60]))
-    _table(rows, out)
+    print_table(rows, out)
     return 0
 
 

@@ -1,29 +1,39 @@
 """The configuration file: an Alertmanager-shaped YAML document.
 
-Loading is three steps: parse YAML (keeping line numbers), decode into Structs
-collecting every problem with its path, then check what spans sections
-(receivers named by routes exist, names are unique). Receivers are decoded
-against the channel kinds that plugins contribute, so ``<kind>_configs`` is
-known exactly when a plugin provides ``kind``.
+Loading is three steps: parse YAML (keeping line numbers,
+:mod:`tocsin.config.yaml`), decode into Structs collecting every problem with
+its path, then check what spans sections (receivers named by routes exist,
+names are unique). Receivers are decoded against the channel kinds that
+plugins contribute, so ``<kind>_configs`` is known exactly when a plugin
+provides ``kind``. The daemon's own sections (server, storage, logging,
+plugins) are in :mod:`tocsin.config.server`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
-import yaml
 
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
+from tocsin.config.server import (
+    AuthConfig,
+    LimitsConfig,
+    LoggingConfig,
+    PluginsConfig,
+    ServerConfig,
+    StorageConfig,
+    parse_listen,
+)
 from tocsin.config.types import URL, ConfigBase, Duration, Secret, dec_hook
 from tocsin.config.validate import ConfigError, Problem, decode, field_error, join_path
+from tocsin.config.yaml import parse, with_line
 from tocsin.dispatch.route import Route, RouteConfig
-from tocsin.enrich.enrichers import EnrichConfig
+from tocsin.enrich.config import EnrichConfig
 from tocsin.incidents.policy import EscalationPolicy
 from tocsin.mute.inhibit import InhibitRuleConfig
 from tocsin.mute.timeintervals import NamedTimeInterval
@@ -32,7 +42,12 @@ from tocsin.notify.redact import RedactConfig
 from tocsin.notify.templates import TemplateError, Templates
 from tocsin.remediation import RemediationError, RemediationKind, RemediationSpec
 
-__all__ = ["Config", "ConfigError", "load_config", "load_config_file"]
+# AuthConfig, LimitsConfig and parse_listen live in tocsin.config.server; they are
+# still importable from here.
+__all__ = [
+    "AuthConfig", "Config", "ConfigDocument", "ConfigError", "GlobalConfig", "LimitsConfig", "load_config",
+    "load_config_file", "parse_listen",
+]
 
 
 Base = ConfigBase
@@ -57,162 +72,6 @@ class GlobalConfig(Base):
     def __post_init__(self) -> None:
         if self.resolve_timeout <= 0:
             raise field_error("resolve_timeout", "must be greater than zero")
-
-
-_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
-
-
-class TLSConfig(Base, kw_only=True):
-    """HTTPS on the listener: a PEM certificate (chain) and its key."""
-
-    cert_file: str
-    key_file: str
-
-
-Role = Literal["ingest", "read", "admin"]
-
-
-class TokenConfig(Base, kw_only=True):
-    """A bearer token and what it may do: ``ingest`` posts alerts and events,
-    ``read`` reads, ``admin`` does everything."""
-
-    name: str
-    role: Role
-    token: Secret | None = None
-    token_file: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.token is None) == (self.token_file is None):
-            raise field_error("token", "set exactly one of token and token_file")
-        if self.token is not None and len(self.token) < 16:
-            raise field_error("token", "too short: use at least 16 characters")
-
-
-_BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
-
-
-class AuthConfig(Base):
-    tokens: list[TokenConfig] = []
-    #: user -> bcrypt hash, as Alertmanager's web config (``htpasswd -nBC 10 user``).
-    basic_auth_users: dict[str, Secret] = {}
-    #: user -> role for basic-auth users; a user not listed is ``admin``.
-    basic_auth_roles: dict[str, Role] = {}
-
-    def __post_init__(self) -> None:
-        for user, hashed in self.basic_auth_users.items():
-            if not _BCRYPT.match(hashed):
-                raise field_error(f"basic_auth_users.{user}", "expected a bcrypt hash ($2y$...)")
-        for user in self.basic_auth_roles:
-            if user not in self.basic_auth_users:
-                raise field_error(f"basic_auth_roles.{user}", "no such user in basic_auth_users")
-        names = [t.name for t in self.tokens]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise field_error(f"tokens[{i}].name", f"token name {name!r} is not unique")
-
-
-class RateLimitConfig(Base, kw_only=True):
-    """Per client address: a token bucket; over it, 429 with Retry-After."""
-
-    requests_per_second: float
-    burst: int
-
-    def __post_init__(self) -> None:
-        if self.requests_per_second <= 0:
-            raise field_error("requests_per_second", "must be greater than zero")
-        if self.burst < 1:
-            raise field_error("burst", "must be at least 1")
-
-
-class LimitsConfig(Base):
-    """What one request may carry; beyond it the request (or the alert) is refused."""
-
-    max_alerts_per_request: int = 10_000
-    max_labels_per_alert: int = 64
-    max_label_name_length: int = 256
-    max_label_value_length: int = 4096
-    max_annotation_value_length: int = 65_536
-
-    def __post_init__(self) -> None:
-        for name in self.__struct_fields__:
-            if getattr(self, name) < 1:
-                raise field_error(name, "must be at least 1")
-
-
-class ServerConfig(Base):
-    listen: str = "127.0.0.1:9095"
-    #: URL under which users reach tocsin; used in links sent to receivers.
-    external_url: str | None = None
-    #: Largest request body accepted; larger ones get 413.
-    max_body_bytes: int | None = None
-    #: The older name of ``max_body_bytes``.
-    max_request_bytes: int | None = None
-    tls: TLSConfig | None = None
-    #: Without it every endpoint is open (bind to loopback, or put a proxy in front).
-    auth: AuthConfig | None = None
-    rate_limit: RateLimitConfig | None = None
-    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
-    #: On SIGTERM: how long in-flight deliveries get to finish before they are given up.
-    shutdown_timeout: Duration = Duration(10)
-
-    def __post_init__(self) -> None:
-        try:
-            parse_listen(self.listen)
-        except ValueError as exc:
-            raise field_error("listen", str(exc)) from None
-        if self.max_body_bytes is not None and self.max_request_bytes is not None:
-            raise field_error("max_request_bytes", "set max_body_bytes or max_request_bytes, not both")
-        if self.body_limit <= 0:
-            raise field_error("max_body_bytes", "must be greater than zero")
-        if self.shutdown_timeout <= 0:
-            raise field_error("shutdown_timeout", "must be greater than zero")
-
-    @property
-    def body_limit(self) -> int:
-        if self.max_body_bytes is not None:
-            return self.max_body_bytes
-        if self.max_request_bytes is not None:
-            return self.max_request_bytes
-        return 16 * 1024 * 1024
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    m = _LISTEN_RE.match(text)
-    if m is None or not 0 <= int(m["port"]) <= 65535:
-        raise ValueError(f"invalid listen address {text!r}: expected HOST:PORT or [IPv6]:PORT")
-    return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
-
-
-class StorageConfig(Base):
-    path: str = "var/tocsin.db"
-    #: NORMAL survives a crash of the process; FULL also a power loss.
-    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    #: Where commits run: ``process``, a child process of the daemon's own (commits go
-    #: on beside the event loop instead of taking turns with it for Python's
-    #: interpreter lock), or ``thread``, a thread of the daemon.
-    writer: Literal["process", "thread"] = "process"
-    #: How long expired silences and notification-log entries are kept
-    #: (Alertmanager's --data.retention).
-    retention: Duration = Duration(120 * 3600)
-    #: How long alert history, resolved incidents and delivery attempts are kept
-    #: (what ``tocsin stats`` can look back over).
-    history_retention: Duration = Duration(30 * 86400)
-
-    def __post_init__(self) -> None:
-        if self.retention <= 0:
-            raise field_error("retention", "must be greater than zero")
-        if self.history_retention <= 0:
-            raise field_error("history_retention", "must be greater than zero")
-
-
-class LoggingConfig(Base):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["auto", "json", "console"] = "auto"
-
-
-class PluginsConfig(Base):
-    #: Plugin names (entry-point names) not to load.
-    disable: list[str] = []
 
 
 class SlackActionsConfig(Base):
@@ -336,25 +195,6 @@ def _decode_receivers(
     return out
 
 
-class _TextScalarLoader(yaml.SafeLoader):
-    """Scalars as their text, null aside: what yaml.v2 gives a Go string field.
-
-    Time intervals are all text in Alertmanager, and YAML 1.1 would otherwise
-    read the documented ``end_time: 17:00`` as the base-60 integer 1020.
-    """
-
-
-for _tag in ("bool", "int", "float", "timestamp"):
-    _TextScalarLoader.add_constructor(
-        f"tag:yaml.org,2002:{_tag}", _TextScalarLoader.construct_yaml_str)
-
-
-def _time_interval_sections_as_text(node: yaml.Node, data: dict[str, Any]) -> None:
-    for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode) and key.value in ("time_intervals", "mute_time_intervals"):
-            data[key.value] = _TextScalarLoader("").construct_document(value)
-
-
 def _check_integrations(
     receivers: Mapping[str, ReceiverSpec], kinds: Mapping[str, ChannelKind], global_: GlobalConfig,
     raw: Any, problems: list[Problem],
@@ -473,16 +313,6 @@ def _check_routes(
     visit(root, "route")
 
 
-#: What building a parsed YAML node can raise.
-_UNBUILDABLE = (yaml.YAMLError, ValueError, TypeError, AttributeError)
-
-
-def _yaml_error(exc: Exception, path: str, what: str, source: str | None) -> ConfigError:
-    """A YAML error as a config error, at the line PyYAML points to (if it does)."""
-    mark = getattr(exc, "problem_mark", None)
-    return ConfigError([Problem(path, f"{what}: {exc}", mark.line + 1 if mark is not None else None)], source)
-
-
 def load_config(
     text: str,
     kinds: Mapping[str, ChannelKind],
@@ -491,22 +321,7 @@ def load_config(
     remediation_kinds: Mapping[str, RemediationKind] | None = None,
 ) -> Config:
     """Parse and validate a config document; raise ``ConfigError`` listing every problem."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, "", "invalid YAML", source) from None
-    try:
-        data = yaml.SafeLoader("").construct_document(node) if node is not None else None
-    except _UNBUILDABLE as exc:
-        # A node PyYAML parsed but cannot build: `name: =`, `!!int x`, an unknown `!tag`.
-        raise _yaml_error(exc, "", "invalid YAML value", source) from None
-    if not isinstance(data, dict):
-        raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
-    try:
-        _time_interval_sections_as_text(node, data)
-    except _UNBUILDABLE as exc:
-        raise _yaml_error(exc, "time_intervals", "invalid YAML value", source) from None
-
+    node, data = parse(text, source)
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}
     names: set[str] = set()
@@ -533,7 +348,7 @@ def load_config(
         _check_escalations(doc, receivers.keys() | names, problems)
         _check_integrations(receivers, kinds, doc.global_, raw_receivers, problems)
     if problems:
-        raise ConfigError([_with_line(p, node) for p in problems], source)
+        raise ConfigError([with_line(p, node) for p in problems], source)
     assert doc is not None
     return Config(
         document=doc,
@@ -558,30 +373,3 @@ def load_config_file(
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(p)) from None
     return load_config(text, kinds, source=str(p), remediation_kinds=remediation_kinds)
-
-
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _with_line(problem: Problem, node: yaml.Node | None) -> Problem:
-    """Attach the YAML line of the deepest node the problem's path reaches."""
-    line = None
-    current = node
-    for name, index in _PATH_TOKEN.findall(problem.path):
-        if current is None:
-            break
-        line = current.start_mark.line + 1
-        nxt = None
-        if index and isinstance(current, yaml.SequenceNode):
-            i = int(index)
-            nxt = current.value[i] if i < len(current.value) else None
-        elif name and isinstance(current, yaml.MappingNode):
-            for k, v in current.value:
-                if getattr(k, "value", None) == name:
-                    nxt = v
-                    line = k.start_mark.line + 1
-                    break
-        current = nxt
-    if current is not None:
-        line = current.start_mark.line + 1
-    return Problem(problem.path, problem.message, problem.line or line)

@@ -107,9 +107,9 @@ def _no_password() -> bytes:
 def _tls_error(config: Config, name: str, message: str) -> ConfigError:
     problem = Problem(f"server.tls.{name}", message)
     try:  # the line of the key in the file, as for any other config error
-        from tocsin.config.document import _with_line
+        from tocsin.config.yaml import with_line
 
-        problem = _with_line(problem, yaml.compose(config.original, Loader=yaml.SafeLoader))
+        problem = with_line(problem, yaml.compose(config.original, Loader=yaml.SafeLoader))
     except Exception:  # without a line number the message still says what is wrong
         pass
     return ConfigError([problem], config.source)

@@ -1,5 +1,6 @@
 """The incident lifecycle at run time: current incidents, acknowledgement,
-manual resolution, expiry, mute and notification history, escalation.
+manual resolution, expiry, mute and notification history; escalation through
+:mod:`tocsin.incidents.escalation`.
 
 Ingest plans incident changes with :func:`tocsin.incidents.plan.plan_alert` and
 writes them with the alert; :meth:`Lifecycle.install` then takes them into
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import structlog
@@ -25,11 +26,11 @@ from tocsin.core.models import Alert, Notification, sort_key
 from tocsin.core.mute import MuteReason
 from tocsin.core.scheduler import Scheduler, TimerWheel
 from tocsin.dispatch.route import Route
+from tocsin.incidents.escalation import Escalations
 from tocsin.incidents.plan import (
     ACKNOWLEDGED,
     FIRING,
     RESOLVED,
-    Escalation,
     HistoryEvent,
     Incident,
     IncidentConflict,
@@ -41,9 +42,6 @@ from tocsin.incidents.plan import (
 from tocsin.incidents.policy import EscalationPolicy
 from tocsin.store import StorageError, Store
 
-if TYPE_CHECKING:
-    from tocsin.core.scheduler import Timer
-
 __all__ = ["Lifecycle"]
 
 log = structlog.get_logger("tocsin.incidents.lifecycle")
@@ -51,8 +49,8 @@ log = structlog.get_logger("tocsin.incidents.lifecycle")
 
 class Lifecycle:
     """The open incident of each fingerprint: acknowledgement, resolution by hand,
-    expiry, escalation, mute and notification history, and the notices receivers
-    get of them.
+    expiry, escalation (:attr:`escalations`), mute and notification history, and
+    the notices receivers get of them.
 
     ``routes`` and ``muted`` answer as the dispatcher's do; ``announce`` sends a
     notice through delivery; ``spawn`` runs background work the runtime waits
@@ -82,14 +80,13 @@ class Lifecycle:
         self.routes = routes
         self.muted = muted
         self.announce = announce
-        self.policies: Mapping[str, EscalationPolicy] = {}
-        self.route: Route | None = None
         #: The current (latest) incident of each fingerprint tocsin holds.
         self.current: dict[str, Incident] = {}
         #: Fingerprints whose only change was a re-post (occurrences, last_seen).
         self.dirty: set[str] = set()
         self._expiry = TimerWheel(scheduler, self._expiry_due)
-        self._escalation: dict[str, Timer] = {}
+        self.escalations = Escalations(clock=clock, scheduler=scheduler, alerts=alerts, held=self,
+                                       routes=routes, muted=muted, announce=announce, spawn=spawn)
         self._notices: dict[tuple[str, str, str], list[Incident]] = {}
         self._held = 0
 
@@ -97,8 +94,7 @@ class Lifecycle:
 
     def configure(self, policies: Mapping[str, EscalationPolicy], route: Route) -> None:
         """The escalation policies by name, and the routing tree, of the config in force."""
-        self.policies = policies
-        self.route = route
+        self.escalations.configure(policies, route)
 
     def load(self, incidents: Iterable[Incident]) -> None:
         for inc in incidents:
@@ -110,13 +106,11 @@ class Lifecycle:
             if inc.open:
                 self._arm_expiry(inc.fingerprint)
             if inc.state == FIRING:
-                self._arm_escalation(inc)
+                self.escalations.arm(inc)
 
     def stop(self) -> None:
-        for timer in self._escalation.values():
-            timer.cancel()
+        self.escalations.stop()
         self._expiry.clear()
-        self._escalation.clear()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -159,12 +153,12 @@ class Lifecycle:
     def prepare(self, plan: Plan) -> None:
         """Before a plan is written: give incidents that open their route's escalation
         policy, so that it is stored in the same transaction as the alert."""
-        if not self.policies:
+        if not self.escalations.policies:
             return
         for fp in plan.opened:
             inc = plan.incidents.get(fp)
             if inc is not None and inc.escalation is None:
-                esc = self._escalation_for(inc)
+                esc = self.escalations.opening(inc)
                 if esc is not None:
                     plan.incidents[fp] = msgspec.structs.replace(inc, escalation=esc)
 
@@ -178,7 +172,7 @@ class Lifecycle:
         for fp in plan.opened:
             self._disarm(fp)
             self._arm_expiry(fp)
-            self._arm_escalation(self.current[fp])
+            self.escalations.arm(self.current[fp])
 
     def take_dirty(self) -> list[Incident]:
         out = [inc for fp in self.dirty if (inc := self.current.get(fp)) is not None]
@@ -204,7 +198,7 @@ class Lifecycle:
         new = msgspec.structs.replace(inc, state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by,
                                       ack_note=note)
         await self._commit(new, "acknowledged", now, by, {"note": note, "source": source})
-        self._disarm_escalation(inc.fingerprint)
+        self.escalations.disarm(inc.fingerprint)
         await self.publish(AlertAcknowledged(at=now, incident=new, by=by, note=note))
         self._announce(new, "acknowledged", by, note)
         return new
@@ -217,7 +211,7 @@ class Lifecycle:
         new = msgspec.structs.replace(inc, state=FIRING, acknowledged_at=0.0, acknowledged_by="",
                                       ack_note="")
         await self._commit(new, "unacknowledged", now, by, {"note": note, "source": source})
-        self._arm_escalation(new)
+        self.escalations.arm(new)
         await self.publish(AlertUnacknowledged(at=now, incident=new, by=by, note=note))
         self._announce(new, "unacknowledged", by, note)
         return new
@@ -280,7 +274,7 @@ class Lifecycle:
                                      kind="muted" if keys else "unmuted", actor="tocsin",
                                      detail={"reasons": keys} if keys else {"was": inc.muted_by}))
         if changed:
-            await self._save_quietly(changed, rows)
+            await self.save_quietly(changed, rows)
 
     async def record_notified(self, n: Notification, integration: str, now: float) -> None:
         rows = []
@@ -294,9 +288,9 @@ class Lifecycle:
             rows.append(HistoryEvent(at=now, alert_id=inc.id, fingerprint=a.fingerprint, kind="notified",
                                      actor=n.receiver, detail=detail))
         if rows:
-            await self._save_quietly((), rows)
+            await self.save_quietly((), rows)
 
-    async def _save_quietly(self, incidents: Sequence[Incident], rows: Sequence[HistoryEvent]) -> None:
+    async def save_quietly(self, incidents: Sequence[Incident], rows: Sequence[HistoryEvent]) -> None:
         """History that must not fail what it describes: a storage error is logged."""
         try:
             await self.store.save(incidents=incidents, history=rows)
@@ -341,136 +335,15 @@ class Lifecycle:
             return
         if self.current.get(inc.fingerprint) is not None and self.current[inc.fingerprint].id == inc.id:
             self.current[inc.fingerprint] = new
-            self._disarm_escalation(inc.fingerprint)
-
-    # -- escalation ------------------------------------------------------------------------
-
-    def _policy(self, name: str) -> EscalationPolicy | None:
-        return self.policies.get(name)
-
-    def _escalation_for(self, inc: Incident) -> Escalation | None:
-        if not self.policies:
-            return None
-        alert = self.alerts.get(inc.fingerprint)
-        if alert is None:
-            return None
-        for route in self.routes(alert):
-            name = route.opts.escalation_policy
-            policy = self._policy(name) if name else None
-            if policy is None:
-                continue
-            labels = route.group_labels(alert.labels)
-            return Escalation(policy=policy.name, route_id=route.id, receiver=route.receiver,
-                              group_key=route.group_key(labels), group_labels=labels,
-                              step=0, next_at=policy.due(inc.fired_at, 0) or 0.0)
-        return None
-
-    def _arm_escalation(self, inc: Incident) -> None:
-        self._disarm_escalation(inc.fingerprint)
-        esc = inc.escalation
-        if esc is None or not esc.next_at or inc.state != FIRING:
-            return
-        delay = max(0.0, esc.next_at - self.clock.now())
-        self._escalation[inc.fingerprint] = self.scheduler.call_later(
-            delay, self._escalation_due, inc.fingerprint, inc.id)
-
-    def _disarm_escalation(self, fp: str) -> None:
-        timer = self._escalation.pop(fp, None)
-        if timer is not None:
-            timer.cancel()
+            self.escalations.disarm(inc.fingerprint)
 
     def _disarm(self, fp: str) -> None:
-        self._disarm_escalation(fp)
+        self.escalations.disarm(fp)
         self._expiry.disarm(fp)
-
-    def _escalation_due(self, fp: str, incident_id: str) -> None:
-        self._escalation.pop(fp, None)
-        inc = self.current.get(fp)
-        if inc is None or inc.id != incident_id or inc.state != FIRING or inc.escalation is None:
-            return
-        esc = inc.escalation
-        policy = self._policy(esc.policy)
-        now = self.clock.now()
-        if policy is None:
-            log.warning("escalation policy gone after a reload; escalation stops",
-                        fingerprint=fp, policy=esc.policy)
-            new = msgspec.structs.replace(inc, escalation=msgspec.structs.replace(esc, next_at=0.0))
-            self.current[fp] = new
-            self.dirty.add(fp)
-            return
-        step = esc.step
-        # Steps that fell due together (after a restart, or an unacknowledge): only the latest runs.
-        skipped: list[int] = []
-        while (nxt := policy.due(inc.fired_at, step + 1)) is not None and nxt <= now:
-            skipped.append(step)
-            step += 1
-        level = policy.level(step)
-        receivers = [r for r in level.receivers if r != esc.receiver]
-        following = policy.due(inc.fired_at, step + 1)
-        notified = list(dict.fromkeys([*esc.notified, *receivers]))
-        new = msgspec.structs.replace(inc, escalation=msgspec.structs.replace(
-            esc, step=step + 1, next_at=following or 0.0, notified=notified))
-        self.current[fp] = new
-        self._arm_escalation(new)
-        self.spawn(self._escalate(new, step, level.receivers, receivers, skipped, now),
-                      name=f"escalate {fp}")
-
-    async def _escalate(self, inc: Incident, step: int, level_receivers: list[str], receivers: list[str],
-                        skipped: list[int], now: float) -> None:
-        esc = inc.escalation
-        assert esc is not None
-        policy = self._policy(esc.policy)
-        levels = len(policy.levels) if policy is not None else 0
-        level_no = min(step, levels - 1) + 1 if levels else step + 1
-        detail: dict[str, Any] = {"policy": esc.policy, "level": level_no, "step": step + 1,
-                                  "receivers": receivers}
-        if step >= levels:
-            detail["repeat"] = step - levels + 1
-        if skipped:
-            detail["skipped_steps"] = [s + 1 for s in skipped]
-        if len(receivers) < len(level_receivers):
-            detail["notified_by_route"] = esc.receiver
-        alert = self.alerts.get(inc.fingerprint)
-        route = self._route(esc.route_id)
-        if alert is not None and self.muted(alert, route, now):
-            detail["skipped"] = "muted"
-            receivers = []
-        if alert is not None and receivers:
-            note = f"escalation level {level_no} of policy {esc.policy}"
-            if "repeat" in detail:
-                note += f" (repeat {detail['repeat']})"
-            snapshot = alert.__copy__()
-            if not alert.resolved(now):
-                snapshot.ends_at = 0.0
-            sends = [
-                self.announce(Notification(
-                    receiver=r, group_key=esc.group_key, group_labels=esc.group_labels,
-                    alerts=[snapshot], now=now, route_id=esc.route_id, event="escalated",
-                    actor="tocsin", note=note,
-                ))
-                for r in receivers
-            ]
-            await asyncio.gather(*sends)
-        row = HistoryEvent(at=now, alert_id=inc.id, fingerprint=inc.fingerprint, kind="escalated",
-                           actor="tocsin", detail=detail)
-        current = self.current.get(inc.fingerprint)
-        latest = current if current is not None and current.id == inc.id else inc
-        await self._save_quietly([latest], [row])
-        log.info("escalated", fingerprint=inc.fingerprint, policy=esc.policy, level=level_no,
-                 receivers=receivers)
-
-    def _route(self, route_id: str) -> Route | None:
-        return next((r for r in self.route.walk() if r.id == route_id), None) if self.route else None
 
     def pending(self) -> list[tuple[Incident, EscalationPolicy | None]]:
         """Incidents with an escalation step still to come (acknowledged ones paused)."""
-        out = []
-        for inc in self.current.values():
-            esc = inc.escalation
-            if esc is not None and esc.next_at and inc.open:
-                out.append((inc, self._policy(esc.policy)))
-        out.sort(key=lambda p: p[0].escalation.next_at)  # type: ignore[union-attr]
-        return out
+        return self.escalations.pending()
 
     # -- announcements ---------------------------------------------------------------------
 

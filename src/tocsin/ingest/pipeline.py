@@ -17,6 +17,7 @@ from typing import Protocol
 import pluggy
 import structlog
 
+from tocsin.core.alerts import AlertState
 from tocsin.core.events import AlertReceived, AlertResolved, AlertUpdated, Event
 from tocsin.core.facade import Facade
 from tocsin.core.hooks import call_each, first_result, wanted_impls
@@ -208,9 +209,7 @@ class Ingester:
         hooks = self.hooks.hook
         enrichers = wanted_impls(hooks.tocsin_enrich, rt)
         dedupe = first_result(self.hooks, "tocsin_dedupe")
-        # A bound for every enricher, plugins' included (the built-ins also bound themselves).
-        ecfg = rt.config.document.enrich
-        enrich_timeout = max(float(ecfg.timeout), float(ecfg.host.timeout)) + 1.0
+        enrich_timeout = _enrich_bound(rt)
         result = IngestResult()
         to_write: list[Alert] = []
         events: list[Event] = []
@@ -234,24 +233,14 @@ class Ingester:
             alerts.set(kept)
             result.accepted += 1
             result.fingerprints[index] = kept.fingerprint
-
-            if existing is not None and _only_ends_moved(existing, kept, now) and (
-                    kept.fingerprint not in plan.incidents) and incidents.get(kept.fingerprint) is not None:
-                if kept.ends_at != existing.ends_at:
-                    alerts.dirty.add(kept.fingerprint)
-                incidents.seen(kept.fingerprint, now)
+            if existing is not None and self._only_seen(kept, existing, plan, now):
                 continue
             plan_alert(plan, incidents.get(kept.fingerprint), kept, existing, now, source=source)
             previous.append((kept, existing))
             to_write.append(kept)
-            was_firing = existing is not None and not existing.resolved(now)
-            if kept.resolved(now):
-                if was_firing or existing is None:
-                    events.append(AlertResolved(at=now, alert=kept))
-            elif was_firing:
-                events.append(AlertUpdated(at=now, alert=kept))
-            else:
-                events.append(AlertReceived(at=now, alert=kept))
+            event = _change(kept, existing, now)
+            if event is not None:
+                events.append(event)
 
         if to_write:
             incidents.prepare(plan)
@@ -259,16 +248,47 @@ class Ingester:
                 await self.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
                                     history=plan.history)
             except Exception:
-                # Undo what this request changed, unless a later one changed it again.
-                for kept, existing in previous:
-                    if alerts.get(kept.fingerprint) is kept:
-                        if existing is None:
-                            alerts.delete(kept.fingerprint)
-                        else:
-                            alerts.set(existing)
+                _undo(alerts, previous)
                 raise
             incidents.install(plan)
         for event in events:
             await self.publish(event)
         self.counted(result.accepted, len(result.errors), source)
         return result
+
+    def _only_seen(self, kept: Alert, existing: Alert, plan: Plan, now: float) -> bool:
+        """A re-post that changed nothing but its end, of an alert with an incident this
+        request has not planned: only counted (and its new end written later)."""
+        if not _only_ends_moved(existing, kept, now) or kept.fingerprint in plan.incidents or (
+                self.incidents.get(kept.fingerprint) is None):
+            return False
+        if kept.ends_at != existing.ends_at:
+            self.runtime.alerts.dirty.add(kept.fingerprint)
+        self.incidents.seen(kept.fingerprint, now)
+        return True
+
+
+def _enrich_bound(rt: Facade) -> float:
+    """A bound for every enricher, plugins' included (the built-ins also bound themselves)."""
+    cfg = rt.config.document.enrich
+    return max(float(cfg.timeout), float(cfg.host.timeout)) + 1.0
+
+
+def _change(kept: Alert, existing: Alert | None, now: float) -> Event | None:
+    """What taking ``kept`` in place of ``existing`` announces, if anything."""
+    was_firing = existing is not None and not existing.resolved(now)
+    if kept.resolved(now):
+        return AlertResolved(at=now, alert=kept) if was_firing or existing is None else None
+    if was_firing:
+        return AlertUpdated(at=now, alert=kept)
+    return AlertReceived(at=now, alert=kept)
+
+
+def _undo(alerts: AlertState, previous: list[tuple[Alert, Alert | None]]) -> None:
+    """A write failed: put back what this request changed, unless a later one changed it again."""
+    for kept, existing in previous:
+        if alerts.get(kept.fingerprint) is kept:
+            if existing is None:
+                alerts.delete(kept.fingerprint)
+            else:
+                alerts.set(existing)

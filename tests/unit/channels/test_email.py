@@ -342,7 +342,7 @@ async def test_wrong_password_is_permanent(tmp_path, smtp):
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 async def test_credentials_never_cross_an_unencrypted_link_to_another_host(tmp_path, smtp, monkeypatch):
-    import tocsin.channels.email as mod
+    import tocsin.channels.email.channel as mod
 
     monkeypatch.setattr(mod, "_is_loopback", lambda host: False)  # as if 127.0.0.1 were remote
     auth = Authenticator()
@@ -356,7 +356,7 @@ async def test_credentials_never_cross_an_unencrypted_link_to_another_host(tmp_p
 
 
 def test_loopback_hosts():
-    from tocsin.channels.email import _is_loopback
+    from tocsin.channels.email.channel import _is_loopback
 
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("LocalHost")
     assert not _is_loopback("smtp.example.org") and not _is_loopback("10.0.0.1")

@@ -20,7 +20,10 @@ import pytest
 import structlog
 from aiosmtpd.controller import Controller
 
-import tocsin.enrich.enrichers as enrich
+import tocsin.enrich.host as enrich_host
+import tocsin.enrich.recommendations as enrich_recommendations
+import tocsin.enrich.rules as enrich_rules
+import tocsin.enrich.threshold as enrich_threshold
 from tocsin import hookimpl
 from tocsin.config.document import ConfigError
 from tocsin.core.labels import fingerprint
@@ -51,9 +54,9 @@ async def post_one(rt, labels: dict[str, str], annotations: dict[str, str] | Non
 
 @pytest.fixture(autouse=True)
 def fresh_host_enricher():
-    enrich.host.reset()
+    enrich_host.host.reset()
     yield
-    enrich.host.reset()
+    enrich_host.host.reset()
 
 
 def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -164,14 +167,15 @@ async def test_with_nothing_configured_every_enricher_returns_at_once(tmp_path):
     runtime = SimpleNamespace(config=make_config(BASE))
     alert = Alert(fingerprint="", labels={"alertname": "A", "instance": f"{HOSTNAME}:9100"},
                   annotations={"value": "99", "threshold": "1"}, starts_at=1, ends_at=2)
-    for plugin in (enrich.rules, enrich.threshold, enrich.recommendations, enrich.host):
+    for plugin in (enrich_rules.rules, enrich_threshold.threshold, enrich_recommendations.recommendations,
+                   enrich_host.host):
         assert plugin.tocsin_enrich(runtime=runtime, alert=alert) is None, plugin.name
     async with running(BASE, tmp_path) as rt:
         held = await post_one(rt, {"alertname": "A", "instance": f"{HOSTNAME}:9100"},
                               {"value": "99", "threshold": "1"})
     assert held.labels == {"alertname": "A", "instance": f"{HOSTNAME}:9100"}
     assert held.annotations == {"value": "99", "threshold": "1"}
-    assert enrich.host.scans == 0
+    assert enrich_host.host.scans == 0
 
 
 # -- rules -------------------------------------------------------------------------------------------
@@ -267,13 +271,13 @@ async def test_rules_use_the_macros_of_the_templates_files(tmp_path):
 def test_rules_are_compiled_once_per_config_object():
     text = config(RULES)
     first, second = make_config(text), make_config(text)
-    compiled = enrich.rules.compiled(first.document.enrich.rules, first.templates)
-    assert enrich.rules.compiled(first.document.enrich.rules, first.templates) is compiled
+    compiled = enrich_rules.rules.compiled(first.document.enrich.rules, first.templates)
+    assert enrich_rules.rules.compiled(first.document.enrich.rules, first.templates) is compiled
     assert len(compiled) == 3 and [len(r.matchers) for r in compiled] == [1, 1, 1]
     # a reload brings a new config object
-    recompiled = enrich.rules.compiled(second.document.enrich.rules, second.templates)
+    recompiled = enrich_rules.rules.compiled(second.document.enrich.rules, second.templates)
     assert recompiled is not compiled
-    assert enrich.rules.compiled(second.document.enrich.rules, second.templates) is recompiled
+    assert enrich_rules.rules.compiled(second.document.enrich.rules, second.templates) is recompiled
 
 
 # -- threshold ---------------------------------------------------------------------------------------
@@ -483,7 +487,7 @@ def fake_scan(calls: list[int], delay: float = 0.0):
 
 
 async def test_a_failing_plugin_does_not_stop_the_built_in_enrichers(tmp_path, monkeypatch):
-    monkeypatch.setattr(enrich, "_scan", fake_scan([]))
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan([]))
     with structlog.testing.capture_logs() as logs:
         async with running(config(ALL), tmp_path, plugins=[FailingEnricher()]) as rt:
             held = await post_one(rt, {"alertname": "DiskFull", "instance": f"{HOSTNAME}:9100"},
@@ -502,8 +506,8 @@ async def test_an_enricher_that_raises_is_skipped_and_the_others_run(tmp_path, m
         alert.annotations["half"] = "done"
         raise ValueError("threshold bug")
 
-    monkeypatch.setattr(enrich, "apply_threshold", broken)
-    monkeypatch.setattr(enrich, "_scan", fake_scan([]))
+    monkeypatch.setattr(enrich_threshold, "apply_threshold", broken)
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan([]))
     with structlog.testing.capture_logs() as logs:
         async with running(config(ALL), tmp_path) as rt:
             result = await post(rt, {"labels": {"alertname": "DiskFull", "instance": f"{HOSTNAME}:9100"},
@@ -521,14 +525,14 @@ async def test_an_enricher_that_raises_is_skipped_and_the_others_run(tmp_path, m
 
 
 async def test_slow_rendering_times_out_keeping_the_labels(tmp_path, monkeypatch):
-    real = enrich._render_pending
+    real = enrich_rules._render_pending
 
     def slow(pending, annotations):
         time.sleep(0.6)
         return real(pending, annotations)
 
-    monkeypatch.setattr(enrich, "_render_pending", slow)
-    monkeypatch.setattr(enrich, "_scan", fake_scan([]))
+    monkeypatch.setattr(enrich_rules, "_render_pending", slow)
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan([]))
     with structlog.testing.capture_logs() as logs:
         async with running(config(ALL), tmp_path) as rt:
             held = await post_one(rt, {"alertname": "DiskFull", "instance": f"{HOSTNAME}:9100"},
@@ -544,7 +548,7 @@ async def test_slow_rendering_times_out_keeping_the_labels(tmp_path, monkeypatch
 
 async def test_a_slow_process_scan_times_out_once_and_the_alerts_go_on(tmp_path, monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(enrich, "_scan", fake_scan(calls, delay=0.6))
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan(calls, delay=0.6))
     with structlog.testing.capture_logs() as logs:
         async with running(config(ALL), tmp_path) as rt:
             result = await post(rt, *({"labels": {"alertname": name, "instance": f"{HOSTNAME}:9100"}}
@@ -553,7 +557,7 @@ async def test_a_slow_process_scan_times_out_once_and_the_alerts_go_on(tmp_path,
     assert (result.accepted, result.errors) == (3, [])
     for alert in held:
         assert alert.labels["team"] == "storage" and alert.annotations["owner"] == "storage"
-        assert not set(enrich.HOST_ANNOTATIONS) & set(alert.annotations)
+        assert not set(enrich_host.HOST_ANNOTATIONS) & set(alert.annotations)
     assert len(calls) == 1  # later alerts do not queue another scan behind the stuck one
     timed_out = events(logs, "enricher timed out; skipped")
     assert [(e["enricher"], e["alertname"]) for e in timed_out] == [
@@ -583,31 +587,31 @@ async def test_a_slow_process_scan_times_out_once_and_the_alerts_go_on(tmp_path,
     ({}, False),
 ])
 def test_which_alerts_are_about_this_host(labels, expected):
-    assert enrich.about_this_host(labels) is expected
+    assert enrich_host.about_this_host(labels) is expected
 
 
 def test_a_fully_qualified_host_name_matches_short_or_full(monkeypatch):
-    monkeypatch.setattr(enrich.socket, "gethostname", lambda: "Web1.Example.org")
-    enrich._local_names.cache_clear()
+    monkeypatch.setattr(enrich_host.socket, "gethostname", lambda: "Web1.Example.org")
+    enrich_host._local_names.cache_clear()
     try:
-        assert enrich.about_this_host({"instance": "web1.example.org:9100"})
-        assert enrich.about_this_host({"instance": "web1.example.org.:9100"})
-        assert enrich.about_this_host({"instance": "WEB1:9100"})
-        assert enrich.about_this_host({"hostname": "web1"})
-        assert not enrich.about_this_host({"instance": "web1.example.com:9100"})
-        assert not enrich.about_this_host({"instance": "web2:9100"})
+        assert enrich_host.about_this_host({"instance": "web1.example.org:9100"})
+        assert enrich_host.about_this_host({"instance": "web1.example.org.:9100"})
+        assert enrich_host.about_this_host({"instance": "WEB1:9100"})
+        assert enrich_host.about_this_host({"hostname": "web1"})
+        assert not enrich_host.about_this_host({"instance": "web1.example.com:9100"})
+        assert not enrich_host.about_this_host({"instance": "web2:9100"})
     finally:
-        enrich._local_names.cache_clear()
+        enrich_host._local_names.cache_clear()
 
 
 def test_top_lines_are_bounded():
     long = [f"{i} {'x' * 300} 1.0%" for i in range(100)]
-    one = enrich.top_lines(long, 50).split("\n")
-    assert all(len(line) <= enrich.MAX_LINE for line in one)
-    assert len("\n".join(one)) <= enrich.MAX_ANNOTATION and len(one) == 16
+    one = enrich_host.top_lines(long, 50).split("\n")
+    assert all(len(line) <= enrich_host.MAX_LINE for line in one)
+    assert len("\n".join(one)) <= enrich_host.MAX_ANNOTATION and len(one) == 16
     assert one[0].endswith("…") and one[0].startswith("0 xxx")
-    assert enrich.top_lines(["a", "b", "c"], 2) == "a\nb"
-    assert enrich.top_lines([], 5) == ""
+    assert enrich_host.top_lines(["a", "b", "c"], 2) == "a\nb"
+    assert enrich_host.top_lines([], 5) == ""
 
 
 HOST = """
@@ -633,13 +637,13 @@ async def test_host_annotations_for_this_host_only_and_bounded(tmp_path):
         assert all(re.fullmatch(pattern, line) and len(line) <= 120 for line in lines), lines
         assert len(mine.annotations[key]) <= 2000
     # One scan served both alerts of the batch.
-    assert enrich.host.scans == 1
-    assert {k: also_mine.annotations[k] for k in enrich.HOST_ANNOTATIONS} == {
-        k: mine.annotations[k] for k in enrich.HOST_ANNOTATIONS}
+    assert enrich_host.host.scans == 1
+    assert {k: also_mine.annotations[k] for k in enrich_host.HOST_ANNOTATIONS} == {
+        k: mine.annotations[k] for k in enrich_host.HOST_ANNOTATIONS}
 
 
 async def test_host_matchers_are_an_extra_condition(tmp_path, monkeypatch):
-    monkeypatch.setattr(enrich, "_scan", fake_scan([]))
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan([]))
     section = HOST + "  matchers: ['severity=~\"critical|error\"']\n"
     async with running(config(section), tmp_path) as rt:
         yes = await post_one(rt, {"alertname": "A", "instance": HOSTNAME, "severity": "critical"})
@@ -649,8 +653,8 @@ async def test_host_matchers_are_an_extra_condition(tmp_path, monkeypatch):
 
 async def test_a_repost_copies_the_held_alerts_host_annotations(tmp_path, monkeypatch):
     calls: list[int] = []
-    monkeypatch.setattr(enrich, "_scan", fake_scan(calls))
-    monkeypatch.setattr(enrich, "SCAN_TTL", 0.0)  # no reuse of a recent scan: only copying
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan(calls))
+    monkeypatch.setattr(enrich_host, "SCAN_TTL", 0.0)  # no reuse of a recent scan: only copying
     labels = {"alertname": "A", "instance": f"{HOSTNAME}:9100"}
     async with running(config(HOST), tmp_path) as rt:
         first = await post_one(rt, labels)
@@ -674,8 +678,8 @@ def test_the_entry_points_call_the_enrichers_in_order():
     order = [impl.plugin_name for impl in reversed(pm.hook.tocsin_enrich.get_hookimpls())]
     assert [name for name in order if name.startswith("enrich-")] == [
         "enrich-rules", "enrich-threshold", "enrich-recommendations", "enrich-host"]
-    assert pm.get_plugin("enrich-rules") is enrich.rules
-    assert pm.get_plugin("enrich-host") is enrich.host
+    assert pm.get_plugin("enrich-rules") is enrich_rules.rules
+    assert pm.get_plugin("enrich-host") is enrich_host.host
 
 
 async def test_each_enricher_sees_what_the_earlier_ones_did(tmp_path, monkeypatch):
@@ -687,11 +691,12 @@ async def test_each_enricher_sees_what_the_earlier_ones_did(tmp_path, monkeypatc
             return fn(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(enrich, "_render_pending", record("rules", enrich._render_pending))
-    monkeypatch.setattr(enrich, "apply_threshold", record("threshold", enrich.apply_threshold))
-    monkeypatch.setattr(enrich, "apply_recommendations",
-                        record("recommendations", enrich.apply_recommendations))
-    monkeypatch.setattr(enrich, "_scan", record("host", fake_scan([])))
+    monkeypatch.setattr(enrich_rules, "_render_pending", record("rules", enrich_rules._render_pending))
+    monkeypatch.setattr(enrich_threshold, "apply_threshold",
+                        record("threshold", enrich_threshold.apply_threshold))
+    monkeypatch.setattr(enrich_recommendations, "apply_recommendations",
+                        record("recommendations", enrich_recommendations.apply_recommendations))
+    monkeypatch.setattr(enrich_host, "_scan", record("host", fake_scan([])))
     section = """
     rules:
       - matchers: ['alertname="ReplicationLag"']
@@ -730,7 +735,7 @@ class SlowEnricher:
 
 
 async def test_a_slow_plugin_enricher_is_cut_off_and_the_alert_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setattr(enrich, "_scan", fake_scan([]))
+    monkeypatch.setattr(enrich_host, "_scan", fake_scan([]))
     with structlog.testing.capture_logs() as logs:  # bound: the longest enricher timeout + 1s
         async with running(config(ALL), tmp_path, plugins=[SlowEnricher()]) as rt:
             held = await post_one(rt, {"alertname": "DiskFull", "instance": f"{HOSTNAME}:9100"},

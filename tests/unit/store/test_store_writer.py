@@ -11,7 +11,7 @@ import pytest
 
 from tocsin.core.models import Alert
 from tocsin.store import StorageError
-from tocsin.store import sqlite as sqlite_store
+from tocsin.store import child as writer_client
 from tocsin.store.sqlite import SQLiteStore
 
 
@@ -39,7 +39,7 @@ async def test_a_writer_process_that_died_is_replaced(tmp_path, monkeypatch):
         # another writer.
         stand_in = tmp_path / "stand_in.py"
         stand_in.write_text("import sys\nsys.stdin.buffer.read(1)\n")
-        monkeypatch.setattr(sqlite_store, "_writer_module", types.SimpleNamespace(__file__=str(stand_in)))
+        monkeypatch.setattr(writer_client, "_writer_module", types.SimpleNamespace(__file__=str(stand_in)))
         await store._child.close()
         with pytest.raises(StorageError, match=r"^database write failed: the database writer "
                                                r"process exited \(IncompleteReadError\)$"):

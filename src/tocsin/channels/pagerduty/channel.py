@@ -30,7 +30,7 @@ from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
-from tocsin.core.models import Notification
+from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.templates import Template, Templates, data, fallback_text
 
@@ -183,39 +183,18 @@ class PagerdutyChannel:
             # Acknowledging in tocsin acknowledges the group's PagerDuty alert.
             return {"event_action": "acknowledge", "dedup_key": dedup_key(n.group_key)}
         action = "trigger" if firing else "resolve"
-
-        summary = self._render(c.description, d, "description") or fallback_text(d)
-        if n.event:
-            summary = f"{d['notice']['text']} · {summary}"
-        if len(summary) > MAX_SUMMARY:
-            log.warning("summary truncated", receiver=n.receiver, integration=self.ctx.integration,
-                        group_key=n.group_key, length=len(summary), limit=MAX_SUMMARY)
-            summary = summary[: MAX_SUMMARY - 1] + "…"
-
-        raw_severity = self._render(c.severity, d, "severity")
-        severity = severity_level(raw_severity)
-        if severity is None:
-            log.warning("not a PagerDuty severity; sending error", value=raw_severity,
-                        receiver=n.receiver, integration=self.ctx.integration)
-            severity = "error"
-
+        summary = self._summary(n, d)
+        severity = self._severity(n, d)
         client = self._render(c.client, d, "client")
         client_url = self._render(c.client_url, d, "client_url")
         source = self._render(c.source, d, "source") or client or socket.gethostname()
-
-        if firing:
-            stamps = [a.starts_at for a in firing if a.starts_at > 0]
-            when = min(stamps) if stamps else n.now
-        else:
-            stamps = [a.ends_at for a in n.alerts if a.ends_at > 0]
-            when = max(stamps) if stamps else n.now
 
         details = {k: self._render(v, d, f"details.{k}") for k, v in {**DEFAULT_DETAILS, **c.details}.items()}
         payload: dict[str, Any] = {
             "summary": summary,
             "source": source,
             "severity": severity,
-            "timestamp": format_ts(when),
+            "timestamp": format_ts(_when(n, firing)),
         }
         for key, source_tpl in (("class", c.class_), ("component", c.component), ("group", c.group)):
             value = self._render(source_tpl, d, key)
@@ -232,8 +211,36 @@ class PagerdutyChannel:
             msg["client"] = client
         if _is_web_url(client_url):
             msg["client_url"] = client_url
+        images = self._images(d)
+        if images:
+            msg["images"] = images
+        links = self._links(d)
+        if links:
+            msg["links"] = links
+        return msg
+
+    def _summary(self, n: Notification, d: Mapping[str, Any]) -> str:
+        summary = self._render(self.config.description, d, "description") or fallback_text(d)
+        if n.event:
+            summary = f"{d['notice']['text']} · {summary}"
+        if len(summary) > MAX_SUMMARY:
+            log.warning("summary truncated", receiver=n.receiver, integration=self.ctx.integration,
+                        group_key=n.group_key, length=len(summary), limit=MAX_SUMMARY)
+            summary = summary[: MAX_SUMMARY - 1] + "…"
+        return summary
+
+    def _severity(self, n: Notification, d: Mapping[str, Any]) -> str:
+        raw_severity = self._render(self.config.severity, d, "severity")
+        severity = severity_level(raw_severity)
+        if severity is None:
+            log.warning("not a PagerDuty severity; sending error", value=raw_severity,
+                        receiver=n.receiver, integration=self.ctx.integration)
+            severity = "error"
+        return severity
+
+    def _images(self, d: Mapping[str, Any]) -> list[dict[str, str]]:
         images = []
-        for i, img in enumerate(c.images):
+        for i, img in enumerate(self.config.images):
             src = self._render(img.src, d, f"images[{i}].src")
             if not src:
                 continue
@@ -243,17 +250,16 @@ class PagerdutyChannel:
                 if value:
                     item[key] = value
             images.append(item)
-        if images:
-            msg["images"] = images
+        return images
+
+    def _links(self, d: Mapping[str, Any]) -> list[dict[str, str]]:
         links = []
-        for i, link in enumerate(c.links):
+        for i, link in enumerate(self.config.links):
             href = self._render(link.href, d, f"links[{i}].href")
             if not href:
                 continue
             links.append({"href": href, "text": self._render(link.text, d, f"links[{i}].text") or href})
-        if links:
-            msg["links"] = links
-        return msg
+        return links
 
     def encode(self, msg: dict[str, Any]) -> bytes:
         body = _encoder.encode(msg)
@@ -281,6 +287,15 @@ class PagerdutyChannel:
             return
         body = self.encode({"routing_key": self.routing_key(), **self.message(n)})
         await post_json(self.ctx.session, self.url, body, http=self.http, timeout=float(self.config.timeout))
+
+
+def _when(n: Notification, firing: list[Alert]) -> float:
+    """When the event happened: the earliest start while firing, else the latest end."""
+    if firing:
+        stamps = [a.starts_at for a in firing if a.starts_at > 0]
+        return min(stamps) if stamps else n.now
+    stamps = [a.ends_at for a in n.alerts if a.ends_at > 0]
+    return max(stamps) if stamps else n.now
 
 
 def _labels_text(labels: Mapping[str, str]) -> str:

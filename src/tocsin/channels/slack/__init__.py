@@ -1,7 +1,8 @@
 """The ``slack`` channel: everything tocsin does with Slack.
 
-:mod:`~tocsin.channels.slack.channel` sends (a Block Kit message to an incoming
-webhook, with buttons); :mod:`~tocsin.channels.slack.callbacks` serves the route
+:mod:`~tocsin.channels.slack.channel` sends (a Block Kit message, built by
+:mod:`~tocsin.channels.slack.render`, to an incoming webhook, with buttons);
+:mod:`~tocsin.channels.slack.callbacks` serves the route
 Slack calls when an interactive button is clicked. This module is the plugin
 (entry point ``slack``): it contributes the channel kind and the route.
 """
@@ -12,19 +13,18 @@ from typing import TYPE_CHECKING
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelKind
+from tocsin.channels.data import severity_level
 from tocsin.channels.slack import callbacks
-from tocsin.channels.slack.channel import (
+from tocsin.channels.slack.channel import KIND, SlackChannel
+from tocsin.channels.slack.config import SlackConfig
+from tocsin.channels.slack.render import (
     ACK_ACTION,
-    KIND,
     RESOLVE_ACTION,
     SILENCE_ACTION,
-    SlackChannel,
-    SlackConfig,
     cut,
     fingerprints_value,
     labels_value,
     mrkdwn,
-    severity_level,
 )
 
 if TYPE_CHECKING:

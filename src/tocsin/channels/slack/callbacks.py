@@ -52,7 +52,7 @@ from tocsin.channels.inbound import (
     read_secrets,
     same_secret,
 )
-from tocsin.channels.slack.channel import (
+from tocsin.channels.slack.render import (
     ACK_ACTION,
     BLUE,
     GREEN,

@@ -1,0 +1,105 @@
+"""``tocsin route test``: the receivers an alert with these labels goes to.
+
+It prints exactly what ``amtool config routes test`` prints (``--tree`` too),
+so scripts written for one work with the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tocsin.cli.common import DEFAULT_CONFIG, CLIError
+from tocsin.core.matchers import MatcherError, MatchType, parse_matcher
+
+if TYPE_CHECKING:
+    from tocsin.dispatch.route import Route
+
+__all__ = ["add_commands", "matching_tree", "parse_labels", "route_test"]
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    r = sub.add_parser("route", help="routing tree tools")
+    rsub = r.add_subparsers(dest="route_command", required=True)
+    rt = rsub.add_parser("test", help="print the receivers an alert with these labels goes to, "
+                                      "as amtool config routes test does")
+    rt.add_argument("--config", default=DEFAULT_CONFIG)
+    rt.add_argument("--tree", action="store_true", help="also print the matching routes")
+    rt.add_argument("--verify.receivers", dest="verify_receivers", metavar="R1,R2",
+                    help="exit 1 unless the receivers are exactly these")
+    rt.add_argument("labels", nargs="*", help="label=value ...")
+    rt.set_defaults(func=_cmd_test)
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    return route_test(args.config, args.labels, tree=args.tree, verify=args.verify_receivers)
+
+
+def parse_labels(args: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for arg in args:
+        try:
+            m = parse_matcher(arg)
+        except MatcherError as exc:
+            raise CLIError(f"Failed to parse labels: {exc}") from None
+        if m.type is not MatchType.EQUAL:
+            raise CLIError("Failed to parse labels: labels must be specified as key=value pairs")
+        labels[m.name] = m.value
+    return labels
+
+
+def _slug(route: Route, receiver: bool) -> str:
+    text = str_matchers(route) or "default-route"
+    return f"{text}  receiver: {route.receiver}" if receiver else text
+
+
+def str_matchers(route: Route) -> str:
+    return "{" + ",".join(str(m) for m in route.matchers) + "}" if route.matchers else ""
+
+
+def matching_tree(root: Route, labels: dict[str, str]) -> list[str]:
+    """The matching branches, drawn as amtool draws them (treeprint)."""
+
+    def node(route: Route) -> tuple[str, list[Any]]:
+        children = []
+        for child in route.routes:
+            if child.matches(labels):
+                children.append(node(child))
+                if not child.continue_:
+                    break
+        return (_slug(route, receiver=not children), children)
+
+    lines = ["."]
+
+    def draw(children: list[Any], prefix: str) -> None:
+        for i, (text, grand) in enumerate(children):
+            last = i == len(children) - 1
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
+            draw(grand, prefix + ("    " if last else "│\u00a0\u00a0 "))
+
+    draw([node(root)], "")
+    return lines
+
+
+def route_test(
+    config_path: str, labels_args: list[str], *, tree: bool = False,
+    verify: str | None = None, out: TextIO = sys.stdout,
+) -> int:
+    from tocsin.config.document import ConfigError
+    from tocsin.daemon.serve import ConfigLoader, load_plugins
+
+    try:
+        config = ConfigLoader(Path(config_path), load_plugins()).load()
+    except ConfigError as exc:
+        raise CLIError(exc.render()) from None
+    labels = parse_labels(labels_args)
+    if tree:
+        out.write("Matching routes:\n" + "\n".join(matching_tree(config.route, labels)) + "\n\n\n")
+    slug = ",".join(r.receiver for r in config.route.match(labels))
+    out.write(slug + "\n")
+    if verify is not None and verify != slug:
+        out.write("WARNING: Expected receivers did not match resolved receivers.\n")
+        return 1
+    return 0

@@ -1,0 +1,68 @@
+"""``tocsin serve`` runs the daemon in the foreground; ``tocsin check-config``
+validates config files the way the daemon loads them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tocsin.cli.common import DEFAULT_CONFIG
+
+__all__ = ["add_commands"]
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("serve", help="run the daemon in the foreground")
+    s.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    s.add_argument("--listen", help="HOST:PORT to listen on, overriding server.listen")
+    s.add_argument("--storage", help="SQLite database path, overriding storage.path")
+    s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=_cmd_serve)
+
+    c = sub.add_parser("check-config", help="validate config files; exit 1 on any error")
+    c.add_argument("paths", nargs="*", help="config files (default: --config)")
+    c.add_argument("--config", default=DEFAULT_CONFIG)
+    c.set_defaults(func=_cmd_check_config)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import importlib.util
+
+    from tocsin.config.document import ConfigError
+    from tocsin.daemon.logsetup import configure_logging
+    from tocsin.daemon.serve import ConfigLoader, load_plugins, serve
+
+    configure_logging(args.log_level or "info")
+    pm = load_plugins()
+    loader = ConfigLoader(Path(args.config), pm, {"listen": args.listen, "storage": args.storage})
+    try:
+        config = loader.load()
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 1
+    logging_cfg = config.document.logging
+    configure_logging(args.log_level or logging_cfg.level, logging_cfg.format)
+    if importlib.util.find_spec("uvloop") is not None:
+        import uvloop  # type: ignore[import-not-found]
+
+        return uvloop.run(serve(loader))
+    return asyncio.run(serve(loader))
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from tocsin.config.document import ConfigError
+    from tocsin.daemon.serve import ConfigLoader, load_plugins
+
+    status = 0
+    for path in args.paths or [args.config]:
+        try:
+            config = ConfigLoader(Path(path), load_plugins()).load()
+        except ConfigError as exc:
+            print(exc.render())
+            print(f"{path}: {len(exc.problems)} error(s)")
+            status = 1
+            continue
+        print(f"{path}: OK: {config.summary()}")
+    return status

@@ -1,0 +1,174 @@
+"""The daemon's own sections: ``server`` (listener, TLS, auth, rate and size
+limits), ``storage``, ``logging`` and ``plugins``."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+
+from tocsin.config.types import ConfigBase, Duration, Secret
+from tocsin.config.validate import field_error
+
+__all__ = [
+    "AuthConfig", "LimitsConfig", "LoggingConfig", "PluginsConfig", "RateLimitConfig", "Role", "ServerConfig",
+    "StorageConfig", "TLSConfig", "TokenConfig", "parse_listen",
+]
+
+Base = ConfigBase
+
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
+
+
+class TLSConfig(Base, kw_only=True):
+    """HTTPS on the listener: a PEM certificate (chain) and its key."""
+
+    cert_file: str
+    key_file: str
+
+
+Role = Literal["ingest", "read", "admin"]
+
+
+class TokenConfig(Base, kw_only=True):
+    """A bearer token and what it may do: ``ingest`` posts alerts and events,
+    ``read`` reads, ``admin`` does everything."""
+
+    name: str
+    role: Role
+    token: Secret | None = None
+    token_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.token is None) == (self.token_file is None):
+            raise field_error("token", "set exactly one of token and token_file")
+        if self.token is not None and len(self.token) < 16:
+            raise field_error("token", "too short: use at least 16 characters")
+
+
+_BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
+
+
+class AuthConfig(Base):
+    tokens: list[TokenConfig] = []
+    #: user -> bcrypt hash, as Alertmanager's web config (``htpasswd -nBC 10 user``).
+    basic_auth_users: dict[str, Secret] = {}
+    #: user -> role for basic-auth users; a user not listed is ``admin``.
+    basic_auth_roles: dict[str, Role] = {}
+
+    def __post_init__(self) -> None:
+        for user, hashed in self.basic_auth_users.items():
+            if not _BCRYPT.match(hashed):
+                raise field_error(f"basic_auth_users.{user}", "expected a bcrypt hash ($2y$...)")
+        for user in self.basic_auth_roles:
+            if user not in self.basic_auth_users:
+                raise field_error(f"basic_auth_roles.{user}", "no such user in basic_auth_users")
+        names = [t.name for t in self.tokens]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise field_error(f"tokens[{i}].name", f"token name {name!r} is not unique")
+
+
+class RateLimitConfig(Base, kw_only=True):
+    """Per client address: a token bucket; over it, 429 with Retry-After."""
+
+    requests_per_second: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second <= 0:
+            raise field_error("requests_per_second", "must be greater than zero")
+        if self.burst < 1:
+            raise field_error("burst", "must be at least 1")
+
+
+class LimitsConfig(Base):
+    """What one request may carry; beyond it the request (or the alert) is refused."""
+
+    max_alerts_per_request: int = 10_000
+    max_labels_per_alert: int = 64
+    max_label_name_length: int = 256
+    max_label_value_length: int = 4096
+    max_annotation_value_length: int = 65_536
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            if getattr(self, name) < 1:
+                raise field_error(name, "must be at least 1")
+
+
+class ServerConfig(Base):
+    listen: str = "127.0.0.1:9095"
+    #: URL under which users reach tocsin; used in links sent to receivers.
+    external_url: str | None = None
+    #: Largest request body accepted; larger ones get 413.
+    max_body_bytes: int | None = None
+    #: The older name of ``max_body_bytes``.
+    max_request_bytes: int | None = None
+    tls: TLSConfig | None = None
+    #: Without it every endpoint is open (bind to loopback, or put a proxy in front).
+    auth: AuthConfig | None = None
+    rate_limit: RateLimitConfig | None = None
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    #: On SIGTERM: how long in-flight deliveries get to finish before they are given up.
+    shutdown_timeout: Duration = Duration(10)
+
+    def __post_init__(self) -> None:
+        try:
+            parse_listen(self.listen)
+        except ValueError as exc:
+            raise field_error("listen", str(exc)) from None
+        if self.max_body_bytes is not None and self.max_request_bytes is not None:
+            raise field_error("max_request_bytes", "set max_body_bytes or max_request_bytes, not both")
+        if self.body_limit <= 0:
+            raise field_error("max_body_bytes", "must be greater than zero")
+        if self.shutdown_timeout <= 0:
+            raise field_error("shutdown_timeout", "must be greater than zero")
+
+    @property
+    def body_limit(self) -> int:
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return 16 * 1024 * 1024
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    m = _LISTEN_RE.match(text)
+    if m is None or not 0 <= int(m["port"]) <= 65535:
+        raise ValueError(f"invalid listen address {text!r}: expected HOST:PORT or [IPv6]:PORT")
+    return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
+
+
+class StorageConfig(Base):
+    path: str = "var/tocsin.db"
+    #: NORMAL survives a crash of the process; FULL also a power loss.
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: Where commits run: ``process``, a child process of the daemon's own (commits go
+    #: on beside the event loop instead of taking turns with it for Python's
+    #: interpreter lock), or ``thread``, a thread of the daemon.
+    writer: Literal["process", "thread"] = "process"
+    #: How long expired silences and notification-log entries are kept
+    #: (Alertmanager's --data.retention).
+    retention: Duration = Duration(120 * 3600)
+    #: How long alert history, resolved incidents and delivery attempts are kept
+    #: (what ``tocsin stats`` can look back over).
+    history_retention: Duration = Duration(30 * 86400)
+
+    def __post_init__(self) -> None:
+        if self.retention <= 0:
+            raise field_error("retention", "must be greater than zero")
+        if self.history_retention <= 0:
+            raise field_error("history_retention", "must be greater than zero")
+
+
+class LoggingConfig(Base):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class PluginsConfig(Base):
+    #: Plugin names (entry-point names) not to load.
+    disable: list[str] = []

@@ -1,0 +1,181 @@
+"""Records as table rows and back: the statements that write each table, the
+columns read from it, and the conversions between the two.
+
+Bodies are JSON (msgspec); the columns beside a body are what queries filter
+and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit both
+writers (aiosqlite's thread and the writer process) commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from tocsin.core.models import Alert, Notification
+from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+from tocsin.store import Attempt, DeadLetter, NflogEntry
+
+__all__ = [
+    "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
+    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
+    "SILENCE_SQL", "Op", "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row",
+    "dead_letters", "history_events", "history_rows", "incident", "incident_rows", "incidents",
+    "nflog_entries", "nflog_row", "run", "run_rows", "runs", "silence_rows", "silences",
+]
+
+#: One write: a statement and its parameters, or (``many``) a statement and rows of them.
+Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
+
+_encoder = msgspec.json.Encoder()
+_alert_dec = msgspec.json.Decoder(Alert)
+_list_dec = msgspec.json.Decoder(list[str])
+_silence_dec = msgspec.json.Decoder(Silence)
+_notification_dec = msgspec.json.Decoder(Notification)
+_incident_dec = msgspec.json.Decoder(Incident)
+_detail_dec = msgspec.json.Decoder(dict[str, Any])
+_run_dec = msgspec.json.Decoder(RemediationRun)
+
+# -- alerts ---------------------------------------------------------------------------------
+
+ALERT_SQL = "INSERT OR REPLACE INTO alerts (fingerprint, body, ends_at, updated_at) VALUES (?,?,?,?)"
+
+
+def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
+    return [(a.fingerprint, _encoder.encode(a), a.ends_at, a.updated_at) for a in items]
+
+
+def alerts(rows: Iterable[Sequence[Any]]) -> list[Alert]:
+    """From ``SELECT body``."""
+    return [_alert_dec.decode(row[0]) for row in rows]
+
+
+# -- the notification log -------------------------------------------------------------------
+
+NFLOG_SQL = ("INSERT OR REPLACE INTO nflog (group_key, receiver, integration, firing, resolved,"
+             " sent_at, expires_at) VALUES (?,?,?,?,?,?,?)")
+NFLOG_COLUMNS = "group_key, receiver, integration, firing, resolved, sent_at, expires_at"
+
+
+def nflog_row(entry: NflogEntry) -> tuple[Any, ...]:
+    return (entry.group_key, entry.receiver, entry.integration,
+            _encoder.encode(sorted(entry.firing)), _encoder.encode(sorted(entry.resolved)),
+            entry.sent_at, entry.expires_at)
+
+
+def nflog_entries(rows: Iterable[Sequence[Any]]) -> list[NflogEntry]:
+    """From ``SELECT`` :data:`NFLOG_COLUMNS`."""
+    return [
+        NflogEntry(group_key=r[0], receiver=r[1], integration=r[2],
+                   firing=frozenset(_list_dec.decode(r[3])),
+                   resolved=frozenset(_list_dec.decode(r[4])), sent_at=r[5], expires_at=r[6])
+        for r in rows
+    ]
+
+
+# -- silences -------------------------------------------------------------------------------
+
+SILENCE_SQL = "INSERT OR REPLACE INTO silences (id, body, ends_at) VALUES (?,?,?)"
+
+
+def silence_rows(items: Sequence[Silence]) -> list[tuple[Any, ...]]:
+    return [(s.id, _encoder.encode(s), s.ends_at) for s in items]
+
+
+def silences(rows: Iterable[Sequence[Any]]) -> list[Silence]:
+    """From ``SELECT body``."""
+    return [_silence_dec.decode(row[0]) for row in rows]
+
+
+# -- delivery attempts and dead letters -----------------------------------------------------
+
+ATTEMPT_SQL = ("INSERT INTO attempts (at, receiver, integration, group_key, attempt, status, latency, error)"
+               " VALUES (?,?,?,?,?,?,?,?)")
+ATTEMPT_COLUMNS = "id, at, receiver, integration, group_key, attempt, status, latency, error"
+
+
+def attempt_row(a: Attempt) -> tuple[Any, ...]:
+    return (a.at, a.receiver, a.integration, a.group_key, a.attempt, a.status, a.latency, a.error)
+
+
+def attempts(rows: Iterable[Sequence[Any]]) -> list[Attempt]:
+    """From ``SELECT`` :data:`ATTEMPT_COLUMNS`."""
+    return [Attempt(id=r[0], at=r[1], receiver=r[2], integration=r[3], group_key=r[4],
+                    attempt=r[5], status=r[6], latency=r[7], error=r[8]) for r in rows]
+
+
+DEAD_LETTER_SQL = ("INSERT OR REPLACE INTO dead_letters (id, at, receiver, integration, group_key, attempts,"
+                   " error, notification) VALUES (?,?,?,?,?,?,?,?)")
+DEAD_LETTER_COLUMNS = "id, at, receiver, integration, group_key, attempts, error, notification"
+
+
+def dead_letter_row(d: DeadLetter) -> tuple[Any, ...]:
+    return (d.id, d.at, d.receiver, d.integration, d.group_key, d.attempts, d.error,
+            _encoder.encode(d.notification))
+
+
+def dead_letters(rows: Iterable[Sequence[Any]]) -> list[DeadLetter]:
+    """From ``SELECT`` :data:`DEAD_LETTER_COLUMNS`."""
+    return [DeadLetter(id=r[0], at=r[1], receiver=r[2], integration=r[3], group_key=r[4],
+                       attempts=r[5], error=r[6], notification=_notification_dec.decode(r[7]))
+            for r in rows]
+
+
+# -- incidents and their history ------------------------------------------------------------
+
+INCIDENT_SQL = (
+    "INSERT OR REPLACE INTO incidents (id, fingerprint, state, alertname, severity, fired_at,"
+    " acknowledged_at, resolved_at, body) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+
+
+def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
+    return [(i.id, i.fingerprint, i.state, i.alertname, i.severity, i.fired_at, i.acknowledged_at,
+             i.resolved_at, _encoder.encode(i)) for i in items]
+
+
+def incident(row: Sequence[Any] | None) -> Incident | None:
+    """From ``SELECT body`` (one row, or none)."""
+    return _incident_dec.decode(row[0]) if row else None
+
+
+def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
+    """From ``SELECT body``."""
+    return [_incident_dec.decode(row[0]) for row in rows]
+
+
+HISTORY_SQL = (
+    "INSERT INTO history (at, alert_id, fingerprint, kind, actor, detail) VALUES (?,?,?,?,?,?)"
+)
+HISTORY_COLUMNS = "id, at, alert_id, fingerprint, kind, actor, detail"
+
+
+def history_rows(items: Sequence[HistoryEvent]) -> list[tuple[Any, ...]]:
+    return [(h.at, h.alert_id, h.fingerprint, h.kind, h.actor, _encoder.encode(h.detail)) for h in items]
+
+
+def history_events(rows: Iterable[Sequence[Any]]) -> list[HistoryEvent]:
+    """From ``SELECT`` :data:`HISTORY_COLUMNS`."""
+    return [HistoryEvent(id=r[0], at=r[1], alert_id=r[2], fingerprint=r[3], kind=r[4], actor=r[5],
+                         detail=_detail_dec.decode(r[6])) for r in rows]
+
+
+# -- remediation runs -----------------------------------------------------------------------
+
+RUN_SQL = ("INSERT OR REPLACE INTO remediation_runs (id, created_at, remediation, fingerprint, state, body)"
+           " VALUES (?,?,?,?,?,?)")
+
+
+def run_rows(items: Sequence[RemediationRun]) -> list[tuple[Any, ...]]:
+    return [(r.id, r.created_at, r.remediation, r.fingerprint, r.state, _encoder.encode(r)) for r in items]
+
+
+def run(row: Sequence[Any] | None) -> RemediationRun | None:
+    """From ``SELECT body`` (one row, or none)."""
+    return _run_dec.decode(row[0]) if row else None
+
+
+def runs(rows: Iterable[Sequence[Any]]) -> list[RemediationRun]:
+    """From ``SELECT body``."""
+    return [_run_dec.decode(row[0]) for row in rows]

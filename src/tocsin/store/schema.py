@@ -1,0 +1,137 @@
+"""The SQLite schema: its migrations, and applying them when the store opens.
+
+Each migration is one script, applied once in its own transaction; ``PRAGMA
+user_version`` records the last one applied. A database newer than this tocsin
+(a version it does not know) is refused rather than written to.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+import structlog
+
+from tocsin.store import StorageError
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+log = structlog.get_logger("tocsin.store")
+
+#: Schema versions, applied in order; ``PRAGMA user_version`` records the last.
+MIGRATIONS: list[str] = [
+    # 1: alerts and the notification log.
+    """
+    CREATE TABLE alerts (
+        fingerprint TEXT PRIMARY KEY,
+        body BLOB NOT NULL,
+        ends_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX alerts_ends_at ON alerts (ends_at);
+    CREATE TABLE nflog (
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (group_key, receiver, integration)
+    );
+    """,
+    # 2: silences.
+    """
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        body BLOB NOT NULL,
+        ends_at REAL NOT NULL
+    );
+    """,
+    # 3: delivery attempts and dead letters.
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status INTEGER,
+        latency REAL NOT NULL,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX attempts_at ON attempts (at);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        notification BLOB NOT NULL
+    );
+    """,
+    # 4: incidents (the lifecycle of alerts) and their history.
+    """
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        fired_at REAL NOT NULL,
+        acknowledged_at REAL NOT NULL,
+        resolved_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX incidents_fired_at ON incidents (fired_at);
+    CREATE INDEX incidents_fingerprint ON incidents (fingerprint, fired_at);
+    CREATE INDEX incidents_open ON incidents (state) WHERE state != 'resolved';
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        alert_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        detail BLOB NOT NULL
+    );
+    CREATE INDEX history_alert ON history (alert_id, id);
+    CREATE INDEX history_at ON history (at);
+    CREATE INDEX attempts_receiver ON attempts (at, receiver);
+    """,
+    # 5: remediation runs (the audit record).
+    """
+    CREATE TABLE remediation_runs (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        remediation TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        state TEXT NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX remediation_runs_created ON remediation_runs (created_at);
+    CREATE INDEX remediation_runs_pending ON remediation_runs (state) WHERE state = 'pending_approval';
+    """,
+    # 6: nothing queries alerts by end time; the index only cost a page write per alert write.
+    """
+    DROP INDEX IF EXISTS alerts_ends_at;
+    """,
+]
+
+
+async def migrate(db: aiosqlite.Connection, path: str) -> None:
+    """Bring the schema of ``db`` (at ``path``, for messages) up to the last migration."""
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = row[0] if row else 0
+    if current > len(MIGRATIONS):
+        raise StorageError(
+            f"{path} has schema version {current}, newer than this tocsin knows "
+            f"({len(MIGRATIONS)}); upgrade tocsin or use another database"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        await db.executescript(
+            "BEGIN;\n" + MIGRATIONS[version - 1] + f"\nPRAGMA user_version={version};\nCOMMIT;"
+        )
+        log.info("schema migrated", version=version, path=path)
