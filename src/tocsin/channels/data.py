@@ -7,21 +7,7 @@ from typing import Any
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts_nano
 
-__all__ = [
-    "SEVERITY_RANK", "alert_data", "common", "message_data", "notice_line", "quote_meta", "severity_level",
-]
-
-#: The severities channels know, least to most severe.
-SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3, "critical": 4}
-_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
-                     "information": "info", "informational": "info"}
-
-
-def severity_level(value: str | None) -> str | None:
-    """``"CRIT"`` -> ``"critical"``: one of critical, error, warning, info; None if unknown."""
-    v = (value or "").strip().lower()
-    v = _SEVERITY_ALIASES.get(v, v)
-    return v if v in SEVERITY_RANK else None
+__all__ = ["alert_data", "common", "message_data", "notice_line", "quote_meta"]
 
 #: The characters Go's ``regexp.QuoteMeta`` escapes.
 _GO_REGEXP_META = frozenset("\\.+*?()|[]{}^$")

@@ -35,11 +35,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from tocsin.channels.data import SEVERITY_RANK, severity_level
 from tocsin.core.durations import Duration
 from tocsin.core.jsondecode import decode
 from tocsin.core.labels import valid_label_name
 from tocsin.core.models import PostableAlert
+from tocsin.core.severity import SEVERITIES, severity_level
 
 __all__ = [
     "CATEGORIES", "PRIORITIES", "NativeEvent", "NativeEventError", "decode_events", "event_field",
@@ -57,7 +57,7 @@ PRIORITIES = {
 CATEGORIES = ("system", "database", "application", "performance", "security", "business", "availability")
 
 _DEFAULT_SEVERITY = "warning"
-_SEVERITY_CHOICES = ", ".join(sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__, reverse=True))
+_SEVERITY_CHOICES = ", ".join(SEVERITIES)
 _PRIORITY_CHOICES = "P1, P2, P3, P4, P5, critical, high, medium, low, info"
 
 #: Labels set by event fields, and the field that sets each.

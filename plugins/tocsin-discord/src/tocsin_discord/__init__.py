@@ -35,11 +35,12 @@ from urllib.parse import urlsplit
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
-from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
+from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json, url_from_file
 from tocsin.config.types import URL
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
+from tocsin.core.severity import highest_severity, severity_level
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.templates import duration_words
 
@@ -234,9 +235,9 @@ def _color(alerts: list[Alert], now: float) -> int:
     firing = [a for a in alerts if not a.resolved(now)]
     if not firing:
         return GREEN
-    known = [lv for a in firing if (lv := severity_level(a.labels.get("severity"))) is not None]
+    level = highest_severity(a.labels.get("severity") for a in firing)
     # Unknown or missing severity: red, as Alertmanager colours every firing message.
-    return COLORS[max(known, key=SEVERITY_RANK.__getitem__)] if known else RED
+    return COLORS[level] if level else RED
 
 
 def _when(ts: float) -> str:

@@ -31,6 +31,7 @@ from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
+from tocsin.core.severity import severity_level as label_severity
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.templates import Template, Templates, data, fallback_text
 
@@ -51,9 +52,8 @@ DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512_000
 
+#: PagerDuty's own vocabulary (Events API v2), which a rendered ``severity`` must be in.
 SEVERITIES = ("critical", "error", "warning", "info")
-_SEVERITY_ALIASES = {"crit": "critical", "err": "error", "warn": "warning",
-                     "information": "info", "informational": "info"}
 
 #: Alertmanager's ``__subject``.
 DEFAULT_DESCRIPTION = (
@@ -90,9 +90,8 @@ DEFAULT_DETAILS = {
 
 def severity_level(value: str | None) -> str | None:
     """``" Warn "`` -> ``"warning"``: one of PagerDuty's severities, or None."""
-    v = (value or "").strip().lower()
-    v = _SEVERITY_ALIASES.get(v, v)
-    return v if v in SEVERITIES else None
+    level = label_severity(value)
+    return level if level in SEVERITIES else None
 
 
 def dedup_key(group_key: str) -> str:

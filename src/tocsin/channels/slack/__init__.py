@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelKind
-from tocsin.channels.data import severity_level
 from tocsin.channels.slack import callbacks
 from tocsin.channels.slack.channel import KIND, SlackChannel
 from tocsin.channels.slack.config import SlackConfig
@@ -26,6 +25,7 @@ from tocsin.channels.slack.render import (
     labels_value,
     mrkdwn,
 )
+from tocsin.core.severity import severity_level
 
 if TYPE_CHECKING:
     from tocsin.core.facade import Facade

@@ -16,9 +16,10 @@ import msgspec
 import structlog
 
 from tocsin.channels import ChannelContext
-from tocsin.channels.data import SEVERITY_RANK, notice_line, severity_level
+from tocsin.channels.data import notice_line
 from tocsin.channels.slack.config import SlackConfig
 from tocsin.core.models import Alert, Notification
+from tocsin.core.severity import highest_severity, severity_level
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.templates import Templates, data, duration_words, fallback_text
 
@@ -260,10 +261,9 @@ def _color(n: Notification, firing: list[Alert]) -> str:
     if n.event == "acknowledged":
         return BLUE
     if firing:
-        levels = [severity_level(a.labels.get("severity")) for a in firing]
-        known = [lv for lv in levels if lv is not None]
+        level = highest_severity(a.labels.get("severity") for a in firing)
         # Unknown or missing severity: red, as Alertmanager colours every firing message.
-        return COLORS[max(known, key=SEVERITY_RANK.__getitem__)] if known else RED
+        return COLORS[level] if level else RED
     return GREEN
 
 
