@@ -49,6 +49,7 @@ import structlog
 from aiohttp import web
 
 from tocsin.config.document import AuthConfig
+from tocsin.config.secrets import SecretFileError, read_secret_file
 from tocsin.core.routes import Access
 from tocsin.web import json_error
 from tocsin.web.keys import ROUTES, RUNTIME
@@ -136,11 +137,9 @@ class Authenticator:
             return cached.digest
         digest: bytes | None = None
         try:
-            with open(path, encoding="utf-8") as f:
-                token = f.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            log.error("token_file cannot be read; its token is refused", path=path,
-                      error=getattr(exc, "strerror", None) or type(exc).__name__)
+            token = read_secret_file(path, "token_file")
+        except SecretFileError as exc:
+            log.error("token_file cannot be read; its token is refused", path=path, error=str(exc))
         else:
             if len(token) < MIN_TOKEN_LENGTH:
                 log.error(f"token_file holds no token of at least {MIN_TOKEN_LENGTH} characters; "

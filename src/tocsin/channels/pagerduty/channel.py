@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import socket
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +26,7 @@ import structlog
 
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import notice_line
-from tocsin.channels.http import HTTPConfig, post_json
+from tocsin.channels.http import HTTPConfig, post_json, secret_from_file
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
@@ -155,11 +154,8 @@ class PagerdutyChannel:
     def routing_key(self) -> str:
         c = self.config
         if c.routing_key_file:
-            try:
-                key = Path(c.routing_key_file).read_text().strip()
-            except OSError as exc:
-                raise DeliveryError(f"pagerduty routing_key_file {c.routing_key_file}: {exc.strerror}",
-                                    retryable=False) from None
+            # A plain str: the key goes into the event, and msgspec encodes no Secret.
+            key = str(secret_from_file(c.routing_key_file, "routing_key_file"))
         else:
             key = (c.routing_key or "").strip()
         if not key:

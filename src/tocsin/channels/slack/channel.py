@@ -39,17 +39,15 @@ built by :mod:`~tocsin.channels.slack.render`; this module sends it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import structlog
 
 from tocsin.channels import ChannelContext, ChannelKind, DeliveryError
-from tocsin.channels.http import post_json
+from tocsin.channels.http import post_json, url_from_file
 from tocsin.channels.slack.config import SlackConfig, check
 from tocsin.channels.slack.render import message as build_message
-from tocsin.config.types import URL
 from tocsin.core.models import Notification
 
 __all__ = ["KIND", "SlackChannel"]
@@ -79,26 +77,15 @@ class SlackChannel:
         if c.api_url:
             return c.api_url
         if c.api_url_file:
-            return self._read_url(c.api_url_file, "api_url_file")
+            return url_from_file(c.api_url_file, "api_url_file")
         if getattr(g, "slack_api_url", None):
             return g.slack_api_url
         if getattr(g, "slack_api_url_file", None):
-            return self._read_url(g.slack_api_url_file, "global.slack_api_url_file")
+            return url_from_file(g.slack_api_url_file, "global.slack_api_url_file")
         raise DeliveryError(
             "no Slack webhook URL: set api_url or api_url_file, or global slack_api_url[_file]",
             retryable=False,
         )
-
-    @staticmethod
-    def _read_url(path: str, key: str) -> str:
-        try:
-            text = Path(path).read_text().strip()
-        except OSError as exc:
-            raise DeliveryError(f"slack {key} {path}: {exc.strerror}", retryable=False) from None
-        try:
-            return URL.parse(text)
-        except ValueError:
-            raise DeliveryError(f"slack {key} {path}: not an http(s) URL", retryable=False) from None
 
     # The message --------------------------------------------------------------------------
 
