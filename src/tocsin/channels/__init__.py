@@ -11,9 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import msgspec
-
-from tocsin.config.types import Duration
+from tocsin.config.types import ConfigBase, Duration
 
 if TYPE_CHECKING:
     import aiohttp
@@ -23,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Channel", "ChannelConfig", "ChannelContext", "ChannelKind", "DeliveryError"]
 
 
-class ChannelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ChannelConfig(ConfigBase, kw_only=True):
     """Fields every ``<kind>_configs`` entry has. Channel configs subclass this."""
 
     send_resolved: bool = True

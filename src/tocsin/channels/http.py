@@ -7,11 +7,10 @@ import base64
 import ssl
 
 import aiohttp
-import msgspec
 
 from tocsin.channels import DeliveryError
 from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_file
-from tocsin.config.types import URL, Secret
+from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 
 __all__ = ["HTTPConfig", "post_json", "redact_url", "secret_from_file", "url_from_file"]
@@ -44,11 +43,7 @@ def url_from_file(path: str, field: str) -> URL:
         raise DeliveryError(str(exc), retryable=False) from None
 
 
-class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class Authorization(_Base):
+class Authorization(ConfigBase):
     type: str = "Bearer"
     credentials: Secret | None = None
     credentials_file: str | None = None
@@ -58,7 +53,7 @@ class Authorization(_Base):
             raise field_error("credentials_file", "set credentials or credentials_file, not both")
 
 
-class BasicAuth(_Base):
+class BasicAuth(ConfigBase):
     username: str = ""
     password: Secret | None = None
     password_file: str | None = None
@@ -68,7 +63,7 @@ class BasicAuth(_Base):
             raise field_error("password_file", "set password or password_file, not both")
 
 
-class TLSConfig(_Base):
+class TLSConfig(ConfigBase):
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
@@ -76,7 +71,7 @@ class TLSConfig(_Base):
     insecure_skip_verify: bool = False
 
 
-class HTTPConfig(_Base):
+class HTTPConfig(ConfigBase):
     authorization: Authorization | None = None
     basic_auth: BasicAuth | None = None
     bearer_token: Secret | None = None

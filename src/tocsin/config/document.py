@@ -50,10 +50,7 @@ __all__ = [
 ]
 
 
-Base = ConfigBase
-
-
-class GlobalConfig(Base):
+class GlobalConfig(ConfigBase):
     resolve_timeout: Duration = Duration(300)
     http_config: HTTPConfig | None = None
     # Defaults channels inherit, with Alertmanager's names.
@@ -74,26 +71,26 @@ class GlobalConfig(Base):
             raise field_error("resolve_timeout", "must be greater than zero")
 
 
-class SlackActionsConfig(Base):
+class SlackActionsConfig(ConfigBase):
     """Slack interactivity: the app's signing secret verifies button callbacks."""
 
     signing_secret: Secret | None = None
     signing_secret_file: str | None = None
 
 
-class PagerdutyWebhookConfig(Base):
+class PagerdutyWebhookConfig(ConfigBase):
     """PagerDuty v3 webhook subscriptions' secrets (several while rotating)."""
 
     webhook_secrets: list[Secret] = []
     webhook_secret_file: str | None = None
 
 
-class IntegrationsConfig(Base):
+class IntegrationsConfig(ConfigBase):
     slack: SlackActionsConfig = msgspec.field(default_factory=SlackActionsConfig)
     pagerduty: PagerdutyWebhookConfig = msgspec.field(default_factory=PagerdutyWebhookConfig)
 
 
-class ConfigDocument(Base, kw_only=True):
+class ConfigDocument(ConfigBase, kw_only=True):
     global_: GlobalConfig = msgspec.field(default_factory=GlobalConfig, name="global")
     route: RouteConfig
     receivers: list[dict[str, Any]] = []
@@ -160,7 +157,7 @@ def _receiver_type(kinds: Mapping[str, ChannelKind]) -> type[msgspec.Struct]:
     fields: list[tuple[str, Any, Any]] = [("name", str, msgspec.NODEFAULT)]
     for kind in sorted(kinds):
         fields.append((f"{kind}_configs", list[kinds[kind].config], msgspec.field(default_factory=list)))
-    return msgspec.defstruct("Receiver", fields, forbid_unknown_fields=True, kw_only=True)
+    return msgspec.defstruct("Receiver", fields, bases=(ConfigBase,), kw_only=True)
 
 
 def _decode_receivers(

@@ -16,12 +16,10 @@ __all__ = [
     "StorageConfig", "TLSConfig", "TokenConfig", "parse_listen",
 ]
 
-Base = ConfigBase
-
 _LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 
 
-class TLSConfig(Base, kw_only=True):
+class TLSConfig(ConfigBase, kw_only=True):
     """HTTPS on the listener: a PEM certificate (chain) and its key."""
 
     cert_file: str
@@ -31,7 +29,7 @@ class TLSConfig(Base, kw_only=True):
 Role = Literal["ingest", "read", "admin"]
 
 
-class TokenConfig(Base, kw_only=True):
+class TokenConfig(ConfigBase, kw_only=True):
     """A bearer token and what it may do: ``ingest`` posts alerts and events,
     ``read`` reads, ``admin`` does everything."""
 
@@ -50,7 +48,7 @@ class TokenConfig(Base, kw_only=True):
 _BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
 
 
-class AuthConfig(Base):
+class AuthConfig(ConfigBase):
     tokens: list[TokenConfig] = []
     #: user -> bcrypt hash, as Alertmanager's web config (``htpasswd -nBC 10 user``).
     basic_auth_users: dict[str, Secret] = {}
@@ -70,7 +68,7 @@ class AuthConfig(Base):
                 raise field_error(f"tokens[{i}].name", f"token name {name!r} is not unique")
 
 
-class RateLimitConfig(Base, kw_only=True):
+class RateLimitConfig(ConfigBase, kw_only=True):
     """Per client address: a token bucket; over it, 429 with Retry-After."""
 
     requests_per_second: float
@@ -83,7 +81,7 @@ class RateLimitConfig(Base, kw_only=True):
             raise field_error("burst", "must be at least 1")
 
 
-class LimitsConfig(Base):
+class LimitsConfig(ConfigBase):
     """What one request may carry; beyond it the request (or the alert) is refused."""
 
     max_alerts_per_request: int = 10_000
@@ -98,7 +96,7 @@ class LimitsConfig(Base):
                 raise field_error(name, "must be at least 1")
 
 
-class ServerConfig(Base):
+class ServerConfig(ConfigBase):
     listen: str = "127.0.0.1:9095"
     #: URL under which users reach tocsin; used in links sent to receivers.
     external_url: str | None = None
@@ -142,7 +140,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
 
 
-class StorageConfig(Base):
+class StorageConfig(ConfigBase):
     path: str = "var/tocsin.db"
     #: NORMAL survives a crash of the process; FULL also a power loss.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
@@ -164,11 +162,11 @@ class StorageConfig(Base):
             raise field_error("history_retention", "must be greater than zero")
 
 
-class LoggingConfig(Base):
+class LoggingConfig(ConfigBase):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
 
 
-class PluginsConfig(Base):
+class PluginsConfig(ConfigBase):
     #: Plugin names (entry-point names) not to load.
     disable: list[str] = []

@@ -10,7 +10,7 @@ from typing import Literal
 import jinja2
 import msgspec
 
-from tocsin.config.types import Duration, MatcherList
+from tocsin.config.types import ConfigBase, Duration, MatcherList
 from tocsin.config.validate import field_error
 from tocsin.core.labels import valid_label_name
 from tocsin.notify.templates import Template, Templates
@@ -22,10 +22,6 @@ __all__ = [
 
 #: Most processes the host enricher lists by CPU, and by memory.
 MAX_TOP = 50
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
 
 
 _template_checker: jinja2.Environment | None = None
@@ -45,7 +41,7 @@ def _check_names(what: str, names: Iterable[str]) -> None:
             raise field_error(f"{what}.{name}", f"invalid {what[:-1]} name {name!r}")
 
 
-class EnrichRule(Base):
+class EnrichRule(ConfigBase):
     """Alerts matching ``matchers`` (all of them; none matches every alert) get
     ``labels`` and ``annotations`` (Jinja2 over ``labels`` and ``annotations``)."""
 
@@ -71,7 +67,7 @@ class EnrichRule(Base):
                 raise field_error(f"annotations.{name}", f"template error: {exc}") from None
 
 
-class ThresholdBand(Base):
+class ThresholdBand(ConfigBase):
     #: Percent beyond the threshold that must be exceeded for this band.
     over: float
     severity: str
@@ -86,7 +82,7 @@ class ThresholdBand(Base):
             raise field_error("priority", "must not be empty (leave it out instead)")
 
 
-class ThresholdConfig(Base):
+class ThresholdConfig(ConfigBase):
     #: Annotation (or, failing that, label) holding the measured value.
     value: str = "value"
     #: Annotation (or label) holding the threshold.
@@ -113,7 +109,7 @@ def _check_lines(what: str, table: Mapping[str, list[str]]) -> None:
                 raise field_error(f"{what}.{key}[{i}]", "must not be empty")
 
 
-class RecommendationsConfig(Base):
+class RecommendationsConfig(ConfigBase):
     #: By the value of the alert's ``category`` label.
     by_category: dict[str, list[str]] = {}
     #: By the alert's ``alertname``.
@@ -124,7 +120,7 @@ class RecommendationsConfig(Base):
         _check_lines("by_alertname", self.by_alertname)
 
 
-class HostConfig(Base):
+class HostConfig(ConfigBase):
     enabled: bool = False
     #: Extra condition on top of "the alert is about this host".
     matchers: list[MatcherList] = []
@@ -139,7 +135,7 @@ class HostConfig(Base):
             raise field_error("timeout", "must be greater than zero")
 
 
-class EnrichConfig(Base):
+class EnrichConfig(ConfigBase):
     #: Bound of each enricher (but host, which has its own) for one alert.
     timeout: Duration = Duration(2)
     #: Applied in order; a rule's matchers see the labels earlier rules added.

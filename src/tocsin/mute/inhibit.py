@@ -26,9 +26,7 @@ if TYPE_CHECKING:
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import msgspec
-
-from tocsin.config.types import MatcherList, Regex
+from tocsin.config.types import ConfigBase, MatcherList, Regex
 from tocsin.config.validate import field_error
 from tocsin.core.labels import valid_label_name
 from tocsin.core.matchers import Matcher, MatchType, matches_all
@@ -37,7 +35,7 @@ from tocsin.core.models import Alert
 __all__ = ["InhibitRule", "InhibitRuleConfig", "Inhibitor"]
 
 
-class InhibitRuleConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class InhibitRuleConfig(ConfigBase, kw_only=True):
     source_matchers: list[MatcherList] = []
     target_matchers: list[MatcherList] = []
     equal: list[str] = []

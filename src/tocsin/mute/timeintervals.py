@@ -26,8 +26,7 @@ import re
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msgspec
-
+from tocsin.config.types import ConfigBase
 from tocsin.config.validate import field_error
 
 __all__ = [
@@ -195,7 +194,7 @@ def _minutes(text: str) -> int:
     return int(h) * 60 + int(mi)
 
 
-class TimeRange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class TimeRange(ConfigBase, kw_only=True):
     start_time: str
     end_time: str
 
@@ -217,7 +216,7 @@ class TimeRange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return _minutes(self.end_time)
 
 
-class TimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class TimeInterval(ConfigBase, kw_only=True):
     times: list[TimeRange] | None = None
     weekdays: list[WeekdayRange] | None = None
     days_of_month: list[DayOfMonthRange] | None = None
@@ -238,7 +237,7 @@ class TimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return True
 
 
-class NamedTimeInterval(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class NamedTimeInterval(ConfigBase, kw_only=True):
     name: str
     #: An empty value (null) is no specs, as in Alertmanager.
     time_intervals: list[TimeInterval] | None = []

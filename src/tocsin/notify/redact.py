@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from tocsin.config.types import ConfigBase
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
 
@@ -72,7 +73,7 @@ _BUILTIN: dict[str, list[tuple[re.Pattern[str], bool]]] = {
 BUILTIN = ("tokens", "passwords", "card_numbers")
 
 
-class RedactConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RedactConfig(ConfigBase, kw_only=True):
     #: Built-in pattern sets to apply (all by default; ``[]`` for none).
     builtin: list[Builtin] = msgspec.field(default_factory=lambda: list(BUILTIN))
     #: Your own regular expressions; each match is replaced.

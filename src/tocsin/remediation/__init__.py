@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from tocsin.config.types import Duration
+from tocsin.config.types import ConfigBase, Duration
 from tocsin.core.records import Outcome, Rendered
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ __all__ = [
 MAX_OUTPUT = 16 * 1024
 
 
-class RemediationConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RemediationConfig(ConfigBase, kw_only=True):
     """Fields every ``remediations:`` entry has. Kind configs subclass this."""
 
     name: str

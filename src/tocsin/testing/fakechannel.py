@@ -18,7 +18,7 @@ __all__ = ["FakeChannel", "FakeChannelConfig", "FakeSend"]
 Outcome = Literal["hanging", "sent", "failed", "cut off"]
 
 
-class FakeChannelConfig(ChannelConfig, forbid_unknown_fields=True, kw_only=True):
+class FakeChannelConfig(ChannelConfig, kw_only=True):
     """A ``fake_configs`` entry: the fields every channel has (``send_resolved``,
     ``timeout``, ``max_concurrency``) and no more."""
 

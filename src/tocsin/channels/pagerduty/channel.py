@@ -27,7 +27,7 @@ import structlog
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json, secret_from_file
-from tocsin.config.types import URL, Secret
+from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
 from tocsin.core.severity import severity_level as label_severity
@@ -98,18 +98,14 @@ def dedup_key(group_key: str) -> str:
     return hashlib.sha256(group_key.encode()).hexdigest()
 
 
-class _Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class PagerdutyImage(_Base):
+class PagerdutyImage(ConfigBase):
     #: Image URL (PagerDuty shows only https images).
     src: Template
     href: Template | None = None
     alt: Template | None = None
 
 
-class PagerdutyLink(_Base):
+class PagerdutyLink(ConfigBase):
     href: Template
     text: Template | None = None
 
