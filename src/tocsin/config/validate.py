@@ -18,6 +18,8 @@ from typing import Any
 import msgspec
 from msgspec import inspect as mi
 
+from tocsin.core.jsondecode import split_error
+
 __all__ = ["ConfigError", "Problem", "decode", "join_path"]
 
 
@@ -94,7 +96,7 @@ class _Walker:
         try:
             return msgspec.convert(data, target, dec_hook=self.dec_hook)
         except msgspec.ValidationError as exc:
-            self.fail(path, _strip_msgspec_path(str(exc)))
+            self.fail(path, split_error(exc)[1])
             return None
 
     def struct(self, data: Any, t: mi.StructType, path: str) -> Any:
@@ -181,11 +183,6 @@ def _python_type(t: mi.Type) -> Any:
     if isinstance(t, mi.DictType):
         return dict[_python_type(t.key_type), _python_type(t.value_type)]
     raise TypeError(f"unsupported config type {t!r}")
-
-
-def _strip_msgspec_path(msg: str) -> str:
-    head, sep, _ = msg.rpartition(" - at `$")
-    return head if sep else msg
 
 
 def _kind(data: Any) -> str:

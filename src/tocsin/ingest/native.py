@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from tocsin.core.durations import Duration
-from tocsin.core.jsondecode import decode
+from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.labels import valid_label_name
 from tocsin.core.models import PostableAlert
 from tocsin.core.severity import SEVERITIES, severity_level
@@ -183,7 +183,7 @@ def decode_events(
         try:
             event = decode(_event_dec, raw)
         except msgspec.ValidationError as exc:
-            field, message = _explain(str(exc))
+            field, message = _explain(exc)
             bad.append(NativeEventError(index, field, message))
             continue
         except msgspec.DecodeError as exc:  # valid JSON, but nested too deeply (metadata)
@@ -199,9 +199,6 @@ def decode_events(
 
 # -- msgspec's errors, told in the event's terms -------------------------------------------
 
-_AT_RE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
-_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 _EXPECTED_RE = re.compile(r"^Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`$")
 _GOT = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
         "null": "null", "array": "an array", "object": "an object"}
@@ -218,14 +215,13 @@ _WANT = {
 }
 
 
-def _explain(text: str) -> tuple[str, str]:
-    """msgspec's ``ValidationError`` text as ``(field, message)``."""
-    m = _AT_RE.search(text)
-    path, text = ("", text) if m is None else (m["path"], text[: m.start()])
-    if (unknown := _UNKNOWN_RE.match(text)) is not None:
-        return unknown["name"], _unknown_field(unknown["name"])
-    if (missing := _MISSING_RE.match(text)) is not None:
-        return missing["name"], "required"
+def _explain(error: msgspec.ValidationError) -> tuple[str, str]:
+    """msgspec's ``ValidationError`` as ``(field, message)``, in the event's terms."""
+    path, text = split_error(error)
+    if text.startswith("Object contains unknown field"):
+        return path, _unknown_field(path.rpartition(".")[2])
+    if text.startswith("Object missing required field"):
+        return path, "required"
     if path in ("starts_at", "startsAt") and "datetime" in text:
         return path, _TIMESTAMP
     if text == "Number out of range":

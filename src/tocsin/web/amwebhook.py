@@ -19,7 +19,7 @@ import msgspec
 from aiohttp import web
 
 from tocsin.core.durations import Duration
-from tocsin.core.jsondecode import decode
+from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.models import PostableAlert
 from tocsin.core.routes import HTTPRoute, error_answers, json_answer, query_param
 from tocsin.core.timefmt import from_datetime
@@ -77,7 +77,8 @@ async def post_webhook(request: web.Request) -> web.Response:
     try:
         message = decode(_dec, await request.read())
     except msgspec.ValidationError as exc:
-        return json_error(400, f"not an Alertmanager webhook message: {exc}")
+        field, msg = split_error(exc)
+        return json_error(400, f"not an Alertmanager webhook message: {msg}", field=field or None)
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
     if message.version != "4":

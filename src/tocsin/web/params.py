@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from tocsin.core.jsondecode import decode
+from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.routes import query_param
 from tocsin.web import json_error
 
@@ -71,9 +71,8 @@ async def change_body(request: web.Request) -> ChangeRequest | web.Response:
             try:
                 body = decode(_change_dec, raw)
             except msgspec.ValidationError as exc:
-                msg = str(exc)
-                field = "who" if "who" in msg else "note" if "note" in msg else None
-                return json_error(400, f"invalid request: {msg}", field=field)
+                field, msg = split_error(exc)
+                return json_error(400, f"invalid request: {msg}", field=field or None)
             except msgspec.DecodeError as exc:
                 return json_error(400, f"invalid JSON: {exc}")
     if len(body.who) > 200:

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from tocsin.core.jsondecode import decode
+from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.core.models import Alert, PostableAlert
 from tocsin.core.routes import HTTPRoute
@@ -21,22 +21,11 @@ from tocsin.web import json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
 
-__all__ = ["AlertQuery", "decode_alerts", "filter_matchers", "gettable", "routes", "split_validation"]
+__all__ = ["AlertQuery", "decode_alerts", "filter_matchers", "gettable", "routes"]
 
 _batch_dec = msgspec.json.Decoder(list[PostableAlert])
 _raw_dec = msgspec.json.Decoder(list[msgspec.Raw])
 _one_dec = msgspec.json.Decoder(PostableAlert)
-_PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?(?P<path>[^`]*)`$")
-_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
-
-
-def split_validation(msg: str) -> tuple[str, str]:
-    m = _PATH_RE.search(msg)
-    path, msg = ("", msg) if m is None else (m["path"], msg[: m.start()])
-    missing = _MISSING_RE.match(msg)
-    if missing is not None:  # name the missing field itself, not the object holding it
-        path = f"{path}.{missing['name']}" if path else missing["name"]
-    return path, msg
 
 
 def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[AlertError]]:
@@ -55,7 +44,7 @@ def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[Al
         try:
             good.append((i, decode(_one_dec, raw)))
         except msgspec.ValidationError as exc:
-            field, msg = split_validation(str(exc))
+            field, msg = split_error(exc)
             bad.append(AlertError(i, field or "alert", msg))
     return good, bad
 

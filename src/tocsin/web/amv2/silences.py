@@ -7,13 +7,13 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
-from tocsin.core.jsondecode import decode
+from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts, from_datetime, past_max
 from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import filter_matchers, split_validation
+from tocsin.web.amv2.alerts import filter_matchers
 from tocsin.web.keys import RUNTIME
 
 __all__ = ["routes"]
@@ -62,7 +62,7 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         posted = decode(_post_dec, body)
     except msgspec.ValidationError as exc:
-        field, msg = split_validation(str(exc))
+        field, msg = split_error(exc)
         return json_error(400, f"invalid silence: {msg}", field=field or None)
     except msgspec.DecodeError as exc:
         return json_error(400, f"invalid JSON: {exc}")
