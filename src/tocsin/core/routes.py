@@ -6,25 +6,28 @@ from its declaration and the OpenAPI document is written from the same
 declarations, so the three cannot disagree. The built-in API modules declare theirs
 in their ``routes()``; a plugin (a channel's signed callback, say) returns its own
 from :func:`tocsin.hookspecs.tocsin_register_routes`. Handlers answer in the API's
-JSON shape with :func:`json_response` and :func:`json_error`.
+JSON shape with :func:`json_response` and :func:`json_error`, and read a JSON body
+with :func:`json_body`.
 
 This module is in core, below every stage, so the hookspecs and a channel can
-name it without importing the web app or the runtime; it depends on aiohttp and
-msgspec alone.
+name it without importing the web app or the runtime; it depends on aiohttp,
+msgspec and :mod:`tocsin.core.jsondecode` alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 from aiohttp import web
 
+from tocsin.core.jsondecode import decode, split_error
+
 __all__ = [
     "ERROR", "Access", "HTTPRoute", "Handler", "RouteTable", "error_answers", "id_param", "json_answer",
-    "json_error", "json_response", "query_param",
+    "json_body", "json_error", "json_response", "query_param",
 ]
 
 #: Who may call a route once ``server.auth`` is set: ``open`` needs no credentials (health
@@ -115,6 +118,21 @@ def json_error(status: int, error: str, field: str | None = None, **extra: Any) 
         body["field"] = field
     body.update(extra)
     return json_response(body, status)
+
+
+T = TypeVar("T")
+
+
+def json_body(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T | web.Response:
+    """``body`` decoded, or the 400 answer: ``invalid JSON: ...``, or ``<what>: <msgspec's
+    message>`` with ``field`` naming the offending field."""
+    try:
+        return decode(decoder, body)
+    except msgspec.ValidationError as exc:
+        field, message = split_error(exc)
+        return json_error(400, f"{what}: {message}", field=field or None)
+    except msgspec.DecodeError as exc:
+        return json_error(400, f"invalid JSON: {exc}")
 
 
 # -- OpenAPI building blocks, shared by every declaration ------------------------------------------

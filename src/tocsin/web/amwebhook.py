@@ -19,12 +19,11 @@ import msgspec
 from aiohttp import web
 
 from tocsin.core.durations import Duration
-from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.models import PostableAlert
 from tocsin.core.routes import HTTPRoute, error_answers, json_answer, query_param
 from tocsin.core.timefmt import from_datetime
 from tocsin.store import StorageError
-from tocsin.web import json_error, json_response
+from tocsin.web import json_body, json_error, json_response
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
 
@@ -74,13 +73,9 @@ async def post_webhook(request: web.Request) -> web.Response:
         return json_error(400, f"ttl: {exc}", field="ttl")
     if ttl <= 0:
         return json_error(400, "ttl: must be greater than zero", field="ttl")
-    try:
-        message = decode(_dec, await request.read())
-    except msgspec.ValidationError as exc:
-        field, msg = split_error(exc)
-        return json_error(400, f"not an Alertmanager webhook message: {msg}", field=field or None)
-    except msgspec.DecodeError as exc:
-        return json_error(400, f"invalid JSON: {exc}")
+    message = json_body(_dec, await request.read(), "not an Alertmanager webhook message")
+    if isinstance(message, web.Response):
+        return message
     if message.version != "4":
         return json_error(400, f"unsupported webhook message version {message.version!r} (want \"4\")",
                           field="version")

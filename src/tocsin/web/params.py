@@ -5,9 +5,8 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.routes import query_param
-from tocsin.web import json_error
+from tocsin.web import json_body, json_error
 
 __all__ = [
     "CHANGE_BODY", "PAGE_PARAMS", "BadParam", "ChangeRequest", "actor", "change_body", "int_param",
@@ -68,13 +67,10 @@ async def change_body(request: web.Request) -> ChangeRequest | web.Response:
         if not raw.strip():
             body = ChangeRequest()
         else:
-            try:
-                body = decode(_change_dec, raw)
-            except msgspec.ValidationError as exc:
-                field, msg = split_error(exc)
-                return json_error(400, f"invalid request: {msg}", field=field or None)
-            except msgspec.DecodeError as exc:
-                return json_error(400, f"invalid JSON: {exc}")
+            decoded = json_body(_change_dec, raw, "invalid request")
+            if isinstance(decoded, web.Response):
+                return decoded
+            body = decoded
     if len(body.who) > 200:
         return json_error(400, "who: at most 200 characters", field="who")
     if len(body.note) > MAX_NOTE:

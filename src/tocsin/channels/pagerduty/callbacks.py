@@ -41,8 +41,7 @@ from tocsin.channels.inbound import (
     same_secret,
 )
 from tocsin.channels.pagerduty.channel import dedup_key
-from tocsin.core.jsondecode import decode
-from tocsin.core.routes import HTTPRoute, error_answers, json_answer, json_error, json_response
+from tocsin.core.routes import HTTPRoute, error_answers, json_answer, json_body, json_error, json_response
 
 if TYPE_CHECKING:
     from tocsin.core.facade import Facade
@@ -158,10 +157,9 @@ def routes(runtime: Facade) -> list[HTTPRoute]:
         if not signature_ok(secrets, request.headers.get("X-PagerDuty-Signature", ""), body):
             log.warning("pagerduty webhook refused", reason="invalid signature", remote=request.remote)
             return json_error(401, "invalid signature")
-        try:
-            doc = decode(_any_dec, body)
-        except msgspec.DecodeError as exc:
-            return json_error(400, f"invalid JSON: {exc}")
+        doc = json_body(_any_dec, body, "invalid webhook")
+        if isinstance(doc, web.Response):
+            return doc
         event = doc.get("event") if isinstance(doc, dict) else None
         if not isinstance(event, dict):
             return json_error(400, "expected a v3 webhook: an object with an event")

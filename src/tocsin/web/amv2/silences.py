@@ -7,12 +7,11 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
-from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts, from_datetime, past_max
 from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
-from tocsin.web import json_error, json_response
+from tocsin.web import json_body, json_error, json_response
 from tocsin.web.amv2.alerts import filter_matchers
 from tocsin.web.keys import RUNTIME
 
@@ -58,14 +57,9 @@ async def list_silences(request: web.Request) -> web.Response:
 
 async def post_silence(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    body = await request.read()
-    try:
-        posted = decode(_post_dec, body)
-    except msgspec.ValidationError as exc:
-        field, msg = split_error(exc)
-        return json_error(400, f"invalid silence: {msg}", field=field or None)
-    except msgspec.DecodeError as exc:
-        return json_error(400, f"invalid JSON: {exc}")
+    posted = json_body(_post_dec, await request.read(), "invalid silence")
+    if isinstance(posted, web.Response):
+        return posted
     for name, value in (("startsAt", posted.starts_at), ("endsAt", posted.ends_at)):
         if past_max(from_datetime(value)):
             return json_error(400, f"invalid silence: {name} is after the year 9999 (in UTC)", field=name)
