@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from tocsin.core.models import Alert, Notification
 from tocsin.core.timefmt import format_ts_nano
 
-__all__ = ["alert_data", "common", "message_data", "notice_line", "quote_meta"]
+__all__ = ["alert_data", "common", "link_url", "message_data", "notice_line", "quote_meta"]
 
 #: The characters Go's ``regexp.QuoteMeta`` escapes.
 _GO_REGEXP_META = frozenset("\\.+*?()|[]{}^$")
@@ -78,3 +79,17 @@ def _message_data(n: Notification, alerts: list[Alert], external_url: str, firin
         "commonAnnotations": common([a.annotations for a in alerts]),
         "externalURL": external_url,
     }
+
+
+def link_url(value: str | None, max_length: int) -> str | None:
+    """``value`` stripped, if a chat service takes it as a link: an absolute http(s) URL of
+    at most ``max_length`` characters, without white space. None otherwise."""
+    if not value:
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > max_length:
+        return None
+    if any(c.isspace() for c in value):
+        return None
+    return value

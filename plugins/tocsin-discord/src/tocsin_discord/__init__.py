@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
-from tocsin.channels.data import notice_line
+from tocsin.channels.data import link_url, notice_line
 from tocsin.channels.http import HTTPConfig, post_json, url_from_file
 from tocsin.config.types import URL
 from tocsin.config.validate import field_error
@@ -184,19 +183,6 @@ def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
-def _web_url(value: str | None) -> str | None:
-    """A link Discord accepts, or None: an absolute http(s) URL, not too long."""
-    if not value:
-        return None
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > MAX_URL:
-        return None
-    if any(c.isspace() for c in value):
-        return None
-    return value
-
-
 def _link(text: str, url: str) -> str:
     """A masked link; parentheses in the URL would end it early, so they are encoded."""
     return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
@@ -266,7 +252,7 @@ def alert_embed(a: Alert, n: Notification, footer: str) -> dict[str, Any]:
     firing = not a.resolved(n.now)
     ann = a.annotations
     embed: dict[str, Any] = {"title": _alert_title(a, firing)}
-    url = _web_url(a.generator_url)
+    url = link_url(a.generator_url, MAX_URL)
     if url:
         embed["url"] = url
 
@@ -292,7 +278,7 @@ def alert_embed(a: Alert, n: Notification, footer: str) -> dict[str, Any]:
         if a.starts_at > 0:
             fields.append(_field("Lasted", duration_words(a.ends_at - a.starts_at), inline=True))
     for key, name in (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard")):
-        link = _web_url(ann.get(key))
+        link = link_url(ann.get(key), MAX_URL)
         if link:
             fields.append(_field(name, _link(f"Open {name.lower()}", link), inline=True))
     other = sorted((k, v) for k, v in a.labels.items() if k not in _SPECIAL_LABELS)

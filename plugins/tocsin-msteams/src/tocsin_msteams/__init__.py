@@ -31,12 +31,11 @@ names a plugin's channels by the module of their factory.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
-from tocsin.channels.data import notice_line
+from tocsin.channels.data import link_url, notice_line
 from tocsin.channels.http import HTTPConfig, post_json, url_from_file
 from tocsin.config.types import URL
 from tocsin.config.validate import field_error
@@ -121,19 +120,6 @@ def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
-def _web_url(value: str | None) -> str | None:
-    """A URL ``Action.OpenUrl`` accepts, or None."""
-    if not value:
-        return None
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > MAX_URL:
-        return None
-    if any(c.isspace() for c in value):
-        return None
-    return value
-
-
 
 
 def _size(obj: Any) -> int:
@@ -203,7 +189,7 @@ def actions(alerts: list[Alert]) -> list[dict[str, Any]]:
     found: dict[str, tuple[str, Alert]] = {}
     for key, label in (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"), ("", "Source")):
         for a in alerts:
-            url = _web_url(a.annotations.get(key) if key else a.generator_url)
+            url = link_url(a.annotations.get(key) if key else a.generator_url, MAX_URL)
             if url and url not in found:
                 found[url] = (label, a)
     counts: dict[str, int] = {}
