@@ -63,7 +63,8 @@ async def test_silence_add_query_expire_and_alert_query(daemon):
     [s] = json.loads(amtool(daemon, "silence", "query", "-o", "json"))
     assert s["id"] == sid
     assert s["status"]["state"] == "active"
-    assert s["createdBy"] == "ops" and s["comment"] == "resize"
+    assert s["createdBy"] == "ops"
+    assert s["comment"] == "resize"
     assert {(m["name"], m["value"], m["isRegex"]) for m in s["matchers"]} == {
         ("alertname", "DiskFull", False), ("instance", "db.*", True)}
     assert amtool(daemon, "silence", "query", "-q").split() == [sid]
@@ -72,7 +73,8 @@ async def test_silence_add_query_expire_and_alert_query(daemon):
     # The silenced alert is reported as such, and hidden from the default alert query.
     silenced = json.loads(amtool(daemon, "alert", "query", "-s", "-o", "json"))
     state = {a["labels"]["alertname"]: a["status"] for a in silenced}
-    assert state["DiskFull"]["state"] == "suppressed" and state["DiskFull"]["silencedBy"] == [sid]
+    assert state["DiskFull"]["state"] == "suppressed"
+    assert state["DiskFull"]["silencedBy"] == [sid]
     assert "DiskFull" not in amtool(daemon, "alert", "query")
 
     amtool(daemon, "silence", "expire", sid)

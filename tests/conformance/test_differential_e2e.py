@@ -215,10 +215,12 @@ async def test_same_notifications_as_alertmanager(systems):
     def receivers(name):
         return sorted({n[0] for n in am.notices(name)})
 
-    assert len(am.notices("Grouping")) == 1 and len(am.notices("Grouping")[0][3]) == 3
+    assert len(am.notices("Grouping")) == 1
+    assert len(am.notices("Grouping")[0][3]) == 3
     assert len(am.notices("Repost")) == 1
     assert [n[2] for n in am.notices("Resolution")] == ["firing", "resolved"]
     assert len(am.notices("Inhibition")[0][3]) == 1
-    assert am.notices("SilenceBefore") == [] and am.notices("MuteTime") == []
+    assert am.notices("SilenceBefore") == []
+    assert am.notices("MuteTime") == []
     assert [len(n[3]) for n in am.notices("SilenceAfter")] == [2, 2]
     assert receivers("Continue") == ["db", "pager"]

@@ -100,7 +100,8 @@ def ours(path: Path, labels: list[str], tree: bool = False) -> str:
 def test_corpus_shape():
     configs = corpus()
     text = "".join(c for c, _ in configs)
-    assert len(configs) >= 30 and all(len(ls) == 20 for _, ls in configs)
+    assert len(configs) >= 30
+    assert all(len(ls) == 20 for _, ls in configs)
     for op in ("=\\\"", "!=", "=~", "!~", "continue: true", "['...']", "match_re", "match:"):
         assert op.replace("\\", "") in text
     # Depth 3 below the root exists: an indentation of three nested route lists.

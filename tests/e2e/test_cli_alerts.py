@@ -52,7 +52,8 @@ escalation_policies:
     lines = listed.stdout.splitlines()
     assert lines[0].split()[:4] == ["ID", "STATE", "ALERTNAME", "SEVERITY"]
     [shown] = [line.split()[0] for line in lines if "DiskFull" in line]
-    assert made["id"].startswith(shown) and len(shown) == 20
+    assert made["id"].startswith(shown)
+    assert len(shown) == 20
     assert len({line.split()[0] for line in lines[1:]}) == len(lines) - 1
 
     esc = await tocsin("escalations", "--url", d.url, "list", "-o", "json")
@@ -72,7 +73,9 @@ escalation_policies:
     assert shown.returncode == 0, shown.stderr
     assert "state        resolved" in shown.stdout
     kinds = [line.split()[2] for line in shown.stdout.split("\nhistory\n")[1].splitlines()[1:]]
-    assert kinds[0] == "fired" and "acknowledged" in kinds and kinds[-1] in ("resolved", "notified")
+    assert kinds[0] == "fired"
+    assert "acknowledged" in kinds
+    assert kinds[-1] in ("resolved", "notified")
     fired = shown.stdout.split("\nhistory\n")[1].splitlines()[1]
     assert re.search(r"starts_at=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", fired), fired  # a time, not Unix seconds
 
@@ -83,7 +86,9 @@ escalation_policies:
     assert stats.returncode == 0, stats.stderr
     assert "Total 2: 1 open, 0 acknowledged, 1 resolved" in stats.stdout
     as_json = json.loads((await tocsin("stats", "--url", d.url, "--json")).stdout)
-    assert as_json["total"] == 2 and as_json["mttr"]["count"] == 1
+    assert as_json["total"] == 2
+    assert as_json["mttr"]["count"] == 1
 
     missing = await tocsin("alerts", "--url", d.url, "ack", "nonexistent-id")
-    assert missing.returncode == 1 and "no alert" in missing.stderr
+    assert missing.returncode == 1
+    assert "no alert" in missing.stderr

@@ -45,12 +45,15 @@ async def test_add_query_expire_and_amtool_sees_the_same(daemon):
     assert len(sid) == 36
 
     [s] = json.loads(tocsin(url, "query", "-o", "json").stdout)
-    assert s["id"] == sid and s["createdBy"] == "ops" and s["comment"] == "resize"
+    assert s["id"] == sid
+    assert s["createdBy"] == "ops"
+    assert s["comment"] == "resize"
     assert {(m["name"], m["value"], m["isRegex"]) for m in s["matchers"]} == {
         ("alertname", "DiskFull", False), ("instance", "db.*", True)}
     table = tocsin(url, "query").stdout.splitlines()
     assert table[0].split() == ["ID", "Matchers", "Ends", "At", "Created", "By", "Comment"]
-    assert table[1].startswith(sid) and 'alertname="DiskFull" instance=~"db.*"' in table[1]
+    assert table[1].startswith(sid)
+    assert 'alertname="DiskFull" instance=~"db.*"' in table[1]
     assert tocsin(url, "query", "-q", "alertname=Other").stdout == ""
     assert amtool(url, "silence", "query", "-q").split() == [sid]
 
@@ -65,11 +68,16 @@ async def test_add_query_expire_and_amtool_sees_the_same(daemon):
 
 async def test_errors_are_clear(daemon):
     bad = tocsin(daemon.url, "add", 'job=~"(x"', ok=False)
-    assert bad.returncode == 1 and "invalid regex" in bad.stderr and "(x" in bad.stderr
+    assert bad.returncode == 1
+    assert "invalid regex" in bad.stderr
+    assert "(x" in bad.stderr
     gone = tocsin(daemon.url, "expire", "no-such-id", ok=False)
-    assert gone.returncode == 1 and "404" in gone.stderr
+    assert gone.returncode == 1
+    assert "404" in gone.stderr
     everything = tocsin(daemon.url, "add", 'job=~".*"', ok=False)
-    assert everything.returncode == 1 and "must not match the empty string" in everything.stderr
+    assert everything.returncode == 1
+    assert "must not match the empty string" in everything.stderr
     port = free_port()
     down = tocsin(f"http://127.0.0.1:{port}", "query", ok=False)
-    assert down.returncode == 1 and f"127.0.0.1:{port}" in down.stderr
+    assert down.returncode == 1
+    assert f"127.0.0.1:{port}" in down.stderr

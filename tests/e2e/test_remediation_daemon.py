@@ -56,11 +56,13 @@ remediations:
     assert run["state"] == "succeeded", run
     assert run["rendered"]["argv"] == [str(script), "--instance", "db1 ; reboot", hostile]
     assert json.loads(run["output"]) == ["--instance", "db1 ; reboot", hostile]
-    assert run["exit_code"] == 0 and run["confidence"] == "high"
+    assert run["exit_code"] == 0
+    assert run["confidence"] == "high"
     assert not marker.exists()  # no shell ever saw the value
     messages = await receiver.wait_for(2)
     notices = [m["notice"]["text"] for m in messages if "notice" in m]
-    assert notices and notices[0].startswith("Remediation restart-app succeeded (exit 0")
+    assert notices
+    assert notices[0].startswith("Remediation restart-app succeeded (exit 0")
 
 
 async def test_approval_from_the_command_line(make_daemon, receiver, tmp_path):
@@ -95,7 +97,8 @@ remediations:
         return json.loads(listed.stdout)
 
     [run] = await wait_until(pending, timeout=10.0, interval=0.1)
-    assert run["confidence"] == "medium" and "search.enabled" in run["summary"]
+    assert run["confidence"] == "medium"
+    assert "search.enabled" in run["summary"]
     assert json.loads(flags.read_text())["search.enabled"] is True  # nothing yet
 
     table = await tocsin("remediations", "--url", d.url, "list")
@@ -107,4 +110,5 @@ remediations:
                      timeout=10.0, interval=0.1)
     assert json.loads(flags.read_text()) == {"search.enabled": False, "other": 1}
     again = await tocsin("remediations", "--url", d.url, "reject", run["id"])
-    assert again.returncode == 1 and "409" in again.stderr
+    assert again.returncode == 1
+    assert "409" in again.stderr

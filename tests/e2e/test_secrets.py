@@ -104,7 +104,8 @@ server:
     broken = tmp_path / "broken.yml"
     broken.write_text(cfg.replace("group_wait: 0s", "group_wait: soon"))
     failed = await tocsin("check-config", str(broken))
-    assert failed.returncode == 1 and "group_wait" in failed.stdout
+    assert failed.returncode == 1
+    assert "group_wait" in failed.stdout
     d.stop()
     everything = "\n".join([*outputs, checked.stdout, checked.stderr, failed.stdout, failed.stderr,
                             d.logs()])

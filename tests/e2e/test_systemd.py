@@ -138,7 +138,8 @@ class SystemdDaemon(Daemon):
         await wait_http(f"{self.url}/-/ready", proc=self.proc)
 
     def signal(self, sig: int) -> None:
-        assert self.proc is not None and self.proc.poll() is None, self.logs()
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.logs()
         self.proc.send_signal(sig)
 
     async def exited(self, timeout: float) -> int:
@@ -305,7 +306,8 @@ def test_the_unit_runs_the_documented_paths():
     assert s["ConfigurationDirectory"] == ["tocsin"]
     # Longer than the default server.shutdown_timeout (10s), so a graceful stop is never killed.
     stop = re.fullmatch(r"(\d+)s", s["TimeoutStopSec"][0])
-    assert stop and int(stop[1]) > 10
+    assert stop
+    assert int(stop[1]) > 10
     install = (ROOT / "docs" / "install.md").read_text()
     for path in ("/opt/tocsin", "/etc/tocsin/tocsin.yml", "/var/lib/tocsin/tocsin.db",
                  "/var/lib/private/tocsin"):

@@ -130,7 +130,8 @@ class Daemon:
                 answer = json.loads(data)
             except ValueError:
                 pytest.fail(f"{path} answered {status} with a non-JSON body {data[:300]!r} to {shown!r}")
-            assert isinstance(answer, dict) and isinstance(answer.get("error"), str), (
+            assert isinstance(answer, dict), f"{path} answered {status} with {data[:300]!r} to {shown!r}"
+            assert isinstance(answer.get("error"), str), (
                 f"{path} answered {status} without an error string: {data[:300]!r} to {shown!r}")
 
 

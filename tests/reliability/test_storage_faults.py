@@ -53,7 +53,8 @@ receivers: [{{name: hook, webhook_configs: [{{url: "{receiver.url}"}}]}}]
                         break
             assert statuses <= {200, 503}, statuses
             assert 503 in statuses, "the disk never filled"
-            assert "full" in body.lower() and "not stored" in body
+            assert "full" in body.lower()
+            assert "not stored" in body
             async with s.get(f"{d.url}/-/healthy") as resp:
                 assert resp.status == 200  # still running
             # Room again: the same daemon takes alerts again, and kept what it accepted.

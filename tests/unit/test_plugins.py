@@ -49,7 +49,8 @@ def test_builtins_load_through_the_entry_point_group():
         info = infos[name]
         assert info.distribution == "tocsin"
         assert info.version == tocsin.__version__
-        assert info.loaded and info.error is None
+        assert info.loaded
+        assert info.error is None
         assert pm.has_plugin(name)
     assert infos["webhook"].module == "tocsin.channels.webhook"
     assert infos["dedupe"].module == "tocsin.ingest.dedupe"
@@ -125,7 +126,8 @@ def test_disable_plugins_from_the_environment(monkeypatch):
     assert "webhook" not in {i.name for i in pm.infos}
     assert pm.has_plugin("log")
     kinds = channel_kinds(pm)
-    assert "webhook" not in kinds and "log" in kinds
+    assert "webhook" not in kinds
+    assert "log" in kinds
     config = CONFIG + "  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:1/\n"
     with pytest.raises(ConfigError, match="no loaded plugin provides channel kind 'webhook'"):
         make_config(config, pm)
@@ -150,7 +152,8 @@ def test_every_hook_has_a_docstring():
     assert {n for n in dir(pm.hook) if n.startswith("tocsin_")} == set(specs)
     for name, fn in specs.items():
         doc = inspect.getdoc(fn)
-        assert doc and len(doc) > 40, f"{name} has no real docstring"
+        assert doc, f"{name} has no docstring"
+        assert len(doc) > 40, f"{name} has no real docstring"
 
 
 # -- enrich ----------------------------------------------------------------------------------
@@ -455,11 +458,13 @@ async def test_an_enricher_that_does_not_want_the_alert_is_not_called(tmp_path):
     off, on = Picky(False), Picky(True)
     async with running("route: {receiver: a}\nreceivers: [{name: a}]\n", tmp_path, plugins=[off]) as rt:
         result = await post(rt, {"labels": {"alertname": "A"}})
-        assert off.calls == 0 and "picky" not in rt.alerts.get(result.fingerprints[0]).annotations
+        assert off.calls == 0
+        assert "picky" not in rt.alerts.get(result.fingerprints[0]).annotations
     async with running("route: {receiver: a}\nreceivers: [{name: a}]\n", tmp_path, plugins=[on],
                        db_name="b.db") as rt:
         result = await post(rt, {"labels": {"alertname": "A"}})
-        assert on.calls == 1 and rt.alerts.get(result.fingerprints[0]).annotations["picky"] == "yes"
+        assert on.calls == 1
+        assert rt.alerts.get(result.fingerprints[0]).annotations["picky"] == "yes"
 
 
 def test_first_result_skips_pluggy_only_for_a_single_plain_implementation():

@@ -300,7 +300,8 @@ def test_tocsin_plugins_list_shows_the_distribution():
     [line] = [ln for ln in out.splitlines() if ln.startswith("discord ")]
     assert "tocsin_discord" in line
     assert f"tocsin-discord {tocsin_discord.__version__}" in line
-    assert "loaded" in line and "channels: discord" in line
+    assert "loaded" in line
+    assert "channels: discord" in line
 
 
 # -- delivery through a full runtime -----------------------------------------------------------
@@ -433,8 +434,10 @@ async def test_oversized_annotations_and_labels_are_cut_to_the_limits(tmp_path):
         assert d.problems == [[]], d.problems
         body = d.bodies[0]
         [e] = body["embeds"]
-        assert units(e["title"]) <= 256 and e["title"].endswith("…")
-        assert units(e["description"]) <= 4096 and e["description"].endswith("…")
+        assert units(e["title"]) <= 256
+        assert e["title"].endswith("…")
+        assert units(e["description"]) <= 4096
+        assert e["description"].endswith("…")
         assert "url" not in e  # a link too long to be accepted is left out
         assert len(e["fields"]) <= 25
         assert all(units(f["value"]) <= 1024 for f in e["fields"])
@@ -476,7 +479,8 @@ def test_a_long_summary_list_counts_what_it_leaves_out():
     body = render(cfg, n)
     assert validate_message(body) == []
     lines = body["embeds"][9]["description"].splitlines()
-    assert lines[-1].startswith("…and ") and lines[-1].endswith(" more")
+    assert lines[-1].startswith("…and ")
+    assert lines[-1].endswith(" more")
     assert len(lines) - 1 + int(lines[-1].split()[1]) == 191
 
 
@@ -503,8 +507,10 @@ async def test_400_is_not_retried_and_the_token_stays_secret(tmp_path):
             assert waits.delays == []
             assert len(d.requests) == 1
             (failed,) = events.failed
-            assert failed.attempts == 1 and "HTTP 400" in failed.error
-            assert "SECRETTOKEN" not in failed.error and "<redacted>" in failed.error
+            assert failed.attempts == 1
+            assert "HTTP 400" in failed.error
+            assert "SECRETTOKEN" not in failed.error
+            assert "<redacted>" in failed.error
             (dead,) = dead_letters(rt)
             assert "SECRETTOKEN" not in dead.error
             # The group's next flush tries again.
@@ -565,7 +571,8 @@ async def test_unreadable_webhook_url_file_is_not_retried(tmp_path):
         await post(rt, alert("A"))
         await advance(rt, 30)
     (failed,) = events.failed
-    assert failed.attempts == 1 and "webhook_url_file" in failed.error
+    assert failed.attempts == 1
+    assert "webhook_url_file" in failed.error
 
 
 # -- configuration -----------------------------------------------------------------------------

@@ -188,7 +188,9 @@ async def test_the_file_is_replaced_atomically(flags, monkeypatch):
     out = await run(load(entry(flags)))
     assert out.ok
     [(tmp, target)] = replaced
-    assert target == str(flags) and Path(tmp).parent == flags.parent and tmp != target
+    assert target == str(flags)
+    assert Path(tmp).parent == flags.parent
+    assert tmp != target
     assert len(synced) == 2  # the new file, then the directory
     assert flags.stat().st_ino != before  # a new file took the old one's name
 
@@ -212,7 +214,8 @@ async def test_value_and_already_set(flags):
     assert out.output == 'flag search.enabled: true -> {"mode": "degraded", "ratio": 0.5}'
     inode = flags.stat().st_ino
     out = await run(spec)
-    assert out.ok and out.output.endswith("(already set; file not rewritten)")
+    assert out.ok
+    assert out.output.endswith("(already set; file not rewritten)")
     assert flags.stat().st_ino == inode
 
 
@@ -226,7 +229,8 @@ async def test_a_missing_file_is_created_unless_create_is_false(tmp_path):
     assert json.loads(path.read_text()) == {"search.enabled": False}
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     out = await run(load(entry(tmp_path / "nodir" / "f.json")))
-    assert not out.ok and "directory does not exist" in out.error
+    assert not out.ok
+    assert "directory does not exist" in out.error
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
@@ -234,7 +238,8 @@ async def test_a_file_that_is_not_a_json_object_is_left_alone(tmp_path, content)
     path = tmp_path / "flags.json"
     path.write_text(content)
     out = await run(load(entry(path)))
-    assert not out.ok and "left as it is" in out.error
+    assert not out.ok
+    assert "left as it is" in out.error
     assert path.read_text() == content
 
 
@@ -243,7 +248,8 @@ async def test_a_symlink_is_followed_and_kept(flags, tmp_path):
     link.symlink_to(flags)
     out = await run(load(entry(link)))
     assert out.ok
-    assert link.is_symlink() and json.loads(flags.read_text())["search.enabled"] is False
+    assert link.is_symlink()
+    assert json.loads(flags.read_text())["search.enabled"] is False
 
 
 async def test_concurrent_runs_lose_no_update(flags):
@@ -252,7 +258,8 @@ async def test_concurrent_runs_lose_no_update(flags):
     outs = await asyncio.gather(*(run(spec, alert_data(feature=f)) for f in features))
     assert all(o.ok for o in outs)
     doc = json.loads(flags.read_text())
-    assert all(doc[f"{f}.enabled"] is False for f in features) and doc["search.enabled"] is True
+    assert all(doc[f"{f}.enabled"] is False for f in features)
+    assert doc["search.enabled"] is True
 
 
 async def test_a_record_that_does_not_match_the_config_writes_nothing(flags):
@@ -260,7 +267,8 @@ async def test_a_record_that_does_not_match_the_config_writes_nothing(flags):
     forged = Rendered(summary="x", detail={"path": "/etc/passwd", "flag": "root", "value": False})
     async with aiohttp.ClientSession() as session:
         out = await spec.remediation.execute(forged, ExecContext(session, 5.0, "search-off", "f00d"))
-    assert not out.ok and "nothing was written" in out.error
+    assert not out.ok
+    assert "nothing was written" in out.error
 
 
 # -- through tocsin: alert in, route's remediation runs, record kept ------------------------------
@@ -277,5 +285,6 @@ async def test_a_firing_alert_flips_the_flag_through_the_engine(flags, tmp_path)
         [record] = remediation_runs(rt)
         assert record.state == "succeeded", record
         assert record.outcome == Outcome(ok=True, output="flag search.enabled: true -> false")
-        assert record.rendered is not None and record.rendered.detail["flag"] == "search.enabled"
+        assert record.rendered is not None
+        assert record.rendered.detail["flag"] == "search.enabled"
     assert json.loads(flags.read_text())["search.enabled"] is False

@@ -357,7 +357,8 @@ def test_tocsin_plugins_list_shows_the_distribution():
     [line] = [ln for ln in out.splitlines() if ln.startswith("msteams ")]
     assert "tocsin_msteams" in line
     assert f"tocsin-msteams {tocsin_msteams.__version__}" in line
-    assert "loaded" in line and "channels: msteams" in line
+    assert "loaded" in line
+    assert "channels: msteams" in line
 
 
 # -- delivery through a full runtime -----------------------------------------------------------
@@ -474,12 +475,17 @@ async def test_oversized_annotations_are_cut(tmp_path):
         body = texts(w.bodies[0])
         assert body[2] == "🔥 FIRING · Huge"
         summary, description = body[3], body[4]
-        assert summary.endswith("…") and len(summary) <= 2000
-        assert description.endswith("…") and description.startswith("ddd") and len(description) <= 2000
+        assert summary.endswith("…")
+        assert len(summary) <= 2000
+        assert description.endswith("…")
+        assert description.startswith("ddd")
+        assert len(description) <= 2000
         f = facts(w.bodies[0])
         # Severity, Started, blob, detail and 40 notes: 29 shown, the 30th counts the others.
-        assert len(f) == 30 and f["…"] == "15 more not shown"
-        assert f["blob"].endswith("…") and len(f["blob"]) <= 500
+        assert len(f) == 30
+        assert f["…"] == "15 more not shown"
+        assert f["blob"].endswith("…")
+        assert len(f["blob"]) <= 500
 
 
 async def test_alerts_that_do_not_fit_are_counted(tmp_path):
@@ -497,7 +503,8 @@ async def test_alerts_that_do_not_fit_are_counted(tmp_path):
         last = blocks[-1]
         m = re.fullmatch(r"…and (\d+) more alerts \((\d+) firing\): Many \((\d+)\)", last)
         assert m, last
-        assert len(shown) + int(m.group(1)) == 26 and m.group(1) == m.group(2) == m.group(3)
+        assert len(shown) + int(m.group(1)) == 26
+        assert m.group(1) == m.group(2) == m.group(3)
         assert 1 < len(shown) < 26
 
 
@@ -565,8 +572,10 @@ async def test_400_is_not_retried_and_the_signature_stays_secret(tmp_path):
             assert waits.delays == []
             assert len(w.requests) == 1
             (failed,) = events.failed
-            assert failed.attempts == 1 and "HTTP 400" in failed.error
-            assert SIG not in failed.error and "<redacted>" in failed.error
+            assert failed.attempts == 1
+            assert "HTTP 400" in failed.error
+            assert SIG not in failed.error
+            assert "<redacted>" in failed.error
             (dead,) = dead_letters(rt)
             assert SIG not in dead.error
             # The group's next flush tries again.
@@ -627,7 +636,8 @@ async def test_unreadable_webhook_url_file_is_not_retried(tmp_path):
         await post(rt, alert("A"))
         await advance(rt, 30)
     (failed,) = events.failed
-    assert failed.attempts == 1 and "webhook_url_file" in failed.error
+    assert failed.attempts == 1
+    assert "webhook_url_file" in failed.error
 
 
 # -- configuration -----------------------------------------------------------------------------

@@ -280,7 +280,8 @@ class Remediator:
     # -- running ---------------------------------------------------------------------------
 
     async def _execute(self, run: RemediationRun, spec: RemediationSpec) -> None:
-        assert self.session is not None and run.rendered is not None
+        assert self.session is not None
+        assert run.rendered is not None
         timeout = float(spec.config.timeout)
         ctx = ExecContext(session=self.session, timeout=timeout, remediation=run.remediation,
                           fingerprint=run.fingerprint)

@@ -73,7 +73,8 @@ class ChildWriter:
         if self.proc is None or self.proc.returncode is not None:
             await self.start()
         proc = self.proc
-        assert proc is not None and proc.stdin is not None
+        assert proc is not None
+        assert proc.stdin is not None
         body = marshal.dumps([(sql, list(params) if many else params, many)
                               for sql, params, many in ops])
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -165,13 +165,16 @@ async def test_firing_email_structure_headers_and_both_parts(tmp_path, smtp):
     extra = "        headers: {x-team: '{{ receiver }}-team', reply-to: 'noc@example.org'}"
     await deliver(tmp_path, config(port, extra), DISK)
     [(sender, rcpts, msg)] = inbox.messages
-    assert sender == "tocsin@example.org" and rcpts == ["oncall@example.org"]
+    assert sender == "tocsin@example.org"
+    assert rcpts == ["oncall@example.org"]
     # Headers: Alertmanager's subject; To and From from to/from; custom ones canonicalised.
     assert msg["Subject"] == '[FIRING:1] DiskFull (db1 <ops> & "dev")'
     assert msg["From"] == "Tocsin <tocsin@example.org>"
     assert msg["To"] == "On-call <oncall@example.org>"
-    assert msg["X-Team"] == "mail-team" and msg["Reply-To"] == "noc@example.org"
-    assert msg["Message-Id"].startswith("<") and msg["Message-Id"].endswith("@example.org>")
+    assert msg["X-Team"] == "mail-team"
+    assert msg["Reply-To"] == "noc@example.org"
+    assert msg["Message-Id"].startswith("<")
+    assert msg["Message-Id"].endswith("@example.org>")
     assert msg["Date"].datetime.timestamp() > 0
     assert msg["MIME-Version"] == "1.0"
     # multipart/alternative: text first, HTML (preferred) last, both UTF-8.
@@ -180,19 +183,26 @@ async def test_firing_email_structure_headers_and_both_parts(tmp_path, smtp):
     p = parts(msg)
     text, html = p["text/plain"], p["text/html"]
     assert "1 firing, 0 resolved (receiver mail)" in text
-    assert "== FIRING (1) ==" in text and "* DiskFull: disk <b>full</b>" in text
+    assert "== FIRING (1) ==" in text
+    assert "* DiskFull: disk <b>full</b>" in text
     assert "  1 GiB left\n  on /var" in text  # multi-line annotations stay indented
     assert "runbook_url: https://runbooks.example/disk" in text
-    assert '    team = <ops> & "dev"' in text and "    instance = db1" in text
+    assert '    team = <ops> & "dev"' in text
+    assert "    instance = db1" in text
     assert "Source: http://prometheus.example/graph?g0.expr=a&b=1" in text
-    assert "RESOLVED" not in text and "Sent by tocsin: https://tocsin.example.org" in text
+    assert "RESOLVED" not in text
+    assert "Sent by tocsin: https://tocsin.example.org" in text
     # HTML: every label and annotation value escaped; only http(s) values become links.
     assert "team=&lt;ops&gt; &amp; &#34;dev&#34;" in html
-    assert "<ops>" not in html and "<b>full</b>" not in html and "disk &lt;b&gt;full&lt;/b&gt;" in html
+    assert "<ops>" not in html
+    assert "<b>full</b>" not in html
+    assert "disk &lt;b&gt;full&lt;/b&gt;" in html
     assert '<a href="https://runbooks.example/disk">' in html
-    assert 'href="javascript' not in html and "javascript:alert(1)" in html
+    assert 'href="javascript' not in html
+    assert "javascript:alert(1)" in html
     assert '<a href="http://prometheus.example/graph?g0.expr=a&amp;b=1">Source</a>' in html
-    assert "Firing (1)" in html and "Resolved" not in html
+    assert "Firing (1)" in html
+    assert "Resolved" not in html
     assert '<a href="https://tocsin.example.org">' in html
 
 
@@ -211,10 +221,13 @@ async def test_resolved_email_only_with_send_resolved(tmp_path, smtp):
     resolved = inbox.messages[1][2]
     assert resolved["Subject"] == "[RESOLVED] X (a)"
     p = parts(resolved)
-    assert "0 firing, 1 resolved" in p["text/plain"] and "== RESOLVED (1) ==" in p["text/plain"]
-    assert "Ended:" in p["text/plain"] and "(lasted 1s)" in p["text/plain"]
+    assert "0 firing, 1 resolved" in p["text/plain"]
+    assert "== RESOLVED (1) ==" in p["text/plain"]
+    assert "Ended:" in p["text/plain"]
+    assert "(lasted 1s)" in p["text/plain"]
     assert "FIRING" not in p["text/plain"]
-    assert "Resolved (1)" in p["text/html"] and "lasted 1s" in p["text/html"]
+    assert "Resolved (1)" in p["text/html"]
+    assert "lasted 1s" in p["text/html"]
     assert "Firing" not in p["text/html"]
 
 
@@ -226,7 +239,8 @@ async def test_to_and_from_are_templates_and_lists(tmp_path, smtp):
     await deliver(tmp_path, config(port).replace("      - to: On-call <oncall@example.org>\n", "      -\n")
                   + extra, {"labels": {"alertname": "X", "team": "db"}})
     [(sender, rcpts, msg)] = inbox.messages
-    assert sender == "alerts+db@example.org" and msg["From"] == "alerts+db@example.org"
+    assert sender == "alerts+db@example.org"
+    assert msg["From"] == "alerts+db@example.org"
     assert rcpts == ["db@example.org", "jane@example.org"]
     assert msg["To"] == 'db@example.org, "Doe, Jane" <jane@example.org>'
 
@@ -252,7 +266,8 @@ async def test_empty_html_sends_a_text_only_email(tmp_path, smtp):
     port = smtp(inbox)
     await deliver(tmp_path, config(port, "        html: ''"))
     [(_, _, msg)] = inbox.messages
-    assert msg.get_content_type() == "text/plain" and "* X" in msg.get_content()
+    assert msg.get_content_type() == "text/plain"
+    assert "* X" in msg.get_content()
 
 
 async def test_broken_templates_fall_back_and_still_send(tmp_path, smtp):
@@ -277,7 +292,8 @@ async def test_label_values_cannot_inject_headers(tmp_path, smtp):
     await deliver(tmp_path, config(port), {"labels": {"alertname": "X\r\nBcc: victim@example.org",
                                                       "job": "a\nb"}})
     [(_, rcpts, msg)] = inbox.messages
-    assert rcpts == ["oncall@example.org"] and msg["Bcc"] is None
+    assert rcpts == ["oncall@example.org"]
+    assert msg["Bcc"] is None
     assert msg["Subject"] == "[FIRING:1] X Bcc: victim@example.org (a b)"
 
 
@@ -302,7 +318,8 @@ async def test_auth_login_with_inline_password(tmp_path, smtp):
     port = smtp(inbox, authenticator=auth, auth_require_tls=False, auth_required=True,
                 auth_exclude_mechanism=["PLAIN"])
     await deliver(tmp_path, config(port, "        auth_username: bot\n        auth_password: s3cret"))
-    assert auth.seen == [("LOGIN", True)] and len(inbox.messages) == 1
+    assert auth.seen == [("LOGIN", True)]
+    assert len(inbox.messages) == 1
 
 
 class PlainInbox(Inbox):
@@ -325,7 +342,8 @@ async def test_auth_plain_with_password_file_and_identity_from_global(tmp_path, 
     global_ = (f"  smtp_auth_username: bot\n  smtp_auth_password_file: {tmp_path / 'pw'}\n"
                "  smtp_auth_identity: ops")
     await deliver(tmp_path, config(port, global_=global_))
-    assert inbox.plain == [b"ops\0bot\0s3cret"] and len(inbox.messages) == 1
+    assert inbox.plain == [b"ops\0bot\0s3cret"]
+    assert len(inbox.messages) == 1
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -336,8 +354,11 @@ async def test_wrong_password_is_permanent(tmp_path, smtp):
     delays, failures = await deliver(
         tmp_path, config(port, "        auth_username: bot\n        auth_password: wrong"))
     [failed] = failures.events
-    assert failed.attempts == 1 and not delays and not inbox.messages
-    assert "authentication refused: SMTP 535" in failed.error and "wrong" not in failed.error
+    assert failed.attempts == 1
+    assert not delays
+    assert not inbox.messages
+    assert "authentication refused: SMTP 535" in failed.error
+    assert "wrong" not in failed.error
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -351,15 +372,20 @@ async def test_credentials_never_cross_an_unencrypted_link_to_another_host(tmp_p
     _, failures = await deliver(
         tmp_path, config(port, "        auth_username: bot\n        auth_password: s3cret"))
     [failed] = failures.events
-    assert failed.attempts == 1 and "unencrypted" in failed.error
-    assert auth.seen == [] and not inbox.messages
+    assert failed.attempts == 1
+    assert "unencrypted" in failed.error
+    assert auth.seen == []
+    assert not inbox.messages
 
 
 def test_loopback_hosts():
     from tocsin.channels.email.channel import _is_loopback
 
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("LocalHost")
-    assert not _is_loopback("smtp.example.org") and not _is_loopback("10.0.0.1")
+    assert _is_loopback("127.0.0.1")
+    assert _is_loopback("::1")
+    assert _is_loopback("LocalHost")
+    assert not _is_loopback("smtp.example.org")
+    assert not _is_loopback("10.0.0.1")
 
 
 # -- TLS ------------------------------------------------------------------------------------------
@@ -371,7 +397,8 @@ async def test_starttls_required_and_verified(tmp_path, smtp, certs):
     port = smtp(inbox, tls_context=server_tls(certs["ip"]), require_starttls=True)
     extra = f"        tls_config: {{ca_file: {cert}}}"
     await deliver(tmp_path, config(port, extra, require_tls=True))
-    assert inbox.tls == [True] and inbox.messages[0][2]["Subject"] == "[FIRING:1] X"
+    assert inbox.tls == [True]
+    assert inbox.messages[0][2]["Subject"] == "[FIRING:1] X"
 
 
 async def test_starttls_used_when_offered_and_auth_inside_it(tmp_path, smtp, certs):
@@ -383,7 +410,8 @@ async def test_starttls_used_when_offered_and_auth_inside_it(tmp_path, smtp, cer
     extra = (f"        tls_config: {{ca_file: {cert}}}\n"
              "        auth_username: bot\n        auth_password: s3cret")
     await deliver(tmp_path, config(port, extra, require_tls=False))
-    assert inbox.tls == [True] and auth.seen == [("PLAIN", True)]
+    assert inbox.tls == [True]
+    assert auth.seen == [("PLAIN", True)]
 
 
 async def test_untrusted_or_misnamed_certificates_are_refused(tmp_path, smtp, certs):
@@ -392,11 +420,13 @@ async def test_untrusted_or_misnamed_certificates_are_refused(tmp_path, smtp, ce
     cert, _ = certs["name"]
     # Not trusted at all.
     _, failures = await deliver(tmp_path, config(port, require_tls=True), db="untrusted.db")
-    assert failures.events and "certificate not trusted: self-signed" in failures.events[0].error
+    assert failures.events
+    assert "certificate not trusted: self-signed" in failures.events[0].error
     # Trusted, but issued for mail.test, not 127.0.0.1.
     _, failures = await deliver(tmp_path, config(port, f"        tls_config: {{ca_file: {cert}}}",
                                                  require_tls=True), db="misnamed.db")
-    assert failures.events and "not valid for '127.0.0.1'" in failures.events[0].error
+    assert failures.events
+    assert "not valid for '127.0.0.1'" in failures.events[0].error
     assert not inbox.messages
     # server_name names the certificate expected.
     await deliver(tmp_path, config(port, f"        tls_config: {{ca_file: {cert}, server_name: mail.test}}",
@@ -413,7 +443,9 @@ async def test_require_tls_without_starttls_fails_permanently(tmp_path, smtp):
     port = smtp(inbox)
     delays, failures = await deliver(tmp_path, config(port, "        require_tls: true"))
     [failed] = failures.events
-    assert failed.attempts == 1 and not delays and not inbox.data_calls
+    assert failed.attempts == 1
+    assert not delays
+    assert not inbox.data_calls
     assert "does not offer STARTTLS and require_tls is true" in failed.error
 
 
@@ -437,7 +469,8 @@ async def test_port_465_is_implicit_tls(tmp_path, smtp, certs):
     # A short timeout: were TLS not started at once, each attempt would wait on the server.
     yaml = config(465, f"        tls_config: {{ca_file: {cert}}}\n        timeout: 1s", require_tls=True)
     _, failures = await deliver(tmp_path, yaml)
-    assert not failures.events and inbox.tls == [True]
+    assert not failures.events
+    assert inbox.tls == [True]
 
 
 # -- failures -------------------------------------------------------------------------------------
@@ -450,7 +483,8 @@ async def test_5xx_is_not_retried_and_4xx_is(tmp_path, smtp):
         delays, failures = await deliver(tmp_path, config(port), db=f"{answer[:3]}.db")
         [failed] = failures.events
         assert f"message refused: SMTP {answer[:3]}" in failed.error
-        assert (failed.attempts > 1) is retried and bool(delays) is retried
+        assert (failed.attempts > 1) is retried
+        assert bool(delays) is retried
         assert inbox.data_calls == failed.attempts
 
 
@@ -460,27 +494,32 @@ async def test_refused_recipients(tmp_path, smtp):
     port = smtp(inbox)
     delays, failures = await deliver(tmp_path, config(port), db="all.db")
     [failed] = failures.events
-    assert failed.attempts == 1 and not delays
+    assert failed.attempts == 1
+    assert not delays
     assert "every recipient refused: oncall@example.org: 550" in failed.error
     # Refused for now: retried.
     inbox = Inbox(refuse={"oncall@example.org": "450 4.2.1 mailbox busy"})
     port = smtp(inbox)
     delays, failures = await deliver(tmp_path, config(port), db="busy.db")
-    assert failures.events[0].attempts > 1 and delays
+    assert failures.events[0].attempts > 1
+    assert delays
     # One of two refused: the other gets it, and it counts as sent (no repeat to them).
     inbox = Inbox(refuse={"gone@example.org": "550 5.1.1 no such user"})
     port = smtp(inbox)
     yaml = config(port).replace("to: On-call <oncall@example.org>",
                                 "to: 'oncall@example.org, gone@example.org'")
     delays, failures = await deliver(tmp_path, yaml, db="some.db")
-    assert not failures.events and not delays
+    assert not failures.events
+    assert not delays
     assert [m[1] for m in inbox.messages] == [["oncall@example.org"]]
 
 
 async def test_no_server_is_retried(tmp_path):
     delays, failures = await deliver(tmp_path, config(free_port()))
     [failed] = failures.events
-    assert failed.attempts > 1 and delays and "Error connecting to 127.0.0.1" in failed.error
+    assert failed.attempts > 1
+    assert delays
+    assert "Error connecting to 127.0.0.1" in failed.error
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -489,7 +528,8 @@ async def test_unreadable_password_file_is_permanent(tmp_path, smtp):
     extra = f"        auth_username: bot\n        auth_password_file: {tmp_path / 'missing'}"
     _, failures = await deliver(tmp_path, config(port, extra))
     [failed] = failures.events
-    assert failed.attempts == 1 and "auth_password_file" in failed.error
+    assert failed.attempts == 1
+    assert "auth_password_file" in failed.error
     assert "No such file" in failed.error
 
 
@@ -497,7 +537,8 @@ async def test_unreadable_ca_file_is_permanent(tmp_path, smtp):
     port = smtp(Inbox())
     _, failures = await deliver(tmp_path, config(port, f"        tls_config: {{ca_file: {tmp_path / 'no'}}}"))
     [failed] = failures.events
-    assert failed.attempts == 1 and failed.error == "tls_config.ca_file: No such file or directory"
+    assert failed.attempts == 1
+    assert failed.error == "tls_config.ca_file: No such file or directory"
 
 
 # -- configuration --------------------------------------------------------------------------------
@@ -541,7 +582,8 @@ def test_smarthost_and_from_from_global_or_refused():
                 + "      - {to: a@example.org}\n")
     found = problems("global: {smtp_smarthost: 'localhost', smtp_from: a@b.c}\n" + BASE
                      + "      - {to: a@example.org}\n")
-    assert set(found) == {f"{PATH}.smarthost"} and "global.smtp_smarthost" in found[f"{PATH}.smarthost"]
+    assert set(found) == {f"{PATH}.smarthost"}
+    assert "global.smtp_smarthost" in found[f"{PATH}.smarthost"]
     # A username with no password anywhere.
     found = problems("global: {smtp_smarthost: 'h:25', smtp_from: a@b.c, smtp_auth_username: u}\n" + BASE
                      + "      - {to: a@example.org}\n")
@@ -552,7 +594,8 @@ def test_defaults_as_alertmanager():
     cfg = make_config("global: {smtp_smarthost: 'h:25', smtp_from: a@b.c}\n" + BASE
                       + "      - {to: a@example.org}\n")
     [integ] = cfg.receivers["m"].integrations
-    assert integ.config.send_resolved is False and integ.config.require_tls is None
+    assert integ.config.send_resolved is False
+    assert integ.config.require_tls is None
 
 
 async def test_built_without_the_load_check_send_refuses_clearly():
@@ -569,11 +612,13 @@ async def test_built_without_the_load_check_send_refuses_clearly():
                                    starts_at=1e9 - 1, ends_at=0.0)])
     with pytest.raises(DeliveryError) as err:
         await EmailChannel(cfg, ctx).send(n)
-    assert not err.value.retryable and "global.smtp_smarthost" in str(err.value)
+    assert not err.value.retryable
+    assert "global.smtp_smarthost" in str(err.value)
     cfg = msgspec.convert({"to": "a@example.org", "smarthost": "h:25"}, EmailConfig, dec_hook=dec_hook)
     with pytest.raises(DeliveryError) as err:
         await EmailChannel(cfg, ctx).send(n)
-    assert not err.value.retryable and "global.smtp_from" in str(err.value)
+    assert not err.value.retryable
+    assert "global.smtp_from" in str(err.value)
 
 
 async def test_an_acknowledgement_is_announced_by_email(tmp_path, smtp):

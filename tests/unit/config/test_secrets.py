@@ -12,7 +12,8 @@ def test_the_secret_is_read_stripped_and_hidden_in_reprs(tmp_path):
     path = tmp_path / "token"
     path.write_text("  hunter2-token\n\n")
     secret = read_secret_file(str(path), "bearer_token_file")
-    assert secret == "hunter2-token" and isinstance(secret, Secret)
+    assert secret == "hunter2-token"
+    assert isinstance(secret, Secret)
     assert "hunter2" not in repr(secret)
 
 
@@ -44,7 +45,8 @@ def test_a_url_file_holds_an_http_url_which_is_never_echoed(tmp_path):
     path = tmp_path / "url"
     path.write_text("https://hooks.example.test/T0/B0/s3cr3t\n")
     url = read_url_file(str(path), "url_file")
-    assert url == "https://hooks.example.test/T0/B0/s3cr3t" and isinstance(url, URL)
+    assert url == "https://hooks.example.test/T0/B0/s3cr3t"
+    assert isinstance(url, URL)
     path.write_text("ftp://user:s3cr3t@host/\n")
     with pytest.raises(SecretFileError) as exc:
         read_url_file(str(path), "api_url_file")

@@ -33,7 +33,8 @@ def test_keys_fire_at_their_deadline_or_within_one_slot_after():
     clock.advance(2.0)
     sched.run_due()
     assert fired == ["a", "b", "c"]
-    assert len(wheel) == 0 and len(sched) == 0
+    assert len(wheel) == 0
+    assert len(sched) == 0
 
 
 def test_rearming_moves_a_key_and_disarming_forgets_it():
@@ -43,7 +44,8 @@ def test_rearming_moves_a_key_and_disarming_forgets_it():
     wheel.arm("a", 10.0)
     assert wheel.disarm("b") is True
     assert wheel.disarm("b") is False
-    assert "a" in wheel and "b" not in wheel
+    assert "a" in wheel
+    assert "b" not in wheel
     assert len(sched) == 1  # the emptied slot's timer was cancelled
     clock.advance(5.0)
     sched.run_due()

@@ -98,9 +98,11 @@ def test_the_documented_schema_decodes():
     assert float(cfg.timeout) == 2.0
     [rule] = cfg.rules
     assert [str(m) for ml in rule.matchers for m in ml] == ['alertname="DiskFull"']
-    assert rule.labels == {"team": "storage"} and rule.overwrite is False
+    assert rule.labels == {"team": "storage"}
+    assert rule.overwrite is False
     assert rule.annotations["owner"] == "{{ labels.team }}"
-    assert cfg.threshold is not None and cfg.threshold.direction == "below"
+    assert cfg.threshold is not None
+    assert cfg.threshold.direction == "below"
     assert [(b.over, b.severity, b.priority) for b in cfg.threshold.bands] == [
         (50.0, "critical", "P1"), (20.0, "error", "P2"), (0.0, "warning", None)]
     assert cfg.recommendations is not None
@@ -110,7 +112,9 @@ def test_the_documented_schema_decodes():
 
 def test_defaults_enable_nothing():
     cfg = make_config(BASE).document.enrich
-    assert cfg.rules == [] and cfg.threshold is None and cfg.recommendations is None
+    assert cfg.rules == []
+    assert cfg.threshold is None
+    assert cfg.recommendations is None
     assert cfg.host.enabled is False
     assert (float(cfg.timeout), cfg.host.top, float(cfg.host.timeout)) == (2.0, 5, 1.0)
 
@@ -273,7 +277,8 @@ def test_rules_are_compiled_once_per_config_object():
     first, second = make_config(text), make_config(text)
     compiled = enrich_rules.rules.compiled(first.document.enrich.rules, first.templates)
     assert enrich_rules.rules.compiled(first.document.enrich.rules, first.templates) is compiled
-    assert len(compiled) == 3 and [len(r.matchers) for r in compiled] == [1, 1, 1]
+    assert len(compiled) == 3
+    assert [len(r.matchers) for r in compiled] == [1, 1, 1]
     # a reload brings a new config object
     recompiled = enrich_rules.rules.compiled(second.document.enrich.rules, second.templates)
     assert recompiled is not compiled
@@ -340,7 +345,8 @@ async def test_threshold_keeps_a_summary_reads_labels_and_named_fields(tmp_path)
         untouched = await post_one(rt, {"alertname": "Other"}, {"value": "99", "threshold": "1"})
     assert held.annotations["threshold_message"] == "8 (threshold 10, below by 20.0%)"
     assert held.annotations["summary"] == "little space left"
-    assert held.labels["severity"] == "warning" and "priority" not in held.labels
+    assert held.labels["severity"] == "warning"
+    assert "priority" not in held.labels
     assert untouched.annotations == {"value": "99", "threshold": "1"}  # no free_gib: not its business
 
 
@@ -492,13 +498,15 @@ async def test_a_failing_plugin_does_not_stop_the_built_in_enrichers(tmp_path, m
         async with running(config(ALL), tmp_path, plugins=[FailingEnricher()]) as rt:
             held = await post_one(rt, {"alertname": "DiskFull", "instance": f"{HOSTNAME}:9100"},
                                   {"value": "92", "threshold": "80"})
-    assert held.labels["team"] == "storage" and held.labels["severity"] == "warning"
+    assert held.labels["team"] == "storage"
+    assert held.labels["severity"] == "warning"
     assert held.annotations["owner"] == "storage"
     assert held.annotations["recommendations"] == "Extend the volume"
     assert held.annotations["host_load"] == "1.00 1.00 1.00"
     # Only the plugin's failure, reported by ingest; none of the built-in enrichers failed.
     [failed] = events(logs, "enricher failed; skipped")
-    assert "enricher" not in failed and "plugin" in failed
+    assert "enricher" not in failed
+    assert "plugin" in failed
 
 
 async def test_an_enricher_that_raises_is_skipped_and_the_others_run(tmp_path, monkeypatch):
@@ -514,7 +522,8 @@ async def test_an_enricher_that_raises_is_skipped_and_the_others_run(tmp_path, m
                                      "annotations": {"value": "92", "threshold": "80"}})
             held = rt.alerts.get(result.fingerprints[0])
     assert (result.accepted, result.errors) == (1, [])
-    assert "severity" not in held.labels and held.labels["team"] == "storage"
+    assert "severity" not in held.labels
+    assert held.labels["team"] == "storage"
     assert held.annotations["recommendations"] == "Extend the volume"
     assert held.annotations["host_load"] == "1.00 1.00 1.00"
     [failed] = events(logs, "enricher failed; skipped")
@@ -539,7 +548,8 @@ async def test_slow_rendering_times_out_keeping_the_labels(tmp_path, monkeypatch
                                   {"value": "92", "threshold": "80"})
     assert held.labels["team"] == "storage"   # set before rendering
     assert "owner" not in held.annotations    # rendering did not finish in time
-    assert held.labels["severity"] == "warning" and held.annotations["recommendations"] == "Extend the volume"
+    assert held.labels["severity"] == "warning"
+    assert held.annotations["recommendations"] == "Extend the volume"
     assert "host_load" in held.annotations
     [slow_log] = events(logs, "enricher timed out; skipped")
     assert (slow_log["enricher"], slow_log["alertname"], slow_log["timeout"]) == ("rules", "DiskFull", 0.2)
@@ -556,7 +566,8 @@ async def test_a_slow_process_scan_times_out_once_and_the_alerts_go_on(tmp_path,
             held = [rt.alerts.get(result.fingerprints[i]) for i in range(3)]
     assert (result.accepted, result.errors) == (3, [])
     for alert in held:
-        assert alert.labels["team"] == "storage" and alert.annotations["owner"] == "storage"
+        assert alert.labels["team"] == "storage"
+        assert alert.annotations["owner"] == "storage"
         assert not set(enrich_host.HOST_ANNOTATIONS) & set(alert.annotations)
     assert len(calls) == 1  # later alerts do not queue another scan behind the stuck one
     timed_out = events(logs, "enricher timed out; skipped")
@@ -608,8 +619,10 @@ def test_top_lines_are_bounded():
     long = [f"{i} {'x' * 300} 1.0%" for i in range(100)]
     one = enrich_host.top_lines(long, 50).split("\n")
     assert all(len(line) <= enrich_host.MAX_LINE for line in one)
-    assert len("\n".join(one)) <= enrich_host.MAX_ANNOTATION and len(one) == 16
-    assert one[0].endswith("…") and one[0].startswith("0 xxx")
+    assert len("\n".join(one)) <= enrich_host.MAX_ANNOTATION
+    assert len(one) == 16
+    assert one[0].endswith("…")
+    assert one[0].startswith("0 xxx")
     assert enrich_host.top_lines(["a", "b", "c"], 2) == "a\nb"
     assert enrich_host.top_lines([], 5) == ""
 
@@ -648,7 +661,8 @@ async def test_host_matchers_are_an_extra_condition(tmp_path, monkeypatch):
     async with running(config(section), tmp_path) as rt:
         yes = await post_one(rt, {"alertname": "A", "instance": HOSTNAME, "severity": "critical"})
         no = await post_one(rt, {"alertname": "B", "instance": HOSTNAME, "severity": "warning"})
-    assert "host_load" in yes.annotations and no.annotations == {}
+    assert "host_load" in yes.annotations
+    assert no.annotations == {}
 
 
 async def test_a_repost_copies_the_held_alerts_host_annotations(tmp_path, monkeypatch):
@@ -663,11 +677,13 @@ async def test_a_repost_copies_the_held_alerts_host_annotations(tmp_path, monkey
         assert again.annotations["host_load"] == first.annotations["host_load"] == "1.00 1.00 1.00"
         assert again.annotations["host_top_cpu"] == "1 proc 1.0%"
         another = await post_one(rt, {**labels, "alertname": "B"})  # a new alert is scanned
-        assert len(calls) == 2 and another.annotations["host_load"] == "2.00 2.00 2.00"
+        assert len(calls) == 2
+        assert another.annotations["host_load"] == "2.00 2.00 2.00"
         # Once the held alert has resolved, a new firing gets a fresh snapshot.
         await post(rt, {"labels": labels, "endsAt": "2000-01-01T00:00:00Z"})
         fresh = await post_one(rt, labels)
-    assert len(calls) == 3 and fresh.annotations["host_load"] == "3.00 3.00 3.00"
+    assert len(calls) == 3
+    assert fresh.annotations["host_load"] == "3.00 3.00 3.00"
 
 
 # -- order ---------------------------------------------------------------------------------------------
@@ -741,7 +757,9 @@ async def test_a_slow_plugin_enricher_is_cut_off_and_the_alert_goes_on(tmp_path,
             held = await post_one(rt, {"alertname": "DiskFull", "instance": f"{HOSTNAME}:9100"},
                                   {"value": "92", "threshold": "80"})
     assert held.annotations["slow"] == "started"
-    assert held.labels["team"] == "storage" and held.annotations["recommendations"] == "Extend the volume"
+    assert held.labels["team"] == "storage"
+    assert held.annotations["recommendations"] == "Extend the volume"
     [failed] = events(logs, "enricher failed; skipped")
     assert failed["error"].startswith("TimeoutError: did not finish within")
-    assert failed["alertname"] == "DiskFull" and len(failed["fingerprint"]) == 16
+    assert failed["alertname"] == "DiskFull"
+    assert len(failed["fingerprint"]) == 16

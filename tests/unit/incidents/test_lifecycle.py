@@ -71,18 +71,21 @@ async def test_event_is_an_alert_and_a_repost_is_another_occurrence(tmp_path, se
     async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, _):
         first = await event(client, type="DiskFull", title="Disk full", severity="critical",
                             resource="db1", value=97, threshold=90)
-        assert first["state"] == "firing" and first["occurrences"] == 1
+        assert first["state"] == "firing"
+        assert first["occurrences"] == 1
         clock.advance(60)
         again = await event(client, type="DiskFull", title="Disk full", severity="critical",
                             resource="db1", value=98, threshold=90)
-        assert again["id"] == first["id"] and again["fingerprint"] == first["fingerprint"]
+        assert again["id"] == first["id"]
+        assert again["fingerprint"] == first["fingerprint"]
         assert again["occurrences"] == 2
 
         alert = await get_alert(client, first["id"])
         assert alert["labels"] == {"alertname": "DiskFull", "severity": "critical", "resource": "db1"}
         assert alert["annotations"]["summary"] == "Disk full"
         assert alert["annotations"]["value"] == "98"
-        assert alert["occurrences"] == 2 and alert["state"] == "firing"
+        assert alert["occurrences"] == 2
+        assert alert["state"] == "firing"
         assert alert["receivers"] == ["team"]
         # The value changed, so the re-post is an update in history; a plain re-post is not.
         assert await history(client, first["id"]) == [("fired", "native"), ("updated", "native")]
@@ -103,7 +106,8 @@ async def test_event_errors_name_the_field_and_keep_the_good_ones(tmp_path, serv
         assert [a["index"] for a in body["accepted"]] == [0]
         assert len(rt.alerts) == 1
         resp = await client.post("/api/tocsin/v1/events", json={"title": "no type"})
-        assert resp.status == 400 and (await resp.json())["field"] == "type"
+        assert resp.status == 400
+        assert (await resp.json())["field"] == "type"
 
 
 async def test_acknowledge_stops_repeats_and_is_announced(tmp_path, server):
@@ -117,7 +121,8 @@ async def test_acknowledge_stops_repeats_and_is_announced(tmp_path, server):
                                  json={"who": "alice", "note": "looking"})
         assert resp.status == 200
         acked = await resp.json()
-        assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == "alice"
+        assert acked["state"] == "acknowledged"
+        assert acked["acknowledged_by"] == "alice"
         assert acked["ack_note"] == "looking"
         await advance(rt, 0)
         assert paths(server) == ["/team", "/team"]
@@ -141,7 +146,8 @@ async def test_acknowledge_stops_repeats_and_is_announced(tmp_path, server):
 
         # Unacknowledged: reminders come back at the next flush.
         resp = await client.post(f"/api/tocsin/v1/alerts/{created['id']}/unack", json={"who": "alice"})
-        assert resp.status == 200 and (await resp.json())["state"] == "firing"
+        assert resp.status == 200
+        assert (await resp.json())["state"] == "firing"
         await advance(rt, 0)
         assert server.requests[-1].json()["notice"]["event"] == "unacknowledged"
         await event(client, type="HighLoad", severity="warning")
@@ -158,7 +164,8 @@ async def test_acknowledge_stops_repeats_and_is_announced(tmp_path, server):
 async def test_ack_of_unknown_or_resolved_alert(tmp_path, server):
     async with api_client(CONFIG.format(url=server.url), tmp_path) as (client, _):
         resp = await client.post("/api/tocsin/v1/alerts/nope/ack", json={"who": "a"})
-        assert resp.status == 404 and (await resp.json())["field"] == "id"
+        assert resp.status == 404
+        assert (await resp.json())["field"] == "id"
         created = await event(client, type="X")
         assert (await client.post(f"/api/tocsin/v1/alerts/{created['id']}/resolve",
                                   json={"who": "a"})).status == 200
@@ -167,7 +174,8 @@ async def test_ack_of_unknown_or_resolved_alert(tmp_path, server):
         resp = await client.post(f"/api/tocsin/v1/alerts/{created['id']}/unack", json={"who": "a"})
         assert resp.status == 409
         resp = await client.post(f"/api/tocsin/v1/alerts/{created['id']}/ack", json={"who": 5})
-        assert resp.status == 400 and (await resp.json())["field"] == "who"
+        assert resp.status == 400
+        assert (await resp.json())["field"] == "who"
 
 
 async def test_manual_resolve_notifies_and_a_new_firing_opens_a_new_incident(tmp_path, server):
@@ -178,22 +186,26 @@ async def test_manual_resolve_notifies_and_a_new_firing_opens_a_new_incident(tmp
         resp = await client.post(f"/api/tocsin/v1/alerts/{created['id']}/resolve",
                                  json={"who": "bob", "note": "fixed by restart"})
         done = await resp.json()
-        assert done["state"] == "resolved" and done["resolved_by"] == "bob"
+        assert done["state"] == "resolved"
+        assert done["resolved_by"] == "bob"
         assert done["resolution"] == "manual"
         await advance(rt, 5 * 60)  # the group's next flush sends the resolved notice
         last = server.requests[-1].json()
-        assert last["status"] == "resolved" and server.requests[-1].path == "/team"
+        assert last["status"] == "resolved"
+        assert server.requests[-1].path == "/team"
 
         # Alertmanager's API shows it resolved too: gone from the active list.
         assert await (await client.get("/api/v2/alerts")).json() == []
 
         again = await event(client, type="Down", severity="critical")
-        assert again["id"] != created["id"] and again["occurrences"] == 1
+        assert again["id"] != created["id"]
+        assert again["occurrences"] == 1
         assert again["fingerprint"] == created["fingerprint"]
         old = await get_alert(client, created["id"])
         assert old["state"] == "resolved"
         rows = (await (await client.get(f"/api/tocsin/v1/alerts/{again['id']}/history")).json())["history"]
-        assert rows[0]["kind"] == "fired" and rows[0]["detail"]["previous"] == created["id"]
+        assert rows[0]["kind"] == "fired"
+        assert rows[0]["detail"]["previous"] == created["id"]
 
 
 async def test_alerts_that_stop_being_posted_expire(tmp_path, server):
@@ -205,12 +217,14 @@ async def test_alerts_that_stop_being_posted_expire(tmp_path, server):
         assert (await get_alert(client, short["id"]))["state"] == "firing"
         await advance(rt, 2)
         gone = await get_alert(client, short["id"])
-        assert gone["state"] == "resolved" and gone["resolution"] == "expired"
+        assert gone["state"] == "resolved"
+        assert gone["resolution"] == "expired"
         await advance(rt, 5 * 60 - 91 - 1)
         assert (await get_alert(client, created["id"]))["state"] == "firing"
         await advance(rt, 2)
         expired = await get_alert(client, created["id"])
-        assert expired["state"] == "resolved" and expired["resolution"] == "expired"
+        assert expired["state"] == "resolved"
+        assert expired["resolution"] == "expired"
         assert expired["resolved_at"] == "2023-11-14T22:18:20.000Z"  # T0 + resolve_timeout
         assert (await history(client, created["id"]))[-1] == ("expired", "tocsin")
 
@@ -412,8 +426,10 @@ async def test_stats_over_a_seeded_history(tmp_path, server):
         assert s["by_alertname"] == [{"name": "DiskFull", "count": 4}, {"name": "HighLoad", "count": 2}]
         assert s["by_severity"] == [{"name": "critical", "count": 4}, {"name": "warning", "count": 2}]
         hour = int((base % day) // 3600)
-        assert s["peak_hour"] == hour and s["peak_hour_count"] == 4
-        assert sum(s["hourly"]) == 6 and s["hourly"][hour + 1] == 2
+        assert s["peak_hour"] == hour
+        assert s["peak_hour_count"] == 4
+        assert sum(s["hourly"]) == 6
+        assert s["hourly"][hour + 1] == 2
         assert s["mtta"] == {"count": 6, "mean": 240.0, "p50": 60.0, "p90": 900.0}
         assert s["mttr"] == {"count": 4, "mean": 600.0, "p50": 600.0, "p90": 600.0}
         assert [(f["fingerprint"], f["max_per_hour"]) for f in s["flapping"]] == [("fp-disk", 4)]
@@ -423,18 +439,22 @@ async def test_stats_over_a_seeded_history(tmp_path, server):
         assert s["notifications"][0]["receiver"] == "team"
 
         resp = await client.get("/api/tocsin/v1/stats?days=0")
-        assert resp.status == 400 and (await resp.json())["field"] == "days"
+        assert resp.status == 400
+        assert (await resp.json())["field"] == "days"
         resp = await client.get("/api/tocsin/v1/stats?tz=Mars/Base")
-        assert resp.status == 400 and (await resp.json())["field"] == "tz"
+        assert resp.status == 400
+        assert (await resp.json())["field"] == "tz"
 
 
 async def test_the_ack_link_is_a_page_whose_form_acknowledges(tmp_path, server):
     async with api_client(CONFIG.format(url=server.url), tmp_path) as (client, _):
         created = await event(client, type="Link<b>")
         resp = await client.get(f"/api/tocsin/v1/alerts/{created['fingerprint']}/ack")
-        assert resp.status == 200 and resp.content_type == "text/html"
+        assert resp.status == 200
+        assert resp.content_type == "text/html"
         page = await resp.text()
-        assert "Link&lt;b&gt;" in page and "<b>Link" not in page  # label values are escaped
+        assert "Link&lt;b&gt;" in page
+        assert "<b>Link" not in page
         assert f'action="/api/tocsin/v1/alerts/{created["id"]}/ack"' in page
         assert (await get_alert(client, created["id"]))["state"] == "firing"  # GET changed nothing
         resp = await client.post(f"/api/tocsin/v1/alerts/{created['id']}/ack",
@@ -462,7 +482,8 @@ async def test_escalations_acknowledgements_and_silences_survive_a_reload(tmp_pa
         await advance(rt, 60)
         await rt.reload(make_config(config.replace("repeat_interval: 1h", "repeat_interval: 2h")))
         esc = {e["id"]: e for e in await (await client.get("/api/tocsin/v1/escalations")).json()}
-        assert esc[pending["id"]]["level"] == 2 and esc[pending["id"]]["due_in_seconds"] == 240.0
+        assert esc[pending["id"]]["level"] == 2
+        assert esc[pending["id"]]["due_in_seconds"] == 240.0
         assert esc[acked["id"]]["paused"] is True
         assert (await get_alert(client, acked["id"]))["state"] == "acknowledged"
         assert [s["id"] for s in await (await client.get("/api/v2/silences")).json()] == [sid]
@@ -476,5 +497,6 @@ async def test_the_escalation_is_stored_with_the_alert_not_later(tmp_path, serve
     async with api_client(CONFIG.format(url=server.url), tmp_path, clock=FakeClock(T0)) as (client, rt):
         created = await event(client, type="DBDown", labels={"team": "db"})
         stored = await rt.store.get_incident(created["id"])
-        assert stored is not None and stored.escalation is not None
+        assert stored is not None
+        assert stored.escalation is not None
         assert (stored.escalation.policy, stored.escalation.next_at) == ("db-oncall", T0)

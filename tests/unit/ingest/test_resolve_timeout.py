@@ -49,7 +49,8 @@ async def test_reposting_keeps_it_firing(tmp_path):
         assert rec.notifications
         assert all(statuses(n) == ["firing"] for n in rec.notifications)
         held = rt.alerts.get(rec.notifications[0].alerts[0].fingerprint)
-        assert held is not None and held.timeout
+        assert held is not None
+        assert held.timeout
         assert held.ends_at == rt.clock.now() + 300
         # Re-posts that only move endsAt are coalesced writes, not immediate ones.
         assert held.fingerprint in rt.alerts.dirty

@@ -34,9 +34,11 @@ async def test_create_assigns_an_id_and_clamps_start_to_now(store):
     sid = await s.set(sil(start=NOW - 600), NOW)
     got = s.get(sid)
     assert len(sid) == 36
-    assert got.starts_at == NOW and got.updated_at == NOW
+    assert got.starts_at == NOW
+    assert got.updated_at == NOW
     assert got.state(NOW) == "active"
-    assert got.state(NOW - 1) == "pending" and got.state(NOW + 3600) == "expired"
+    assert got.state(NOW - 1) == "pending"
+    assert got.state(NOW + 3600) == "expired"
 
 
 @pytest.mark.parametrize(("silence", "message"), [
@@ -67,7 +69,8 @@ async def test_update_in_place_when_matchers_unchanged_and_allowed(store):
     # Active: extending the end keeps the id.
     same = await s.set(msgspec.structs.replace(s.get(sid), ends_at=NOW + 7200, comment="longer"), NOW + 60)
     assert same == sid
-    assert s.get(sid).ends_at == NOW + 7200 and s.get(sid).comment == "longer"
+    assert s.get(sid).ends_at == NOW + 7200
+    assert s.get(sid).comment == "longer"
     assert len(s) == 1
 
 
@@ -77,7 +80,8 @@ async def test_changed_matchers_expire_the_old_and_make_a_new_one(store):
     new_id = await s.set(
         msgspec.structs.replace(s.get(sid), matchers=(SilenceMatcher("alertname", "Other"),)), NOW + 60)
     assert new_id != sid
-    assert s.get(sid).state(NOW + 60) == "expired" and s.get(sid).ends_at == NOW + 60
+    assert s.get(sid).state(NOW + 60) == "expired"
+    assert s.get(sid).ends_at == NOW + 60
     assert s.get(new_id).state(NOW + 60) == "active"
 
 
@@ -92,7 +96,8 @@ async def test_updating_an_expired_silence_makes_a_new_one(store):
     s = Silences(store)
     sid = await s.set(sil(end=NOW + 60), NOW)
     new_id = await s.set(msgspec.structs.replace(s.get(sid), ends_at=NOW + 7200), NOW + 120)
-    assert new_id != sid and s.get(new_id).state(NOW + 120) == "active"
+    assert new_id != sid
+    assert s.get(new_id).state(NOW + 120) == "active"
 
 
 async def test_unknown_id_is_not_found(store):

@@ -156,7 +156,8 @@ async def test_active_route_sends_only_inside(tmp_path):
         # decides about repeats); none after.
         await run_flushes(rt, 100)             # ... 17:15:30
         times = [t for _, t in sent(rec)]
-        assert times[0] == "Mon 09:00:30" and times[-1] == "Mon 16:55:30"
+        assert times[0] == "Mon 09:00:30"
+        assert times[-1] == "Mon 16:55:30"
         assert len(times) == 96                # 09:00:30 to 16:55:30 every 5 minutes
         assert all(n.alerts for n in rec.notifications)
 

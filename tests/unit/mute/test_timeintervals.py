@@ -49,7 +49,8 @@ def load(spec: str) -> TimeInterval:
     """The one spec of interval ``t``, given as the content of a YAML flow mapping."""
     cfg = make_config(CONFIG.format(spec=spec))
     specs = cfg.time_intervals["t"].time_intervals
-    assert specs is not None and len(specs) == 1
+    assert specs is not None
+    assert len(specs) == 1
     return specs[0]
 
 
@@ -134,7 +135,8 @@ def test_valid_locations(text, expected):
 
 def test_no_location_and_null_fields_mean_unset():
     spec = load("location: ~, weekdays: ~")
-    assert spec.location is None and spec.weekdays is None
+    assert spec.location is None
+    assert spec.weekdays is None
     assert load("") == TimeInterval()
 
 
@@ -494,9 +496,11 @@ def test_spring_forward_in_berlin():
     before = ts(2026, 3, 29, 0, 59, 59)  # 01:59:59 CET
     after = ts(2026, 3, 29, 1, 0, 0)     # 03:00:00 CEST
     one_to_two = berlin_times("01:00", "02:00")
-    assert one_to_two.contains(before) and not one_to_two.contains(after)
+    assert one_to_two.contains(before)
+    assert not one_to_two.contains(after)
     three_to_four = berlin_times("03:00", "04:00")
-    assert not three_to_four.contains(before) and three_to_four.contains(after)
+    assert not three_to_four.contains(before)
+    assert three_to_four.contains(after)
     assert three_to_four.contains(ts(2026, 3, 29, 1, 59, 59))
     assert not three_to_four.contains(ts(2026, 3, 29, 2, 0))
     # The skipped hour never happens: no instant of the day is inside 02:00-03:00.
@@ -505,16 +509,19 @@ def test_spring_forward_in_berlin():
     assert not any(two_to_three.contains(day + m * 60) for m in range(23 * 60))
     # The local day has 23 hours: 00:00-24:00 covers exactly them.
     whole_day = berlin_times("00:00", "24:00")
-    assert whole_day.contains(day) and whole_day.contains(ts(2026, 3, 29, 21, 59, 59))
+    assert whole_day.contains(day)
+    assert whole_day.contains(ts(2026, 3, 29, 21, 59, 59))
     sunday = load("weekdays: [sunday], location: Europe/Berlin")
-    assert sunday.contains(ts(2026, 3, 29, 21, 59, 59)) and not sunday.contains(ts(2026, 3, 29, 22, 0))
+    assert sunday.contains(ts(2026, 3, 29, 21, 59, 59))
+    assert not sunday.contains(ts(2026, 3, 29, 22, 0))
 
 
 def test_fall_back_in_berlin():
     before = ts(2026, 10, 25, 0, 59, 59)  # 02:59:59 CEST
     after = ts(2026, 10, 25, 1, 0, 0)     # 02:00:00 CET, the second time
     two_to_three = berlin_times("02:00", "03:00")
-    assert two_to_three.contains(before) and two_to_three.contains(after)
+    assert two_to_three.contains(before)
+    assert two_to_three.contains(after)
     # 02:00-03:00 local happens twice: two hours of instants are inside.
     start = ts(2026, 10, 24, 23, 0)  # 01:00 CEST
     inside = [m for m in range(4 * 60) if two_to_three.contains(start + m * 60)]
@@ -522,11 +529,13 @@ def test_fall_back_in_berlin():
     assert not two_to_three.contains(ts(2026, 10, 24, 23, 59, 59))  # 01:59:59 CEST
     assert not two_to_three.contains(ts(2026, 10, 25, 2, 0))        # 03:00:00 CET
     three_to_four = berlin_times("03:00", "04:00")
-    assert not three_to_four.contains(before) and not three_to_four.contains(after)
+    assert not three_to_four.contains(before)
+    assert not three_to_four.contains(after)
     assert three_to_four.contains(ts(2026, 10, 25, 2, 0))
     # The local day has 25 hours; Monday begins at 23:00 UTC.
     monday = load("weekdays: [monday], location: Europe/Berlin")
-    assert not monday.contains(ts(2026, 10, 25, 22, 59, 59)) and monday.contains(ts(2026, 10, 25, 23, 0))
+    assert not monday.contains(ts(2026, 10, 25, 22, 59, 59))
+    assert monday.contains(ts(2026, 10, 25, 23, 0))
 
 
 def test_dst_in_new_york():

@@ -34,8 +34,10 @@ async def test_exhausted_retries_go_to_the_dead_letter_table_and_replay_delivers
         assert all(a["integration"] == "webhook[0]" and a["receiver"] == "r" for a in attempts)
 
         [dl] = await (await client.get("/api/tocsin/v1/dead-letters")).json()
-        assert dl["receiver"] == "r" and dl["attempts"] == len(attempts)
-        assert "503" in dl["error"] and dl["alerts"] == 1
+        assert dl["receiver"] == "r"
+        assert dl["attempts"] == len(attempts)
+        assert "503" in dl["error"]
+        assert dl["alerts"] == 1
 
         failed = await client.post(f"/api/tocsin/v1/dead-letters/{dl['id']}/replay")
         assert failed.status == 502
@@ -100,7 +102,8 @@ receivers:
             await wait_until(lambda: rt.nflog.get("{}:{}", "r", "webhook[1]") is not None)
             # The fast integration delivered and recorded while the slow one still hangs.
             assert [r.status for r in fast.requests] == [200]
-            assert slow.held == slow.requests and [r.status for r in slow.requests] == [None]
+            assert slow.held == slow.requests
+            assert [r.status for r in slow.requests] == [None]
             assert rt.nflog.get("{}:{}", "r", "webhook[0]") is None
             slow.release()
             await rt.dispatcher.settle()
@@ -179,7 +182,8 @@ async def test_replaying_a_stale_dead_letter_drops_it_without_sending(tmp_path, 
         # Put the stale one back, as if it had been listed before the flush dropped it.
         await rt.dead_letters.update(old)
         resp = await client.post(f"/api/tocsin/v1/dead-letters/{old.id}/replay")
-        assert resp.status == 200 and (await resp.json())["status"] == "superseded"
+        assert resp.status == 200
+        assert (await resp.json())["status"] == "superseded"
         assert len(bodies(tocsin_receiver)) == 1  # nothing more was sent
         assert rt.dead_letters.get(old.id) is None
 
@@ -194,7 +198,8 @@ async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(t
         tocsin_receiver.status = 200
         tocsin_receiver.requests.clear()
         resp = await client.post(f"/api/tocsin/v1/dead-letters/{dl.id}/replay")
-        assert resp.status == 200 and (await resp.json())["status"] == "delivered"
+        assert resp.status == 200
+        assert (await resp.json())["status"] == "delivered"
         await advance(rt, 60)  # the group flushes: nothing new to say, nothing sent
         assert len(bodies(tocsin_receiver)) == 1
 

@@ -29,14 +29,16 @@ async def test_a_retry_keeps_the_id_and_a_reminder_or_a_change_gets_a_new_one(tm
         await post(rt, {"labels": {"alertname": "A", "n": "1"}})
         await advance(rt, 30)
         first, retry = ids(server)
-        assert len(first) == 32 and first == retry
+        assert len(first) == 32
+        assert first == retry
         await post(rt, {"labels": {"alertname": "A", "n": "2"}})  # the group changes
         await advance(rt, 60)
         changed = ids(server)[-1]
         assert changed != first
         await advance(rt, 3600)  # a reminder of the same content
         reminder = ids(server)[-1]
-        assert len(server.requests) == 4 and reminder not in (first, changed)
+        assert len(server.requests) == 4
+        assert reminder not in (first, changed)
 
 
 def test_the_id_is_what_a_restart_would_compute_again():

@@ -103,11 +103,16 @@ async def test_a_firing_alert_is_remediated_recorded_and_announced(tmp_path, ser
         await advance(rt, 30)
         assert [r["instance"] for r in RUNS] == ["db1"]
         [run] = await runs(client)
-        assert run["state"] == "succeeded" and run["remediation"] == "restart" and run["kind"] == "fix"
-        assert run["trigger"].startswith("route ") and run["alertname"] == "AppDown"
-        assert run["summary"] == "fix db1" and run["rendered"] == {"instance": "db1"}
+        assert run["state"] == "succeeded"
+        assert run["remediation"] == "restart"
+        assert run["kind"] == "fix"
+        assert run["trigger"].startswith("route ")
+        assert run["alertname"] == "AppDown"
+        assert run["summary"] == "fix db1"
+        assert run["rendered"] == {"instance": "db1"}
         assert (run["exit_code"], run["output"]) == (0, "fixed")
-        assert run["duration_seconds"] is not None and run["finished_at"] is not None
+        assert run["duration_seconds"] is not None
+        assert run["finished_at"] is not None
         assert notices(server) == ["Remediation restart succeeded (exit 0) · fix db1"]
         fp = run["fingerprint"]
         hist = (await (await client.get(f"/api/tocsin/v1/alerts/{fp}/history")).json())["history"]
@@ -139,7 +144,8 @@ async def test_for_waits_until_the_alert_has_fired_long_enough(tmp_path, server)
     async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         await fire(client)
         await advance(rt, 30)  # flushed, but firing for 30s only
-        assert RUNS == [] and await runs(client) == []
+        assert RUNS == []
+        assert await runs(client) == []
         await advance(rt, 89)
         assert RUNS == []
         await advance(rt, 1)  # exactly 2m after it started: looked at again, not at the next flush
@@ -184,7 +190,8 @@ async def test_cooldown_per_alert_and_max_per_hour_per_remediation(tmp_path, ser
         # db1's run leaves the hour: one more may run (db1 or db3, whichever flushes
         # first); db2's still counts, so the other is skipped.
         await advance(rt, 30 + 3600 + 1 - clock.now() + T0)  # db1's run is 1s past the hour
-        assert len(RUNS) == 3 and RUNS[-1]["instance"] in ("db1", "db3")
+        assert len(RUNS) == 3
+        assert RUNS[-1]["instance"] in ("db1", "db3")
 
 
 async def test_dry_run_records_and_announces_but_runs_nothing(tmp_path, server):
@@ -195,7 +202,9 @@ async def test_dry_run_records_and_announces_but_runs_nothing(tmp_path, server):
         await advance(rt, 30)
         assert RUNS == []
         [run] = await runs(client)
-        assert run["state"] == "dry_run" and run["dry_run"] is True and run["summary"] == "fix db1"
+        assert run["state"] == "dry_run"
+        assert run["dry_run"] is True
+        assert run["summary"] == "fix db1"
         assert notices(server) == ["Remediation restart (dry run) would run fix db1"]
 
 
@@ -224,7 +233,8 @@ async def test_approval_flow(tmp_path, server):
         await advance(rt, 30)
         assert RUNS == []
         pending = await runs(client, "?state=pending_approval")
-        assert len(pending) == 3 and {r["confidence"] for r in pending} == {"medium"}
+        assert len(pending) == 3
+        assert {r["confidence"] for r in pending} == {"medium"}
         assert {r["description"] for r in pending} == {"restart the app server"}
         by = {r["labels"]["instance"]: r["id"] for r in pending}
         assert any("restart (restart the app server) awaits approval" in t and "confidence medium" in t
@@ -243,7 +253,8 @@ async def test_approval_flow(tmp_path, server):
             "succeeded", "approved by alice", "alice", "go")
 
         resp = await client.post(f"/api/tocsin/v1/remediations/{by['db2']}/reject", json={"who": "bob"})
-        assert resp.status == 200 and (await resp.json())["state"] == "rejected"
+        assert resp.status == 200
+        assert (await resp.json())["state"] == "rejected"
         # Deciding twice is a conflict.
         resp = await client.post(f"/api/tocsin/v1/remediations/{by['db2']}/approve", json={"who": "x"})
         assert resp.status == 409
@@ -255,7 +266,8 @@ async def test_approval_flow(tmp_path, server):
         resp = await client.post(f"/api/tocsin/v1/remediations/{by['db3']}/approve", json={"who": "alice"})
         assert resp.status == 409
         body = await resp.json()
-        assert body["run"]["state"] == "cancelled" and "resolved" in body["error"]
+        assert body["run"]["state"] == "cancelled"
+        assert "resolved" in body["error"]
         await advance(rt, 0)
         assert [r["instance"] for r in RUNS] == ["db1"]
         resp = await client.post("/api/tocsin/v1/remediations/nope/approve", json={"who": "x"})
@@ -362,4 +374,5 @@ async def test_a_run_left_running_by_a_crash_is_marked_interrupted_at_start(tmp_
         await rt.store.save(runs=[left])
     async with api_client(cfg, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         [cut] = await runs(client)
-        assert cut["state"] == "interrupted" and cut["finished_at"] is not None
+        assert cut["state"] == "interrupted"
+        assert cut["finished_at"] is not None

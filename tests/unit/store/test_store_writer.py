@@ -32,7 +32,9 @@ async def test_a_writer_process_that_died_is_replaced(tmp_path, monkeypatch):
         # Gone between commits: the next commit starts another writer.
         await store.save_alerts([make_alert(1)])
         second = store._child.proc
-        assert second is not None and second is not first and second.returncode is None
+        assert second is not None
+        assert second is not first
+        assert second.returncode is None
 
         # Dying in the middle of a commit (here: a stand-in that reads a byte of the
         # request and exits): that commit fails, naming why, and the next one starts
@@ -46,7 +48,8 @@ async def test_a_writer_process_that_died_is_replaced(tmp_path, monkeypatch):
             await store.save_alerts([make_alert(9)])
         monkeypatch.undo()
         await store.save_alerts([make_alert(2)])
-        assert store._child.proc is not None and store._child.proc.returncode is None
+        assert store._child.proc is not None
+        assert store._child.proc.returncode is None
     finally:
         await store.close()
     reopened = SQLiteStore(path)

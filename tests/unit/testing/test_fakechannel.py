@@ -101,11 +101,13 @@ async def test_a_hung_send_goes_through_when_released(tmp_path):
         await post(rt, {"labels": {"alertname": "X"}})
         flush = asyncio.create_task(advance(rt, 10))
         [hung] = await wait_until(lambda: fake.hanging)
-        assert hung.integration == "fake[0]" and not flush.done()
+        assert hung.integration == "fake[0]"
+        assert not flush.done()
         fake.release()
         await flush
         assert hung.outcome == "sent"
-        assert len(fake.delivered) == 2 and len(fake.sends) == 2
+        assert len(fake.delivered) == 2
+        assert len(fake.sends) == 2
 
 
 async def test_wait_for_counts_sends(tmp_path):

@@ -29,4 +29,5 @@ receivers:
     assert [r.path for r in reqs] == ["/hook", "/hook"]
     assert reqs[1].json()["alerts"][0]["labels"] == {"alertname": "X"}
     assert reqs[0].headers["Content-Type"] == "application/json"
-    assert [r.status for r in reqs] == [503, 200] and len(waits.delays) == 1
+    assert [r.status for r in reqs] == [503, 200]
+    assert len(waits.delays) == 1

@@ -42,11 +42,13 @@ async def test_hang_next_holds_that_many_requests_until_released(tocsin_receiver
     assert tocsin_receiver.requests == [req]  # recorded as it arrived
     # The next one is answered at once, while the first is still held.
     assert await send(session, f"{tocsin_receiver.url}/next") == 200
-    assert not held.done() and tocsin_receiver.held == [req]
+    assert not held.done()
+    assert tocsin_receiver.held == [req]
     tocsin_receiver.answer_next(502)
     tocsin_receiver.release()
     assert await held == 502
-    assert req.status == 502 and tocsin_receiver.held == []
+    assert req.status == 502
+    assert tocsin_receiver.held == []
 
 
 async def test_hang_holds_every_request_until_released(tocsin_receiver, session):

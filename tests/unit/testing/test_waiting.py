@@ -85,7 +85,8 @@ async def test_a_long_last_answer_is_shortened():
 
     with pytest.raises(AssertionError) as err:
         await wait_until(lambda: Empty(range(1000)), timeout=0.01)
-    assert str(err.value).endswith("...") and len(str(err.value)) < 400
+    assert str(err.value).endswith("...")
+    assert len(str(err.value)) < 400
 
 
 async def test_an_async_predicate_that_never_answers_is_cut_off():

@@ -390,7 +390,8 @@ async def test_token_file_is_read_and_rotated_without_a_reload(tmp_path):
                                      headers=bearer("rotated-token-0123456789"))).status == 401
         errors = [e for e in logs if e["log_level"] == "error"]
         assert len(errors) == 2  # once per change, not once per request
-        assert "short" not in repr(logs) and "rotated-token" not in repr(logs)
+        assert "short" not in repr(logs)
+        assert "rotated-token" not in repr(logs)
 
 
 async def test_a_reload_with_a_new_token_takes_effect(tmp_path):

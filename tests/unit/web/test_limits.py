@@ -48,7 +48,8 @@ async def test_too_many_alerts_is_413_and_nothing_is_stored(tmp_path):
         resp = await client.post("/api/v2/alerts", json=four)
         assert resp.status == 413
         body = await resp.json()
-        assert body["field"] == "alerts" and body["limit"] == 3
+        assert body["field"] == "alerts"
+        assert body["limit"] == 3
         assert "max_alerts_per_request (3)" in body["error"]
         assert len(rt.alerts) == 0
 
@@ -60,13 +61,15 @@ async def test_too_many_alerts_is_413_and_nothing_is_stored(tmp_path):
         resp = await client.post("/api/tocsin/v1/events", json=[{"type": f"E{i}"} for i in range(4)])
         assert resp.status == 413
         body = await resp.json()
-        assert body["field"] == "events" and body["limit"] == 3
+        assert body["field"] == "events"
+        assert body["limit"] == 3
         assert len(rt.alerts) == 0
 
         resp = await client.post("/api/tocsin/v1/alertmanager/webhook", json=webhook(*four))
         assert resp.status == 413
         body = await resp.json()
-        assert body["field"] == "alerts" and body["limit"] == 3
+        assert body["field"] == "alerts"
+        assert body["limit"] == 3
         assert len(rt.alerts) == 0
 
         # At the limit: fine, everywhere.
@@ -284,10 +287,13 @@ def test_idle_buckets_are_evicted_and_the_table_is_capped():
     b.take("c")
     assert len(b) == 3
     b.take("d")  # full: the least recently seen goes
-    assert len(b) == 3 and "a" not in b and {"b", "c", "d"} <= {k for k in "bcd" if k in b}
+    assert len(b) == 3
+    assert "a" not in b
+    assert {"b", "c", "d"} <= {k for k in "bcd" if k in b}
     b.take("b")  # seen again: now the most recent
     b.take("e")
-    assert "c" not in b and "b" in b
+    assert "c" not in b
+    assert "b" in b
 
     # A bucket idle for burst/rate seconds is full again, the same as none: dropped.
     clock.now += 4.9
@@ -295,7 +301,9 @@ def test_idle_buckets_are_evicted_and_the_table_is_capped():
     assert len(b) == 3
     clock.now += 0.2
     b.take("e")
-    assert "d" not in b and "b" not in b and len(b) == 1
+    assert "d" not in b
+    assert "b" not in b
+    assert len(b) == 1
 
     many = TokenBuckets(rate=10.0, burst=1, max_clients=100, clock=clock)
     for i in range(10_000):
@@ -306,7 +314,9 @@ def test_idle_buckets_are_evicted_and_the_table_is_capped():
 def test_eviction_changes_nothing_for_a_returning_client():
     clock = Clock()
     b = TokenBuckets(rate=1.0, burst=2, clock=clock)
-    assert b.take("a") == 0.0 and b.take("a") == 0.0 and b.take("a") > 0
+    assert b.take("a") == 0.0
+    assert b.take("a") == 0.0
+    assert b.take("a") > 0
     clock.now += 2.0
     b.take("other")
     assert "a" not in b

@@ -204,5 +204,7 @@ async def test_pagerduty_webhook_secret_file(tmp_path, server):
 def test_remembered_event_ids_are_bounded():
     ids = RecentIds(limit=3)
     assert [ids.add(k) for k in "abca"] == [True, True, True, False]
-    assert ids.add("d") is True and len(ids) == 3
-    assert "a" not in ids and ids.add("a") is True
+    assert ids.add("d") is True
+    assert len(ids) == 3
+    assert "a" not in ids
+    assert ids.add("a") is True

@@ -292,7 +292,8 @@ async def test_trigger_event(tmp_path):
             "client": "tocsin",
             "client_url": f"{EXTERNAL}/#/alerts?receiver=oncall",
         }
-        assert details["num_firing"] == "2" and details["num_resolved"] == "0"
+        assert details["num_firing"] == "2"
+        assert details["num_resolved"] == "0"
         assert details["resolved"] == ""
         assert details["firing"] == (
             "Labels:\n - alertname = Disk\n - instance = a\n - job = node\nAnnotations:\nSource: \n"
@@ -424,7 +425,8 @@ async def test_summary_is_cut_to_1024_characters(tmp_path):
             await advance(rt, 30)
         assert pd.problems == []
         summary = pd.events[0]["payload"]["summary"]
-        assert len(summary) == 1024 and summary.endswith("…")
+        assert len(summary) == 1024
+        assert summary.endswith("…")
 
 
 async def test_oversized_event_drops_custom_details(tmp_path):
@@ -488,7 +490,8 @@ async def test_retries_on_500_then_succeeds(tmp_path):
             with no_jitter():
                 await advance(rt, 30)
             assert sleep.delays == [0.5, 0.75]
-        assert len(pd.requests) == 3 and pd.events[0] == pd.events[2]
+        assert len(pd.requests) == 3
+        assert pd.events[0] == pd.events[2]
         (sent,) = events.of(NotificationSent)
         assert (sent.integration, sent.attempts) == ("pagerduty[0]", 3)
 
@@ -518,7 +521,8 @@ async def test_400_is_not_retried(tmp_path):
         assert len(pd.requests) == 1
         (failed,) = events.of(NotificationFailed)
         assert failed.attempts == 1
-        assert "HTTP 400" in failed.error and "Event object is invalid" in failed.error
+        assert "HTTP 400" in failed.error
+        assert "Event object is invalid" in failed.error
         assert KEY not in failed.error
 
 
@@ -544,7 +548,8 @@ async def test_missing_routing_key_file_is_not_retried(tmp_path):
         await post(rt, {"labels": {"alertname": "A"}})
         await advance(rt, 30)
     (failed,) = events.of(NotificationFailed)
-    assert failed.attempts == 1 and "routing_key_file" in failed.error
+    assert failed.attempts == 1
+    assert "routing_key_file" in failed.error
 
 
 def test_render_hides_the_routing_key_and_reads_no_file(tmp_path):
@@ -637,12 +642,16 @@ async def test_send_change_event_errors():
         pd.script = [(429, {"Retry-After": "3"})]
         with pytest.raises(DeliveryError) as err:
             await send_change_event(session, pd.url(), KEY, "x", None, None, (), 5.0)
-        assert err.value.retryable and err.value.status == 429 and err.value.retry_after == 3.0
+        assert err.value.retryable
+        assert err.value.status == 429
+        assert err.value.retry_after == 3.0
         with pytest.raises(DeliveryError) as err:
             await send_change_event(session, pd.url(), "short", "x")  # PagerDuty: 400
-        assert not err.value.retryable and err.value.status == 400
+        assert not err.value.retryable
+        assert err.value.status == 400
         with pytest.raises(DeliveryError) as err:
             await send_change_event(session, pd.url(), "", "x")
-        assert not err.value.retryable and err.value.status is None
+        assert not err.value.retryable
+        assert err.value.status is None
         assert len(pd.requests) == 2
         pd.problems.clear()  # the short key was refused on purpose

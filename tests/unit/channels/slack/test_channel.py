@@ -456,7 +456,8 @@ async def test_mention_only_when_a_firing_alert_is_critical(tmp_path, mention, e
             await advance(rt, 30)
         by_name = {header(b): b for b in hook.bodies}
         warn, crit = by_name["[FIRING:1] Warn (warning)"], by_name["[FIRING:1] Crit (critical)"]
-        assert "<!" not in warn["text"] and "<@" not in warn["text"]
+        assert "<!" not in warn["text"]
+        assert "<@" not in warn["text"]
         assert not section_text(warn).startswith("<")
         assert crit["text"] == f"{expected} [FIRING:1] Crit (critical)"
         assert section_text(crit).startswith(f"{expected} :red_circle: *Crit*")
@@ -579,7 +580,8 @@ def test_interactive_values_stay_within_slack_limits():
     assert b["tocsin_silence"]["value"] == '{"alertname":"A"}'
     # As many fingerprints as fit in 2000 characters: 117 of 16 characters and 116 commas.
     value = b["tocsin_ack"]["value"]
-    assert value.split(",") == [f"{i:016x}" for i in range(117)] and len(value) == 1988
+    assert value.split(",") == [f"{i:016x}" for i in range(117)]
+    assert len(value) == 1988
     assert b["tocsin_ack"]["text"]["text"] == "Acknowledge 117 of 150"
     assert b["tocsin_resolve"]["text"]["text"] == "Resolve 117 of 150"
 
@@ -592,7 +594,8 @@ def test_button_values():
     assert labels_value({"a": "x" * 1992}) == '{"a":"' + "x" * 1992 + '"}'  # 2000 exactly
     assert labels_value({"a": "x" * 1993}) is None
     # Slack counts UTF-16 units: an emoji is two.
-    assert labels_value({"a": "😀" * 997}) is None and labels_value({"a": "😀" * 996}) is not None
+    assert labels_value({"a": "😀" * 997}) is None
+    assert labels_value({"a": "😀" * 996}) is not None
 
 
 NOW = 1_700_000_000.0
@@ -642,9 +645,12 @@ def test_many_alerts_stay_within_slack_limits():
     body = json.loads(_channel(EXTERNAL, mention="@here").render(n))
     assert check_message(body) == []
     head = header(body)
-    assert units(head) == 150 and head.endswith("…")
+    assert units(head) == 150
+    assert head.endswith("…")
     text = section_text(body)
-    assert units(text) <= 3000 and text.endswith("…") and text.startswith("<!here> ")
+    assert units(text) <= 3000
+    assert text.endswith("…")
+    assert text.startswith("<!here> ")
     f = fields(body)
     assert f["Instance"].endswith("(+35 more)")
     b = buttons(body)
@@ -762,8 +768,10 @@ async def test_client_errors_are_not_retried_and_hide_the_url(tmp_path, status, 
             assert sleep.delays == []
             (failed,) = events.of(NotificationFailed)
             assert failed.attempts == 1
-            assert f"HTTP {status}" in failed.error and answer in failed.error
-            assert "SECRET" not in failed.error and "<redacted>" in failed.error
+            assert f"HTTP {status}" in failed.error
+            assert answer in failed.error
+            assert "SECRET" not in failed.error
+            assert "<redacted>" in failed.error
             (dead,) = rt.dead_letters.list()
             assert "SECRET" not in dead.error
         assert len(hook.requests) == 1
@@ -824,7 +832,8 @@ async def test_unreadable_api_url_file_is_not_retried(tmp_path):
         await post(rt, {"labels": {"alertname": "A"}})
         await advance(rt, 30)
     (failed,) = events.of(NotificationFailed)
-    assert failed.attempts == 1 and "api_url_file" in failed.error
+    assert failed.attempts == 1
+    assert "api_url_file" in failed.error
 
 
 # -- configuration ---------------------------------------------------------------------------

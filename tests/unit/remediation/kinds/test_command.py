@@ -91,7 +91,8 @@ async def test_no_shell_ever_runs(tmp_path, session, monkeypatch):
     [(args, kwargs)] = started
     assert list(args[0]) == [str(prog), *values]  # an argv list, not a command line
     assert not kwargs.get("shell")
-    assert kwargs["stdin"] == subprocess.DEVNULL and kwargs["start_new_session"] is True
+    assert kwargs["stdin"] == subprocess.DEVNULL
+    assert kwargs["start_new_session"] is True
 
 
 async def test_a_nul_in_a_label_is_refused_and_nothing_runs(tmp_path, session):
@@ -110,7 +111,8 @@ async def test_a_nul_in_a_label_is_refused_and_nothing_runs(tmp_path, session):
     # Even a tampered record with a NUL never reaches execve.
     out = await spec.remediation.execute(
         Rendered(summary="x", detail={"argv": [str(prog), "a\0b"], "env": {}}), ctx(session))
-    assert not out.ok and "NUL" in out.error
+    assert not out.ok
+    assert "NUL" in out.error
     assert not marker.exists()
 
 
@@ -178,11 +180,14 @@ async def test_only_allowed_names_and_env_entries_reach_the_child(tmp_path, sess
     out = await spec.remediation.execute(rendered, ctx(session))
     assert out.ok, out
     env = json.loads(out.output)
-    assert "TOCSIN_TEST_SECRET" not in env and "AWS_SECRET_ACCESS_KEY" not in env
-    assert "hunter2" not in out.output and "hunter3" not in out.output
+    assert "TOCSIN_TEST_SECRET" not in env
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert "hunter2" not in out.output
+    assert "hunter3" not in out.output
     assert env["INSTANCE"] == "db1"
     assert env["LANG"] == "en_GB.UTF-8"  # env wins over the inherited value
-    assert env["TZ"] == "UTC" and env["PATH"] == os.environ["PATH"]
+    assert env["TZ"] == "UTC"
+    assert env["PATH"] == os.environ["PATH"]
     # Python may coerce a C locale by setting LC_CTYPE in its own environment; nothing else appears.
     assert set(env) - {"LC_CTYPE"} == {"INSTANCE", "LANG", "TZ", "PATH"}
 
@@ -248,7 +253,8 @@ async def test_a_nonzero_exit_fails_with_its_status_unless_listed(tmp_path, sess
           success_codes: [0, 3]
         """)
     out = await run(lenient, session)
-    assert out.ok and out.exit_code == 3
+    assert out.ok
+    assert out.exit_code == 3
 
 
 async def test_a_missing_or_unrunnable_program_fails_clearly(tmp_path, session):
@@ -266,7 +272,8 @@ async def test_a_missing_or_unrunnable_program_fails_clearly(tmp_path, session):
           argv: [{tmp_path}/plain]
         """)
     out = await run(spec, session)
-    assert not out.ok and out.error == f"cannot run {tmp_path}/plain: it is not executable"
+    assert not out.ok
+    assert out.error == f"cannot run {tmp_path}/plain: it is not executable"
     prog = script(tmp_path / "dump", DUMP_ARGV)
     spec = load(f"""
         - name: fix
@@ -275,7 +282,9 @@ async def test_a_missing_or_unrunnable_program_fails_clearly(tmp_path, session):
           cwd: {tmp_path}/gone
         """)
     out = await run(spec, session)
-    assert not out.ok and "cwd" in out.error and out.exit_code is None
+    assert not out.ok
+    assert "cwd" in out.error
+    assert out.exit_code is None
 
 
 async def test_cwd_is_used(tmp_path, session):
@@ -300,7 +309,8 @@ async def test_a_record_whose_program_is_not_the_configured_one_does_not_run(tmp
         """)
     out = await spec.remediation.execute(
         Rendered(summary="x", detail={"argv": ["/bin/sh", "-c", "id"], "env": {}}), ctx(session))
-    assert not out.ok and "does not start with this remediation's program" in out.error
+    assert not out.ok
+    assert "does not start with this remediation's program" in out.error
 
 
 SPAWNER = """\
@@ -325,11 +335,13 @@ async def test_a_timeout_kills_the_whole_process_group(tmp_path, session, monkey
           argv: ["{prog}", "{pids}"]
         """)
     out = await run(spec, session, timeout=1.0)
-    assert out.ok is False and out.exit_code is None
+    assert out.ok is False
+    assert out.exit_code is None
     assert out.error == "timed out after 1s"
     assert "started" in out.output  # what it said before it was killed is kept
     child, grandchild = map(int, pids.read_text().split())
-    assert await gone(child) and await gone(grandchild)
+    assert await gone(child)
+    assert await gone(grandchild)
 
 
 async def test_a_background_process_holding_the_output_open_is_killed_at_the_timeout(tmp_path, session,
@@ -347,7 +359,8 @@ async def test_a_background_process_holding_the_output_open_is_killed_at_the_tim
           argv: ["{prog}", "{pid_file}"]
         """)
     out = await run(spec, session, timeout=0.5)
-    assert not out.ok and out.error.startswith("timed out after 0.5s (the program exited with status 0")
+    assert not out.ok
+    assert out.error.startswith("timed out after 0.5s (the program exited with status 0")
     assert await gone(int(pid_file.read_text()))
 
 
@@ -365,7 +378,8 @@ async def test_cancelling_a_run_kills_its_group(tmp_path, session):
     with pytest.raises(asyncio.CancelledError):
         await task
     child, grandchild = map(int, pids.read_text().split())
-    assert await gone(child) and await gone(grandchild)
+    assert await gone(child)
+    assert await gone(grandchild)
 
 
 # -- command: config -----------------------------------------------------------------------------
@@ -395,7 +409,8 @@ def test_command_config_errors_carry_their_paths(tmp_path):
           kind: command
           argv: [/bin/true, "{{ labels.x "]
         """)
-    assert list(found) == ["remediations[0].argv[1]"] and "syntax" in found["remediations[0].argv[1]"]
+    assert list(found) == ["remediations[0].argv[1]"]
+    assert "syntax" in found["remediations[0].argv[1]"]
     assert list(problems("""
         - name: fix
           kind: command
@@ -443,4 +458,5 @@ def test_command_defaults(tmp_path):
     c = spec.config
     assert (c.env_allow, c.max_output, c.success_codes, c.cwd, c.env) == (
         ["PATH", "LANG", "LC_ALL", "TZ"], 16 * 1024, [0], None, {})
-    assert float(c.timeout) == 30 and spec.kind == "command"
+    assert float(c.timeout) == 30
+    assert spec.kind == "command"

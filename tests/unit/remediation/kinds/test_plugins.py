@@ -61,7 +61,8 @@ def test_a_kind_disabled_by_name_is_a_config_error_on_its_kind_field_and_the_oth
     pm = make_plugins()
     others = sorted(ENTRIES.keys() - {kind})
     assert not pm.has_plugin(f"remediation-{kind}")
-    assert kind not in remediation_kinds(pm) and set(others) <= remediation_kinds(pm).keys()
+    assert kind not in remediation_kinds(pm)
+    assert set(others) <= remediation_kinds(pm).keys()
     with pytest.raises(ConfigError) as exc:
         make_config(config_with(kind, *others), pm)
     [problem] = exc.value.problems  # the two other entries decode and build
@@ -82,7 +83,8 @@ def test_check_config_with_plugins_disable_names_the_field(tmp_path, monkeypatch
     where, _, available = out[0].partition(": remediations[0].kind: unknown remediation kind 'webhook' ")
     assert where.startswith(f"{path}: line ")
     names = available.removeprefix("(available: ").removesuffix(")").split(", ")
-    assert {"command", "systemd"} <= set(names) and "webhook" not in names
+    assert {"command", "systemd"} <= set(names)
+    assert "webhook" not in names
     path.write_text(config_with("command", "systemd", disable="remediation-webhook"))
     assert main(["check-config", str(path)]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: OK: ")

@@ -96,7 +96,8 @@ async def test_a_unit_outside_allowed_units_is_refused_at_render_and_at_run(tmp_
     tampered = Rendered(summary="x", detail={"argv": [str(systemctl), "stop", "--", "sshd.service"],
                                              "unit": "sshd.service"})
     out = await spec.remediation.execute(tampered, ctx(session))
-    assert not out.ok and "not in allowed_units" in out.error
+    assert not out.ok
+    assert "not in allowed_units" in out.error
     assert calls(log) == []
 
 

@@ -100,7 +100,8 @@ async def test_a_signed_request_verifies_at_the_receiver(receiver, session):
     assert raw == rendered.detail["body"].encode()  # the body sent is the body shown, byte for byte
     body = json.loads(raw)
     assert body == {**alert_data(instance="db1"), "remediation": "fix"}
-    assert headers["X-Instance"] == "db1" and headers["Content-Type"] == "application/json"
+    assert headers["X-Instance"] == "db1"
+    assert headers["Content-Type"] == "application/json"
 
 
 async def test_a_wrong_signature_is_refused_by_the_receiver(receiver, session, tmp_path):
@@ -117,7 +118,8 @@ async def test_a_wrong_signature_is_refused_by_the_receiver(receiver, session, t
     assert out == Outcome(ok=False, http_status=401, output="bad signature", error="HTTP 401, expected 2xx")
     secret_file.write_text(HMAC_SECRET + "\n")  # rotated: read at each run
     out = await spec.remediation.execute(rendered, ctx(session))
-    assert out.ok and out.http_status == 200
+    assert out.ok
+    assert out.http_status == 200
 
 
 async def test_a_bearer_token_is_sent_and_never_shown(receiver, session, tmp_path):
@@ -131,13 +133,16 @@ async def test_a_bearer_token_is_sent_and_never_shown(receiver, session, tmp_pat
     assert_no_secret(rendered, TOKEN)
     assert rendered.detail["headers"]["Authorization"] == "<secret>"
     out = await spec.remediation.execute(rendered, ctx(session))
-    assert out.ok and out.http_status == 200 and out.output == "restarted db1"
+    assert out.ok
+    assert out.http_status == 200
+    assert out.output == "restarted db1"
     assert receiver.requests[-1][2]["Authorization"] == f"Bearer {TOKEN}"
     # A record carrying a forged Authorization value does not get it sent.
     forged = msgspec.structs.replace(rendered, detail={**rendered.detail, "headers": {
         **rendered.detail["headers"], "Authorization": "Bearer forged"}})
     out = await spec.remediation.execute(forged, ctx(session))
-    assert out.ok and receiver.requests[-1][2]["Authorization"] == f"Bearer {TOKEN}"
+    assert out.ok
+    assert receiver.requests[-1][2]["Authorization"] == f"Bearer {TOKEN}"
 
     token_file = tmp_path / "token"
     token_file.write_text("wrong\n")
@@ -148,7 +153,8 @@ async def test_a_bearer_token_is_sent_and_never_shown(receiver, session, tmp_pat
           bearer_token_file: {token_file}
         """)
     out = await from_file.remediation.execute(rendered, ctx(session))
-    assert out.http_status == 401 and not out.ok
+    assert out.http_status == 401
+    assert not out.ok
     token_file.write_text(TOKEN)
     out = await from_file.remediation.execute(rendered, ctx(session))
     assert out.ok
@@ -162,7 +168,8 @@ async def test_an_unreadable_secret_file_fails_without_sending(receiver, session
           bearer_token_file: {tmp_path}/missing
         """)
     out = await run(spec, session, alert_data(instance="i"))
-    assert not out.ok and out.error.startswith(f"bearer_token_file: cannot read {tmp_path}/missing")
+    assert not out.ok
+    assert out.error.startswith(f"bearer_token_file: cannot read {tmp_path}/missing")
     assert receiver.requests == []
 
 
@@ -194,7 +201,8 @@ async def test_url_file_is_read_when_run(receiver, session, tmp_path):
     assert rendered.summary == f"PUT {receiver.url}/<redacted>"
     url_file.write_text(f"{receiver.url}/second\n")
     out = await spec.remediation.execute(rendered, ctx(session))
-    assert out.ok and receiver.requests[0][:2] == ("PUT", "/second")
+    assert out.ok
+    assert receiver.requests[0][:2] == ("PUT", "/second")
 
 
 async def test_an_unexpected_status_fails_with_it(receiver, session):
@@ -215,7 +223,9 @@ async def test_an_unexpected_status_fails_with_it(receiver, session):
           url: {receiver.url}/x
         """)
     out = await run(default, session, alert_data(instance="db1"))
-    assert not out.ok and out.http_status == 500 and out.error == "HTTP 500, expected 2xx"
+    assert not out.ok
+    assert out.http_status == 500
+    assert out.error == "HTTP 500, expected 2xx"
 
 
 async def test_a_slow_endpoint_times_out(receiver, session):
@@ -226,7 +236,9 @@ async def test_a_slow_endpoint_times_out(receiver, session):
           url: {receiver.url}/slow
         """)
     out = await run(spec, session, alert_data(instance="db1"), timeout=0.3)
-    assert out.ok is False and out.error == "timed out after 0.3s" and out.http_status is None
+    assert out.ok is False
+    assert out.error == "timed out after 0.3s"
+    assert out.http_status is None
 
 
 async def test_a_refused_connection_is_an_outcome(session):
@@ -237,7 +249,8 @@ async def test_a_refused_connection_is_an_outcome(session):
               url: http://127.0.0.1:{port}/x?token={TOKEN}
             """)
         out = await run(spec, session, alert_data(instance="db1"))
-    assert not out.ok and out.http_status is None
+    assert not out.ok
+    assert out.http_status is None
     assert out.error.startswith(f"http://127.0.0.1:{port}/<redacted>: ClientConnectorError")
     assert TOKEN not in out.error
 
@@ -281,7 +294,8 @@ async def test_body_template(receiver, session):
     rendered = spec.remediation.render(alert_data(instance='db"1'))
     assert json.loads(rendered.detail["body"]) == {"labels": {"instance": 'db"1'}, "why": "AppDown"}
     out = await spec.remediation.execute(rendered, ctx(session))
-    assert out.ok and out.output == 'restarted db"1'
+    assert out.ok
+    assert out.output == 'restarted db"1'
     broken = load(f"""
         - name: fix
           kind: webhook
@@ -319,7 +333,8 @@ def test_webhook_config_errors_carry_their_paths():
           url: http://127.0.0.1/
           headers: {Authorization: "Bearer abc"}
         """)
-    assert list(found) == ["remediations[0].headers.Authorization"] and "bearer_token" in found[
+    assert list(found) == ["remediations[0].headers.Authorization"]
+    assert "bearer_token" in found[
         "remediations[0].headers.Authorization"]
     assert list(problems("""
         - name: fix
