@@ -19,7 +19,7 @@ from tocsin.config.types import ConfigBase, MatcherList, Regex
 from tocsin.config.validate import field_error
 from tocsin.core.durations import Duration
 from tocsin.core.labels import labelset_string, valid_label_name
-from tocsin.core.matchers import Matcher, MatchType, matchers_string
+from tocsin.core.matchers import Matcher, MatchType, matchers_string, matches_all
 from tocsin.core.models import Alert
 
 if TYPE_CHECKING:
@@ -151,10 +151,7 @@ class Route:
         return self.opts.receiver
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        for m in self.matchers:
-            if not m.matches(labels.get(m.name, "")):
-                return False
-        return True
+        return matches_all(self.matchers, labels)
 
     def match(self, labels: Mapping[str, str]) -> list[Route]:
         """The routes an alert with ``labels`` is delivered through, in tree order."""
