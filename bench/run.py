@@ -721,48 +721,77 @@ def get(summary: dict[str, Any], key: str) -> float | None:
     return summary["median"].get(key)
 
 
-def markdown(report: dict[str, Any]) -> str:
-    meta, res, systems = report["meta"], report["results"], report["systems"]
-    both = len(systems) == 2
-    o = systems[1] if both else None
-    am = "Alertmanager"
-    a = meta["args"]
-    lines = [
-        f"Measured {meta['date']} with `{meta['command']}`",
-        "",
-        f"- machine: {meta['machine']['cpu_model']}, {meta['machine']['cpus']} CPUs, "
-        f"{meta['machine']['memory_gib']} GiB RAM, Linux {meta['machine']['kernel']}; "
-        "the load generator, the webhook receiver and the server under test share it",
-        f"- versions: tocsin {meta['versions']['tocsin']}, Python {meta['versions']['python']} "
-        f"(uvloop {meta['versions']['uvloop']}), aiohttp {meta['versions']['aiohttp']}"
-        + (f"; {meta['versions'].get('alertmanager', 'alertmanager ?')}" if both else ""),
-        f"- every figure is the median of {a['repeat']} runs (errors: the sum over them); each run starts "
-        "fresh server processes, the systems alternating (tocsin, Alertmanager, tocsin, …)",
-        "",
-    ]
+AM = "Alertmanager"
 
-    def head(cols: list[str]) -> None:
-        lines.append("| " + " | ".join(cols) + " |")
-        lines.append("|" + "|".join(" ---: " if i else " --- " for i in range(len(cols))) + "|")
 
-    def failures(section: str) -> None:
-        for point, by_sys in res.get(section, {}).items():
+class _Markdown:
+    """The report as Markdown, a section per measurement."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.meta, self.res, self.systems = report["meta"], report["results"], report["systems"]
+        self.both = len(self.systems) == 2
+        self.o = self.systems[1] if self.both else None
+        self.a = self.meta["args"]
+        self.lines: list[str] = []
+
+    def head(self, cols: list[str]) -> None:
+        self.lines.append("| " + " | ".join(cols) + " |")
+        self.lines.append("|" + "|".join(" ---: " if i else " --- " for i in range(len(cols))) + "|")
+
+    def row(self, cells: list[str]) -> None:
+        self.lines.append("| " + " | ".join(cells) + " |")
+
+    def failures(self, section: str) -> None:
+        for point, by_sys in self.res.get(section, {}).items():
             for s, summ in by_sys.items():
                 for f in summ["failures"]:
-                    lines.append(f"- **{s}, {section} {point}: failed** — {f}")
+                    self.lines.append(f"- **{s}, {section} {point}: failed** — {f}")
 
-    if "ingest" in res:
-        lines += [f"### Ingest: {a['alerts']:,} fresh alerts, {a['concurrency']} connections", "",
-                  "Server CPU: user + system time of the server's processes (all threads; tocsin's "
-                  "database writer process included) per alert accepted, "
-                  "and over the run's wall time; load generator CPU: this process's CPU time over the "
-                  "run's wall time (100 % is one CPU"
-                  + (" busy); pairs read tocsin / Alertmanager." if both else " busy)."), ""]
-        cols = ["batch", "tocsin alerts/s"] + ([f"{am} alerts/s", "tocsin/AM"] if both else [])
-        cols += ["tocsin p50 / p99 ms"] + ([f"{am} p50 / p99 ms"] if both else [])
+    def all_systems(self, by: dict[str, Any], key: str) -> str:
+        return " / ".join(cell(by[s], key) for s in self.systems)
+
+    def preamble(self) -> None:
+        meta, a = self.meta, self.a
+        self.lines += [
+            f"Measured {meta['date']} with `{meta['command']}`",
+            "",
+            f"- machine: {meta['machine']['cpu_model']}, {meta['machine']['cpus']} CPUs, "
+            f"{meta['machine']['memory_gib']} GiB RAM, Linux {meta['machine']['kernel']}; "
+            "the load generator, the webhook receiver and the server under test share it",
+            f"- versions: tocsin {meta['versions']['tocsin']}, Python {meta['versions']['python']} "
+            f"(uvloop {meta['versions']['uvloop']}), aiohttp {meta['versions']['aiohttp']}"
+            + (f"; {meta['versions'].get('alertmanager', 'alertmanager ?')}" if self.both else ""),
+            f"- every figure is the median of {a['repeat']} runs (errors: the sum over them); each run "
+            "starts fresh server processes, the systems alternating (tocsin, Alertmanager, tocsin, …)",
+            "",
+        ]
+
+    def figures(self, section: str, figures: tuple[tuple[str, str, int], ...]) -> None:
+        """A row per figure (label, key, digits) of a section measured at one point."""
+        self.head(["", "tocsin"] + ([AM, "tocsin/AM"] if self.both else []))
+        by = next(iter(self.res[section].values()))
+        for label, key, d in figures:
+            row = [label, cell(by["tocsin"], key, d)]
+            if self.both:
+                row += [cell(by[self.o], key, d), ratio(get(by["tocsin"], key), get(by[self.o], key))
+                        if key != "errors" else ""]
+            self.row(row)
+        self.failures(section)
+        self.lines.append("")
+
+    def ingest(self) -> None:
+        a, both, o = self.a, self.both, self.o
+        self.lines += [f"### Ingest: {a['alerts']:,} fresh alerts, {a['concurrency']} connections", "",
+                       "Server CPU: user + system time of the server's processes (all threads; tocsin's "
+                       "database writer process included) per alert accepted, "
+                       "and over the run's wall time; load generator CPU: this process's CPU time over the "
+                       "run's wall time (100 % is one CPU"
+                       + (" busy); pairs read tocsin / Alertmanager." if both else " busy)."), ""]
+        cols = ["batch", "tocsin alerts/s"] + ([f"{AM} alerts/s", "tocsin/AM"] if both else [])
+        cols += ["tocsin p50 / p99 ms"] + ([f"{AM} p50 / p99 ms"] if both else [])
         cols += ["server CPU µs/alert", "server CPU %", "load generator CPU %", "errors"]
-        head(cols)
-        for point, by in res["ingest"].items():
+        self.head(cols)
+        for point, by in self.res["ingest"].items():
             t = by["tocsin"]
             row = [point, cell(t, "alerts_per_s")]
             if both:
@@ -771,87 +800,77 @@ def markdown(report: dict[str, Any]) -> str:
             row += [f"{cell(t, 'p50_ms', 1)} / {cell(t, 'p99_ms', 1)}"]
             if both:
                 row += [f"{cell(by[o], 'p50_ms', 1)} / {cell(by[o], 'p99_ms', 1)}"]
-            row += [" / ".join(cell(by[s], "server_cpu_us_per_alert") for s in systems),
-                    " / ".join(cell(by[s], "server_cpu_pct") for s in systems),
-                    " / ".join(cell(by[s], "client_cpu_pct") for s in systems),
-                    " / ".join(cell(by[s], "errors") for s in systems)]
-            lines.append("| " + " | ".join(row) + " |")
-        failures("ingest")
-        lines.append("")
+            row += [self.all_systems(by, key)
+                    for key in ("server_cpu_us_per_alert", "server_cpu_pct", "client_cpu_pct", "errors")]
+            self.row(row)
+        self.failures("ingest")
+        self.lines.append("")
 
-    if "refire" in res:
-        lines += [f"### Re-firing: the same {a['refire_alerts']:,} alerts re-posted "
-                  f"{a['refire_rounds']} times (batches of 100, {a['concurrency']} connections, "
-                  f"{a['refire_interval']} s apart)", ""]
-        cols = ["", "tocsin"] + ([am, "tocsin/AM"] if both else [])
-        head(cols)
-        by = next(iter(res["refire"].values()))
-        for label, key, d in (("re-post alerts/s", "alerts_per_s", 0),
-                              ("re-post server CPU µs/alert", "server_cpu_us_per_alert", 1),
-                              ("first post alerts/s", "first_post_alerts_per_s", 0),
-                              ("re-post p50 ms", "p50_ms", 1), ("re-post p99 ms", "p99_ms", 1),
-                              ("errors", "errors", 0)):
-            row = [label, cell(by["tocsin"], key, d)]
-            if both:
-                row += [cell(by[o], key, d), ratio(get(by["tocsin"], key), get(by[o], key))
-                        if key != "errors" else ""]
-            lines.append("| " + " | ".join(row) + " |")
-        failures("refire")
-        lines.append("")
+    def refire(self) -> None:
+        a = self.a
+        self.lines += [f"### Re-firing: the same {a['refire_alerts']:,} alerts re-posted "
+                       f"{a['refire_rounds']} times (batches of 100, {a['concurrency']} connections, "
+                       f"{a['refire_interval']} s apart)", ""]
+        self.figures("refire", (("re-post alerts/s", "alerts_per_s", 0),
+                                ("re-post server CPU µs/alert", "server_cpu_us_per_alert", 1),
+                                ("first post alerts/s", "first_post_alerts_per_s", 0),
+                                ("re-post p50 ms", "p50_ms", 1), ("re-post p99 ms", "p99_ms", 1),
+                                ("errors", "errors", 0)))
 
-    if "memory" in res:
-        lines += ["### Memory: peak RSS (VmHWM) after loading N active alerts",
-                  "",
-                  f"A fresh server per point, loaded in batches of 100 over {a['concurrency']} connections, "
-                  f"read {a['settle']} s after the last answer; tocsin's figures are the sum over its two "
-                  "processes (the daemon and its database writer).", ""]
-        cols = ["active alerts", "tocsin VmHWM MiB"] + ([f"{am} VmHWM MiB", "tocsin/AM"] if both else [])
-        cols += ["tocsin VmRSS MiB"] + ([f"{am} VmRSS MiB"] if both else []) + ["errors"]
-        head(cols)
-        for point, by in res["memory"].items():
+    def memory(self) -> None:
+        a, both, o = self.a, self.both, self.o
+        self.lines += ["### Memory: peak RSS (VmHWM) after loading N active alerts",
+                       "",
+                       f"A fresh server per point, loaded in batches of 100 over {a['concurrency']} "
+                       f"connections, read {a['settle']} s after the last answer; tocsin's figures are the "
+                       "sum over its two processes (the daemon and its database writer).", ""]
+        cols = ["active alerts", "tocsin VmHWM MiB"] + ([f"{AM} VmHWM MiB", "tocsin/AM"] if both else [])
+        cols += ["tocsin VmRSS MiB"] + ([f"{AM} VmRSS MiB"] if both else []) + ["errors"]
+        self.head(cols)
+        for point, by in self.res["memory"].items():
             t = by["tocsin"]
             row = [f"{int(point):,}", cell(t, "vmhwm_mib", 1)]
             if both:
                 row += [cell(by[o], "vmhwm_mib", 1), ratio(get(t, "vmhwm_mib"), get(by[o], "vmhwm_mib"))]
             row += [cell(t, "vmrss_mib", 1)] + ([cell(by[o], "vmrss_mib", 1)] if both else [])
-            row += [" / ".join(cell(by[s], "errors") for s in systems)]
-            lines.append("| " + " | ".join(row) + " |")
-        idle = " / ".join(f"{s} {cell(next(iter(res['memory'].values()))[s], 'idle_vmhwm_mib', 1)} MiB"
-                          for s in systems)
-        lines += ["", f"Idle, just started: {idle}."]
-        failures("memory")
-        lines.append("")
+            row += [self.all_systems(by, "errors")]
+            self.row(row)
+        first = next(iter(self.res["memory"].values()))
+        idle = " / ".join(f"{s} {cell(first[s], 'idle_vmhwm_mib', 1)} MiB" for s in self.systems)
+        self.lines += ["", f"Idle, just started: {idle}."]
+        self.failures("memory")
+        self.lines.append("")
 
-    if "latency" in res:
-        lines += [f"### Latency: POST to webhook arrival, {a['latency_count']:,} alerts one at a time, "
-                  "group_wait 0s, one group per alert", ""]
-        cols = ["", "tocsin"] + ([am, "tocsin/AM"] if both else [])
-        head(cols)
-        by = next(iter(res["latency"].values()))
-        for label, key, d in (("p50 ms", "p50_ms", 2), ("p99 ms", "p99_ms", 2), ("max ms", "max_ms", 2),
-                              ("lost / errors", "errors", 0)):
-            row = [label, cell(by["tocsin"], key, d)]
-            if both:
-                row += [cell(by[o], key, d), ratio(get(by["tocsin"], key), get(by[o], key))
-                        if key != "errors" else ""]
-            lines.append("| " + " | ".join(row) + " |")
-        failures("latency")
-        lines.append("")
+    def latency(self) -> None:
+        self.lines += [f"### Latency: POST to webhook arrival, {self.a['latency_count']:,} alerts one at a "
+                       "time, group_wait 0s, one group per alert", ""]
+        self.figures("latency", (("p50 ms", "p50_ms", 2), ("p99 ms", "p99_ms", 2), ("max ms", "max_ms", 2),
+                                 ("lost / errors", "errors", 0)))
 
-    prof = report.get("profile")
-    if prof:
-        lines += ["### Profile: tocsin ingesting at batch 100", ""]
+    def profile(self, prof: dict[str, Any] | None) -> None:
+        if not prof:
+            return
+        self.lines += ["### Profile: tocsin ingesting at batch 100", ""]
         if prof.get("failure"):
-            lines += [f"Profile not taken: {prof['failure']}", ""]
-        else:
-            lines += [f"{prof['tool']}; {prof['alerts']:,} fresh alerts at "
-                      f"{prof['alerts_per_s']:,.0f} alerts/s while profiled"
-                      + (f", {prof['samples']:,} samples" if prof.get("samples") else "") + ".", "",
-                      "| self % | total % | function |", "| ---: | ---: | --- |"]
-            lines += [f"| {r['self_pct']:.1f} | {r['total_pct']:.1f} | `{r['function']}` |"
-                      for r in prof["rows"]]
-            lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+            self.lines += [f"Profile not taken: {prof['failure']}", ""]
+            return
+        self.lines += [f"{prof['tool']}; {prof['alerts']:,} fresh alerts at "
+                       f"{prof['alerts_per_s']:,.0f} alerts/s while profiled"
+                       + (f", {prof['samples']:,} samples" if prof.get("samples") else "") + ".", "",
+                       "| self % | total % | function |", "| ---: | ---: | --- |"]
+        self.lines += [f"| {r['self_pct']:.1f} | {r['total_pct']:.1f} | `{r['function']}` |"
+                       for r in prof["rows"]]
+        self.lines.append("")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    doc = _Markdown(report)
+    doc.preamble()
+    for section in ("ingest", "refire", "memory", "latency"):
+        if section in doc.res:
+            getattr(doc, section)()
+    doc.profile(report.get("profile"))
+    return "\n".join(doc.lines).rstrip() + "\n"
 
 
 def write_doc(path: Path, block: str) -> None:

@@ -93,6 +93,12 @@ def validate_embed(e: Any, where: str, problems: list[str]) -> int:
         problems.append(f"{where}.type: webhooks only send rich embeds")
     total = _text(e, "title", where, problems, limit=256)
     total += _text(e, "description", where, problems, limit=4096)
+    _validate_embed_values(e, where, problems)
+    total += _validate_footer_and_author(e, where, problems)
+    return total + _validate_fields(e, where, problems)
+
+
+def _validate_embed_values(e: dict, where: str, problems: list[str]) -> None:
     if "url" in e and not _is_url(e["url"]):
         problems.append(f"{where}.url: Not a well formed URL")
     if "timestamp" in e:
@@ -104,6 +110,10 @@ def validate_embed(e: Any, where: str, problems: list[str]) -> int:
         c = e["color"]
         if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= 0xFFFFFF:
             problems.append(f"{where}.color: an integer from 0 to 16777215, got {c!r}")
+
+
+def _validate_footer_and_author(e: dict, where: str, problems: list[str]) -> int:
+    total = 0
     if "footer" in e:
         f = e["footer"]
         if not isinstance(f, dict) or set(f) - {"text", "icon_url"}:
@@ -114,6 +124,11 @@ def validate_embed(e: Any, where: str, problems: list[str]) -> int:
         a = e["author"]
         if isinstance(a, dict):
             total += _text(a, "name", f"{where}.author", problems, limit=256, required=True)
+    return total
+
+
+def _validate_fields(e: dict, where: str, problems: list[str]) -> int:
+    total = 0
     fields = e.get("fields", [])
     if not isinstance(fields, list):
         problems.append(f"{where}.fields: must be an array")
@@ -143,11 +158,7 @@ def validate_message(body: Any) -> list[str]:
         problems.append("Cannot send an empty message: content or embeds required")
     _text(body, "content", "", problems, limit=2000)
     if "username" in body:
-        name = body["username"]
-        if not isinstance(name, str) or not 1 <= len(name) <= 80:
-            problems.append("username: 1 to 80 characters")
-        elif "discord" in name.lower() or "clyde" in name.lower():
-            problems.append("username: Username cannot contain 'discord' or 'clyde'")
+        _validate_username(body["username"], problems)
     if "avatar_url" in body and not _is_url(body["avatar_url"]):
         problems.append("avatar_url: Not a well formed URL")
     if "tts" in body and not isinstance(body["tts"], bool):
@@ -162,22 +173,32 @@ def validate_message(body: Any) -> list[str]:
     if total > 6000:
         problems.append(f"embeds: Embed size exceeds maximum size of 6000 (got {total})")
     if "allowed_mentions" in body:
-        am = body["allowed_mentions"]
-        if not isinstance(am, dict) or set(am) - {"parse", "roles", "users", "replied_user"}:
-            problems.append("allowed_mentions: an object with parse, roles, users, replied_user")
-        else:
-            parse = am.get("parse", [])
-            if not isinstance(parse, list) or set(parse) - MENTION_TYPES:
-                problems.append(f"allowed_mentions.parse: values must be in {sorted(MENTION_TYPES)}")
-                parse = []
-            for kind in ("users", "roles"):
-                ids = am.get(kind, [])
-                if not isinstance(ids, list) or len(ids) > 100 or not all(
-                        isinstance(i, str) and i.isdigit() for i in ids):
-                    problems.append(f"allowed_mentions.{kind}: at most 100 snowflake strings")
-                if ids and kind in parse:
-                    problems.append(f"allowed_mentions: parse {kind!r} and {kind} are mutually exclusive")
+        _validate_allowed_mentions(body["allowed_mentions"], problems)
     return problems
+
+
+def _validate_username(name: Any, problems: list[str]) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= 80:
+        problems.append("username: 1 to 80 characters")
+    elif "discord" in name.lower() or "clyde" in name.lower():
+        problems.append("username: Username cannot contain 'discord' or 'clyde'")
+
+
+def _validate_allowed_mentions(am: Any, problems: list[str]) -> None:
+    if not isinstance(am, dict) or set(am) - {"parse", "roles", "users", "replied_user"}:
+        problems.append("allowed_mentions: an object with parse, roles, users, replied_user")
+        return
+    parse = am.get("parse", [])
+    if not isinstance(parse, list) or set(parse) - MENTION_TYPES:
+        problems.append(f"allowed_mentions.parse: values must be in {sorted(MENTION_TYPES)}")
+        parse = []
+    for kind in ("users", "roles"):
+        ids = am.get(kind, [])
+        if not isinstance(ids, list) or len(ids) > 100 or not all(
+                isinstance(i, str) and i.isdigit() for i in ids):
+            problems.append(f"allowed_mentions.{kind}: at most 100 snowflake strings")
+        if ids and kind in parse:
+            problems.append(f"allowed_mentions: parse {kind!r} and {kind} are mutually exclusive")
 
 
 @dataclass

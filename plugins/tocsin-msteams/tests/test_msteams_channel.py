@@ -165,25 +165,7 @@ def validate_card(card: Any, where: str, problems: list[str]) -> None:
     if "msteams" in card and card["msteams"] not in ({"width": "Full"}, {}):
         problems.append(f"{where}.msteams: only width 'Full' is known")
     for i, el in enumerate(card.get("body") or []):
-        ew = f"{where}.body[{i}]"
-        if not isinstance(el, dict) or el.get("type") not in ELEMENTS:
-            problems.append(f"{ew}: unknown element type {el.get('type') if isinstance(el, dict) else el!r}")
-            continue
-        kind = el["type"]
-        _props(el, {**COMMON_ELEMENT, **ELEMENTS[kind]}, version, ew, problems)
-        for req in REQUIRED[kind]:
-            if req not in el:
-                problems.append(f"{ew}.{req}: required")
-        if kind == "TextBlock" and isinstance(el.get("text"), str) and not el["text"].strip():
-            problems.append(f"{ew}.text: empty: Teams shows nothing")
-        if kind == "FactSet":
-            facts = el.get("facts")
-            if not facts:
-                problems.append(f"{ew}.facts: at least one fact")
-            for j, fact in enumerate(facts or []):
-                if not isinstance(fact, dict) or set(fact) != {"title", "value"} or not all(
-                        isinstance(fact[k], str) for k in fact):
-                    problems.append(f"{ew}.facts[{j}]: exactly title and value, both strings")
+        _validate_element(el, version, f"{where}.body[{i}]", problems)
     for i, act in enumerate(card.get("actions") or []):
         aw = f"{where}.actions[{i}]"
         if not isinstance(act, dict) or act.get("type") not in ACTIONS:
@@ -192,6 +174,27 @@ def validate_card(card: Any, where: str, problems: list[str]) -> None:
         _props(act, ACTIONS[act["type"]], version, aw, problems)
         if "url" not in act:
             problems.append(f"{aw}.url: required")
+
+
+def _validate_element(el: Any, version: str, ew: str, problems: list[str]) -> None:
+    if not isinstance(el, dict) or el.get("type") not in ELEMENTS:
+        problems.append(f"{ew}: unknown element type {el.get('type') if isinstance(el, dict) else el!r}")
+        return
+    kind = el["type"]
+    _props(el, {**COMMON_ELEMENT, **ELEMENTS[kind]}, version, ew, problems)
+    for req in REQUIRED[kind]:
+        if req not in el:
+            problems.append(f"{ew}.{req}: required")
+    if kind == "TextBlock" and isinstance(el.get("text"), str) and not el["text"].strip():
+        problems.append(f"{ew}.text: empty: Teams shows nothing")
+    if kind == "FactSet":
+        facts = el.get("facts")
+        if not facts:
+            problems.append(f"{ew}.facts: at least one fact")
+        for j, fact in enumerate(facts or []):
+            if not isinstance(fact, dict) or set(fact) != {"title", "value"} or not all(
+                    isinstance(fact[k], str) for k in fact):
+                problems.append(f"{ew}.facts[{j}]: exactly title and value, both strings")
 
 
 def validate_message(body: Any) -> list[str]:

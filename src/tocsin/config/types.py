@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,47 +81,62 @@ def expand_env(text: str) -> str:
     return "${".join(_ENV_REF.sub(sub, part) for part in parts)
 
 
+def _duration(obj: Any) -> Duration:
+    if isinstance(obj, int) and obj == 0:
+        return Duration(0)
+    if not isinstance(obj, str):
+        raise TypeError(f"expected a duration such as 30s or 5m, got {obj!r}")
+    return Duration.parse(obj)
+
+
+def _matcher_list(obj: Any) -> MatcherList:
+    if not isinstance(obj, str):
+        raise TypeError(f"expected a matcher string such as 'severity=\"critical\"', got {obj!r}")
+    try:
+        return MatcherList(parse_matchers(obj))
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _regex(obj: Any) -> Regex:
+    if not isinstance(obj, str):
+        obj = str(obj)
+    try:
+        compile_anchored(obj)
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+    return Regex(obj)
+
+
+def _secret(obj: Any) -> Secret:
+    if not isinstance(obj, str):
+        raise TypeError("expected a string")
+    return Secret(expand_env(obj))
+
+
+def _url(obj: Any) -> URL:
+    if not isinstance(obj, str):
+        raise TypeError("expected a URL string")
+    expanded = expand_env(obj)
+    try:
+        return URL.parse(expanded)
+    except ValueError:
+        if expanded != obj:  # never echo what came from the environment
+            raise ValueError("not a URL after expanding ${...}: want http(s):// and a host") from None
+        raise
+
+
+_DECODERS: dict[type, Callable[[Any], Any]] = {
+    Duration: _duration, MatcherList: _matcher_list, Regex: _regex, Secret: _secret, URL: _url,
+}
+
+
 def dec_hook(typ: type, obj: Any) -> Any:
-    if typ is Duration:
-        if isinstance(obj, int) and obj == 0:
-            return Duration(0)
-        if not isinstance(obj, str):
-            raise TypeError(f"expected a duration such as 30s or 5m, got {obj!r}")
-        return Duration.parse(obj)
-    if typ is MatcherList:
-        if not isinstance(obj, str):
-            raise TypeError(f"expected a matcher string such as 'severity=\"critical\"', got {obj!r}")
-        try:
-            return MatcherList(parse_matchers(obj))
-        except MatcherError as exc:
-            raise ValueError(str(exc)) from None
-    if typ is Regex:
-        if not isinstance(obj, str):
-            obj = str(obj)
-        try:
-            compile_anchored(obj)
-        except MatcherError as exc:
-            raise ValueError(str(exc)) from None
-        return Regex(obj)
-    if typ is Secret:
-        if not isinstance(obj, str):
-            raise TypeError("expected a string")
-        return Secret(expand_env(obj))
-    if typ is URL:
-        if not isinstance(obj, str):
-            raise TypeError("expected a URL string")
-        expanded = expand_env(obj)
-        try:
-            return URL.parse(expanded)
-        except ValueError:
-            if expanded != obj:  # never echo what came from the environment
-                raise ValueError("not a URL after expanding ${...}: want http(s):// and a host") from None
-            raise
     # Types elsewhere (time interval ranges...) decode themselves.
-    from_config = getattr(typ, "from_config", None)
-    if from_config is not None:
-        return from_config(obj)
-    raise NotImplementedError(f"no decoder for {typ!r}")
+    decoder = _DECODERS.get(typ) or getattr(typ, "from_config", None)
+    if decoder is None:
+        raise NotImplementedError(f"no decoder for {typ!r}")
+    return decoder(obj)
 
 
 class ConfigBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -103,37 +103,51 @@ class _Walker:
         if not isinstance(data, dict):
             self.fail(path, f"expected a mapping, got {_kind(data)}")
             return None
-        fields = {f.encode_name: f for f in t.fields}
         before = len(self.problems)
-        for key in data:
-            if key not in fields:
-                hint = difflib.get_close_matches(str(key), list(fields), n=1)
-                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-                self.fail(join_path(path, str(key)), f"unknown field{extra}")
-        kwargs: dict[str, Any] = {}
-        complete = True
-        bad_fields: set[str] = set()
-        for f in t.fields:
-            if f.encode_name in data:
-                n = len(self.problems)
-                value = self.walk(data[f.encode_name], f.type, join_path(path, f.encode_name))
-                if len(self.problems) == n:
-                    kwargs[f.name] = value
-                else:
-                    bad_fields.add(f.encode_name)
-                if len(self.problems) != n and f.required:
-                    complete = False
-                # else: leave the bad field at its default so this Struct's own
-                # checks still run and report their problems too.
-            elif f.required:
-                self.fail(join_path(path, f.encode_name), "missing required field")
-                complete = False
-        failed = len(self.problems) > before
+        self.unknown_keys(data, t, path)
+        kwargs, bad_fields, complete = self.fields(data, t, path)
         if not complete:
             return None
+        value = self.construct(t, kwargs, path, bad_fields)
+        return None if len(self.problems) > before else value
+
+    def unknown_keys(self, data: dict[Any, Any], t: mi.StructType, path: str) -> None:
+        names = [f.encode_name for f in t.fields]
+        for key in data:
+            if key not in names:
+                hint = difflib.get_close_matches(str(key), names, n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                self.fail(join_path(path, str(key)), f"unknown field{extra}")
+
+    def fields(
+        self, data: dict[Any, Any], t: mi.StructType, path: str
+    ) -> tuple[dict[str, Any], set[str], bool]:
+        """The good fields' values, the names of the bad ones, and whether every required
+        field has a good value. A bad optional field is left at its default, so the
+        Struct's own checks still run and report their problems too."""
+        kwargs: dict[str, Any] = {}
+        bad_fields: set[str] = set()
+        complete = True
+        for f in t.fields:
+            where = join_path(path, f.encode_name)
+            if f.encode_name not in data:
+                if f.required:
+                    self.fail(where, "missing required field")
+                    complete = False
+                continue
+            n = len(self.problems)
+            value = self.walk(data[f.encode_name], f.type, where)
+            if len(self.problems) == n:
+                kwargs[f.name] = value
+            else:
+                bad_fields.add(f.encode_name)
+                complete = complete and not f.required
+        return kwargs, bad_fields, complete
+
+    def construct(self, t: mi.StructType, kwargs: dict[str, Any], path: str, bad_fields: set[str]) -> Any:
+        """The Struct, or None with its ``__post_init__`` problem reported."""
         try:
-            value = t.cls(**kwargs)
-            return None if failed else value
+            return t.cls(**kwargs)
         except (ValueError, TypeError) as exc:
             sub, _, msg = str(exc).partition("\0")
             if msg and sub.split(".")[0].split("[")[0] in bad_fields:

@@ -165,19 +165,9 @@ class Dispatcher:
 
     async def flush(self, group: AggrGroup) -> bool:
         now = self.clock.now()
-        snapshot: list[Alert] = []
-        for fp in list(group.alerts):
-            alert = self.alerts.get(fp)
-            if alert is None:  # collected while in the group: nothing to say about it
-                del group.alerts[fp]
-                continue
-            copy = alert.__copy__()
-            if not alert.resolved(now):
-                copy.ends_at = 0.0  # it must not resolve while being delivered
-            snapshot.append(copy)
+        snapshot = self._snapshot(group, now)
         if not snapshot:
             return True
-        snapshot.sort(key=sort_key)
 
         unmuted: list[Alert] = []
         mutes: list[tuple[str, list[MuteReason]]] = []
@@ -208,16 +198,34 @@ class Dispatcher:
         # Notifying an empty set would read as "all resolved" to the notification log.
         ok = await self.notify(n) if unmuted else True
         if ok:
-            for a in snapshot:
-                # Leaves the group only if not re-posted since the flush (Alertmanager
-                # compares UpdatedAt the same way), else the next flush looks again.
-                if a.resolved(now) and a.fingerprint in group.alerts:
-                    current = self.alerts.get(a.fingerprint)
-                    if current is None or current.updated_at == a.updated_at:
-                        del group.alerts[a.fingerprint]
+            self._drop_resolved(group, snapshot, now)
         if firing:
             await self.remediate(n)
         return ok
+
+    def _snapshot(self, group: AggrGroup, now: float) -> list[Alert]:
+        """Copies of the group's alerts, in order, as they are at ``now``."""
+        snapshot: list[Alert] = []
+        for fp in list(group.alerts):
+            alert = self.alerts.get(fp)
+            if alert is None:  # collected while in the group: nothing to say about it
+                del group.alerts[fp]
+                continue
+            copy = alert.__copy__()
+            if not alert.resolved(now):
+                copy.ends_at = 0.0  # it must not resolve while being delivered
+            snapshot.append(copy)
+        snapshot.sort(key=sort_key)
+        return snapshot
+
+    def _drop_resolved(self, group: AggrGroup, sent: list[Alert], now: float) -> None:
+        """After a flush: the alerts sent as resolved leave the group, unless re-posted since
+        (Alertmanager compares UpdatedAt the same way); else the next flush looks again."""
+        for a in sent:
+            if a.resolved(now) and a.fingerprint in group.alerts:
+                current = self.alerts.get(a.fingerprint)
+                if current is None or current.updated_at == a.updated_at:
+                    del group.alerts[a.fingerprint]
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -250,23 +250,40 @@ def _field(name: str, value: str, inline: bool = False) -> dict[str, Any]:
 def alert_embed(a: Alert, n: Notification, footer: str) -> dict[str, Any]:
     """One alert as an embed, within the per-embed limits (not yet the message total)."""
     firing = not a.resolved(n.now)
-    ann = a.annotations
     embed: dict[str, Any] = {"title": _alert_title(a, firing)}
     url = link_url(a.generator_url, MAX_URL)
     if url:
         embed["url"] = url
 
-    # Annotations are the alert author's text: Discord markdown in them is honoured.
-    summary = (ann.get("summary") or ann.get("message") or "").strip()
-    description = (ann.get("description") or "").strip()
-    if summary and description and description != summary:
-        text = f"**{_one_line(summary)}**\n{description}"
-    else:
-        text = summary or description
+    text = _alert_text(a.annotations)
     if text:
         embed["description"] = cut(text, MAX_DESCRIPTION)
     embed["color"] = _color([a], n.now)
+    fields = _alert_fields(a, firing)
+    if fields:
+        embed["fields"] = fields
 
+    embed["footer"] = {"text": cut(f"{footer} · {a.fingerprint}", MAX_FOOTER)}
+    ts = a.starts_at if firing or a.ends_at <= 0 else a.ends_at
+    if ts > 0:
+        embed["timestamp"] = format_ts(ts)
+    return embed
+
+
+def _alert_text(ann: dict[str, str]) -> str:
+    """The summary (bold) over the description.
+
+    Annotations are the alert author's text: Discord markdown in them is honoured."""
+    summary = (ann.get("summary") or ann.get("message") or "").strip()
+    description = (ann.get("description") or "").strip()
+    if summary and description and description != summary:
+        return f"**{_one_line(summary)}**\n{description}"
+    return summary or description
+
+
+def _alert_fields(a: Alert, firing: bool) -> list[dict[str, Any]]:
+    """Severity, times, links and labels, then the other annotations as far as they fit."""
+    ann = a.annotations
     fields: list[dict[str, Any]] = []
     severity = a.labels.get("severity")
     if severity:
@@ -293,14 +310,7 @@ def alert_embed(a: Alert, n: Notification, footer: str) -> dict[str, Any]:
         fields.append(_field("More annotations", f"{hidden} not shown"))
     else:
         fields.extend(_field(k, v) for k, v in extra)
-    if fields:
-        embed["fields"] = fields[:MAX_FIELDS]
-
-    embed["footer"] = {"text": cut(f"{footer} · {a.fingerprint}", MAX_FOOTER)}
-    ts = a.starts_at if firing or a.ends_at <= 0 else a.ends_at
-    if ts > 0:
-        embed["timestamp"] = format_ts(ts)
-    return embed
+    return fields[:MAX_FIELDS]
 
 
 def summary_embed(rest: list[Alert], n: Notification, footer: str,

@@ -72,11 +72,20 @@ def _links(links: Any, problems: list[str]) -> None:
             problems.append(f"links[{i}].text must be a string")
 
 
-def check_event(body: Any) -> list[str]:
-    """Problems for which PagerDuty answers 400 "Event object is invalid"."""
-    if not isinstance(body, dict):
-        return ["event must be a JSON object"]
-    problems: list[str] = []
+def _images(images: Any, problems: list[str]) -> None:
+    if not isinstance(images, list):
+        problems.append("images must be an array")
+        return
+    for i, img in enumerate(images):
+        if not isinstance(img, dict) or set(img) - {"src", "href", "alt"}:
+            problems.append(f"images[{i}]: an object with src, href, alt")
+        elif not _https(img.get("src")):
+            problems.append(f"images[{i}].src must be an https URL")
+        elif any(k in img and not _is_str(img[k]) for k in ("href", "alt")):
+            problems.append(f"images[{i}]: href and alt are strings")
+
+
+def _event_envelope(body: dict, problems: list[str]) -> None:
     extra = set(body) - {"routing_key", "event_action", "dedup_key", "payload", "client", "client_url",
                          "images", "links"}
     if extra:
@@ -90,48 +99,50 @@ def check_event(body: Any) -> list[str]:
         problems.append("dedup_key must be a string of at most 255 characters")
     if action in ("acknowledge", "resolve") and "dedup_key" not in body:
         problems.append("dedup_key is required to acknowledge or resolve")
-    payload = body.get("payload")
-    if payload is None:
-        if action == "trigger":
-            problems.append("payload is required to trigger")
-    elif not isinstance(payload, dict):
-        problems.append("payload must be an object")
-    else:
-        extra = set(payload) - {"summary", "source", "severity", "timestamp", "component", "group",
-                                "class", "custom_details"}
-        if extra:
-            problems.append(f"payload: unknown fields {sorted(extra)}")
-        summary = payload.get("summary")
-        if not _is_str(summary) or not summary:
-            problems.append("payload.summary is required")
-        elif len(summary) > 1024:
-            problems.append(f"payload.summary is {len(summary)} characters, more than 1024")
-        if not _is_str(payload.get("source")) or not payload["source"]:
-            problems.append("payload.source is required")
-        if payload.get("severity") not in ("critical", "error", "warning", "info"):
-            problems.append(f"payload.severity {payload.get('severity')!r} is not critical, error, "
-                            "warning or info")
-        if "timestamp" in payload and not _timestamp_ok(payload["timestamp"]):
-            problems.append("payload.timestamp must be ISO 8601")
-        for key in ("component", "group", "class"):
-            if key in payload and not _is_str(payload[key]):
-                problems.append(f"payload.{key} must be a string")
-        if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
-            problems.append("payload.custom_details must be an object")
+    if body.get("payload") is None and action == "trigger":
+        problems.append("payload is required to trigger")
     for key in ("client", "client_url"):
         if key in body and not _is_str(body[key]):
             problems.append(f"{key} must be a string")
+
+
+def _event_payload(payload: Any, problems: list[str]) -> None:
+    if not isinstance(payload, dict):
+        problems.append("payload must be an object")
+        return
+    extra = set(payload) - {"summary", "source", "severity", "timestamp", "component", "group",
+                            "class", "custom_details"}
+    if extra:
+        problems.append(f"payload: unknown fields {sorted(extra)}")
+    summary = payload.get("summary")
+    if not _is_str(summary) or not summary:
+        problems.append("payload.summary is required")
+    elif len(summary) > 1024:
+        problems.append(f"payload.summary is {len(summary)} characters, more than 1024")
+    if not _is_str(payload.get("source")) or not payload["source"]:
+        problems.append("payload.source is required")
+    if payload.get("severity") not in ("critical", "error", "warning", "info"):
+        problems.append(f"payload.severity {payload.get('severity')!r} is not critical, error, "
+                        "warning or info")
+    if "timestamp" in payload and not _timestamp_ok(payload["timestamp"]):
+        problems.append("payload.timestamp must be ISO 8601")
+    for key in ("component", "group", "class"):
+        if key in payload and not _is_str(payload[key]):
+            problems.append(f"payload.{key} must be a string")
+    if "custom_details" in payload and not isinstance(payload["custom_details"], dict):
+        problems.append("payload.custom_details must be an object")
+
+
+def check_event(body: Any) -> list[str]:
+    """Problems for which PagerDuty answers 400 "Event object is invalid"."""
+    if not isinstance(body, dict):
+        return ["event must be a JSON object"]
+    problems: list[str] = []
+    _event_envelope(body, problems)
+    if body.get("payload") is not None:
+        _event_payload(body["payload"], problems)
     if "images" in body:
-        if not isinstance(body["images"], list):
-            problems.append("images must be an array")
-        else:
-            for i, img in enumerate(body["images"]):
-                if not isinstance(img, dict) or set(img) - {"src", "href", "alt"}:
-                    problems.append(f"images[{i}]: an object with src, href, alt")
-                elif not _https(img.get("src")):
-                    problems.append(f"images[{i}].src must be an https URL")
-                elif any(k in img and not _is_str(img[k]) for k in ("href", "alt")):
-                    problems.append(f"images[{i}]: href and alt are strings")
+        _images(body["images"], problems)
     if "links" in body:
         _links(body["links"], problems)
     return problems

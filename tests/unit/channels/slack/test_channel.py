@@ -81,6 +81,85 @@ def _web_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _header(block: dict, w: str, problems: list[str], action_ids: set[str]) -> None:
+    if set(block) - {"type", "text", "block_id"}:
+        problems.append(f"{w}: unknown keys")
+    _text_object(block.get("text"), f"{w}.text", problems, limit=150, plain=True)
+
+
+def _section(block: dict, w: str, problems: list[str], action_ids: set[str]) -> None:
+    if set(block) - {"type", "text", "fields", "block_id", "accessory"}:
+        problems.append(f"{w}: unknown keys")
+    if "text" not in block and "fields" not in block:
+        problems.append(f"{w}: a section needs text or fields")
+    if "text" in block:
+        _text_object(block["text"], f"{w}.text", problems, limit=3000)
+    if "fields" in block:
+        fields = block["fields"]
+        if not isinstance(fields, list) or not 1 <= len(fields) <= 10:
+            problems.append(f"{w}.fields: 1 to 10 text objects")
+            return
+        for j, f in enumerate(fields):
+            _text_object(f, f"{w}.fields[{j}]", problems, limit=2000)
+
+
+def _actions(block: dict, w: str, problems: list[str], action_ids: set[str]) -> None:
+    if set(block) - {"type", "elements", "block_id"}:
+        problems.append(f"{w}: unknown keys")
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= 25:
+        problems.append(f"{w}.elements: 1 to 25 elements")
+        return
+    for j, el in enumerate(elements):
+        _button(el, f"{w}.elements[{j}]", problems, action_ids)
+
+
+def _button(el: Any, we: str, problems: list[str], action_ids: set[str]) -> None:
+    if not isinstance(el, dict) or el.get("type") != "button":
+        problems.append(f"{we}: expected a button")
+        return
+    extra = set(el) - {"type", "text", "url", "action_id", "style", "value", "confirm",
+                       "accessibility_label"}
+    if extra:
+        problems.append(f"{we}: unknown keys {sorted(extra)}")
+    _text_object(el.get("text"), f"{we}.text", problems, limit=75, plain=True)
+    if "url" in el and (not _web_url(el["url"]) or len(el["url"]) > 3000):
+        problems.append(f"{we}.url: an http(s) URL of at most 3000 characters")
+    aid = el.get("action_id")
+    if aid is not None:
+        if not isinstance(aid, str) or not aid or len(aid) > 255:
+            problems.append(f"{we}.action_id: 1 to 255 characters")
+        elif aid in action_ids:
+            problems.append(f"{we}.action_id: {aid!r} is not unique in the message")
+        action_ids.add(aid)
+    if "style" in el and el["style"] not in ("primary", "danger"):
+        problems.append(f"{we}.style: primary or danger")
+    if "value" in el and (not isinstance(el["value"], str) or units(el["value"]) > 2000):
+        problems.append(f"{we}.value: a string of at most 2000 characters")
+    if "url" not in el and "value" not in el:
+        problems.append(f"{we}: a button without url or value does nothing")
+    if "confirm" in el:
+        _confirm(el["confirm"], f"{we}.confirm", problems)
+
+
+def _context(block: dict, w: str, problems: list[str], action_ids: set[str]) -> None:
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= 10:
+        problems.append(f"{w}.elements: 1 to 10 elements")
+        return
+    for j, el in enumerate(elements):
+        _text_object(el, f"{w}.elements[{j}]", problems, limit=3000)
+
+
+def _divider(block: dict, w: str, problems: list[str], action_ids: set[str]) -> None:
+    pass
+
+
+#: The block types tocsin sends, and the check of each.
+BLOCKS = {"header": _header, "section": _section, "actions": _actions, "context": _context,
+          "divider": _divider}
+
+
 def check_blocks(blocks: Any, where: str, problems: list[str], action_ids: set[str]) -> None:
     if not isinstance(blocks, list):
         problems.append(f"{where}: must be an array")
@@ -93,68 +172,11 @@ def check_blocks(blocks: Any, where: str, problems: list[str], action_ids: set[s
             problems.append(f"{w}: a block must be an object")
             continue
         _block_id(block, w, problems)
-        kind = block.get("type")
-        if kind == "header":
-            if set(block) - {"type", "text", "block_id"}:
-                problems.append(f"{w}: unknown keys")
-            _text_object(block.get("text"), f"{w}.text", problems, limit=150, plain=True)
-        elif kind == "section":
-            if set(block) - {"type", "text", "fields", "block_id", "accessory"}:
-                problems.append(f"{w}: unknown keys")
-            if "text" not in block and "fields" not in block:
-                problems.append(f"{w}: a section needs text or fields")
-            if "text" in block:
-                _text_object(block["text"], f"{w}.text", problems, limit=3000)
-            if "fields" in block:
-                fields = block["fields"]
-                if not isinstance(fields, list) or not 1 <= len(fields) <= 10:
-                    problems.append(f"{w}.fields: 1 to 10 text objects")
-                else:
-                    for j, f in enumerate(fields):
-                        _text_object(f, f"{w}.fields[{j}]", problems, limit=2000)
-        elif kind == "actions":
-            if set(block) - {"type", "elements", "block_id"}:
-                problems.append(f"{w}: unknown keys")
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not 1 <= len(elements) <= 25:
-                problems.append(f"{w}.elements: 1 to 25 elements")
-                continue
-            for j, el in enumerate(elements):
-                we = f"{w}.elements[{j}]"
-                if not isinstance(el, dict) or el.get("type") != "button":
-                    problems.append(f"{we}: expected a button")
-                    continue
-                extra = set(el) - {"type", "text", "url", "action_id", "style", "value", "confirm",
-                                   "accessibility_label"}
-                if extra:
-                    problems.append(f"{we}: unknown keys {sorted(extra)}")
-                _text_object(el.get("text"), f"{we}.text", problems, limit=75, plain=True)
-                if "url" in el and (not _web_url(el["url"]) or len(el["url"]) > 3000):
-                    problems.append(f"{we}.url: an http(s) URL of at most 3000 characters")
-                aid = el.get("action_id")
-                if aid is not None:
-                    if not isinstance(aid, str) or not aid or len(aid) > 255:
-                        problems.append(f"{we}.action_id: 1 to 255 characters")
-                    elif aid in action_ids:
-                        problems.append(f"{we}.action_id: {aid!r} is not unique in the message")
-                    action_ids.add(aid)
-                if "style" in el and el["style"] not in ("primary", "danger"):
-                    problems.append(f"{we}.style: primary or danger")
-                if "value" in el and (not isinstance(el["value"], str) or units(el["value"]) > 2000):
-                    problems.append(f"{we}.value: a string of at most 2000 characters")
-                if "url" not in el and "value" not in el:
-                    problems.append(f"{we}: a button without url or value does nothing")
-                if "confirm" in el:
-                    _confirm(el["confirm"], f"{we}.confirm", problems)
-        elif kind == "context":
-            elements = block.get("elements")
-            if not isinstance(elements, list) or not 1 <= len(elements) <= 10:
-                problems.append(f"{w}.elements: 1 to 10 elements")
-                continue
-            for j, el in enumerate(elements):
-                _text_object(el, f"{w}.elements[{j}]", problems, limit=3000)
-        elif kind != "divider":
-            problems.append(f"{w}.type: unsupported block type {kind!r}")
+        check = BLOCKS.get(block.get("type"))
+        if check is None:
+            problems.append(f"{w}.type: unsupported block type {block.get('type')!r}")
+        else:
+            check(block, w, problems, action_ids)
 
 
 def _confirm(obj: Any, where: str, problems: list[str]) -> None:
@@ -188,18 +210,27 @@ def check_message(body: Any) -> list[str]:
     if "blocks" in body:
         check_blocks(body["blocks"], "blocks", problems, action_ids)
     for i, att in enumerate(body.get("attachments", [])):
-        w = f"attachments[{i}]"
-        if not isinstance(att, dict):
-            problems.append(f"{w}: must be an object")
-            continue
-        if set(att) - ATTACHMENT:
-            problems.append(f"{w}: unknown keys {sorted(set(att) - ATTACHMENT)}")
-        color = att.get("color")
-        if color is not None and not (color in ("good", "warning", "danger")
-                                      or re.fullmatch(r"#[0-9a-fA-F]{6}", str(color))):
-            problems.append(f"{w}.color: a hex colour or good/warning/danger")
-        if "blocks" in att:
-            check_blocks(att["blocks"], f"{w}.blocks", problems, action_ids)
+        _attachment(att, f"attachments[{i}]", problems, action_ids)
+    _overrides(body, problems)
+    return problems
+
+
+def _attachment(att: Any, w: str, problems: list[str], action_ids: set[str]) -> None:
+    if not isinstance(att, dict):
+        problems.append(f"{w}: must be an object")
+        return
+    if set(att) - ATTACHMENT:
+        problems.append(f"{w}: unknown keys {sorted(set(att) - ATTACHMENT)}")
+    color = att.get("color")
+    if color is not None and not (color in ("good", "warning", "danger")
+                                  or re.fullmatch(r"#[0-9a-fA-F]{6}", str(color))):
+        problems.append(f"{w}.color: a hex colour or good/warning/danger")
+    if "blocks" in att:
+        check_blocks(att["blocks"], f"{w}.blocks", problems, action_ids)
+
+
+def _overrides(body: dict, problems: list[str]) -> None:
+    """The legacy webhook's channel, username and icon."""
     for key in ("channel", "username"):
         if key in body and (not isinstance(body[key], str) or not body[key]):
             problems.append(f"{key}: a non-empty string")
@@ -207,7 +238,6 @@ def check_message(body: Any) -> list[str]:
         problems.append("icon_emoji: an emoji code such as :ghost:")
     if "icon_url" in body and not _web_url(body["icon_url"]):
         problems.append("icon_url: a URL")
-    return problems
 
 
 @dataclass
