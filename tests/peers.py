@@ -172,12 +172,10 @@ class Daemon:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     async def post_alerts(self, alerts: list[dict]) -> tuple[int, str]:
-        async with aiohttp.ClientSession() as s:
-            async with s.post(f"{self.url}/api/v2/alerts", json=alerts) as r:
-                return r.status, await r.text()
+        async with aiohttp.ClientSession() as s, s.post(f"{self.url}/api/v2/alerts", json=alerts) as r:
+            return r.status, await r.text()
 
     async def get_alerts(self) -> list[dict]:
-        async with aiohttp.ClientSession() as s:
-            async with s.get(f"{self.url}/api/v2/alerts") as r:
-                assert r.status == 200
-                return await r.json()
+        async with aiohttp.ClientSession() as s, s.get(f"{self.url}/api/v2/alerts") as r:
+            assert r.status == 200
+            return await r.json()

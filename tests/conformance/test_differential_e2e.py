@@ -71,9 +71,8 @@ class System:
         self.receiver = receiver
 
     async def post(self, alerts: list[dict]) -> None:
-        async with aiohttp.ClientSession() as s:
-            async with s.post(f"{self.url}/api/v2/alerts", json=alerts) as r:
-                assert r.status == 200, (self.name, await r.text())
+        async with aiohttp.ClientSession() as s, s.post(f"{self.url}/api/v2/alerts", json=alerts) as r:
+            assert r.status == 200, (self.name, await r.text())
 
     async def silence(self, **labels: str) -> str:
         now = datetime.now(UTC)
@@ -81,10 +80,9 @@ class System:
                              for k, v in labels.items()],
                 "startsAt": iso(now), "endsAt": iso(now + timedelta(hours=1)),
                 "createdBy": "test", "comment": "differential"}
-        async with aiohttp.ClientSession() as s:
-            async with s.post(f"{self.url}/api/v2/silences", json=body) as r:
-                assert r.status == 200, (self.name, await r.text())
-                return (await r.json())["silenceID"]
+        async with aiohttp.ClientSession() as s, s.post(f"{self.url}/api/v2/silences", json=body) as r:
+            assert r.status == 200, (self.name, await r.text())
+            return (await r.json())["silenceID"]
 
     def notices(self, alertname: str) -> list[tuple]:
         out = []

@@ -276,10 +276,12 @@ def notified(receiver: WebhookReceiver) -> set[str]:
 
 async def held(d: Daemon) -> set[str]:
     """The ``n`` label of every alert ``GET /api/v2/alerts`` lists."""
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"{d.url}/api/v2/alerts", timeout=aiohttp.ClientTimeout(total=60)) as r:
-            assert r.status == 200, await r.text()
-            return {a["labels"]["n"] for a in await r.json() if "n" in a["labels"]}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(f"{d.url}/api/v2/alerts", timeout=aiohttp.ClientTimeout(total=60)) as r,
+    ):
+        assert r.status == 200, await r.text()
+        return {a["labels"]["n"] for a in await r.json() if "n" in a["labels"]}
 
 
 async def start_run(d: Daemon, receiver: TimedReceiver, run: int) -> float:

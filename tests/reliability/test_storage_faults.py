@@ -70,9 +70,8 @@ receivers: [{{name: hook, webhook_configs: [{{url: "{receiver.url}"}}]}}]
         assert d.stop() == 0
         # Every alert answered 2xx is still there after a restart.
         await d.start()
-        async with aiohttp.ClientSession() as s:
-            async with s.get(f"{d.url}/api/v2/alerts") as resp:
-                names = [a["labels"].get("n") for a in await resp.json()]
+        async with aiohttp.ClientSession() as s, s.get(f"{d.url}/api/v2/alerts") as resp:
+            names = [a["labels"].get("n") for a in await resp.json()]
         lost = len(set(accepted) - set(names))
         assert lost == 0
         figures = {"accepted_before_full": len(accepted), "answers": sorted(statuses), "lost": lost,

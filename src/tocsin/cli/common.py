@@ -4,6 +4,7 @@ user sees, the daemon's HTTP client, and the table every listing prints."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from typing import Any, TextIO
@@ -52,10 +53,8 @@ def request(method: str, url: str, body: Any = None, token: str | None = None) -
             raw = resp.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             detail = json.loads(detail).get("error", detail)
-        except (ValueError, AttributeError):
-            pass
         raise CLIError(f"{method} {url}: HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

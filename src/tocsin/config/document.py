@@ -280,15 +280,7 @@ def _check_routes(
     doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem],
     remediations: Collection[str] = (),
 ) -> None:
-    root = doc.route
-    if not root.receiver:
-        problems.append(Problem("route.receiver", "the root route must name a default receiver"))
-    if root.matchers or root.match or root.match_re:
-        problems.append(Problem("route", "the root route must not have matchers: it catches everything"))
-    if root.continue_:
-        problems.append(Problem("route.continue", "the root route cannot have continue"))
-    if root.mute_time_intervals or root.active_time_intervals:
-        problems.append(Problem("route", "the root route must not have time intervals"))
+    _check_root(doc.route, problems)
     policies = {p.name for p in doc.escalation_policies}
 
     def visit(r: RouteConfig, path: str) -> None:
@@ -307,7 +299,19 @@ def _check_routes(
         for i, child in enumerate(r.routes):
             visit(child, f"{path}.routes[{i}]")
 
-    visit(root, "route")
+    visit(doc.route, "route")
+
+
+def _check_root(root: RouteConfig, problems: list[Problem]) -> None:
+    """The root route catches everything, always, and names where it goes."""
+    if not root.receiver:
+        problems.append(Problem("route.receiver", "the root route must name a default receiver"))
+    if root.matchers or root.match or root.match_re:
+        problems.append(Problem("route", "the root route must not have matchers: it catches everything"))
+    if root.continue_:
+        problems.append(Problem("route.continue", "the root route cannot have continue"))
+    if root.mute_time_intervals or root.active_time_intervals:
+        problems.append(Problem("route", "the root route must not have time intervals"))
 
 
 def load_config(

@@ -8,6 +8,7 @@ its owner holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import math
@@ -96,10 +97,8 @@ class Scheduler:
             delay = self.MAX_SLEEP if due is None else min(self.MAX_SLEEP, due - self.clock.monotonic())
             self._wakeup.clear()
             if delay > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), delay)
-                except TimeoutError:
-                    pass
             else:
                 await asyncio.sleep(0)  # due again already: let the loop breathe first
 

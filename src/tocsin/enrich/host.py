@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import re
 import socket
@@ -231,10 +232,8 @@ def _wait(future: concurrent.futures.Future[dict[str, str]]) -> asyncio.Future[d
             waiter.set_result(f.result())
 
     def wake(f: concurrent.futures.Future[dict[str, str]]) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             loop.call_soon_threadsafe(settle, f)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
     future.add_done_callback(wake)
     return waiter

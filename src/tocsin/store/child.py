@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import marshal
 import sqlite3
 import sys
@@ -80,10 +81,8 @@ class ChildWriter:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sent.append(fut)
         proc.stdin.write(FRAME.pack(len(body)) + body)  # one write: frames never interleave
-        try:
+        with contextlib.suppress(OSError):  # the reader sees the child gone and fails what it was sent
             await proc.stdin.drain()
-        except OSError:
-            pass  # the reader sees the child gone and fails what it was sent
         await fut
 
     async def close(self) -> None:

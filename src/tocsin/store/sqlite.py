@@ -61,7 +61,7 @@ def _lock_storage(path: str) -> IO[str]:
     """Hold ``<db>.lock`` for as long as the store is open, so that a second tocsin on
     the same storage stops at once instead of racing the first (the kernel lets go of
     the lock when the process ends, kill -9 included)."""
-    f = open(path + ".lock", "a+")  # held open on purpose: the lock lives as long as it
+    f = open(path + ".lock", "a+")  # noqa: SIM115 -- held open on purpose: the lock lives as long as it
     if fcntl is None:  # pragma: no cover
         return f
     try:

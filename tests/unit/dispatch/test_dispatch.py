@@ -186,49 +186,47 @@ async def test_alert_joining_after_first_flush_waits_for_group_interval(tmp_path
 
 async def test_repeat_interval_renotifies_only_through_the_notification_log(tmp_path):
     rec = NotificationRecorder()
-    async with webhook() as hook:
-        async with running(webhook_config(hook.url), tmp_path, plugins=[rec]) as rt:
-            t0 = rt.clock.now()
-            await post(rt, {"labels": {"alertname": "A"}, "endsAt": ts(rt, 86400)})
-            await advance(rt, 30)
-            assert len(hook.messages) == 1
-            key = '{}:{alertname="A"}'
-            entry = rt.nflog.get(key, "hook", "webhook[0]")
-            assert entry is not None
-            assert entry.sent_at == t0 + 30
-            assert entry.firing == frozenset({fingerprint({"alertname": "A"})})
+    async with webhook() as hook, running(webhook_config(hook.url), tmp_path, plugins=[rec]) as rt:
+        t0 = rt.clock.now()
+        await post(rt, {"labels": {"alertname": "A"}, "endsAt": ts(rt, 86400)})
+        await advance(rt, 30)
+        assert len(hook.messages) == 1
+        key = '{}:{alertname="A"}'
+        entry = rt.nflog.get(key, "hook", "webhook[0]")
+        assert entry is not None
+        assert entry.sent_at == t0 + 30
+        assert entry.firing == frozenset({fingerprint({"alertname": "A"})})
 
-            # Every group_interval the group flushes; the log says nothing changed.
-            for _ in range(12):  # up to exactly repeat_interval after the first notice
-                await advance(rt, 300)
-            assert len(rec.notifications) == 13
-            assert len(hook.messages) == 1
-            assert rt.nflog.get(key, "hook", "webhook[0]").sent_at == t0 + 30
-
-            # The first flush strictly more than repeat_interval later re-sends.
+        # Every group_interval the group flushes; the log says nothing changed.
+        for _ in range(12):  # up to exactly repeat_interval after the first notice
             await advance(rt, 300)
-            assert len(rec.notifications) == 14
-            assert len(hook.messages) == 2
-            assert hook.messages[1]["alerts"] == hook.messages[0]["alerts"]
-            assert rt.nflog.get(key, "hook", "webhook[0]").sent_at == t0 + 30 + 13 * 300
+        assert len(rec.notifications) == 13
+        assert len(hook.messages) == 1
+        assert rt.nflog.get(key, "hook", "webhook[0]").sent_at == t0 + 30
+
+        # The first flush strictly more than repeat_interval later re-sends.
+        await advance(rt, 300)
+        assert len(rec.notifications) == 14
+        assert len(hook.messages) == 2
+        assert hook.messages[1]["alerts"] == hook.messages[0]["alerts"]
+        assert rt.nflog.get(key, "hook", "webhook[0]").sent_at == t0 + 30 + 13 * 300
 
 
 # -- resolution ------------------------------------------------------------------------
 
 
 async def test_alert_resolved_within_group_wait_is_never_notified(tmp_path):
-    async with webhook() as hook:
-        async with running(webhook_config(hook.url), tmp_path) as rt:
-            await post(rt, {"labels": {"alertname": "A"}})
-            await advance(rt, 10)
-            await post(rt, {"labels": {"alertname": "A"}, "endsAt": ts(rt)})
-            await advance(rt, 20)
-            await advance(rt, 300)
-            assert hook.messages == []
-            assert len(rt.nflog) == 0
-            # The flush succeeded (nothing to say), so the resolved alert left and the
-            # empty group is gone.
-            assert rt.dispatcher.groups == {}
+    async with webhook() as hook, running(webhook_config(hook.url), tmp_path) as rt:
+        await post(rt, {"labels": {"alertname": "A"}})
+        await advance(rt, 10)
+        await post(rt, {"labels": {"alertname": "A"}, "endsAt": ts(rt)})
+        await advance(rt, 20)
+        await advance(rt, 300)
+        assert hook.messages == []
+        assert len(rt.nflog) == 0
+        # The flush succeeded (nothing to say), so the resolved alert left and the
+        # empty group is gone.
+        assert rt.dispatcher.groups == {}
 
 
 async def test_resolved_alert_leaves_group_after_successful_flush(tmp_path):

@@ -264,27 +264,29 @@ async def test_a_fully_muted_group_sends_no_empty_notification(tmp_path):
     rec, flushes = NotificationRecorder(), Flushes()
     clock = FakeClock(start=at(2026, 3, 2, 16, 50, 0))  # Monday, office hours
     routes = "    - matchers: [kind=muted]\n      receiver: hook\n      mute_time_intervals: [office]"
-    async with webhook() as hook:
-        async with running(hook_config(hook, routes), tmp_path, plugins=[rec, flushes], clock=clock) as rt:
-            await post(rt, {"labels": {"alertname": "M", "kind": "muted", "i": "1"}},
-                       {"labels": {"alertname": "M", "kind": "muted", "i": "2"}})
-            await advance(rt, GROUP_WAIT)      # 16:50:30
-            await run_flushes(rt, 1)           # 16:55:30
-            assert [(f[0], f[2:]) for f in flushes.summary()] == [
-                ("Mon 16:50:30", (0, 0, 2)), ("Mon 16:55:30", (0, 0, 2))]
-            # Neither an empty notification to plugins nor a message to the receiver,
-            # and nothing in the notification log.
-            assert rec.notifications == []
-            assert hook.messages == []
-            key = flushes.events[0].group_key
-            assert rt.nflog.get(key, "hook", "webhook[0]") is None
+    async with (
+        webhook() as hook,
+        running(hook_config(hook, routes), tmp_path, plugins=[rec, flushes], clock=clock) as rt,
+    ):
+        await post(rt, {"labels": {"alertname": "M", "kind": "muted", "i": "1"}},
+                   {"labels": {"alertname": "M", "kind": "muted", "i": "2"}})
+        await advance(rt, GROUP_WAIT)      # 16:50:30
+        await run_flushes(rt, 1)           # 16:55:30
+        assert [(f[0], f[2:]) for f in flushes.summary()] == [
+            ("Mon 16:50:30", (0, 0, 2)), ("Mon 16:55:30", (0, 0, 2))]
+        # Neither an empty notification to plugins nor a message to the receiver,
+        # and nothing in the notification log.
+        assert rec.notifications == []
+        assert hook.messages == []
+        key = flushes.events[0].group_key
+        assert rt.nflog.get(key, "hook", "webhook[0]") is None
 
-            await run_flushes(rt, 1)           # 17:00:30
-            assert len(hook.messages) == 1
-            message = hook.messages[0]
-            assert message["status"] == "firing"
-            assert sorted(a["labels"]["i"] for a in message["alerts"]) == ["1", "2"]
-            assert rt.nflog.get(key, "hook", "webhook[0]") is not None
+        await run_flushes(rt, 1)           # 17:00:30
+        assert len(hook.messages) == 1
+        message = hook.messages[0]
+        assert message["status"] == "firing"
+        assert sorted(a["labels"]["i"] for a in message["alerts"]) == ["1", "2"]
+        assert rt.nflog.get(key, "hook", "webhook[0]") is not None
 
 
 async def test_an_alert_resolving_inside_the_mute_is_never_notified_as_resolved(tmp_path):
@@ -293,17 +295,16 @@ async def test_an_alert_resolving_inside_the_mute_is_never_notified_as_resolved(
     clock = FakeClock(start=at(2026, 3, 2, 8, 50, 0))  # Monday, before office hours
     routes = "    - matchers: [kind=muted]\n      receiver: hook\n      mute_time_intervals: [office]"
     labels = {"alertname": "M", "kind": "muted"}
-    async with webhook() as hook:
-        async with running(hook_config(hook, routes), tmp_path, clock=clock) as rt:
-            await post(rt, {"labels": labels})
-            await advance(rt, GROUP_WAIT)      # 08:50:30: sent
-            assert [m["status"] for m in hook.messages] == ["firing"]
-            await run_flushes(rt, 3)           # 09:05:30, muted
-            await post(rt, {"labels": labels, "endsAt": format_ts(rt.clock.now())})
-            await run_flushes(rt, 1)           # 09:10:30: muted; the resolved alert leaves
-            assert rt.dispatcher.groups == {}
-            await run_flushes(rt, 100)         # well past 17:00
-            assert [m["status"] for m in hook.messages] == ["firing"]
+    async with webhook() as hook, running(hook_config(hook, routes), tmp_path, clock=clock) as rt:
+        await post(rt, {"labels": labels})
+        await advance(rt, GROUP_WAIT)      # 08:50:30: sent
+        assert [m["status"] for m in hook.messages] == ["firing"]
+        await run_flushes(rt, 3)           # 09:05:30, muted
+        await post(rt, {"labels": labels, "endsAt": format_ts(rt.clock.now())})
+        await run_flushes(rt, 1)           # 09:10:30: muted; the resolved alert leaves
+        assert rt.dispatcher.groups == {}
+        await run_flushes(rt, 100)         # well past 17:00
+        assert [m["status"] for m in hook.messages] == ["firing"]
 
 
 async def test_time_intervals_are_not_inherited_by_child_routes(tmp_path):

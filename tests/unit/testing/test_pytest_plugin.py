@@ -18,9 +18,11 @@ receivers:
     assert d.url.startswith("http://127.0.0.1:")
 
     waits = instant_retries(d.runtime)  # the retry's wait moves tocsin_clock instead
-    async with aiohttp.ClientSession() as s:
-        async with s.post(f"{d.url}/api/v2/alerts", json=[{"labels": {"alertname": "X"}}]) as r:
-            assert r.status == 200
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{d.url}/api/v2/alerts", json=[{"labels": {"alertname": "X"}}]) as r,
+    ):
+        assert r.status == 200
     await d.runtime.bus.drained()
     await d.advance(29)
     assert tocsin_receiver.requests == []

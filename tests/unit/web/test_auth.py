@@ -130,10 +130,9 @@ async def refusal(resp) -> str | None:
         if resp.method != "HEAD":
             assert await resp.json() == UNAUTHORIZED
         return "401"
-    if resp.status == 403 and resp.method != "HEAD" and resp.content_type == "application/json":
-        if await resp.json() == FORBIDDEN:
-            return "403"
     if resp.status == 403 and resp.method == "HEAD":
+        return "403"
+    if resp.status == 403 and resp.content_type == "application/json" and await resp.json() == FORBIDDEN:
         return "403"
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import ssl
 from email.message import EmailMessage
@@ -124,14 +125,18 @@ class EmailChannel:
             raise DeliveryError(f"{host}: no AUTH mechanism tocsin supports (PLAIN, LOGIN) among "
                                 f"{' '.join(smtp.server_auth_methods) or 'none'}", retryable=False)
 
-    async def send(self, n: Notification) -> None:
+    def _server(self) -> tuple[str, int]:
+        """The smarthost's host and port; without a usable one the email fails for good."""
         if not self.smarthost:
             raise DeliveryError("no SMTP server: set smarthost in this email_configs entry or "
                                 "global.smtp_smarthost", retryable=False)
         try:
-            host, port = split_smarthost(self.smarthost)
+            return split_smarthost(self.smarthost)
         except ValueError as exc:
             raise DeliveryError(f"smarthost: {exc}", retryable=False) from None
+
+    async def send(self, n: Notification) -> None:
+        host, port = self._server()
         msg, sender, recipients = self.render(n)
         implicit = port == 465
         where = f"{host}:{port}"
@@ -169,10 +174,8 @@ class EmailChannel:
             raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from None
         finally:
             if sent:
-                try:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                     await smtp.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    pass
             smtp.close()
 
     async def _converse(self, smtp: aiosmtplib.SMTP, host: str, implicit: bool, where: str,

@@ -72,6 +72,20 @@ class EmailConfig(ChannelConfig, kw_only=True):
     text: Template | None = None
 
     def __post_init__(self) -> None:
+        self._check_addresses()
+        if self.auth_password and self.auth_password_file:
+            raise field_error("auth_password_file", "set auth_password or auth_password_file, not both")
+        if self.smarthost is not None:
+            try:
+                split_smarthost(self.smarthost)
+            except ValueError as exc:
+                raise field_error("smarthost", str(exc)) from None
+        if self.html == "" and self.text == "":
+            raise field_error("html", "html and text cannot both be empty")
+        self.headers = _canonical_headers(self.headers)
+
+    def _check_addresses(self) -> None:
+        """``to`` and ``from``, unless templates (those are checked once rendered)."""
         if not self.to.strip():
             raise field_error("to", "must not be empty")
         if not is_template(self.to):
@@ -85,24 +99,20 @@ class EmailConfig(ChannelConfig, kw_only=True):
                     raise ValueError(f"must be exactly one address, got {self.from_!r}")
             except ValueError as exc:
                 raise field_error("from", str(exc)) from None
-        if self.auth_password and self.auth_password_file:
-            raise field_error("auth_password_file", "set auth_password or auth_password_file, not both")
-        if self.smarthost is not None:
-            try:
-                split_smarthost(self.smarthost)
-            except ValueError as exc:
-                raise field_error("smarthost", str(exc)) from None
-        if self.html == "" and self.text == "":
-            raise field_error("html", "html and text cannot both be empty")
-        headers: dict[str, Template] = {}
-        for name, value in self.headers.items():
-            if not _FIELD_NAME.fullmatch(name):
-                raise field_error(f"headers.{name}", "not a valid header name")
-            key = _canonical(name)
-            if key in headers:
-                raise field_error(f"headers.{name}", f"duplicate header {key!r} (names are case-insensitive)")
-            headers[key] = value
-        self.headers = headers
+
+
+def _canonical_headers(configured: dict[str, Template]) -> dict[str, Template]:
+    """The header templates by canonical name (``x-team`` -> ``X-Team``); names must be valid
+    and, case aside, distinct."""
+    headers: dict[str, Template] = {}
+    for name, value in configured.items():
+        if not _FIELD_NAME.fullmatch(name):
+            raise field_error(f"headers.{name}", "not a valid header name")
+        key = _canonical(name)
+        if key in headers:
+            raise field_error(f"headers.{name}", f"duplicate header {key!r} (names are case-insensitive)")
+        headers[key] = value
+    return headers
 
 
 def check(config: EmailConfig, g: Any) -> list[tuple[str, str]]:

@@ -60,16 +60,7 @@ class CommandConfig(RemediationConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.argv:
-            raise field_error("argv", "must not be empty: argv[0] is the program to run")
-        program = self.argv[0]
-        if has_markup(program):
-            raise field_error("argv[0]", "the program must be a fixed path, not a template")
-        if not os.path.isabs(program):
-            raise field_error("argv[0]", f"must be an absolute path to an executable, got {program!r}")
-        for i, arg in enumerate(self.argv):
-            if "\0" in arg:
-                raise field_error(f"argv[{i}]", "contains a NUL character")
+        _check_argv(self.argv)
         if self.cwd is not None and not os.path.isabs(self.cwd):
             raise field_error("cwd", f"must be an absolute path, got {self.cwd!r}")
         for name, value in self.env.items():
@@ -84,6 +75,20 @@ class CommandConfig(RemediationConfig):
         for i, code in enumerate(self.success_codes):
             if not 0 <= code <= 255:
                 raise field_error(f"success_codes[{i}]", f"{code} is not an exit status (0-255)")
+
+
+def _check_argv(argv: list[TemplateText]) -> None:
+    """A fixed, absolute program path; arguments (templates) without NUL characters."""
+    if not argv:
+        raise field_error("argv", "must not be empty: argv[0] is the program to run")
+    program = argv[0]
+    if has_markup(program):
+        raise field_error("argv[0]", "the program must be a fixed path, not a template")
+    if not os.path.isabs(program):
+        raise field_error("argv[0]", f"must be an absolute path to an executable, got {program!r}")
+    for i, arg in enumerate(argv):
+        if "\0" in arg:
+            raise field_error(f"argv[{i}]", "contains a NUL character")
 
 
 class CommandRemediation:

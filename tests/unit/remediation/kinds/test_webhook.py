@@ -48,9 +48,8 @@ class Receiver:
             want = "sha256=" + hmac.new(HMAC_SECRET.encode(), raw, hashlib.sha256).hexdigest()
             if not hmac.compare_digest(given, want):
                 return web.Response(status=401, text="bad signature")
-        if request.path.startswith("/bearer"):
-            if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return web.Response(status=401, text="bad token")
+        if request.path.startswith("/bearer") and request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.Response(status=401, text="bad token")
         return web.Response(status=self.status, text="restarted " + json.loads(raw)["labels"]["instance"])
 
     async def start(self) -> str:
