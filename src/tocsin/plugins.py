@@ -84,24 +84,20 @@ class PluginManager(pluggy.PluginManager):
 
 
 def remediation_kinds(pm: PluginManager) -> dict[str, RemediationKind]:
-    kinds: dict[str, RemediationKind] = {}
-    for contributed in pm.hook.tocsin_remediation_kinds():
-        for kind in contributed or ():
-            if kind.name in kinds and kinds[kind.name] is not kind:
-                log.error("two plugins provide the same remediation kind; keeping the first",
-                          kind=kind.name)
-                continue
-            kinds[kind.name] = kind
-    return kinds
+    return _by_name(pm.hook.tocsin_remediation_kinds(), "remediation")
 
 
 def channel_kinds(pm: PluginManager) -> dict[str, ChannelKind]:
-    kinds: dict[str, ChannelKind] = {}
-    for contributed in pm.hook.tocsin_channel_kinds():
+    return _by_name(pm.hook.tocsin_channel_kinds(), "channel")
+
+
+def _by_name(contributions: list[Any], what: str) -> dict[str, Any]:
+    """The kinds the plugins contributed, by name; a name claimed twice keeps the first."""
+    kinds: dict[str, Any] = {}
+    for contributed in contributions:
         for kind in contributed or ():
             if kind.name in kinds and kinds[kind.name] is not kind:
-                log.error("two plugins provide the same channel kind; keeping the first",
-                          kind=kind.name)
+                log.error(f"two plugins provide the same {what} kind; keeping the first", kind=kind.name)
                 continue
             kinds[kind.name] = kind
     return kinds

@@ -694,7 +694,7 @@ def test_readme_example_loads_and_its_sample_is_accepted():
 def test_a_lifecycle_notice_says_so_first_in_the_title():
     from tocsin.channels import ChannelContext
 
-    ctx = ChannelContext(session=None, external_url="http://x", global_config=None,  # type: ignore[arg-type]
+    ctx = ChannelContext(session=None, external_url="http://x", global_config=None,
                          receiver="r", integration="msteams[0]")
     config = channel_config(MSTeamsConfig, {"webhook_url": "http://127.0.0.1:1/h"})
     channel = tocsin_msteams.MSTeamsChannel(config, ctx)

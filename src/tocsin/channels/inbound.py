@@ -55,7 +55,7 @@ class Inbound:
     session: aiohttp.ClientSession
     #: ``spawn(coro, name)`` runs ``coro`` in the background; the daemon waits for it (or
     #: cancels it) when it stops.
-    spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+    spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any] | None]
 
 
 #: :class:`Inbound`, as the runtime shares it with the channels' callbacks once started.

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_URL", "CLIError", "base_url", "client_args", "print_table", "request"]
@@ -65,7 +66,7 @@ def request(method: str, url: str, body: Any = None, token: str | None = None) -
 # -- output ---------------------------------------------------------------------------
 
 
-def print_table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+def print_table(rows: Sequence[tuple[str, ...]], out: TextIO) -> None:
     """Rows (the first a header) in columns as wide as their widest cell, two spaces apart."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

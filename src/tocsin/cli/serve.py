@@ -45,7 +45,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     logging_cfg = config.document.logging
     configure_logging(args.log_level or logging_cfg.level, logging_cfg.format)
     if importlib.util.find_spec("uvloop") is not None:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         return uvloop.run(serve(loader))
     return asyncio.run(serve(loader))

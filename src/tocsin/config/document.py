@@ -156,7 +156,8 @@ class Config:
 def _receiver_type(kinds: Mapping[str, ChannelKind]) -> type[msgspec.Struct]:
     fields: list[tuple[str, Any, Any]] = [("name", str, msgspec.NODEFAULT)]
     for kind in sorted(kinds):
-        fields.append((f"{kind}_configs", list[kinds[kind].config], msgspec.field(default_factory=list)))
+        entry = kinds[kind].config
+        fields.append((f"{kind}_configs", list[entry], msgspec.field(default_factory=list)))  # type: ignore[valid-type]
     return msgspec.defstruct("Receiver", fields, bases=(ConfigBase,), kw_only=True)
 
 

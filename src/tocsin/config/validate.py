@@ -193,9 +193,9 @@ def _python_type(t: mi.Type) -> Any:
 
         return Union[tuple(_python_type(u) for u in t.types)]  # noqa: UP007
     if isinstance(t, mi.ListType):
-        return list[_python_type(t.item_type)]
+        return list[_python_type(t.item_type)]  # type: ignore[misc]
     if isinstance(t, mi.DictType):
-        return dict[_python_type(t.key_type), _python_type(t.value_type)]
+        return dict[_python_type(t.key_type), _python_type(t.value_type)]  # type: ignore[misc]
     raise TypeError(f"unsupported config type {t!r}")
 
 

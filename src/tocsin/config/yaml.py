@@ -28,7 +28,7 @@ class TextScalarLoader(yaml.SafeLoader):
 
 for _tag in ("bool", "int", "float", "timestamp"):
     TextScalarLoader.add_constructor(
-        f"tag:yaml.org,2002:{_tag}", TextScalarLoader.construct_yaml_str)
+        f"tag:yaml.org,2002:{_tag}", TextScalarLoader.construct_yaml_str)  # type: ignore[type-var]
 
 
 def _time_interval_sections_as_text(node: yaml.Node, data: dict[str, Any]) -> None:
@@ -59,7 +59,7 @@ def parse(text: str, source: str | None = None) -> tuple[yaml.Node, dict[str, An
     except _UNBUILDABLE as exc:
         # A node PyYAML parsed but cannot build: `name: =`, `!!int x`, an unknown `!tag`.
         raise yaml_error(exc, "", "invalid YAML value", source) from None
-    if not isinstance(data, dict):
+    if node is None or not isinstance(data, dict):
         raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
     try:
         _time_interval_sections_as_text(node, data)

@@ -80,12 +80,12 @@ class Facade:
 
     def __getitem__(self, key: Key[T]) -> T:
         try:
-            return self._shared[key]  # type: ignore[no-any-return]
+            return self._shared[key]
         except KeyError:
             raise KeyError(f"nothing provides {key.name!r}") from None
 
     def get(self, key: Key[T], default: T | None = None) -> T | None:
-        return self._shared.get(key, default)  # type: ignore[no-any-return]
+        return self._shared.get(key, default)
 
     def provide(self, key: Key[T], value: T) -> None:
         """Share ``value`` under ``key`` (the runtime does, at start and at each reload)."""

@@ -72,7 +72,7 @@ def _fingerprint_c(labels: Mapping[str, str]) -> str:
     # made the 0xFF separator; a label holding a NUL itself takes the slower way.
     text = "\0".join(map("\0".join, pairs)) + "\0"
     if text.count("\0") == 2 * len(pairs):
-        return format(_fnv1a_c(text.encode().replace(b"\0", b"\xff")), "016x")  # type: ignore[misc]
+        return format(_fnv1a_c(text.encode().replace(b"\0", b"\xff")), "016x")
     return format(_fnv1a(tuple(pairs)), "016x")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -44,6 +44,10 @@ class Alert(msgspec.Struct, kw_only=True, gc=False):
 
     def status(self, now: float) -> str:
         return "resolved" if self.resolved(now) else "firing"
+
+    if TYPE_CHECKING:  # msgspec gives every Struct a shallow __copy__; its stubs do not say so
+
+        def __copy__(self) -> Alert: ...
 
 
 def _compare_labelsets(a: dict[str, str], b: dict[str, str]) -> int:

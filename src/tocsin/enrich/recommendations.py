@@ -24,7 +24,7 @@ def apply_recommendations(cfg: RecommendationsConfig, alert: Alert) -> None:
         extra.extend(cfg.by_alertname.get(alertname, ()))
     category = alert.labels.get("category", "")
     if category:
-        extra.extend(cfg.by_category.get(category) or cfg.by_category.get(category.lower(), ()))
+        extra.extend(cfg.by_category.get(category) or cfg.by_category.get(category.lower()) or ())
     if not extra:
         return
     lines: list[str] = []

@@ -30,7 +30,7 @@ __all__ = ["RulesEnricher", "rules"]
 log = structlog.get_logger("tocsin.enrich")
 
 class _Rule(NamedTuple):
-    index: int
+    number: int
     matchers: tuple[Matcher, ...]
     labels: tuple[tuple[str, str], ...]
     annotations: tuple[tuple[str, jinja2.Template], ...]
@@ -42,7 +42,7 @@ def _render(rule: _Rule, name: str, tpl: jinja2.Template, labels: dict[str, str]
     try:
         return tpl.render(labels=labels, annotations=annotations).strip()
     except Exception as exc:  # a broken value is skipped, the others still render
-        log.error("enrich template failed; value skipped", rule=rule.index, annotation=name,
+        log.error("enrich template failed; value skipped", rule=rule.number, annotation=name,
                   error=f"{type(exc).__name__}: {exc}", alertname=labels.get("alertname", ""))
         return None
 

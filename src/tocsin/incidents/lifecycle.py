@@ -392,7 +392,7 @@ class Lifecycle:
                 out.setdefault(key, (labels, route.id, []))[2].append(snapshot)
             esc = inc.escalation
             for r in esc.notified if esc is not None else ():
-                if r not in told:
+                if r not in told and esc is not None:
                     told.add(r)
                     entry = out.setdefault((r, esc.group_key), (esc.group_labels, esc.route_id, []))
                     entry[2].append(snapshot)

@@ -13,7 +13,7 @@ a check is a dict lookup, not a scan of every alert.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tocsin import hookimpl
 from tocsin.core.facade import Key
@@ -33,6 +33,12 @@ from tocsin.core.matchers import Matcher, MatchType, matches_all
 from tocsin.core.models import Alert
 
 __all__ = ["InhibitRule", "InhibitRuleConfig", "Inhibitor"]
+
+
+class AlertLookup(Protocol):
+    """Where the inhibitor finds alerts by fingerprint (the alert state, or a dict)."""
+
+    def get(self, fingerprint: str, /) -> Alert | None: ...
 
 
 class InhibitRuleConfig(ConfigBase, kw_only=True):
@@ -101,7 +107,7 @@ class Inhibitor:
                 if not fps:
                     del rule.index[rule.key(labels)]
 
-    def inhibited_by(self, alert: Alert, alerts: dict[str, Alert] | object, now: float) -> str | None:
+    def inhibited_by(self, alert: Alert, alerts: AlertLookup, now: float) -> str | None:
         """The fingerprint of a firing alert that inhibits ``alert``, or None."""
         labels = alert.labels
         for rule in self.rules:
@@ -112,7 +118,7 @@ class Inhibitor:
                 continue
             two_sided = matches_all(rule.source, labels)
             for fp in sorted(candidates):
-                src = alerts.get(fp)  # type: ignore[attr-defined]
+                src = alerts.get(fp)
                 if src is None or src.resolved(now):
                     continue
                 if two_sided and matches_all(rule.target, src.labels):

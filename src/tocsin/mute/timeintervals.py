@@ -74,7 +74,7 @@ class _Range:
         self.end = end
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and (self.begin, self.end) == (other.begin, other.end)  # type: ignore[attr-defined]
+        return type(other) is type(self) and (self.begin, self.end) == (other.begin, other.end)
 
     def __hash__(self) -> int:
         return hash((type(self), self.begin, self.end))

@@ -70,7 +70,7 @@ _BUILTIN: dict[str, list[tuple[re.Pattern[str], bool]]] = {
         (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?=@)"), True),
     ],
 }
-BUILTIN = ("tokens", "passwords", "card_numbers")
+BUILTIN: tuple[Builtin, ...] = ("tokens", "passwords", "card_numbers")
 
 
 class RedactConfig(ConfigBase, kw_only=True):

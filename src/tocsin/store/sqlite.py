@@ -335,7 +335,8 @@ class SQLiteStore:
             (fingerprint,)))
 
     async def query_incidents(self, q: IncidentQuery) -> list[Incident]:
-        where, params = ["1=1"], []
+        where: list[str] = ["1=1"]
+        params: list[Any] = []
         if q.states:
             where.append(f"state IN ({','.join('?' * len(q.states))})")
             params.extend(q.states)
@@ -388,7 +389,8 @@ class SQLiteStore:
 
     async def query_runs(self, *, states: Sequence[str] = (), limit: int = 100,
                          offset: int = 0) -> list[RemediationRun]:
-        sql, params = "SELECT body FROM remediation_runs", []
+        sql = "SELECT body FROM remediation_runs"
+        params: list[Any] = []
         if states:
             sql += f" WHERE state IN ({','.join('?' * len(states))})"
             params.extend(states)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -46,10 +47,11 @@ async def tocsin_receiver() -> AsyncIterator[RecordingServer]:
 async def tocsin_daemon(
     tmp_path: Any, tocsin_clock: FakeClock
 ) -> AsyncIterator[Callable[..., Awaitable[DaemonHandle]]]:
+    started = itertools.count()
     async with AsyncExitStack() as stack:
 
         async def start(config: str, plugins: list[object] = ()) -> DaemonHandle:  # type: ignore[assignment]
-            n = len(stack._exit_callbacks)
+            n = next(started)
             path = tmp_path / f"tocsin-daemon-{n}"
             path.mkdir()
             client, rt = await stack.enter_async_context(

@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import textwrap
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 __all__ = ["wait_until"]
 
@@ -17,13 +17,27 @@ T = TypeVar("T")
 SHOWN = 300
 
 
+@overload
 async def wait_until(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Awaitable[T]], timeout: float = ..., interval: float = ..., *,
+    message: str | Callable[[], str] | None = ...,
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    predicate: Callable[[], T], timeout: float = ..., interval: float = ..., *,
+    message: str | Callable[[], str] | None = ...,
+) -> T: ...
+
+
+async def wait_until(
+    predicate: Callable[[], Any],
     timeout: float = 5.0,
     interval: float = 0.01,
     *,
     message: str | Callable[[], str] | None = None,
-) -> T:
+) -> Any:
     """Call ``predicate`` (plain or async) until it answers something truthy, and return that.
 
     It is asked at once, then every ``interval`` seconds of real time: this waits for work
@@ -40,7 +54,7 @@ async def wait_until(
     deadline = loop.time() + timeout
     last: Any = None
     while True:
-        answer = predicate()
+        answer: Any = predicate()
         if inspect.isawaitable(answer):
             try:
                 async with asyncio.timeout_at(deadline) as scope:

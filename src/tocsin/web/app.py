@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from tocsin.core.hooks import call_impls
 from tocsin.core.routes import HTTPRoute, RouteTable
@@ -75,7 +76,7 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
     max_bytes = runtime.config.server.body_limit
     # Outermost first: the rate limit (and declared body size), then who may call what,
     # then errors in the API's JSON shape.
-    middlewares = [limits.limits_middleware(), auth.auth_middleware(), json_errors]
+    middlewares: list[Middleware] = [limits.limits_middleware(), auth.auth_middleware(), json_errors]
     app = web.Application(client_max_size=max_bytes, middlewares=middlewares)
     app[MAX_REQUEST_BYTES] = max_bytes
     app[RUNTIME] = runtime

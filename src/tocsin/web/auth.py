@@ -47,6 +47,7 @@ from typing import Any
 import bcrypt
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from tocsin.config.document import AuthConfig
 from tocsin.config.secrets import SecretFileError, read_secret_file
@@ -238,8 +239,7 @@ def _scheme(header: str) -> str:
 
 def auth_middleware(
     authenticator: Authenticator | None = None,
-) -> Callable[[web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-              Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """The middleware; each app gets its own (its own caches)."""
     auth = authenticator or Authenticator()
 

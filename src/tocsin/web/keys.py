@@ -18,7 +18,7 @@ __all__ = ["MAX_REQUEST_BYTES", "RELOADER", "ROUTES", "RUNTIME"]
 #: The daemon whose state the handlers read and change.
 RUNTIME = web.AppKey("runtime", Runtime)
 #: Loads, validates and applies the config file; raises ConfigError (a ValueError) when invalid.
-RELOADER = web.AppKey("reloader", Callable[[], Awaitable[None]])
+RELOADER: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("reloader")
 #: The body limit the app was created with (``client_max_size``; a reload does not change it).
 MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
 #: The routes the app serves, as declared: what each needs (auth) and says (OpenAPI).

@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from tocsin.config.document import LimitsConfig
 from tocsin.ingest.pipeline import AlertError
@@ -101,7 +102,7 @@ def retry_after(wait: float) -> str:
     return str(max(1, math.ceil(wait)))
 
 
-def limits_middleware() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def limits_middleware() -> Middleware:
     """Rate limit (from the runtime's config at each request, so a reload applies),
     then the declared body size."""
     state: dict[str, TokenBuckets | None] = {"buckets": None}

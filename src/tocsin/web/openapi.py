@@ -85,7 +85,8 @@ def routes() -> list[HTTPRoute]:
 
     async def get_document(request: web.Request) -> web.Response:
         if not made:
-            made.append(msgspec.json.encode(document(request.app[ROUTES])))
+            table = request.app[ROUTES]
+            made.append(msgspec.json.encode(document(table)))
         return web.Response(body=made[0], content_type="application/json")
 
     return [HTTPRoute("GET", f"{PREFIX}/openapi.json", get_document, access="read", summary="This document",

@@ -118,7 +118,7 @@ def _actor(event: dict[str, Any]) -> str:
 async def _event(inbound: Inbound, event: dict[str, Any], action: str, seen: RecentIds,
                  webhook_id: str) -> web.Response:
     # PagerDuty repeats both the event id and the X-Webhook-Id header when it redelivers.
-    event_id = event.get("id") if isinstance(event.get("id"), str) and event["id"] else webhook_id
+    event_id: str = event["id"] if isinstance(event.get("id"), str) and event["id"] else webhook_id
     if event_id and not seen.add(event_id):
         log.info("pagerduty event delivered again; ignored", event_id=event_id)
         return json_response({"matched": 0, "changed": 0, "duplicate": True})
@@ -163,7 +163,7 @@ def routes(runtime: Facade) -> list[HTTPRoute]:
         event = doc.get("event") if isinstance(doc, dict) else None
         if not isinstance(event, dict):
             return json_error(400, "expected a v3 webhook: an object with an event")
-        action = EVENTS.get(event.get("event_type"))
+        action = EVENTS.get(str(event.get("event_type")))
         if action is None:
             return json_response({"matched": 0, "changed": 0, "ignored": event.get("event_type")})
         return await _event(runtime[INBOUND], event, action, seen, request.headers.get("X-Webhook-Id", ""))

@@ -233,7 +233,7 @@ async def _action(runtime: Facade, action: Any, actor: str) -> Outcome | None:
     if not isinstance(action, dict):
         return None
     action_id = action.get("action_id")
-    value = action.get("value") if isinstance(action.get("value"), str) else ""
+    value: str = action["value"] if isinstance(action.get("value"), str) else ""
     if action_id == ACK_ACTION:
         return await _change(runtime[INBOUND].lifecycle, "ack", value, actor)
     if action_id == RESOLVE_ACTION:

@@ -182,7 +182,7 @@ async def get_history(request: web.Request) -> web.Response:
                           "history": [history_item(h) for h in rows]})
 
 
-def _changer(action: str):  # type: ignore[no-untyped-def]
+def _changer(action: str):
     async def handler(request: web.Request) -> web.Response:
         rt = request.app[RUNTIME]
         body = await change_body(request)

@@ -69,7 +69,7 @@ async def get_run(request: web.Request) -> web.Response:
     return json_response(run_item(run))
 
 
-def _decider(action: str):  # type: ignore[no-untyped-def]
+def _decider(action: str):
     async def handler(request: web.Request) -> web.Response:
         rt = request.app[RUNTIME]
         body = await change_body(request)
