@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import tocsin.notify.delivery
+from tests.unit.fakeservice import serving
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.timefmt import format_ts
@@ -59,14 +60,8 @@ class Sink:
 @asynccontextmanager
 async def sink() -> AsyncIterator[Sink]:
     s = Sink()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", s.handle)
-    s.server = TestServer(app, host="127.0.0.1")
-    await s.server.start_server()
-    try:
+    async with serving(s):
         yield s
-    finally:
-        await s.server.close()
 
 
 def config(integrations: str, *, receiver: str = "hook", extra_route: str = "") -> str:

@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.unit.fakeservice import serving
 from tocsin.channels import ChannelContext, DeliveryError
 from tocsin.channels.pagerduty import (
     PagerdutyChannel,
@@ -233,14 +234,8 @@ class PagerDuty:
 @asynccontextmanager
 async def pagerduty() -> AsyncIterator[PagerDuty]:
     pd = PagerDuty()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", pd.handle)
-    pd.server = TestServer(app, host="127.0.0.1")
-    await pd.server.start_server()
-    try:
+    async with serving(pd):
         yield pd
-    finally:
-        await pd.server.close()
     assert pd.problems == [], pd.problems
 
 

@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.unit.fakeservice import serving
 from tocsin.channels import ChannelContext
 from tocsin.channels.slack import (
     SlackChannel,
@@ -287,14 +288,8 @@ class SlackHook:
 @asynccontextmanager
 async def slack_hook() -> AsyncIterator[SlackHook]:
     hook = SlackHook()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook.handle)
-    hook.server = TestServer(app, host="127.0.0.1")
-    await hook.server.start_server()
-    try:
+    async with serving(hook):
         yield hook
-    finally:
-        await hook.server.close()
     assert hook.problems == [], hook.problems
 
 
