@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-
 from tocsin.core.labels import fingerprint
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import NotificationRecorder, advance, post, running
+from tocsin.testing import NotificationRecorder, RecordingServer, advance, post, running
 
 CONFIG = """
 global:
@@ -35,34 +29,9 @@ def names(notification) -> list[dict[str, str]]:
     return [a.labels for a in notification.alerts]
 
 
-class Hook:
-    """A local webhook endpoint recording every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.server: TestServer | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.messages.append(await request.json())
-        return web.Response()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("/hook"))
-
-
-@asynccontextmanager
-async def webhook() -> AsyncIterator[Hook]:
-    hook = Hook()
-    app = web.Application()
-    app.router.add_post("/hook", hook.handle)
-    hook.server = TestServer(app, host="127.0.0.1")
-    await hook.server.start_server()
-    try:
-        yield hook
-    finally:
-        await hook.server.close()
+def sent(server: RecordingServer) -> list[dict]:
+    """The messages the webhook receiver got, in order."""
+    return [r.json() for r in server.requests]
 
 
 def webhook_config(url: str, *, send_resolved: bool = True, extra: str = "") -> str:
@@ -184,13 +153,13 @@ async def test_alert_joining_after_first_flush_waits_for_group_interval(tmp_path
         ]
 
 
-async def test_repeat_interval_renotifies_only_through_the_notification_log(tmp_path):
+async def test_repeat_interval_renotifies_only_through_the_notification_log(tmp_path, server):
     rec = NotificationRecorder()
-    async with webhook() as hook, running(webhook_config(hook.url), tmp_path, plugins=[rec]) as rt:
+    async with running(webhook_config(f"{server.url}/hook"), tmp_path, plugins=[rec]) as rt:
         t0 = rt.clock.now()
         await post(rt, {"labels": {"alertname": "A"}, "endsAt": ts(rt, 86400)})
         await advance(rt, 30)
-        assert len(hook.messages) == 1
+        assert len(sent(server)) == 1
         key = '{}:{alertname="A"}'
         entry = rt.nflog.get(key, "hook", "webhook[0]")
         assert entry is not None
@@ -201,28 +170,28 @@ async def test_repeat_interval_renotifies_only_through_the_notification_log(tmp_
         for _ in range(12):  # up to exactly repeat_interval after the first notice
             await advance(rt, 300)
         assert len(rec.notifications) == 13
-        assert len(hook.messages) == 1
+        assert len(sent(server)) == 1
         assert rt.nflog.get(key, "hook", "webhook[0]").sent_at == t0 + 30
 
         # The first flush strictly more than repeat_interval later re-sends.
         await advance(rt, 300)
         assert len(rec.notifications) == 14
-        assert len(hook.messages) == 2
-        assert hook.messages[1]["alerts"] == hook.messages[0]["alerts"]
+        assert len(sent(server)) == 2
+        assert sent(server)[1]["alerts"] == sent(server)[0]["alerts"]
         assert rt.nflog.get(key, "hook", "webhook[0]").sent_at == t0 + 30 + 13 * 300
 
 
 # -- resolution ------------------------------------------------------------------------
 
 
-async def test_alert_resolved_within_group_wait_is_never_notified(tmp_path):
-    async with webhook() as hook, running(webhook_config(hook.url), tmp_path) as rt:
+async def test_alert_resolved_within_group_wait_is_never_notified(tmp_path, server):
+    async with running(webhook_config(f"{server.url}/hook"), tmp_path) as rt:
         await post(rt, {"labels": {"alertname": "A"}})
         await advance(rt, 10)
         await post(rt, {"labels": {"alertname": "A"}, "endsAt": ts(rt)})
         await advance(rt, 20)
         await advance(rt, 300)
-        assert hook.messages == []
+        assert sent(server) == []
         assert len(rt.nflog) == 0
         # The flush succeeded (nothing to say), so the resolved alert left and the
         # empty group is gone.

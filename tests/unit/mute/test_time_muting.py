@@ -8,19 +8,14 @@ mute notifies, and the API does not show time muting.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from tocsin import hookimpl
 from tocsin.core.clock import FakeClock
 from tocsin.core.events import GroupFlushed
 from tocsin.core.mute import MuteReason
 from tocsin.core.timefmt import format_ts
-from tocsin.testing import NotificationRecorder, advance, post, running
+from tocsin.testing import NotificationRecorder, RecordingServer, advance, post, running
 from tocsin.web.amv2.alerts import gettable
 
 GROUP_WAIT = 30
@@ -228,46 +223,22 @@ async def test_time_muting_does_not_show_in_the_api(tmp_path):
             MuteReason("time_interval", ("outside lunch",))]
 
 
-class Hook:
-    """A local webhook endpoint recording every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.server: TestServer | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.messages.append(await request.json())
-        return web.Response()
+def messages(server: RecordingServer) -> list[dict]:
+    """The messages the webhook receiver got, in order."""
+    return [r.json() for r in server.requests]
 
 
-@asynccontextmanager
-async def webhook() -> AsyncIterator[Hook]:
-    hook = Hook()
-    app = web.Application()
-    app.router.add_post("/hook", hook.handle)
-    hook.server = TestServer(app, host="127.0.0.1")
-    await hook.server.start_server()
-    try:
-        yield hook
-    finally:
-        await hook.server.close()
-
-
-def hook_config(hook: Hook, routes: str) -> str:
-    assert hook.server is not None
-    url = hook.server.make_url("/hook")
+def hook_config(server: RecordingServer, routes: str) -> str:
+    url = f"{server.url}/hook"
     return config(routes, receivers=f"  - name: hook\n    webhook_configs:\n      - url: {url}\n"
                                     "        send_resolved: true")
 
 
-async def test_a_fully_muted_group_sends_no_empty_notification(tmp_path):
+async def test_a_fully_muted_group_sends_no_empty_notification(tmp_path, server):
     rec, flushes = NotificationRecorder(), Flushes()
     clock = FakeClock(start=at(2026, 3, 2, 16, 50, 0))  # Monday, office hours
     routes = "    - matchers: [kind=muted]\n      receiver: hook\n      mute_time_intervals: [office]"
-    async with (
-        webhook() as hook,
-        running(hook_config(hook, routes), tmp_path, plugins=[rec, flushes], clock=clock) as rt,
-    ):
+    async with running(hook_config(server, routes), tmp_path, plugins=[rec, flushes], clock=clock) as rt:
         await post(rt, {"labels": {"alertname": "M", "kind": "muted", "i": "1"}},
                    {"labels": {"alertname": "M", "kind": "muted", "i": "2"}})
         await advance(rt, GROUP_WAIT)      # 16:50:30
@@ -277,34 +248,34 @@ async def test_a_fully_muted_group_sends_no_empty_notification(tmp_path):
         # Neither an empty notification to plugins nor a message to the receiver,
         # and nothing in the notification log.
         assert rec.notifications == []
-        assert hook.messages == []
+        assert messages(server) == []
         key = flushes.events[0].group_key
         assert rt.nflog.get(key, "hook", "webhook[0]") is None
 
         await run_flushes(rt, 1)           # 17:00:30
-        assert len(hook.messages) == 1
-        message = hook.messages[0]
+        assert len(messages(server)) == 1
+        message = messages(server)[0]
         assert message["status"] == "firing"
         assert sorted(a["labels"]["i"] for a in message["alerts"]) == ["1", "2"]
         assert rt.nflog.get(key, "hook", "webhook[0]") is not None
 
 
-async def test_an_alert_resolving_inside_the_mute_is_never_notified_as_resolved(tmp_path):
+async def test_an_alert_resolving_inside_the_mute_is_never_notified_as_resolved(tmp_path, server):
     # Alertmanager 0.25: a muted flush counts as done, so the group drops its resolved
     # alerts and the resolution is not sent after the mute either.
     clock = FakeClock(start=at(2026, 3, 2, 8, 50, 0))  # Monday, before office hours
     routes = "    - matchers: [kind=muted]\n      receiver: hook\n      mute_time_intervals: [office]"
     labels = {"alertname": "M", "kind": "muted"}
-    async with webhook() as hook, running(hook_config(hook, routes), tmp_path, clock=clock) as rt:
+    async with running(hook_config(server, routes), tmp_path, clock=clock) as rt:
         await post(rt, {"labels": labels})
         await advance(rt, GROUP_WAIT)      # 08:50:30: sent
-        assert [m["status"] for m in hook.messages] == ["firing"]
+        assert [m["status"] for m in messages(server)] == ["firing"]
         await run_flushes(rt, 3)           # 09:05:30, muted
         await post(rt, {"labels": labels, "endsAt": format_ts(rt.clock.now())})
         await run_flushes(rt, 1)           # 09:10:30: muted; the resolved alert leaves
         assert rt.dispatcher.groups == {}
         await run_flushes(rt, 100)         # well past 17:00
-        assert [m["status"] for m in hook.messages] == ["firing"]
+        assert [m["status"] for m in messages(server)] == ["firing"]
 
 
 async def test_time_intervals_are_not_inherited_by_child_routes(tmp_path):

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
+from tests.unit.web.tokens import BASE, TOKEN_AUTH, TOKENS
 from tocsin.core.clock import FakeClock
 from tocsin.runtime import Runtime
 from tocsin.store.sqlite import SQLiteStore
@@ -32,28 +33,9 @@ BOB_PW = "bob-secret-pw"
 ALICE_HASH = bcrypt.hashpw(ALICE_PW.encode(), bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$", 1)
 BOB_HASH = bcrypt.hashpw(BOB_PW.encode(), bcrypt.gensalt(4)).decode()
 
-TOKENS = {
-    "ingest": "ingest-token-0123456789",
-    "read": "read-token-0123456789abc",
-    "admin": "admin-token-0123456789ab",
-}
 WRONG_TOKEN = "wrong-token-0123456789abc"
 
-BASE = """
-route:
-  receiver: default
-receivers:
-  - name: default
-"""
-
-AUTH = BASE + f"""
-server:
-  auth:
-    tokens:
-      - {{name: prometheus, role: ingest, token: {TOKENS["ingest"]}}}
-      - {{name: grafana, role: read, token: {TOKENS["read"]}}}
-      - {{name: oncall, role: admin, token: {TOKENS["admin"]}}}
-    basic_auth_users:
+AUTH = TOKEN_AUTH + f"""    basic_auth_users:
       alice: "{ALICE_HASH}"
       bob: "{BOB_HASH}"
     basic_auth_roles:

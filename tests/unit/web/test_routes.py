@@ -9,30 +9,14 @@ import pytest
 from aiohttp import web
 from structlog.testing import capture_logs
 
+from tests.unit.web.tokens import BASE, TOKEN_AUTH, TOKENS
 from tocsin import hookimpl
 from tocsin.core.routes import HTTPRoute, RouteTable, error_answers, json_answer
 from tocsin.web import json_response
 from tocsin.web.keys import ROUTES
 from tocsin.web.openapi import document
 
-TOKENS = {"ingest": "ingest-token-0123456789", "read": "read-token-0123456789abc",
-          "admin": "admin-token-0123456789ab"}
-
-BASE = """
-route:
-  receiver: default
-receivers:
-  - name: default
-"""
-
-AUTH = BASE + f"""
-server:
-  auth:
-    tokens:
-      - {{name: prometheus, role: ingest, token: {TOKENS["ingest"]}}}
-      - {{name: grafana, role: read, token: {TOKENS["read"]}}}
-      - {{name: oncall, role: admin, token: {TOKENS["admin"]}}}
-"""
+AUTH = TOKEN_AUTH
 
 NOTES = "/api/notes/v1/notes"
 PING = "/api/notes/v1/ping"
