@@ -112,7 +112,7 @@ class Runtime:
             announce=self._announce,
         )
         self.dispatcher = Dispatcher(
-            clock=self.clock, scheduler=self.scheduler, alerts=self.alerts, routes=self._routes,
+            clock=self.clock, scheduler=self.scheduler, alerts=self.alerts, routes=self.routes_for,
             muted=self.muted, record_mutes=self.lifecycle.record_mutes, publish=self.bus.publish,
             notify=self.notify, remediate=self.remediate, spawn=self.spawn,
         )
@@ -365,11 +365,9 @@ class Runtime:
     async def _announce(self, n: Notification) -> bool:
         return await self.delivery.announce(n)
 
-    def _routes(self, alert: Alert) -> Iterable[Route]:
+    def routes_for(self, alert: Alert) -> Iterable[Route]:
+        """The routes ``tocsin_route`` gives for ``alert``."""
         return self.route_caller(runtime=self.facade, alert=alert) or ()
-
-    def routes_for(self, alert: Alert) -> list[Route]:
-        return list(self._routes(alert))
 
     def receivers_for(self, alert: Alert) -> list[str]:
         seen: dict[str, None] = {}
