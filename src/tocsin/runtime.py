@@ -149,6 +149,7 @@ class Runtime:
     def _configure(self, config: Config) -> None:
         """Hand the config in force, and the components built from it, to those that use them."""
         self.config = self.facade.config = config
+        self.silences.allow_negative_only = config.document.silences.allow_negative_only
         self.lifecycle.configure(config.escalation_policies, config.route)
         self.remediator.configure(config.remediations, config.route, self.delivery.redactor, self.session)
         self.facade.provide(SILENCES, self.silences)

@@ -71,9 +71,12 @@ async def test_errors_are_clear(daemon):
     assert bad.returncode == 1
     assert "invalid regex" in bad.stderr
     assert "(x" in bad.stderr
-    gone = tocsin(daemon.url, "expire", "no-such-id", ok=False)
+    gone = tocsin(daemon.url, "expire", "0f9e3a14-0000-4000-8000-000000000000", ok=False)
     assert gone.returncode == 1
-    assert "404" in gone.stderr
+    assert "HTTP 404: silence not found" in gone.stderr
+    malformed = tocsin(daemon.url, "expire", "no-such-id", ok=False)
+    assert malformed.returncode == 1
+    assert 'HTTP 422: silenceID in path must be of type uuid: "no-such-id"' in malformed.stderr
     everything = tocsin(daemon.url, "add", 'job=~".*"', ok=False)
     assert everything.returncode == 1
     assert "must not match the empty string" in everything.stderr

@@ -4,7 +4,6 @@ user sees, the daemon's HTTP client, and the table every listing prints."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -37,6 +36,22 @@ def base_url(url: str | None) -> str:
     return (url or os.environ.get("TOCSIN_URL") or DEFAULT_URL).rstrip("/")
 
 
+def error_text(body: str) -> str:
+    """What an error answer says: tocsin's ``{"error"}``, or on the Alertmanager API a JSON
+    string or ``{"code", "message"}``; the body itself when it is none of these."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):
+        text = data.get("error", data.get("message"))
+        if isinstance(text, str):
+            return text
+    return body
+
+
 def request(method: str, url: str, body: Any = None, token: str | None = None) -> Any:
     # Imported here, not with the module: it takes longer to import than the rest of the
     # command line, and only the commands that talk to a daemon need it.
@@ -53,9 +68,7 @@ def request(method: str, url: str, body: Any = None, token: str | None = None) -
         with urllib.request.urlopen(req, timeout=30) as resp:
             raw = resp.read()
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("error", detail)
+        detail = error_text(exc.read().decode(errors="replace"))
         raise CLIError(f"{method} {url}: HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -36,6 +36,7 @@ from tocsin.dispatch.route import Route, RouteConfig
 from tocsin.enrich.config import EnrichConfig
 from tocsin.incidents.policy import EscalationPolicy
 from tocsin.mute.inhibit import InhibitRuleConfig
+from tocsin.mute.silences import SilencesConfig
 from tocsin.mute.timeintervals import NamedTimeInterval
 from tocsin.notify.receivers import IntegrationSpec, ReceiverSpec
 from tocsin.notify.redact import RedactConfig
@@ -101,6 +102,8 @@ class ConfigDocument(ConfigBase, kw_only=True):
     #: The older name of ``time_intervals``, still accepted.
     mute_time_intervals: list[NamedTimeInterval] = []
     escalation_policies: list[EscalationPolicy] = []
+    #: How silences are checked (``allow_negative_only``).
+    silences: SilencesConfig = msgspec.field(default_factory=SilencesConfig)
     #: Patterns removed from annotations before notifications and remediations leave the host.
     redact: RedactConfig = msgspec.field(default_factory=RedactConfig)
     #: Guarded automatic actions, each ``name`` + ``kind`` + the kind's fields; routes name them.

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tocsin import hookimpl
+from tocsin.config.types import ConfigBase
 from tocsin.core.facade import Key
 from tocsin.core.labels import valid_label_name
-from tocsin.core.matchers import Matcher, MatcherError
+from tocsin.core.matchers import Matcher, MatcherError, MatchType
 from tocsin.core.models import Alert
 from tocsin.core.mute import MuteReason
 from tocsin.core.records import Silence, SilenceMatcher
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
     from tocsin.core.facade import Facade
     from tocsin.store import Store
 
-__all__ = ["Silence", "SilenceError", "SilenceMatcher", "SilenceNotFound", "Silences"]
+__all__ = ["Silence", "SilenceError", "SilenceMatcher", "SilenceNotFound", "Silences", "SilencesConfig"]
+
+
+class SilencesConfig(ConfigBase):
+    """The ``silences`` section."""
+
+    #: Accept silences whose matchers are all negative (``env!="prod"``), as Alertmanager
+    #: 0.25 does. Off by default: such a silence mutes every alert without the label too.
+    allow_negative_only: bool = False
 
 
 class SilenceError(ValueError):
@@ -40,22 +49,43 @@ class SilenceNotFound(KeyError):
     pass
 
 
-def validate(sil: Silence) -> tuple[Matcher, ...]:
-    """Check a silence as Alertmanager does; return its compiled matchers."""
+def _am_matches_empty(m: Matcher) -> bool:
+    """Alertmanager 0.25's test: only ``=`` and ``=~`` count, negative matchers never do."""
+    if m.type is MatchType.EQUAL:
+        return m.value == ""
+    return m.type is MatchType.REGEX and m.matches("")
+
+
+def validate(sil: Silence, *, allow_negative_only: bool = False) -> tuple[Matcher, ...]:
+    """Check a silence as Alertmanager does, with its messages; return its compiled matchers.
+
+    A silence must have a matcher that does not match the empty string, or it would mute
+    alerts that lack the label. Alertmanager 0.25 counts negative matchers as never
+    matching it, and so accepts ``env!="prod"`` alone; with ``allow_negative_only`` so
+    does this."""
+    if sil.ends_at <= sil.starts_at:
+        raise SilenceError("Failed to create silence: start time must be before end time")
+    compiled = _compiled(sil)
+    if all(m.matches("") for m in compiled) and (
+            not allow_negative_only or all(_am_matches_empty(m) for m in compiled)):
+        hint = ""
+        if not all(_am_matches_empty(m) for m in compiled):
+            hint = " (negative matchers alone are accepted with silences.allow_negative_only: true)"
+        raise SilenceError(f"silence invalid: at least one matcher must not match the empty string{hint}")
+    return compiled
+
+
+def _compiled(sil: Silence) -> tuple[Matcher, ...]:
     if not sil.matchers:
-        raise SilenceError("at least one matcher required")
+        raise SilenceError("silence invalid: at least one matcher required")
     compiled = []
     for i, m in enumerate(sil.matchers):
         if not valid_label_name(m.name):
-            raise SilenceError(f"invalid label matcher {i}: invalid label name {m.name!r}")
+            raise SilenceError(f"silence invalid: invalid label matcher {i}: invalid label name {m.name!r}")
         try:
             compiled.append(m.to_matcher())
         except MatcherError as exc:
-            raise SilenceError(f"invalid label matcher {i}: {exc}") from None
-    if all(m.matches("") for m in compiled):
-        raise SilenceError("at least one matcher must not match the empty string")
-    if sil.ends_at <= sil.starts_at:
-        raise SilenceError("start time must be before end time")
+            raise SilenceError(f"silence invalid: invalid label matcher {i}: {exc}") from None
     return tuple(compiled)
 
 
@@ -76,6 +106,8 @@ class Silences:
     def __init__(self, store: Store, retention: float = 120 * 3600.0) -> None:
         self.store = store
         self.retention = retention
+        #: ``silences.allow_negative_only`` of the config in force.
+        self.allow_negative_only = False
         self._by_id: dict[str, Silence] = {}
         self._compiled: dict[str, tuple[Matcher, ...]] = {}
 
@@ -98,9 +130,9 @@ class Silences:
 
     async def set(self, sil: Silence, now: float) -> str:
         """Create or update; return the id the silence is stored under."""
-        validate(sil)
+        validate(sil, allow_negative_only=self.allow_negative_only)
         if sil.ends_at < now:
-            raise SilenceError("end time can't be in the past")
+            raise SilenceError("Failed to create silence: end time can't be in the past")
         prev = self._by_id.get(sil.id) if sil.id else None
         if sil.id and prev is None:
             raise SilenceNotFound(sil.id)
@@ -150,13 +182,13 @@ class Silences:
         return out
 
     def query(self, filters: Sequence[Matcher], now: float) -> list[Silence]:
-        """Silences whose matchers satisfy every filter, in Alertmanager's order:
-        active (soonest end first), pending (soonest start first), expired (latest end first)."""
-        out = []
-        for sil in self._by_id.values():
-            by_name = {m.name: m for m in sil.matchers}
-            if all(f.name in by_name and f.matches(by_name[f.name].value) for f in filters):
-                out.append(sil)
+        """Silences that have, for every filter, a matcher of the same name, operator and
+        text (as Alertmanager 0.25 compares them: ``inst=~"1|3"`` finds the silence with
+        that very matcher, not those whose value the pattern matches), in Alertmanager's
+        order: active (soonest end first), pending (soonest start first), expired (latest
+        end first)."""
+        wanted = [SilenceMatcher.from_matcher(f) for f in filters]
+        out = [sil for sil in self._by_id.values() if all(w in sil.matchers for w in wanted)]
 
         def key(s: Silence) -> tuple[int, float]:
             st = s.state(now)

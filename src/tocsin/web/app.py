@@ -13,6 +13,7 @@ from tocsin.core.routes import HTTPRoute, RouteTable
 from tocsin.runtime import Runtime
 from tocsin.web import amwebhook, auth, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
+from tocsin.web.amv2 import errors as amv2_errors
 from tocsin.web.amv2 import silences, status
 from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
 from tocsin.web.metrics import StateCollector
@@ -40,7 +41,20 @@ async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web
         if exc.status == 413:
             limit = request.app[MAX_REQUEST_BYTES]
             return json_error(413, f"request body larger than the limit of {limit} bytes")
+        if request.path.startswith(amv2_errors.PREFIX):
+            return _alertmanager_shape(request, exc)
         return json_error(exc.status, exc.reason)
+
+
+def _alertmanager_shape(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own 404 and 405 on the Alertmanager API, worded as Alertmanager words them."""
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(m for m in exc.allowed_methods if m != "HEAD")
+        return amv2_errors.coded_error(
+            405, f"method {request.method} is not allowed, but [{','.join(allowed)}] are")
+    if exc.status == 404:
+        return amv2_errors.coded_error(404, f"path {request.path} was not found")
+    return amv2_errors.coded_error(exc.status, exc.reason)
 
 
 def _plugin_routes(runtime: Runtime) -> Iterator[tuple[str, HTTPRoute]]:

@@ -34,7 +34,7 @@ from tocsin.web.keys import MAX_REQUEST_BYTES, RUNTIME
 
 __all__ = [
     "EXEMPT_PATHS", "MAX_CLIENTS", "TokenBuckets", "alert_problem", "limits_middleware",
-    "split_by_limits", "too_many",
+    "split_by_limits", "too_many", "too_many_message",
 ]
 
 log = structlog.get_logger("tocsin.limits")
@@ -135,13 +135,21 @@ def limits_middleware() -> Middleware:
 # -- alerts per request, and per alert -----------------------------------------------------------
 
 
-def too_many(count: int, limits: LimitsConfig, field: str = "alerts") -> web.Response | None:
-    """413 when a request carries more than ``max_alerts_per_request`` items."""
+def too_many_message(count: int, limits: LimitsConfig, field: str = "alerts") -> str | None:
+    """Why a request of ``count`` items is refused, or None when ``max_alerts_per_request``
+    allows it."""
     most = limits.max_alerts_per_request
     if count <= most:
         return None
-    return json_error(413, f"{field}: {count} in one request, more than max_alerts_per_request "
-                           f"({most})", field=field, limit=most)
+    return f"{field}: {count} in one request, more than max_alerts_per_request ({most})"
+
+
+def too_many(count: int, limits: LimitsConfig, field: str = "alerts") -> web.Response | None:
+    """413 when a request carries more than ``max_alerts_per_request`` items."""
+    message = too_many_message(count, limits, field)
+    if message is None:
+        return None
+    return json_error(413, message, field=field, limit=limits.max_alerts_per_request)
 
 
 def _short(name: str) -> str:

@@ -5,17 +5,30 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from tocsin.core.matchers import Matcher, MatcherError, parse_matchers
 from tocsin.core.routes import query_param
 from tocsin.web import json_body, json_error
 
 __all__ = [
-    "CHANGE_BODY", "PAGE_PARAMS", "BadParam", "ChangeRequest", "actor", "change_body", "int_param",
-    "multi_param",
+    "CHANGE_BODY", "PAGE_PARAMS", "BadParam", "ChangeRequest", "actor", "change_body", "filter_matchers",
+    "int_param", "multi_param",
 ]
 
 #: ``limit`` and ``offset``, as the OpenAPI document declares them.
 PAGE_PARAMS = [query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                query_param("offset", {"type": "integer", "minimum": 0}, "items to skip")]
+
+
+def filter_matchers(request: web.Request) -> list[Matcher] | web.Response:
+    """The ``filter=`` query parameters as matchers (each one matcher or a list, braces or
+    not), or a 400 naming the bad one."""
+    matchers: list[Matcher] = []
+    for i, f in enumerate(request.query.getall("filter", [])):
+        try:
+            matchers.extend(parse_matchers(f))
+        except MatcherError as exc:
+            return json_error(400, str(exc), field=f"filter[{i}]")
+    return matchers
 
 
 def multi_param(request: web.Request, name: str) -> list[str]:

@@ -55,6 +55,23 @@ async def test_invalid_silences_are_refused(store, silence, message):
         await Silences(store).set(silence, NOW)
 
 
+async def test_negative_only_silences_need_the_flag(store):
+    """Alertmanager 0.25 counts a negative matcher as never matching the empty string, and
+    so accepts ``env!="prod"`` alone; tocsin does with ``silences.allow_negative_only``."""
+    s = Silences(store)
+    negative = sil(matchers=(SilenceMatcher("env", "prod", is_equal=False),))
+    with pytest.raises(SilenceError, match="allow_negative_only"):
+        await s.set(negative, NOW)
+    s.allow_negative_only = True
+    assert s.get(await s.set(negative, NOW)).matchers == negative.matchers
+    regex = sil(matchers=(SilenceMatcher("env", "p.*", is_regex=True, is_equal=False),))
+    await s.set(regex, NOW)
+    # What matches the empty string by Alertmanager's own test stays refused.
+    for matchers in ((SilenceMatcher("env", ""),), (SilenceMatcher("env", "x|", is_regex=True),)):
+        with pytest.raises(SilenceError, match=r"must not match the empty string$"):
+            await s.set(sil(matchers=matchers), NOW)
+
+
 async def test_negative_matcher_alongside_a_positive_one_is_fine(store):
     s = Silences(store)
     sid = await s.set(sil(matchers=(SilenceMatcher("a", "x"), SilenceMatcher("b", "", is_equal=False))),
@@ -130,8 +147,16 @@ async def test_query_filters_on_silence_matchers_and_orders_like_alertmanager(st
     at = NOW + 50
     ids = [x.id for x in s.query([], at)]
     assert ids == [a2, a1, other, p1, e1]
-    assert [x.id for x in s.query(parse_matchers('alertname=~"Disk.*"'), at)] == [a2, a1, p1, e1]
+    # A filter finds the silences with that very matcher (name, operator and text), as
+    # Alertmanager 0.25 compares them; it is not applied to their values.
+    assert [x.id for x in s.query(parse_matchers('alertname=~"Disk.*"'), at)] == []
+    assert [x.id for x in s.query(parse_matchers('alertname="DiskFull"'), at)] == [a2, a1, p1, e1]
     assert [x.id for x in s.query(parse_matchers("job=db"), at)] == [other]
+    assert s.query(parse_matchers("job!=db"), at) == []
+    regex = await s.set(sil(matchers=(SilenceMatcher("inst", "1|3", is_regex=True),)), NOW)
+    assert [x.id for x in s.query(parse_matchers('inst=~"1|3"'), at)] == [regex]
+    assert s.query(parse_matchers('inst=~"1.*"'), at) == []
+    assert s.query(parse_matchers('inst="1|3"'), at) == []
 
 
 async def test_persisted_and_collected_after_retention(tmp_path):

@@ -17,9 +17,10 @@ from tocsin.core.timefmt import format_ts
 from tocsin.ingest.pipeline import AlertError
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
-from tocsin.web import json_error, json_response
+from tocsin.web import json_response
+from tocsin.web.amv2.errors import am_error, coded_error
 from tocsin.web.keys import RUNTIME
-from tocsin.web.limits import split_by_limits, too_many
+from tocsin.web.limits import split_by_limits, too_many_message
 
 __all__ = ["AlertQuery", "decode_alerts", "filter_matchers", "gettable", "routes"]
 
@@ -50,34 +51,33 @@ def decode_alerts(body: bytes) -> tuple[list[tuple[int, PostableAlert]], list[Al
 
 
 async def post_alerts(request: web.Request) -> web.Response:
+    """Alertmanager's answers: 200; 400 with a JSON string naming each invalid alert by
+    index and field (the valid ones are stored, as Alertmanager stores them); 422 when an
+    alert lacks a required field (Alertmanager then stores none of the batch; tocsin stores
+    the valid ones all the same)."""
     rt = request.app[RUNTIME]
     body = await request.read()
     try:
         good, bad = decode_alerts(body)
-    except msgspec.DecodeError as exc:
-        return json_error(400, f"invalid JSON: {exc}")
-    except ValueError as exc:
-        return json_error(400, str(exc))
+    except (msgspec.DecodeError, ValueError) as exc:
+        return coded_error(400, f'parsing alerts body from "" failed, because {exc}')
     limits = rt.config.server.limits
-    refused = too_many(len(good) + len(bad), limits)
+    refused = too_many_message(len(good) + len(bad), limits)
     if refused is not None:
-        return refused
+        return am_error(413, refused)
     good, over = split_by_limits(good, limits)
-    bad += over
     try:
         result = await rt.ingester.ingest(good)
     except StorageError as exc:
-        return json_error(503, f"alerts not stored: {exc}")
-    errors = sorted(bad + result.errors, key=lambda e: e.index)
+        return am_error(503, f"alerts not stored: {exc}")
+    missing = next((e for e in bad if e.message.startswith("Object missing required field")), None)
+    if missing is not None:  # go-swagger's words for it
+        return coded_error(422, f"{missing.index}.{missing.field} in body is required", 602)
+    errors = sorted(bad + over + result.errors, key=lambda e: e.index)
     if errors:
-        return json_error(
-            400,
-            f"{len(errors)} invalid alert(s); {result.accepted} accepted: "
-            + "; ".join(str(e) for e in errors[:20]),
-            field=f"alerts[{errors[0].index}].{errors[0].field}",
-            errors=[{"index": e.index, "field": e.field, "error": e.message} for e in errors],
-            accepted=result.accepted,
-        )
+        more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
+        return am_error(400, f"{len(errors)} invalid alert(s); {result.accepted} accepted: "
+                             + "; ".join(str(e) for e in errors[:20]) + more)
     return web.Response(status=200)
 
 
@@ -87,8 +87,8 @@ def gettable(
     reasons = rt.muted(alert, None, now)
     silenced = [i for r in reasons if r.kind == "silence" for i in r.ids]
     inhibited = [i for r in reasons if r.kind == "inhibition" for i in r.ids]
-    if receivers is None:
-        receivers = rt.receivers_for(alert)
+    if receivers is None:  # in route-tree order, once per matching route, as Alertmanager lists them
+        receivers = [route.receiver for route in rt.routes_for(alert)]
     out: dict[str, Any] = {
         "labels": alert.labels,
         "annotations": alert.annotations,
@@ -109,14 +109,23 @@ def gettable(
 
 
 def filter_matchers(request: web.Request) -> list[Matcher] | web.Response:
-    """The ``filter=`` query parameters as matchers, or a 400 naming the bad one."""
+    """The ``filter=`` query parameters, one matcher each as Alertmanager reads them (a
+    list in braces is refused there too), or its 400 naming the bad one."""
     matchers: list[Matcher] = []
-    for i, f in enumerate(request.query.getall("filter", [])):
+    for f in request.query.getall("filter", []):
         try:
-            matchers.extend(parse_matchers(f))
+            parsed = [] if f.lstrip().startswith("{") else parse_matchers(f)
         except MatcherError as exc:
-            return json_error(400, str(exc), field=f"filter[{i}]")
+            return am_error(400, str(exc))
+        if len(parsed) != 1:
+            return am_error(400, f"bad matcher format: {f}")
+        matchers.extend(parsed)
     return matchers
+
+
+#: What go-swagger reads as true in a boolean query parameter; anything else is false, and
+#: an empty value is the default (true).
+_TRUE = frozenset({"true", "1", "yes", "ok", "y", "on", "selected", "checked", "t", "enabled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +146,13 @@ class AlertQuery:
             return matchers
         flags = {}
         for name in ("active", "silenced", "inhibited", "unprocessed"):
-            value = request.query.get(name, "true").lower()
-            if value not in ("true", "false"):
-                return json_error(400, f"{name} must be true or false", field=name)
-            flags[name] = value == "true"
+            flags[name] = (request.query.get(name, "").strip().lower() or "true") in _TRUE
         receiver = None
         if "receiver" in request.query:
             try:
                 receiver = compile_anchored(request.query["receiver"])
             except MatcherError as exc:
-                return json_error(400, f"receiver: {exc}", field="receiver")
+                return am_error(400, f"failed to parse receiver param: {exc}")
         return cls(matchers=matchers, receiver=receiver, **flags)
 
     def wants(self, alert: Alert, item: dict[str, Any], now: float) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -11,8 +13,9 @@ from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts, from_datetime, past_max
 from tocsin.mute.silences import Silence, SilenceError, SilenceMatcher, SilenceNotFound
 from tocsin.store import StorageError
-from tocsin.web import json_body, json_error, json_response
+from tocsin.web import json_response
 from tocsin.web.amv2.alerts import filter_matchers
+from tocsin.web.amv2.errors import am_error, am_json_body, coded_error
 from tocsin.web.keys import RUNTIME
 
 __all__ = ["routes"]
@@ -20,7 +23,7 @@ __all__ = ["routes"]
 
 class PostableSilence(msgspec.Struct, kw_only=True, rename="camel"):
     id: str = ""
-    matchers: list[SilenceMatcher]
+    matchers: Annotated[list[SilenceMatcher], msgspec.Meta(min_length=1)]
     starts_at: datetime
     ends_at: datetime
     created_by: str
@@ -57,12 +60,12 @@ async def list_silences(request: web.Request) -> web.Response:
 
 async def post_silence(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    posted = json_body(_post_dec, await request.read(), "invalid silence")
+    posted = am_json_body(_post_dec, await request.read(), "silence")
     if isinstance(posted, web.Response):
         return posted
     for name, value in (("startsAt", posted.starts_at), ("endsAt", posted.ends_at)):
         if past_max(from_datetime(value)):
-            return json_error(400, f"invalid silence: {name} is after the year 9999 (in UTC)", field=name)
+            return am_error(400, f"Failed to create silence: {name} is after the year 9999 (in UTC)")
     sil = Silence(
         id=posted.id,
         matchers=tuple(posted.matchers),
@@ -74,31 +77,45 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         sid = await rt.silences.set(sil, rt.clock.now())
     except SilenceNotFound:
-        return json_error(404, f"silence {posted.id} not found", field="id")
+        return am_error(404, "silence not found")
     except SilenceError as exc:
-        return json_error(400, f"Failed to create silence: {exc}")
+        return am_error(400, str(exc))
     except StorageError as exc:
-        return json_error(503, f"silence not stored: {exc}")
+        return am_error(503, f"silence not stored: {exc}")
     return json_response({"silenceID": sid})
+
+
+def _bad_id(request: web.Request) -> web.Response | None:
+    """The 422 Alertmanager answers for a silence id that is no UUID, or None."""
+    sid = request.match_info["id"]
+    try:
+        uuid.UUID(sid)
+    except ValueError:
+        return coded_error(422, f'silenceID in path must be of type uuid: "{sid}"', 601)
+    return None
 
 
 async def get_silence(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
+    if (bad := _bad_id(request)) is not None:
+        return bad
     try:
         sil = rt.silences.get(request.match_info["id"])
     except SilenceNotFound:
-        return json_error(404, "silence not found")
+        return am_error(404, "silence not found")
     return json_response(gettable(sil, rt.clock.now()))
 
 
 async def delete_silence(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
+    if (bad := _bad_id(request)) is not None:
+        return bad
     try:
         await rt.silences.expire(request.match_info["id"], rt.clock.now())
     except SilenceNotFound:
-        return json_error(404, "silence not found")
+        return am_error(404, "silence not found")
     except StorageError as exc:
-        return json_error(503, f"silence not expired: {exc}")
+        return am_error(503, f"silence not expired: {exc}")
     return web.Response(status=200)
 
 

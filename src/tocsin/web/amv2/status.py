@@ -16,7 +16,10 @@ from tocsin.web import json_response
 from tocsin.web.amv2.alerts import AlertQuery, gettable
 from tocsin.web.keys import RUNTIME
 
-__all__ = ["mask_secrets", "routes"]
+__all__ = ["ALERTMANAGER_VERSION", "mask_secrets", "routes"]
+
+#: The Alertmanager release whose API v2 and behaviour tocsin follows.
+ALERTMANAGER_VERSION = "0.25.0"
 
 #: Keys whose values are secrets wherever they appear in a config document.
 SECRET_KEYS = frozenset({
@@ -97,8 +100,8 @@ async def get_groups(request: web.Request) -> web.Response:
         if alerts:
             alerts.sort(key=lambda pair: sort_key(pair[0]))
             groups.append((group.labels, receiver, [item for _, item in alerts]))
-    for fp, names in receivers.items():
-        items[fp]["receivers"] = [{"name": n} for n in names]
+    for fp, names in receivers.items():  # Alertmanager sorts them by name here
+        items[fp]["receivers"] = [{"name": n} for n in sorted(names)]
     groups.sort(key=lambda g: (labelset_key(g[0]), g[1]))
     return json_response([
         {"labels": labels, "receiver": {"name": receiver}, "alerts": alerts}
@@ -110,9 +113,11 @@ async def get_status(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     return json_response({
         "cluster": {"status": "disabled", "peers": []},
+        # ``version`` is the Alertmanager API tocsin speaks (amtool warns when its major and
+        # minor differ from its own); tocsin's own version is in ``revision``.
         "versionInfo": {
-            "version": __version__, "revision": "", "branch": "", "buildUser": "", "buildDate": "",
-            "goVersion": f"python{platform.python_version()}",
+            "version": ALERTMANAGER_VERSION, "revision": f"tocsin {__version__}", "branch": "tocsin",
+            "buildUser": "", "buildDate": "", "goVersion": f"python{platform.python_version()}",
         },
         "config": {"original": _mask_document(rt.config.original)},
         "uptime": format_ts(rt.started_at),

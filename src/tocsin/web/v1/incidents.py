@@ -24,7 +24,6 @@ from tocsin.ingest.native import NativeEventError, decode_events, event_field
 from tocsin.runtime import Runtime
 from tocsin.store import IncidentQuery, StorageError
 from tocsin.web import json_error, json_response
-from tocsin.web.amv2.alerts import filter_matchers
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many
 from tocsin.web.params import (
@@ -33,6 +32,7 @@ from tocsin.web.params import (
     BadParam,
     actor,
     change_body,
+    filter_matchers,
     int_param,
     multi_param,
 )
