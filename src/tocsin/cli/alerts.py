@@ -72,7 +72,7 @@ def _add_remediations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rlist = rsub.add_parser("list", help="runs, newest first: what ran, for which alert, how it went")
     rlist.add_argument("--state", action="append", default=[],
                        help="pending_approval, running, succeeded, failed, dry_run, rejected, cancelled, "
-                            "skipped (repeatable)")
+                            "skipped, interrupted, refused (repeatable)")
     rlist.add_argument("--limit", type=int, default=50)
     rlist.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
     deciders = []

@@ -9,10 +9,13 @@ does two things:
     turns the alert's template data into exactly what will run (an argv, an
     HTTP request) as a :class:`Rendered`: shown to approvers, kept in the
     audit record, and run as shown. Raises :class:`RemediationError` when a
-    template fails.
+    template fails, and :class:`RemediationRefused` when what it rendered
+    breaks a safety rule (an argument from a label that would be taken as an
+    option, a unit outside ``allowed_units``): the run is then ``refused``.
 ``execute(rendered, ctx)``
     runs it once and answers an :class:`Outcome`. It never raises for a
-    failure of the thing it runs; it may raise for a bug.
+    failure of the thing it runs; it may raise :class:`RemediationRefused`
+    when a safety rule stops it before anything runs, and may raise for a bug.
 
 The engine (:mod:`tocsin.remediation.engine`) owns guards (firing and unmuted only,
 ``for``, cooldown, ``max_per_hour``, ``dry_run``, approval), timeouts,
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExecContext", "Outcome", "Remediation", "RemediationConfig", "RemediationError", "RemediationKind",
-    "RemediationSpec", "Rendered", "truncate_output",
+    "RemediationRefused", "RemediationSpec", "Rendered", "truncate_output",
 ]
 
 #: Output kept per run (the rest is cut, with a note saying how much).
@@ -82,6 +85,15 @@ class RemediationConfig(ConfigBase, kw_only=True):
 
 class RemediationError(Exception):
     """A remediation that cannot be rendered or run as configured; the message says why."""
+
+
+class RemediationRefused(RemediationError):
+    """A safety rule stops the run: nothing runs, and the run is recorded ``refused`` with the
+    message as its reason. ``rendered``, when given, is what was refused (kept in the record)."""
+
+    def __init__(self, message: str, rendered: Rendered | None = None) -> None:
+        super().__init__(message)
+        self.rendered = rendered
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,12 @@ considered for each such alert, and runs only if every guard lets it:
   approves or rejects (API, CLI); an approval that comes after the alert
   resolved runs nothing.
 
+What a kind renders may break one of its safety rules (an argument from a
+label that would be taken as an option, a unit outside ``allowed_units``):
+that run is recorded and announced as ``refused`` with the rule in its
+reason, and nothing runs. Refused runs count for the alert's cooldown, not
+for ``max_per_hour``.
+
 Every run is a :class:`RemediationRun` record: what triggered it, what was
 rendered (argv, request), the outcome (exit or HTTP status, output), the
 duration. It is written before and after it runs, added to the alert's
@@ -47,13 +53,13 @@ from tocsin.core.timefmt import format_ts
 from tocsin.dispatch.route import Route
 from tocsin.incidents.plan import HistoryEvent, new_id
 from tocsin.notify.redact import RedactConfig, Redactor
-from tocsin.remediation import ExecContext, Outcome, RemediationError, RemediationSpec
+from tocsin.remediation import ExecContext, Outcome, RemediationError, RemediationRefused, RemediationSpec
 from tocsin.store import StorageError, Store
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["RemediationRun", "Remediator", "RunConflict", "RunNotFound"]
+__all__ = ["REFUSED", "RemediationRun", "Remediator", "RunConflict", "RunNotFound"]
 
 log = structlog.get_logger("tocsin.remediation.engine")
 
@@ -61,9 +67,13 @@ PENDING = "pending_approval"
 RUNNING = "running"
 #: A run that was running when tocsin stopped or crashed: its outcome is unknown.
 INTERRUPTED = "interrupted"
+#: A run a safety rule stopped (an option from a label, a unit outside ``allowed_units``):
+#: nothing ran; ``reason`` says which rule.
+REFUSED = "refused"
 #: States a run ends in.
-FINAL = ("succeeded", "failed", "dry_run", "rejected", "cancelled", "skipped", INTERRUPTED)
-#: States that count against ``max_per_hour`` (something ran, or will).
+FINAL = ("succeeded", "failed", "dry_run", "rejected", "cancelled", "skipped", INTERRUPTED, REFUSED)
+#: States that count against ``max_per_hour`` (something ran, or will). Not ``refused``: alerts
+#: crafted to be refused must not use up the runs a real alert needs.
 COUNTED = ("running", "succeeded", "failed", "dry_run", PENDING, INTERRUPTED)
 #: How long finished runs stay in memory for the guards (the store keeps them longer).
 KEEP = 24 * 3600.0
@@ -245,11 +255,7 @@ class Remediator:
             run.state, run.reason = "skipped", f"max_per_hour ({cfg.max_per_hour}) reached"
             await self._record(run, announce=True)
             return run
-        try:
-            clean = self.redactor.alert(alert)  # what leaves the host is redacted
-            run.rendered = spec.remediation.render(template_data(clean, name, run.alert_id))
-        except RemediationError as exc:
-            run.state, run.reason, run.finished_at = "failed", f"cannot render: {exc}", now
+        if not self._render(run, spec, alert):
             await self._record(run, announce=True)
             return run
         if cfg.dry_run:
@@ -265,6 +271,20 @@ class Remediator:
         await self._record(run, announce=False)
         self.spawn(self._execute(run, spec), name=f"remediation {name}")
         return run
+
+    def _render(self, run: RemediationRun, spec: RemediationSpec, alert: Alert) -> bool:
+        """Render ``run``; when it cannot be, or a safety rule refuses it, record why on it
+        (``failed`` or ``refused``, finished) and answer False."""
+        try:
+            clean = self.redactor.alert(alert)  # what leaves the host is redacted
+            run.rendered = spec.remediation.render(template_data(clean, run.remediation, run.alert_id))
+            return True
+        except RemediationRefused as exc:
+            run.state, run.reason, run.rendered = REFUSED, str(exc), exc.rendered
+        except RemediationError as exc:
+            run.state, run.reason = "failed", f"cannot render: {exc}"
+        run.finished_at = self.clock.now()
+        return False
 
     def _wait(self, name: str, fp: str, route: Route, delay: float) -> None:
         key = (name, fp)
@@ -298,6 +318,11 @@ class Remediator:
                           reason="tocsin stopped while it ran; it was cancelled")
             await asyncio.shield(self._record(cut, announce=False))
             raise
+        except RemediationRefused as exc:  # a safety rule stopped it before anything ran
+            refused = replace(run, state=REFUSED, reason=str(exc), finished_at=self.clock.now(),
+                              duration=round(time.monotonic() - t0, 3))
+            await self._record(refused, announce=True)
+            return
         except TimeoutError:
             outcome = Outcome(ok=False, error=f"did not finish within {timeout:g}s")
         except Exception as exc:  # a kind's bug must not lose the record

@@ -9,6 +9,13 @@ argument: nothing is ever split, globbed or given to a shell (it runs through
 stdin, an environment of ``env_allow`` names copied from tocsin's plus the
 rendered ``env``, and its own process group, which is killed as a whole on
 timeout.
+
+A templated argument that renders to something starting with ``-`` would be
+taken by most programs as an option (``git log --output=/etc/x``), letting
+whoever posts alerts choose one: such a run is refused
+(:class:`~tocsin.remediation.RemediationRefused`) unless its index is in
+``argv_options``. Fixed arguments and everything after a fixed ``--`` argument
+(operands, by convention) are never refused.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from tocsin.remediation import (
     ExecContext,
     Outcome,
     RemediationConfig,
-    RemediationError,
     RemediationKind,
+    RemediationRefused,
     Rendered,
 )
 from tocsin.remediation.kinds.output import check_max_output, fail
@@ -57,10 +64,13 @@ class CommandConfig(RemediationConfig):
     max_output: int = MAX_OUTPUT
     #: Exit statuses that count as success.
     success_codes: list[int] = msgspec.field(default_factory=lambda: [0])
+    #: Indexes of templated ``argv`` elements that may render to an option (text starting with ``-``).
+    argv_options: list[int] = []
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_argv(self.argv)
+        _check_argv_options(self.argv, self.argv_options)
         if self.cwd is not None and not os.path.isabs(self.cwd):
             raise field_error("cwd", f"must be an absolute path, got {self.cwd!r}")
         for name, value in self.env.items():
@@ -91,6 +101,31 @@ def _check_argv(argv: list[TemplateText]) -> None:
             raise field_error(f"argv[{i}]", "contains a NUL character")
 
 
+def _end_of_options(argv: list[TemplateText]) -> int:
+    """The index of the first fixed ``--`` argument (what follows it are operands), or len(argv)."""
+    return next((i for i, arg in enumerate(argv) if i and arg == "--"), len(argv))
+
+
+def _check_argv_options(argv: list[TemplateText], options: list[int]) -> None:
+    """Each index names a templated argument before any fixed ``--``: the only ones ever refused."""
+    end = _end_of_options(argv)
+    for k, i in enumerate(options):
+        field = f"argv_options[{k}]"
+        if not 1 <= i < len(argv):
+            raise field_error(field, f"argv has no argument {i} (argv[0] is the program; its arguments are "
+                                     f"argv[1] to argv[{len(argv) - 1}])")
+        if not has_markup(argv[i]):
+            raise field_error(field, f"argv[{i}] ({str(argv[i])!r}) is fixed text, not a template: it is "
+                                     "never refused, so it needs no entry here")
+        if i > end:
+            raise field_error(field, f"argv[{i}] comes after the fixed '--' at argv[{end}]: it is an "
+                                     "operand and never refused, so it needs no entry here")
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + "..."
+
+
 class CommandRemediation:
     """``render`` -> ``{"argv", "cwd", "env", "env_inherited"}``; ``execute`` runs it (run_process)."""
 
@@ -99,24 +134,34 @@ class CommandRemediation:
         self.program = str(config.argv[0])
         self.args = [CompiledTemplate(templates, a, f"argv[{i}]") for i, a in enumerate(config.argv[1:], 1)]
         self.env = {k: CompiledTemplate(templates, v, f"env.{k}") for k, v in config.env.items()}
+        #: Templated arguments whose rendered text may not start with "-" (see the module's notes).
+        self.guarded = [i for i in range(1, _end_of_options(config.argv))
+                        if has_markup(config.argv[i]) and i not in config.argv_options]
 
     def render(self, data: dict[str, Any]) -> Rendered:
         argv = [self.program] + [t.render(data) for t in self.args]
         for i, arg in enumerate(argv):
             if "\0" in arg:
-                raise RemediationError(f"argv[{i}] rendered with a NUL character, which cannot be passed "
+                raise RemediationRefused(f"argv[{i}] rendered with a NUL character, which cannot be passed "
                                        "to a program; refusing to run")
         env: dict[str, str] = {}
         for name, t in self.env.items():
             value = t.render(data)
             if "\0" in value:
-                raise RemediationError(f"env.{name} rendered with a NUL character; refusing to run")
+                raise RemediationRefused(f"env.{name} rendered with a NUL character; refusing to run")
             env[name] = value
         inherited = [n for n in self.config.env_allow if n not in env]
-        return Rendered(
+        rendered = Rendered(
             summary="argv: " + shlex.join(argv),
             detail={"argv": argv, "cwd": self.config.cwd, "env": env, "env_inherited": inherited},
         )
+        for i in self.guarded:
+            if argv[i].startswith("-"):
+                raise RemediationRefused(
+                    f"argv[{i}] rendered as {_shown(argv[i])}, which starts with '-': the program would take "
+                    f"it as an option. Refusing to run (if it may be an option, list {i} in argv_options; "
+                    "if it is an operand, put a fixed '--' argument before it)", rendered)
+        return rendered
 
     async def execute(self, rendered: Rendered, ctx: ExecContext) -> Outcome:
         detail = rendered.detail

@@ -4,7 +4,11 @@ Registered through the ``tocsin.plugins`` entry point ``remediation-systemd``.
 
 The unit is rendered from a template, then checked against a strict unit-name
 syntax and ``allowed_units`` when rendered (so an approver sees a refusal
-rather than a surprise) and again when run. systemctl runs through
+rather than a surprise) and again when run; a unit that fails either check is
+refused (:class:`~tocsin.remediation.RemediationRefused`), and the run recorded
+``refused``. The syntax leaves out what systemctl would read as an option or a
+pattern (a leading ``-``; ``*``, ``?``, ``[``, ``\\``), and the unit comes after
+``--`` as well. systemctl runs through
 :func:`~tocsin.remediation.kinds.process.run_process`, like a ``command``.
 """
 
@@ -27,8 +31,8 @@ from tocsin.remediation import (
     ExecContext,
     Outcome,
     RemediationConfig,
-    RemediationError,
     RemediationKind,
+    RemediationRefused,
     Rendered,
 )
 from tocsin.remediation.kinds.output import check_max_output, fail
@@ -118,13 +122,14 @@ class SystemdRemediation:
 
     def render(self, data: dict[str, Any]) -> Rendered:
         unit = self.unit.render(data)
+        argv = self.argv(unit)
+        rendered = Rendered(summary="argv: " + shlex.join(argv),
+                            detail={"argv": argv, "unit": unit, "action": self.config.action,
+                                    "user": self.config.user})
         problem = unit_problem(unit, self.allowed)
         if problem:
-            raise RemediationError(problem)
-        argv = self.argv(unit)
-        return Rendered(summary="argv: " + shlex.join(argv),
-                        detail={"argv": argv, "unit": unit, "action": self.config.action,
-                                "user": self.config.user})
+            raise RemediationRefused(problem, rendered)
+        return rendered
 
     async def execute(self, rendered: Rendered, ctx: ExecContext) -> Outcome:
         unit = rendered.detail.get("unit")
@@ -132,7 +137,7 @@ class SystemdRemediation:
             return fail("no unit in the rendered request; nothing ran")
         problem = unit_problem(unit, self.allowed)  # the config may have changed since it was rendered
         if problem:
-            return fail(problem)
+            raise RemediationRefused(problem)
         return await run_process(
             self.argv(unit), env=child_env(self.config.env_allow, {}), timeout=ctx.timeout,
             max_output=self.config.max_output,

@@ -39,7 +39,7 @@ from tocsin.remediation import (
     Rendered,
 )
 from tocsin.remediation.kinds.output import OutputCapture, check_max_output, fail
-from tocsin.remediation.kinds.templating import CompiledTemplate, TemplateText
+from tocsin.remediation.kinds.templating import CompiledTemplate, TemplateText, has_markup
 
 __all__ = ["SECRET_SHOWN", "WEBHOOK", "WebhookRemediation", "WebhookRemediationConfig", "shown_url"]
 
@@ -110,6 +110,10 @@ def _webhook_check(c: WebhookRemediationConfig) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if (c.url is None) == (c.url_file is None):
         problems.append(("url", "exactly one of url and url_file must be set"))
+    elif c.url is not None and has_markup(c.url):
+        # Sent as written, braces and all: say so rather than post to a URL nobody meant.
+        problems.append(("url", "is not a template: alert data never picks where the request goes "
+                                "(put alert data in headers or body_template)"))
     if c.bearer_token and c.bearer_token_file:
         problems.append(("bearer_token_file", "set bearer_token or bearer_token_file, not both"))
     if c.hmac_secret and c.hmac_secret_file:

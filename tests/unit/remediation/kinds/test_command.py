@@ -52,6 +52,7 @@ async def test_a_label_value_arrives_as_exactly_one_literal_argument(tmp_path, s
         - name: fix
           kind: command
           argv: ["{prog}", --instance, "{{{{ labels.instance }}}}", "pre-{{{{ labels.instance }}}}-post"]
+          argv_options: [2]   # so "--flag" gets through too (test_argv_options.py has the refusals)
         """)
     rendered = spec.remediation.render(alert_data(instance=value))
     assert rendered.detail["argv"] == [str(prog), "--instance", value, f"pre-{value}-post"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.remediation.kinds.helpers import alert_data, ctx, load, problems, run, script
-from tocsin.remediation import Outcome, RemediationError, Rendered
+from tocsin.remediation import Outcome, RemediationRefused, Rendered
 
 # -- systemd -------------------------------------------------------------------------------------
 
@@ -63,7 +63,7 @@ async def test_user_and_action(tmp_path, session):
 
 
 @pytest.mark.parametrize("instance", ["db1; reboot", "db 1", "db1\n", "../../etc", "$(id)", "db1.service x",
-                                      "*"])
+                                      "*", "db?", "db[12]", "\\x2dH", "/dev/sda", "db1 --now"])
 def test_a_unit_name_outside_the_syntax_is_refused(tmp_path, instance):
     systemctl, _ = fake_systemctl(tmp_path)
     spec = load(f"""
@@ -73,8 +73,10 @@ def test_a_unit_name_outside_the_syntax_is_refused(tmp_path, instance):
           allowed_units: ["*"]
           systemctl: {systemctl}
         """)
-    with pytest.raises(RemediationError, match="not a valid unit name"):
+    with pytest.raises(RemediationRefused, match="not a valid unit name") as refused:
         spec.remediation.render(alert_data(instance=instance))
+    assert refused.value.rendered is not None  # what was refused, for the record
+    assert refused.value.rendered.detail["unit"] == f"app@{instance}.service"
 
 
 async def test_a_unit_outside_allowed_units_is_refused_at_render_and_at_run(tmp_path, session):
@@ -87,17 +89,16 @@ async def test_a_unit_outside_allowed_units_is_refused_at_render_and_at_run(tmp_
           systemctl: {systemctl}
         """)
     assert spec.remediation.render(alert_data(unit="worker-1.service")).detail["unit"] == "worker-1.service"
-    with pytest.raises(RemediationError, match=r"'sshd.service' is not in allowed_units"):
+    with pytest.raises(RemediationRefused, match=r"'sshd.service' is not in allowed_units"):
         spec.remediation.render(alert_data(unit="sshd.service"))
-    with pytest.raises(RemediationError, match="no unit type suffix"):
+    with pytest.raises(RemediationRefused, match="no unit type suffix"):
         spec.remediation.render(alert_data(unit="app@db1"))
-    with pytest.raises(RemediationError, match="not a valid unit name"):
+    with pytest.raises(RemediationRefused, match="not a valid unit name"):
         spec.remediation.render(alert_data(unit="-H.service"))
     tampered = Rendered(summary="x", detail={"argv": [str(systemctl), "stop", "--", "sshd.service"],
                                              "unit": "sshd.service"})
-    out = await spec.remediation.execute(tampered, ctx(session))
-    assert not out.ok
-    assert "not in allowed_units" in out.error
+    with pytest.raises(RemediationRefused, match="not in allowed_units"):
+        await spec.remediation.execute(tampered, ctx(session))
     assert calls(log) == []
 
 
