@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from tocsin.channels.handled import MAX_SKEW, HandledCallbacks, kept_for
 from tocsin.channels.inbound import INBOUND, Inbound
 from tocsin.config.document import Config
 from tocsin.core.alerts import AlertState
@@ -83,10 +84,8 @@ class Runtime:
         self.config = config
         self.hooks = hooks
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = store or SQLiteStore(
-            config.storage.path, synchronous=config.storage.synchronous,
-            writer=config.storage.writer,
-        )
+        self.store: Store = store or SQLiteStore(config.storage.path, synchronous=config.storage.synchronous,
+                                                 writer=config.storage.writer)
         self.bus = EventBus()
         self.alerts = AlertState()
         retention = float(config.storage.retention)
@@ -94,6 +93,8 @@ class Runtime:
         self.silences = Silences(self.store, retention=retention)
         self.inhibitor = Inhibitor(config.document.inhibit_rules)
         self.dead_letters = DeadLetterQueue(self.store)
+        #: The Slack and PagerDuty callbacks handled already, against replays.
+        self.handled_callbacks = HandledCallbacks(self.store)
         self.metrics = Metrics()
         self._reloaded = (self.clock.now(), 0)  # (time of the last good load, failures seen then)
         self.scheduler = Scheduler(self.clock)
@@ -157,7 +158,8 @@ class Runtime:
         self.facade.provide(DELIVERY, self.delivery)
         self.facade.provide(REMEDIATOR, self.remediator)
         if self.session is not None:  # started: the channels' callbacks may act
-            self.facade.provide(INBOUND, Inbound(self.lifecycle, self.dispatcher, self.session, self.spawn))
+            self.facade.provide(INBOUND, Inbound(self.lifecycle, self.dispatcher, self.session, self.spawn,
+                                                 self.handled_callbacks))
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -416,6 +418,8 @@ class Runtime:
         keep = float(self.config.storage.history_retention)
         await self.store.expire_attempts(now - keep)
         await self.store.expire_history(now - keep)
+        max_age = max(float(self.config.document.integrations.pagerduty.max_event_age), MAX_SKEW)
+        await self.handled_callbacks.expire(now - kept_for(float(self.config.storage.retention), max_age))
         if await self.dead_letters.expire(now - keep):
             self.metrics.dead_letters.set(len(self.dead_letters))
 

@@ -51,3 +51,26 @@ async def test_dead_letters_older_than_history_retention_are_dropped(tmp_path):
         for _ in range(10):
             await advance(rt, 60)
         assert len(rt.dead_letters) == 0
+
+
+async def test_handled_callbacks_are_kept_for_retention_but_never_less_than_they_may_come_again(tmp_path):
+    # retention 10m, but PagerDuty events may be 1h old (max_event_age) and 5m ahead: 65m.
+    async with running(CONFIG.format(retention="10m", history="720h"), tmp_path) as rt:
+        assert await rt.handled_callbacks.claim("pagerduty", "E1", rt.clock.now())
+        for _ in range(12):
+            await advance(rt, 300)  # an hour: swept every 5 minutes
+        assert await rt.store.callback_seen("pagerduty", "E1") is not None
+        assert not await rt.handled_callbacks.claim("pagerduty", "E1", rt.clock.now())
+        for _ in range(2):
+            await advance(rt, 300)
+        assert await rt.store.callback_seen("pagerduty", "E1") is None
+
+    config = CONFIG.format(retention="10m", history="720h")
+    shorter = config + "integrations: {pagerduty: {max_event_age: 1m}}\n"
+    async with running(shorter, tmp_path / "short") as rt:  # kept for the retention: 10m
+        assert await rt.handled_callbacks.claim("slack", "abc", rt.clock.now())
+        await advance(rt, 540)
+        assert await rt.store.callback_seen("slack", "abc") is not None
+        for _ in range(2):
+            await advance(rt, 300)
+        assert await rt.store.callback_seen("slack", "abc") is None

@@ -8,7 +8,8 @@ the caller's signature in its handler. Besides the facade every hook gets (confi
 clock, ``runtime[SILENCES]``), a handler uses :class:`Inbound`, which the runtime
 shares as ``runtime[INBOUND]`` once it has started. The secrets are read at each
 request, so a rotated secret file takes effect without a reload, and compared in
-constant time.
+constant time. A signed request may be captured and sent again: a handler claims its
+identity in ``Inbound.handled`` before acting, and a request claimed before changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     import aiohttp
 
+    from tocsin.channels.handled import HandledCallbacks
     from tocsin.dispatch.dispatcher import Dispatcher
     from tocsin.incidents.lifecycle import Lifecycle
 
@@ -56,6 +58,9 @@ class Inbound:
     #: ``spawn(coro, name)`` runs ``coro`` in the background; the daemon waits for it (or
     #: cancels it) when it stops.
     spawn: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any] | None]
+    #: The callbacks handled already (:mod:`tocsin.channels.handled`): a callback claims its
+    #: identity there before it acts, and changes nothing when it was claimed before.
+    handled: HandledCallbacks
 
 
 #: :class:`Inbound`, as the runtime shares it with the channels' callbacks once started.

@@ -80,10 +80,18 @@ class SlackActionsConfig(ConfigBase):
 
 
 class PagerdutyWebhookConfig(ConfigBase):
-    """PagerDuty v3 webhook subscriptions' secrets (several while rotating)."""
+    """PagerDuty v3 webhook subscriptions' secrets (several while rotating), and how old an
+    event may be when it comes."""
 
     webhook_secrets: list[Secret] = []
     webhook_secret_file: str | None = None
+    #: An event whose ``occurred_at`` is further back than this is refused (a replay, or a
+    #: delivery so late that acting on it would be wrong); its id is remembered at least as long.
+    max_event_age: Duration = Duration(3600)
+
+    def __post_init__(self) -> None:
+        if self.max_event_age <= 0:
+            raise field_error("max_event_age", "must be greater than zero")
 
 
 class IntegrationsConfig(ConfigBase):

@@ -167,3 +167,16 @@ class Store(Protocol):
     async def expire_history(self, before: float) -> None:
         """Forget history rows, resolved incidents and finished remediation runs from
         before ``before``."""
+
+    async def save_callback_id(self, source: str, callback_id: str, seen_at: float) -> None:
+        """Record that the callback ``callback_id`` of ``source`` (``pagerduty``, ``slack``) was
+        handled; durable when it returns (a second record of the same one is ignored)."""
+
+    async def callback_seen(self, source: str, callback_id: str) -> float | None:
+        """When that callback was recorded as handled, or None."""
+
+    async def forget_callback_id(self, source: str, callback_id: str) -> None:
+        """Drop that record (its action failed: a retry is to be taken)."""
+
+    async def expire_callback_ids(self, before: float) -> None:
+        """Forget the callbacks recorded before ``before``."""

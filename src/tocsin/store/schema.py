@@ -117,6 +117,17 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS alerts_ends_at;
     """,
+    # 7: the callbacks handled already (a PagerDuty event id, a Slack request), so that the
+    # same signed request replayed later, even after a restart, changes nothing.
+    """
+    CREATE TABLE callback_ids (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX callback_ids_seen_at ON callback_ids (seen_at);
+    """,
 ]
 
 

@@ -406,6 +406,24 @@ class SQLiteStore:
             ("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
         ])
 
+    # -- callbacks handled ------------------------------------------------------
+
+    async def save_callback_id(self, source: str, callback_id: str, seen_at: float) -> None:
+        await self._write([("INSERT OR IGNORE INTO callback_ids (source, id, seen_at) VALUES (?, ?, ?)",
+                            (source, callback_id, seen_at), False)])
+
+    async def callback_seen(self, source: str, callback_id: str) -> float | None:
+        row = await self._fetch_one("SELECT seen_at FROM callback_ids WHERE source = ? AND id = ?",
+                                    (source, callback_id))
+        return None if row is None else float(row[0])
+
+    async def forget_callback_id(self, source: str, callback_id: str) -> None:
+        await self._write([("DELETE FROM callback_ids WHERE source = ? AND id = ?",
+                            (source, callback_id), False)])
+
+    async def expire_callback_ids(self, before: float) -> None:
+        await self._write([("DELETE FROM callback_ids WHERE seen_at < ?", (before,), False)])
+
     # -- reads ------------------------------------------------------------------
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Sequence[Any]]:

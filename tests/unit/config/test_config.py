@@ -262,6 +262,16 @@ def test_resolve_timeout() -> None:
     assert problem.path == "global.resolve_timeout"
 
 
+def test_pagerduty_max_event_age() -> None:
+    base = "route: {receiver: a}\nreceivers: [{name: a}]\n"
+    assert make_config(base).document.integrations.pagerduty.max_event_age == 3600.0
+    cfg = make_config(base + "integrations: {pagerduty: {max_event_age: 6h}}\n")
+    assert cfg.document.integrations.pagerduty.max_event_age == 6 * 3600.0
+    problem = only_problem(base + "integrations:\n  pagerduty:\n    max_event_age: 0s\n")
+    assert (problem.path, problem.line) == ("integrations.pagerduty.max_event_age", 5)
+    assert "greater than zero" in problem.message
+
+
 @pytest.mark.parametrize(
     ("group_by", "path", "needle"),
     [

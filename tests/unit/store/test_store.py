@@ -222,3 +222,46 @@ async def test_nflog_round_trip_and_expiry(tmp_path):
 
         await store.expire_nflog(100.0)
         assert [e.group_key for e in await store.load_nflog(0.0)] == ["late"]
+
+
+# -- callbacks handled -----------------------------------------------------------------------
+
+
+async def test_callback_ids_survive_a_restart_by_source_and_id(tmp_path):
+    path = tmp_path / "t.db"
+    async with opened(path) as store:
+        assert await store.callback_seen("pagerduty", "E1") is None
+        await store.save_callback_id("pagerduty", "E1", 100.0)
+        await store.save_callback_id("pagerduty", "E1", 150.0)  # recorded already: the first time stays
+        await store.save_callback_id("slack", "abc", 120.0)
+    async with opened(path) as store:
+        assert await store.callback_seen("pagerduty", "E1") == 100.0
+        assert await store.callback_seen("slack", "abc") == 120.0
+        # The same id from another source is another callback.
+        assert await store.callback_seen("slack", "E1") is None
+        await store.forget_callback_id("pagerduty", "E1")
+        assert await store.callback_seen("pagerduty", "E1") is None
+        assert await store.callback_seen("slack", "abc") == 120.0
+
+
+async def test_callback_ids_are_pruned_by_when_they_were_seen(tmp_path):
+    async with opened(tmp_path / "t.db") as store:
+        for i, at in enumerate((100.0, 200.0, 300.0)):
+            await store.save_callback_id("pagerduty", f"E{i}", at)
+        await store.expire_callback_ids(200.0)  # before 200: only the first goes
+        assert [await store.callback_seen("pagerduty", f"E{i}") for i in range(3)] == [None, 200.0, 300.0]
+        await store.expire_callback_ids(1000.0)
+        assert [await store.callback_seen("pagerduty", f"E{i}") for i in range(3)] == [None, None, None]
+
+
+async def test_a_database_of_the_previous_schema_gets_the_callback_table(tmp_path):
+    path = tmp_path / "t.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.executescript("BEGIN;" + "".join(MIGRATIONS[:6]) + "PRAGMA user_version=6; COMMIT;")
+        db.execute("INSERT INTO silences (id, body, ends_at) VALUES ('s', x'00', 1.0)")
+    async with opened(path) as store:
+        await store.save_callback_id("slack", "abc", 1.0)
+        assert await store.callback_seen("slack", "abc") == 1.0
+    assert user_version(path) == len(MIGRATIONS)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT id FROM silences").fetchall() == [("s",)]

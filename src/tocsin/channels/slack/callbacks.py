@@ -22,6 +22,14 @@
     what happened (or why not) and without the buttons that no longer apply.
     Other buttons (runbook, dashboard) and unknown actions are ignored.
 
+    Replays: a signed request verifies again for as long as its timestamp is within
+    the five minutes. So before a ``block_actions`` request acts, its identity (the
+    SHA-256 of what Slack signed: the timestamp and the body) is recorded in the
+    database (:mod:`tocsin.channels.handled`); the same request again, even after a
+    restart, is answered 200 (empty) and does nothing (logged as a warning: Slack
+    does not send a request twice). A request that could not be recorded is answered
+    503 and does nothing.
+
 The route is open (Slack cannot send a token): the signature is the check. The
 signing secret never appears in answers or logs; a configured secret file that
 cannot be read is a 500 and an error in the log.
@@ -42,6 +50,7 @@ import structlog
 from aiohttp import web
 
 from tocsin.channels import DeliveryError
+from tocsin.channels.handled import MAX_SKEW
 from tocsin.channels.http import post_json
 from tocsin.channels.inbound import (
     INBOUND,
@@ -75,14 +84,17 @@ if TYPE_CHECKING:
     from tocsin.core.facade import Facade
     from tocsin.incidents.lifecycle import Lifecycle
 
-__all__ = ["PATH", "Outcome", "routes", "slack_actor", "slack_signature", "updated_message"]
+__all__ = ["PATH", "SOURCE", "Outcome", "request_id", "routes", "slack_actor", "slack_signature",
+           "updated_message"]
 
 log = structlog.get_logger("tocsin.integrations")
 
 PATH = f"{PREFIX}/slack/actions"
 
+#: The source of Slack's requests among the callbacks handled.
+SOURCE = "slack"
 #: How far Slack's request timestamp may be from tocsin's clock (either way).
-SLACK_MAX_SKEW = 5 * 60
+SLACK_MAX_SKEW = MAX_SKEW
 #: How long a silence from a Slack button lasts.
 SLACK_SILENCE = 3600.0
 #: The response_url update: its timeout, and what it may be.
@@ -121,6 +133,25 @@ def _refusal(secrets: list[str], headers: Mapping[str, str], body: bytes, now: f
     for secret in secrets:  # every one, not stopping at a match
         ok |= same_secret(slack_signature(secret, timestamp, body), signature)
     return None if ok else "invalid signature"
+
+
+def request_id(headers: Mapping[str, str], body: bytes) -> str:
+    """What identifies a request: the SHA-256 of what Slack signed (the timestamp and the
+    body), the same for every copy of the request and for nothing else."""
+    signed = b"v0:" + headers.get("X-Slack-Request-Timestamp", "").encode() + b":" + body
+    return hashlib.sha256(signed).hexdigest()
+
+
+async def _replayed(runtime: Facade, ident: str) -> web.Response | None:
+    """The answer when the request must not act (handled before, or not recordable), else None."""
+    try:
+        if await runtime[INBOUND].handled.claim(SOURCE, ident, runtime.clock.now()):
+            return None
+    except StorageError as exc:
+        log.error("slack action not recorded; refused", error=str(exc))
+        return json_error(503, "not recorded (storage error), try again")
+    log.warning("slack action delivered again; ignored", request_id=ident)
+    return web.Response(status=200)
 
 
 def _payload(body: bytes) -> dict[str, Any] | None:
@@ -342,6 +373,9 @@ def routes(runtime: Facade) -> list[HTTPRoute]:
         if payload.get("type") != "block_actions":
             log.info("slack interaction ignored", type=payload.get("type"))
             return web.Response(status=200)
+        replayed = await _replayed(runtime, request_id(request.headers, body))
+        if replayed is not None:
+            return replayed
         actor = slack_actor(payload.get("user"))
         clicked = payload.get("actions")
         outcomes = []
@@ -363,5 +397,5 @@ def routes(runtime: Facade) -> list[HTTPRoute]:
     return [HTTPRoute(
         "POST", PATH, actions, access="open",
         summary="Slack interactivity callbacks (signed with the app's signing secret)",
-        openapi={"responses": {"200": {"description": "Accepted"}, **error_answers(401, 403)}},
+        openapi={"responses": {"200": {"description": "Accepted"}, **error_answers(401, 403, 503)}},
     )]

@@ -23,21 +23,24 @@ from tests.unit.channels.twoway import (
     to,
 )
 from tocsin.channels.pagerduty import dedup_key
-from tocsin.channels.pagerduty.callbacks import RecentIds
 from tocsin.core.clock import FakeClock
+from tocsin.core.timefmt import format_ts
+from tocsin.store import StorageError
 from tocsin.testing import RecordingServer, api_client
 
 PD_PATH = "/api/tocsin/v1/integrations/pagerduty/webhook"
 
 
 def pd_event(key: str, event_type: str = "incident.acknowledged", event_id: str = "01EVT1",
-             agent: dict[str, str] | None = None) -> dict[str, Any]:
-    """A v3 webhook payload as PagerDuty documents it (developer-docs, webhooks/01-Overview)."""
+             agent: dict[str, str] | None = None, occurred_at: str = "2023-11-14T22:14:00.169Z",
+             ) -> dict[str, Any]:
+    """A v3 webhook payload as PagerDuty documents it (developer-docs, webhooks/01-Overview);
+    it occurred 40 seconds after T0 by default."""
     return {"event": {
         "id": event_id,
         "event_type": event_type,
         "resource_type": "incident",
-        "occurred_at": "2023-11-14T22:14:00.169Z",
+        "occurred_at": occurred_at,
         "agent": agent if agent is not None else {
             "html_url": "https://acme.pagerduty.com/users/PLH1HKV", "id": "PLH1HKV",
             "self": "https://api.pagerduty.com/users/PLH1HKV", "summary": "Tenex Engineer",
@@ -151,13 +154,18 @@ async def test_pagerduty_redelivery_does_nothing(tmp_path, server):
         assert await resp.json() == {"matched": 0, "changed": 0, "duplicate": True}
         assert await states(client) == {FP1: "firing", FP2: "acknowledged", FP_OTHER: "firing"}
 
-        # Without an event id, the X-Webhook-Id header (repeated on redelivery) stands in.
+        # Without an event id, the SHA-256 of the signed body stands in (not the unsigned
+        # X-Webhook-Id header, which whoever replays the body may change).
         anonymous = pd_event(key, "incident.resolved")
         anonymous["event"]["id"] = ""
         assert await (await send_pd(client, anonymous)).json() == {"matched": 2, "changed": 2}
         assert await states(client) == {FP1: "resolved", FP2: "resolved", FP_OTHER: "firing"}
         assert await (await send_pd(client, anonymous)).json() == {"matched": 0, "changed": 0,
                                                                    "duplicate": True}
+        body = json.dumps(anonymous).encode()
+        resp = await client.post(PD_PATH, data=body, headers={
+            "X-PagerDuty-Signature": pd_signature(body, PD_NEW), "X-Webhook-Id": "another"})
+        assert await resp.json() == {"matched": 0, "changed": 0, "duplicate": True}
 
 
 async def test_pagerduty_unknown_key_and_other_events(tmp_path, server):
@@ -201,10 +209,79 @@ async def test_pagerduty_webhook_secret_file(tmp_path, server):
         assert await states(client) == {FP1: "acknowledged", FP2: "acknowledged", FP_OTHER: "firing"}
 
 
-def test_remembered_event_ids_are_bounded():
-    ids = RecentIds(limit=3)
-    assert [ids.add(k) for k in "abca"] == [True, True, True, False]
-    assert ids.add("d") is True
-    assert len(ids) == 3
-    assert "a" not in ids
-    assert ids.add("a") is True
+async def test_pagerduty_refuses_an_event_too_old_or_too_far_ahead(tmp_path, server):
+    integrations = f"integrations:\n  pagerduty:\n    webhook_secrets: [{PD_NEW}]\n    max_event_age: 10m\n"
+    clock = FakeClock(T0)
+    async with api_client(config(server.url, integrations), tmp_path, clock=clock) as (client, rt):
+        key = await disk_key(rt, server)
+        now = clock.now()
+        for occurred_at, why in [
+            (format_ts(now - 601),
+             "older than integrations.pagerduty.max_event_age (10m); refused as a replay"),
+            (format_ts(now + 301), "more than 5m ahead of tocsin's clock; refused"),
+            ("yesterday", "expected an ISO 8601 time"),
+            (None, "expected an ISO 8601 time"),
+        ]:
+            event = pd_event(key, occurred_at=occurred_at or "")
+            if occurred_at is None:
+                del event["event"]["occurred_at"]
+            resp = await send_pd(client, event)
+            assert (resp.status, await resp.json()) == (
+                400, {"error": f"event.occurred_at: {why}", "field": "event.occurred_at"})
+        assert await states(client) == {FP1: "firing", FP2: "firing", FP_OTHER: "firing"}
+        # A refused event was not recorded: the same id, in its window (either way), is taken.
+        for occurred_at in (format_ts(now - 599), format_ts(now + 299), "2023-11-14T22:14:00+00:00"):
+            event = pd_event(key, "incident.unacknowledged", occurred_at, occurred_at=occurred_at)
+            resp = await send_pd(client, event)
+            assert resp.status == 200, await resp.text()
+        resp = await send_pd(client, pd_event(key, occurred_at=format_ts(now - 599)))
+        assert await resp.json() == {"matched": 2, "changed": 2}
+
+
+async def test_pagerduty_event_not_recorded_is_refused_for_a_retry(tmp_path, server):
+    async with api_client(config(server.url), tmp_path, clock=FakeClock(T0)) as (client, rt):
+        key = await disk_key(rt, server)
+        real = rt.store.save_callback_id
+
+        async def failing(*args: Any) -> None:
+            raise StorageError("disk full")
+
+        rt.store.save_callback_id = failing  # type: ignore[method-assign]
+        resp = await send_pd(client, pd_event(key))
+        assert (resp.status, await resp.json()) == (503, {"error": "not stored; PagerDuty will retry"})
+        assert await states(client) == {FP1: "firing", FP2: "firing", FP_OTHER: "firing"}
+        rt.store.save_callback_id = real  # type: ignore[method-assign]
+        assert await (await send_pd(client, pd_event(key))).json() == {"matched": 2, "changed": 2}
+
+
+async def test_pagerduty_event_whose_change_failed_is_taken_again(tmp_path, server):
+    async with api_client(config(server.url), tmp_path, clock=FakeClock(T0)) as (client, rt):
+        key = await disk_key(rt, server)
+        real = rt.store.save
+
+        async def failing(**kw: Any) -> None:
+            raise StorageError("disk full")
+
+        rt.store.save = failing  # type: ignore[method-assign]
+        resp = await send_pd(client, pd_event(key, "incident.resolved"))
+        assert resp.status == 503
+        assert (await resp.json())["error"] == "not stored; PagerDuty will retry"
+        rt.store.save = real  # type: ignore[method-assign]
+        assert await rt.store.callback_seen("pagerduty", "01EVT1") is None  # forgotten for the retry
+        assert await (await send_pd(client, pd_event(key, "incident.resolved"))).json() == {
+            "matched": 2, "changed": 2}
+        assert await states(client) == {FP1: "resolved", FP2: "resolved", FP_OTHER: "firing"}
+
+
+async def test_pagerduty_event_ids_outlive_a_restart(tmp_path, server):
+    clock = FakeClock(T0)
+    async with api_client(config(server.url), tmp_path, clock=clock) as (client, rt):
+        key = await disk_key(rt, server)
+        assert await (await send_pd(client, pd_event(key, "incident.resolved"))).json() == {
+            "matched": 2, "changed": 2}
+    async with api_client(config(server.url), tmp_path, clock=clock) as (client, rt):
+        await firing_group(rt, server)  # fired again: new incidents of the same group
+        assert await states(client) == {FP1: "firing", FP2: "firing", FP_OTHER: "firing"}
+        resp = await send_pd(client, pd_event(key, "incident.resolved"))
+        assert await resp.json() == {"matched": 0, "changed": 0, "duplicate": True}
+        assert await states(client) == {FP1: "firing", FP2: "firing", FP_OTHER: "firing"}

@@ -28,6 +28,7 @@ from tests.unit.channels.twoway import (
     to,
 )
 from tocsin.core.clock import FakeClock
+from tocsin.store import StorageError
 from tocsin.testing import RecordingServer, api_client, wait_until
 
 BLUE, GREEN, RED = "#3a87f2", "#2eb67d", "#d63232"
@@ -401,3 +402,58 @@ async def test_slack_without_the_original_message_answers_the_user_alone(tmp_pat
         assert resp.status == 200
         assert await to(server, "/r") == [{"replace_original": False, "response_type": "ephemeral",
                                            "text": "✅ Acknowledged by alice (2 of 2 alerts)"}]
+
+
+async def test_slack_the_same_request_again_changes_nothing(tmp_path, server):
+    clock = FakeClock(T0)
+    async with api_client(config(server.url), tmp_path, clock=clock) as (client, rt):
+        message = await firing_group(rt, server)
+        body, headers = slack_request(click(message, "tocsin_ack", f"{server.url}/r1"), clock.now())
+        resp = await client.post(SLACK_PATH, data=body, headers=headers)
+        assert resp.status == 200
+        assert (await alert(client, FP1))["state"] == "acknowledged"
+        await to(server, "/r1")
+        for fp in (FP1, FP2):
+            resp = await client.post(f"/api/tocsin/v1/alerts/{fp}/unack", json={"who": "carol"})
+            assert resp.status == 200
+
+        clock.advance(240)  # still within the five minutes
+        with structlog.testing.capture_logs() as logs:
+            resp = await client.post(SLACK_PATH, data=body, headers=headers)
+        assert (resp.status, await resp.read()) == (200, b"")
+        [entry] = [e for e in logs if e["event"] == "slack action delivered again; ignored"]
+        assert entry["log_level"] == "warning"
+        assert await states(client) == {FP1: "firing", FP2: "firing", FP_OTHER: "firing"}
+        await asyncio.sleep(0.05)
+        assert len([r for r in server.requests if r.path == "/r1"]) == 1  # the message is left alone
+
+        # The same click signed at another second is another request (Slack never sends one).
+        resp = await send_slack(client, click(message, "tocsin_ack", f"{server.url}/r1"), clock.now())
+        assert (await alert(client, FP1))["state"] == "acknowledged"
+
+
+async def test_slack_requests_handled_outlive_a_restart(tmp_path, server):
+    clock = FakeClock(T0)
+    async with api_client(config(server.url), tmp_path, clock=clock) as (client, rt):
+        message = await firing_group(rt, server)
+        body, headers = slack_request(click(message, "tocsin_resolve", f"{server.url}/r1"), clock.now())
+        assert (await client.post(SLACK_PATH, data=body, headers=headers)).status == 200
+        assert (await alert(client, FP1))["state"] == "resolved"
+    async with api_client(config(server.url), tmp_path, clock=clock) as (client, rt):
+        await firing_group(rt, server)  # fired again: new incidents
+        assert (await client.post(SLACK_PATH, data=body, headers=headers)).status == 200
+        assert await states(client) == {FP1: "firing", FP2: "firing", FP_OTHER: "firing"}
+
+
+async def test_slack_request_not_recorded_does_nothing(tmp_path, server):
+    clock = FakeClock(T0)
+    async with api_client(config(server.url), tmp_path, clock=clock) as (client, rt):
+        message = await firing_group(rt, server)
+
+        async def failing(*args: Any) -> None:
+            raise StorageError("disk full")
+
+        rt.store.save_callback_id = failing  # type: ignore[method-assign]
+        resp = await send_slack(client, click(message, "tocsin_silence", f"{server.url}/r"), clock.now())
+        assert (resp.status, await resp.json()) == (503, {"error": "not recorded (storage error), try again"})
+        await unchanged(client, server)
