@@ -2,7 +2,8 @@
 
 Optionally signed (``hmac_secret``: header ``X-Tocsin-Signature: sha256=<hex
 HMAC-SHA256 of the body>``, as GitHub signs its webhooks) and optionally with
-a body of the receiver's own (``body_template``, Jinja2, must render JSON).
+a body of the receiver's own (``body_template``, Jinja2, must render JSON;
+each ``{{ }}`` writes its value JSON-escaped, see :mod:`tocsin.notify.templates`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class WebhookConfig(ChannelConfig):
     hmac_secret: Secret | None = None
     hmac_secret_file: str | None = None
     hmac_header: str = "X-Tocsin-Signature"
-    #: Jinja2 template for a body of your own; it must render JSON.
+    #: Jinja2 template for a body of your own; it must render JSON. ``{{ x }}`` writes x
+    #: JSON-escaped (for inside quotes), ``{{ x | tojson }}`` a whole JSON value.
     body_template: Template | None = None
 
     def __post_init__(self) -> None:
@@ -85,8 +87,9 @@ class WebhookChannel:
     def _custom_body(self, n: Notification, alerts: list) -> bytes | None:
         assert self.config.body_template is not None
         templates = self.ctx.templates or Templates()
+        what = f"{self.ctx.receiver}/{self.ctx.integration}.body_template"
         text = templates.render(self.config.body_template, data(n, self.ctx.external_url, alerts),
-                                what=f"{self.ctx.receiver}/{self.ctx.integration}.body_template")
+                                json_body=True, what=what)
         try:
             json.loads(text)
         except ValueError as exc:

@@ -20,6 +20,7 @@ import msgspec
 
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
+from tocsin.config.masking import secret_field_names
 from tocsin.config.server import (
     AuthConfig,
     LimitsConfig,
@@ -326,6 +327,15 @@ def _check_root(root: RouteConfig, problems: list[Problem]) -> None:
         problems.append(Problem("route", "the root route must not have time intervals"))
 
 
+def secret_keys(
+    kinds: Mapping[str, ChannelKind], remediation_kinds: Mapping[str, RemediationKind],
+) -> frozenset[str]:
+    """The names of the config's Secret- and URL-typed fields, built-in and of these
+    plugins' kinds: what a YAML error never shows the value of."""
+    return secret_field_names(ConfigDocument, *(k.config for k in kinds.values()),
+                              *(k.config for k in remediation_kinds.values()))
+
+
 def load_config(
     text: str,
     kinds: Mapping[str, ChannelKind],
@@ -334,7 +344,7 @@ def load_config(
     remediation_kinds: Mapping[str, RemediationKind] | None = None,
 ) -> Config:
     """Parse and validate a config document; raise ``ConfigError`` listing every problem."""
-    node, data = parse(text, source)
+    node, data = parse(text, source, secret_keys(kinds, remediation_kinds or {}))
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}
     names: set[str] = set()

@@ -15,11 +15,21 @@ The data a template sees (``data(notification, ...)``): ``status``,
 ``labels``, ``annotations``, ``startsAt``, ``endsAt``, ``generatorURL``,
 ``fingerprint``, and ``starts`` / ``ends`` as Unix seconds), ``firing`` and
 ``resolved`` (the alerts by status), and ``now``.
+
+A template that renders a JSON body (the webhook channel's and the webhook
+remediation's ``body_template``) renders with ``json_body=True``: each
+``{{ value }}`` writes the value's text JSON-escaped (``"``, ``\\`` and control
+characters escaped, no quotes added), so ``"{{ labels.x }}"`` is always one
+JSON string whatever the label holds, and a bare ``{{ alerts | length }}`` is
+still a number. ``{{ value | tojson }}`` writes a whole JSON value (quotes
+included), not escaped again; so does ``| safe`` (text that is JSON already)
+and a macro's output (its own ``{{ }}`` are escaped).
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -28,11 +38,12 @@ from typing import Any
 import jinja2
 import structlog
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from tocsin.channels.data import message_data
 from tocsin.core.models import Alert, Notification
 
-__all__ = ["Template", "TemplateError", "Templates", "data", "duration_words"]
+__all__ = ["Template", "TemplateError", "Templates", "data", "duration_words", "json_text"]
 
 log = structlog.get_logger("tocsin.notify.templates")
 
@@ -57,10 +68,28 @@ def _truncate(text: Any, length: int = 255, end: str = "…") -> str:
     return s if len(s) <= length else s[: max(0, length - len(end))] + end
 
 
-def _environment(autoescape: bool = False) -> ImmutableSandboxedEnvironment:
+def json_text(value: Any) -> Any:
+    """What ``{{ value }}`` writes in a JSON body: the value's text escaped for the inside
+    of a JSON string (no quotes added); left as it is when it is markup already (the
+    output of ``tojson``, ``safe`` or a macro)."""
+    if hasattr(value, "__html__"):
+        return value
+    return Markup(json.dumps(str(value), ensure_ascii=False)[1:-1])
+
+
+@jinja2.pass_eval_context
+def _finalize_json(eval_ctx: jinja2.nodes.EvalContext, value: Any) -> Any:
+    # Taking the context keeps Jinja from folding a constant ``{{ "<" }}`` when it
+    # compiles, which would HTML-escape it before this could JSON-escape it.
+    return json_text(value)
+
+
+def _environment(autoescape: bool = False, *, json_body: bool = False) -> ImmutableSandboxedEnvironment:
+    # A JSON body's environment autoescapes so that what json_text returns (Markup) is
+    # written as it is, and so that macros return Markup and are not escaped twice.
     env = ImmutableSandboxedEnvironment(
-        autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.ChainableUndefined,
+        autoescape=autoescape or json_body, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.ChainableUndefined, finalize=_finalize_json if json_body else None,
     )
     env.filters["duration"] = duration_words
     env.filters["truncate_text"] = _truncate
@@ -118,7 +147,9 @@ class Templates:
     def __init__(self, globs: Iterable[str] = (), base_dir: Path | None = None) -> None:
         self.env = _environment()
         self.html_env = _environment(autoescape=True)
-        self._cache: dict[tuple[bool, str], jinja2.Template] = {}
+        #: For templates of JSON bodies: ``{{ }}`` output is JSON-escaped (see the module).
+        self.json_env = _environment(json_body=True)
+        self._cache: dict[tuple[bool, bool, str], jinja2.Template] = {}
         for pattern in globs:
             full = str(base_dir / pattern) if base_dir and not Path(pattern).is_absolute() else pattern
             for path in sorted(glob.glob(full)):
@@ -126,7 +157,7 @@ class Templates:
 
     def _load_macros(self, path: Path) -> None:
         source = path.read_text(encoding="utf-8")
-        for env in (self.env, self.html_env):
+        for env in (self.env, self.html_env, self.json_env):
             try:
                 module = env.from_string(source).module
             except jinja2.TemplateError as exc:
@@ -135,18 +166,21 @@ class Templates:
                 if not name.startswith("_"):
                     env.globals[name] = getattr(module, name)
 
-    def _compiled(self, source: str, html: bool) -> jinja2.Template:
-        key = (html, source)
+    def _compiled(self, source: str, html: bool, json_body: bool) -> jinja2.Template:
+        key = (html, json_body, source)
         tpl = self._cache.get(key)
         if tpl is None:
-            tpl = (self.html_env if html else self.env).from_string(source)
+            env = self.json_env if json_body else self.html_env if html else self.env
+            tpl = env.from_string(source)
             self._cache[key] = tpl
         return tpl
 
     def render(self, source: str, context: Mapping[str, Any], *, html: bool = False,
-               what: str = "template") -> str:
+               json_body: bool = False, what: str = "template") -> str:
+        """``source`` rendered: HTML-escaped with ``html``, JSON-escaped with ``json_body``
+        (see the module); a plain summary, logged, when it fails."""
         try:
-            return self._compiled(source, html).render(**context)
+            return self._compiled(source, html, json_body).render(**context)
         except Exception as exc:  # a broken template must not drop the notification
             log.error("template failed; sending a plain message", template=what,
                       error=f"{type(exc).__name__}: {exc}")

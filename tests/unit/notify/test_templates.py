@@ -63,6 +63,46 @@ def test_html_is_escaped_only_where_asked():
     assert t.render("{{ x }}", ctx, html=True) == "&lt;b&gt;&amp;"
 
 
+INJECTION = 'a", "injected": "yes'
+
+
+@pytest.mark.parametrize(("source", "body"), [
+    # Inside quotes: the value's text, escaped; the label cannot close the string.
+    ('{"t": "{{ x }}"}', {"t": INJECTION}),
+    ('{"t": "say {{ x }}!", "c": "{{ ctl }}"}', {"t": f"say {INJECTION}!", "c": "tab\tnl\nbs\\"}),
+    # tojson: a whole JSON value, quotes included, not escaped again.
+    ('{"t": {{ x | tojson }}, "all": {{ labels | tojson }}}', {"t": INJECTION, "all": {"x": INJECTION}}),
+    # Numbers stay numbers; literal text and constants are written as they are.
+    ('{"n": {{ items | length }}, "k": "<&>{{ "<&>\\"" }}", "sum": {{ 1 + 2 }}}',
+     {"n": 2, "k": '<&><&>"', "sum": 3}),
+    # A missing name is empty, as everywhere.
+    ('{"m": "{{ labels.missing }}"}', {"m": ""}),
+    # A macro's own output is not escaped twice; what it interpolates is.
+    ('{% macro q(v) %}"{{ v }}"{% endmacro %}{"t": {{ q(x) }}}', {"t": INJECTION}),
+])
+def test_a_json_body_escapes_what_it_interpolates(source, body):
+    t = Templates()
+    ctx = {"x": INJECTION, "ctl": "tab\tnl\nbs\\", "labels": {"x": INJECTION}, "items": [1, 2]}
+    rendered = t.render(source, ctx, json_body=True)
+    assert json.loads(rendered) == body, rendered
+    # The same template in plain text mode lets the label out of its string.
+    if source == '{"t": "{{ x }}"}':
+        assert json.loads(t.render(source, ctx)) == {"t": "a", "injected": "yes"}
+
+
+def test_safe_writes_text_that_is_json_already():
+    t = Templates()
+    assert t.render('{"raw": {{ fragment | safe }}}', {"fragment": '{"a": [1]}'}, json_body=True) == (
+        '{"raw": {"a": [1]}}')
+
+
+def test_macros_from_files_in_a_json_body(tmp_path):
+    (tmp_path / "m.j2").write_text('{% macro field(k, v) %}"{{ k }}": "{{ v }}"{% endmacro %}')
+    t = Templates([str(tmp_path / "m.j2")])
+    rendered = t.render("{ {{ field('t', x) }} }", {"x": INJECTION}, json_body=True)
+    assert json.loads(rendered) == {"t": INJECTION}
+
+
 def test_macro_files_from_templates_globs(tmp_path):
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "common.j2").write_text(

@@ -40,26 +40,32 @@ class TemplateText(Template):
         return cls(Template.from_config(obj))
 
 
-_strict_envs: weakref.WeakKeyDictionary[Templates, jinja2.Environment] = weakref.WeakKeyDictionary()
+#: Per config: the strict environment, and the strict one for JSON bodies (key: json_body).
+_strict_envs: weakref.WeakKeyDictionary[Templates, dict[bool, jinja2.Environment]] = (
+    weakref.WeakKeyDictionary())
 
 
-def _strict_env(templates: Templates) -> jinja2.Environment:
-    """The config's sandboxed environment (with its macros and filters), but strict about undefined names."""
-    env = _strict_envs.get(templates)
+def _strict_env(templates: Templates, json_body: bool = False) -> jinja2.Environment:
+    """The config's sandboxed environment (with its macros and filters), but strict about
+    undefined names; with ``json_body``, the one that JSON-escapes ``{{ }}`` output."""
+    envs = _strict_envs.setdefault(templates, {})
+    env = envs.get(json_body)
     if env is None:
-        env = templates.env.overlay(undefined=jinja2.StrictUndefined)
-        _strict_envs[templates] = env
+        env = (templates.json_env if json_body else templates.env).overlay(undefined=jinja2.StrictUndefined)
+        envs[json_body] = env
     return env
 
 
 class CompiledTemplate:
-    """One template of a remediation, compiled at load; ``render`` raises :class:`RemediationError`."""
+    """One template of a remediation, compiled at load; ``render`` raises :class:`RemediationError`.
+    With ``json_body``, each ``{{ }}`` writes its value JSON-escaped
+    (:mod:`tocsin.notify.templates`): for a template that renders JSON."""
 
-    def __init__(self, templates: Templates, source: str, what: str) -> None:
+    def __init__(self, templates: Templates, source: str, what: str, *, json_body: bool = False) -> None:
         self.source = source
         self.what = what
         try:
-            self._template = _strict_env(templates).from_string(source)
+            self._template = _strict_env(templates, json_body).from_string(source)
         except jinja2.TemplateError as exc:
             raise RemediationError(f"{what}: {exc}") from None
 

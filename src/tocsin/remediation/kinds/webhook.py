@@ -138,7 +138,7 @@ class WebhookRemediation:
     def __init__(self, config: WebhookRemediationConfig, templates: Templates) -> None:
         self.config = config
         self.headers = {k: CompiledTemplate(templates, v, f"headers.{k}") for k, v in config.headers.items()}
-        self.body = (CompiledTemplate(templates, config.body_template, "body_template")
+        self.body = (CompiledTemplate(templates, config.body_template, "body_template", json_body=True)
                      if config.body_template is not None else None)
         h = config.http_config
         self.has_auth = bool(config.bearer_token or config.bearer_token_file or (h is not None and (

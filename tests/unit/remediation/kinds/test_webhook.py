@@ -305,6 +305,18 @@ async def test_body_template(receiver, session):
         broken.remediation.render(alert_data(instance="db1"))
 
 
+def test_body_template_values_are_json_escaped(receiver):
+    spec = load(f"""
+        - name: fix
+          kind: webhook
+          url: {receiver.url}/x
+          body_template: '{{"instance": "{{{{ labels.instance }}}}", "n": {{{{ labels | length }}}}}}'
+        """)
+    injected = 'db1", "injected": "yes'
+    rendered = spec.remediation.render(alert_data(instance=injected))
+    assert json.loads(rendered.detail["body"]) == {"instance": injected, "n": 2}
+
+
 def test_a_header_value_cannot_smuggle_a_header(receiver):
     spec = load(f"""
         - name: fix
