@@ -210,7 +210,7 @@ def _check_integrations(
     raw: Any, problems: list[Problem],
 ) -> None:
     """Checks a channel kind makes with the global section in sight."""
-    index = {r.get("name"): i for i, r in enumerate(raw) if isinstance(r, dict)} if isinstance(
+    index = {str(r.get("name")): i for i, r in enumerate(raw) if isinstance(r, dict)} if isinstance(
         raw, list) else {}
     for spec in receivers.values():
         for integ in spec.integrations:

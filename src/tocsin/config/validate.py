@@ -20,7 +20,7 @@ from msgspec import inspect as mi
 
 from tocsin.core.jsondecode import split_error
 
-__all__ = ["ConfigError", "Problem", "decode", "join_path"]
+__all__ = ["ConfigError", "Problem", "Scalar", "decode", "join_path", "plain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,32 @@ def join_path(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """A plain scalar YAML 1.1 reads as a boolean or a number, with the text it was written
+    as. Alertmanager's fields are typed in Go, and yaml.v2 gives a string field the text:
+    ``receiver: yes`` names the receiver ``yes`` and ``match: {flag: on}`` matches ``on``.
+    The decoder (:func:`decode`) takes :attr:`text` for a string field and
+    :attr:`value` for any other."""
+
+    value: bool | int | float
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def plain(data: Any) -> Any:
+    """``data`` with every :class:`Scalar` replaced by its value, as PyYAML reads it."""
+    if isinstance(data, Scalar):
+        return data.value
+    if isinstance(data, dict):
+        return {plain(k): plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [plain(v) for v in data]
+    return data
+
+
 _SCALARS_AS_STR = (int, float, bool)
 
 
@@ -65,6 +91,8 @@ class _Walker:
         self.problems.append(Problem(path, message))
 
     def walk(self, data: Any, t: mi.Type, path: str) -> Any:
+        if isinstance(data, Scalar):
+            data = data.text if _wants_text(t, data.value) else data.value
         if isinstance(t, mi.StructType):
             return self.struct(data, t, path)
         if isinstance(t, mi.ListType):
@@ -94,7 +122,7 @@ class _Walker:
     def leaf(self, data: Any, t: mi.Type, path: str) -> Any:
         target = _python_type(t)
         try:
-            return msgspec.convert(data, target, dec_hook=self.dec_hook)
+            return msgspec.convert(plain(data), target, dec_hook=self.dec_hook)
         except msgspec.ValidationError as exc:
             self.fail(path, split_error(exc)[1])
             return None
@@ -157,6 +185,17 @@ class _Walker:
             else:
                 self.fail(path, str(exc))
             return None
+
+
+def _wants_text(t: mi.Type, value: Any) -> bool:
+    """Whether a field of type ``t`` takes a YAML scalar's text rather than its value."""
+    if isinstance(t, mi.StrType):
+        return True
+    if isinstance(t, mi.UnionType):
+        kinds = {type(u) for u in t.types}
+        own = {bool: mi.BoolType, int: mi.IntType, float: mi.FloatType}[type(value)]
+        return mi.StrType in kinds and own not in kinds and not (own is mi.IntType and mi.FloatType in kinds)
+    return False
 
 
 def field_error(field: str, message: str) -> ValueError:

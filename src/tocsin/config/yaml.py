@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tocsin.config.masking import SecretMask
-from tocsin.config.validate import ConfigError, Problem
+from tocsin.config.validate import ConfigError, Problem, Scalar
 
 __all__ = ["TextScalarLoader", "parse", "with_line", "yaml_error"]
 
@@ -31,6 +31,22 @@ class TextScalarLoader(yaml.SafeLoader):
 for _tag in ("bool", "int", "float", "timestamp"):
     TextScalarLoader.add_constructor(
         f"tag:yaml.org,2002:{_tag}", TextScalarLoader.construct_yaml_str)  # type: ignore[type-var]
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with booleans and numbers as :class:`Scalar`."""
+
+
+def _keeping_text(construct: Callable[[yaml.SafeLoader, yaml.ScalarNode], Any]) -> Any:
+    def build(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Scalar:
+        return Scalar(construct(loader, node), node.value)
+    return build
+
+
+for _tag, _construct in (("bool", yaml.SafeLoader.construct_yaml_bool),
+                         ("int", yaml.SafeLoader.construct_yaml_int),
+                         ("float", yaml.SafeLoader.construct_yaml_float)):
+    _ConfigLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _keeping_text(_construct))
 
 
 def _time_interval_sections_as_text(node: yaml.Node, data: dict[str, Any]) -> None:
@@ -117,9 +133,10 @@ def _unbuildable_scalar(root: yaml.Node, exc: Exception, mask: SecretMask, sourc
 
 def parse(text: str, source: str | None = None,
           secret_keys: Collection[str] = ()) -> tuple[yaml.Node, dict[str, Any]]:
-    """The document's root node and its data; a ConfigError when it is not YAML, or
-    not a mapping. Errors never show the values of ``secret_keys`` (nor of keys that
-    look secret, :mod:`tocsin.config.masking`)."""
+    """The document's root node and its data (booleans and numbers as
+    :class:`~tocsin.config.validate.Scalar`); a ConfigError when it is not YAML, or not a
+    mapping. Errors never show the values of ``secret_keys`` (nor of keys that look
+    secret, :mod:`tocsin.config.masking`)."""
 
     def mask() -> SecretMask:
         return SecretMask.of(text, secret_keys)
@@ -132,7 +149,7 @@ def parse(text: str, source: str | None = None,
         raise ConfigError([Problem("", "invalid YAML: nested too deeply")], source) from None
     data = None
     if node is not None:
-        data = _build(lambda: yaml.SafeLoader("").construct_document(node), node, "", mask, source)
+        data = _build(lambda: _ConfigLoader("").construct_document(node), node, "", mask, source)
     if node is None or not isinstance(data, dict):
         raise ConfigError([Problem("", "the config must be a YAML mapping with a 'route'")], source)
     _build(lambda: _time_interval_sections_as_text(node, data), node, "time_intervals", mask, source)

@@ -128,6 +128,25 @@ def test_integer_and_boolean_label_values_in_match_are_strings() -> None:
     assert [r.receiver for r in cfg.route.match({"code": "500", "ok": "true", "ratio": "0.5"})] == ["b"]
 
 
+def test_string_fields_keep_the_text_of_yaml_booleans_and_numbers() -> None:
+    """yaml.v2 gives a Go string field the scalar's text; fields of other types still
+    take YAML 1.1's value (``send_resolved: yes`` is true, ``max_alerts: 010`` is 8)."""
+    cfg = make_config(
+        "route:\n  receiver: no\n  routes:\n"
+        "    - match: {flag: yes, n: 010, v: 1e3, w: 0x1F, x: 1.50, on: off}\n      receiver: yes\n"
+        "receivers:\n  - name: no\n  - name: yes\n"
+        "    webhook_configs: [{url: 'http://127.0.0.1:1/', send_resolved: no, max_alerts: 010}]\n"
+    )
+    assert sorted(cfg.receivers) == ["no", "yes"]
+    child = cfg.route.routes[0]
+    assert child.receiver == "yes"
+    assert {(m.name, m.value) for m in child.matchers} == {
+        ("flag", "yes"), ("n", "010"), ("v", "1e3"), ("w", "0x1F"), ("x", "1.50"), ("on", "off")}
+    [hook] = cfg.receivers["yes"].integrations
+    assert hook.config.send_resolved is False
+    assert hook.config.max_alerts == 8
+
+
 # --- every error at once, with its path and line ------------------------------------------------------
 
 MANY_ERRORS = """\
