@@ -313,17 +313,24 @@ def _start_watchdog(tasks: asyncio.TaskGroup, runtime: Runtime, stopping: Any) -
 
 
 async def _watchdog(runtime: Runtime, interval: float, stopping: Any) -> None:
-    """Ping while the event loop runs this task and the runtime's loops are alive."""
+    """Ping while the event loop runs this task, the runtime's loops are alive and its
+    store has not failed (only a restart mends that: its database file is gone)."""
     reported = False
     while True:
         dead = [] if stopping() else runtime.dead_loops()
-        if not dead:
+        failure = None if stopping() else runtime.store.failure
+        if not dead and failure is None:
             sdnotify.watchdog()
         elif not reported:
             reported = True
-            log.error("background loop ended; no more watchdog pings, so systemd restarts tocsin",
-                      loops=dead)
-            sdnotify.status(f"broken: background loop(s) {', '.join(dead)} ended")
+            if dead:
+                log.error("background loop ended; no more watchdog pings, so systemd restarts tocsin",
+                          loops=dead)
+                sdnotify.status(f"broken: background loop(s) {', '.join(dead)} ended")
+            else:
+                log.error("storage failed; no more watchdog pings, so systemd restarts tocsin",
+                          reason=failure)
+                sdnotify.status(f"broken: {failure}")
         await asyncio.sleep(interval)
 
 
