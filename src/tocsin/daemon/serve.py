@@ -8,7 +8,8 @@ service manager how it is doing through ``$NOTIFY_SOCKET`` (:mod:`tocsin.daemon.
   when it is over, whether the new config was taken or rejected;
 - ``STOPPING=1`` when a stop (SIGTERM, SIGINT) begins;
 - ``WATCHDOG=1`` every half ``WatchdogSec=`` from a task on the event loop, so a wedged
-  loop (or a dead background loop of the runtime) stops the pings and systemd restarts us.
+  loop (or a dead background loop of the runtime, or a store that failed because its
+  database file was removed or replaced) stops the pings and systemd restarts us.
 
 A stop first closes the listener, then gives requests being answered, group flushes and
 the background work in flight ``server.shutdown_timeout`` in total to finish; what is
