@@ -8,7 +8,8 @@ service manager how it is doing through ``$NOTIFY_SOCKET`` (:mod:`tocsin.daemon.
   when it is over, whether the new config was taken or rejected;
 - ``STOPPING=1`` when a stop (SIGTERM, SIGINT) begins;
 - ``WATCHDOG=1`` every half ``WatchdogSec=`` from a task on the event loop, so a wedged
-  loop (or a dead background loop of the runtime) stops the pings and systemd restarts us.
+  loop (or a dead background loop of the runtime, or a store that failed because its
+  database file was removed or replaced) stops the pings and systemd restarts us.
 
 A stop first closes the listener, then gives requests being answered, group flushes and
 the background work in flight ``server.shutdown_timeout`` in total to finish; what is
@@ -313,17 +314,24 @@ def _start_watchdog(tasks: asyncio.TaskGroup, runtime: Runtime, stopping: Any) -
 
 
 async def _watchdog(runtime: Runtime, interval: float, stopping: Any) -> None:
-    """Ping while the event loop runs this task and the runtime's loops are alive."""
+    """Ping while the event loop runs this task, the runtime's loops are alive and its
+    store has not failed (only a restart mends that: its database file is gone)."""
     reported = False
     while True:
         dead = [] if stopping() else runtime.dead_loops()
-        if not dead:
+        failure = None if stopping() else runtime.store.failure
+        if not dead and failure is None:
             sdnotify.watchdog()
         elif not reported:
             reported = True
-            log.error("background loop ended; no more watchdog pings, so systemd restarts tocsin",
-                      loops=dead)
-            sdnotify.status(f"broken: background loop(s) {', '.join(dead)} ended")
+            if dead:
+                log.error("background loop ended; no more watchdog pings, so systemd restarts tocsin",
+                          loops=dead)
+                sdnotify.status(f"broken: background loop(s) {', '.join(dead)} ended")
+            else:
+                log.error("storage failed; no more watchdog pings, so systemd restarts tocsin",
+                          reason=failure)
+                sdnotify.status(f"broken: {failure}")
         await asyncio.sleep(interval)
 
 

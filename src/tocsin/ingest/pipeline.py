@@ -26,7 +26,7 @@ from tocsin.core.models import Alert, PostableAlert
 from tocsin.core.records import Incident
 from tocsin.core.timefmt import from_datetime, past_max
 from tocsin.incidents.plan import Plan, plan_alert
-from tocsin.store import Store
+from tocsin.store import StorageError, Store
 
 __all__ = ["AlertError", "IngestResult", "Ingester", "merge", "to_alert"]
 
@@ -201,7 +201,8 @@ class Ingester:
     ) -> IngestResult:
         """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index.
 
-        ``source`` names where they came from, in history and metrics."""
+        ``source`` names where they came from, in history and metrics. Raises StorageError."""
+        _refuse_if_failed(self.store)
         rt = self.runtime
         alerts = rt.alerts
         now = rt.clock.now()
@@ -266,6 +267,13 @@ class Ingester:
             self.runtime.alerts.dirty.add(kept.fingerprint)
         self.incidents.seen(kept.fingerprint, now)
         return True
+
+
+def _refuse_if_failed(store: Store) -> None:
+    """A store that failed until a restart takes nothing, not even a re-post that would only
+    be counted now and written later: it could not be read back after a restart."""
+    if (failure := store.failure) is not None:
+        raise StorageError(failure)
 
 
 def _enrich_bound(rt: Facade) -> float:

@@ -22,7 +22,7 @@ __all__ = ["Attempt", "AttemptCount", "DeadLetter", "IncidentQuery", "NflogEntry
 
 
 class StorageError(Exception):
-    """The store could not make a write durable (disk full, read-only...)."""
+    """The store could not make a write durable (disk full, read-only, its file removed...)."""
 
 
 class NflogEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +88,12 @@ class IncidentQuery(msgspec.Struct, kw_only=True):
 
 
 class Store(Protocol):
+    @property
+    def failure(self) -> str | None:
+        """Why the store refuses writes until a restart (its database file was removed
+        or replaced while open), or None. A failure that may pass (a full disk) is no
+        failure: that write raises StorageError, and the next may succeed."""
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

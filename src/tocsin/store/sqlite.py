@@ -41,6 +41,7 @@ from tocsin.core.models import Alert
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError, rows
 from tocsin.store.child import ChildWriter
+from tocsin.store.files import FileWatch
 from tocsin.store.rows import Op
 from tocsin.store.schema import MIGRATIONS, migrate
 from tocsin.store.writer import run_transaction
@@ -79,6 +80,15 @@ def _lock_storage(path: str) -> IO[str]:
     return f
 
 
+def _answer(batch: list[tuple[list[Op], asyncio.Future[None]]], error: StorageError | None) -> None:
+    for _, fut in batch:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+
 class SQLiteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL",
                  writer: Literal["thread", "process"] = "thread") -> None:
@@ -89,6 +99,9 @@ class SQLiteStore:
         self._on_disk = self.path != ":memory:"
         self._child = ChildWriter(self.path, synchronous) if writer == "process" and self._on_disk else None
         self._checkpointer: asyncio.Task[None] | None = None
+        #: The database's files as opened, checked after each commit and every second.
+        self._files = FileWatch(self.path) if self._on_disk else None
+        self._watcher: asyncio.Task[None] | None = None
         self._written = asyncio.Event()
         self._db: aiosqlite.Connection | None = None
         self._pending: list[tuple[list[Op], asyncio.Future[None]]] = []
@@ -118,6 +131,9 @@ class SQLiteStore:
             self._unlock()
             raise
         self._writer = asyncio.create_task(self._write_loop(), name="tocsin-store-writer")
+        if self._files is not None:
+            self._files.remember()
+            self._watcher = asyncio.create_task(self._files.run(), name="tocsin-store-files")
         if self._on_disk:
             self._checkpointer = asyncio.create_task(self._checkpoint_loop(),
                                                      name="tocsin-store-checkpointer")
@@ -131,6 +147,11 @@ class SQLiteStore:
             self._writer = None
         if self._child is not None:
             await self._child.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         if self._checkpointer is not None:
             self._checkpointer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -147,6 +168,12 @@ class SQLiteStore:
         if self._lock is not None:
             self._lock.close()  # closing the file releases the lock
             self._lock = None
+
+    @property
+    def failure(self) -> str | None:
+        """Why writes are refused until a restart (the database's files were removed or
+        replaced while it was open, :mod:`tocsin.store.files`), or None."""
+        return None if self._files is None else self._files.failure
 
     # -- the checkpointer -----------------------------------------------------
 
@@ -179,6 +206,8 @@ class SQLiteStore:
     async def _write(self, ops: list[Op]) -> None:
         if self._writer is None or self._closing:
             raise StorageError("the store is closed")
+        if self.failure is not None:
+            raise StorageError(self.failure)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((ops, fut))
         self._wakeup.set()
@@ -224,17 +253,15 @@ class SQLiteStore:
                 await db._execute(run_transaction, db._conn, ops)
             self.commits += 1
             self._written.set()
+            error = None
         except Exception as exc:  # sqlite3.Error, and anything unforeseen: no caller is left waiting
-            err = StorageError(f"database write failed: {exc}")
             log.error("database write failed", error=str(exc), path=self.path,
                       exc_info=None if isinstance(exc, sqlite3.Error) else exc)
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(err)
-            return
-        for _, fut in batch:
-            if not fut.done():
-                fut.set_result(None)
+            error = StorageError(f"database write failed: {exc}")
+        # Committed, but into the files at the path? Checked before anyone is told (and
+        # a file gone is the better reason for a failed commit too).
+        failure = None if self._files is None else self._files.check()
+        _answer(batch, error if failure is None else StorageError(failure))
 
     # -- alerts ---------------------------------------------------------------
 

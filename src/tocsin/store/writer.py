@@ -17,12 +17,17 @@ runs with ``-I -S``, for a small resident set), reads no configuration but its
 arguments (database path and ``synchronous``), and exits when its stdin
 closes: when the daemon closes the store, and when the daemon dies (``kill -9``
 included), once the transaction in hand is committed or rolled back.
+
+It ignores SIGINT. A Ctrl-C in a terminal goes to the whole foreground process
+group, the child included; the daemon stops on it by draining what it accepted
+and closing the store, which ends the child once everything sent is committed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import marshal
+import signal
 import sqlite3
 import struct
 import sys
@@ -107,4 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The daemon ends this process when it stops, after the last commit (see above).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(main())

@@ -16,9 +16,13 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if request.app[RUNTIME].ready:
-        return web.Response(text="OK")
-    return web.Response(status=503, text="Service Unavailable")
+    rt = request.app[RUNTIME]
+    if not rt.ready:
+        return web.Response(status=503, text="Service Unavailable")
+    failure = rt.store.failure
+    if failure is not None:  # writes are refused until a restart
+        return web.Response(status=503, text=f"Service Unavailable: {failure}\n")
+    return web.Response(text="OK")
 
 
 async def reload(request: web.Request) -> web.Response:
@@ -35,6 +39,7 @@ async def reload(request: web.Request) -> web.Response:
 def routes() -> list[HTTPRoute]:
     return [
         HTTPRoute("GET", "/-/healthy", healthy, access="open", summary="Liveness"),
-        HTTPRoute("GET", "/-/ready", ready, access="open", summary="Readiness: 503 until state is loaded"),
+        HTTPRoute("GET", "/-/ready", ready, access="open",
+                  summary="Readiness: 503 until state is loaded, and once the database file is gone"),
         HTTPRoute("POST", "/-/reload", reload, access="admin", summary="Read the config file again"),
     ]

@@ -1,0 +1,85 @@
+"""Noticing that the database's files were removed or replaced under a running store.
+
+SQLite goes on writing to the files it opened. When one of them is unlinked, or
+another file is renamed over it, while tocsin runs, every commit still succeeds,
+into a file that nothing can open again: what was acknowledged is gone at the
+next start. The store remembers each file's identity (device and inode) once the
+database is open, and compares it after every commit, before anyone is told the
+write is durable, and every second (:data:`CHECK_INTERVAL`). Once they differ
+the store has failed: it refuses writes, with the reason, until a restart opens
+whatever is at the path then (see :class:`tocsin.store.sqlite.SQLiteStore`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import structlog
+
+__all__ = ["CHECK_INTERVAL", "SUFFIXES", "FileWatch"]
+
+log = structlog.get_logger("tocsin.store")
+
+#: Seconds between checks when nothing is written.
+CHECK_INTERVAL = 1.0
+
+#: The database file, its write-ahead log and the log's shared-memory index.
+SUFFIXES = ("", "-wal", "-shm")
+
+
+class FileWatch:
+    """The device and inode of the database's files as they were when remembered, and
+    the failure found once they are no longer those at the path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        #: Why writes are refused until a restart, or None.
+        self.failure: str | None = None
+        self._known: list[tuple[str, tuple[int, int]]] = []
+
+    def remember(self) -> None:
+        """Take the identity of the files there now (those that exist)."""
+        known = []
+        for suffix in SUFFIXES:
+            name = self.path + suffix
+            try:
+                st = os.stat(name)
+            except FileNotFoundError:
+                continue
+            known.append((name, (st.st_dev, st.st_ino)))
+        self._known = known
+
+    def check(self) -> str | None:
+        """The failure; checked now if none was found yet (an error is logged once)."""
+        if self.failure is None:
+            self.failure = self._changed()
+            if self.failure is not None:
+                log.error("database files removed or replaced while running; writes are refused "
+                          "until a restart", reason=self.failure, path=self.path)
+        return self.failure
+
+    async def run(self) -> None:
+        """Check every :data:`CHECK_INTERVAL` seconds until the files changed, so that a
+        failure shows (``/-/ready``) with nothing written."""
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            if self.check() is not None:
+                return
+
+    def _changed(self) -> str | None:
+        for name, identity in self._known:
+            try:
+                st = os.stat(name)
+            except FileNotFoundError:
+                what = "was removed"
+            except OSError as exc:
+                what = f"cannot be checked ({exc.strerror or exc})"
+            else:
+                if (st.st_dev, st.st_ino) == identity:
+                    continue
+                what = "was replaced by another file"
+            return (f"the database file {name} {what} while tocsin was running. Writes are refused, "
+                    "since they could not be read back after a restart. Restart tocsin: it opens "
+                    "the database now at that path, or creates a new one")
+        return None

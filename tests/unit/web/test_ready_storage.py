@@ -1,0 +1,44 @@
+"""``/-/ready`` and ingest once the database file is gone under the running app: 503 with
+the reason on both (the store has failed until a restart), and ``/-/healthy`` stays 200."""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from tocsin.core.clock import FakeClock
+from tocsin.runtime import Runtime
+from tocsin.store.sqlite import SQLiteStore
+from tocsin.testing import make_config, make_plugins
+from tocsin.web.app import create_app
+
+CONFIG = """
+route: {receiver: default}
+receivers: [{name: default}]
+"""
+
+
+async def test_a_removed_database_is_503_on_ingest_and_on_ready(tmp_path):
+    pm = make_plugins()
+    path = tmp_path / "api.db"
+    rt = Runtime(make_config(CONFIG, pm), pm, clock=FakeClock(), store=SQLiteStore(path))
+    client = TestClient(TestServer(create_app(rt), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        resp = await client.post("/api/v2/alerts", json=[{"labels": {"alertname": "Before"}}])
+        assert resp.status == 200
+        os.remove(path)
+        resp = await client.post("/api/v2/alerts", json=[{"labels": {"alertname": "After"}}])
+        assert resp.status == 503
+        error = (await resp.json())["error"]
+        assert error.startswith(f"alerts not stored: the database file {path} was removed")
+        # Not held either: what is not stored is not announced as taken.
+        names = [a["labels"]["alertname"] for a in await (await client.get("/api/v2/alerts")).json()]
+        assert names == ["Before"]
+        resp = await client.get("/-/ready")
+        assert resp.status == 503
+        assert f"{path} was removed" in await resp.text()
+        assert (await client.get("/-/healthy")).status == 200
+    finally:
+        await client.close()
