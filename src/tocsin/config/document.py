@@ -11,7 +11,7 @@ plugins) are in :mod:`tocsin.config.server`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import msgspec
 from tocsin.channels import ChannelKind
 from tocsin.channels.http import HTTPConfig
 from tocsin.config.masking import secret_field_names
+from tocsin.config.references import check_references, defined_names
 from tocsin.config.server import (
     AuthConfig,
     LimitsConfig,
@@ -275,44 +276,29 @@ def _decode_remediations(
     return out
 
 
-def _check_escalations(doc: ConfigDocument, receivers: Collection[str], problems: list[Problem]) -> None:
+def _check_escalations(doc: ConfigDocument, problems: list[Problem]) -> None:
     seen: set[str] = set()
     for i, policy in enumerate(doc.escalation_policies):
         if policy.name in seen:
             problems.append(Problem(f"escalation_policies[{i}].name",
                                     f"escalation policy {policy.name!r} is not unique"))
         seen.add(policy.name)
-        for j, level in enumerate(policy.levels):
-            for k, name in enumerate(level.receivers):
-                if name not in receivers:
-                    problems.append(Problem(f"escalation_policies[{i}].levels[{j}].receivers[{k}]",
-                                            f"undefined receiver {name!r}"))
 
 
-def _check_routes(
-    doc: ConfigDocument, receivers: Collection[str], intervals: Collection[str], problems: list[Problem],
-    remediations: Collection[str] = (),
-) -> None:
-    _check_root(doc.route, problems)
-    policies = {p.name for p in doc.escalation_policies}
-
-    def visit(r: RouteConfig, path: str) -> None:
-        if r.receiver and r.receiver not in receivers:
-            problems.append(Problem(f"{path}.receiver", f"undefined receiver {r.receiver!r}"))
-        for key in ("mute_time_intervals", "active_time_intervals"):
-            for j, name in enumerate(getattr(r, key)):
-                if name not in intervals:
-                    problems.append(Problem(f"{path}.{key}[{j}]", f"undefined time interval {name!r}"))
-        for j, name in enumerate(r.remediations):
-            if name not in remediations:
-                problems.append(Problem(f"{path}.remediations[{j}]", f"undefined remediation {name!r}"))
-        if r.escalation_policy is not None and r.escalation_policy not in policies:
-            problems.append(Problem(f"{path}.escalation_policy",
-                                    f"undefined escalation policy {r.escalation_policy!r}"))
-        for i, child in enumerate(r.routes):
-            visit(child, f"{path}.routes[{i}]")
-
-    visit(doc.route, "route")
+def _templates(doc: ConfigDocument | None, data: dict[str, Any], source: str | None,
+               problems: list[Problem]) -> Templates:
+    """The templates' macros, from the decoded document or, when it has problems, from
+    the ``templates`` globs as written."""
+    if doc is not None:
+        globs = doc.templates
+    else:
+        raw = data.get("templates")
+        globs = [g for g in raw if isinstance(g, str)] if isinstance(raw, list) else []
+    try:
+        return Templates(globs, Path(source).parent if source else None)
+    except (TemplateError, OSError) as exc:
+        problems.append(Problem("templates", str(exc)))
+        return Templates()
 
 
 def _check_root(root: RouteConfig, problems: list[Problem]) -> None:
@@ -347,31 +333,28 @@ def load_config(
     node, data = parse(text, source, secret_keys(kinds, remediation_kinds or {}))
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}
-    names: set[str] = set()
     raw_receivers = data.get("receivers")
     if isinstance(raw_receivers, list):
         receivers = _decode_receivers(raw_receivers, kinds, problems)
-        # A receiver whose entry has problems (already reported) is still defined.
-        names = {r["name"] for r in raw_receivers if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    templates = _templates(doc, data, source, problems)
+    remediations = _decode_remediations(data.get("remediations"), remediation_kinds or {}, templates,
+                                        problems)
+    # A receiver or remediation whose entry has problems (already reported) is still defined.
+    check_references(data, receivers.keys() | defined_names(raw_receivers),
+                     remediations.keys() | defined_names(data.get("remediations")), problems)
+    global_ = doc.global_ if doc is not None else decode(data.get("global") or {}, GlobalConfig,
+                                                         path="global", dec_hook=dec_hook)[0]
+    if global_ is not None:
+        _check_integrations(receivers, kinds, global_, raw_receivers, problems)
     intervals: dict[str, NamedTimeInterval] = {}
-    templates = Templates()
-    remediations: dict[str, RemediationSpec] = {}
     if doc is not None:
         intervals = _time_intervals(doc, problems)
-        base = Path(source).parent if source else None
-        try:
-            templates = Templates(doc.templates, base)
-        except (TemplateError, OSError) as exc:
-            problems.append(Problem("templates", str(exc)))
-        remediations = _decode_remediations(data.get("remediations"), remediation_kinds or {}, templates,
-                                            problems)
-        named = {r.get("name") for r in data.get("remediations") or [] if isinstance(r, dict)}
-        _check_routes(doc, receivers.keys() | names, intervals.keys(), problems,
-                      remediations.keys() | {n for n in named if isinstance(n, str)})
-        _check_escalations(doc, receivers.keys() | names, problems)
-        _check_integrations(receivers, kinds, doc.global_, raw_receivers, problems)
+        _check_root(doc.route, problems)
+        _check_escalations(doc, problems)
     if problems:
-        raise ConfigError([with_line(p, node) for p in problems], source)
+        located = [with_line(p, node) for p in problems]
+        # In the order of the file; what has no line (a missing section) first.
+        raise ConfigError(sorted(located, key=lambda p: p.line or 0), source)
     assert doc is not None
     return Config(
         document=doc,

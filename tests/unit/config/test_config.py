@@ -219,6 +219,39 @@ def test_every_error_is_reported_with_path_and_line() -> None:
     assert "exactly one of url and url_file" in got["receivers[3].webhook_configs[2].url"][1]
 
 
+def test_references_are_checked_in_the_same_run_and_errors_come_in_file_order() -> None:
+    """A route naming an undefined receiver beside a bad regex in the same tree, an
+    escalation level naming another, a route naming an undefined time interval: each is
+    reported with the others, and the problems come in the order of their lines."""
+    text = """\
+route:
+  receiver: default
+  routes:
+    - matchers: ['team=~"(db"']
+      receiver: nobody
+      mute_time_intervals: [never-defined]
+    - receiver: default
+      group_wait: 5x
+receivers:
+  - name: default
+    webhook_configs: [{url: ftp://x}]
+escalation_policies:
+  - name: p
+    levels: [{after: 0s, receivers: [ghost]}]
+"""
+    problems = problems_of(text)
+    assert [(p.line, p.path) for p in problems] == [
+        (4, "route.routes[0].matchers[0]"),
+        (5, "route.routes[0].receiver"),
+        (6, "route.routes[0].mute_time_intervals[0]"),
+        (8, "route.routes[1].group_wait"),
+        (11, "receivers[0].webhook_configs[0].url"),
+        (14, "escalation_policies[0].levels[0].receivers[0]"),
+    ]
+    assert problems[1].message == "undefined receiver 'nobody'"
+    assert problems[-1].message == "undefined receiver 'ghost'"
+
+
 def test_problem_and_error_rendering() -> None:
     p = Problem("route.routes[0].colour", "unknown field", 6)
     assert str(p) == "line 6: route.routes[0].colour: unknown field"
