@@ -1,4 +1,4 @@
-"""Connections that never finish a request (issue 15, item 3).
+"""Connections that never finish a request (issue 15, item 3), and over-long headers.
 
 Before the fix, sockets that sent ``GET /-/healthy HTTP/1.1\\r\\nHost: x\\r\\n`` and
 stopped each held a descriptor for an hour (aiohttp's keep-alive timeout): enough of them
@@ -290,3 +290,25 @@ async def test_sockets_that_never_start_tls_are_capped_and_closed(tmp_path):
         closed = await attack.closed_within(2 + 3)
         assert closed == len(attack.streams)
         attack.close()
+
+
+async def test_an_over_long_header_is_logged_in_one_line_without_its_text(tmp_path):
+    async with daemon(tmp_path) as d:
+        reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
+        writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nX-Attack: " + b"MARKER-" * 2000 + b"\r\n\r\n")
+        status = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+        assert status.startswith(b"HTTP/1.")
+        assert b" 400 " in status
+        # What the daemon logs about it: one line now; aiohttp's error and traceback before.
+        await wait_until(lambda: "malformed request" in d.logs() or "Error handling request" in d.logs(),
+                         15, 0.05, message="the daemon to log the refused request")
+        await asyncio.sleep(0.2)  # the rest of what it logs about it
+        logs = d.logs()
+    about = logs[next(logs.find(t) for t in ("malformed request", "Error handling") if t in logs):]
+    print(f"logged ({len(about.splitlines())} lines, {len(about)} characters): {about[:300]!r}")
+    assert "MARKER" not in logs
+    assert "Traceback" not in logs
+    [line] = [line for line in logs.splitlines() if "malformed request refused" in line]
+    assert '"error":"LineTooLong"' in line
+    assert '"client":"127.0.0.1"' in line
