@@ -111,6 +111,14 @@ class ServerConfig(ConfigBase):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     #: On SIGTERM: how long in-flight deliveries get to finish before they are given up.
     shutdown_timeout: Duration = Duration(10)
+    #: Most client connections open at once; None: derived from the process's limit of
+    #: open files (``tocsin.daemon.fdlimit``), leaving room for deliveries and the database.
+    max_connections: int | None = None
+    #: A new connection must send its first request head (after TLS) within this long;
+    #: a kept-alive one, within this long of the head's first byte.
+    header_timeout: Duration = Duration(10)
+    #: A kept-alive connection with no request for this long is closed.
+    idle_timeout: Duration = Duration(75)
 
     def __post_init__(self) -> None:
         try:
@@ -121,8 +129,11 @@ class ServerConfig(ConfigBase):
             raise field_error("max_request_bytes", "set max_body_bytes or max_request_bytes, not both")
         if self.body_limit <= 0:
             raise field_error("max_body_bytes", "must be greater than zero")
-        if self.shutdown_timeout <= 0:
-            raise field_error("shutdown_timeout", "must be greater than zero")
+        for name in ("shutdown_timeout", "header_timeout", "idle_timeout"):
+            if getattr(self, name) <= 0:
+                raise field_error(name, "must be greater than zero")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise field_error("max_connections", "must be at least 1")
 
     @property
     def body_limit(self) -> int:

@@ -37,6 +37,17 @@ class Metrics:
         self.remediations = Counter(
             "tocsin_remediation_runs", "Remediation records by remediation and state.",
             ["remediation", "state"], registry=r)
+        self.connections_closed = Counter(
+            "tocsin_http_connections_closed",
+            "Client connections the server refused or closed to protect itself, by reason: "
+            "cap (refused, every connection busy), evicted (waiting for a request, closed to "
+            "make room at the cap), header_timeout, idle_timeout.", ["reason"], registry=r)
+        for reason in ("cap", "evicted", "header_timeout", "idle_timeout"):
+            self.connections_closed.labels(reason)
+        self.connections_open = Gauge(
+            "tocsin_http_connections_open", "Client connections open now.", registry=r)
+        self.connections_max = Gauge(
+            "tocsin_http_connections_max", "The cap on client connections open at once.", registry=r)
         build = Gauge("tocsin_build_info", "Build information.", ["version"], registry=r)
         build.labels(version=__version__).set(1)
 

@@ -37,11 +37,12 @@ from aiohttp import web
 
 from tocsin.config.document import Config, ConfigError, load_config, parse_listen
 from tocsin.config.validate import Problem
-from tocsin.daemon import sdnotify
+from tocsin.daemon import fdlimit, sdnotify
 from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
 from tocsin.web.app import create_app
+from tocsin.web.connections import ConnectionGuard, ConnectionLimits, GuardedSite
 
 __all__ = ["ConfigLoader", "load_plugins", "serve", "tls_context"]
 
@@ -171,13 +172,14 @@ async def serve(loader: ConfigLoader) -> int:
         except ConfigError as exc:
             print(exc.render(), file=sys.stderr)
             return 1
-    return await _Server(loader, config, ssl_context).run()
+    return await _Server(loader, config, ssl_context, fdlimit.raise_limit()).run()
 
 
 class _Server:
     """One run of the daemon: the runtime behind its HTTP app, signals, reload, stop."""
 
-    def __init__(self, loader: ConfigLoader, config: Config, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, loader: ConfigLoader, config: Config, ssl_context: ssl.SSLContext | None,
+                 files: fdlimit.FileLimit) -> None:
         self.loader = loader
         self.config = config
         self.ssl_context = ssl_context
@@ -187,10 +189,13 @@ class _Server:
         self.stop = asyncio.Event()
         self.stopping = False
         self.reload_lock = asyncio.Lock()
+        self.files = files
+        self.connections = ConnectionGuard(_connection_limits(config, files), self.runtime.metrics)
         # In-flight HTTP requests get at most the shutdown timeout; what it leaves goes to the runtime.
-        self.runner = web.AppRunner(create_app(self.runtime, self.reload), handle_signals=False,
-                                    access_log=None, shutdown_timeout=float(config.server.shutdown_timeout))
-        self.site: web.TCPSite | None = None
+        self.runner = web.AppRunner(create_app(self.runtime, self.reload, self.connections),
+                                    handle_signals=False, access_log=None,
+                                    shutdown_timeout=float(config.server.shutdown_timeout))
+        self.site: GuardedSite | None = None
 
     async def run(self) -> int:
         # The watchdog and the reloads SIGHUP starts: tasks of this run, ended with it.
@@ -211,6 +216,9 @@ class _Server:
         log.info("listening", address=f"{self.host}:{self.port}", tls=self.ssl_context is not None,
                  config=str(self.loader.path), storage=self.config.storage.path,
                  summary=self.config.summary())
+        log.info("open files", limit=self.files.soft, hard_limit=self.files.hard,
+                 raised_from=self.files.raised_from, reserved=fdlimit.RESERVED,
+                 max_connections=self.connections.limits.max_connections)
         sdnotify.ready(_status(self.runtime, self.url, "ready"))
         self._handle_signals(tasks)
         try:
@@ -225,7 +233,7 @@ class _Server:
             await self.runner.setup()  # starts the runtime
         except StorageError as exc:
             return f"storage: {exc}"
-        self.site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True,
+        self.site = GuardedSite(self.runner, self.host, self.port, guard=self.connections,
                                 ssl_context=self.ssl_context)
         try:
             await self.site.start()
@@ -294,6 +302,17 @@ class _Server:
         except Exception:
             _reload_failed(self.runtime)
             raise
+        self.connections.configure(_connection_limits(new, self.files))
+
+
+def _connection_limits(config: Config, files: fdlimit.FileLimit) -> ConnectionLimits:
+    limits = fdlimit.connection_limits(config.server, files)
+    if limits.max_connections > files.room:
+        log.warning("server.max_connections leaves fewer descriptors than tocsin keeps back for "
+                    "deliveries and the database; raise LimitNOFILE (ulimit -n) or lower it",
+                    max_connections=limits.max_connections, open_files_limit=files.soft,
+                    reserved=fdlimit.RESERVED)
+    return limits
 
 
 def _reload_failed(runtime: Runtime) -> None:

@@ -15,6 +15,7 @@ from tocsin.web import amwebhook, auth, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import errors as amv2_errors
 from tocsin.web.amv2 import silences, status
+from tocsin.web.connections import ConnectionGuard
 from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
 from tocsin.web.metrics import StateCollector
 from tocsin.web.v1 import delivery, incidents, remediations, silence_form
@@ -86,11 +87,16 @@ def _serve(app: web.Application, table: RouteTable, route: HTTPRoute) -> None:
     table.add(route)
 
 
-def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None) -> web.Application:
+def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None = None,
+               connections: ConnectionGuard | None = None) -> web.Application:
+    """The app serving ``runtime``; ``connections``, the guard of the listener it is served
+    on (the daemon's), learns from it when a connection is busy with a request."""
     max_bytes = runtime.config.server.body_limit
     # Outermost first: the rate limit (and declared body size), then who may call what,
     # then errors in the API's JSON shape.
     middlewares: list[Middleware] = [limits.limits_middleware(), auth.auth_middleware(), json_errors]
+    if connections is not None:
+        middlewares.insert(0, connections.middleware())
     app = web.Application(client_max_size=max_bytes, middlewares=middlewares)
     app[MAX_REQUEST_BYTES] = max_bytes
     app[RUNTIME] = runtime
