@@ -13,13 +13,22 @@ template may say anything. :func:`with_notice` puts tocsin's lifecycle notices
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from tocsin.channels import ChannelContext
 from tocsin.channels.data import notice_line
 from tocsin.core.models import Notification
+from tocsin.notify.templates import Templates
 
 __all__ = [
     "ALERTMANAGER_URL", "DISCORD_MESSAGE", "DISCORD_TITLE", "SNS_MESSAGE", "SNS_SUBJECT", "SUBJECT",
-    "TELEGRAM_MESSAGE", "WEBEX_MESSAGE", "WECHAT_MESSAGE", "with_notice",
+    "TELEGRAM_MESSAGE", "TRUNCATION_MARKER", "WEBEX_MESSAGE", "WECHAT_MESSAGE", "render",
+    "truncate_bytes", "truncate_runes", "with_notice",
 ]
+
+#: What Alertmanager ends a shortened text with.
+TRUNCATION_MARKER = "…"
 
 #: ``__subject``: ``[FIRING:2] <group label values> (<other common label values>)``. As in
 #: Alertmanager, a space follows the group label values even when nothing comes after them.
@@ -80,3 +89,33 @@ def with_notice(n: Notification, text: str, separator: str = "\n") -> str:
     or as it is for a group's ordinary notification."""
     notice = notice_line(n)
     return f"{notice}{separator}{text}" if notice else text
+
+
+def render(ctx: ChannelContext, source: str, data: Mapping[str, Any], what: str, *,
+           html: bool = False) -> str:
+    """``source`` rendered with the config's templates (a template that fails is logged and
+    replaced by a plain summary, naming ``receiver/integration.what``)."""
+    templates = ctx.templates or Templates()
+    return templates.render(source, data, html=html, what=f"{ctx.receiver}/{ctx.integration}.{what}")
+
+
+def truncate_runes(s: str, n: int) -> tuple[str, bool]:
+    """Alertmanager's ``TruncateInRunes``: at most ``n`` code points, the last one ``…``
+    when shortened; and whether it was."""
+    if len(s) <= n:
+        return s, False
+    if n <= 3:
+        return s[:n], True
+    return s[: n - 1] + TRUNCATION_MARKER, True
+
+
+def truncate_bytes(s: str, n: int) -> tuple[str, bool]:
+    """Alertmanager's ``TruncateInBytes``: at most ``n`` bytes of UTF-8, never a split
+    character, ``…`` at the end when shortened; and whether it was."""
+    raw = s.encode(errors="replace")
+    if len(raw) <= n:
+        return s, False
+    if n <= 3:
+        return (TRUNCATION_MARKER if n == 3 else "." * n), True
+    kept = raw[: n - 3].decode(errors="ignore")  # drops a character cut in two
+    return kept + TRUNCATION_MARKER, True
