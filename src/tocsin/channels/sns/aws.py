@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from typing import Any
 
 import botocore.session
@@ -59,6 +60,8 @@ class AWSCredentials:
     def region(self) -> str:
         if self.config.region:
             return self.config.region
+        if os.environ.get("AWS_REGION"):  # the Go SDK's variable, which botocore does not read
+            return os.environ["AWS_REGION"]
         try:
             region = self._botocore().get_config_variable("region")
         except BotoCoreError as exc:
