@@ -79,7 +79,8 @@ class GlobalConfig(ConfigBase):
         if self.resolve_timeout <= 0:
             raise field_error("resolve_timeout", "must be greater than zero")
         if self.wechat_api_secret and self.wechat_api_secret_file:
-            raise field_error("wechat_api_secret_file", "set wechat_api_secret or wechat_api_secret_file, not both")
+            raise field_error("wechat_api_secret_file",
+                              "set wechat_api_secret or wechat_api_secret_file, not both")
 
 
 class SlackActionsConfig(ConfigBase):

@@ -104,5 +104,6 @@ def notification(*alerts: Alert, receiver: str = "ops", group: dict[str, str] | 
                  **kw: Any) -> Notification:
     chosen = list(alerts) or [alert()]
     return Notification(receiver=receiver, group_key='{}:{alertname="DiskFull"}',
-                        group_labels=group if group is not None else {"alertname": chosen[0].labels["alertname"]},
+                        group_labels=group if group is not None
+                        else {"alertname": chosen[0].labels["alertname"]},
                         alerts=chosen, now=NOW, **kw)

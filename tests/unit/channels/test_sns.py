@@ -60,7 +60,8 @@ def sigv4_problems(r: Recorded, secret: str) -> list[str]:
 
 def check(r: Recorded, secret: str = SECRET) -> list[str]:
     problems = sigv4_problems(r, secret)
-    if r.method != "POST" or r.headers.get("Content-Type") != "application/x-www-form-urlencoded; charset=utf-8":
+    form_type = "application/x-www-form-urlencoded; charset=utf-8"
+    if r.method != "POST" or r.headers.get("Content-Type") != form_type:
         problems.append("a form POST")
     form = dict(parse_qsl(r.body.decode(), keep_blank_values=True))
     if form.get("Action") != "Publish" or form.get("Version") != "2010-03-31":
@@ -98,7 +99,8 @@ async def test_publish_to_a_topic_signed_and_shaped_as_alertmanager_sends_it():
     n = notification(alert(labels={"instance": "db1"}, annotations={"summary": "full & <hot>"}))
     async with provider(check) as aws, context() as ctx:
         aws.answer = OK
-        await SNSChannel(sns(aws.url, attributes={"team": "{{ commonLabels.instance }}", "b": "2"}), ctx).send(n)
+        cfg = sns(aws.url, attributes={"team": "{{ commonLabels.instance }}", "b": "2"})
+        await SNSChannel(cfg, ctx).send(n)
     [req] = aws.requests
     assert aws.problems == [[]]
     assert req.headers["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY}/")
@@ -129,7 +131,8 @@ async def test_a_fifo_topic_gets_the_group_keys_hash_as_group_and_deduplication_
         await SNSChannel(sns(aws.url, topic_arn=TOPIC + ".fifo"), ctx).send(n)
     digest = hashlib.sha256(n.group_key.encode()).hexdigest()
     assert aws.problems == [[]]
-    assert form(aws.requests[0])["MessageGroupId"] == form(aws.requests[0])["MessageDeduplicationId"] == digest
+    f = form(aws.requests[0])
+    assert f["MessageGroupId"] == f["MessageDeduplicationId"] == digest
 
 
 async def test_an_sms_is_cut_to_1600_bytes_and_says_so():
@@ -152,7 +155,8 @@ async def test_credentials_and_region_from_the_environment_with_a_session_token(
     monkeypatch.setenv("AWS_REGION", REGION)
     async with provider(lambda r: check(r, "env-secret")) as aws, context() as ctx:
         aws.answer = OK
-        cfg = channel_config(SNSConfig, {"api_url": f"{aws.url}/", "target_arn": "arn:aws:sns:x:1:endpoint/a"})
+        cfg = channel_config(SNSConfig, {"api_url": f"{aws.url}/",
+                                         "target_arn": "arn:aws:sns:x:1:endpoint/a"})
         await SNSChannel(cfg, ctx).send(notification())
     [req] = aws.requests
     assert aws.problems == [[]]
@@ -171,7 +175,7 @@ async def test_a_wrong_signature_is_refused_and_not_retried():
 
 async def test_without_a_region_or_credentials_the_attempt_fails_naming_them():
     async with context() as ctx:
-        with pytest.raises(DeliveryError, match="region not configured in sns.sigv4.region"):
+        with pytest.raises(DeliveryError, match=r"region not configured in sns\.sigv4\.region"):
             await SNSChannel(channel_config(SNSConfig, {"topic_arn": TOPIC}), ctx).send(notification())
         cfg = channel_config(SNSConfig, {"topic_arn": TOPIC, "sigv4": {"region": REGION},
                                          "api_url": "http://127.0.0.1:9/"})
@@ -220,11 +224,13 @@ async def test_role_arn_is_assumed_through_sts_and_its_credentials_sign(monkeypa
         f = form(r)
         if (f.get("Action"), f.get("RoleArn"), f.get("RoleSessionName")) != ("AssumeRole", role, "tocsin"):
             problems.append(f"AssumeRole form {f}")
-        if f"Credential={KEY}/" not in r.headers.get("Authorization", "") or "/sts/" not in r.headers["Authorization"]:
+        auth = r.headers.get("Authorization", "")
+        if f"Credential={KEY}/" not in auth or "/sts/" not in auth:
             problems.append("AssumeRole signed with the configured keys for sts")
         return problems
 
-    async with provider(sts_check) as sts, provider(lambda r: check(r, "role-secret")) as aws, context() as ctx:
+    async with provider(sts_check) as sts, provider(lambda r: check(r, "role-secret")) as aws, \
+            context() as ctx:
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.url)
         sts.answer = (200, ASSUMED)
         aws.answer = OK

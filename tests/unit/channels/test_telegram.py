@@ -87,7 +87,8 @@ async def test_the_global_api_url_and_a_token_file_read_at_each_send(tmp_path):
     token = tmp_path / "token"
     token.write_text("1:first\n")
     async with provider(check) as tg, context({"telegram_api_url": f"{tg.url}/tg"}) as ctx:
-        ch = TelegramChannel(channel_config(TelegramConfig, {"bot_token_file": str(token), "chat_id": 5}), ctx)
+        cfg = channel_config(TelegramConfig, {"bot_token_file": str(token), "chat_id": 5})
+        ch = TelegramChannel(cfg, ctx)
         await ch.send(notification())
         token.write_text("1:second\n")
         await ch.send(notification())

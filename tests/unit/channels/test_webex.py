@@ -32,7 +32,8 @@ def check(r: Recorded) -> list[str]:
 
 async def test_a_message_as_alertmanager_sends_it():
     n = notification(alert(annotations={"summary": "disk <full>"}),
-                     alert(resolved=True, fp="f2", labels={"instance": "b"}, annotations={"summary": "disk <full>"}))
+                     alert(resolved=True, fp="f2", labels={"instance": "b"},
+                           annotations={"summary": "disk <full>"}))
     async with provider(check) as webex, context() as ctx:
         cfg = channel_config(WebexConfig, {"api_url": f"{webex.url}/v1/messages", "room_id": "ROOM1",
                                            "http_config": AUTH})
@@ -80,7 +81,8 @@ def test_defaults():
 @pytest.mark.parametrize(("entry", "where", "message"), [
     ("{http_config: {authorization: {credentials: x}}}", "webex_configs[0].room_id", "missing room_id"),
     ("{room_id: R}", "webex_configs[0].http_config", "missing http_config.authorization"),
-    ("{room_id: R, http_config: {basic_auth: {username: u}}}", "webex_configs[0].http_config", "authorization"),
+    ("{room_id: R, http_config: {basic_auth: {username: u}}}", "webex_configs[0].http_config",
+     "authorization"),
 ])
 def test_config_errors_name_the_field(entry, where, message):
     with pytest.raises(ConfigError) as exc:

@@ -51,16 +51,16 @@ async def run(cfg: dict, *notifications, wecom: WeCom | None = None, glob: dict 
     """Send each notification; the provider, the WeCom and the errors raised."""
     wecom = wecom or WeCom()
     errors = []
-    async with provider(wecom.check, wecom.respond) as p:
-        async with context({"wechat_api_url": f"{p.url}/cgi-bin/", **(glob or {})}) as ctx:
-            ch = WechatChannel(channel_config(WechatConfig, cfg), ctx)
-            for n in notifications:
-                if wecom.issued and expire_after_first:
-                    wecom.expired.add(wecom.issued[0])
-                try:
-                    await ch.send(n)
-                except DeliveryError as exc:
-                    errors.append(exc)
+    async with provider(wecom.check, wecom.respond) as p, \
+            context({"wechat_api_url": f"{p.url}/cgi-bin/", **(glob or {})}) as ctx:
+        ch = WechatChannel(channel_config(WechatConfig, cfg), ctx)
+        for n in notifications:
+            if wecom.issued and expire_after_first:
+                wecom.expired.add(wecom.issued[0])
+            try:
+                await ch.send(n)
+            except DeliveryError as exc:
+                errors.append(exc)
     return p, wecom, errors
 
 
@@ -76,7 +76,8 @@ async def test_token_then_message_as_alertmanager_sends_it():
     assert (token.method, token.path) == ("GET", "/cgi-bin/gettoken")
     assert send.query == {"access_token": "TOK1"}
     assert send.json() == {
-        "text": {"content": "[FIRING:1] DiskFull (db1)\nfull\nAlerts Firing:\nLabels:\n - alertname = DiskFull\n"
+        "text": {"content": "[FIRING:1] DiskFull (db1)\nfull\nAlerts Firing:\nLabels:\n"
+                            " - alertname = DiskFull\n"
                             " - instance = db1\nAnnotations:\n - summary = full\n"
                             "Source: http://prometheus:9090/graph?g0.expr=up\n\n\nAlertmanagerUrl:\n"
                             "http://tocsin.example:9095/#/alerts?receiver=ops"},
@@ -89,7 +90,8 @@ async def test_token_then_message_as_alertmanager_sends_it():
 async def test_the_token_is_kept_between_sends():
     p, wecom, errors = await run(BASE, notification(), notification())
     assert errors == []
-    assert [r.path for r in p.requests] == ["/cgi-bin/gettoken", "/cgi-bin/message/send", "/cgi-bin/message/send"]
+    send = "/cgi-bin/message/send"
+    assert [r.path for r in p.requests] == ["/cgi-bin/gettoken", send, send]
     assert wecom.issued == ["TOK1"]
 
 
@@ -123,7 +125,8 @@ async def test_a_refusal_fails_for_good_with_wechats_message(tmp_path):
     cfg = {"corp_id": CORP, "to_user": "a", "api_secret_file": str(secret)}
     _, _, [error] = await run(cfg, notification(), wecom=wecom)
     assert error.retryable is False
-    assert "40013" in str(error) and "invalid corpid" in str(error)
+    assert "40013" in str(error)
+    assert "invalid corpid" in str(error)
     assert SECRET not in str(error)
 
 
