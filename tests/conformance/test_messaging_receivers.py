@@ -115,7 +115,8 @@ NOTIFICATIONS = {
         alert(labels=ODD, annotations={"summary": "p99 > 1s", "alertname": "first", "Z": "🔥"}),
         alert(resolved=True, fp="f2", labels={**ODD, "job": "db"}, annotations={"summary": "p99 > 1s"}),
         receiver="ops team.(x)"),
-    "nothing beyond the group labels": notification(alert(labels=ODD), group={"alertname": "DiskFull", **ODD}),
+    "nothing beyond the group labels": notification(alert(labels=ODD),
+                                                    group={"alertname": "DiskFull", **ODD}),
     "resolved, grouped by nothing": notification(alert(resolved=True), group={}),
 }
 
@@ -141,7 +142,8 @@ def test_default_templates_render_as_alertmanagers(tmp_path, case, kind):
             [amtool, "template", "render", *globs, f"--template.data={data_file}", f"--template.type={kind}",
              f'--template.text={{{{ template "{go_name}" . }}}}'],
             capture_output=True, text=True, timeout=60, check=True).stdout
-        ours = templates.render(getattr(amtemplates, name), data(n, "http://tocsin.example:9095"),
+        d = data(n, "http://tocsin.example:9095")
+        ours = templates.render(getattr(amtemplates, name), d,
                                 html=kind == "html")
         # Go's html/template also writes + as &#43;, which HTML reads as +.
         assert ours == (theirs.replace("&#43;", "+") if kind == "html" else theirs), (name, kind)
