@@ -13,7 +13,7 @@ from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_fi
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 
-__all__ = ["HTTPConfig", "post_json", "redact_url", "secret_from_file", "url_from_file"]
+__all__ = ["HTTPConfig", "post_json", "redact_url", "request", "secret_from_file", "url_from_file"]
 
 
 def redact_url(url: str) -> str:
@@ -147,15 +147,37 @@ async def post_json(
 
     With ``secret_url`` the URL is shown as scheme and host only in errors, which end up
     in logs and the dead-letter table."""
+    status, _ = await request(session, "POST", url, body, http=http, timeout=timeout,
+                              headers=headers, secret_url=secret_url)
+    return status
+
+
+async def request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    *,
+    http: HTTPConfig | None,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    secret_url: bool = False,
+) -> tuple[int, bytes]:
+    """One HTTP request with the integration's ``http_config``: the status and body of a 2xx
+    answer, or DeliveryError classifying the failure (5xx, 408, 429 and network errors are
+    retried; ``Retry-After`` is kept). ``headers`` come last, so they override the
+    ``http_config``'s (a signed request's ``Authorization``). JSON unless they say otherwise."""
     shown = redact_url(url) if secret_url else url
-    hdrs = {"Content-Type": "application/json", "User-Agent": "tocsin"}
+    hdrs = {"Content-Type": "application/json", "User-Agent": "tocsin"} if body is not None \
+        else {"User-Agent": "tocsin"}
     if http is not None:
         hdrs.update(http.headers())
     if headers:
         hdrs.update(headers)
     ssl_ctx = http.ssl_context() if http is not None else None
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=body,
             headers=hdrs,
@@ -165,8 +187,7 @@ async def post_json(
         ) as resp:
             status = resp.status
             if status < 300:
-                await resp.read()
-                return status
+                return status, await resp.read()
             detail = (await resp.text(errors="replace"))[:512]
             retryable = status >= 500 or status in (408, 429)
             raise DeliveryError(

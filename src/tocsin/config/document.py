@@ -68,10 +68,20 @@ class GlobalConfig(ConfigBase):
     smtp_auth_password_file: str | None = None
     smtp_auth_identity: str | None = None
     smtp_require_tls: bool = True
+    # Telegram, Webex and WeChat defaults, as Alertmanager 0.25 names them.
+    telegram_api_url: URL = URL("https://api.telegram.org")
+    webex_api_url: URL = URL("https://webexapis.com/v1/messages")
+    wechat_api_url: URL = URL("https://qyapi.weixin.qq.com/cgi-bin/")
+    wechat_api_secret: Secret | None = None
+    wechat_api_secret_file: str | None = None
+    wechat_api_corp_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.resolve_timeout <= 0:
             raise field_error("resolve_timeout", "must be greater than zero")
+        if self.wechat_api_secret and self.wechat_api_secret_file:
+            raise field_error("wechat_api_secret_file",
+                              "set wechat_api_secret or wechat_api_secret_file, not both")
 
 
 class SlackActionsConfig(ConfigBase):

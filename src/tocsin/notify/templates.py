@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import jinja2
 import structlog
@@ -68,6 +69,14 @@ def _truncate(text: Any, length: int = 255, end: str = "…") -> str:
     return s if len(s) <= length else s[: max(0, length - len(end))] + end
 
 
+def sorted_pairs(mapping: Any) -> list[tuple[str, Any]]:
+    """Alertmanager's ``SortedPairs``: the (name, value) pairs sorted by name (by code
+    point, as Go sorts), ``alertname`` first."""
+    pairs = sorted(dict(mapping).items())
+    first = [p for p in pairs if p[0] == "alertname"]
+    return first + [p for p in pairs if p[0] != "alertname"]
+
+
 def json_text(value: Any) -> Any:
     """What ``{{ value }}`` writes in a JSON body: the value's text escaped for the inside
     of a JSON string (no quotes added); left as it is when it is markup already (the
@@ -96,6 +105,9 @@ def _environment(autoescape: bool = False, *, json_body: bool = False) -> Immuta
     env.filters["since"] = lambda ts, now=None: duration_words((now or time.time()) - float(ts))
     env.filters["join_labels"] = lambda labels, sep=", ": sep.join(
         f"{k}={v}" for k, v in sorted(dict(labels).items()))
+    # Go's urlquery (url.QueryEscape), as Alertmanager's templates use it: space as +.
+    env.filters["sortedpairs"] = sorted_pairs
+    env.filters["urlquery"] = lambda value: quote_plus(str(value), safe="")
     env.globals["duration"] = duration_words
     return env
 

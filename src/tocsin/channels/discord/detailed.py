@@ -1,8 +1,4 @@
-"""The ``discord`` channel for tocsin: a Discord webhook message with embeds.
-
-A receiver's ``discord_configs`` entry names a Discord channel webhook
-(``webhook_url``, or ``webhook_url_file`` read at each send so it can be
-rotated). Each notification becomes one "Execute Webhook" request:
+"""The Discord message of the ``detailed`` layout: an embed per alert.
 
 - ``content``: the group's subject (``[FIRING:2] HighLatency api``), after the
   configured ``mention`` when a firing alert has severity ``critical``;
@@ -17,13 +13,8 @@ Everything is cut to Discord's documented limits (content 2000 characters, 10
 embeds, title 256, description 4096, 25 fields of 256 / 1024, footer 2048, and
 6000 characters over all the embeds of a message), so an enormous annotation
 never makes Discord refuse the message. Lengths are counted in UTF-16 code
-units, which is never fewer than Discord counts.
-
-The webhook URL carries the webhook's token: it never appears in errors, logs
-or dead letters.
-
-Everything the plugin registers lives in this module: ``tocsin plugins list``
-names a plugin's channels by the module of their factory.
+units, which is never fewer than Discord counts. :func:`cut`, :func:`units` and
+:func:`mentions` serve the ``alertmanager`` layout too.
 """
 
 from __future__ import annotations
@@ -31,23 +22,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import msgspec
-from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
 from tocsin.channels.data import link_url, notice_line
-from tocsin.channels.http import HTTPConfig, post_json, url_from_file
-from tocsin.config.types import URL
-from tocsin.config.validate import field_error
+from tocsin.channels.discord.config import MENTION_TOKEN, DiscordConfig
 from tocsin.core.models import Alert, Notification
 from tocsin.core.severity import highest_severity, severity_level
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.templates import duration_words
 
-__version__ = "0.1.0"
-
-__all__ = ["DiscordChannel", "DiscordConfig", "__version__", "cut", "render", "units"]
-
-_encoder = msgspec.json.Encoder()
+__all__ = ["MAX_DESCRIPTION", "MAX_EMBED_TOTAL", "MAX_TITLE", "cut", "mentions", "render", "subject", "units"]
 
 # -- Discord's documented limits --------------------------------------------------------------
 
@@ -61,11 +43,8 @@ MAX_FIELD_VALUE = 1024
 MAX_FOOTER = 2048
 #: Over title, description, field names and values, footer and author of all the embeds.
 MAX_EMBED_TOTAL = 6000
-MAX_USERNAME = 80
 #: Users or roles listed in ``allowed_mentions``.
 MAX_ALLOWED_IDS = 100
-#: Our own cap on ``mention``, so the subject always has room in ``content``.
-MAX_MENTION = 1000
 #: One alert's line in the summary of the alerts beyond the ninth.
 MAX_SUMMARY_LINE = 200
 #: Not a documented limit; longer links are left out rather than risk a refusal.
@@ -80,54 +59,6 @@ COLORS = {"critical": RED, "error": RED, "warning": ORANGE, "info": BLUE}
 _SPECIAL_ANNOTATIONS = frozenset({"summary", "message", "description", "runbook_url", "dashboard_url"})
 #: Labels shown in the title or their own field rather than in "Labels".
 _SPECIAL_LABELS = frozenset({"alertname", "instance", "severity"})
-
-_MENTION_TOKEN = re.compile(r"^(@here|@everyone|<@!?(\d{15,25})>|<@&(\d{15,25})>)$")
-
-
-
-# -- the config -------------------------------------------------------------------------------
-
-
-class DiscordConfig(ChannelConfig):
-    send_resolved: bool = True
-    #: ``https://discord.com/api/webhooks/<id>/<token>`` (a secret: it carries the token).
-    webhook_url: URL | None = None
-    #: File holding the URL, read at each send so it can be rotated.
-    webhook_url_file: str | None = None
-    #: Overrides the webhook's name (1-80 characters).
-    username: str | None = None
-    #: Overrides the webhook's avatar.
-    avatar_url: URL | None = None
-    #: Put before the message when a firing alert has severity critical, and allowed to
-    #: ping: ``@here``, ``@everyone``, ``<@USERID>``, ``<@&ROLEID>`` (several separated by spaces).
-    mention: str | None = None
-    http_config: HTTPConfig | None = None
-
-    def __post_init__(self) -> None:
-        if self.webhook_url is None and self.webhook_url_file is None:
-            raise field_error("webhook_url", "set webhook_url or webhook_url_file")
-        if self.webhook_url is not None and self.webhook_url_file is not None:
-            raise field_error("webhook_url_file", "set webhook_url or webhook_url_file, not both")
-        if self.username is not None:
-            name = self.username.strip()
-            if not 1 <= len(name) <= MAX_USERNAME:
-                raise field_error("username", f"must be 1 to {MAX_USERNAME} characters")
-            low = name.lower()
-            if "discord" in low or "clyde" in low or low in ("everyone", "here"):
-                raise field_error("username", "Discord refuses webhook names containing 'discord' or "
-                                              "'clyde', or that are 'everyone' or 'here'")
-        if self.mention is not None:
-            tokens = self.mention.split()
-            bad = [t for t in tokens if not _MENTION_TOKEN.match(t)]
-            if not tokens or bad:
-                raise field_error(
-                    "mention",
-                    f"cannot mention {' '.join(bad) or 'nobody'!r}: use @here, @everyone, "
-                    "<@USERID> or <@&ROLEID>",
-                )
-            if len(" ".join(tokens)) > MAX_MENTION:
-                # Half the message content; also keeps users and roles under 100 each.
-                raise field_error("mention", f"at most {MAX_MENTION} characters")
 
 
 # -- text helpers -----------------------------------------------------------------------------
@@ -429,8 +360,8 @@ def mentions(config: DiscordConfig, n: Notification) -> tuple[str, dict[str, Any
     allowed: dict[str, Any] = {"parse": []}
     if any(t in ("@here", "@everyone") for t in tokens):
         allowed["parse"] = ["everyone"]
-    users = [m.group(2) for t in tokens if (m := _MENTION_TOKEN.match(t)) and m.group(2)]
-    roles = [m.group(3) for t in tokens if (m := _MENTION_TOKEN.match(t)) and m.group(3)]
+    users = [m.group(2) for t in tokens if (m := MENTION_TOKEN.match(t)) and m.group(2)]
+    roles = [m.group(3) for t in tokens if (m := MENTION_TOKEN.match(t)) and m.group(3)]
     if users:
         allowed["users"] = list(dict.fromkeys(users))[:MAX_ALLOWED_IDS]
     if roles:
@@ -467,38 +398,3 @@ def render(config: DiscordConfig, n: Notification) -> dict[str, Any]:
     if config.avatar_url:
         body["avatar_url"] = str(config.avatar_url)
     return body
-
-
-# -- the channel ------------------------------------------------------------------------------
-
-
-class DiscordChannel:
-    def __init__(self, config: DiscordConfig, ctx: ChannelContext) -> None:
-        self.config = config
-        self.ctx = ctx
-        self.http = config.http_config or getattr(ctx.global_config, "http_config", None)
-
-    def url(self) -> str:
-        if self.config.webhook_url is not None:
-            return self.config.webhook_url
-        path = self.config.webhook_url_file
-        assert path is not None
-        return url_from_file(path, "webhook_url_file")
-
-    def message(self, n: Notification) -> dict[str, Any]:
-        return render(self.config, n)
-
-    def render(self, n: Notification) -> bytes:
-        return _encoder.encode(self.message(n))
-
-    async def send(self, n: Notification) -> None:
-        url = self.url()
-        body = self.render(n)
-        # The URL is a credential: it stays out of logs and dead letters.
-        await post_json(self.ctx.session, url, body, http=self.http,
-                        timeout=float(self.config.timeout), secret_url=True)
-
-
-@hookimpl
-def tocsin_channel_kinds() -> list[ChannelKind]:
-    return [ChannelKind("discord", DiscordConfig, DiscordChannel)]
