@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from collections.abc import Collection
 
 import aiohttp
 
@@ -13,7 +14,7 @@ from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_fi
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 
-__all__ = ["HTTPConfig", "post_json", "redact_url", "secret_from_file", "url_from_file"]
+__all__ = ["HTTPConfig", "post_json", "redact_url", "secret_from_file", "send", "url_from_file"]
 
 
 def redact_url(url: str) -> str:
@@ -78,6 +79,9 @@ class HTTPConfig(ConfigBase):
     bearer_token_file: str | None = None
     tls_config: TLSConfig | None = None
     follow_redirects: bool = True
+    #: Accepted for Alertmanager's configs (whose ``config show`` writes it) and ignored:
+    #: tocsin's HTTP client speaks HTTP/1.1 only.
+    enable_http2: bool = True
 
     def __post_init__(self) -> None:
         auths = [self.authorization, self.basic_auth, self.bearer_token or self.bearer_token_file]
@@ -147,15 +151,39 @@ async def post_json(
 
     With ``secret_url`` the URL is shown as scheme and host only in errors, which end up
     in logs and the dead-letter table."""
+    return await send(session, "POST", url, body, http=http, timeout=timeout, headers=headers,
+                      secret_url=secret_url)
+
+
+#: The statuses below 500 worth retrying, unless a channel says otherwise.
+RETRY_STATUSES = frozenset({408, 429})
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes,
+    *,
+    http: HTTPConfig | None,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    secret_url: bool = False,
+    content_type: str = "application/json",
+    retry_statuses: Collection[int] = RETRY_STATUSES,
+) -> int:
+    """Send ``body`` with ``method``; as :func:`post_json`. A status of 5xx, or one of
+    ``retry_statuses``, is a retryable failure; another 4xx (or 3xx) is final."""
     shown = redact_url(url) if secret_url else url
-    hdrs = {"Content-Type": "application/json", "User-Agent": "tocsin"}
+    hdrs = {"Content-Type": content_type, "User-Agent": "tocsin"}
     if http is not None:
         hdrs.update(http.headers())
     if headers:
         hdrs.update(headers)
     ssl_ctx = http.ssl_context() if http is not None else None
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=body,
             headers=hdrs,
@@ -168,7 +196,7 @@ async def post_json(
                 await resp.read()
                 return status
             detail = (await resp.text(errors="replace"))[:512]
-            retryable = status >= 500 or status in (408, 429)
+            retryable = status >= 500 or status in retry_statuses
             raise DeliveryError(
                 f"{shown}: HTTP {status}: {detail}".rstrip(": "),
                 retryable=retryable,
