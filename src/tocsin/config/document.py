@@ -67,10 +67,19 @@ class GlobalConfig(ConfigBase):
     smtp_auth_password_file: str | None = None
     smtp_auth_identity: str | None = None
     smtp_require_tls: bool = True
+    opsgenie_api_url: URL = URL("https://api.opsgenie.com/")
+    opsgenie_api_key: Secret | None = None
+    opsgenie_api_key_file: str | None = None
+    victorops_api_url: URL = URL("https://alert.victorops.com/integrations/generic/20131114/alert/")
+    victorops_api_key: Secret | None = None
+    victorops_api_key_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.resolve_timeout <= 0:
             raise field_error("resolve_timeout", "must be greater than zero")
+        for name in ("opsgenie_api_key", "victorops_api_key"):
+            if getattr(self, name) and getattr(self, f"{name}_file"):
+                raise field_error(f"{name}_file", f"set {name} or {name}_file, not both")
 
 
 class SlackActionsConfig(ConfigBase):
