@@ -1,0 +1,171 @@
+"""OpsGenie and VictorOps: Alertmanager 0.25 and tocsin, the same receivers and the same
+alerts, each pointed at a recording server of its own; the requests must be the same
+(method, path and query, authorization, content type, JSON body).
+
+Two differences are allowed (:func:`allowed`): VictorOps' default ``monitoring_tool``
+names the sender (``Alertmanager``, ``tocsin``), and a responder's ``type`` is sent in
+lower case as Alertmanager checks it (``Team`` is checked as ``team`` but sent as written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.peers import Alertmanager, Daemon
+from tocsin.testing import RecordingServer
+
+pytestmark = pytest.mark.e2e
+
+EXTERNAL = "http://alerting.example:9093"
+OPSGENIE_KEY = "0f3c1d2e-og-key"
+VICTOROPS_KEY = "vo-api-key-123"
+
+#: ``{url}`` is the system's recording server; ``{labels}``, ``{severity}`` how its template
+#: language says the common labels and the severity label (Go for Alertmanager, Jinja2 for tocsin).
+CONFIG = """
+global:
+  opsgenie_api_key: {og_key}
+  victorops_api_url: {url}/vo
+route:
+  receiver: oncall
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: oncall
+    opsgenie_configs:
+      - api_url: {url}/og1/
+      - api_url: {url}/og2
+        api_key: other-key
+        details: {{team: db, sev: '{severity}'}}
+        entity: disks
+        responders:
+          - {{name: ops, type: Team}}
+          - {{name: 'a, b,', type: teams}}
+          - {{username: alice@example.com, type: user}}
+          - {{id: 4513b7ea-3b91-438f-b7e4-e3e54af9147c, type: schedule}}
+        actions: 'restart,, page '
+        tags: ' {severity},disk '
+        note: a note
+        priority: P2
+        update_alerts: true
+    victorops_configs:
+      - api_key: {vo_key}
+        routing_key: team-db
+      - api_key: {vo_key}
+        routing_key: team-{severity}
+        message_type: WARNING
+        entity_display_name: disk of {labels}
+        monitoring_tool: prom
+        custom_fields: {{runbook: 'http://wiki/disk', sev: '{severity}'}}
+"""
+
+GO = {"severity": "{{ .CommonLabels.severity }}", "labels": "{{ .CommonLabels.job }}"}
+JINJA = {"severity": "{{ commonLabels.severity }}", "labels": "{{ commonLabels.job }}"}
+
+
+def config(url: str, templates: dict[str, str]) -> str:
+    return CONFIG.format(url=url, og_key=OPSGENIE_KEY, vo_key=VICTOROPS_KEY, **templates)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def requests(server: RecordingServer) -> list[tuple]:
+    """What a server received, comparable across systems (in order per path)."""
+    out = []
+    for r in server.requests:
+        body = json.loads(r.body) if r.body else None
+        out.append((r.path, r.query, r.method, r.headers.get("Authorization"),
+                    r.headers.get("Content-Type", "").split(";")[0], body))
+    return sorted(out, key=lambda item: item[0])  # stable: each path's requests keep their order
+
+
+def allowed(got: list[tuple]) -> list[tuple]:
+    """``got`` less the differences allowed (see the module)."""
+    for path, _query, _method, _auth, _type, body in got:
+        if path.startswith("/vo/") and body.get("monitoring_tool") in ("Alertmanager", "tocsin"):
+            body["monitoring_tool"] = "<sender>"
+        for responder in body.get("responders", []) if body else []:
+            responder["type"] = responder["type"].lower()
+    return got
+
+
+async def post(url: str, alerts: list[dict]) -> None:
+    async with aiohttp.ClientSession() as s, s.post(f"{url}/api/v2/alerts", json=alerts) as r:
+        assert r.status == 200, await r.text()
+
+
+def alerts(start: datetime, end: datetime | None = None) -> list[dict]:
+    out = []
+    for instance, description in (("a", "sda is full"), ("b", "sdb is <full> & \"quoted\"")):
+        alert = {"labels": {"alertname": "Disk", "job": "node", "severity": "critical", "instance": instance},
+                 "annotations": {"summary": "disk full", "description": description},
+                 "generatorURL": f"http://prom:9090/graph?g0.expr=disk{instance}",
+                 "startsAt": iso(start)}
+        if end is not None:
+            alert["endsAt"] = iso(end)
+        out.append(alert)
+    return out
+
+
+@pytest.fixture
+async def both(tmp_path: Path):
+    servers = {"alertmanager": RecordingServer(), "tocsin": RecordingServer()}
+    for s in servers.values():
+        await s.start()
+    am = Alertmanager(tmp_path / "am", config(servers["alertmanager"].url, GO),
+                      args=[f"--web.external-url={EXTERNAL}"])
+    (tmp_path / "tocsin.yml").write_text(
+        config(servers["tocsin"].url, JINJA) + f"server:\n  external_url: {EXTERNAL}\n")
+    tocsin = Daemon(tmp_path / "tocsin.yml", tmp_path / "db" / "t.db", tmp_path / "tocsin.log")
+    try:
+        await am.start()
+        await tocsin.start()
+        yield {"alertmanager": (am.url, servers["alertmanager"]), "tocsin": (tocsin.url, servers["tocsin"])}
+    finally:
+        tocsin.stop()
+        am.stop()
+        for s in servers.values():
+            await s.stop()
+
+
+#: Requests per flush: opsgenie og1 1, og2 3 (create and two updates); victorops 2.
+FIRING_REQUESTS = 6
+
+
+async def test_the_same_requests_as_alertmanager(both):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    await asyncio.gather(*(post(url, alerts(start)) for url, _ in both.values()))
+    for _, server in both.values():
+        await server.wait_for(FIRING_REQUESTS, timeout=20)
+    await asyncio.gather(*(post(url, alerts(start, datetime.now(UTC))) for url, _ in both.values()))
+    for _, server in both.values():
+        await server.wait_for(FIRING_REQUESTS + 4, timeout=20)
+    await asyncio.sleep(3)  # anything more that would come
+
+    am, ours = (allowed(requests(server)) for _, server in both.values())
+    assert ours == am
+
+    paths = [(path, query, method) for path, query, method, *_ in am]
+    assert len(paths) == FIRING_REQUESTS + 4, paths
+    # What the comparison covered: every kind of request.
+    create = next(body for path, _q, _m, _a, _t, body in am if path == "/og2/v2/alerts")
+    assert create["responders"] == [
+        {"name": "ops", "type": "team"}, {"name": "a", "type": "team"}, {"name": " b", "type": "team"},
+        {"username": "alice@example.com", "type": "user"},
+        {"id": "4513b7ea-3b91-438f-b7e4-e3e54af9147c", "type": "schedule"},
+    ]
+    assert create["tags"] == ["critical", "disk"]
+    assert {p for p, _q, _m in paths if "/close" in p} == {
+        f"/og1/v2/alerts/{create['alias']}/close", f"/og2/v2/alerts/{create['alias']}/close"}
+    assert [b["message_type"] for p, _q, _m, _a, _t, b in am if p == "/vo/vo-api-key-123/team-critical"] \
+        == ["WARNING", "RECOVERY"]
