@@ -1,7 +1,8 @@
-"""OpsGenie and VictorOps: Alertmanager 0.25 and tocsin, the same receivers and the same
-alerts, each pointed at a recording server of its own; the requests must be the same
-(method, path and query, authorization, content type, JSON body). And what ``amtool
-config show`` prints for a config of every OpsGenie, VictorOps and Pushover field loads.
+"""OpsGenie, VictorOps and Pushover: Alertmanager 0.25 and tocsin, the same receivers and
+the same alerts, each pointed at a recording server of its own; the requests must be the
+same (method, path and query, authorization, content type, JSON body; Pushover's
+parameters). And what ``amtool config show`` prints for a config of every OpsGenie,
+VictorOps and Pushover field loads.
 
 Two differences are allowed (:func:`allowed`): VictorOps' default ``monitoring_tool``
 names the sender (``Alertmanager``, ``tocsin``), and a responder's ``type`` is sent in
@@ -13,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import aiohttp
 import pytest
@@ -197,3 +200,138 @@ async def test_what_amtool_config_show_prints_loads(tmp_path):
     cfg = make_config("\n".join(lines))
     kinds = sorted(spec.name for spec in cfg.receivers["all"].integrations)
     assert kinds == ["opsgenie[0]", "opsgenie[1]", "pushover[0]", "victorops[0]", "victorops[1]"]
+
+
+# -- Pushover: Alertmanager 0.25 sends to api.pushover.net only, so it is sent through a proxy
+# on 127.0.0.1 that answers CONNECT itself, as api.pushover.net with a certificate made here.
+
+PUSHOVER_HOST = "api.pushover.net"
+
+PUSHOVER = """
+route:
+  receiver: phone
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: phone
+    pushover_configs:
+      - user_key: uQiRzpo4DXghDmr9QzzfQu27cmVRsG
+        token: azGDORePK8gMaC0QOYAMyEEuzJnyUi
+{where}
+      - user_key: uQiRzpo4DXghDmr9QzzfQu27cmVRsG
+        token: azGDORePK8gMaC0QOYAMyEEuzJnyUi
+        url_title: Runbook
+        sound: siren
+        priority: '1'
+        retry: 45s
+        expire: 2h
+        html: true
+        message: '{message}'
+{where}
+"""
+
+
+class PushoverProxy:
+    """An HTTP proxy on 127.0.0.1 that takes ``CONNECT api.pushover.net:443`` and is
+    api.pushover.net behind it: it records each request and answers as Pushover does."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(cert, key)
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.problems: list[str] = []
+        self.server: asyncio.Server | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line, _ = await self._head(reader)
+            if line != f"CONNECT {PUSHOVER_HOST}:443 HTTP/1.1":
+                self.problems.append(f"not a CONNECT to {PUSHOVER_HOST}: {line!r}")
+                return
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await writer.start_tls(self.context)
+            line, headers = await self._head(reader)
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            method, target, _ = line.split(" ", 2)
+            self.requests.append((method, target, headers, body))
+            answer = b'{"status": 1, "request": "647d2300-702c-4b38-8b2f-d56326ae460b"}'
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+            await writer.drain()
+        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            self.problems.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
+        lines = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+        headers = dict(h.split(": ", 1) for h in lines[1:] if h)
+        return lines[0], {k.lower(): v for k, v in headers.items()}
+
+
+def pushover_parameters(method: str, path: str, query: str, content_type: str, body: bytes) -> tuple:
+    """Alertmanager sends the parameters as a query (sorted by name), tocsin as a form body:
+    either way, the same parameters."""
+    params = parse_qsl(query, keep_blank_values=True) + (
+        parse_qsl(body.decode(), keep_blank_values=True)
+        if content_type == "application/x-www-form-urlencoded" else [])
+    return method, path, sorted(params)
+
+
+async def test_the_same_pushover_messages_as_alertmanager(tmp_path):
+    openssl = require_binary("openssl")
+    cert, key = tmp_path / "pushover.pem", tmp_path / "pushover.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+                    "-subj", f"/CN={PUSHOVER_HOST}", "-addext", f"subjectAltName=DNS:{PUSHOVER_HOST}"],
+                   check=True, capture_output=True, timeout=30)
+    proxy, server = PushoverProxy(cert, key), RecordingServer()
+    await proxy.start()
+    await server.start()
+    # Alertmanager through the proxy; tocsin to the recording server (its api_url).
+    through_proxy = f"        http_config: {{proxy_url: '{proxy.url}', tls_config: {{ca_file: '{cert}'}}}}"
+    am = Alertmanager(tmp_path / "am", PUSHOVER.format(message="{{ .CommonLabels.job }} <b>&</b>",
+                                                       where=through_proxy),
+                      args=[f"--web.external-url={EXTERNAL}"])
+    (tmp_path / "tocsin.yml").write_text(
+        PUSHOVER.format(message="{{ commonLabels.job }} <b>&</b>",
+                        where=f"        api_url: {server.url}/1/messages.json")
+        + f"server:\n  external_url: {EXTERNAL}\n")
+    tocsin = Daemon(tmp_path / "tocsin.yml", tmp_path / "db" / "t.db", tmp_path / "tocsin.log")
+    try:
+        await am.start()
+        await tocsin.start()
+        start = datetime.now(UTC) - timedelta(minutes=5)
+        urls = (am.url, tocsin.url)
+        await asyncio.gather(*(post(url, alerts(start)) for url in urls))
+        await server.wait_for(2, timeout=20)
+        await asyncio.gather(*(post(url, alerts(start, datetime.now(UTC))) for url in urls))
+        await server.wait_for(4, timeout=20)
+        await asyncio.sleep(3)  # anything more that would come
+    finally:
+        tocsin.stop()
+        am.stop()
+        await proxy.stop()
+        await server.stop()
+    assert proxy.problems == []
+    theirs = sorted(pushover_parameters(m, t.split("?")[0], t.partition("?")[2], h.get("content-type", ""), b)
+                    for m, t, h, b in proxy.requests)
+    ours = sorted(pushover_parameters(r.method, r.path, r.query, r.headers.get("Content-Type", ""), r.body)
+                  for r in server.requests)
+    assert len(theirs) == 4
+    assert ours == theirs
+    assert all(not r.query for r in server.requests)  # tocsin keeps the token out of the URL

@@ -11,7 +11,8 @@ keeps an open alert's first text otherwise. Every request carries
 
 ``message`` is cut to OpsGenie's 130 characters; ``details`` are the common
 labels plus the entry's own; ``tags`` and ``actions`` are comma-separated lists;
-a responder of type ``teams`` is one ``team`` per comma-separated name.
+a responder of type ``teams`` is one ``team`` per comma-separated name, and one whose
+id, name and username all render empty is left out.
 
 tocsin's lifecycle notices use the same alert: an acknowledgement in tocsin
 acknowledges it (``.../acknowledge``), an unacknowledgement unacknowledges it,
@@ -218,8 +219,10 @@ class OpsgenieChannel:
         for i, r in enumerate(self.config.responders):
             item = {key: self._render(getattr(r, key), d, f"responders[{i}].{key}")
                     for key in ("id", "name", "username", "type")}
-            if not any(item.values()):
-                continue  # every field rendered empty: a responder filled from absent labels
+            if not (item["id"] or item["name"] or item["username"]):
+                # Filled from labels that are absent. Alertmanager drops it only when its type
+                # renders empty too, and sends OpsGenie a responder it refuses otherwise.
+                continue
             if item["type"] == "teams":
                 out.extend({"name": team, "type": "team"} for team in split_list(item["name"]))
                 continue

@@ -122,7 +122,7 @@ class PushoverChannel:
         return text
 
     def parameters(self, n: Notification, token: str, user: str) -> list[tuple[str, str]]:
-        """The message's parameters, in Alertmanager's order."""
+        """The message's parameters: Alertmanager's, all of them even when empty."""
         c = self.config
         d = data(n, self.external_url)
         title = self._render(c.title, d, "title")
