@@ -117,6 +117,8 @@ _checker = _environment()
 #: exact text), each with the Jinja2 source that renders the same.
 _ALERTMANAGER_DEFAULTS: dict[str, str] = {}
 _TEMPLATE_CALL = re.compile(r'\{\{-?\s*template\s+"([^"]+)"\s+\.\s*-?\}\}')
+#: What only a Go template writes: ``{{ .Field``, ``{{ template "``, ``{{ if eq``, ``{{ range .``.
+_GO_SYNTAX = re.compile(r'\{\{-?\s*(\.|template\s+"|(if|with|range)\s+[.a-z])')
 
 
 def alertmanager_defaults(defaults: Mapping[str, str]) -> None:
@@ -145,7 +147,11 @@ class Template(str):
         try:
             _checker.parse(obj)
         except jinja2.TemplateSyntaxError as exc:
-            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}") from None
+            hint = ""
+            if _GO_SYNTAX.search(obj):
+                hint = (" (this looks like a Go template, as Alertmanager's: tocsin's templates are "
+                        "Jinja2, {{ commonLabels.x }} for {{ .CommonLabels.x }})")
+            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}{hint}") from None
         return cls(obj)
 
 
