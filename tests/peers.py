@@ -62,9 +62,11 @@ async def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | No
 class Alertmanager:
     """The real Alertmanager on a free loopback port, without gossip, storage in ``workdir``."""
 
-    def __init__(self, workdir: Path, config: str) -> None:
+    def __init__(self, workdir: Path, config: str, args: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.config = config
+        #: More command-line flags (``--web.external-url=...``).
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -77,7 +79,7 @@ class Alertmanager:
             self.proc = subprocess.Popen(
                 [binary, f"--config.file={self.workdir / 'am.yml'}",
                  f"--storage.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", *self.args],
                 stdout=log, stderr=subprocess.STDOUT,
             )
         await wait_http(f"{self.url}/-/ready", timeout=30, proc=self.proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from collections.abc import Collection
 
 import aiohttp
 
@@ -13,7 +14,7 @@ from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_fi
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 
-__all__ = ["HTTPConfig", "post_json", "redact_url", "request", "secret_from_file", "url_from_file"]
+__all__ = ["HTTPConfig", "post_json", "redact_url", "request", "secret_from_file", "send", "url_from_file"]
 
 
 def redact_url(url: str) -> str:
@@ -78,6 +79,9 @@ class HTTPConfig(ConfigBase):
     bearer_token_file: str | None = None
     tls_config: TLSConfig | None = None
     follow_redirects: bool = True
+    #: Accepted for Alertmanager's configs (whose ``config show`` writes it) and ignored:
+    #: tocsin's HTTP client speaks HTTP/1.1 only.
+    enable_http2: bool = True
 
     def __post_init__(self) -> None:
         auths = [self.authorization, self.basic_auth, self.bearer_token or self.bearer_token_file]
@@ -147,8 +151,31 @@ async def post_json(
 
     With ``secret_url`` the URL is shown as scheme and host only in errors, which end up
     in logs and the dead-letter table."""
-    status, _ = await request(session, "POST", url, body, http=http, timeout=timeout,
-                              headers=headers, secret_url=secret_url)
+    return await send(session, "POST", url, body, http=http, timeout=timeout, headers=headers,
+                      secret_url=secret_url)
+
+
+#: The statuses below 500 worth retrying, unless a channel says otherwise.
+RETRY_STATUSES = frozenset({408, 429})
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes,
+    *,
+    http: HTTPConfig | None,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    secret_url: bool = False,
+    content_type: str = "application/json",
+    retry_statuses: Collection[int] = RETRY_STATUSES,
+) -> int:
+    """Send ``body`` with ``method``; the status, as :func:`request`."""
+    status, _ = await request(session, method, url, body, http=http, timeout=timeout, headers=headers,
+                              secret_url=secret_url, content_type=content_type,
+                              retry_statuses=retry_statuses)
     return status
 
 
@@ -162,13 +189,16 @@ async def request(
     timeout: float,
     headers: dict[str, str] | None = None,
     secret_url: bool = False,
+    content_type: str = "application/json",
+    retry_statuses: Collection[int] = RETRY_STATUSES,
 ) -> tuple[int, bytes]:
     """One HTTP request with the integration's ``http_config``: the status and body of a 2xx
-    answer, or DeliveryError classifying the failure (5xx, 408, 429 and network errors are
-    retried; ``Retry-After`` is kept). ``headers`` come last, so they override the
-    ``http_config``'s (a signed request's ``Authorization``). JSON unless they say otherwise."""
+    answer, or DeliveryError classifying the failure (5xx, one of ``retry_statuses`` and
+    network errors are retried; ``Retry-After`` is kept; another 4xx or 3xx is final).
+    ``headers`` come last, so they override the ``http_config``'s (a signed request's
+    ``Authorization``)."""
     shown = redact_url(url) if secret_url else url
-    hdrs = {"Content-Type": "application/json", "User-Agent": "tocsin"} if body is not None \
+    hdrs = {"Content-Type": content_type, "User-Agent": "tocsin"} if body is not None \
         else {"User-Agent": "tocsin"}
     if http is not None:
         hdrs.update(http.headers())
@@ -189,7 +219,7 @@ async def request(
             if status < 300:
                 return status, await resp.read()
             detail = (await resp.text(errors="replace"))[:512]
-            retryable = status >= 500 or status in (408, 429)
+            retryable = status >= 500 or status in retry_statuses
             raise DeliveryError(
                 f"{shown}: HTTP {status}: {detail}".rstrip(": "),
                 retryable=retryable,

@@ -68,6 +68,13 @@ class GlobalConfig(ConfigBase):
     smtp_auth_password_file: str | None = None
     smtp_auth_identity: str | None = None
     smtp_require_tls: bool = True
+    # OpsGenie and VictorOps defaults, as Alertmanager 0.25 names them.
+    opsgenie_api_url: URL = URL("https://api.opsgenie.com/")
+    opsgenie_api_key: Secret | None = None
+    opsgenie_api_key_file: str | None = None
+    victorops_api_url: URL = URL("https://alert.victorops.com/integrations/generic/20131114/alert/")
+    victorops_api_key: Secret | None = None
+    victorops_api_key_file: str | None = None
     # Telegram, Webex and WeChat defaults, as Alertmanager 0.25 names them.
     telegram_api_url: URL = URL("https://api.telegram.org")
     webex_api_url: URL = URL("https://webexapis.com/v1/messages")
@@ -79,9 +86,9 @@ class GlobalConfig(ConfigBase):
     def __post_init__(self) -> None:
         if self.resolve_timeout <= 0:
             raise field_error("resolve_timeout", "must be greater than zero")
-        if self.wechat_api_secret and self.wechat_api_secret_file:
-            raise field_error("wechat_api_secret_file",
-                              "set wechat_api_secret or wechat_api_secret_file, not both")
+        for name in ("opsgenie_api_key", "victorops_api_key", "wechat_api_secret"):
+            if getattr(self, name) and getattr(self, f"{name}_file"):
+                raise field_error(f"{name}_file", f"set {name} or {name}_file, not both")
 
 
 class SlackActionsConfig(ConfigBase):

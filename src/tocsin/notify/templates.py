@@ -24,12 +24,18 @@ JSON string whatever the label holds, and a bare ``{{ alerts | length }}`` is
 still a number. ``{{ value | tojson }}`` writes a whole JSON value (quotes
 included), not escaped again; so does ``| safe`` (text that is JSON already)
 and a macro's output (its own ``{{ }}`` are escaped).
+
+Alertmanager's own default values of templated fields, which ``amtool config
+show`` writes out (``{{ template "opsgenie.default.message" . }}``, Go template
+syntax), load as the channel's Jinja2 default that renders the same: each
+channel lists its defaults with :func:`alertmanager_defaults`.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -44,7 +50,9 @@ from markupsafe import Markup
 from tocsin.channels.data import message_data
 from tocsin.core.models import Alert, Notification
 
-__all__ = ["Template", "TemplateError", "Templates", "data", "duration_words", "json_text"]
+__all__ = [
+    "Template", "TemplateError", "Templates", "alertmanager_defaults", "data", "duration_words", "json_text",
+]
 
 log = structlog.get_logger("tocsin.notify.templates")
 
@@ -101,18 +109,38 @@ def _environment(autoescape: bool = False, *, json_body: bool = False) -> Immuta
         undefined=jinja2.ChainableUndefined, finalize=_finalize_json if json_body else None,
     )
     env.filters["duration"] = duration_words
+    # Go's ``urlquery``, as Alertmanager's templates escape the receiver in a link.
+    env.filters["urlquery"] = lambda value: quote_plus(str(value), safe="")
     env.filters["truncate_text"] = _truncate
     env.filters["since"] = lambda ts, now=None: duration_words((now or time.time()) - float(ts))
     env.filters["join_labels"] = lambda labels, sep=", ": sep.join(
         f"{k}={v}" for k, v in sorted(dict(labels).items()))
-    # Go's urlquery (url.QueryEscape), as Alertmanager's templates use it: space as +.
+    # A map's pairs as Alertmanager's SortedPairs orders them (alertname first).
     env.filters["sortedpairs"] = sorted_pairs
-    env.filters["urlquery"] = lambda value: quote_plus(str(value), safe="")
     env.globals["duration"] = duration_words
     return env
 
 
 _checker = _environment()
+
+#: Alertmanager's default values (by template name for ``{{ template "NAME" . }}``, else the
+#: exact text), each with the Jinja2 source that renders the same.
+_ALERTMANAGER_DEFAULTS: dict[str, str] = {}
+_TEMPLATE_CALL = re.compile(r'\{\{-?\s*template\s+"([^"]+)"\s+\.\s*-?\}\}')
+#: What only a Go template writes: ``{{ .Field``, ``{{ template "``, ``{{ if eq``, ``{{ range .``.
+_GO_SYNTAX = re.compile(r'\{\{-?\s*(\.|template\s+"|(if|with|range)\s+[.a-z])')
+
+
+def alertmanager_defaults(defaults: Mapping[str, str]) -> None:
+    """Let these Alertmanager defaults load as the given Jinja2 sources: keys are template
+    names (``opsgenie.default.message``) or, for a default that is not a template call,
+    its exact text (``{{ if eq .Status "firing" }}2{{ else }}0{{ end }}``)."""
+    _ALERTMANAGER_DEFAULTS.update(defaults)
+
+
+def _alertmanager_default(text: str) -> str | None:
+    call = _TEMPLATE_CALL.fullmatch(text.strip())
+    return _ALERTMANAGER_DEFAULTS.get(call[1] if call else text.strip())
 
 
 class Template(str):
@@ -124,10 +152,16 @@ class Template(str):
     def from_config(cls, obj: object) -> Template:
         if not isinstance(obj, str):
             raise TypeError("expected a template string")
+        if "{{" in obj and (default := _alertmanager_default(obj)) is not None:
+            return cls(default)
         try:
             _checker.parse(obj)
         except jinja2.TemplateSyntaxError as exc:
-            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}") from None
+            hint = ""
+            if _GO_SYNTAX.search(obj):
+                hint = (" (this looks like a Go template, as Alertmanager's: tocsin's templates are "
+                        "Jinja2, {{ commonLabels.x }} for {{ .CommonLabels.x }})")
+            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}{hint}") from None
         return cls(obj)
 
 

@@ -31,8 +31,11 @@ class RecordingServer:
     """
 
     class Request:
-        def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                     query: str = "") -> None:
             self.method, self.path, self.headers, self.body = method, path, headers, body
+            #: The query string, undecoded (``identifierType=alias``).
+            self.query = query
             #: The status answered; None while held, or if the client gave up waiting.
             self.status: int | None = None
 
@@ -77,7 +80,7 @@ class RecordingServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        req = self.Request(request.method, request.path, dict(request.headers), body)
+        req = self.Request(request.method, request.path, dict(request.headers), body, request.query_string)
         hold = None
         if self.hang or self._hang_next:
             self._hang_next -= 0 if self.hang else 1

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tocsin.config.document import ConfigError
 from tocsin.core.models import Alert, Notification
-from tocsin.notify.templates import Templates, data, duration_words
+from tocsin.notify.templates import Template, Templates, data, duration_words
 from tocsin.testing import advance, make_config, post, running
 
 NOW = 1_700_000_000.0
@@ -186,3 +186,28 @@ async def test_webhook_body_that_is_not_json_falls_back_to_the_standard_message(
     [(headers, body)] = record
     assert json.loads(body)["version"] == "4"
     assert "X-Tocsin-Signature" not in headers
+
+
+# -- Alertmanager's default values -------------------------------------------------------------
+
+
+def test_alertmanagers_default_values_load_as_the_registered_jinja(monkeypatch):
+    from tocsin.notify import templates
+
+    monkeypatch.setattr(templates, "_ALERTMANAGER_DEFAULTS", {})
+    templates.alertmanager_defaults({"x.default.title": "[{{ status }}]", '{{ if .A }}1{{ end }}': "{{ 1 }}"})
+    for text in ('{{ template "x.default.title" . }}', '{{template "x.default.title" .}}',
+                 ' {{- template "x.default.title" . -}} '):
+        assert Template.from_config(text) == "[{{ status }}]"
+    assert Template.from_config('{{ if .A }}1{{ end }}') == "{{ 1 }}"
+    # Not a default: Jinja2 as written, or a syntax error that says what Go looks like.
+    assert Template.from_config("{{ template }}") == "{{ template }}"
+    for go in ('{{ template "x.default.text" . }}', "{{ .CommonLabels.team }}",
+               '{{ if eq .Status "firing" }}2{{ end }}', '{{ template "x.default.title" . }} and more'):
+        with pytest.raises(ValueError, match="looks like a Go template"):
+            Template.from_config(go)
+
+
+def test_urlquery_escapes_as_go():
+    t = Templates()
+    assert t.render("{{ r|urlquery }}", {"r": "team a/b?c=d&e\\.f"}) == "team+a%2Fb%3Fc%3Dd%26e%5C.f"
