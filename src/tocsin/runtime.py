@@ -184,10 +184,7 @@ class Runtime:
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
         self._subs.append(dispatch_sub)
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
-        if self.hooks.has_impls("tocsin_observe"):
-            obs = self.bus.subscribe("observers")
-            self._subs.append(obs)
-            self.background.loop(self._observe_loop(obs), "observers")
+        self._start_observers()
         self.background.loop(self.scheduler.run(), "scheduler")
 
         for alert in self.alerts:
@@ -314,6 +311,14 @@ class Runtime:
             except Exception:
                 log.exception("routing failed", fingerprint=event.alert.fingerprint)  # type: ignore[attr-defined]
 
+    def _start_observers(self) -> None:
+        """The observers' loop, once a plugin observes (at start, or a plugin loaded at a reload)."""
+        if any(sub.name == "observers" for sub in self._subs) or not self.hooks.has_impls("tocsin_observe"):
+            return
+        obs = self.bus.subscribe("observers")
+        self._subs.append(obs)
+        self.background.loop(self._observe_loop(obs), "observers")
+
     async def _observe_loop(self, sub: Subscription) -> None:
         async for event in sub:
             # One by one: an observer raising (even synchronously) must not end the loop,
@@ -437,8 +442,10 @@ class Runtime:
         self.delivery = delivery
         self.inhibitor = inhibitor
         self._configure(config)
-        self.route_caller = self.hooks.first_result("tocsin_route")  # plugins may have changed
+        # Plugins may have changed: a reload loads those installed since start.
+        self.route_caller = self.hooks.first_result("tocsin_route")
         self.muters = self._muters()
+        self._start_observers()
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
         self._reloaded = (self.clock.now(), self.counters["config_reload_failures"])

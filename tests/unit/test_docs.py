@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 from tocsin import hookspecs
@@ -39,6 +40,26 @@ def test_every_hook_is_in_the_hook_reference_with_each_argument():
 
 def test_the_readme_points_at_the_hook_reference():
     assert "docs/plugin-hooks.md" in README
+
+
+EXAMPLE_PLUGIN = "plugins/tocsin-example-channel"
+#: ``<!-- file: PATH -->`` then a fenced block: the block is that file of the repository.
+EMBEDDED = re.compile(r"<!-- file: (\S+) -->\n```[a-z]*\n(.*?)^```$", re.S | re.M)
+
+
+def test_the_worked_channel_plugin_in_the_hook_reference_is_the_package_byte_for_byte():
+    embedded = dict(EMBEDDED.findall(HOOKS_DOC))
+    assert set(embedded) == {f"{EXAMPLE_PLUGIN}/pyproject.toml",
+                             f"{EXAMPLE_PLUGIN}/src/tocsin_example_channel/__init__.py"}
+    for path, text in embedded.items():
+        assert text == (ROOT / path).read_text(), f"docs/plugin-hooks.md shows an old {path}: copy it again"
+
+
+def test_the_readme_points_plugin_authors_at_the_worked_channel_plugin():
+    writing = README.split("## Writing a plugin", 1)[1].split("\n## ", 1)[0]
+    assert "docs/plugin-hooks.md#a-complete-channel-plugin" in writing
+    assert "notification.event" in writing
+    assert "\n### A complete channel plugin\n" in HOOKS_DOC
 
 
 def test_every_hook_has_a_docstring():

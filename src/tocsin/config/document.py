@@ -191,8 +191,19 @@ def _receiver_type(kinds: Mapping[str, ChannelKind]) -> type[msgspec.Struct]:
     return msgspec.defstruct("Receiver", fields, bases=(ConfigBase,), kw_only=True)
 
 
+def _unknown(name: Any, kinds: Mapping[str, Any], failed_plugins: Mapping[str, str]) -> str:
+    """The end of the message for a kind no plugin provides: what is there, and the
+    plugins that failed to load (one of them may be the one that would)."""
+    text = f"{name!r} (available: {', '.join(sorted(kinds)) or 'none'})"
+    if failed_plugins:
+        text += "; plugins that failed to load: " + "; ".join(
+            f"{plugin} ({error})" for plugin, error in sorted(failed_plugins.items()))
+    return text
+
+
 def _decode_receivers(
-    raw: list[dict[str, Any]], kinds: Mapping[str, ChannelKind], problems: list[Problem]
+    raw: list[dict[str, Any]], kinds: Mapping[str, ChannelKind], problems: list[Problem],
+    failed_plugins: Mapping[str, str],
 ) -> dict[str, ReceiverSpec]:
     rtype = _receiver_type(kinds)
     out: dict[str, ReceiverSpec] = {}
@@ -201,11 +212,8 @@ def _decode_receivers(
         if isinstance(item, dict):
             for key in item:
                 if isinstance(key, str) and key.endswith("_configs") and key[:-8] not in kinds:
-                    problems.append(Problem(
-                        join_path(path, key),
-                        f"no loaded plugin provides channel kind {key[:-8]!r} "
-                        f"(available: {', '.join(sorted(kinds)) or 'none'})",
-                    ))
+                    problems.append(Problem(join_path(path, key), "no loaded plugin provides channel kind "
+                                            + _unknown(key[:-8], kinds, failed_plugins)))
             item = {k: v for k, v in item.items() if not (
                 isinstance(k, str) and k.endswith("_configs") and k[:-8] not in kinds)}
         value, found = decode(item, rtype, path=path, dec_hook=dec_hook)
@@ -257,6 +265,7 @@ def _time_intervals(doc: ConfigDocument, problems: list[Problem]) -> dict[str, N
 
 def _decode_remediations(
     raw: Any, kinds: Mapping[str, RemediationKind], templates: Templates, problems: list[Problem],
+    failed_plugins: Mapping[str, str],
 ) -> dict[str, RemediationSpec]:
     out: dict[str, RemediationSpec] = {}
     if not isinstance(raw, list):
@@ -269,8 +278,8 @@ def _decode_remediations(
         kind_name = item.get("kind")
         kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None:
-            problems.append(Problem(f"{path}.kind", f"unknown remediation kind {kind_name!r} "
-                                    f"(available: {', '.join(sorted(kinds)) or 'none'})"))
+            problems.append(Problem(f"{path}.kind", "unknown remediation kind "
+                                    + _unknown(kind_name, kinds, failed_plugins)))
             continue
         value, found = decode(item, kind.config, path=path, dec_hook=dec_hook)
         problems.extend(found)
@@ -345,17 +354,21 @@ def load_config(
     *,
     source: str | None = None,
     remediation_kinds: Mapping[str, RemediationKind] | None = None,
+    failed_plugins: Mapping[str, str] | None = None,
 ) -> Config:
-    """Parse and validate a config document; raise ``ConfigError`` listing every problem."""
+    """Parse and validate a config document; raise ``ConfigError`` listing every problem.
+
+    ``failed_plugins`` (name: error) are named where a kind is unknown."""
+    failed = failed_plugins or {}
     node, data = parse(text, source, secret_keys(kinds, remediation_kinds or {}))
     doc, problems = decode(data, ConfigDocument, dec_hook=dec_hook)
     receivers: dict[str, ReceiverSpec] = {}
     raw_receivers = data.get("receivers")
     if isinstance(raw_receivers, list):
-        receivers = _decode_receivers(raw_receivers, kinds, problems)
+        receivers = _decode_receivers(raw_receivers, kinds, problems, failed)
     templates = _templates(doc, data, source, problems)
     remediations = _decode_remediations(data.get("remediations"), remediation_kinds or {}, templates,
-                                        problems)
+                                        problems, failed)
     # A receiver or remediation whose entry has problems (already reported) is still defined.
     check_references(data, receivers.keys() | defined_names(raw_receivers),
                      remediations.keys() | defined_names(data.get("remediations")), problems)

@@ -110,7 +110,8 @@ class Notification(msgspec.Struct, kw_only=True):
     repeat_interval: float = 4 * 3600.0
     group_interval: float = 300.0
     #: Empty for a group's notification. For a notice about the alerts' lifecycle:
-    #: ``acknowledged``, ``unacknowledged`` or ``escalated``, with who and why.
+    #: ``acknowledged``, ``unacknowledged``, ``escalated`` or ``remediation``, with who
+    #: (``actor``) and why (``note``). See docs/plugin-hooks.md, "What send() receives".
     event: str = ""
     actor: str = ""
     note: str = ""

@@ -71,15 +71,50 @@ class ConfigLoader:
             text = self.path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([Problem("", f"cannot read config: {exc.strerror}")], str(self.path)) from None
-        config = load_config(text, channel_kinds(self.pm), source=str(self.path),
-                             remediation_kinds=remediation_kinds(self.pm))
+        config = self._decode(text)
         disabled = [n for n in config.document.plugins.disable if self.pm.has_plugin(n)]
         if disabled:
             for name in disabled:
                 self.pm.unregister(name=name)
-            config = load_config(text, channel_kinds(self.pm), source=str(self.path),
-                             remediation_kinds=remediation_kinds(self.pm))
+            config = self._decode(text)
         return self._override(config)
+
+    def _decode(self, text: str) -> Config:
+        return load_config(text, channel_kinds(self.pm), source=str(self.path),
+                           remediation_kinds=remediation_kinds(self.pm), failed_plugins=self.pm.failures())
+
+    def reload(self) -> tuple[Config, dict[str, object]]:
+        """:meth:`load` at a reload, after loading the plugins installed since start (or
+        that failed to load, or that the config disabled before). Returns the config and the
+        plugins registered before it (for :meth:`restore`). On a ``ConfigError`` the
+        plugins are put back as they were."""
+        before = dict(self.pm.list_name_plugin())
+        self.pm.load_entry_points(reloading=True)
+        try:
+            config = self.load()
+        except ConfigError:
+            self.restore(before)
+            raise
+        added = {name for name, _ in self.pm.list_name_plugin()} - before.keys()
+        infos = {i.name: i for i in self.pm.infos}
+        for name in sorted(added):
+            info = infos.get(name)
+            log.info("plugin loaded at reload", plugin=name, distribution=info and info.distribution,
+                     version=info and info.version)
+        for impl in self.pm.hook.tocsin_register_routes.get_hookimpls():
+            if impl.plugin_name in added:
+                log.warning("a plugin loaded at reload serves its HTTP routes from the next restart",
+                            plugin=impl.plugin_name)
+        return config, before
+
+    def restore(self, before: dict[str, object]) -> None:
+        """The plugins registered as in ``before``, when a reload's config is not taken."""
+        for name, _ in self.pm.list_name_plugin():
+            if name not in before:
+                self.pm.unregister(name=name)
+        for name, plugin in before.items():
+            if plugin is not None and not self.pm.has_plugin(name):
+                self.pm.register(plugin, name=name)
 
     def _override(self, config: Config) -> Config:
         doc = config.document
@@ -280,13 +315,17 @@ class _Server:
             status = "reload failed; running the previous config"
             try:
                 try:
-                    new = self.loader.load()
+                    new, plugins = self.loader.reload()
                 except ConfigError as exc:
                     log.error("reload rejected; the running config stays", error=exc.render())
                     status = f"reload rejected ({len(exc.problems)} error(s)); running the previous config"
                     _reload_failed(self.runtime)
                     raise
-                await self._apply(new)
+                try:
+                    await self._apply(new)
+                except Exception:
+                    self.loader.restore(plugins)
+                    raise
                 status = _status(self.runtime, self.url, "config reloaded")
             finally:
                 sdnotify.ready(status)
