@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import ssl
 from collections.abc import Collection
+from typing import Any
 
 import aiohttp
 
@@ -14,7 +15,10 @@ from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_fi
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 
-__all__ = ["HTTPConfig", "post_json", "redact_url", "request", "secret_from_file", "send", "url_from_file"]
+__all__ = [
+    "HTTPConfig", "entry_or_global_secret", "post_json", "redact_url", "request", "secret_from_file", "send",
+    "url_from_file",
+]
 
 
 def redact_url(url: str) -> str:
@@ -34,6 +38,24 @@ def secret_from_file(path: str, field: str) -> Secret:
         return read_secret_file(path, field)
     except SecretFileError as exc:
         raise DeliveryError(str(exc), retryable=False) from None
+
+
+def entry_or_global_secret(entry: Any, global_config: Any, field: str, global_field: str, what: str) -> str:
+    """A credential an entry may set (``field`` or ``field_file``) and the ``global`` section
+    may default (``global_field`` or ``global_field_file``), as Alertmanager's OpsGenie and
+    VictorOps keys; a file is read now, so it can be rotated. Empty everywhere fails the
+    delivery for good, naming ``what``."""
+    value, path = getattr(entry, field, None), getattr(entry, f"{field}_file", None)
+    shown = f"{field}_file"
+    if not (value or path):
+        value = getattr(global_config, global_field, None)
+        path, shown = getattr(global_config, f"{global_field}_file", None), f"global.{global_field}_file"
+    if path:
+        value = secret_from_file(path, shown)
+    text = str(value or "").strip()
+    if not text:
+        raise DeliveryError(f"{what} is empty", retryable=False)
+    return text
 
 
 def url_from_file(path: str, field: str) -> URL:

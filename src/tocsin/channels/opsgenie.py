@@ -33,10 +33,10 @@ import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
 from tocsin.channels.amdefaults import ALERTMANAGER_URL, ALERTS_TEXT, SUBJECT, group_hash, truncate_runes
 from tocsin.channels.data import notice_line
-from tocsin.channels.http import HTTPConfig, secret_from_file, send
+from tocsin.channels.http import HTTPConfig, entry_or_global_secret, send
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
@@ -134,19 +134,8 @@ class OpsgenieChannel:
 
     def api_key(self) -> str:
         """The entry's key, else the global one; a key file is read now, so it can be rotated."""
-        c, g = self.config, self.ctx.global_config
-        key: str | None
-        if c.api_key or c.api_key_file:
-            key, path, field = c.api_key, c.api_key_file, "api_key_file"
-        else:
-            key = getattr(g, "opsgenie_api_key", None)
-            path, field = getattr(g, "opsgenie_api_key_file", None), "global.opsgenie_api_key_file"
-        if path:
-            key = secret_from_file(path, field)
-        key = str(key or "").strip()
-        if not key:
-            raise DeliveryError("OpsGenie API key is empty", retryable=False)
-        return key
+        return entry_or_global_secret(self.config, self.ctx.global_config, "api_key", "opsgenie_api_key",
+                                      "OpsGenie API key")
 
     def _render(self, source: str | None, d: Mapping[str, Any], what: str) -> str:
         if not source:

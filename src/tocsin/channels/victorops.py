@@ -30,7 +30,7 @@ from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
 from tocsin.channels.amdefaults import ALERTS_TEXT, SUBJECT, group_hash, truncate_runes
 from tocsin.channels.data import notice_line
-from tocsin.channels.http import HTTPConfig, secret_from_file, send
+from tocsin.channels.http import HTTPConfig, entry_or_global_secret, send
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
@@ -111,19 +111,8 @@ class VictoropsChannel:
 
     def api_key(self) -> str:
         """The entry's key, else the global one; a key file is read now, so it can be rotated."""
-        c, g = self.config, self.ctx.global_config
-        key: str | None
-        if c.api_key or c.api_key_file:
-            key, path, field = c.api_key, c.api_key_file, "api_key_file"
-        else:
-            key = getattr(g, "victorops_api_key", None)
-            path, field = getattr(g, "victorops_api_key_file", None), "global.victorops_api_key_file"
-        if path:
-            key = secret_from_file(path, field)
-        key = str(key or "").strip()
-        if not key:
-            raise DeliveryError("VictorOps API key is empty", retryable=False)
-        return key
+        return entry_or_global_secret(self.config, self.ctx.global_config, "api_key", "victorops_api_key",
+                                      "VictorOps API key")
 
     def _render(self, source: str, d: Mapping[str, Any], what: str) -> str:
         if not source:
