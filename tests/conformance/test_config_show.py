@@ -149,7 +149,7 @@ def covered_kinds() -> list[str]:
 
 
 def config_text() -> str:
-    more = "".join(f"    {kind}_configs:\n      - " + MORE[kind].replace("\n", "\n    ") + "\n"
+    more = "".join(f"    {kind}_configs:\n      - " + MORE[kind].replace("\n", "\n      ") + "\n"
                    for kind in covered_kinds())
     return CONFIG + more
 
