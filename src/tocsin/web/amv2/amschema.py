@@ -6,7 +6,8 @@ Alertmanager v0.25.0 and ``config/http_config.go`` of prometheus/common v0.38.0.
 :mod:`tocsin.web.amv2.config_show` reads a tocsin config through these tables to
 answer ``config.original`` as Alertmanager does. The types say how a value is shown:
 ``SECRET`` and ``SECRET_URL`` (Alertmanager's ``Secret`` and ``SecretURL``) as
-``<secret>``, ``URL`` in clear.
+``<secret>``, ``URL`` in clear. tests/conformance/test_config_show.py compares the
+result with the real Alertmanager's answer, every integration and most fields included.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ INT = Kind("int")
 DURATION = Kind("model.Duration")      # Prometheus' format: 1m30s, 1d12h
 GO_DURATION = Kind("time.Duration")    # Go's format: 1m0s, 1h0m0s
 HOSTPORT = Kind("HostPort")            # host:port
-TLS_VERSION = Kind("TLSVersion")
+TLS_VERSION = Kind("TLSVersion")       # by name (TLS12): Alertmanager writes the number, which
+                                      # its own loader (and so amtool) cannot read back
 MATCHERS = Kind("Matchers")            # sorted, each as name="value"
 REGEXPS = Kind("MatchRegexps")         # label name -> the regex as written
 WEEKDAYS = Kind("[]WeekdayRange")      # the time interval ranges, each as Alertmanager
