@@ -39,6 +39,7 @@ def amtool(d: Daemon, *args: str) -> str:
     out = subprocess.run([binary, f"--alertmanager.url={d.url}", *args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, (args, out.stdout, out.stderr)
+    assert "Warning" not in out.stderr, (args, out.stderr)  # e.g. a version mismatch
     return out.stdout
 
 

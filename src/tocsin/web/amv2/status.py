@@ -5,7 +5,6 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from tocsin import __version__
@@ -14,62 +13,13 @@ from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts
 from tocsin.web import json_response
 from tocsin.web.amv2.alerts import AlertQuery, gettable
+from tocsin.web.amv2.config_show import alertmanager_config
 from tocsin.web.keys import RUNTIME
 
-__all__ = ["ALERTMANAGER_VERSION", "mask_secrets", "routes"]
+__all__ = ["ALERTMANAGER_VERSION", "routes"]
 
 #: The Alertmanager release whose API v2 and behaviour tocsin follows.
 ALERTMANAGER_VERSION = "0.25.0"
-
-#: Keys whose values are secrets wherever they appear in a config document.
-SECRET_KEYS = frozenset({
-    "password", "credentials", "bearer_token", "secret", "api_key", "routing_key", "service_key",
-    "auth_password", "auth_secret", "token", "api_url", "webhook_url", "signing_secret",
-    "basic_auth_users", "webhook_secrets", "hmac_secret",
-})
-#: ... and keys ending like these (``smtp_auth_password``, ``slack_api_url``); ``*_file`` keys
-#: hold paths, which are not.
-SECRET_SUFFIXES = ("password", "secret", "secrets", "token", "_key", "credentials", "api_url", "webhook_url")
-#: Under these list keys, ``url`` is a secret too (it often embeds a token), as Alertmanager has it.
-SECRET_URL_PARENTS = frozenset({"webhook_configs", "slack_configs", "discord_configs", "msteams_configs",
-                                "remediations"})
-
-
-def is_secret_key(key: Any, parent: str = "") -> bool:
-    if not isinstance(key, str) or key.endswith("_file"):
-        return False
-    return key in SECRET_KEYS or key.endswith(SECRET_SUFFIXES) or (
-        key == "url" and parent in SECRET_URL_PARENTS)
-
-
-def mask_secrets(data: Any, parent: str = "") -> Any:
-    if isinstance(data, dict):
-        out = {}
-        for k, v in data.items():
-            if is_secret_key(k, parent) and v not in (None, "", [], {}):
-                out[k] = ({u: "<secret>" for u in v} if isinstance(v, dict)
-                          else ["<secret>"] * len(v) if isinstance(v, list) else "<secret>")
-            else:
-                out[k] = mask_secrets(v, parent)
-        return out
-    if isinstance(data, list):
-        return [mask_secrets(v, parent) for v in data]
-    return data
-
-
-def _mask_document(text: str) -> str:
-    data = yaml.safe_load(text) or {}
-
-    def walk(node: Any, key: str = "") -> Any:
-        if isinstance(node, dict):
-            return {k: walk(v, k) for k, v in node.items()}
-        if isinstance(node, list) and (key.endswith("_configs") or key in SECRET_URL_PARENTS):
-            return [mask_secrets(item, key) for item in node]
-        if isinstance(node, list):
-            return [walk(v, key) for v in node]
-        return node
-
-    return yaml.safe_dump(mask_secrets(walk(data)), sort_keys=False, allow_unicode=True)
 
 
 async def get_groups(request: web.Request) -> web.Response:
@@ -119,7 +69,7 @@ async def get_status(request: web.Request) -> web.Response:
             "version": ALERTMANAGER_VERSION, "revision": f"tocsin {__version__}", "branch": "tocsin",
             "buildUser": "", "buildDate": "", "goVersion": f"python{platform.python_version()}",
         },
-        "config": {"original": _mask_document(rt.config.original)},
+        "config": {"original": alertmanager_config(rt.config)},
         "uptime": format_ts(rt.started_at),
     })
 
