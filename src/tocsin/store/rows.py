@@ -19,8 +19,8 @@ from tocsin.store import Attempt, DeadLetter, NflogEntry
 
 __all__ = [
     "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
-    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
-    "SILENCE_SQL", "Op", "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row",
+    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
+    "SHARED_SQL", "SILENCE_SQL", "Op", "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row",
     "dead_letters", "history_events", "history_rows", "incident", "incident_rows", "incidents",
     "nflog_entries", "nflog_row", "run", "run_rows", "runs", "silence_rows", "silences",
 ]
@@ -144,6 +144,33 @@ def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
     """From ``SELECT body``."""
     return [_incident_dec.decode(row[0]) for row in rows]
 
+
+#: The incidents a short reference names (parameters: ``ref*``, ``*ref``, ``ref*``, a limit):
+#: ids that start or end with it, the latest incident of each fingerprint that starts with
+#: it; each row the count of them all and one's body, newest first.
+NAMED_SQL = """
+WITH hits(id) AS (
+    SELECT id FROM incidents WHERE id GLOB ?
+    UNION
+    SELECT id FROM incidents WHERE id GLOB ?
+    UNION
+    SELECT (SELECT i.id FROM incidents i WHERE i.fingerprint = f.fingerprint
+            ORDER BY i.fired_at DESC LIMIT 1)
+    FROM (SELECT DISTINCT fingerprint FROM incidents WHERE fingerprint GLOB ?) f
+)
+SELECT (SELECT COUNT(*) FROM hits), incidents.body FROM incidents JOIN hits USING (id)
+ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?
+"""
+
+#: Which of the references (a JSON array, each of the given length) more than one id end,
+#: id start or fingerprint start answers to (parameters: the length three times, the array).
+SHARED_SQL = """
+SELECT s FROM (
+    SELECT substr(id, -?) AS s FROM incidents
+    UNION ALL SELECT substr(id, 1, ?) FROM incidents
+    UNION ALL SELECT DISTINCT substr(fingerprint, 1, ?) FROM incidents
+) WHERE s IN (SELECT value FROM json_each(?)) GROUP BY s HAVING COUNT(*) > 1
+"""
 
 HISTORY_SQL = (
     "INSERT INTO history (at, alert_id, fingerprint, kind, actor, detail) VALUES (?,?,?,?,?,?)"
