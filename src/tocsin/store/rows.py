@@ -145,31 +145,36 @@ def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
     return [_incident_dec.decode(row[0]) for row in rows]
 
 
-#: The incidents a short reference names (parameters: ``ref*``, ``*ref``, ``ref*``, a limit):
-#: ids that start or end with it, the latest incident of each fingerprint that starts with
-#: it; each row the count of them all and one's body, newest first.
+#: The incidents a short reference names (parameters: the reference, lowercase hex digits,
+#: and a limit): ids that start or end with it, the latest incident of each fingerprint
+#: that starts with it; each row the count of them all and one's body, newest first. A
+#: start is a range of the index (hex digits sort below ``g``); an end, one scan of it.
 NAMED_SQL = """
 WITH hits(id) AS (
-    SELECT id FROM incidents WHERE id GLOB ?
+    SELECT id FROM incidents WHERE id >= ?1 AND id < ?1 || 'g'
     UNION
-    SELECT id FROM incidents WHERE id GLOB ?
+    SELECT id FROM incidents WHERE substr(id, -length(?1)) = ?1
     UNION
     SELECT (SELECT i.id FROM incidents i WHERE i.fingerprint = f.fingerprint
             ORDER BY i.fired_at DESC LIMIT 1)
-    FROM (SELECT DISTINCT fingerprint FROM incidents WHERE fingerprint GLOB ?) f
+    FROM (SELECT DISTINCT fingerprint FROM incidents
+          WHERE fingerprint >= ?1 AND fingerprint < ?1 || 'g') f
 )
 SELECT (SELECT COUNT(*) FROM hits), incidents.body FROM incidents JOIN hits USING (id)
-ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?
+ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?2
 """
 
-#: Which of the references (a JSON array, each of the given length) more than one id end,
-#: id start or fingerprint start answers to (parameters: the length three times, the array).
+#: Which of the references (parameters: their length, and a JSON array of them) more than
+#: one incident answers to: the ends of ids (one scan of the id index), and the start of
+#: another id or of a fingerprint (a range of an index each).
 SHARED_SQL = """
-SELECT s FROM (
-    SELECT substr(id, -?) AS s FROM incidents
-    UNION ALL SELECT substr(id, 1, ?) FROM incidents
-    UNION ALL SELECT DISTINCT substr(fingerprint, 1, ?) FROM incidents
-) WHERE s IN (SELECT value FROM json_each(?)) GROUP BY s HAVING COUNT(*) > 1
+WITH refs(ref) AS (SELECT value FROM json_each(?2)),
+ends(ref, n) AS (SELECT substr(id, -?1), COUNT(*) FROM incidents
+                 WHERE substr(id, -?1) IN (SELECT ref FROM refs) GROUP BY 1)
+SELECT refs.ref FROM refs LEFT JOIN ends USING (ref)
+WHERE coalesce(ends.n, 0)
+    + EXISTS (SELECT 1 FROM incidents WHERE id >= refs.ref AND id < refs.ref || 'g')
+    + EXISTS (SELECT 1 FROM incidents WHERE fingerprint >= refs.ref AND fingerprint < refs.ref || 'g') > 1
 """
 
 HISTORY_SQL = (

@@ -364,14 +364,14 @@ class SQLiteStore:
 
     async def incidents_named(self, ref: str, limit: int) -> tuple[int, list[Incident]]:
         if not ref or ref.strip("0123456789abcdef"):
-            return 0, []  # GLOB's own characters (*?[) never reach the pattern
-        found = list(await self._fetch(rows.NAMED_SQL, (ref + "*", "*" + ref, ref + "*", limit)))
+            return 0, []  # ids and fingerprints are lowercase hex: nothing else names one
+        found = list(await self._fetch(rows.NAMED_SQL, (ref, limit)))
         return (found[0][0] if found else 0), rows.incidents(r[1:] for r in found)
 
     async def shared_refs(self, refs: Sequence[str], length: int) -> set[str]:
         if not refs:
             return set()
-        found = await self._fetch(rows.SHARED_SQL, (length, length, length, json.dumps(list(refs))))
+        found = await self._fetch(rows.SHARED_SQL, (length, json.dumps(list(refs))))
         return {r[0] for r in found}
 
     async def query_incidents(self, q: IncidentQuery) -> list[Incident]:

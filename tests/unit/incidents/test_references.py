@@ -83,7 +83,7 @@ async def test_a_reference_that_names_nothing_says_so(tmp_path):
     async with api_client(CONFIG, tmp_path, clock=clock) as (client, rt):
         made = await event(client, type="A", severity="warning")
         assert (await rt.store.incidents_named(made["id"][:2], 10))[0] == 1
-        for pattern in ("*", "?", "[0-9]", "", "0*"):  # GLOB's characters match nothing
+        for pattern in ("*", "?", "[0-9]", "", "0*", "0%"):  # patterns match nothing
             assert await rt.store.incidents_named(pattern, 10) == (0, []), pattern
         for ref in ("fffffffe", "ab", "not-hex!"):
             status, body = await get(client, ref)
@@ -159,3 +159,34 @@ async def test_starts_at_is_the_senders_and_is_kept_with_the_alert(tmp_path):
         stored = await rt.store.get_incident(item["id"])
         assert stored is not None
         assert stored.starts_at == pytest.approx(1_699_992_000.0)
+
+
+async def test_the_store_finds_what_a_reference_could_name(tmp_path):
+    """An id's end that is also the start of another id, or of a fingerprint, is shared."""
+    from tocsin.core.records import Incident
+    from tocsin.store.sqlite import SQLiteStore
+
+    def incident(id_: str, fp: str, at: float) -> Incident:
+        return Incident(id=id_, fingerprint=fp, labels={"alertname": "A"}, fired_at=at, last_seen=at)
+
+    store = SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        await store.save(incidents=[
+            incident("0" * 24 + "abcdef01", "1" * 16, 1.0),  # its end is...
+            incident("2" * 32, "abcdef01" + "0" * 8, 2.0),  # ...this one's fingerprint's start
+            incident("abcd1234" + "3" * 24, "4" * 16, 3.0),  # its start is...
+            incident("5" * 24 + "abcd1234", "6" * 16, 4.0),  # ...this one's end
+            incident("7" * 24 + "99999999", "8" * 16, 5.0),  # alone
+        ])
+        assert await store.shared_refs(["abcdef01", "abcd1234", "99999999", "00000000"], 8) == {
+            "abcdef01", "abcd1234"}
+        count, named = await store.incidents_named("abcdef01", 10)
+        assert (count, [i.id for i in named]) == (2, ["2" * 32, "0" * 24 + "abcdef01"])  # newest first
+        count, named = await store.incidents_named("abcd", 1)  # an id's start, a fingerprint's start
+        assert (count, [i.id for i in named]) == (2, ["abcd1234" + "3" * 24])  # the limit, not the count
+        count, named = await store.incidents_named("1234", 10)  # an id's end
+        assert (count, [i.id for i in named]) == (1, ["5" * 24 + "abcd1234"])
+        assert (await store.incidents_named("99999999", 10))[0] == 1
+    finally:
+        await store.close()
