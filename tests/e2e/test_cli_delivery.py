@@ -47,7 +47,8 @@ receivers:
     items = json.loads(listed.stdout)
     assert sorted(i["groupKey"] for i in items) == ['{}:{alertname="A"}', '{}:{alertname="B"}']
     table = (await tocsin("dlq", "--url", d.url, "list")).stdout
-    assert table.splitlines()[0].split()[:4] == ["ID", "At", "Receiver", "Integration"]
+    assert table.splitlines()[0].split() == ["ID", "AT", "RECEIVER", "INTEGRATION", "ALERTS", "ATTEMPTS",
+                                             "ERROR"]
 
     first, second = (str(i["id"]) for i in items)
     failed = await tocsin("dlq", "--url", d.url, "replay", first)
@@ -59,7 +60,9 @@ receivers:
     assert ok.returncode == 0
     assert f"{first}: delivered" in ok.stdout
     assert receiver.messages[-1]["status"] == "firing"
-    assert (await tocsin("dlq", "--url", d.url, "drop", second)).returncode == 0
+    dropped = await tocsin("dlq", "drop", second, "--url", d.url, "-o", "json")
+    assert dropped.returncode == 0, dropped.stderr
+    assert json.loads(dropped.stdout) == [{"id": second, "status": "dropped"}]
     assert json.loads((await tocsin("dlq", "--url", d.url, "list", "-o", "json")).stdout) == []
     missing = await tocsin("dlq", "--url", d.url, "drop", second)
     assert missing.returncode == 1
@@ -78,6 +81,11 @@ receivers:
     assert dry.returncode == 0, dry.stderr
     assert "webhook[0]: would send:" in dry.stdout
     assert "TocsinTest" in dry.stdout
+    as_json = await tocsin("notify", "test", "--config", str(cfg), "--receiver", "team", "--dry-run",
+                           "-o", "json")
+    [preview] = json.loads(as_json.stdout)
+    assert (preview["integration"], preview["status"]) == ("webhook[0]", "preview")
+    assert "TocsinTest" in preview["preview"]
     assert receiver.messages == []
     sent = await tocsin("notify", "test", "--config", str(cfg), "--receiver", "team")
     assert sent.returncode == 0

@@ -84,3 +84,24 @@ async def test_errors_are_clear(daemon):
     down = tocsin(f"http://127.0.0.1:{port}", "query", ok=False)
     assert down.returncode == 1
     assert f"127.0.0.1:{port}" in down.stderr
+
+
+async def test_silences_with_a_token(tmp_path):
+    """`silence` had no --token: with server.auth set it could not add, list or expire."""
+    token = "silence-admin-token-0123456789"
+    cfg = tmp_path / "tocsin.yml"
+    cfg.write_text(f"server: {{auth: {{tokens: [{{name: ops, role: admin, token: {token}}}]}}}}\n"
+                   "route: {receiver: r}\nreceivers: [{name: r}]\n")
+    d = Daemon(cfg, tmp_path / "db" / "t.db", tmp_path / "t.log")
+    await d.start()
+    try:
+        refused = tocsin(d.url, "add", "DiskFull", ok=False)
+        assert refused.returncode == 1
+        assert "HTTP 401" in refused.stderr
+        added = tocsin(d.url, "add", "DiskFull", "--token", token, "-o", "json")
+        sid = json.loads(added.stdout)["silenceID"]
+        assert tocsin(d.url, "query", "-q", "--token", token).stdout.split() == [sid]
+        tocsin(d.url, "expire", sid, "--token", token)
+        assert tocsin(d.url, "query", "-q", "--expired", "--token", token).stdout.split() == [sid]
+    finally:
+        d.stop()

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from tocsin.cli.common import DEFAULT_CONFIG, CLIError
+from tocsin.cli.common import DEFAULT_CONFIG, STDOUT, CLIError, SubParsers, command, group, print_json
 
 __all__ = ["add_commands", "notify_test"]
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    nt = sub.add_parser("notify", help="notification tools")
-    ntsub = nt.add_subparsers(dest="notify_command", required=True)
-    ntt = ntsub.add_parser("test", help="send a synthetic firing alert through a receiver's integrations")
+def add_commands(sub: SubParsers) -> None:
+    ntsub = group(sub, "notify", "notification tools")
+    ntt = command(ntsub, "test", "send a synthetic firing alert through a receiver's integrations")
     ntt.add_argument("--config", default=DEFAULT_CONFIG)
     ntt.add_argument("--receiver", required=True)
     ntt.add_argument("--dry-run", action="store_true", help="print what each integration would send")
@@ -25,17 +23,31 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    return notify_test(args.config, args.receiver, dry_run=args.dry_run)
+    return notify_test(args.config, args.receiver, dry_run=args.dry_run, output=args.output)
 
 
-def notify_test(config_path: str, receiver: str, *, dry_run: bool = False,
-                out: TextIO = sys.stdout) -> int:
+def notify_test(config_path: str, receiver: str, *, dry_run: bool = False, output: str = "simple",
+                out: TextIO = STDOUT) -> int:
     """Send a synthetic firing alert through every integration of a receiver
-    (or, with ``dry_run``, print what each would send)."""
-    return asyncio.run(_notify_test(config_path, receiver, dry_run, out))
+    (or, with ``dry_run``, print what each would send); exit 1 when one failed. With
+    ``-o json``, an array of ``{"integration", "status"`` (sent, failed, preview)``,
+    "error" | "preview"}``."""
+    results: list[dict[str, Any]] = []
+    status = asyncio.run(_notify_test(config_path, receiver, dry_run, results))
+    if output == "json":
+        print_json(results, out)
+        return status
+    for r in results:
+        if r["status"] == "preview":
+            out.write(f"{r['integration']}: would send:\n{r['preview']}\n")
+        elif r["status"] == "sent":
+            out.write(f"{r['integration']}: sent\n")
+        else:
+            out.write(f"{r['integration']}: FAILED: {r['error']}\n")
+    return status
 
 
-async def _notify_test(config_path: str, receiver: str, dry_run: bool, out: TextIO) -> int:
+async def _notify_test(config_path: str, receiver: str, dry_run: bool, results: list[dict[str, Any]]) -> int:
     import time
 
     import aiohttp
@@ -76,12 +88,13 @@ async def _notify_test(config_path: str, receiver: str, dry_run: bool, out: Text
                 if isinstance(preview, bytes):
                     preview = preview.decode(errors="replace")
                 shown = preview if preview is not None else "(no preview)"
-                out.write(f"{ispec.name}: would send:\n{shown}\n")
+                results.append({"integration": ispec.name, "status": "preview", "preview": shown})
                 continue
             try:
                 await asyncio.wait_for(channel.send(n), float(ispec.config.timeout))
-                out.write(f"{ispec.name}: sent\n")
+                results.append({"integration": ispec.name, "status": "sent"})
             except (DeliveryError, TimeoutError) as exc:
                 failed += 1
-                out.write(f"{ispec.name}: FAILED: {exc or 'timed out'}\n")
+                results.append({"integration": ispec.name, "status": "failed",
+                                "error": str(exc) or "timed out"})
     return 1 if failed else 0

@@ -4,32 +4,52 @@ loaded, and the channel and remediation kinds it contributes."""
 from __future__ import annotations
 
 import argparse
+from typing import Any, TextIO
 
-__all__ = ["add_commands"]
+from tocsin.cli.common import STDOUT, SubParsers, command, group, print_json, print_table
+
+__all__ = ["add_commands", "plugins_list"]
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    pl = sub.add_parser("plugins", help="plugins")
-    plsub = pl.add_subparsers(dest="plugins_command", required=True)
-    ls = plsub.add_parser("list", help="list plugins: name, module, distribution, state")
+def add_commands(sub: SubParsers) -> None:
+    psub = group(sub, "plugins", "plugins")
+    ls = command(psub, "list", "list plugins: name, module, distribution, state, what each provides")
     ls.set_defaults(func=_cmd_list)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    return plugins_list(output=args.output)
+
+
+def _found() -> list[dict[str, Any]]:
     from tocsin.daemon.serve import load_plugins
     from tocsin.plugins import channel_kinds, remediation_kinds
 
     pm = load_plugins()
     contributed = (("channels", channel_kinds(pm)), ("remediations", remediation_kinds(pm)))
+    found = []
     for info in pm.infos:
-        where = f"{info.distribution} {info.version}" if info.distribution else "?"
-        state = "loaded" if info.loaded else f"FAILED: {info.error}"
         module = getattr(pm.get_plugin(info.name), "__name__", None)
-        extra = ""
+        item: dict[str, Any] = {"name": info.name, "module": info.module, "distribution": info.distribution,
+                                "version": info.version, "loaded": info.loaded, "error": info.error}
         for what, kinds in contributed:
-            provides = sorted(k for k, v in kinds.items() if module and (
+            item[what] = sorted(k for k, v in kinds.items() if module and (
                 v.factory.__module__ == module or v.factory.__module__.startswith(module + ".")))
-            if provides:
-                extra += f"  {what}: {', '.join(provides)}"
-        print(f"{info.name:<22} {info.module:<32} {where:<20} {state}{extra}")
+        found.append(item)
+    return found
+
+
+def plugins_list(*, output: str = "simple", out: TextIO = STDOUT) -> int:
+    found = _found()
+    if output == "json":
+        print_json(found, out)
+        return 0
+    rows = [("NAME", "MODULE", "DISTRIBUTION", "STATE", "PROVIDES")]
+    for p in found:
+        where = f"{p['distribution']} {p['version']}" if p["distribution"] else "?"
+        state = "loaded" if p["loaded"] else f"FAILED: {p['error']}"
+        provides = "  ".join(f"{what}: {', '.join(p[what])}"
+                             for what in ("channels", "remediations") if p[what])
+        rows.append((p["name"], p["module"], where, state, provides))
+    print_table(rows, out, lambda i, cell: "31" if i == 3 and cell.startswith("FAILED") else None)
     return 0

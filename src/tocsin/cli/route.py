@@ -7,11 +7,10 @@ so scripts written for one work with the other.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tocsin.cli.common import DEFAULT_CONFIG, CLIError
+from tocsin.cli.common import DEFAULT_CONFIG, STDOUT, CLIError, SubParsers, command, group, print_json
 from tocsin.core.matchers import MatcherError, MatchType, parse_matcher
 
 if TYPE_CHECKING:
@@ -20,11 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["add_commands", "matching_tree", "parse_labels", "route_test"]
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    r = sub.add_parser("route", help="routing tree tools")
-    rsub = r.add_subparsers(dest="route_command", required=True)
-    rt = rsub.add_parser("test", help="print the receivers an alert with these labels goes to, "
-                                      "as amtool config routes test does")
+def add_commands(sub: SubParsers) -> None:
+    rsub = group(sub, "route", "routing tree tools")
+    rt = command(rsub, "test", "print the receivers an alert with these labels goes to, "
+                               "as amtool config routes test does")
     rt.add_argument("--config", default=DEFAULT_CONFIG)
     rt.add_argument("--tree", action="store_true", help="also print the matching routes")
     rt.add_argument("--verify.receivers", dest="verify_receivers", metavar="R1,R2",
@@ -34,7 +32,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    return route_test(args.config, args.labels, tree=args.tree, verify=args.verify_receivers)
+    return route_test(args.config, args.labels, tree=args.tree, verify=args.verify_receivers,
+                      output=args.output)
 
 
 def parse_labels(args: list[str]) -> dict[str, str]:
@@ -85,8 +84,10 @@ def matching_tree(root: Route, labels: dict[str, str]) -> list[str]:
 
 def route_test(
     config_path: str, labels_args: list[str], *, tree: bool = False,
-    verify: str | None = None, out: TextIO = sys.stdout,
+    verify: str | None = None, output: str = "simple", out: TextIO = STDOUT,
 ) -> int:
+    """The receivers, comma separated, as amtool prints them; with ``-o json``
+    ``{"receivers": [...]}`` (and ``tree``, its lines). Exit 1 when ``verify`` differs."""
     from tocsin.config.document import ConfigError
     from tocsin.daemon.serve import ConfigLoader, load_plugins
 
@@ -95,11 +96,21 @@ def route_test(
     except ConfigError as exc:
         raise CLIError(exc.render()) from None
     labels = parse_labels(labels_args)
+    receivers = [r.receiver for r in config.route.match(labels)]
+    slug = ",".join(receivers)
+    differs = verify is not None and verify != slug
+    if output == "json":
+        data: dict[str, Any] = {"receivers": receivers}
+        if tree:
+            data["tree"] = matching_tree(config.route, labels)
+        if verify is not None:
+            data["verified"] = not differs
+        print_json(data, out)
+        return 1 if differs else 0
     if tree:
         out.write("Matching routes:\n" + "\n".join(matching_tree(config.route, labels)) + "\n\n\n")
-    slug = ",".join(r.receiver for r in config.route.match(labels))
     out.write(slug + "\n")
-    if verify is not None and verify != slug:
+    if differs:
         out.write("WARNING: Expected receivers did not match resolved receivers.\n")
         return 1
     return 0

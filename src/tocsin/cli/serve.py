@@ -6,21 +6,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
-from tocsin.cli.common import DEFAULT_CONFIG
+from tocsin.cli.common import DEFAULT_CONFIG, STDOUT, SubParsers, command, print_json
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "check_config"]
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("serve", help="run the daemon in the foreground")
+def add_commands(sub: SubParsers) -> None:
+    s = command(sub, "serve", "run the daemon in the foreground", output=None)
     s.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     s.add_argument("--listen", help="HOST:PORT to listen on, overriding server.listen")
     s.add_argument("--storage", help="SQLite database path, overriding storage.path")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=_cmd_serve)
 
-    c = sub.add_parser("check-config", help="validate config files; exit 1 on any error")
+    c = command(sub, "check-config", "validate config files; exit 1 on any error")
     c.add_argument("paths", nargs="*", help="config files (default: --config)")
     c.add_argument("--config", default=DEFAULT_CONFIG)
     c.set_defaults(func=_cmd_check_config)
@@ -52,17 +53,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    return check_config(args.paths or [args.config], output=args.output)
+
+
+def check_config(paths: list[str], *, output: str = "simple", out: TextIO = STDOUT) -> int:
+    """Each file's errors (``line N: yaml.path: message``) or its summary; exit 1 on any error.
+    With ``-o json``, an array of ``{"path", "ok", "summary" | "errors"}``."""
     from tocsin.config.document import ConfigError
     from tocsin.daemon.serve import ConfigLoader, load_plugins
 
     status = 0
-    for path in args.paths or [args.config]:
+    results: list[dict[str, Any]] = []
+    for path in paths:
         try:
             config = ConfigLoader(Path(path), load_plugins()).load()
         except ConfigError as exc:
-            print(exc.render())
-            print(f"{path}: {len(exc.problems)} error(s)")
             status = 1
+            results.append({"path": path, "ok": False, "errors": [
+                {"line": p.line, "path": p.path, "message": p.message} for p in exc.problems]})
+            if output != "json":
+                out.write(f"{exc.render()}\n{path}: {len(exc.problems)} error(s)\n")
             continue
-        print(f"{path}: OK: {config.summary()}")
+        results.append({"path": path, "ok": True, "summary": config.summary()})
+        if output != "json":
+            out.write(f"{path}: OK: {config.summary()}\n")
+    if output == "json":
+        print_json(results, out)
     return status

@@ -5,53 +5,59 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
-import sys
 import urllib.parse
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from tocsin.cli.common import CLIError, base_url, print_table, request
+from tocsin.cli.common import (
+    STDOUT,
+    CLIError,
+    SubParsers,
+    base_url,
+    command,
+    group,
+    print_json,
+    print_table,
+    quoted,
+    request,
+)
 from tocsin.core.durations import Duration
 from tocsin.core.matchers import MatcherError, parse_matchers
 
 __all__ = ["add_commands", "silence_add", "silence_expire", "silence_matchers", "silence_query"]
 
 
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    si = sub.add_parser("silence", help="silences on a running daemon")
-    si.add_argument("--url", help="daemon URL (default $TOCSIN_URL or http://127.0.0.1:9095)")
-    ssub = si.add_subparsers(dest="silence_command", required=True)
-    add = ssub.add_parser("add", help="add a silence; prints its id")
+def add_commands(sub: SubParsers) -> None:
+    ssub = group(sub, "silence", "silences on a running daemon", daemon=True)
+    add = command(ssub, "add", "add a silence; prints its id", daemon=True)
     add.add_argument("matchers", nargs="+", help='e.g. alertname=DiskFull instance=~"db.*"')
     add.add_argument("--duration", default="1h")
     add.add_argument("--start", help="RFC3339 start (default now)")
     add.add_argument("--end", help="RFC3339 end (overrides --duration)")
     add.add_argument("--author", "-a")
     add.add_argument("--comment", "-c", default="")
-    q = ssub.add_parser("query", help="list silences (active and pending; --expired for the rest)")
+    q = command(ssub, "query", "list silences (active and pending; --expired for the rest)", daemon=True)
     q.add_argument("matchers", nargs="*")
     q.add_argument("--expired", action="store_true")
     q.add_argument("--quiet", "-q", action="store_true", help="print ids only")
-    q.add_argument("--output", "-o", choices=["simple", "json"], default="simple")
-    ex = ssub.add_parser("expire", help="expire silences by id")
-    ex.add_argument("ids", nargs="+")
+    ex = command(ssub, "expire", "expire silences by id (prints nothing, as amtool)", daemon=True,
+                 output=None)
+    ex.add_argument("ids", nargs="+", metavar="id")
     for parser in (add, q, ex):
-        parser.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    si.set_defaults(func=_cmd_silence)
+        parser.set_defaults(func=_cmd_silence)
 
 
 def _cmd_silence(args: argparse.Namespace) -> int:
     if args.silence_command == "add":
         return silence_add(
             args.url, args.matchers, duration=args.duration, start=args.start, end=args.end,
-            author=args.author, comment=args.comment,
+            author=args.author, comment=args.comment, token=args.token, output=args.output,
         )
     if args.silence_command == "query":
         return silence_query(args.url, args.matchers, expired=args.expired,
-                             quiet=args.quiet, output=args.output)
-    return silence_expire(args.url, args.ids)
+                             quiet=args.quiet, output=args.output, token=args.token)
+    return silence_expire(args.url, args.ids, token=args.token)
 
 
 def _iso(dt: datetime) -> str:
@@ -87,7 +93,7 @@ def silence_matchers(args: list[str]) -> list[dict[str, Any]]:
 def silence_add(
     url: str | None, matchers: list[str], *, duration: str = "1h", start: str | None = None,
     end: str | None = None, author: str | None = None, comment: str = "",
-    out: TextIO = sys.stdout,
+    token: str | None = None, output: str = "simple", out: TextIO = STDOUT,
 ) -> int:
     body_matchers = silence_matchers(matchers)
     starts = _parse_time(start, "--start") if start else datetime.now(UTC)
@@ -105,8 +111,11 @@ def silence_add(
         "matchers": body_matchers, "startsAt": _iso(starts), "endsAt": _iso(ends),
         "createdBy": author or os.environ.get("USER") or getpass.getuser(), "comment": comment,
     }
-    answer = request("POST", f"{base_url(url)}/api/v2/silences", body)
-    out.write(answer["silenceID"] + "\n")
+    answer = request("POST", f"{base_url(url)}/api/v2/silences", body, token=token)
+    if output == "json":
+        print_json({"silenceID": answer["silenceID"]}, out)
+    else:
+        out.write(answer["silenceID"] + "\n")
     return 0
 
 
@@ -118,7 +127,7 @@ def _matcher_text(m: dict[str, Any]) -> str:
 
 def silence_query(
     url: str | None, matchers: list[str], *, expired: bool = False, quiet: bool = False,
-    output: str = "simple", out: TextIO = sys.stdout,
+    output: str = "simple", token: str | None = None, out: TextIO = STDOUT,
 ) -> int:
     params = []
     for arg in matchers:
@@ -128,13 +137,14 @@ def silence_query(
             raise CLIError(f"invalid matcher {arg!r}: {exc}") from None
         params.append(("filter", arg))
     query = urllib.parse.urlencode(params)
-    silences = request("GET", f"{base_url(url)}/api/v2/silences" + (f"?{query}" if query else ""))
+    silences = request("GET", f"{base_url(url)}/api/v2/silences" + (f"?{query}" if query else ""),
+                       token=token)
     chosen = [s for s in silences if (s["status"]["state"] == "expired") == expired]
     if quiet:
         for s in chosen:
             out.write(s["id"] + "\n")
     elif output == "json":
-        out.write(json.dumps(chosen) + "\n")
+        print_json(chosen, out)
     else:
         rows = [("ID", "Matchers", "Ends At", "Created By", "Comment")]
         for s in chosen:
@@ -145,9 +155,9 @@ def silence_query(
     return 0
 
 
-def silence_expire(url: str | None, ids: list[str]) -> int:
+def silence_expire(url: str | None, ids: list[str], *, token: str | None = None) -> int:
     if not ids:
         raise CLIError("no silence ids given")
     for sid in ids:
-        request("DELETE", f"{base_url(url)}/api/v2/silence/{urllib.parse.quote(sid)}")
+        request("DELETE", f"{base_url(url)}/api/v2/silence/{quoted(sid)}", token=token)
     return 0

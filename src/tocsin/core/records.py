@@ -50,6 +50,9 @@ class Incident(msgspec.Struct, kw_only=True):
     state: str = FIRING
     fired_at: float
     last_seen: float
+    #: The alert's own start time (``startsAt``), as its sender gave it; 0 in incidents
+    #: stored before it was kept.
+    starts_at: float = 0.0
     #: Times this incident was posted (first post included).
     occurrences: int = 1
     acknowledged_at: float = 0.0

@@ -1,4 +1,5 @@
-"""structlog, configured once: JSON lines off a terminal, console on one."""
+"""structlog, configured once: JSON lines off a terminal, console on one (in colour
+unless ``NO_COLOR`` is set)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import msgspec
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+
+from tocsin.core.terminal import colour_wanted
 
 __all__ = ["configure_logging"]
 
@@ -40,7 +43,9 @@ class _MalformedRequests(logging.Filter):
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer() if console
+        # Colour only on a terminal without NO_COLOR: `console` chosen for a file or the
+        # journal gets plain lines.
+        structlog.dev.ConsoleRenderer(colors=colour_wanted(sys.stderr)) if console
         else structlog.processors.JSONRenderer(serializer=_json)
     )
     processors: list[Any] = [

@@ -30,8 +30,8 @@ from tocsin.core.models import Alert
 from tocsin.core.records import ACKNOWLEDGED, FIRING, RESOLVED, Escalation, HistoryEvent, Incident
 
 __all__ = [
-    "ACKNOWLEDGED", "FIRING", "KINDS", "RESOLVED", "Escalation", "HistoryEvent", "Incident",
-    "IncidentConflict", "IncidentNotFound", "Plan", "new_id",
+    "ACKNOWLEDGED", "FIRING", "ID_LENGTH", "KINDS", "RESOLVED", "Escalation", "HistoryEvent", "Incident",
+    "IncidentAmbiguous", "IncidentConflict", "IncidentNotFound", "Plan", "new_id",
 ]
 
 STATES = (FIRING, ACKNOWLEDGED, RESOLVED)
@@ -45,11 +45,26 @@ class IncidentNotFound(LookupError):
     pass
 
 
+class IncidentAmbiguous(IncidentNotFound):
+    """A short reference names more than one incident: ``count`` of them, ``candidates``
+    the newest few. (A kind of not found: no one incident is named.)"""
+
+    def __init__(self, ref: str, count: int, candidates: list[Incident]) -> None:
+        super().__init__(ref)
+        self.ref = ref
+        self.count = count
+        self.candidates = candidates
+
+
 class IncidentConflict(ValueError):
     """The change does not apply in the incident's state (acknowledging a resolved alert)."""
 
 
 _random = random.Random()  # ids need to be unique, not unguessable; urandom costs a syscall
+
+
+#: Characters in an incident id.
+ID_LENGTH = 32
 
 
 def new_id(now: float | None = None) -> str:
@@ -81,7 +96,8 @@ def plan_alert(
     inc = plan.incidents.get(fp, current)
     if not alert.resolved(now):
         if inc is None or inc.state == RESOLVED:
-            new = Incident(id=new_id(now), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now)
+            new = Incident(id=new_id(now), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now,
+                           starts_at=alert.starts_at)
             plan.incidents[fp] = new
             plan.opened.append(fp)
             detail: dict[str, Any] = {"source": source, "starts_at": alert.starts_at}
@@ -90,7 +106,8 @@ def plan_alert(
             plan.history.append(HistoryEvent(at=now, alert_id=new.id, fingerprint=fp, kind="fired",
                                              actor=source, detail=detail))
             return
-        updated = msgspec.structs.replace(inc, occurrences=inc.occurrences + 1, last_seen=now)
+        updated = msgspec.structs.replace(inc, occurrences=inc.occurrences + 1, last_seen=now,
+                                          starts_at=alert.starts_at)
         plan.incidents[fp] = updated
         if existing is not None and existing.annotations != alert.annotations:
             changed = sorted(k for k in existing.annotations.keys() | alert.annotations.keys()

@@ -149,6 +149,16 @@ class Store(Protocol):
 
     async def latest_incident(self, fingerprint: str) -> Incident | None: ...
 
+    async def incidents_named(self, ref: str, limit: int) -> tuple[int, list[Incident]]:
+        """What a short reference (lowercase hex digits) names: the incidents whose id
+        starts or ends with ``ref``, and the latest incident of each fingerprint that starts
+        with it. How many there are, and up to ``limit`` of them, newest first."""
+
+    async def shared_refs(self, refs: Sequence[str], length: int) -> set[str]:
+        """Those of ``refs`` (``length`` characters each) that could name more than one
+        incident: the end of two ids, or the end of one and the start of another id or
+        of a fingerprint."""
+
     async def query_incidents(self, q: IncidentQuery) -> list[Incident]: ...
 
     async def load_history(self, alert_id: str) -> list[HistoryEvent]:

@@ -19,8 +19,8 @@ from tocsin.store import Attempt, DeadLetter, NflogEntry
 
 __all__ = [
     "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
-    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
-    "SILENCE_SQL", "Op", "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row",
+    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
+    "SHARED_SQL", "SILENCE_SQL", "Op", "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row",
     "dead_letters", "history_events", "history_rows", "incident", "incident_rows", "incidents",
     "nflog_entries", "nflog_row", "run", "run_rows", "runs", "silence_rows", "silences",
 ]
@@ -144,6 +144,38 @@ def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
     """From ``SELECT body``."""
     return [_incident_dec.decode(row[0]) for row in rows]
 
+
+#: The incidents a short reference names (parameters: the reference, lowercase hex digits,
+#: and a limit): ids that start or end with it, the latest incident of each fingerprint
+#: that starts with it; each row the count of them all and one's body, newest first. A
+#: start is a range of the index (hex digits sort below ``g``); an end, one scan of it.
+NAMED_SQL = """
+WITH hits(id) AS (
+    SELECT id FROM incidents WHERE id >= ?1 AND id < ?1 || 'g'
+    UNION
+    SELECT id FROM incidents WHERE substr(id, -length(?1)) = ?1
+    UNION
+    SELECT (SELECT i.id FROM incidents i WHERE i.fingerprint = f.fingerprint
+            ORDER BY i.fired_at DESC LIMIT 1)
+    FROM (SELECT DISTINCT fingerprint FROM incidents
+          WHERE fingerprint >= ?1 AND fingerprint < ?1 || 'g') f
+)
+SELECT (SELECT COUNT(*) FROM hits), incidents.body FROM incidents JOIN hits USING (id)
+ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?2
+"""
+
+#: Which of the references (parameters: their length, and a JSON array of them) more than
+#: one incident answers to: the ends of ids (one scan of the id index), and the start of
+#: another id or of a fingerprint (a range of an index each).
+SHARED_SQL = """
+WITH refs(ref) AS (SELECT value FROM json_each(?2)),
+ends(ref, n) AS (SELECT substr(id, -?1), COUNT(*) FROM incidents
+                 WHERE substr(id, -?1) IN (SELECT ref FROM refs) GROUP BY 1)
+SELECT refs.ref FROM refs LEFT JOIN ends USING (ref)
+WHERE coalesce(ends.n, 0)
+    + EXISTS (SELECT 1 FROM incidents WHERE id >= refs.ref AND id < refs.ref || 'g')
+    + EXISTS (SELECT 1 FROM incidents WHERE fingerprint >= refs.ref AND fingerprint < refs.ref || 'g') > 1
+"""
 
 HISTORY_SQL = (
     "INSERT INTO history (at, alert_id, fingerprint, kind, actor, detail) VALUES (?,?,?,?,?,?)"

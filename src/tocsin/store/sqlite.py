@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -360,6 +361,18 @@ class SQLiteStore:
         return rows.incident(await self._fetch_one(
             "SELECT body FROM incidents WHERE fingerprint = ? ORDER BY fired_at DESC LIMIT 1",
             (fingerprint,)))
+
+    async def incidents_named(self, ref: str, limit: int) -> tuple[int, list[Incident]]:
+        if not ref or ref.strip("0123456789abcdef"):
+            return 0, []  # ids and fingerprints are lowercase hex: nothing else names one
+        found = list(await self._fetch(rows.NAMED_SQL, (ref, limit)))
+        return (found[0][0] if found else 0), rows.incidents(r[1:] for r in found)
+
+    async def shared_refs(self, refs: Sequence[str], length: int) -> set[str]:
+        if not refs:
+            return set()
+        found = await self._fetch(rows.SHARED_SQL, (length, json.dumps(list(refs))))
+        return {r[0] for r in found}
 
     async def query_incidents(self, q: IncidentQuery) -> list[Incident]:
         where: list[str] = ["1=1"]

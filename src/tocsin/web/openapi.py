@@ -40,10 +40,15 @@ def _components() -> dict[str, Any]:
             "status": {"type": "string"}, "occurrences": {"type": "integer"}}},
         "Alert": {"type": "object", "required": ["id", "fingerprint", "state", "labels"], "properties": {
             "id": {"type": "string"}, "fingerprint": {"type": "string"},
+            "ref": {"type": "string", "description": "the shortest end of the id (8 or more characters) "
+                                                      "that names this alert alone"},
             "state": {"enum": ["firing", "acknowledged", "resolved"]},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-            "occurrences": {"type": "integer"}, "fired_at": {"type": "string"},
+            "occurrences": {"type": "integer"},
+            "fired_at": {"type": "string", "description": "when tocsin received it"},
+            "starts_at": {"type": ["string", "null"], "description": "its startsAt, as its sender gave it"},
+            "ends_at": nullable_str,
             "last_seen": {"type": "string"}, "acknowledged_at": nullable_str,
             "acknowledged_by": nullable_str, "ack_note": nullable_str, "resolved_at": nullable_str,
             "resolved_by": nullable_str, "resolution": nullable_str,

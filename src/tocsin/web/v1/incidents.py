@@ -1,9 +1,12 @@
 """tocsin's own alert API: alerts with their lifecycle, history, acknowledgement,
 manual resolution, escalations.
 
-An alert is addressed by its incident id or by its fingerprint (which names
-its latest incident). Answers use the incident's view: ``state`` (firing,
-acknowledged, resolved), ``occurrences``, ``acknowledged_by`` and so on.
+An alert is addressed by its incident id, by its fingerprint (which names its
+latest incident), or by a short reference: a few hex digits that start or end
+its id, or start its fingerprint, and name no other (answers give each alert's
+``ref``, the shortest end of its id that does). Answers use the incident's view:
+``state`` (firing, acknowledged, resolved), ``occurrences``, ``acknowledged_by``
+and so on.
 """
 
 from __future__ import annotations
@@ -16,9 +19,17 @@ from aiohttp import web
 
 from tocsin.core.durations import Duration
 from tocsin.core.matchers import matches_all
-from tocsin.core.routes import HTTPRoute, error_answers, id_param, json_answer, query_param
+from tocsin.core.routes import ERROR, HTTPRoute, error_answers, id_param, json_answer, query_param
 from tocsin.core.timefmt import format_ts
-from tocsin.incidents.plan import STATES, HistoryEvent, Incident, IncidentConflict, IncidentNotFound
+from tocsin.incidents.lifecycle import MIN_REF
+from tocsin.incidents.plan import (
+    STATES,
+    HistoryEvent,
+    Incident,
+    IncidentAmbiguous,
+    IncidentConflict,
+    IncidentNotFound,
+)
 from tocsin.incidents.stats import compute_stats
 from tocsin.ingest.native import NativeEventError, decode_events, event_field
 from tocsin.runtime import Runtime
@@ -60,7 +71,7 @@ def incident_item(rt: Runtime, inc: Incident) -> dict[str, Any]:
         "occurrences": inc.occurrences,
         "fired_at": format_ts(inc.fired_at),
         "last_seen": format_ts(inc.last_seen),
-        "starts_at": format_ts(alert.starts_at) if held and alert else None,
+        "starts_at": format_ts(alert.starts_at) if held and alert else _ts(inc.starts_at),
         "ends_at": format_ts(alert.ends_at) if held and alert else None,
         "acknowledged_at": _ts(inc.acknowledged_at),
         "acknowledged_by": inc.acknowledged_by or None,
@@ -147,8 +158,27 @@ async def list_alerts(request: web.Request) -> web.Response:
     if matchers:
         fresh = [inc for inc in fresh if matches_all(matchers, inc.labels)]
     page = fresh[offset:offset + limit]
-    return json_response({"alerts": [incident_item(rt, i) for i in page], "total": len(fresh),
+    return json_response({"alerts": await _items(rt, page), "total": len(fresh),
                           "limit": limit, "offset": offset})
+
+
+async def _items(rt: Runtime, incidents: list[Incident]) -> list[dict[str, Any]]:
+    """The incidents' answers, each with its short reference (``ref``)."""
+    refs = await rt.lifecycle.short_refs(inc.id for inc in incidents)
+    return [{"ref": refs[inc.id], **incident_item(rt, inc)} for inc in incidents]
+
+
+async def _not_found(rt: Runtime, exc: IncidentNotFound, ref: str) -> web.Response:
+    """404 for a reference that names no alert; 409 with the candidates for one that names several."""
+    if isinstance(exc, IncidentAmbiguous):
+        shown = await _items(rt, [_fresher(rt, i) for i in exc.candidates])
+        more = f" ({len(shown)} newest shown)" if exc.count > len(shown) else ""
+        return json_error(409, f"ambiguous: {exc.count} alerts match {ref!r}{more}; give more characters",
+                          field="id", count=exc.count, candidates=shown)
+    hint = ""
+    if len(ref) < MIN_REF and not ref.lower().strip("0123456789abcdef"):
+        hint = f" (a short reference has at least {MIN_REF} characters)"
+    return json_error(404, f"no alert with id or fingerprint {ref!r}{hint}", field="id")
 
 
 def _fresher(rt: Runtime, inc: Incident) -> Incident:
@@ -161,15 +191,16 @@ async def _incident(request: web.Request) -> Incident | web.Response:
     ref = request.match_info["id"]
     try:
         return _fresher(rt, await rt.lifecycle.find(ref))
-    except IncidentNotFound:
-        return json_error(404, f"no alert with id or fingerprint {ref!r}", field="id")
+    except IncidentNotFound as exc:
+        return await _not_found(rt, exc, ref)
 
 
 async def get_alert(request: web.Request) -> web.Response:
     inc = await _incident(request)
     if isinstance(inc, web.Response):
         return inc
-    return json_response(incident_item(request.app[RUNTIME], inc))
+    [item] = await _items(request.app[RUNTIME], [inc])
+    return json_response(item)
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -194,8 +225,8 @@ def _changer(action: str):
                   "resolve": rt.lifecycle.resolve}[action]
         try:
             inc = await method(ref, by=who, note=body.note, source="api")
-        except IncidentNotFound:
-            return json_error(404, f"no alert with id or fingerprint {ref!r}", field="id")
+        except IncidentNotFound as exc:
+            return await _not_found(rt, exc, ref)
         except IncidentConflict as exc:
             return json_error(409, str(exc), field="id")
         except StorageError as exc:
@@ -232,12 +263,14 @@ async def list_escalations(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     now = rt.clock.now()
     out = []
-    for inc, policy in rt.lifecycle.pending():
+    pending = rt.lifecycle.pending()
+    refs = await rt.lifecycle.short_refs(inc.id for inc, _ in pending)
+    for inc, policy in pending:
         esc = inc.escalation
         assert esc is not None
         level = policy.level(esc.step) if policy else None
         out.append({
-            "id": inc.id, "fingerprint": inc.fingerprint, "alertname": inc.alertname,
+            "id": inc.id, "ref": refs[inc.id], "fingerprint": inc.fingerprint, "alertname": inc.alertname,
             "state": inc.state, "policy": esc.policy,
             "level": (min(esc.step, len(policy.levels) - 1) + 1) if policy else None,
             "repeat": policy is not None and esc.step >= len(policy.levels),
@@ -326,7 +359,10 @@ _ALERT = {"$ref": "#/components/schemas/Alert"}
 _TIME = {"type": "string", "description": "RFC 3339, Unix seconds, or a duration ago such as 24h"}
 _EVENT = {"$ref": "#/components/schemas/NativeEvent"}
 _EVENT_ANSWER = {"$ref": "#/components/schemas/EventAnswer"}
-_ALERT_ID = id_param("alert id or fingerprint")
+_AMBIGUOUS = {"409": json_answer(ERROR, "The short reference names several alerts: `count`, and the "
+                                        "newest ones as `candidates`")}
+_ALERT_ID = id_param("alert id, fingerprint, or a short reference (4 or more hex digits that start "
+                     "or end the id, or start the fingerprint, of this alert alone)")
 
 
 def routes() -> list[HTTPRoute]:
@@ -335,7 +371,9 @@ def routes() -> list[HTTPRoute]:
             "POST", f"{PREFIX}/alerts/{{id}}/{action}", _changer(action), access="admin", summary=summary,
             openapi={
                 "parameters": [_ALERT_ID], "requestBody": CHANGE_BODY,
-                "responses": {"200": json_answer(_ALERT), **error_answers(400, 401, 403, 404, 409, 503)},
+                "responses": {"200": json_answer(_ALERT), **error_answers(400, 401, 403, 404, 409, 503),
+                              "409": json_answer(ERROR, "Not applicable in the current state, or the short "
+                                                        "reference names several alerts (`candidates`)")},
             },
         )
         for action, summary in (("ack", "Acknowledge"), ("unack", "Withdraw an acknowledgement"),
@@ -389,7 +427,7 @@ def routes() -> list[HTTPRoute]:
         HTTPRoute(
             "GET", f"{PREFIX}/alerts/{{id}}", get_alert, access="read", summary="One alert",
             openapi={"parameters": [_ALERT_ID],
-                     "responses": {"200": json_answer(_ALERT), **error_answers(401, 403, 404)}},
+                     "responses": {"200": json_answer(_ALERT), **error_answers(401, 403, 404), **_AMBIGUOUS}},
         ),
         HTTPRoute(
             "GET", f"{PREFIX}/alerts/{{id}}/history", get_history, access="read",
@@ -399,7 +437,7 @@ def routes() -> list[HTTPRoute]:
                 "responses": {"200": json_answer({"type": "object", "properties": {
                     "id": {"type": "string"}, "fingerprint": {"type": "string"},
                     "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryRow"}}}}),
-                    **error_answers(401, 403, 404)},
+                    **error_answers(401, 403, 404), **_AMBIGUOUS},
             },
         ),
         HTTPRoute(
@@ -410,7 +448,7 @@ def routes() -> list[HTTPRoute]:
                 "parameters": [_ALERT_ID],
                 "responses": {"200": {"description": "HTML",
                                       "content": {"text/html": {"schema": {"type": "string"}}}},
-                              **error_answers(401, 403, 404)},
+                              **error_answers(401, 403, 404), **_AMBIGUOUS},
             },
         ),
         *change,
