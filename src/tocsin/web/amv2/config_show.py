@@ -4,7 +4,8 @@ Alertmanager answers its config loaded and written back: only its own keys, ever
 default filled in (the globals, each integration's, ``http_config``'s), what an
 integration takes from ``global`` copied into it, relative file paths of
 ``templates`` and ``http_config`` joined to the config file's directory, secret-typed
-fields (``Secret``, ``SecretURL``) as ``<secret>`` and every other value in clear.
+fields (``Secret``, ``SecretURL``) as ``<secret>`` and every other value in clear (but
+for a URL's password and query values, which tocsin masks).
 amtool reads that text back with Alertmanager's strict loader (``config show``,
 ``config routes``, ``config routes test``), so it must be a config Alertmanager loads.
 
@@ -83,16 +84,38 @@ def _duration(raw: Any) -> Duration:
 
 
 def _url(raw: Any) -> str:
-    """The URL as written; one built from the environment as its scheme and host only."""
+    """The URL as written, but for the credentials a URL may carry: a password as
+    ``xxxxx``, the values of its query (``?token=...``) as ``<secret>``; one built from
+    the environment as its scheme and host only."""
     text = _text(raw)
     if "${" not in text.replace("$${", ""):
-        return text.replace("$${", "${")
+        return _without_credentials(text.replace("$${", "${"))
     try:
         parts = urlsplit(expand_env(text))
     except ValueError:
         return HIDDEN_URL
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}/{SECRET_TOKEN}" if parts.scheme and host else HIDDEN_URL
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with its password and query values masked. Alertmanager 0.25 shows these
+    URLs whole; tocsin does not hand a ``read`` token the credentials a URL carries
+    (the scheme, host and path stay, so amtool still reads the config)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return HIDDEN_URL
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:xxxxx@{host}"  # as Alertmanager masks a proxy_url's
+    query = parts.query
+    if query:
+        query = "&".join(f"{pair.partition('=')[0]}={SECRET_TOKEN}" for pair in query.split("&"))
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _hostport(raw: Any) -> str:
