@@ -30,6 +30,7 @@ from tocsin.core.hooks import call_each, call_impls, maybe_await
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
+from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler
 from tocsin.core.tasks import Background
 from tocsin.dispatch.dispatcher import Dispatcher
@@ -304,12 +305,14 @@ class Runtime:
     # -- loops ----------------------------------------------------------------------------
 
     async def _dispatch_loop(self, sub: Subscription) -> None:
+        pacer = Pacer()  # thousands of alerts queued by one ingest: other work goes on meanwhile
         async for event in sub:
             try:
                 self.inhibitor.observe(event.alert)  # type: ignore[attr-defined]
                 self.dispatcher.process(event.alert)  # type: ignore[attr-defined]
             except Exception:
                 log.exception("routing failed", fingerprint=event.alert.fingerprint)  # type: ignore[attr-defined]
+            await pacer.tick()
 
     def _start_observers(self) -> None:
         """The observers' loop, once a plugin observes (at start, or a plugin loaded at a reload)."""
@@ -320,7 +323,9 @@ class Runtime:
         self.background.loop(self._observe_loop(obs), "observers")
 
     async def _observe_loop(self, sub: Subscription) -> None:
+        pacer = Pacer()
         async for event in sub:
+            await pacer.tick()
             # One by one: an observer raising (even synchronously) must not end the loop,
             # which would stall every publisher once the queue is full.
             def failed(plugin: str, exc: BaseException, event: Any = event) -> None:

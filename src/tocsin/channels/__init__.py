@@ -3,22 +3,29 @@
 A channel only renders and sends. Waiting, deduplication against the
 notification log, retries and recording are shared by every channel
 (:mod:`tocsin.notify.delivery`).
+
+A channel renders with ``await rendered(self.render, n)``: on the event loop for
+an ordinary notification, in a worker thread for a big group's, whose templates
+could otherwise hold the daemon up for seconds (:mod:`tocsin.core.pacing`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tocsin.config.types import ConfigBase, Duration
+from tocsin.core.pacing import heavy, off_loop
 
 if TYPE_CHECKING:
     import aiohttp
 
     from tocsin.core.models import Notification
 
-__all__ = ["Channel", "ChannelConfig", "ChannelContext", "ChannelKind", "DeliveryError"]
+__all__ = ["Channel", "ChannelConfig", "ChannelContext", "ChannelKind", "DeliveryError", "rendered"]
+
+T = TypeVar("T")
 
 
 class ChannelConfig(ConfigBase, kw_only=True):
@@ -77,3 +84,10 @@ class ChannelKind:
     #: Optional ``check(config, global_config) -> [(field, message), ...]`` for what one
     #: entry cannot know alone (a default that must come from ``global:``). Run at load.
     check: Callable[[Any, Any], list[tuple[str, str]]] | None = None
+
+
+async def rendered(render: Callable[[Notification], T], n: Notification) -> T:
+    """``render(n)``: at once for an ordinary notification; for a big group's (more than
+    100 alerts, or 64 KB of annotations) in a worker thread, so that the event loop keeps
+    answering meanwhile. ``render`` must only read ``n`` and its channel's config."""
+    return await off_loop(render, n) if heavy(n.alerts) else render(n)

@@ -33,7 +33,7 @@ import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, rendered
 from tocsin.channels.amdefaults import ALERTMANAGER_URL, ALERTS_TEXT, SUBJECT, group_hash, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, entry_or_global_secret, send
@@ -225,8 +225,11 @@ class OpsgenieChannel:
 
     async def send(self, n: Notification) -> None:
         headers = {"Authorization": f"GenieKey {self.api_key()}"}
-        for method, url, body in self.requests(n):
-            await send(self.ctx.session, method, url, _encoder.encode(body), http=self.http,
+        def encoded(n: Notification) -> list[tuple[str, str, bytes]]:  # a big group's in a worker thread
+            return [(method, url, _encoder.encode(body)) for method, url, body in self.requests(n)]
+
+        for method, url, body in await rendered(encoded, n):
+            await send(self.ctx.session, method, url, body, http=self.http,
                        timeout=float(self.config.timeout), headers=headers, retry_statuses=RETRY_STATUSES)
 
 

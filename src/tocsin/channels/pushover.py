@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.amdefaults import ALERTMANAGER_URL, ALERTS_TEXT_SPACED, SUBJECT, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, secret_from_file, send
@@ -157,7 +157,8 @@ class PushoverChannel:
         return f"POST {self.config.api_url}\n{json.dumps(params, indent=1, ensure_ascii=False)}"
 
     async def send(self, n: Notification) -> None:
-        body = urlencode(self.parameters(n, self._secret("token"), self._secret("user_key"))).encode()
+        token, user = self._secret("token"), self._secret("user_key")
+        body = await rendered(lambda m: urlencode(self.parameters(m, token, user)).encode(), n)
         await send(self.ctx.session, "POST", self.config.api_url, body, http=self.http,
                    timeout=float(self.config.timeout), content_type="application/x-www-form-urlencoded",
                    retry_statuses=())

@@ -23,7 +23,7 @@ import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.amtemplates import TELEGRAM_MESSAGE, render, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json, secret_from_file
@@ -115,7 +115,7 @@ class TelegramChannel:
         return _encoder.encode(self.message(n))
 
     async def send(self, n: Notification) -> None:
-        body = self.render(n)
+        body = await rendered(self.render, n)
         # The token is part of the URL: errors show the host only.
         await post_json(self.ctx.session, self.url(), body, http=self.http,
                         timeout=float(self.config.timeout), secret_url=True)

@@ -27,7 +27,7 @@ import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.amdefaults import ALERTS_TEXT, SUBJECT, group_hash, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, entry_or_global_secret, send
@@ -160,7 +160,8 @@ class VictoropsChannel:
 
     async def send(self, n: Notification) -> None:
         url = self.url(n, self.api_key())
-        await send(self.ctx.session, "POST", url, _encoder.encode(self.message(n)), http=self.http,
+        body = await rendered(lambda m: _encoder.encode(self.message(m)), n)
+        await send(self.ctx.session, "POST", url, body, http=self.http,
                    timeout=float(self.config.timeout), secret_url=True, retry_statuses=())
 
 

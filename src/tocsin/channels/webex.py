@@ -17,7 +17,7 @@ import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, rendered
 from tocsin.channels.amtemplates import WEBEX_MESSAGE, render, truncate_bytes, with_notice
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.config.types import URL
@@ -72,7 +72,8 @@ class WebexChannel:
         return _encoder.encode(self.message(n))
 
     async def send(self, n: Notification) -> None:
-        await post_json(self.ctx.session, self.url, self.render(n), http=self.config.http_config,
+        body = await rendered(self.render, n)
+        await post_json(self.ctx.session, self.url, body, http=self.config.http_config,
                         timeout=float(self.config.timeout))
 
 

@@ -4,6 +4,9 @@ Optionally signed (``hmac_secret``: header ``X-Tocsin-Signature: sha256=<hex
 HMAC-SHA256 of the body>``, as GitHub signs its webhooks) and optionally with
 a body of the receiver's own (``body_template``, Jinja2, must render JSON;
 each ``{{ }}`` writes its value JSON-escaped, see :mod:`tocsin.notify.templates`).
+
+A big group's body is rendered and signed in a worker thread
+(:func:`tocsin.channels.rendered`), its alerts encoded a slice at a time.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import msgspec
 import structlog
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, rendered
 from tocsin.channels.data import message_data
 from tocsin.channels.http import HTTPConfig, post_json, secret_from_file, url_from_file
 from tocsin.config.types import URL, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
+from tocsin.core.pacing import ENCODE_ITEMS, encode_list
 from tocsin.notify.templates import Template, Templates, data
 
 __all__ = ["WebhookChannel", "WebhookConfig"]
@@ -82,6 +86,8 @@ class WebhookChannel:
         body["version"] = "4"
         body["groupKey"] = n.group_key
         body["truncatedAlerts"] = truncated
+        if len(alerts) > ENCODE_ITEMS:
+            body["alerts"] = msgspec.Raw(encode_list(body["alerts"], _encoder))
         return _encoder.encode(body)
 
     def _custom_body(self, n: Notification, alerts: list) -> bytes | None:
@@ -108,9 +114,13 @@ class WebhookChannel:
         digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         return {self.config.hmac_header: f"sha256={digest}"}
 
-    async def send(self, n: Notification) -> None:
+    def signed(self, n: Notification) -> tuple[bytes, dict[str, str]]:
+        """The body and its signature headers."""
         body = self.render(n)
-        headers = self.signature_headers(body)
+        return body, self.signature_headers(body)
+
+    async def send(self, n: Notification) -> None:
+        body, headers = await rendered(self.signed, n)
         if n.id:  # the same for a resend of the same notification: receivers may drop repeats
             headers[NOTIFICATION_ID_HEADER] = n.id
         await post_json(

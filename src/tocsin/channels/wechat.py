@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.amtemplates import WECHAT_MESSAGE, render, with_notice
 from tocsin.channels.http import HTTPConfig, request, secret_from_file
 from tocsin.config.types import URL, Secret
@@ -165,12 +165,13 @@ class WechatChannel:
         return _encoder.encode(self.message(n))
 
     async def send(self, n: Notification) -> None:
-        token = await self.token(data(n, self.ctx.external_url))
+        token = await self.token(await rendered(lambda m: data(m, self.ctx.external_url), n))
         parts = urlsplit(self.api_url)
         query = dict(parse_qsl(parts.query))
         query["access_token"] = token
         url = _with_path(self.api_url, "message/send", query)
-        _, answer = await request(self.ctx.session, "POST", url, self.render(n), http=self.http,
+        body = await rendered(self.render, n)
+        _, answer = await request(self.ctx.session, "POST", url, body, http=self.http,
                                   timeout=float(self.config.timeout), secret_url=True)
         reply = _json(answer, "message/send")
         code = _errcode(reply)

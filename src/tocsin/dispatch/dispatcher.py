@@ -26,6 +26,7 @@ from tocsin.core.clock import Clock
 from tocsin.core.events import Event, GroupFlushed
 from tocsin.core.models import Alert, Notification, sort_key
 from tocsin.core.mute import MuteReason
+from tocsin.core.pacing import Pacer, sorted_paced
 from tocsin.core.scheduler import Scheduler
 from tocsin.dispatch.route import Route
 
@@ -165,13 +166,15 @@ class Dispatcher:
 
     async def flush(self, group: AggrGroup) -> bool:
         now = self.clock.now()
-        snapshot = self._snapshot(group, now)
+        pacer = Pacer()  # a group of thousands: other work goes on meanwhile
+        snapshot = await self._snapshot(group, now, pacer)
         if not snapshot:
             return True
 
         unmuted: list[Alert] = []
         mutes: list[tuple[str, list[MuteReason]]] = []
         for a in snapshot:
+            await pacer.tick()
             reasons = self.muted(a, group.route, now)
             if not reasons:
                 unmuted.append(a)
@@ -203,20 +206,20 @@ class Dispatcher:
             await self.remediate(n)
         return ok
 
-    def _snapshot(self, group: AggrGroup, now: float) -> list[Alert]:
+    async def _snapshot(self, group: AggrGroup, now: float, pacer: Pacer) -> list[Alert]:
         """Copies of the group's alerts, in order, as they are at ``now``."""
         snapshot: list[Alert] = []
-        for fp in list(group.alerts):
+        for fp in list(group.alerts):  # a copy: alerts may join while this pauses
+            await pacer.tick()
             alert = self.alerts.get(fp)
             if alert is None:  # collected while in the group: nothing to say about it
-                del group.alerts[fp]
+                group.alerts.pop(fp, None)
                 continue
             copy = alert.__copy__()
             if not alert.resolved(now):
                 copy.ends_at = 0.0  # it must not resolve while being delivered
             snapshot.append(copy)
-        snapshot.sort(key=sort_key)
-        return snapshot
+        return await sorted_paced(snapshot, sort_key, pacer)
 
     def _drop_resolved(self, group: AggrGroup, sent: list[Alert], now: float) -> None:
         """After a flush: the alerts sent as resolved leave the group, unless re-posted since

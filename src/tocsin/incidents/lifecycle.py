@@ -24,6 +24,7 @@ from tocsin.core.clock import Clock
 from tocsin.core.events import AlertAcknowledged, AlertResolved, AlertUnacknowledged, Event
 from tocsin.core.models import Alert, Notification, sort_key
 from tocsin.core.mute import MuteReason
+from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler, TimerWheel
 from tocsin.dispatch.route import Route
 from tocsin.incidents.escalation import Escalations
@@ -297,7 +298,9 @@ class Lifecycle:
         """At a flush: write a muted/unmuted row for each alert whose reasons changed."""
         changed: list[Incident] = []
         rows: list[HistoryEvent] = []
+        pacer = Pacer()  # a flush of thousands: other work goes on meanwhile
         for fp, reasons in mutes:
+            await pacer.tick()
             inc = self.current.get(fp)
             if inc is None or not inc.open:
                 continue
@@ -314,7 +317,9 @@ class Lifecycle:
 
     async def record_notified(self, n: Notification, integration: str, now: float) -> None:
         rows = []
+        pacer = Pacer()
         for a in n.alerts:
+            await pacer.tick()
             inc = self.current.get(a.fingerprint)
             if inc is None:
                 continue

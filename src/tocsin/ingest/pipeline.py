@@ -4,7 +4,8 @@ Every source (Alertmanager API v2, Alertmanager webhook, native events)
 ends here with a list of :class:`PostableAlert`. The whole batch is written
 in one transaction before the call returns, so a 2xx answer means durable.
 A re-post that changes nothing but ``ends_at`` is an in-memory update; its
-write is coalesced by the runtime.
+write is coalesced by the runtime. A big batch hands the event loop back as it
+goes (:class:`~tocsin.core.pacing.Pacer`), so other requests are answered meanwhile.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tocsin.core.facade import Facade
 from tocsin.core.hooks import call_each, first_result, wanted_impls
 from tocsin.core.labels import fingerprint, invalid_label_name
 from tocsin.core.models import Alert, PostableAlert
+from tocsin.core.pacing import Pacer
 from tocsin.core.records import Incident
 from tocsin.core.timefmt import from_datetime, past_max
 from tocsin.incidents.plan import Plan, plan_alert
@@ -217,8 +219,10 @@ class Ingester:
         previous: list[tuple[Alert, Alert | None]] = []
         plan = Plan()
         incidents = self.incidents
+        pacer = Pacer()  # a batch of thousands: other requests are answered meanwhile
 
         for index, p in posted:
+            await pacer.tick()
             alert = to_alert(p, index, now, resolve_timeout)
             if isinstance(alert, AlertError):
                 result.errors.append(alert)
@@ -244,18 +248,24 @@ class Ingester:
                 events.append(event)
 
         if to_write:
-            incidents.prepare(plan)
-            try:
-                await self.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
-                                    history=plan.history)
-            except Exception:
-                _undo(alerts, previous)
-                raise
-            incidents.install(plan)
+            await self._write(to_write, plan, previous)
         for event in events:
             await self.publish(event)
         self.counted(result.accepted, len(result.errors), source)
         return result
+
+    async def _write(self, to_write: list[Alert], plan: Plan,
+                     previous: list[tuple[Alert, Alert | None]]) -> None:
+        """The batch's alerts, incidents and history in one transaction; put back in memory if
+        it fails, installed once it is durable."""
+        self.incidents.prepare(plan)
+        try:
+            await self.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
+                                  history=plan.history)
+        except Exception:
+            _undo(self.runtime.alerts, previous)
+            raise
+        self.incidents.install(plan)
 
     def _only_seen(self, kept: Alert, existing: Alert, plan: Plan, now: float) -> bool:
         """A re-post that changed nothing but its end, of an alert with an incident this

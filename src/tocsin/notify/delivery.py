@@ -104,7 +104,7 @@ class Delivery:
         integrations = self.receivers.get(n.receiver)
         if not integrations:
             return True  # a receiver with no integrations swallows notifications, as in Alertmanager
-        n = self.redactor.notification(n)
+        n = await self.redactor.notification_paced(n)
         if len(integrations) == 1:
             return await self._one(integrations[0], n)
         results = await asyncio.gather(*(self._one(i, n) for i in integrations))
@@ -154,7 +154,7 @@ class Delivery:
         """A lifecycle notice (``n.event``): to every integration of the receiver, with
         retries and dead letters, outside the notification log (it changes no group)."""
         integrations = self.receivers.get(n.receiver) or []
-        n = self.redactor.notification(n)
+        n = await self.redactor.notification_paced(n)
         results = await asyncio.gather(*(self._announce_one(i, n) for i in integrations))
         return all(results)
 

@@ -6,6 +6,12 @@ notification is sent (and before a remediation's request is rendered),
 every annotation value passes through the configured patterns: built-in
 ones for tokens, passwords and card numbers, and your own regular
 expressions. The alert tocsin keeps, and its API, are unchanged.
+
+Delivery and remediations redact with the ``*_paced`` methods, which hand the
+event loop back between annotations, and between the rules run on a long one
+(:class:`~tocsin.core.pacing.Pacer`): a group of ten thousand alerts, or an
+alert of crafted megabytes, is redacted without holding up the rest of the
+daemon. One rule on one annotation is the unit that runs at once.
 """
 
 from __future__ import annotations
@@ -19,10 +25,15 @@ import msgspec
 from tocsin.config.types import ConfigBase
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
+from tocsin.core.pacing import Pacer
 
-__all__ = ["BUILTIN", "RedactConfig", "Redactor"]
+__all__ = ["BUILTIN", "LONG_TEXT", "RedactConfig", "Redactor"]
 
 Builtin = Literal["tokens", "passwords", "card_numbers"]
+
+#: A text at least this long is redacted one rule at a time, with a pause between rules;
+#: a shorter one with all its rules at once.
+LONG_TEXT = 4096
 
 _SECRET_WORDS = r"(?:api[_-]?key|access[_-]?key|secret|token|auth)"
 
@@ -195,6 +206,42 @@ class Redactor:
             return n
         alerts = self.alerts(n.alerts)
         note = self.text(n.note) if n.note else n.note
+        if note == n.note and all(a is b for a, b in zip(alerts, n.alerts, strict=True)):
+            return n
+        return msgspec.structs.replace(n, alerts=alerts, note=note)
+
+    # -- the same, handing the event loop back as it goes ----------------------------------------
+
+    async def text_paced(self, value: str, pacer: Pacer) -> str:
+        """:meth:`text`, with a pause between rules when the text is long."""
+        if len(value) < LONG_TEXT:
+            value = self.text(value)
+        else:
+            for rule in self._rules:
+                value = rule(value, self.mark)
+                await pacer.tick()
+            if self._cards:
+                value = _cards(value, self.mark)
+        await pacer.tick()
+        return value
+
+    async def alert_paced(self, alert: Alert, pacer: Pacer | None = None) -> Alert:
+        """:meth:`alert`, handing the loop back between annotations."""
+        if not self.active:
+            return alert
+        pacer = pacer or Pacer()
+        cleaned = {k: await self.text_paced(v, pacer) for k, v in alert.annotations.items()}
+        if cleaned == alert.annotations:
+            return alert
+        return msgspec.structs.replace(alert, annotations=cleaned)
+
+    async def notification_paced(self, n: Notification, pacer: Pacer | None = None) -> Notification:
+        """:meth:`notification`, handing the loop back between annotations."""
+        if not self.active:
+            return n
+        pacer = pacer or Pacer()
+        alerts = [await self.alert_paced(a, pacer) for a in n.alerts]
+        note = await self.text_paced(n.note, pacer) if n.note else n.note
         if note == n.note and all(a is b for a, b in zip(alerts, n.alerts, strict=True)):
             return n
         return msgspec.structs.replace(n, alerts=alerts, note=note)

@@ -241,6 +241,9 @@ class Remediator:
         if now < ready_at:
             self._wait(name, fp, route, ready_at - now)
             return None
+        # What leaves the host is redacted. First, since it may hand the loop back: the
+        # counts below must be taken after any pause.
+        clean = await self.redactor.alert_paced(alert)
         inc = self.incidents.get(fp)
         run = RemediationRun(
             id=new_id(now), remediation=name, kind=spec.kind, fingerprint=fp,
@@ -255,7 +258,7 @@ class Remediator:
             run.state, run.reason = "skipped", f"max_per_hour ({cfg.max_per_hour}) reached"
             await self._record(run, announce=True)
             return run
-        if not self._render(run, spec, alert):
+        if not self._render(run, spec, clean):
             await self._record(run, announce=True)
             return run
         if cfg.dry_run:
@@ -272,11 +275,10 @@ class Remediator:
         self.spawn(self._execute(run, spec), name=f"remediation {name}")
         return run
 
-    def _render(self, run: RemediationRun, spec: RemediationSpec, alert: Alert) -> bool:
-        """Render ``run``; when it cannot be, or a safety rule refuses it, record why on it
-        (``failed`` or ``refused``, finished) and answer False."""
+    def _render(self, run: RemediationRun, spec: RemediationSpec, clean: Alert) -> bool:
+        """Render ``run`` for ``clean``, the alert redacted; when it cannot be, or a safety rule
+        refuses it, record why on it (``failed`` or ``refused``, finished) and answer False."""
         try:
-            clean = self.redactor.alert(alert)  # what leaves the host is redacted
             run.rendered = spec.remediation.render(template_data(clean, run.remediation, run.alert_id))
             return True
         except RemediationRefused as exc:

@@ -9,7 +9,9 @@ Where the commit runs is ``writer``: ``thread`` (aiosqlite's thread, the
 same connection that reads) or ``process`` (a child process,
 :mod:`tocsin.store.writer`, the daemon's default: a commit there does not
 wait for the event loop's interpreter lock). Either way a caller is answered
-only once its rows are committed. Reads go through aiosqlite. The WAL is
+only once its rows are committed; the rows of a big write (ten thousand alerts)
+are made a slice at a time, handing the event loop back between slices. Reads go
+through aiosqlite. The WAL is
 copied into the database by a checkpointer on a connection and thread of its
 own, a second after writes, rather than by whichever commit crosses SQLite's
 1000-page mark.
@@ -26,9 +28,9 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 try:
     import fcntl
@@ -39,6 +41,7 @@ import aiosqlite
 import structlog
 
 from tocsin.core.models import Alert
+from tocsin.core.pacing import Pacer
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, StorageError, rows
 from tocsin.store.child import ChildWriter
@@ -88,6 +91,24 @@ def _answer(batch: list[tuple[list[Op], asyncio.Future[None]]], error: StorageEr
                 fut.set_result(None)
             else:
                 fut.set_exception(error)
+
+
+#: Records made rows at once, between pauses of a big write.
+ROWS_AT_ONCE = 512
+
+R = TypeVar("R")
+
+
+async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Sequence[R],
+                pacer: Pacer) -> list[tuple[Any, ...]]:
+    """``make(items)``, :data:`ROWS_AT_ONCE` records at a time with a pause between."""
+    if len(items) <= ROWS_AT_ONCE:
+        return make(items)
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(items), ROWS_AT_ONCE):
+        out += make(items[start:start + ROWS_AT_ONCE])
+        await pacer.tick()
+    return out
 
 
 class SQLiteStore:
@@ -278,12 +299,13 @@ class SQLiteStore:
         runs: Sequence[RemediationRun] = (),
     ) -> None:
         ops: list[Op] = []
+        pacer = Pacer()  # the rows of thousands of records: other work goes on meanwhile
         if alerts:
-            ops.append((rows.ALERT_SQL, rows.alert_rows(alerts), True))
+            ops.append((rows.ALERT_SQL, await _rows(rows.alert_rows, alerts, pacer), True))
         if incidents:
-            ops.append((rows.INCIDENT_SQL, rows.incident_rows(incidents), True))
+            ops.append((rows.INCIDENT_SQL, await _rows(rows.incident_rows, incidents, pacer), True))
         if history:
-            ops.append((rows.HISTORY_SQL, rows.history_rows(history), True))
+            ops.append((rows.HISTORY_SQL, await _rows(rows.history_rows, history, pacer), True))
         if runs:
             ops.append((rows.RUN_SQL, rows.run_rows(runs), True))
         if ops:

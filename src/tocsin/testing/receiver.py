@@ -45,7 +45,10 @@ class RecordingServer:
         def __repr__(self) -> str:
             return f"<Request {self.method} {self.path} -> {self.status}>"
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_body: int = 1 << 30) -> None:
+        #: The largest body taken (aiohttp's own default, 1 MiB, is less than a big group's
+        #: notification); a larger one is answered 413.
+        self.max_body = max_body
         self.requests: list[RecordingServer.Request] = []
         self.status = 200
         self.headers: dict[str, str] = {}
@@ -100,7 +103,7 @@ class RecordingServer:
         return web.Response(status=status, headers=headers, body=answer)
 
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(client_max_size=self.max_body)
         app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tocsin.core.routes import json_body, json_error, json_response
+from tocsin.core.routes import json_body, json_error, json_list_response, json_response
 
-__all__ = ["json_body", "json_error", "json_response"]
+__all__ = ["json_body", "json_error", "json_list_response", "json_response"]

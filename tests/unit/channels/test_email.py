@@ -15,6 +15,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -284,6 +285,60 @@ async def test_broken_templates_fall_back_and_still_send(tmp_path, smtp):
     p = parts(msg)
     assert p["text/plain"].strip() == "[FIRING:1] X (mail)"
     assert p["text/html"].strip() == "[FIRING:1] X (mail)"
+
+
+def big_group(count: int) -> list[dict]:
+    return [{"labels": {"alertname": "Big", "instance": f"h{i:03}"},
+             "annotations": {"description": f"line one of {i}\nline two ü"}} for i in range(count)]
+
+
+async def test_a_big_groups_email_is_made_in_a_worker_thread_and_is_the_same(tmp_path, smtp, monkeypatch):
+    """More than HEAVY_ALERTS alerts: the email is rendered, and made bytes, in a worker
+    thread, and arrives as the same email the event loop would have made."""
+    from tocsin.channels.email import channel as email_channel
+    from tocsin.core import pacing
+
+    threads: list[tuple[str, str]] = []
+
+    def spy(name, fn):
+        def spied(*args, **kwargs):
+            threads.append((name, threading.current_thread().name))
+            return fn(*args, **kwargs)
+        return spied
+
+    monkeypatch.setattr(EmailChannel, "render", spy("render", EmailChannel.render))
+    monkeypatch.setattr(email_channel, "flatten_message", spy("flatten", email_channel.flatten_message))
+    alerts = big_group(pacing.HEAVY_ALERTS + 20)
+    inbox = Inbox()
+    port = smtp(inbox)
+    await deliver(tmp_path, config(port), *alerts, db="big.db")
+    assert threads == [("render", threads[0][1]), ("flatten", threads[1][1])]
+    assert all(t.startswith("tocsin-render") for _, t in threads)
+    monkeypatch.setattr(pacing, "HEAVY_ALERTS", 10_000)  # the same group, made on the loop
+    threads.clear()
+    await deliver(tmp_path, config(port), *alerts, db="small.db")
+    assert threads == [("render", "MainThread")]  # and aiosmtplib's own send_message
+    [(_, _, big), (_, _, small)] = inbox.messages
+    assert parts(big) == parts(small)
+    assert f"== FIRING ({len(alerts)}) ==" in parts(big)["text/plain"]
+    assert big["Subject"] == small["Subject"]
+
+
+async def test_a_big_group_to_a_non_ascii_address_goes_with_smtputf8_or_not_at_all(tmp_path, smtp):
+    inbox = Inbox()
+    yaml = config(smtp(inbox)).replace("On-call <oncall@example.org>", "jürgen@example.org")
+    _, failures = await deliver(tmp_path, yaml, *big_group(150))
+    assert not failures.events
+    [(_, rcpts, _)] = inbox.messages
+    assert rcpts == ["jürgen@example.org"]
+    inbox = Inbox()
+    yaml = config(smtp(inbox, enable_SMTPUTF8=False)).replace("On-call <oncall@example.org>",
+                                                               "jürgen@example.org")
+    _, failures = await deliver(tmp_path, yaml, *big_group(150), db="no-utf8.db")
+    [failed] = failures.events
+    assert "SMTPUTF8 is not supported by this server" in failed.error
+    assert failed.attempts == 1  # permanent, as on aiosmtplib's own path
+    assert not inbox.messages
 
 
 async def test_label_values_cannot_inject_headers(tmp_path, smtp):

@@ -71,3 +71,38 @@ redact:
             assert held["description"] == "password=hunter2 for customer-42"
     finally:
         await server.stop()
+
+
+def _notification(annotations: list[dict[str, str]], note: str = ""):
+    from tocsin.core.models import Alert, Notification
+
+    alerts = [Alert(fingerprint=str(i), labels={"alertname": "A", "i": str(i)}, annotations=a,
+                    starts_at=0.0, ends_at=0.0, generator_url="", updated_at=0.0)
+              for i, a in enumerate(annotations)]
+    return Notification(receiver="r", group_key="g", group_labels={}, alerts=alerts, now=0.0, note=note)
+
+
+async def test_paced_redaction_redacts_as_at_once_and_hands_the_loop_back():
+    from tocsin.core.pacing import Pacer
+    from tocsin.notify.redact import LONG_TEXT
+
+    long = ("filler text " * (LONG_TEXT // 12 + 1)) + " password=hunter2 " + "a." * 4000
+    n = _notification([{"d": "password=x"}, {"d": "fine"}, {"d": long, "e": "token: xoxb-123456789012-abc"}],
+                      note="api_key=AKIAIOSFODNN7EXAMPLE")
+    r = Redactor()
+    pacer = Pacer(every=0.0)  # hands the loop back at every tick
+    paced = await r.notification_paced(n, pacer)
+    assert paced == r.notification(n)
+    assert paced.alerts[2].annotations["d"].count("<redacted>") == 1
+    # Once per rule on the long text, and once per annotation and for the note.
+    assert pacer.yields >= 7 + 4 + 1
+
+
+async def test_paced_redaction_keeps_what_it_does_not_change():
+    n = _notification([{"d": "nothing secret"}])
+    r = Redactor()
+    assert await r.notification_paced(n) is n
+    assert await r.alert_paced(n.alerts[0]) is n.alerts[0]
+    off = Redactor(RedactConfig(builtin=[]))
+    secret = _notification([{"d": "password=x"}])
+    assert await off.notification_paced(secret) is secret

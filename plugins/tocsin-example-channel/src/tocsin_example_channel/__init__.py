@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, rendered
 from tocsin.channels.data import link_url, message_data, notice_line
 from tocsin.channels.http import HTTPConfig, post_json
 from tocsin.config.types import URL
@@ -101,7 +101,9 @@ class ExampleChannel:
         headers = {"X-Tocsin-Notification-Id": n.id} if n.id else {}
         # post_json raises DeliveryError, retryable on 5xx, 408, 429 and network errors;
         # secret_url keeps the URL (it may carry a token) out of errors and dead letters.
-        await post_json(self.ctx.session, self.config.url, self.render(n), http=self.http,
+        # rendered(): a big group's body is made in a worker thread, off the event loop.
+        body = await rendered(self.render, n)
+        await post_json(self.ctx.session, self.config.url, body, http=self.http,
                         timeout=float(self.config.timeout), headers=headers, secret_url=True)
 
 

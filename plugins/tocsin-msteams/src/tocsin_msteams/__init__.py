@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 from tocsin import hookimpl
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, rendered
 from tocsin.channels.data import link_url, notice_line
 from tocsin.channels.http import HTTPConfig, post_json, url_from_file
 from tocsin.config.types import URL
@@ -305,7 +305,7 @@ class MSTeamsChannel:
 
     async def send(self, n: Notification) -> None:
         url = self.url()
-        body = self.render(n)
+        body = await rendered(self.render, n)
         # The URL is a credential: it stays out of logs and dead letters.
         await post_json(self.ctx.session, url, body, http=self.http,
                         timeout=float(self.config.timeout), secret_url=True)

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from tocsin import hookimpl
-from tocsin.channels import ChannelContext, ChannelKind
+from tocsin.channels import ChannelContext, ChannelKind, rendered
 from tocsin.channels.amtemplates import DISCORD_MESSAGE, DISCORD_TITLE, render, with_notice
 from tocsin.channels.discord.config import DiscordConfig
 from tocsin.channels.discord.detailed import MAX_DESCRIPTION, MAX_TITLE, cut, mentions
@@ -82,7 +82,7 @@ class DiscordChannel:
 
     async def send(self, n: Notification) -> None:
         url = self.url()
-        body = self.render(n)
+        body = await rendered(self.render, n)
         # The URL is a credential: it stays out of logs and dead letters.
         await post_json(self.ctx.session, url, body, http=self.http,
                         timeout=float(self.config.timeout), secret_url=True)

@@ -1,5 +1,9 @@
 """Sending an email over SMTP (aiosmtplib): implicit TLS or STARTTLS, AUTH, and
-SMTP answers as delivery errors, permanent or retryable."""
+SMTP answers as delivery errors, permanent or retryable.
+
+The email of a big group (:func:`tocsin.core.pacing.heavy`) is rendered, and
+turned into the bytes sent, in a worker thread: the templates and the ``email``
+package take seconds over ten thousand alerts, and each attempt renders again."""
 
 from __future__ import annotations
 
@@ -13,12 +17,14 @@ from typing import Any
 
 import aiosmtplib
 import structlog
+from aiosmtplib.email import flatten_message
 
-from tocsin.channels import ChannelContext, DeliveryError
+from tocsin.channels import ChannelContext, DeliveryError, rendered
 from tocsin.channels.email.config import EmailConfig, split_smarthost
 from tocsin.channels.email.render import message
 from tocsin.channels.http import TLSConfig, secret_from_file
 from tocsin.core.models import Notification
+from tocsin.core.pacing import heavy, off_loop
 from tocsin.notify.templates import Templates
 
 __all__ = ["EmailChannel"]
@@ -137,7 +143,8 @@ class EmailChannel:
 
     async def send(self, n: Notification) -> None:
         host, port = self._server()
-        msg, sender, recipients = self.render(n)
+        big = heavy(n.alerts)
+        msg, sender, recipients = await rendered(self.render, n)
         implicit = port == 465
         where = f"{host}:{port}"
         smtp = aiosmtplib.SMTP(
@@ -146,7 +153,7 @@ class EmailChannel:
         )
         sent = False
         try:
-            refused = await self._converse(smtp, host, implicit, where, msg, sender, recipients)
+            refused = await self._converse(smtp, host, implicit, where, msg, sender, recipients, big)
             sent = True
             if refused:
                 log.warning("some recipients refused the email; sent to the others",
@@ -179,7 +186,7 @@ class EmailChannel:
             smtp.close()
 
     async def _converse(self, smtp: aiosmtplib.SMTP, host: str, implicit: bool, where: str,
-                        msg: EmailMessage, sender: str, recipients: list[str]) -> dict[str, Any]:
+                        msg: EmailMessage, sender: str, recipients: list[str], big: bool) -> dict[str, Any]:
         """Greet, secure, authenticate, send; the recipients the server refused (others took it)."""
         await smtp.connect()
         await self._hello(smtp)
@@ -192,7 +199,10 @@ class EmailChannel:
             raise DeliveryError(f"{where} does not offer STARTTLS and require_tls is true",
                                 retryable=False)
         await self._authenticate(smtp, host, encrypted)
-        refused, _ = await smtp.send_message(msg, sender=sender, recipients=recipients)
+        if big:
+            refused, _ = await _send_flattened(smtp, msg, sender, recipients)
+        else:
+            refused, _ = await smtp.send_message(msg, sender=sender, recipients=recipients)
         return refused
 
     @staticmethod
@@ -201,6 +211,29 @@ class EmailChannel:
             await smtp.ehlo()
         except aiosmtplib.SMTPHeloError:
             await smtp.helo()
+
+
+async def _send_flattened(smtp: aiosmtplib.SMTP, msg: EmailMessage, sender: str,
+                          recipients: list[str]) -> tuple[dict[str, Any], str]:
+    """``smtp.send_message(msg, ...)``, the message made bytes in a worker thread: as
+    aiosmtplib does it (SMTPUTF8 for addresses that need it, 8BITMIME where offered)."""
+    options: list[str] = []
+    utf8 = not (sender + "".join(recipients)).isascii()
+    if utf8:
+        if not smtp.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "An address containing non-ASCII characters was provided, but "
+                "SMTPUTF8 is not supported by this server")
+        options.append("SMTPUTF8")
+    cte_type = "7bit"
+    if smtp.supports_extension("8BITMIME"):
+        options.append("BODY=8BITMIME")
+        cte_type = "8bit"
+
+    def flatten() -> bytes:
+        return flatten_message(msg, utf8=utf8, cte_type=cte_type)
+
+    return await smtp.sendmail(sender, recipients, await off_loop(flatten), mail_options=options)
 
 
 def _stage(exc: aiosmtplib.SMTPResponseException) -> str:

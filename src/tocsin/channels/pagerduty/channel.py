@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 import structlog
 
-from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, post_json, secret_from_file
 from tocsin.config.types import URL, ConfigBase, Secret
@@ -276,8 +276,13 @@ class PagerdutyChannel:
                                 "receiver": n.receiver},
                 timeout=float(self.config.timeout), timestamp=n.now, http=self.http)
             return
-        body = self.encode({"routing_key": self.routing_key(), **self.message(n)})
-        await post_json(self.ctx.session, self.url, body, http=self.http, timeout=float(self.config.timeout))
+        key = self.routing_key()
+
+        def event(n: Notification) -> bytes:  # for a big group, in a worker thread
+            return self.encode({"routing_key": key, **self.message(n)})
+
+        await post_json(self.ctx.session, self.url, await rendered(event, n), http=self.http,
+                        timeout=float(self.config.timeout))
 
 
 def _when(n: Notification, firing: list[Alert]) -> float:

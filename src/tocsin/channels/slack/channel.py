@@ -44,7 +44,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from tocsin.channels import ChannelContext, ChannelKind, DeliveryError
+from tocsin.channels import ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.http import post_json, url_from_file
 from tocsin.channels.slack.config import SlackConfig, check
 from tocsin.channels.slack.render import message as build_message
@@ -98,7 +98,7 @@ class SlackChannel:
 
     async def send(self, n: Notification) -> None:
         url = self.url()
-        body = self.render(n)
+        body = await rendered(self.render, n)
         # The URL is a credential: it stays out of logs and dead letters.
         await post_json(self.ctx.session, url, body, http=self.http,
                         timeout=float(self.config.timeout), secret_url=True)

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import structlog
 
-from tocsin.channels import ChannelContext, DeliveryError
+from tocsin.channels import ChannelContext, DeliveryError, rendered
 from tocsin.channels.amtemplates import render, with_notice
 from tocsin.channels.http import request
 from tocsin.channels.sns.aws import AWSCredentials, default_endpoint, signed_headers
@@ -101,7 +101,7 @@ class SNSChannel:
     async def send(self, n: Notification) -> None:
         region = self.credentials.region()
         url = self.endpoint(n, region)
-        body = self.render(n)
+        body = await rendered(self.render, n)
         creds = await self.credentials.frozen()
         headers = signed_headers(creds, region, url, body, {"Content-Type": CONTENT_TYPE})
         await request(self.ctx.session, "POST", url, body, http=self.http,

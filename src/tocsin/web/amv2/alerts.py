@@ -12,12 +12,13 @@ from aiohttp import web
 from tocsin.core.jsondecode import decode, split_error
 from tocsin.core.matchers import Matcher, MatcherError, compile_anchored, matches_all, parse_matchers
 from tocsin.core.models import Alert, PostableAlert
+from tocsin.core.pacing import Pacer
 from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts
 from tocsin.ingest.pipeline import AlertError
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
-from tocsin.web import json_response
+from tocsin.web import json_list_response
 from tocsin.web.amv2.errors import am_error, coded_error
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many_message
@@ -174,8 +175,10 @@ async def get_alerts(request: web.Request) -> web.Response:
     if isinstance(query, web.Response):
         return query
     now = rt.clock.now()
+    pacer = Pacer()  # tens of thousands of alerts: other requests are answered meanwhile
     out = []
-    for alert in rt.alerts:
+    for alert in list(rt.alerts):  # a copy: ingest may change the alerts while this pauses
+        await pacer.tick()
         if alert.ends_at < now or not matches_all(query.matchers, alert.labels):
             continue  # cheap checks before computing the status
         item = gettable(rt, alert, now)
@@ -187,7 +190,7 @@ async def get_alerts(request: web.Request) -> web.Response:
             continue
         out.append(item)
     out.sort(key=lambda a: a["fingerprint"])
-    return json_response(out)
+    return await json_list_response(out, pacer)
 
 
 def routes() -> list[HTTPRoute]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from tocsin import __version__
 from tocsin.core.models import labelset_key, sort_key
+from tocsin.core.pacing import Pacer, encode_list_paced, sorted_paced
 from tocsin.core.routes import HTTPRoute
 from tocsin.core.timefmt import format_ts
-from tocsin.web import json_response
+from tocsin.web import json_list_response, json_response
 from tocsin.web.amv2.alerts import AlertQuery, gettable
 from tocsin.web.amv2.config_show import alertmanager_config
 from tocsin.web.keys import RUNTIME
@@ -28,15 +30,18 @@ async def get_groups(request: web.Request) -> web.Response:
     if isinstance(query, web.Response):
         return query
     now = rt.clock.now()
+    pacer = Pacer()  # big groups: other requests are answered meanwhile
     groups = []
     receivers: dict[str, list[str]] = {}
     items: dict[str, dict[str, Any]] = {}
-    for group in rt.dispatcher.groups.values():
+    # Copies, of the groups and of each one's alerts: the dispatcher changes them while this pauses.
+    for group in list(rt.dispatcher.groups.values()):
         receiver = group.route.receiver
         if query.receiver is not None and not query.receiver.search(receiver):
             continue
         alerts = []
-        for fp in group.alerts:
+        for fp in list(group.alerts):
+            await pacer.tick()
             alert = rt.alerts.get(fp)
             if alert is None:
                 continue
@@ -48,15 +53,16 @@ async def get_groups(request: web.Request) -> web.Response:
             receivers.setdefault(fp, []).append(receiver)
             alerts.append((alert, item))
         if alerts:
-            alerts.sort(key=lambda pair: sort_key(pair[0]))
+            alerts = await sorted_paced(alerts, lambda pair: sort_key(pair[0]), pacer)
             groups.append((group.labels, receiver, [item for _, item in alerts]))
     for fp, names in receivers.items():  # Alertmanager sorts them by name here
         items[fp]["receivers"] = [{"name": n} for n in sorted(names)]
     groups.sort(key=lambda g: (labelset_key(g[0]), g[1]))
-    return json_response([
-        {"labels": labels, "receiver": {"name": receiver}, "alerts": alerts}
-        for labels, receiver, alerts in groups
-    ])
+    answer = []
+    for labels, receiver, members in groups:
+        encoded = msgspec.Raw(await encode_list_paced(members, pacer))
+        answer.append({"labels": labels, "receiver": {"name": receiver}, "alerts": encoded})
+    return await json_list_response(answer, pacer)
 
 
 async def get_status(request: web.Request) -> web.Response:
