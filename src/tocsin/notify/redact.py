@@ -12,22 +12,39 @@ event loop back between annotations, and between the rules run on a long one
 (:class:`~tocsin.core.pacing.Pacer`): a group of ten thousand alerts, or an
 alert of crafted megabytes, is redacted without holding up the rest of the
 daemon. One rule on one annotation is the unit that runs at once.
+
+Your own patterns (``redact.patterns``) are run by the ``regex`` engine with a time
+budget (:data:`PATTERN_BUDGET`) on each value: a pattern that backtracks without end on
+a crafted annotation is stopped, that value is replaced whole (nothing it may hold
+leaves), and a warning names the pattern. So no annotation holds the event loop for
+long, whatever the patterns.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 import msgspec
+import regex
+import structlog
 
 from tocsin.config.types import ConfigBase
 from tocsin.config.validate import field_error
 from tocsin.core.models import Alert, Notification
 from tocsin.core.pacing import Pacer
 
-__all__ = ["BUILTIN", "LONG_TEXT", "RedactConfig", "Redactor"]
+__all__ = ["BUILTIN", "LONG_TEXT", "PATTERN_BUDGET", "RedactConfig", "Redactor"]
+
+log = structlog.get_logger("tocsin.redact")
+
+#: Seconds one of your patterns may take on one value before it is stopped and the
+#: value replaced whole.
+PATTERN_BUDGET = 0.02
+#: Seconds between two warnings about the same slow pattern.
+_WARN_EVERY = 60.0
 
 Builtin = Literal["tokens", "passwords", "card_numbers"]
 
@@ -67,6 +84,26 @@ def _cards(text: str, mark: str) -> str:
 
 #: A rule takes a text and the replacement and gives the text redacted.
 Rule = Callable[[str, str], str]
+
+
+def _user_pattern(index: int, pattern: str) -> Rule:
+    """A rule of one of the operator's patterns, run within :data:`PATTERN_BUDGET`; a value
+    it cannot finish in time is replaced whole."""
+    compiled = regex.compile(pattern)
+    warned = [float("-inf")]
+
+    def rule(text: str, mark: str) -> str:
+        try:
+            return compiled.sub(mark, text, timeout=PATTERN_BUDGET)
+        except TimeoutError:
+            now = time.monotonic()
+            if now - warned[0] >= _WARN_EVERY:
+                warned[0] = now
+                log.warning("redaction pattern too slow on a value; the value was replaced whole",
+                            pattern=f"redact.patterns[{index}]", budget_ms=PATTERN_BUDGET * 1000,
+                            length=len(text))
+            return mark
+    return rule
 
 
 def _regex(pattern: str, keep_prefix: bool = False) -> Rule:
@@ -162,8 +199,8 @@ class RedactConfig(ConfigBase, kw_only=True):
     def __post_init__(self) -> None:
         for i, pattern in enumerate(self.patterns):
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                regex.compile(pattern)
+            except regex.error as exc:
                 raise field_error(f"patterns[{i}]", f"invalid regular expression: {exc}") from None
 
 
@@ -177,8 +214,9 @@ class Redactor:
         for name in config.builtin:
             self._rules.extend(_BUILTIN.get(name, ()))
         self._cards = "card_numbers" in config.builtin
-        # The operator's own patterns are theirs to keep linear (docs/security.md says so).
-        self._rules.extend(_regex(p) for p in config.patterns)
+        self._own = bool(config.patterns)
+        # The operator's own patterns, each stopped when it runs past its time budget.
+        self._rules.extend(_user_pattern(i, p) for i, p in enumerate(config.patterns))
 
     @property
     def active(self) -> bool:
@@ -213,8 +251,9 @@ class Redactor:
     # -- the same, handing the event loop back as it goes ----------------------------------------
 
     async def text_paced(self, value: str, pacer: Pacer) -> str:
-        """:meth:`text`, with a pause between rules when the text is long."""
-        if len(value) < LONG_TEXT:
+        """:meth:`text`, with a pause between rules when the text is long, or when the
+        operator's own patterns are among them (each may take its whole time budget)."""
+        if len(value) < LONG_TEXT and not self._own:
             value = self.text(value)
         else:
             for rule in self._rules:

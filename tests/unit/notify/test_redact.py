@@ -106,3 +106,25 @@ async def test_paced_redaction_keeps_what_it_does_not_change():
     off = Redactor(RedactConfig(builtin=[]))
     secret = _notification([{"d": "password=x"}])
     assert await off.notification_paced(secret) is secret
+
+
+def test_an_own_pattern_that_backtracks_without_end_is_stopped_and_the_value_replaced_whole():
+    """``(x+x+)+y`` on thousands of x's never finishes with Python's re; run with its time
+    budget it is stopped, and the value it could not finish goes out as the mark alone."""
+    from tocsin.notify.redact import PATTERN_BUDGET, RedactConfig, Redactor
+
+    redactor = Redactor(RedactConfig(builtin=[], patterns=[r"(x+x+)+y", r"secret=\w+"]))
+    assert redactor.text("x" * 5000) == "<redacted>"
+    # The same patterns still redact what they match on ordinary text.
+    assert redactor.text("xxy and secret=abc") == "<redacted> and <redacted>"
+    assert PATTERN_BUDGET <= 0.05
+
+
+async def test_own_patterns_are_paced_one_at_a_time():
+    from tocsin.core.pacing import Pacer
+    from tocsin.notify.redact import RedactConfig, Redactor
+
+    redactor = Redactor(RedactConfig(builtin=[], patterns=[r"(x+x+)+y"] * 3))
+    pacer = Pacer(every=0.0)
+    assert await redactor.text_paced("x" * 3000, pacer) == "<redacted>"
+    assert pacer.yields >= 3
