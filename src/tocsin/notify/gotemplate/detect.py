@@ -1,0 +1,44 @@
+"""Which template language a text is in: Go (Alertmanager's) or Jinja2 (tocsin's).
+
+A text is Go when one of its ``{{ }}`` actions reads as Go and none as Jinja2 can:
+it begins (after ``{{`` or ``{{-``) with ``.`` or ``$`` (``{{ .Status }}``,
+``{{ $x := 1 }}``), a comment ``/*``, a Go keyword followed by a space or the end
+(``{{ template "x" . }}``, ``{{ range .Alerts }}``, ``{{ if``, ``{{ with``,
+``{{ define``, ``{{ block``, ``{{ else``, ``{{ end }}``), or a Go function followed
+by an argument (``{{ printf "%s" .X }}``, ``{{ toUpper "x" }}``); or a pipe feeds a
+Go-only function (``{{ "x" | toUpper }}``). A text with a Jinja2 statement or
+comment (``{%``, ``{#``) is Jinja2 regardless. Everything else is Jinja2, so
+``{{ receiver }}`` is Jinja2 and ``{{ .Receiver }}`` is Go.
+
+A ``templates:`` file is Go when it defines a template (``{{ define "x" }}``).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_go", "is_go_file"]
+
+_GO_KEYWORDS = "template|range|if|with|define|block|else|end|break|continue"
+_GO_FUNCTIONS = ("printf|print|println|len|index|slice|eq|ne|lt|le|gt|ge|and|or|not|html|js|urlquery|"
+                 "toUpper|toLower|title|join|match|safeHtml|reReplaceAll|stringSlice")
+_GO_ONLY_FILTERS = "toUpper|toLower|printf|println|len|reReplaceAll|safeHtml|stringSlice|html|js|match"
+_ACTION_START = re.compile(
+    r"\{\{-?\s*(?:[.$]|/\*|(?:" + _GO_KEYWORDS + r")(?:\s|-?\}\})|(?:" + _GO_FUNCTIONS
+    + r")\s+[.$\"`(\d'A-Za-z-])"
+)
+_GO_PIPE = re.compile(r"\{\{[^}]*\|\s*(?:" + _GO_ONLY_FILTERS + r")\b")
+_JINJA_BLOCK = re.compile(r"\{[%#]")
+_DEFINE = re.compile(r"\{\{-?\s*define\s")
+
+
+def is_go(text: str) -> bool:
+    """Whether a template text is Go's (see the module)."""
+    if "{{" not in text or _JINJA_BLOCK.search(text):
+        return False
+    return bool(_ACTION_START.search(text) or _GO_PIPE.search(text))
+
+
+def is_go_file(text: str) -> bool:
+    """Whether a ``templates:`` file holds Go templates."""
+    return bool(_DEFINE.search(text))
