@@ -24,7 +24,7 @@ from tocsin.notify.gotemplate.amdata import from_context
 from tocsin.notify.gotemplate.defaults import SOURCE
 from tocsin.notify.gotemplate.detect import is_go, is_go_file
 from tocsin.notify.gotemplate.execute import execute
-from tocsin.notify.gotemplate.funcs import FUNCS, html_escape
+from tocsin.notify.gotemplate.funcs import FUNCS, html_escape, html_text_escape
 from tocsin.notify.gotemplate.lexer import GoTemplateSyntaxError
 from tocsin.notify.gotemplate.nodes import ListNode
 from tocsin.notify.gotemplate.parser import parse
@@ -32,7 +32,7 @@ from tocsin.notify.gotemplate.values import ExecError
 
 __all__ = [
     "ExecError", "GoTemplateSyntaxError", "GoTemplates", "check", "from_context", "html_escape",
-    "is_go", "is_go_file",
+    "html_text_escape", "is_go", "is_go_file",
 ]
 
 

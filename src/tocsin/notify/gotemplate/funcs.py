@@ -19,7 +19,7 @@ from tocsin.notify.gotemplate.gofmt import sprint, sprintf, sprintln
 from tocsin.notify.gotemplate.goregexp import match_string, replace_all
 from tocsin.notify.gotemplate.values import HTML, ExecError, StrSlice, is_true, type_name, zero_of
 
-__all__ = ["FUNCS", "ExecError", "Func", "html_escape"]
+__all__ = ["FUNCS", "ExecError", "Func", "html_escape", "html_text_escape"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,14 @@ _HTML = {'"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\0
 def html_escape(text: str) -> str:
     """``template.HTMLEscapeString``."""
     return "".join(_HTML.get(c, c) for c in text)
+
+
+_HTML_TEXT = {**_HTML, "+": "&#43;"}
+
+
+def html_text_escape(text: str) -> str:
+    """What ``html/template`` writes for a value in HTML text (``+`` escaped too)."""
+    return "".join(_HTML_TEXT.get(c, c) for c in text)
 
 
 _JS = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026",
