@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tocsin.channels.amdefaults import ALERTMANAGER_URL, ALERTS_TEXT, SUBJECT
+from tocsin.channels.amtemplates import default
 from tocsin.channels.pushover import DEFAULT_PRIORITY
 from tocsin.testing import make_config
 
@@ -38,9 +38,14 @@ def test_what_amtool_config_show_prints_loads_with_tocsins_defaults():
     got = integrations((HERE / "oncall-shown.yml").read_text())
     assert set(got) == {"opsgenie[0]", "opsgenie[1]", "victorops[0]", "victorops[1]", "pushover[0]"}
     og = got["opsgenie[1]"]
-    assert (og.message, og.description, og.source) == (SUBJECT, ALERTS_TEXT, ALERTMANAGER_URL)
+    # Alertmanager's defaults load as written (Go, rendered by Alertmanager's templates)...
+    assert (og.message, og.description, og.source) == tuple(
+        default(f"opsgenie.default.{n}") for n in ("message", "description", "source"))
     vo = got["victorops[1]"]
-    assert (vo.state_message, vo.entity_display_name, vo.monitoring_tool) == (ALERTS_TEXT, SUBJECT, "tocsin")
+    assert (vo.state_message, vo.entity_display_name) == (
+        default("victorops.default.state_message"), default("victorops.default.entity_display_name"))
+    # ... but for VictorOps' monitoring tool, which says who sent the message.
+    assert vo.monitoring_tool == "tocsin"
     assert vo.http_config is not None
     assert vo.http_config.enable_http2 is False
     # Set in the file: kept as written.
