@@ -4,7 +4,7 @@
 each receiver got must be the same, byte for byte in the templated texts.
 
 Slack entries with Alertmanager's attachment keys send Alertmanager's message
-(``layout: attachment``), compared whole.
+(``layout: alertmanager``), compared whole.
 """
 
 from __future__ import annotations

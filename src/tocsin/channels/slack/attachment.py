@@ -1,4 +1,4 @@
-"""Alertmanager's Slack message (``layout: attachment``): one legacy attachment with
+"""Alertmanager's Slack message (``layout: alertmanager``): one legacy attachment with
 the title, text, fields and buttons the entry's templates render, key for key what
 Alertmanager 0.25 posts.
 

@@ -33,7 +33,7 @@ of them loads (the channel cannot see ``global`` while the config is decoded);
 it is logged when the daemon starts and every send fails without retrying.
 The URL embeds a token, so it never appears in errors or logs.
 
-With ``layout: attachment`` (chosen by Alertmanager's attachment keys, see
+With ``layout: alertmanager`` (chosen by Alertmanager's attachment keys, see
 :mod:`~tocsin.channels.slack.config`) the message is Alertmanager's instead: one
 attachment whose title, text, colour, fields and buttons the entry's templates
 render (:mod:`~tocsin.channels.slack.attachment`).
@@ -97,7 +97,7 @@ class SlackChannel:
 
     def message(self, n: Notification) -> dict[str, Any]:
         """The JSON object Slack gets, as a dict."""
-        if self.config.layout == "attachment":
+        if self.config.layout == "alertmanager":
             return attachment.message(self.config, self.ctx, n)
         return build_message(self.config, self.ctx, n)
 

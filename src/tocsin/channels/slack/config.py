@@ -4,7 +4,7 @@ line per alert), and the check that a webhook URL is set somewhere.
 Every key of Alertmanager 0.25's ``slack_config`` is accepted. Those only its
 message has (``color``, ``title_link``, ``pretext``, ``fields``, ``footer``,
 ``fallback``, ``callback_id``, ``image_url``, ``thumb_url``, ``mrkdwn_in``, a list
-of ``actions``) choose ``layout: attachment``, the message Alertmanager sends,
+of ``actions``) choose ``layout: alertmanager``, the message Alertmanager sends,
 unless ``layout`` says otherwise.
 """
 
@@ -129,11 +129,11 @@ class SlackConfig(ChannelConfig):
     username: Template | None = None
     icon_emoji: Template | None = None
     icon_url: Template | None = None
-    #: ``blocks``: tocsin's Block Kit message; ``attachment``: Alertmanager's. Default:
-    #: ``attachment`` when a key only that message has is set, else ``blocks``.
-    layout: Literal["blocks", "attachment"] | None = None
+    #: ``blocks``: tocsin's Block Kit message; ``alertmanager``: Alertmanager's. Default:
+    #: ``alertmanager`` when a key only that message has is set, else ``blocks``.
+    layout: Literal["blocks", "alertmanager"] | None = None
     #: Default: tocsin's title and alert lines (``blocks``), Alertmanager's
-    #: ``slack.default.title`` and ``slack.default.text`` (``attachment``).
+    #: ``slack.default.title`` and ``slack.default.text`` (``alertmanager``).
     title: Template | None = None
     text: Template | None = None
     # Alertmanager's attachment keys (templates but the booleans and mrkdwn_in).
@@ -154,7 +154,7 @@ class SlackConfig(ChannelConfig):
     mention: str | None = None
     #: ``links``: Silence / Acknowledge are URL buttons into tocsin. ``interactive``:
     #: Silence / Acknowledge / Resolve call tocsin back through the Slack app. A list:
-    #: Alertmanager's attachment buttons (``layout: attachment``).
+    #: Alertmanager's attachment buttons (``layout: alertmanager``).
     actions: Literal["links", "interactive"] | list[SlackAction] = "links"
     http_config: HTTPConfig | None = None
 
@@ -170,9 +170,9 @@ class SlackConfig(ChannelConfig):
                 raise field_error("icon_url", str(exc)) from None
         if self.layout is None:
             chosen = isinstance(self.actions, list) or any(getattr(self, k) for k in ATTACHMENT_KEYS)
-            self.layout = "attachment" if chosen else "blocks"
+            self.layout = "alertmanager" if chosen else "blocks"
         if isinstance(self.actions, list) and self.layout == "blocks":
-            raise field_error("actions", "a list of actions needs layout: attachment "
+            raise field_error("actions", "a list of actions needs layout: alertmanager "
                                          "(tocsin's blocks take links or interactive)")
         if self.mention is not None:
             tokens = self.mention.split()
