@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from tests.conformance.test_routes_amtool import require_amtool
-from tocsin.notify.gotemplate import ExecError, GoTemplates, GoTemplateSyntaxError, from_context
+from tocsin.notify.gotemplate import (
+    ExecError,
+    GoTemplates,
+    GoTemplateSyntaxError,
+    from_context,
+    html_text_escape,
+)
 
 USER_FILE = r"""
 {{ define "my.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}{{ end }}
@@ -167,6 +173,15 @@ USER_TEMPLATES = [
     '{{ with $x := .CommonLabels.alertname }}{{ $x }}{{ end }}',
     '{{ range $i, $e := stringSlice "a" "b" }}{{ $i }}{{ $e }}{{ end }}',
     '{{ "piped" | printf "%s-%s" "x" }} {{ .Status | printf "%.3s" | toUpper }}',
+    '{{ range .Alerts }}{{ .Labels.émoji }}{{ end }} {{ $é := 1 }}{{ $é }}',
+    '{{ range .Alerts }}{{ .StartsAt.Format "Mon Jan 2 15:04:05 MST 2006" }} '
+    '{{ .StartsAt.Format "02/01/06 03:04:05.000000PM -07:00" }}{{ end }}',
+    '{{ range .Alerts }}{{ (.EndsAt.Sub .StartsAt).Minutes }} '
+    '{{ .EndsAt.Sub .StartsAt | printf "%v %s" }}|{{ end }}',
+    '{{ reReplaceAll "(?m)^" "> " "a\nb" }} {{ reReplaceAll "\\d+$" "N" "x12\n" }} '
+    '{{ match "[[:upper:]]+" "ABC" }}',
+    '<a href="{{ .ExternalURL }}" title="{{ .Status }}">{{ .CommonAnnotations.description }} + '
+    '{{ "a+b" }}</a>',
 ]
 
 
@@ -177,19 +192,19 @@ DEBIAN_DEFAULTS = [Path("/usr/share/prometheus/alertmanager/default.tmpl"),
                    Path("/usr/share/prometheus/alertmanager/email.tmpl")]
 
 
-def _render_amtool(amtool: str, glob: str, text: str, data_file: Path) -> str | None:
+def _render_amtool(amtool: str, glob: str, text: str, data_file: Path, kind: str) -> str | None:
     defaults = [f"--template.glob={p}" for p in DEBIAN_DEFAULTS if p.exists()]
     proc = subprocess.run(
         [amtool, "template", "render", *defaults, f"--template.glob={glob}", f"--template.text={text}",
-         f"--template.data={data_file}"],
+         f"--template.data={data_file}", f"--template.type={kind}"],
         capture_output=True, timeout=60, check=False,
     )
     return proc.stdout.decode() if proc.returncode == 0 else None
 
 
-def _render_tocsin(templates: GoTemplates, text: str, data: dict[str, Any]) -> str | None:
+def _render_tocsin(templates: GoTemplates, text: str, data: dict[str, Any], kind: str) -> str | None:
     try:
-        return templates.render(text, from_context(data))
+        return templates.render(text, from_context(data), html_text_escape if kind == "html" else None)
     except (ExecError, GoTemplateSyntaxError):
         return None
 
@@ -198,7 +213,7 @@ def _cases() -> list[str]:
     return [f'{{{{ template "{name}" . }}}}' for name in DEFAULT_NAMES] + USER_TEMPLATES
 
 
-def _compare(amtool: str, tmp_path: Path, user_file: str | None) -> list[str]:
+def _compare(amtool: str, tmp_path: Path, user_file: str | None, kind: str) -> list[str]:
     glob = str(tmp_path / "*.tmpl")
     templates = GoTemplates()
     if user_file is not None:
@@ -210,17 +225,20 @@ def _compare(amtool: str, tmp_path: Path, user_file: str | None) -> list[str]:
         data_file.write_text(json.dumps(data))
         jobs += [(name, data, data_file, text) for text in _cases()]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        expected = list(pool.map(lambda j: _render_amtool(amtool, glob, j[3], j[2]), jobs))
+        expected = list(pool.map(lambda j: _render_amtool(amtool, glob, j[3], j[2], kind), jobs))
     failures = []
     for (name, data, _, text), want in zip(jobs, expected, strict=True):
-        got = _render_tocsin(templates, text, data)
+        got = _render_tocsin(templates, text, data, kind)
         if got != want:
             failures.append(f"{name}: {text!r}\n  amtool: {want!r}\n  tocsin: {got!r}")
     return failures
 
 
+@pytest.mark.parametrize("kind", ["text", "html"])
 @pytest.mark.parametrize("with_user_file", [False, True], ids=["defaults", "user-file"])
-def test_go_templates_render_what_amtool_renders(tmp_path: Path, with_user_file: bool) -> None:
+def test_go_templates_render_what_amtool_renders(tmp_path: Path, with_user_file: bool, kind: str) -> None:
+    """``html``: as HTML fields render (``html/template`` in HTML text; attribute values
+    are escaped the same way, which holds for these)."""
     amtool = require_amtool()
-    failures = _compare(amtool, tmp_path, USER_FILE if with_user_file else None)
+    failures = _compare(amtool, tmp_path, USER_FILE if with_user_file else None, kind)
     assert not failures, f"{len(failures)} of {len(_cases()) * len(DATASETS)} differ:\n" + "\n".join(failures)

@@ -90,6 +90,13 @@ def _fits(value: Any, typ: str) -> bool:
     return False
 
 
+def _ends_in_html(pipe: PipeNode) -> bool:
+    """Whether the pipeline's last command is ``html``, which ``html/template`` takes as
+    its own escaper: that output is not escaped again."""
+    first = pipe.cmds[-1].args[0]
+    return isinstance(first, IdentifierNode) and first.name == "html"
+
+
 class _State:
     def __init__(self, templates: Mapping[str, ListNode], name: str,
                  escape: Callable[[str], str] | None) -> None:
@@ -121,7 +128,7 @@ class _State:
         elif isinstance(node, ActionNode):
             value = self.pipeline(dot, node.pipe)
             if not node.pipe.decl:
-                self.write(self.printed(value))
+                self.write(self.printed(value, _ends_in_html(node.pipe)))
         elif isinstance(node, BranchNode):
             self.branch(dot, node)
         elif isinstance(node, TemplateNode):
@@ -131,9 +138,9 @@ class _State:
         elif isinstance(node, ContinueNode):
             raise _Continue
 
-    def printed(self, value: Any) -> str:
+    def printed(self, value: Any, escaped: bool = False) -> str:
         text = "<no value>" if value is None else value_text(value, "v", nested=True)
-        if self.escape is None or isinstance(value, HTML):
+        if self.escape is None or escaped or isinstance(value, HTML):
             return text
         return self.escape(text)
 

@@ -38,16 +38,16 @@ class Token:
 
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r\n]+)
-  | (?P<var>\$[A-Za-z0-9_]*)
-  | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+)
+  | (?P<var>\$\w*)
+  | (?P<field>(?:\.[^\W\d]\w*)+)
   | (?P<number>[+-]?(?:0[xX][0-9a-fA-F_]+|0[oObB][0-7_]+|(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?)
-       (?![A-Za-z0-9_]))
+       (?!\w))
   | (?P<dot>\.)
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<raw>`[^`]*`)
   | (?P<char>'(?:[^'\\\n]|\\[^\n]+?)')
   | (?P<op>:=|=|\||\(|\)|,)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<ident>[^\W\d]\w*)
 """, re.VERBOSE)
 
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
