@@ -5,6 +5,7 @@ What Go renders, byte for byte, is compared with amtool in
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,22 @@ def test_recursion_and_output_are_bounded():
 def test_from_config_keeps_go_text():
     text = '{{ range .Alerts }}{{ .Annotations.summary }}{{ end }}'
     assert Template.from_config(text) == text
+
+
+async def test_a_webhook_body_template_in_go(tmp_path: Path):
+    from tests.unit.notify.test_templates import CONFIG, receiver_server
+    from tocsin.testing import advance, post, running
+
+    record: list = []
+    runner, url = await receiver_server(record)
+    extra = """        body_template: >-
+          {"text": "{{ .Status }}: {{ len .Alerts.Firing }} firing",
+          "labels": "{{ range .CommonLabels.SortedPairs }}{{ .Name }}={{ .Value }} {{ end }}"}"""
+    try:
+        async with running(CONFIG.format(url=url, extra=extra), tmp_path) as rt:
+            await post(rt, {"labels": {"alertname": "X", "q": 'a "quoted" \\ value'}})
+            await advance(rt, 1)
+    finally:
+        await runner.cleanup()
+    [(_, body)] = record
+    assert json.loads(body) == {"text": "firing: 1 firing", "labels": 'alertname=X q=a "quoted" \\ value '}
