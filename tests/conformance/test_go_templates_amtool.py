@@ -20,13 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.test_routes_amtool import require_amtool
-from tocsin.notify.gotemplate import (
-    ExecError,
-    GoTemplates,
-    GoTemplateSyntaxError,
-    from_context,
-    html_text_escape,
-)
+from tocsin.notify.gotemplate import ExecError, GoTemplates, GoTemplateSyntaxError, from_context
 
 USER_FILE = r"""
 {{ define "my.title" }}[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}{{ end }}
@@ -182,6 +176,7 @@ USER_TEMPLATES = [
     '{{ match "[[:upper:]]+" "ABC" }}',
     '<a href="{{ .ExternalURL }}" title="{{ .Status }}">{{ .CommonAnnotations.description }} + '
     '{{ "a+b" }}</a>',
+    'a<!-- {{ .Status }} --> b <!--x-->{{ .Receiver }}<!---->',
 ]
 
 
@@ -204,7 +199,7 @@ def _render_amtool(amtool: str, glob: str, text: str, data_file: Path, kind: str
 
 def _render_tocsin(templates: GoTemplates, text: str, data: dict[str, Any], kind: str) -> str | None:
     try:
-        return templates.render(text, from_context(data), html_text_escape if kind == "html" else None)
+        return templates.render(text, from_context(data), html=kind == "html")
     except (ExecError, GoTemplateSyntaxError):
         return None
 
@@ -242,3 +237,24 @@ def test_go_templates_render_what_amtool_renders(tmp_path: Path, with_user_file:
     amtool = require_amtool()
     failures = _compare(amtool, tmp_path, USER_FILE if with_user_file else None, kind)
     assert not failures, f"{len(failures)} of {len(_cases()) * len(DATASETS)} differ:\n" + "\n".join(failures)
+
+
+def test_alertmanagers_own_template_files_load_and_render_the_same(tmp_path: Path) -> None:
+    """Alertmanager's ``default.tmpl`` and ``email.tmpl`` (Debian ships them) as a
+    ``templates:`` file: tocsin parses them, and the HTML mail renders as amtool renders it."""
+    amtool = require_amtool()
+    shipped = [p for p in DEBIAN_DEFAULTS if p.exists()]
+    if len(shipped) < 2:
+        pytest.skip("Alertmanager's template files are not installed")
+    templates = GoTemplates()
+    for path in shipped:
+        templates.add(path.read_text(), str(path))
+    data_file = tmp_path / "data.json"
+    for data in DATASETS.values():
+        data_file.write_text(json.dumps(data))
+        for kind in ("html", "text"):
+            for name in ("email.default.html", "email.default.subject", "opsgenie.default.description"):
+                text = f'{{{{ template "{name}" . }}}}'
+                want = _render_amtool(amtool, str(tmp_path / "none"), text, data_file, kind)
+                assert want is not None
+                assert templates.render(text, from_context(data), html=kind == "html") == want, (name, kind)

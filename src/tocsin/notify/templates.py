@@ -280,8 +280,8 @@ class Templates:
             return fallback_text(context)
 
     def _render_go(self, source: str, context: Mapping[str, Any], *, html: bool, json_body: bool) -> str:
-        escape = gotemplate.html_text_escape if html else _json_inner if json_body else None
-        return self.go.render(source, gotemplate.from_context(context), escape)
+        escape = _json_inner if json_body and not html else None
+        return self.go.render(source, gotemplate.from_context(context), escape, html=html)
 
 
 def _json_inner(text: str) -> str:

@@ -70,9 +70,11 @@ class GoTemplates:
     def add_file(self, path: Path) -> None:
         self.add(path.read_text(encoding="utf-8"), str(path))
 
-    def render(self, source: str, data: Any, escape: Callable[[str], str] | None = None) -> str:
+    def render(self, source: str, data: Any, escape: Callable[[str], str] | None = None, *,
+               html: bool = False) -> str:
         """The text rendered on ``data`` (``template.Data``); each action's output passed
-        through ``escape`` if given. :class:`ExecError` or :class:`GoTemplateSyntaxError`
+        through ``escape`` if given; as ``html/template`` writes HTML text with
+        ``html``. :class:`ExecError` or :class:`GoTemplateSyntaxError`
         when it fails."""
         if not source:
             return ""
@@ -81,4 +83,4 @@ class GoTemplates:
         if defines:
             templates = dict(self.defined)
             _merge(templates, defines)
-        return execute(templates, root, data, "", escape)
+        return execute(templates, root, data, "", escape, html=html)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tocsin.notify.gotemplate.funcs import FUNCS, Func
+from tocsin.notify.gotemplate.funcs import FUNCS, Func, html_text_escape
 from tocsin.notify.gotemplate.gofmt import value_text
 from tocsin.notify.gotemplate.gotime import GoTime
 from tocsin.notify.gotemplate.nodes import (
@@ -51,9 +51,12 @@ class _Continue(Exception):
 
 
 def execute(templates: Mapping[str, ListNode], root: ListNode, data: Any, name: str = "",
-            escape: Callable[[str], str] | None = None) -> str:
-    """The text the template writes; :class:`ExecError` when it fails."""
-    state = _State(templates, name, escape)
+            escape: Callable[[str], str] | None = None, *, html: bool = False) -> str:
+    """The text the template writes; :class:`ExecError` when it fails. With ``html``, as
+    ``html/template`` writes HTML text: each value escaped (``html_text_escape``), and the
+    template's HTML comments (and what their actions write) left out."""
+    state = _State(templates, name, html_text_escape if html else escape)
+    state.html = html
     state.vars = [("$", data)]
     state.walk(data, root)
     return "".join(state.out)
@@ -107,6 +110,9 @@ class _State:
         self.size = 0
         self.vars: list[tuple[str, Any]] = []
         self.depth = 0
+        self.html = False
+        #: Inside an HTML comment of the template's text (``html`` only).
+        self.in_comment = False
 
     def error(self, node: Node, message: str) -> ExecError:
         return ExecError(f'line {node.line}: executing "{self.name}" at <{node}>: {message}')
@@ -121,13 +127,13 @@ class _State:
 
     def walk(self, dot: Any, node: Node) -> None:
         if isinstance(node, TextNode):
-            self.write(node.text)
+            self.write(self.html_text(node.text) if self.html else node.text)
         elif isinstance(node, ListNode):
             for item in node.nodes:
                 self.walk(dot, item)
         elif isinstance(node, ActionNode):
             value = self.pipeline(dot, node.pipe)
-            if not node.pipe.decl:
+            if not node.pipe.decl and not self.in_comment:
                 self.write(self.printed(value, _ends_in_html(node.pipe)))
         elif isinstance(node, BranchNode):
             self.branch(dot, node)
@@ -137,6 +143,23 @@ class _State:
             raise _Break
         elif isinstance(node, ContinueNode):
             raise _Continue
+
+    def html_text(self, text: str) -> str:
+        """The template's text less its HTML comments, which may span actions."""
+        out = []
+        while text:
+            if self.in_comment:
+                end = text.find("-->")
+                if end < 0:
+                    return "".join(out)
+                text, self.in_comment = text[end + 3:], False
+            start = text.find("<!--")
+            if start < 0:
+                out.append(text)
+                break
+            out.append(text[:start])
+            text, self.in_comment = text[start + 4:], True
+        return "".join(out)
 
     def printed(self, value: Any, escaped: bool = False) -> str:
         text = "<no value>" if value is None else value_text(value, "v", nested=True)
