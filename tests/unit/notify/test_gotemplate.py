@@ -106,6 +106,10 @@ def test_recursion_and_output_are_bounded():
     t.add('{{ define "d0" }}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{{ end }}' + doubling)
     with pytest.raises(gotemplate.ExecError, match="wrote more than"):
         t.render('{{ template "d29" . }}', None)
+    # The same calls writing nothing: bounded in steps.
+    t.add('{{ define "d0" }}{{ "" }}{{ end }}')
+    with pytest.raises(gotemplate.ExecError, match="ran more than 500000 steps"):
+        t.render('{{ template "d29" . }}', None)
 
 
 def test_from_config_keeps_go_text():

@@ -32,12 +32,15 @@ from tocsin.notify.gotemplate.nodes import (
 )
 from tocsin.notify.gotemplate.values import HTML, ExecError, GoStruct, StrSlice, is_true, type_name, zero_of
 
-__all__ = ["MAX_DEPTH", "MAX_OUTPUT", "execute"]
+__all__ = ["MAX_DEPTH", "MAX_OUTPUT", "MAX_STEPS", "execute"]
 
 #: How deep ``{{template}}`` calls may nest (Go allows more; Python's stack does not).
 MAX_DEPTH = 100
 #: The most text one template may write (characters).
 MAX_OUTPUT = 4 * 1024 * 1024
+#: The most nodes one rendering may run: templates that call each other can take
+#: exponential time while writing nothing.
+MAX_STEPS = 500_000
 
 _MISSING = object()
 
@@ -110,6 +113,7 @@ class _State:
         self.size = 0
         self.vars: list[tuple[str, Any]] = []
         self.depth = 0
+        self.steps = 0
         self.html = False
         #: Inside an HTML comment of the template's text (``html`` only).
         self.in_comment = False
@@ -126,6 +130,9 @@ class _State:
     # -- statements
 
     def walk(self, dot: Any, node: Node) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise ExecError(f"the template ran more than {MAX_STEPS} steps")
         if isinstance(node, TextNode):
             self.write(self.html_text(node.text) if self.html else node.text)
         elif isinstance(node, ListNode):
