@@ -34,7 +34,7 @@ def _equal(a: Any, b: Any) -> bool:
             raise ExecError(f"non-comparable type {type_name(a)}")
         if type_name(a) != type_name(b):
             raise ExecError(f"non-comparable types {type_name(a)}, {type_name(b)}")
-        if isinstance(a, GoStruct):
+        if isinstance(a, GoStruct) and a.go_fields:
             return all(_safe_equal(getattr(a, f), getattr(b, f)) for f in a.go_fields)
     return bool(a == b)
 

@@ -88,6 +88,12 @@ class GoTime(GoStruct):
     def _unix_ns(self) -> int:
         return (self.dt - _EPOCH) // timedelta(seconds=1) * 1_000_000_000 + self.nsec
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GoTime) and self._unix_ns() == other._unix_ns()
+
+    def __hash__(self) -> int:
+        return hash(self._unix_ns())
+
     @go_method
     def String(self) -> str:
         return format_layout(self, "2006-01-02 15:04:05.999999999 -0700 MST")
