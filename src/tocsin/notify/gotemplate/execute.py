@@ -285,7 +285,7 @@ class _State:
         except ExecError as exc:
             if str(exc).startswith("line "):
                 raise
-            raise self.error(first, str(exc)) from None
+            raise self.error(cmd if isinstance(first, IdentifierNode) else first, str(exc)) from None
 
     def idealize(self, dot: Any, node: Node) -> Any:
         if isinstance(node, DotNode):

@@ -162,6 +162,8 @@ def _bad(verb: str, arg: Any) -> str:
 def _format(arg: Any, verb: str, flags: str, prec: int) -> str:
     if verb == "T":
         return type_name(arg)
+    if arg is None:
+        return "<nil>" if verb == "v" else f"%!{verb}(<nil>)"
     if verb == "v" or (verb in "sq" and _stringer(arg) is not None):
         text = value_text(arg, "v")
         return quote(text) if verb == "q" else text
