@@ -153,7 +153,7 @@ class _State:
 
     def html_text(self, text: str) -> str:
         """The template's text less its HTML comments, which may span actions."""
-        out = []
+        out: list[str] = []
         while text:
             if self.in_comment:
                 end = text.find("-->")
