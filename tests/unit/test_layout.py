@@ -19,7 +19,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("tocsin.core",),
     ("tocsin.config", "tocsin.config.validate", "tocsin.config.types"),
     ("tocsin.store",),
-    ("tocsin.channels.data", "tocsin.notify.templates", "tocsin.notify.redact"),
+    ("tocsin.channels.data", "tocsin.notify.templates", "tocsin.notify.gotemplate", "tocsin.notify.redact"),
     ("tocsin.channels", "tocsin.remediation"),
     ("tocsin.incidents.plan", "tocsin.incidents.policy"),
     ("tocsin.ingest",),

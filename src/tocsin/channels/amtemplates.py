@@ -1,18 +1,20 @@
-"""Alertmanager 0.25's default templates (``template/default.tmpl``), as Jinja2.
+"""Alertmanager 0.25's default templates for the channels that send what Alertmanager
+sends, and its helpers that shape what is sent (rune and byte truncation, the group
+key's hash).
 
-Each renders, character for character, what Alertmanager's Go template renders
-from the same data (``tests/conformance/test_default_templates.py`` compares them
-with ``amtool template render``), so a receiver moved from Alertmanager gets the
-same titles and messages. The Jinja environment trims blocks, so every block tag
-here ends ``+%}`` to keep the newline that follows it, as Go's ``{{ }}`` does.
-
-A channel whose ``message`` or ``title`` is unset uses these; a receiver's own
-template may say anything. :func:`with_notice` puts tocsin's lifecycle notices
-(acknowledged, escalated...) before a rendered text.
+A default is Alertmanager's own template call (``{{ template "telegram.default.message" . }}``,
+:func:`default`), which renders through the Go engine's definitions of
+``default.tmpl`` (:mod:`tocsin.notify.gotemplate.defaults`; compared with
+``amtool template render`` by ``tests/conformance/test_go_templates_amtool.py``), so a
+receiver moved from Alertmanager gets the same titles and messages, and a
+``templates:`` file that defines one of these names again changes it, as in
+Alertmanager. :func:`with_notice` puts tocsin's lifecycle notices (acknowledged,
+escalated...) before a rendered text.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,65 +25,32 @@ from tocsin.notify.templates import Templates
 
 __all__ = [
     "ALERTMANAGER_URL", "DISCORD_MESSAGE", "DISCORD_TITLE", "SNS_MESSAGE", "SNS_SUBJECT", "SUBJECT",
-    "TELEGRAM_MESSAGE", "TRUNCATION_MARKER", "WEBEX_MESSAGE", "WECHAT_MESSAGE", "render",
-    "truncate_bytes", "truncate_runes", "with_notice",
+    "TELEGRAM_MESSAGE", "TRUNCATION_MARKER", "WEBEX_MESSAGE", "WECHAT_MESSAGE", "default", "group_hash",
+    "render", "truncate_bytes", "truncate_runes", "with_notice",
 ]
 
 #: What Alertmanager ends a shortened text with.
-TRUNCATION_MARKER = "…"
+TRUNCATION_MARKER = "\u2026"
 
-#: ``__subject``: ``[FIRING:2] <group label values> (<other common label values>)``. As in
+
+def default(name: str) -> str:
+    """The Go template that renders Alertmanager's template ``name``, as ``amtool config
+    show`` writes a default: ``{{ template "name" . }}``."""
+    return f'{{{{ template "{name}" . }}}}'
+
+
+#: ``__subject``: ``[FIRING:2] <group label values> (<other common label values>)``; as in
 #: Alertmanager, a space follows the group label values even when nothing comes after them.
-SUBJECT = (
-    '[{{ status|upper }}{% if status == "firing" %}:{{ firing|length }}{% endif %}] '
-    '{{ groupLabels|sortedpairs|map("last")|join(" ") }} '
-    '{% if commonLabels|length > groupLabels|length %}'
-    '({{ commonLabels|sortedpairs|rejectattr("0", "in", groupLabels)|map("last")|join(" ") }})'
-    '{% endif +%}'
-)
-
+SUBJECT = default("__subject")
 #: ``__alertmanagerURL``: the external URL's alert list for this receiver.
-ALERTMANAGER_URL = "{{ externalURL }}/#/alerts?receiver={{ receiver|urlquery }}"
-
-#: ``__text_alert_list`` as a macro each default below defines first (it writes nothing).
-_ALERT_LIST = (
-    "{% macro text_alert_list(alerts) %}{% for a in alerts %}Labels:\n"
-    "{% for k, v in a.labels|sortedpairs %} - {{ k }} = {{ v }}\n"
-    "{% endfor %}Annotations:\n"
-    "{% for k, v in a.annotations|sortedpairs %} - {{ k }} = {{ v }}\n"
-    "{% endfor %}Source: {{ a.generatorURL }}\n"
-    "{% endfor %}{% endmacro +%}"
-)
-
-#: ``.CommonAnnotations.SortedPairs.Values | join " "``.
-_ANNOTATIONS = '{{ commonAnnotations|sortedpairs|map("last")|join(" ") }}'
-
-#: The firing and resolved lists, each after a blank line, as the chat defaults have them.
-_LISTS = (
-    "{% if firing +%}\nAlerts Firing:\n{{ text_alert_list(firing) }}\n{% endif +%}\n"
-    "{% if resolved +%}\nAlerts Resolved:\n{{ text_alert_list(resolved) }}\n{% endif +%}"
-    # Jinja drops a template's last newline; Go keeps it.
-    "{{ '\\n' }}"
-)
-
-#: ``telegram.default.message``.
-TELEGRAM_MESSAGE = _ALERT_LIST + "\n" + _LISTS
-#: ``discord.default.title`` and ``discord.default.message``.
-DISCORD_TITLE = SUBJECT
-DISCORD_MESSAGE = TELEGRAM_MESSAGE
-#: ``webex.default.message``.
-WEBEX_MESSAGE = _ALERT_LIST + _ANNOTATIONS + "\n" + _LISTS
-#: ``sns.default.subject`` and ``sns.default.message``.
-SNS_SUBJECT = SUBJECT
-SNS_MESSAGE = WEBEX_MESSAGE
-#: ``wechat.default.message``: the subject, the common annotations, the lists without
-#: blank lines, and the link to the alerts.
-WECHAT_MESSAGE = (
-    _ALERT_LIST + SUBJECT + "\n" + _ANNOTATIONS + "\n"
-    "{% if firing %}Alerts Firing:\n{{ text_alert_list(firing) }}{% endif +%}\n"
-    "{% if resolved %}Alerts Resolved:\n{{ text_alert_list(resolved) }}{% endif +%}\n"
-    "AlertmanagerUrl:\n" + ALERTMANAGER_URL
-)
+ALERTMANAGER_URL = default("__alertmanagerURL")
+TELEGRAM_MESSAGE = default("telegram.default.message")
+DISCORD_TITLE = default("discord.default.title")
+DISCORD_MESSAGE = default("discord.default.message")
+WEBEX_MESSAGE = default("webex.default.message")
+SNS_SUBJECT = default("sns.default.subject")
+SNS_MESSAGE = default("sns.default.message")
+WECHAT_MESSAGE = default("wechat.default.message")
 
 
 def with_notice(n: Notification, text: str, separator: str = "\n") -> str:
@@ -119,3 +88,9 @@ def truncate_bytes(s: str, n: int) -> tuple[str, bool]:
         return (TRUNCATION_MARKER if n == 3 else "." * n), True
     kept = raw[: n - 3].decode(errors="ignore")  # drops a character cut in two
     return kept + TRUNCATION_MARKER, True
+
+
+def group_hash(group_key: str) -> str:
+    """Alertmanager's ``Key.Hash()``: the SHA-256 of the group key, hex (OpsGenie's alias,
+    VictorOps' entity_id)."""
+    return hashlib.sha256(group_key.encode()).hexdigest()

@@ -34,13 +34,13 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, rendered
-from tocsin.channels.amdefaults import ALERTMANAGER_URL, ALERTS_TEXT, SUBJECT, group_hash, truncate_runes
+from tocsin.channels.amtemplates import default, group_hash, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, entry_or_global_secret, send
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
-from tocsin.notify.templates import Template, Templates, alertmanager_defaults, data
+from tocsin.notify.templates import Template, Templates, data
 
 __all__ = ["OpsgenieChannel", "OpsgenieConfig", "OpsgenieResponder", "check"]
 
@@ -53,12 +53,6 @@ DEFAULT_API_URL = "https://api.opsgenie.com/"
 MAX_MESSAGE = 130
 #: Alertmanager retries these besides 5xx.
 RETRY_STATUSES = frozenset({429})
-
-alertmanager_defaults({
-    "opsgenie.default.message": SUBJECT,
-    "opsgenie.default.description": ALERTS_TEXT,
-    "opsgenie.default.source": ALERTMANAGER_URL,
-})
 
 _RESPONDER_TYPE = re.compile(r"team|teams|user|escalation|schedule")
 
@@ -87,9 +81,9 @@ class OpsgenieConfig(ChannelConfig):
     api_key_file: str | None = None
     #: Default the global ``opsgenie_api_url`` (https://api.opsgenie.com/).
     api_url: URL | None = None
-    message: Template = Template(SUBJECT)
-    description: Template = Template(ALERTS_TEXT)
-    source: Template = Template(ALERTMANAGER_URL)
+    message: Template = Template(default("opsgenie.default.message"))
+    description: Template = Template(default("opsgenie.default.description"))
+    source: Template = Template(default("opsgenie.default.source"))
     #: Added to the common labels in the alert's ``details``.
     details: dict[str, Template] = {}
     entity: Template | None = None

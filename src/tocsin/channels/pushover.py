@@ -32,13 +32,13 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
-from tocsin.channels.amdefaults import ALERTMANAGER_URL, ALERTS_TEXT_SPACED, SUBJECT, truncate_runes
+from tocsin.channels.amtemplates import default, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, secret_from_file, send
 from tocsin.config.types import URL, Duration, Secret
 from tocsin.config.validate import field_error
 from tocsin.core.models import Notification
-from tocsin.notify.templates import Template, Templates, alertmanager_defaults, data
+from tocsin.notify.templates import Template, Templates, data
 
 __all__ = ["PushoverChannel", "PushoverConfig"]
 
@@ -50,15 +50,8 @@ MAX_TITLE, MAX_MESSAGE, MAX_URL = 250, 1024, 512
 #: Pushover's bounds for an emergency (priority 2) message's retry and expire (seconds).
 MIN_RETRY, MAX_EXPIRE = 30, 10800
 
-#: Emergency while firing, normal once resolved.
-DEFAULT_PRIORITY = '{{ "2" if status == "firing" else "0" }}'
-
-alertmanager_defaults({
-    "pushover.default.title": SUBJECT,
-    "pushover.default.message": ALERTS_TEXT_SPACED,
-    "pushover.default.url": ALERTMANAGER_URL,
-    '{{ if eq .Status "firing" }}2{{ else }}0{{ end }}': DEFAULT_PRIORITY,
-})
+#: Emergency while firing, normal once resolved (Alertmanager's default).
+DEFAULT_PRIORITY = '{{ if eq .Status "firing" }}2{{ else }}0{{ end }}'
 
 
 class PushoverConfig(ChannelConfig):
@@ -67,9 +60,9 @@ class PushoverConfig(ChannelConfig):
     user_key_file: str | None = None
     token: Secret | None = None
     token_file: str | None = None
-    title: Template = Template(SUBJECT)
-    message: Template = Template(ALERTS_TEXT_SPACED)
-    url: Template = Template(ALERTMANAGER_URL)
+    title: Template = Template(default("pushover.default.title"))
+    message: Template = Template(default("pushover.default.message"))
+    url: Template = Template(default("pushover.default.url"))
     url_title: Template | None = None
     sound: Template | None = None
     #: -2 to 2; 2 (emergency) needs ``retry`` and ``expire``.

@@ -28,7 +28,7 @@ import structlog
 
 from tocsin import hookimpl
 from tocsin.channels import ChannelConfig, ChannelContext, ChannelKind, DeliveryError, rendered
-from tocsin.channels.amdefaults import ALERTS_TEXT, SUBJECT, group_hash, truncate_runes
+from tocsin.channels.amtemplates import default, group_hash, truncate_runes
 from tocsin.channels.data import notice_line
 from tocsin.channels.http import HTTPConfig, entry_or_global_secret, send
 from tocsin.config.types import URL, Secret
@@ -57,11 +57,8 @@ _PATH_SAFE = "/:@!$&'()*+,;="
 #: Alertmanager's ``monitoring_tool`` says Alertmanager; tocsin says who sent it.
 DEFAULT_MONITORING_TOOL = "tocsin"
 
-alertmanager_defaults({
-    "victorops.default.state_message": ALERTS_TEXT,
-    "victorops.default.entity_display_name": SUBJECT,
-    "victorops.default.monitoring_tool": DEFAULT_MONITORING_TOOL,
-})
+# Alertmanager's default says Alertmanager; tocsin keeps saying tocsin for it.
+alertmanager_defaults({"victorops.default.monitoring_tool": DEFAULT_MONITORING_TOOL})
 
 
 class VictoropsConfig(ChannelConfig):
@@ -73,8 +70,8 @@ class VictoropsConfig(ChannelConfig):
     #: Which VictorOps team's routing receives the incident.
     routing_key: Template = Template("")
     message_type: Template = Template("CRITICAL")
-    state_message: Template = Template(ALERTS_TEXT)
-    entity_display_name: Template = Template(SUBJECT)
+    state_message: Template = Template(default("victorops.default.state_message"))
+    entity_display_name: Template = Template(default("victorops.default.entity_display_name"))
     monitoring_tool: Template = Template(DEFAULT_MONITORING_TOOL)
     custom_fields: dict[str, Template] = {}
     http_config: HTTPConfig | None = None

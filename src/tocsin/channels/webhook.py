@@ -2,7 +2,7 @@
 
 Optionally signed (``hmac_secret``: header ``X-Tocsin-Signature: sha256=<hex
 HMAC-SHA256 of the body>``, as GitHub signs its webhooks) and optionally with
-a body of the receiver's own (``body_template``, Jinja2, must render JSON;
+a body of the receiver's own (``body_template``, Jinja2 or Go, must render JSON;
 each ``{{ }}`` writes its value JSON-escaped, see :mod:`tocsin.notify.templates`).
 
 A big group's body is rendered and signed in a worker thread
@@ -47,8 +47,8 @@ class WebhookConfig(ChannelConfig):
     hmac_secret: Secret | None = None
     hmac_secret_file: str | None = None
     hmac_header: str = "X-Tocsin-Signature"
-    #: Jinja2 template for a body of your own; it must render JSON. ``{{ x }}`` writes x
-    #: JSON-escaped (for inside quotes), ``{{ x | tojson }}`` a whole JSON value.
+    #: Template (Jinja2 or Go) for a body of your own; it must render JSON. ``{{ x }}`` writes
+    #: x JSON-escaped (for inside quotes), Jinja2's ``{{ x | tojson }}`` a whole JSON value.
     body_template: Template | None = None
 
     def __post_init__(self) -> None:

@@ -112,6 +112,8 @@ class _Walker:
             if data is None and t.includes_none:
                 return None
             others = [u for u in t.types if not isinstance(u, mi.NoneType)]
+            if isinstance(data, list):  # ``word | list[Struct]``: the list's items, each checked
+                others = [u for u in others if isinstance(u, mi.ListType)] or others
             if len(others) == 1:
                 return self.walk(data, others[0], path)
         if isinstance(t, mi.StrType) and isinstance(data, _SCALARS_AS_STR):

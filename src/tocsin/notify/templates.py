@@ -25,14 +25,27 @@ still a number. ``{{ value | tojson }}`` writes a whole JSON value (quotes
 included), not escaped again; so does ``| safe`` (text that is JSON already)
 and a macro's output (its own ``{{ }}`` are escaped).
 
-Alertmanager's own default values of templated fields, which ``amtool config
-show`` writes out (``{{ template "opsgenie.default.message" . }}``, Go template
-syntax), load as the channel's Jinja2 default that renders the same: each
-channel lists its defaults with :func:`alertmanager_defaults`.
+Go templates, Alertmanager's language, work in every templated field and in
+``templates:`` files: :func:`language` tells a field's language from its text
+(``{{ .Status }}``, ``{{ template "x" . }}``, ``{{ range .Alerts }}`` are Go;
+``{{ status }}``, ``{% if %}`` are Jinja2; the rule is in
+:mod:`tocsin.notify.gotemplate.detect`), a ``templates:`` file that defines
+templates (``{{ define "x" }}``) is Go, and a Go text renders through :mod:`tocsin.notify.gotemplate` on
+Alertmanager's template data, with Alertmanager's default templates
+(``{{ template "slack.default.title" . }}``) and the files' definitions. HTML
+fields escape each action's output as ``html/template`` does in HTML text, JSON
+bodies JSON-escape it. A Go template that fails is handled as a Jinja2 one: logged,
+and the plain summary sent instead.
+
+A few Alertmanager default values that tocsin deliberately renders its own way
+(VictorOps' ``monitoring_tool`` says tocsin, the email's HTML is tocsin's page)
+load as the channel's Jinja2 source: each channel lists them with
+:func:`alertmanager_defaults`.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import re
@@ -49,9 +62,11 @@ from markupsafe import Markup
 
 from tocsin.channels.data import message_data
 from tocsin.core.models import Alert, Notification
+from tocsin.notify import gotemplate
 
 __all__ = [
     "Template", "TemplateError", "Templates", "alertmanager_defaults", "data", "duration_words", "json_text",
+    "language",
 ]
 
 log = structlog.get_logger("tocsin.notify.templates")
@@ -127,8 +142,6 @@ _checker = _environment()
 #: exact text), each with the Jinja2 source that renders the same.
 _ALERTMANAGER_DEFAULTS: dict[str, str] = {}
 _TEMPLATE_CALL = re.compile(r'\{\{-?\s*template\s+"([^"]+)"\s+\.\s*-?\}\}')
-#: What only a Go template writes: ``{{ .Field``, ``{{ template "``, ``{{ if eq``, ``{{ range .``.
-_GO_SYNTAX = re.compile(r'\{\{-?\s*(\.|template\s+"|(if|with|range)\s+[.a-z])')
 
 
 def alertmanager_defaults(defaults: Mapping[str, str]) -> None:
@@ -155,14 +168,38 @@ class Template(str):
         if "{{" in obj and (default := _alertmanager_default(obj)) is not None:
             return cls(default)
         try:
-            _checker.parse(obj)
+            language(obj)
+        except gotemplate.GoTemplateSyntaxError as exc:
+            raise ValueError(f"Go template syntax error: {exc}") from None
         except jinja2.TemplateSyntaxError as exc:
-            hint = ""
-            if _GO_SYNTAX.search(obj):
-                hint = (" (this looks like a Go template, as Alertmanager's: tocsin's templates are "
-                        "Jinja2, {{ commonLabels.x }} for {{ .CommonLabels.x }})")
-            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}{hint}") from None
+            raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}") from None
         return cls(obj)
+
+
+@functools.lru_cache(maxsize=4096)
+def language(source: str) -> str:
+    """``"go"`` or ``"jinja"``: Go when the text reads as Go (see
+    :mod:`tocsin.notify.gotemplate.detect`), or when it parses as Go and not as Jinja2;
+    Jinja2 otherwise. Raises the syntax error of the language it looks most like."""
+    if gotemplate.is_go(source):
+        gotemplate.check(source)
+        return "go"
+    try:
+        _checker.parse(source)
+    except jinja2.TemplateSyntaxError:
+        if "{%" in source or "{#" in source:
+            raise
+        try:
+            gotemplate.check(source)
+        except gotemplate.GoTemplateSyntaxError:
+            pass
+        else:
+            return "go"
+        raise
+    return "jinja"
+
+
+
 
 
 def data(n: Notification, external_url: str, alerts: list[Alert] | None = None) -> dict[str, Any]:
@@ -196,6 +233,8 @@ class Templates:
         #: For templates of JSON bodies: ``{{ }}`` output is JSON-escaped (see the module).
         self.json_env = _environment(json_body=True)
         self._cache: dict[tuple[bool, bool, str], jinja2.Template] = {}
+        #: Alertmanager's default Go templates and those the Go files define.
+        self.go = gotemplate.GoTemplates()
         for pattern in globs:
             full = str(base_dir / pattern) if base_dir and not Path(pattern).is_absolute() else pattern
             for path in sorted(glob.glob(full)):
@@ -203,6 +242,12 @@ class Templates:
 
     def _load_macros(self, path: Path) -> None:
         source = path.read_text(encoding="utf-8")
+        if gotemplate.is_go_file(source):
+            try:
+                self.go.add(source, str(path))
+            except gotemplate.GoTemplateSyntaxError as exc:
+                raise TemplateError(str(exc)) from None
+            return
         for env in (self.env, self.html_env, self.json_env):
             try:
                 module = env.from_string(source).module
@@ -226,8 +271,19 @@ class Templates:
         """``source`` rendered: HTML-escaped with ``html``, JSON-escaped with ``json_body``
         (see the module); a plain summary, logged, when it fails."""
         try:
+            if language(source) == "go":
+                return self._render_go(source, context, html=html, json_body=json_body)
             return self._compiled(source, html, json_body).render(**context)
         except Exception as exc:  # a broken template must not drop the notification
             log.error("template failed; sending a plain message", template=what,
                       error=f"{type(exc).__name__}: {exc}")
             return fallback_text(context)
+
+    def _render_go(self, source: str, context: Mapping[str, Any], *, html: bool, json_body: bool) -> str:
+        escape = _json_inner if json_body and not html else None
+        return self.go.render(source, gotemplate.from_context(context), escape, html=html)
+
+
+def _json_inner(text: str) -> str:
+    """What a Go action writes in a JSON body: its text escaped for the inside of a JSON string."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]

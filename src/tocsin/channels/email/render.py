@@ -10,7 +10,7 @@ from email.utils import formatdate, make_msgid
 from tocsin.channels import ChannelContext, DeliveryError
 from tocsin.channels.email.config import EmailConfig, addresses
 from tocsin.core.models import Notification
-from tocsin.notify.templates import Templates, data
+from tocsin.notify.templates import Templates, alertmanager_defaults, data
 
 __all__ = ["DEFAULT_HTML", "DEFAULT_SUBJECT", "DEFAULT_TEXT", "message"]
 
@@ -112,6 +112,10 @@ ended {{ a.endsAt[:19]|replace("T", " ") }} UTC (lasted {{ (a.ends - a.starts)|d
 {% if externalURL %}: {{ link(externalURL) }}{% endif %}</p>
 </body></html>
 """
+
+# Alertmanager's HTML mail (``html: '{{ template "email.default.html" . }}'``, as ``amtool
+# config show`` writes it) is sent as tocsin's.
+alertmanager_defaults({"email.default.html": DEFAULT_HTML})
 
 
 def _one_line(value: str) -> str:

@@ -9,6 +9,11 @@ of the group key, so every flush of a group updates the same alert, a
 
 PagerDuty answers 202; a 400 (invalid event) is not retried, 429 and 5xx are.
 
+With a ``service_key`` (or ``service_key_file``) instead, the event goes to the Events
+API v1 (``events_v1_url``), as Alertmanager sends it: ``incident_key`` the same hash,
+``event_type`` trigger, acknowledge or resolve, ``description``, ``client``,
+``client_url`` and ``details``.
+
 :func:`send_change_event` posts to the Change Events endpoint (``/v2/change/enqueue``
 next to the alert events URL), for announcements such as remediations.
 """
@@ -47,6 +52,8 @@ log = structlog.get_logger("tocsin.notify.pagerduty")
 _encoder = msgspec.json.Encoder()
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
+#: Where Alertmanager sends the events of a ``service_key`` (Events API v1).
+DEFAULT_V1_URL = "https://events.pagerduty.com/generic/2010-04-15/create_event.json"
 #: PagerDuty's limits: summary length (characters) and event size (bytes).
 MAX_SUMMARY = 1024
 MAX_EVENT_BYTES = 512_000
@@ -114,6 +121,11 @@ class PagerdutyConfig(ChannelConfig):
     #: The integration key of an Events API v2 integration (or a file holding it, read at each send).
     routing_key: Secret | None = None
     routing_key_file: str | None = None
+    #: The service key of an Events API v1 integration (or a file holding it); sends v1 events.
+    service_key: Secret | None = None
+    service_key_file: str | None = None
+    #: Where v1 events go (tocsin's key: for a proxy, or a test server; Alertmanager's is fixed).
+    events_v1_url: URL = URL(DEFAULT_V1_URL)
     #: Events API URL; default the global ``pagerduty_url``.
     url: URL | None = None
     client: Template = Template("tocsin")
@@ -133,10 +145,17 @@ class PagerdutyConfig(ChannelConfig):
     http_config: HTTPConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.routing_key and self.routing_key_file:
-            raise field_error("routing_key_file", "set routing_key or routing_key_file, not both")
-        if not self.routing_key and not self.routing_key_file:
-            raise field_error("routing_key", "missing routing key: set routing_key or routing_key_file")
+        for name in ("routing_key", "service_key"):
+            if getattr(self, name) and getattr(self, f"{name}_file"):
+                raise field_error(f"{name}_file", f"set {name} or {name}_file, not both")
+        if not (self.routing_key or self.routing_key_file or self.service_key or self.service_key_file):
+            raise field_error("routing_key", "missing routing key: set routing_key or routing_key_file "
+                                             "(Events API v2), or service_key[_file] (v1)")
+
+    @property
+    def v1(self) -> bool:
+        """Whether events go to the Events API v1 (a service key is set; it wins, as in Alertmanager)."""
+        return bool(self.service_key or self.service_key_file)
 
 
 class PagerdutyChannel:
@@ -147,15 +166,16 @@ class PagerdutyChannel:
         self.url = str(config.url or getattr(ctx.global_config, "pagerduty_url", None) or DEFAULT_URL)
         self.external_url = (ctx.external_url or "").rstrip("/")
 
-    def routing_key(self) -> str:
-        c = self.config
-        if c.routing_key_file:
+    def routing_key(self, name: str = "routing_key") -> str:
+        """The routing key (or, with ``name="service_key"``, the v1 service key)."""
+        path = getattr(self.config, f"{name}_file")
+        if path:
             # A plain str: the key goes into the event, and msgspec encodes no Secret.
-            key = str(secret_from_file(c.routing_key_file, "routing_key_file"))
+            key = str(secret_from_file(path, f"{name}_file"))
         else:
-            key = (c.routing_key or "").strip()
+            key = str(getattr(self.config, name) or "").strip()
         if not key:
-            raise DeliveryError("pagerduty routing key is empty", retryable=False)
+            raise DeliveryError(f"pagerduty {name.replace('_', ' ')} is empty", retryable=False)
         return key
 
     def _render(self, source: str | None, ctx: Mapping[str, Any], what: str) -> str:
@@ -263,18 +283,48 @@ class PagerdutyChannel:
             body = _encoder.encode(msg)
         return body
 
+    def message_v1(self, n: Notification) -> dict[str, Any]:
+        """The Events API v1 event without its service key, key for key Alertmanager's."""
+        c = self.config
+        d = data(n, self.external_url)
+        firing = n.firing()
+        event_type = "trigger" if firing else "resolve"
+        if n.event == "acknowledged" and firing:
+            event_type = "acknowledge"
+        details = {k: self._render(v, d, f"details.{k}") for k, v in {**DEFAULT_DETAILS, **c.details}.items()}
+        msg: dict[str, Any] = {"incident_key": dedup_key(n.group_key), "event_type": event_type,
+                               "description": self._summary(n, d), "event_action": "", "payload": None}
+        if event_type == "trigger":
+            for key, source in (("client", c.client), ("client_url", c.client_url)):
+                value = self._render(source, d, key)
+                if value:
+                    msg[key] = value
+        msg["details"] = details
+        return msg
+
     def render(self, n: Notification) -> bytes:
         """What would be sent, with the routing key hidden (for ``notify test --dry-run``)."""
+        if self.config.v1:
+            return _encoder.encode({"service_key": "<secret>", **self.message_v1(n)})
         return self.encode({"routing_key": "<secret>", **self.message(n)})
 
     async def send(self, n: Notification) -> None:
-        if n.event == "remediation":
-            # What tocsin did about an alert is a change, not a new incident.
+        if n.event == "remediation" and not self.config.v1:
+            # What tocsin did about an alert is a change, not a new incident (v2 only).
             await send_change_event(
                 self.ctx.session, self.url, self.routing_key(), notice_line(n), source="tocsin",
                 custom_details={"alerts": ", ".join(_labels_text(a.labels) for a in n.alerts),
                                 "receiver": n.receiver},
                 timeout=float(self.config.timeout), timestamp=n.now, http=self.http)
+            return
+        if self.config.v1:
+            service_key = self.routing_key("service_key")
+
+            def event_v1(n: Notification) -> bytes:  # for a big group, in a worker thread
+                return _encoder.encode({"service_key": service_key, **self.message_v1(n)})
+
+            await post_json(self.ctx.session, str(self.config.events_v1_url), await rendered(event_v1, n),
+                            http=self.http, timeout=float(self.config.timeout))
             return
         key = self.routing_key()
 

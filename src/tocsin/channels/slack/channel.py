@@ -33,6 +33,11 @@ of them loads (the channel cannot see ``global`` while the config is decoded);
 it is logged when the daemon starts and every send fails without retrying.
 The URL embeds a token, so it never appears in errors or logs.
 
+With ``layout: alertmanager`` (chosen by Alertmanager's attachment keys, see
+:mod:`~tocsin.channels.slack.config`) the message is Alertmanager's instead: one
+attachment whose title, text, colour, fields and buttons the entry's templates
+render (:mod:`~tocsin.channels.slack.attachment`).
+
 The entry's keys are in :mod:`~tocsin.channels.slack.config`; the message is
 built by :mod:`~tocsin.channels.slack.render`; this module sends it.
 """
@@ -46,6 +51,7 @@ import structlog
 
 from tocsin.channels import ChannelContext, ChannelKind, DeliveryError, rendered
 from tocsin.channels.http import post_json, url_from_file
+from tocsin.channels.slack import attachment
 from tocsin.channels.slack.config import SlackConfig, check
 from tocsin.channels.slack.render import message as build_message
 from tocsin.core.models import Notification
@@ -91,6 +97,8 @@ class SlackChannel:
 
     def message(self, n: Notification) -> dict[str, Any]:
         """The JSON object Slack gets, as a dict."""
+        if self.config.layout == "alertmanager":
+            return attachment.message(self.config, self.ctx, n)
         return build_message(self.config, self.ctx, n)
 
     def render(self, n: Notification) -> bytes:

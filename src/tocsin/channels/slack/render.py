@@ -17,7 +17,7 @@ import structlog
 
 from tocsin.channels import ChannelContext
 from tocsin.channels.data import notice_line
-from tocsin.channels.slack.config import SlackConfig
+from tocsin.channels.slack.config import DEFAULT_TEXT, DEFAULT_TITLE, SlackConfig
 from tocsin.core.models import Alert, Notification
 from tocsin.core.severity import highest_severity, severity_level
 from tocsin.core.timefmt import format_ts
@@ -203,10 +203,11 @@ def message(config: SlackConfig, ctx: ChannelContext, n: Notification) -> dict[s
     d = data(n, external_url)
     d["mrkdwn"] = mrkdwn
     firing = n.firing()
-    title = _plain(render(config.title, "title")) or fallback_text(d)
+    title_source = DEFAULT_TITLE if config.title is None else config.title
+    title = _plain(render(title_source, "title")) or fallback_text(d)
     if n.event:
         title = f"{NOTICE_ICONS.get(n.event, '')} {notice_line(n)} · {title}".strip()
-    text = render(config.text, "text").strip()
+    text = render(DEFAULT_TEXT if config.text is None else config.text, "text").strip()
     who = mention(config, n)
     if who:
         text = f"{who} {text}".strip()
@@ -240,10 +241,11 @@ def message(config: SlackConfig, ctx: ChannelContext, n: Notification) -> dict[s
         "attachments": [{"color": _color(n, firing), "fallback": cut(title, MAX_FALLBACK_TEXT),
                          "blocks": attached[:MAX_BLOCKS]}],
     }
-    for key, value in (("channel", config.channel), ("username", config.username),
-                       ("icon_emoji", config.icon_emoji), ("icon_url", config.icon_url)):
+    for key in ("channel", "username", "icon_emoji", "icon_url"):
+        source = getattr(config, key)
+        value = render(source, key).strip() if source else ""
         if value:
-            msg[key] = str(value)
+            msg[key] = value
     return msg
 
 

@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.unit.channels.providers import context, provider
 from tests.unit.fakeservice import serving
 from tocsin.channels import ChannelContext, DeliveryError
 from tocsin.channels.pagerduty import (
@@ -585,7 +586,7 @@ def test_render_hides_the_routing_key_and_reads_no_file(tmp_path):
     ("images: [{alt: x}]", KEY, "pagerduty_configs[0].images[0].src", "missing required field"),
     ("links: [{text: x}]", KEY, "pagerduty_configs[0].links[0].href", "missing required field"),
     ("details: {a: '{{ x'}", KEY, "pagerduty_configs[0].details.a", "template syntax error"),
-    ("service_key: abc", KEY, "pagerduty_configs[0].service_key", "unknown field"),
+    ("service_key: abc\nservice_key_file: /k", None, "pagerduty_configs[0].service_key_file", "not both"),
 ])
 def test_config_errors_name_their_path(entry, key, path, message):
     with pytest.raises(ConfigError) as err:
@@ -661,3 +662,35 @@ async def test_send_change_event_errors():
         assert err.value.status is None
         assert len(pd.requests) == 2
         pd.problems.clear()  # the short key was refused on purpose
+
+
+# -- Events API v1 (service_key) ---------------------------------------------------------------
+
+
+async def test_a_service_key_sends_alertmanagers_v1_events():
+    async with provider() as pd, context() as ctx:
+        cfg = make_config(config(f"service_key: {OTHER_KEY}\nevents_v1_url: {pd.url}/v1\n"
+                                 "description: '{{ .CommonLabels.alertname }} is {{ .Status }}'\n"
+                                 "details: {n: '{{ len .Alerts }}'}", key=None))
+        (spec,) = cfg.receivers["oncall"].integrations
+        channel = PagerdutyChannel(spec.config, ctx)
+        firing = Alert(fingerprint="f", labels={"alertname": "A"}, starts_at=1_700_000_000.0, ends_at=0.0)
+        n = Notification(receiver="oncall", group_key="{}:{}", group_labels={}, alerts=[firing],
+                         now=1_700_000_100.0)
+        await channel.send(n)
+        resolved = Alert(fingerprint="f", labels={"alertname": "A"}, starts_at=1_700_000_000.0,
+                         ends_at=1_700_000_050.0)
+        await channel.send(Notification(receiver="oncall", group_key="{}:{}", group_labels={},
+                                        alerts=[resolved], now=1_700_000_100.0))
+    trigger, resolve = (r.json() for r in pd.requests)
+    assert [r.path for r in pd.requests] == ["/v1", "/v1"]
+    assert list(trigger) == ["service_key", "incident_key", "event_type", "description", "event_action",
+                             "payload", "client", "client_url", "details"]
+    assert trigger["service_key"] == OTHER_KEY
+    assert trigger["incident_key"] == dedup_key("{}:{}")
+    assert (trigger["event_type"], trigger["description"], trigger["payload"]) == (
+        "trigger", "A is firing", None)
+    assert trigger["details"]["n"] == "1"
+    assert trigger["details"]["num_firing"] == "1"
+    assert (resolve["event_type"], "client" in resolve) == ("resolve", False)
+    assert json.loads(channel.render(n))["service_key"] == "<secret>"
