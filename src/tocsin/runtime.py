@@ -47,7 +47,7 @@ from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager
 from tocsin.remediation.engine import KEEP, REMEDIATOR, Remediator
 from tocsin.store import Store
-from tocsin.store.sqlite import SQLiteStore
+from tocsin.store.factory import make_store
 
 __all__ = ["Runtime"]
 
@@ -85,8 +85,7 @@ class Runtime:
         self.config = config
         self.hooks = hooks
         self.clock: Clock = clock or SystemClock()
-        self.store: Store = store or SQLiteStore(config.storage.path, synchronous=config.storage.synchronous,
-                                                 writer=config.storage.writer)
+        self.store: Store = store or make_store(config.storage)
         self.bus = EventBus()
         self.alerts = AlertState()
         retention = float(config.storage.retention)

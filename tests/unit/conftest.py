@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.backends import Backend, backend_for
 from tocsin.testing import RecordingServer
 
 
@@ -17,3 +18,10 @@ async def server() -> AsyncIterator[RecordingServer]:
     await s.start()
     yield s
     await s.stop()
+
+
+@pytest.fixture(params=["sqlite-thread", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path) -> Backend:
+    """A store backend (:mod:`tests.backends`): each test that takes it runs on SQLite and
+    on PostgreSQL."""
+    return backend_for(request, request.param, tmp_path)

@@ -17,7 +17,9 @@ def add_commands(sub: SubParsers) -> None:
     s = command(sub, "serve", "run the daemon in the foreground", output=None)
     s.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     s.add_argument("--listen", help="HOST:PORT to listen on, overriding server.listen")
-    s.add_argument("--storage", help="SQLite database path, overriding storage.path")
+    s.add_argument("--storage", metavar="PATH|URL",
+                   help="where the state lives, overriding storage.path and storage.url: a SQLite "
+                        "file (PATH or sqlite:PATH) or postgresql://user@host:5432/db")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=_cmd_serve)
 

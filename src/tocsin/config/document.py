@@ -179,7 +179,7 @@ class Config:
         return (
             f"{routes} route(s), {len(self.receivers)} receiver(s), "
             f"{integrations} integration(s), listen {self.server.listen}, "
-            f"storage {self.storage.path}"
+            f"storage {self.storage.location}"
         )
 
 

@@ -4,7 +4,8 @@ limits), ``storage``, ``logging`` and ``plugins``."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
@@ -13,7 +14,8 @@ from tocsin.config.validate import field_error
 
 __all__ = [
     "AuthConfig", "LimitsConfig", "LoggingConfig", "PluginsConfig", "RateLimitConfig", "Role", "ServerConfig",
-    "StorageConfig", "TLSConfig", "TokenConfig", "parse_listen",
+    "StorageConfig", "StorageLocation", "TLSConfig", "TokenConfig", "parse_listen", "parse_storage",
+    "redact_url",
 ]
 
 _LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
@@ -151,11 +153,73 @@ def parse_listen(text: str) -> tuple[str, int]:
     return (m["v6"] or m["host"] or "0.0.0.0"), int(m["port"])
 
 
+#: The URL schemes of a PostgreSQL database (as libpq reads them).
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+#: ``storage.path`` when neither it nor ``storage.url`` is set.
+DEFAULT_PATH = "var/tocsin.db"
+
+
+class StorageLocation(NamedTuple):
+    """Where the state lives: ``kind`` ``sqlite`` (``target`` a file path, or ``:memory:``)
+    or ``postgresql`` (``target`` the connection URL, password included)."""
+
+    kind: Literal["sqlite", "postgresql"]
+    target: str
+
+    def __str__(self) -> str:
+        """For logs and messages: the path, or the URL without its password."""
+        return self.target if self.kind == "sqlite" else redact_url(self.target)
+
+
+def parse_storage(text: str) -> StorageLocation:
+    """``postgresql://...`` (or ``postgres://``), ``sqlite:PATH``, or a bare path (SQLite).
+    ValueError says what is wrong without echoing a URL (it may hold a password)."""
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme.lower() in POSTGRES_SCHEMES:
+        if not rest.startswith("//"):
+            raise ValueError(f"a PostgreSQL URL starts with {scheme}:// (the value is not shown: "
+                             "it may hold a password)")
+        return StorageLocation("postgresql", text)
+    if sep and scheme.lower() == "sqlite":
+        if not rest:
+            raise ValueError("sqlite: needs a path after it (sqlite:/var/lib/tocsin/tocsin.db)")
+        return StorageLocation("sqlite", rest)
+    if sep and "://" in text and "/" not in scheme:
+        raise ValueError(f"unknown storage scheme {scheme[:16]!r}: expected postgresql:// or sqlite:PATH "
+                         "(or a file path)")
+    if not text:
+        raise ValueError("empty: expected a file path, sqlite:PATH or postgresql://...")
+    return StorageLocation("sqlite", text)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (``user:password@``, ``?password=``) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k == "password" for k, _ in pairs):
+            query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, f"{userinfo}{at}{hosts}", parts.path, query, parts.fragment))
+
+
 class StorageConfig(ConfigBase):
-    path: str = "var/tocsin.db"
-    #: NORMAL survives a crash of the process; FULL also a power loss.
+    #: The SQLite database file (when ``url`` is not set).
+    path: str = DEFAULT_PATH
+    #: Where the state lives, as a URL: ``postgresql://user@host:5432/db`` (PostgreSQL; several
+    #: hosts ``host1:5432,host2:5432`` with ``?target_session_attrs=read-write`` follow a
+    #: failover to a standby) or ``sqlite:PATH``. Instead of ``path``.
+    url: Secret | None = None
+    #: NORMAL survives a crash of the process; FULL also a power loss (SQLite).
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    #: Where commits run: ``process``, a child process of the daemon's own (commits go
+    #: Where commits run (SQLite): ``process``, a child process of the daemon's own (commits go
     #: on beside the event loop instead of taking turns with it for Python's
     #: interpreter lock), or ``thread``, a thread of the daemon.
     writer: Literal["process", "thread"] = "process"
@@ -171,6 +235,18 @@ class StorageConfig(ConfigBase):
             raise field_error("retention", "must be greater than zero")
         if self.history_retention <= 0:
             raise field_error("history_retention", "must be greater than zero")
+        if self.url is not None:
+            try:
+                parse_storage(self.url)
+            except ValueError as exc:
+                raise field_error("url", str(exc)) from None
+            if self.path != DEFAULT_PATH:
+                raise field_error("url", "set path (a SQLite file) or url, not both")
+
+    @property
+    def location(self) -> StorageLocation:
+        """Where the state lives: ``url`` when set, else the SQLite file ``path``."""
+        return parse_storage(self.url) if self.url is not None else StorageLocation("sqlite", self.path)
 
 
 class LoggingConfig(ConfigBase):

@@ -9,7 +9,8 @@ service manager how it is doing through ``$NOTIFY_SOCKET`` (:mod:`tocsin.daemon.
 - ``STOPPING=1`` when a stop (SIGTERM, SIGINT) begins;
 - ``WATCHDOG=1`` every half ``WatchdogSec=`` from a task on the event loop, so a wedged
   loop (or a dead background loop of the runtime, or a store that failed because its
-  database file was removed or replaced) stops the pings and systemd restarts us.
+  database file was removed or replaced) stops the pings and systemd restarts us. A
+  PostgreSQL server that cannot be reached does not: that passes without a restart.
 
 A stop first closes the listener, then gives requests being answered, group flushes and
 the background work in flight ``server.shutdown_timeout`` in total to finish; what is
@@ -36,6 +37,8 @@ import yaml
 from aiohttp import web
 
 from tocsin.config.document import Config, ConfigError, load_config, parse_listen
+from tocsin.config.server import DEFAULT_PATH, StorageConfig, parse_storage
+from tocsin.config.types import Secret
 from tocsin.config.validate import Problem
 from tocsin.daemon import fdlimit, sdnotify
 from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
@@ -122,11 +125,23 @@ class ConfigLoader:
             doc = msgspec.structs.replace(doc, server=msgspec.structs.replace(
                 doc.server, listen=self.overrides["listen"]))
         if self.overrides.get("storage"):
-            doc = msgspec.structs.replace(doc, storage=msgspec.structs.replace(
-                doc.storage, path=self.overrides["storage"]))
+            storage = _storage_override(doc.storage, self.overrides["storage"])
+            doc = msgspec.structs.replace(doc, storage=storage)
         if doc is config.document:
             return config
         return dataclasses.replace(config, document=doc)
+
+
+def _storage_override(storage: StorageConfig, text: str) -> StorageConfig:
+    """``--storage``: a PostgreSQL URL (``storage.url``), or ``sqlite:PATH`` or a path
+    (``storage.path``); either replaces both keys of the file."""
+    try:
+        where = parse_storage(text)
+    except ValueError as exc:
+        raise ConfigError([Problem("--storage", str(exc))], "command line") from None
+    if where.kind == "postgresql":
+        return msgspec.structs.replace(storage, url=Secret(text), path=DEFAULT_PATH)
+    return msgspec.structs.replace(storage, url=None, path=where.target)
 
 
 # -- TLS ----------------------------------------------------------------------------------
@@ -249,7 +264,7 @@ class _Server:
             await self.runner.cleanup()
             return 1
         log.info("listening", address=f"{self.host}:{self.port}", tls=self.ssl_context is not None,
-                 config=str(self.loader.path), storage=self.config.storage.path,
+                 config=str(self.loader.path), storage=str(self.config.storage.location),
                  summary=self.config.summary())
         log.info("open files", limit=self.files.soft, hard_limit=self.files.hard,
                  raised_from=self.files.raised_from, reserved=fdlimit.RESERVED,
@@ -377,7 +392,9 @@ async def _watchdog(runtime: Runtime, interval: float, stopping: Any) -> None:
     reported = False
     while True:
         dead = [] if stopping() else runtime.dead_loops()
-        failure = None if stopping() else runtime.store.failure
+        # A failure that passes by itself (a database server that cannot be reached) is
+        # no reason to restart: /-/ready shows it, and tocsin resumes once it is back.
+        failure = None if stopping() or not runtime.store.needs_restart else runtime.store.failure
         if not dead and failure is None:
             sdnotify.watchdog()
         elif not reported:

@@ -2,8 +2,11 @@
 
 The daemon keeps hot state (alerts, the notification log) in memory and
 writes through a :class:`Store`. A write returns once it is durable
-(committed), which is what lets the API answer 2xx. The SQLite store is
-the default; a networked database can implement the same methods.
+(committed), which is what lets the API answer 2xx. The SQLite store
+(:mod:`tocsin.store.sqlite`) is the default; the PostgreSQL store
+(:mod:`tocsin.store.postgres`) implements the same methods on a database
+server (``storage.url``). :func:`tocsin.store.open.make_store` builds the one
+the config names.
 """
 
 from __future__ import annotations
@@ -90,9 +93,17 @@ class IncidentQuery(msgspec.Struct, kw_only=True):
 class Store(Protocol):
     @property
     def failure(self) -> str | None:
-        """Why the store refuses writes until a restart (its database file was removed
-        or replaced while open), or None. A failure that may pass (a full disk) is no
-        failure: that write raises StorageError, and the next may succeed."""
+        """Why the store refuses every write now, or None: until a restart (SQLite: its
+        database file was removed or replaced while open; :attr:`needs_restart`), or
+        until the database can be reached again (PostgreSQL, checked every second). Ingest
+        answers 503 and ``/-/ready`` is red with this reason meanwhile. A failure of one
+        write (a full disk, a refused row) is no failure: that write raises StorageError,
+        and the next may succeed."""
+
+    @property
+    def needs_restart(self) -> bool:
+        """Whether :attr:`failure` is one only a restart mends (the daemon then stops
+        pinging systemd's watchdog); False while there is none, and for one that passes."""
 
     async def open(self) -> None: ...
 

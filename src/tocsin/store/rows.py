@@ -2,8 +2,12 @@
 columns read from it, and the conversions between the two.
 
 Bodies are JSON (msgspec); the columns beside a body are what queries filter
-and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit both
-writers (aiosqlite's thread and the writer process) commit.
+and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit every
+writer commits (SQLite's, in aiosqlite's thread or the writer process, and
+PostgreSQL's). Statements are written in the SQL both databases read (an upsert
+is ``INSERT ... ON CONFLICT (key) DO UPDATE``), with ``?`` placeholders, which
+the PostgreSQL store numbers (``$1``...). :data:`TABLES` lists every table and
+column both schemas hold: what ``tocsin storage copy`` copies.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from tocsin.store import Attempt, DeadLetter, NflogEntry
 __all__ = [
     "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
     "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
-    "SHARED_SQL", "SILENCE_SQL", "Op", "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row",
+    "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert_rows", "alerts", "attempt_row", "attempts",
+    "dead_letter_row",
     "dead_letters", "history_events", "history_rows", "incident", "incident_rows", "incidents",
     "nflog_entries", "nflog_row", "run", "run_rows", "runs", "silence_rows", "silences",
 ]
@@ -37,9 +42,32 @@ _incident_dec = msgspec.json.Decoder(Incident)
 _detail_dec = msgspec.json.Decoder(dict[str, Any])
 _run_dec = msgspec.json.Decoder(RemediationRun)
 
+#: Every table, with its columns, as both schemas hold them.
+TABLES: dict[str, tuple[str, ...]] = {
+    "alerts": ("fingerprint", "body", "ends_at", "updated_at"),
+    "nflog": ("group_key", "receiver", "integration", "firing", "resolved", "sent_at", "expires_at"),
+    "silences": ("id", "body", "ends_at"),
+    "attempts": ("id", "at", "receiver", "integration", "group_key", "attempt", "status", "latency", "error"),
+    "dead_letters": ("id", "at", "receiver", "integration", "group_key", "attempts", "error", "notification"),
+    "incidents": ("id", "fingerprint", "state", "alertname", "severity", "fired_at", "acknowledged_at",
+                  "resolved_at", "body"),
+    "history": ("id", "at", "alert_id", "fingerprint", "kind", "actor", "detail"),
+    "remediation_runs": ("id", "created_at", "remediation", "fingerprint", "state", "body"),
+    "callback_ids": ("source", "id", "seen_at"),
+}
+
+
+def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...] | None = None) -> str:
+    """Insert a row of ``table``, or replace the one with the same ``key``."""
+    cols = columns or TABLES[table]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
+    return (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})"
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+
+
 # -- alerts ---------------------------------------------------------------------------------
 
-ALERT_SQL = "INSERT OR REPLACE INTO alerts (fingerprint, body, ends_at, updated_at) VALUES (?,?,?,?)"
+ALERT_SQL = _upsert("alerts", ("fingerprint",))
 
 
 def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
@@ -53,8 +81,7 @@ def alerts(rows: Iterable[Sequence[Any]]) -> list[Alert]:
 
 # -- the notification log -------------------------------------------------------------------
 
-NFLOG_SQL = ("INSERT OR REPLACE INTO nflog (group_key, receiver, integration, firing, resolved,"
-             " sent_at, expires_at) VALUES (?,?,?,?,?,?,?)")
+NFLOG_SQL = _upsert("nflog", ("group_key", "receiver", "integration"))
 NFLOG_COLUMNS = "group_key, receiver, integration, firing, resolved, sent_at, expires_at"
 
 
@@ -76,7 +103,7 @@ def nflog_entries(rows: Iterable[Sequence[Any]]) -> list[NflogEntry]:
 
 # -- silences -------------------------------------------------------------------------------
 
-SILENCE_SQL = "INSERT OR REPLACE INTO silences (id, body, ends_at) VALUES (?,?,?)"
+SILENCE_SQL = _upsert("silences", ("id",))
 
 
 def silence_rows(items: Sequence[Silence]) -> list[tuple[Any, ...]]:
@@ -105,8 +132,7 @@ def attempts(rows: Iterable[Sequence[Any]]) -> list[Attempt]:
                     attempt=r[5], status=r[6], latency=r[7], error=r[8]) for r in rows]
 
 
-DEAD_LETTER_SQL = ("INSERT OR REPLACE INTO dead_letters (id, at, receiver, integration, group_key, attempts,"
-                   " error, notification) VALUES (?,?,?,?,?,?,?,?)")
+DEAD_LETTER_SQL = _upsert("dead_letters", ("id",))
 DEAD_LETTER_COLUMNS = "id, at, receiver, integration, group_key, attempts, error, notification"
 
 
@@ -124,10 +150,7 @@ def dead_letters(rows: Iterable[Sequence[Any]]) -> list[DeadLetter]:
 
 # -- incidents and their history ------------------------------------------------------------
 
-INCIDENT_SQL = (
-    "INSERT OR REPLACE INTO incidents (id, fingerprint, state, alertname, severity, fired_at,"
-    " acknowledged_at, resolved_at, body) VALUES (?,?,?,?,?,?,?,?,?)"
-)
+INCIDENT_SQL = _upsert("incidents", ("id",))
 
 
 def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
@@ -195,8 +218,7 @@ def history_events(rows: Iterable[Sequence[Any]]) -> list[HistoryEvent]:
 
 # -- remediation runs -----------------------------------------------------------------------
 
-RUN_SQL = ("INSERT OR REPLACE INTO remediation_runs (id, created_at, remediation, fingerprint, state, body)"
-           " VALUES (?,?,?,?,?,?)")
+RUN_SQL = _upsert("remediation_runs", ("id",))
 
 
 def run_rows(items: Sequence[RemediationRun]) -> list[tuple[Any, ...]]:

@@ -34,24 +34,29 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-__all__ = ["FRAME", "main", "run_transaction"]
+__all__ = ["FRAME", "main", "merged", "run_transaction"]
 
 #: The frame header: the length of the marshal data that follows.
 FRAME = struct.Struct(">I")
 
 
+def merged(ops: Sequence[Sequence[Any]]) -> list[tuple[str, Any, bool]]:
+    """``ops`` with consecutive ``executemany`` of the same statement merged into one."""
+    out: list[tuple[str, Any, bool]] = []
+    for sql, params, many in ops:
+        if many and out and out[-1][2] and out[-1][0] == sql:
+            out[-1][1].extend(params)
+        else:
+            out.append((sql, list(params) if many else params, many))
+    return out
+
+
 def run_transaction(conn: sqlite3.Connection, ops: Sequence[Sequence[Any]]) -> None:
     """Every operation in one transaction, rolled back whole on any error. Consecutive
     ``executemany`` of the same statement are merged into one."""
-    merged: list[tuple[str, Any, bool]] = []
-    for sql, params, many in ops:
-        if many and merged and merged[-1][2] and merged[-1][0] == sql:
-            merged[-1][1].extend(params)
-        else:
-            merged.append((sql, list(params) if many else params, many))
     conn.execute("BEGIN")
     try:
-        for sql, params, many in merged:
+        for sql, params, many in merged(ops):
             if many:
                 conn.executemany(sql, params)
             else:

@@ -5,12 +5,16 @@
 - ``tocsin_daemon``: a factory: ``await tocsin_daemon(config_yaml, plugins=[...])`` serves
   a real runtime on a free 127.0.0.1 port, on ``tocsin_clock``; it returns an object with
   ``url``, ``runtime`` and ``client`` (aiohttp test client), and ``advance(seconds)``.
+- ``tocsin_postgres``: a real PostgreSQL server (:class:`~tocsin.testing.postgres.PostgresServer`),
+  one per test session (per xdist worker), stopped at its end; skipped loudly when
+  PostgreSQL is not installed, failed under ``CI=true``.
+- ``tocsin_postgres_url``: the URL of a new, empty database on it, dropped after the test.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -18,6 +22,7 @@ import pytest
 
 from tocsin.core.clock import FakeClock
 from tocsin.testing import RecordingServer, advance, api_client
+from tocsin.testing.postgres import PostgresServer
 
 
 class DaemonHandle:
@@ -59,3 +64,19 @@ async def tocsin_daemon(
             return DaemonHandle(client, rt)
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def tocsin_postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tocsin_postgres_url(tocsin_postgres: PostgresServer) -> Iterator[str]:
+    url = tocsin_postgres.create_database()
+    yield url
+    tocsin_postgres.drop_database(url)

@@ -78,9 +78,9 @@ async def test_alerts_of_one_moment_are_told_apart_by_the_end_of_their_id(tmp_pa
         assert (await get(client, ids[0]))[1]["state"] == "acknowledged"  # nothing was resolved
 
 
-async def test_a_reference_that_names_nothing_says_so(tmp_path):
+async def test_a_reference_that_names_nothing_says_so(tmp_path, backend):
     clock = FakeClock(T0)
-    async with api_client(CONFIG, tmp_path, clock=clock) as (client, rt):
+    async with api_client(CONFIG, tmp_path, clock=clock, store=backend.store()) as (client, rt):
         made = await event(client, type="A", severity="warning")
         assert (await rt.store.incidents_named(made["id"][:2], 10))[0] == 1
         for pattern in ("*", "?", "[0-9]", "", "0*", "0%"):  # patterns match nothing
@@ -161,15 +161,14 @@ async def test_starts_at_is_the_senders_and_is_kept_with_the_alert(tmp_path):
         assert stored.starts_at == pytest.approx(1_699_992_000.0)
 
 
-async def test_the_store_finds_what_a_reference_could_name(tmp_path):
+async def test_the_store_finds_what_a_reference_could_name(backend):
     """An id's end that is also the start of another id, or of a fingerprint, is shared."""
     from tocsin.core.records import Incident
-    from tocsin.store.sqlite import SQLiteStore
 
     def incident(id_: str, fp: str, at: float) -> Incident:
         return Incident(id=id_, fingerprint=fp, labels={"alertname": "A"}, fired_at=at, last_seen=at)
 
-    store = SQLiteStore(tmp_path / "t.db")
+    store = backend.store()
     await store.open()
     try:
         await store.save(incidents=[

@@ -1,7 +1,8 @@
-"""The SQLite store: migrations, group commit, write failures, alerts and nflog rows.
+"""The stores: migrations, group commit, write failures, alerts and nflog rows.
 
-Every test runs with both writers: commits in aiosqlite's thread, and commits in
-the writer process (the daemon's default)."""
+Every test that takes ``backend`` runs on SQLite with both writers (commits in
+aiosqlite's thread, and in the writer process, the daemon's default) and on
+PostgreSQL (tests/backends.py)."""
 
 from __future__ import annotations
 
@@ -31,18 +32,6 @@ def nflog_entry(key: str, expires_at: float) -> NflogEntry:
                       sent_at=expires_at - 1000, expires_at=expires_at)
 
 
-@pytest.fixture(params=["thread", "process"], autouse=True)
-def writer(request, monkeypatch):
-    """The writer every ``SQLiteStore`` of the test gets."""
-    real = SQLiteStore.__init__
-
-    def init(self, path, **kw):
-        real(self, path, **{"writer": request.param, **kw})
-
-    monkeypatch.setattr(SQLiteStore, "__init__", init)
-    return request.param
-
-
 @contextlib.asynccontextmanager
 async def opened(path):
     store = SQLiteStore(path)
@@ -61,40 +50,44 @@ def user_version(path) -> int:
 # -- migrations ------------------------------------------------------------------------------
 
 
-async def test_migrations_set_user_version_and_run_once(tmp_path):
-    path = tmp_path / "sub" / "t.db"  # the directory is created
+async def test_migrations_are_recorded_and_run_once(backend):
     with structlog.testing.capture_logs() as logs:
-        async with opened(path) as store:
+        async with backend.opened() as store:
             await store.save_alerts([make_alert(1)])
-    assert user_version(path) == len(MIGRATIONS)
+    assert backend.schema_version() == backend.migrations
     assert [e["version"] for e in logs if e["event"] == "schema migrated"] == list(
-        range(1, len(MIGRATIONS) + 1))
+        range(1, backend.migrations + 1))
 
     with structlog.testing.capture_logs() as logs:
-        async with opened(path) as store:
+        async with backend.opened() as store:
             assert await store.load_alerts() == [make_alert(1)]
     assert [e for e in logs if e["event"] == "schema migrated"] == []
-    assert user_version(path) == len(MIGRATIONS)
+    assert backend.schema_version() == backend.migrations
 
 
-async def test_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "t.db"
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
-        db.commit()
-    store = SQLiteStore(path)
-    with pytest.raises(StorageError, match=f"schema version {len(MIGRATIONS) + 1}, newer"):
+async def test_newer_schema_is_refused(backend):
+    async with backend.opened():
+        pass
+    backend.set_schema_version(backend.migrations + 1)
+    store = backend.store()
+    with pytest.raises(StorageError, match=f"schema version {backend.migrations + 1}, newer"):
         await store.open()
     await store.close()
-    assert user_version(path) == len(MIGRATIONS) + 1
+    assert backend.schema_version() == backend.migrations + 1
+
+
+async def test_the_sqlite_directory_is_created(tmp_path):
+    path = tmp_path / "sub" / "t.db"
+    async with opened(path) as store:
+        await store.save_alerts([make_alert(1)])
+    assert user_version(path) == len(MIGRATIONS)
 
 
 # -- alerts ---------------------------------------------------------------------------------
 
 
-async def test_alert_round_trip_and_replace(tmp_path):
-    path = tmp_path / "t.db"
-    async with opened(path) as store:
+async def test_alert_round_trip_and_replace(backend):
+    async with backend.opened() as store:
         await store.save_alerts([make_alert(1), make_alert(2, timeout=True)])
         changed = make_alert(1)
         changed.annotations = {"summary": "changed"}
@@ -103,56 +96,41 @@ async def test_alert_round_trip_and_replace(tmp_path):
         await store.save_alerts([])  # nothing to write: no commit
         commits = store.commits
     assert commits == 2
-    async with opened(path) as store:
+    async with backend.opened() as store:
         got = sorted(await store.load_alerts(), key=lambda a: a.fingerprint)
     assert got == [changed, make_alert(2, timeout=True)]
 
 
-async def test_concurrent_saves_are_durable_in_fewer_commits(tmp_path):
-    path = tmp_path / "t.db"
+async def test_concurrent_saves_are_durable_in_fewer_commits(backend):
     alerts = [make_alert(i) for i in range(50)]
-    async with opened(path) as store:
+    async with backend.opened() as store:
         before = store.commits
         await asyncio.gather(*(store.save_alerts([a]) for a in alerts))
         commits = store.commits - before
         assert 1 <= commits < 50
-    async with opened(path) as store:
+    async with backend.opened() as store:
         got = sorted(await store.load_alerts(), key=lambda a: a.fingerprint)
     assert got == alerts
 
 
-async def test_a_cancelled_caller_still_gets_its_write(tmp_path):
-    path = tmp_path / "t.db"
-    async with opened(path) as store:
+async def test_a_cancelled_caller_still_gets_its_write(backend):
+    async with backend.opened() as store:
         task = asyncio.create_task(store.save_alerts([make_alert(1)]))
         await asyncio.sleep(0)  # queued
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await store.save_alerts([make_alert(2)])
-    async with opened(path) as store:
+    async with backend.opened() as store:
         assert sorted(a.fingerprint for a in await store.load_alerts()) == [
             make_alert(1).fingerprint, make_alert(2).fingerprint,
         ]
 
 
-def refuse_writes(path, refuse: bool) -> None:
-    """Make every insert into alerts and nflog fail, or stop doing so, through a trigger:
-    a schema change, so it reaches every connection, the writer process's too."""
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-        for table in ("alerts", "nflog"):
-            if refuse:
-                db.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}"
-                           " BEGIN SELECT RAISE(ABORT, 'writes refused by the test'); END")
-            else:
-                db.execute(f"DROP TRIGGER refuse_{table}")
-
-
-async def test_write_failure_reaches_every_waiter_and_the_store_recovers(tmp_path):
-    path = tmp_path / "t.db"
-    async with opened(path) as store:
+async def test_write_failure_reaches_every_waiter_and_the_store_recovers(backend):
+    async with backend.opened() as store:
         await store.save_alerts([make_alert(0)])
-        refuse_writes(path, True)
+        backend.refuse_writes(True)
         results = await asyncio.gather(
             *(store.save_alerts([make_alert(i)]) for i in range(1, 6)),
             store.save_nflog(nflog_entry("g", 5000.0)),
@@ -162,7 +140,8 @@ async def test_write_failure_reaches_every_waiter_and_the_store_recovers(tmp_pat
         assert all(isinstance(r, StorageError) for r in results), results
         assert all(str(r) == "database write failed: writes refused by the test" for r in results)
 
-        refuse_writes(path, False)
+        assert store.failure is None  # one failed write is no failure of the store
+        backend.refuse_writes(False)
         await store.save_alerts([make_alert(7)])
         await store.save_nflog(nflog_entry("g", 5000.0))
         assert sorted(a.fingerprint for a in await store.load_alerts()) == [
@@ -171,32 +150,30 @@ async def test_write_failure_reaches_every_waiter_and_the_store_recovers(tmp_pat
         assert [e.group_key for e in await store.load_nflog(0.0)] == ["g"]
 
 
-async def test_delete_alerts(tmp_path):
-    path = tmp_path / "t.db"
-    async with opened(path) as store:
+async def test_delete_alerts(backend):
+    async with backend.opened() as store:
         await store.save_alerts([make_alert(i) for i in range(3)])
         commits = store.commits
         await store.delete_alerts([])
         assert store.commits == commits
         await store.delete_alerts([make_alert(0).fingerprint, make_alert(2).fingerprint, "unknown"])
-    async with opened(path) as store:
+    async with backend.opened() as store:
         assert await store.load_alerts() == [make_alert(1)]
 
 
-async def test_writes_queued_when_the_store_closes_are_committed(tmp_path):
-    path = tmp_path / "t.db"
-    store = SQLiteStore(path)
+async def test_writes_queued_when_the_store_closes_are_committed(backend):
+    store = backend.store()
     await store.open()
     saves = [asyncio.create_task(store.save_alerts([make_alert(i)])) for i in range(5)]
     await asyncio.sleep(0)  # queued, not yet committed
     await asyncio.wait_for(store.close(), 10)
     assert [t.result() for t in saves] == [None] * 5
-    async with opened(path) as store:
+    async with backend.opened() as store:
         assert len(await store.load_alerts()) == 5
 
 
-async def test_writes_after_close_are_refused(tmp_path):
-    store = SQLiteStore(tmp_path / "t.db")
+async def test_writes_after_close_are_refused(backend):
+    store = backend.store()
     await store.open()
     await store.close()
     with pytest.raises(StorageError, match="closed"):
@@ -206,13 +183,12 @@ async def test_writes_after_close_are_refused(tmp_path):
 # -- notification log ------------------------------------------------------------------------
 
 
-async def test_nflog_round_trip_and_expiry(tmp_path):
-    path = tmp_path / "t.db"
-    async with opened(path) as store:
+async def test_nflog_round_trip_and_expiry(backend):
+    async with backend.opened() as store:
         await store.save_nflog(nflog_entry("early", 100.0))
         await store.save_nflog(nflog_entry("late", 200.0))
         await store.save_nflog(nflog_entry("late", 300.0))  # replaces
-    async with opened(path) as store:
+    async with backend.opened() as store:
         got = {e.group_key: e for e in await store.load_nflog(0.0)}
         assert got == {"early": nflog_entry("early", 100.0), "late": nflog_entry("late", 300.0)}
         assert sorted(e.group_key for e in await store.load_nflog(99.9)) == ["early", "late"]
@@ -227,14 +203,13 @@ async def test_nflog_round_trip_and_expiry(tmp_path):
 # -- callbacks handled -----------------------------------------------------------------------
 
 
-async def test_callback_ids_survive_a_restart_by_source_and_id(tmp_path):
-    path = tmp_path / "t.db"
-    async with opened(path) as store:
+async def test_callback_ids_survive_a_restart_by_source_and_id(backend):
+    async with backend.opened() as store:
         assert await store.callback_seen("pagerduty", "E1") is None
         await store.save_callback_id("pagerduty", "E1", 100.0)
         await store.save_callback_id("pagerduty", "E1", 150.0)  # recorded already: the first time stays
         await store.save_callback_id("slack", "abc", 120.0)
-    async with opened(path) as store:
+    async with backend.opened() as store:
         assert await store.callback_seen("pagerduty", "E1") == 100.0
         assert await store.callback_seen("slack", "abc") == 120.0
         # The same id from another source is another callback.
@@ -244,8 +219,8 @@ async def test_callback_ids_survive_a_restart_by_source_and_id(tmp_path):
         assert await store.callback_seen("slack", "abc") == 120.0
 
 
-async def test_callback_ids_are_pruned_by_when_they_were_seen(tmp_path):
-    async with opened(tmp_path / "t.db") as store:
+async def test_callback_ids_are_pruned_by_when_they_were_seen(backend):
+    async with backend.opened() as store:
         for i, at in enumerate((100.0, 200.0, 300.0)):
             await store.save_callback_id("pagerduty", f"E{i}", at)
         await store.expire_callback_ids(200.0)  # before 200: only the first goes

@@ -1,0 +1,303 @@
+"""The record methods every SQL store shares: which statements write each record and
+which queries read it back, in the SQL both SQLite and PostgreSQL read (see
+:mod:`tocsin.store.rows`). A backend provides the three primitives: ``_write``
+(operations committed in one transaction, durable when it returns), ``_fetch``
+and ``_fetch_one``; and, for ``tocsin storage copy``, ``export_rows``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from tocsin.core.models import Alert
+from tocsin.core.pacing import Pacer
+from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, rows
+from tocsin.store.rows import TABLES, Op
+
+__all__ = ["SQLStore"]
+
+
+#: Records made rows at once, between pauses of a big write.
+ROWS_AT_ONCE = 512
+
+R = TypeVar("R")
+
+
+async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Sequence[R],
+                pacer: Pacer) -> list[tuple[Any, ...]]:
+    """``make(items)``, :data:`ROWS_AT_ONCE` records at a time with a pause between."""
+    if len(items) <= ROWS_AT_ONCE:
+        return make(items)
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(items), ROWS_AT_ONCE):
+        out += make(items[start:start + ROWS_AT_ONCE])
+        await pacer.tick()
+    return out
+
+
+class SQLStore:
+    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives."""
+
+    @property
+    def failure(self) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def needs_restart(self) -> bool:
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def _write(self, ops: list[Op]) -> None:
+        raise NotImplementedError
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Sequence[Any]]:
+        raise NotImplementedError
+
+    async def _fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
+        raise NotImplementedError
+
+    # -- alerts ---------------------------------------------------------------
+
+    async def save_alerts(self, alerts: Sequence[Alert]) -> None:
+        await self.save(alerts=alerts)
+
+    async def save(
+        self,
+        *,
+        alerts: Sequence[Alert] = (),
+        incidents: Sequence[Incident] = (),
+        history: Sequence[HistoryEvent] = (),
+        runs: Sequence[RemediationRun] = (),
+    ) -> None:
+        ops: list[Op] = []
+        pacer = Pacer()  # the rows of thousands of records: other work goes on meanwhile
+        if alerts:
+            ops.append((rows.ALERT_SQL, await _rows(rows.alert_rows, alerts, pacer), True))
+        if incidents:
+            ops.append((rows.INCIDENT_SQL, await _rows(rows.incident_rows, incidents, pacer), True))
+        if history:
+            ops.append((rows.HISTORY_SQL, await _rows(rows.history_rows, history, pacer), True))
+        if runs:
+            ops.append((rows.RUN_SQL, rows.run_rows(runs), True))
+        if ops:
+            await self._write(ops)
+
+    async def delete_alerts(self, fingerprints: Iterable[str]) -> None:
+        keys = [(fp,) for fp in fingerprints]
+        if keys:
+            await self._write([("DELETE FROM alerts WHERE fingerprint = ?", keys, True)])
+
+    async def load_alerts(self) -> list[Alert]:
+        return rows.alerts(await self._fetch("SELECT body FROM alerts"))
+
+    # -- notification log -------------------------------------------------------
+
+    async def save_nflog(self, entry: NflogEntry) -> None:
+        await self._write([(rows.NFLOG_SQL, rows.nflog_row(entry), False)])
+
+    async def load_nflog(self, now: float) -> list[NflogEntry]:
+        return rows.nflog_entries(await self._fetch(
+            f"SELECT {rows.NFLOG_COLUMNS} FROM nflog WHERE expires_at > ?", (now,)))
+
+    async def expire_nflog(self, now: float) -> int:
+        await self._write([("DELETE FROM nflog WHERE expires_at <= ?", (now,), False)])
+        return 0
+
+    # -- silences ---------------------------------------------------------------
+
+    async def save_silences(self, silences: Sequence[Silence]) -> None:
+        if silences:
+            await self._write([(rows.SILENCE_SQL, rows.silence_rows(silences), True)])
+
+    async def load_silences(self) -> list[Silence]:
+        return rows.silences(await self._fetch("SELECT body FROM silences"))
+
+    async def delete_silences(self, ids: Iterable[str]) -> None:
+        keys = [(i,) for i in ids]
+        if keys:
+            await self._write([("DELETE FROM silences WHERE id = ?", keys, True)])
+
+    # -- delivery attempts and dead letters -----------------------------------
+
+    async def save_attempt(self, a: Attempt) -> None:
+        await self._write([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)])
+
+    async def load_attempts(self, limit: int = 100) -> list[Attempt]:
+        return rows.attempts(await self._fetch(
+            f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempts ORDER BY id DESC LIMIT ?", (limit,)))
+
+    async def expire_attempts(self, before: float) -> None:
+        await self._write([("DELETE FROM attempts WHERE at < ?", (before,), False)])
+
+    async def save_dead_letter(self, d: DeadLetter) -> None:
+        await self._write([(rows.DEAD_LETTER_SQL, rows.dead_letter_row(d), False)])
+
+    async def load_dead_letters(self) -> list[DeadLetter]:
+        return rows.dead_letters(await self._fetch(
+            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY id"))
+
+    async def delete_dead_letters(self, dead_letter_ids: Iterable[int]) -> None:
+        keys = [(i,) for i in dead_letter_ids]
+        if keys:
+            await self._write([("DELETE FROM dead_letters WHERE id = ?", keys, True)])
+
+    # -- incidents and history ---------------------------------------------------
+
+    async def load_open_incidents(self) -> list[Incident]:
+        return rows.incidents(await self._fetch("SELECT body FROM incidents WHERE state != 'resolved'"))
+
+    async def get_incident(self, incident_id: str) -> Incident | None:
+        return rows.incident(await self._fetch_one("SELECT body FROM incidents WHERE id = ?", (incident_id,)))
+
+    async def latest_incident(self, fingerprint: str) -> Incident | None:
+        return rows.incident(await self._fetch_one(
+            "SELECT body FROM incidents WHERE fingerprint = ? ORDER BY fired_at DESC LIMIT 1",
+            (fingerprint,)))
+
+    #: The queries of short references (:mod:`tocsin.store.rows`), in this backend's SQL.
+    NAMED_SQL = rows.NAMED_SQL
+    SHARED_SQL = rows.SHARED_SQL
+
+    def _ref_list(self, refs: Sequence[str]) -> Any:
+        """``refs`` as :attr:`SHARED_SQL` takes them: a JSON array (SQLite's ``json_each``)."""
+        return json.dumps(list(refs))
+
+    async def incidents_named(self, ref: str, limit: int) -> tuple[int, list[Incident]]:
+        if not ref or ref.strip("0123456789abcdef"):
+            return 0, []  # ids and fingerprints are lowercase hex: nothing else names one
+        found = list(await self._fetch(self.NAMED_SQL, (ref, limit)))
+        return (found[0][0] if found else 0), rows.incidents(r[1:] for r in found)
+
+    async def shared_refs(self, refs: Sequence[str], length: int) -> set[str]:
+        if not refs:
+            return set()
+        found = await self._fetch(self.SHARED_SQL, (length, self._ref_list(refs)))
+        return {r[0] for r in found}
+
+    async def query_incidents(self, q: IncidentQuery) -> list[Incident]:
+        where: list[str] = ["1=1"]
+        params: list[Any] = []
+        if q.states:
+            where.append(f"state IN ({','.join('?' * len(q.states))})")
+            params.extend(q.states)
+        if q.severities:
+            where.append(f"severity IN ({','.join('?' * len(q.severities))})")
+            params.extend(q.severities)
+        if q.since is not None:
+            where.append("fired_at >= ?")
+            params.append(q.since)
+        if q.until is not None:
+            where.append("fired_at < ?")
+            params.append(q.until)
+        sql = f"SELECT body FROM incidents WHERE {' AND '.join(where)} ORDER BY fired_at DESC, id"
+        if q.limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend((q.limit, q.offset))
+        return rows.incidents(await self._fetch(sql, params))
+
+    async def load_history(self, alert_id: str) -> list[HistoryEvent]:
+        return rows.history_events(await self._fetch(
+            f"SELECT {rows.HISTORY_COLUMNS} FROM history WHERE alert_id = ? ORDER BY id", (alert_id,)))
+
+    async def history_between(
+        self, since: float, until: float, kinds: Sequence[str] = ()
+    ) -> list[HistoryEvent]:
+        sql = f"SELECT {rows.HISTORY_COLUMNS} FROM history WHERE at >= ? AND at < ?"
+        params: list[Any] = [since, until]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        return rows.history_events(await self._fetch(sql + " ORDER BY id", params))
+
+    async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]:
+        found = await self._fetch(
+            "SELECT receiver, integration, SUM(CASE WHEN error = '' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN error != '' THEN 1 ELSE 0 END) FROM attempts"
+            " WHERE at >= ? AND at < ? GROUP BY receiver, integration ORDER BY receiver, integration",
+            (since, until),
+        )
+        return [AttemptCount(receiver=r[0], integration=r[1], sent=r[2] or 0, failed=r[3] or 0)
+                for r in found]
+
+    async def load_runs(self, since: float) -> list[RemediationRun]:
+        """Runs created since ``since``, and every run still waiting for approval."""
+        return rows.runs(await self._fetch(
+            "SELECT body FROM remediation_runs WHERE created_at >= ? OR state = 'pending_approval'",
+            (since,)))
+
+    async def get_run(self, run_id: str) -> RemediationRun | None:
+        return rows.run(await self._fetch_one("SELECT body FROM remediation_runs WHERE id = ?", (run_id,)))
+
+    async def query_runs(self, *, states: Sequence[str] = (), limit: int = 100,
+                         offset: int = 0) -> list[RemediationRun]:
+        sql = "SELECT body FROM remediation_runs"
+        params: list[Any] = []
+        if states:
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
+            params.extend(states)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        params.extend((limit, offset))
+        return rows.runs(await self._fetch(sql, params))
+
+    async def expire_history(self, before: float) -> None:
+        await self._write([
+            ("DELETE FROM remediation_runs WHERE created_at < ? AND state != 'pending_approval'",
+             (before,), False),
+            ("DELETE FROM history WHERE at < ?", (before,), False),
+            ("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
+        ])
+
+    # -- callbacks handled ------------------------------------------------------
+
+    async def save_callback_id(self, source: str, callback_id: str, seen_at: float) -> None:
+        await self._write([("INSERT INTO callback_ids (source, id, seen_at) VALUES (?, ?, ?)"
+                            " ON CONFLICT (source, id) DO NOTHING",
+                            (source, callback_id, seen_at), False)])
+
+    async def callback_seen(self, source: str, callback_id: str) -> float | None:
+        row = await self._fetch_one("SELECT seen_at FROM callback_ids WHERE source = ? AND id = ?",
+                                    (source, callback_id))
+        return None if row is None else float(row[0])
+
+    async def forget_callback_id(self, source: str, callback_id: str) -> None:
+        await self._write([("DELETE FROM callback_ids WHERE source = ? AND id = ?",
+                            (source, callback_id), False)])
+
+    async def expire_callback_ids(self, before: float) -> None:
+        await self._write([("DELETE FROM callback_ids WHERE seen_at < ?", (before,), False)])
+
+
+    # -- every row, for copying -----------------------------------------------------
+
+    def export_rows(self, table: str, chunk: int = 1000) -> AsyncIterator[list[Sequence[Any]]]:
+        """Every row of ``table``, its :data:`~tocsin.store.rows.TABLES` columns in order,
+        ``chunk`` rows at a time."""
+        raise NotImplementedError
+
+    async def import_rows(self, table: str, found: Sequence[Sequence[Any]]) -> None:
+        """Insert rows of ``table`` (its :data:`~tocsin.store.rows.TABLES` columns in order),
+        in one transaction."""
+        if found:
+            cols = TABLES[table]
+            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})"
+            await self._write([(sql, list(found), True)])
+
+    async def count_rows(self) -> dict[str, int]:
+        """How many rows each table holds."""
+        counts = {}
+        for table in TABLES:
+            row = await self._fetch_one(f"SELECT COUNT(*) FROM {table}")
+            counts[table] = int(row[0]) if row else 0
+        return counts
+
+    async def clear(self) -> None:
+        """Delete every row of every table, in one transaction."""
+        await self._write([(f"DELETE FROM {table}", (), False) for table in TABLES])
