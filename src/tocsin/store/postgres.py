@@ -88,7 +88,7 @@ def _cleaned(ops: list[Op]) -> list[Op]:
 def unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the server is gone or not fit to write to, rather than that a
     statement failed."""
-    if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError):
+    if isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError | _Lost):
         return True
     if isinstance(exc, asyncpg.InterfaceError):
         return "closed" in str(exc) or "not connected" in str(exc)
@@ -96,8 +96,18 @@ def unreachable(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _Lost):
+        return f"connection lost: {_describe(exc.cause)}"
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, asyncpg.PostgresError) else f"{type(exc).__name__}: {text}"
+
+
+class _Lost(Exception):
+    """The connection closed under a statement (the server went away)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _NotBegun(Exception):
@@ -162,21 +172,22 @@ class PostgresStore(SQLStore):
     # -- opening and closing ------------------------------------------------------
 
     async def open(self) -> None:
+        pool: asyncpg.Pool | None = None
         try:
-            self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.pool_size, timeout=CONNECT_TIMEOUT,
+            pool = asyncpg.create_pool(
+                self.url, min_size=0, max_size=self.pool_size, timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT, reset=_no_reset, server_settings=self._settings)
-        except Exception as exc:
-            raise StorageError(f"cannot connect to {self.where}: {_describe(exc)}") from None
-        try:
-            async with self._pool.acquire() as conn:
+            await pool
+            async with pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
                 await migrate(conn, self.where)
         except BaseException as exc:
-            self._pool.terminate()
-            self._pool = None
-            if isinstance(exc, Exception) and not isinstance(exc, StorageError):
-                raise StorageError(f"cannot prepare {self.where}: {_describe(exc)}") from None
-            raise
+            if pool is not None:
+                pool.terminate()
+            if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+                raise
+            what = "cannot connect to" if unreachable(exc) else "cannot prepare"
+            raise StorageError(f"{what} {self.where}: {_describe(exc)}") from None
+        self._pool = pool
         self._down = None
         self._queue.start()
         self._watcher = asyncio.create_task(self._watch(), name="tocsin-store-probe")
@@ -207,7 +218,7 @@ class PostgresStore(SQLStore):
 
     # -- reachability ---------------------------------------------------------------
 
-    def _lost(self, reason: str) -> None:
+    async def _lost(self, reason: str) -> None:
         """The server is gone, or not one to write to: refuse writes until it answers."""
         if self._down is None:
             log.error("database unreachable; writes are refused until it answers again",
@@ -215,14 +226,14 @@ class PostgresStore(SQLStore):
             self._down = (f"the database {self.where} cannot be reached ({reason}); writes are "
                           f"refused until it answers again (checked every {CHECK_INTERVAL:g}s)")
         if self._pool is not None:
-            self._pool.expire_connections()  # the next connection is a new one (to the new primary)
+            await self._pool.expire_connections()  # the next connection is a new one (the new primary's)
 
-    def _found(self) -> None:
+    async def _found(self) -> None:
         if self._down is not None:
             log.info("database reachable again; writes resume", database=self.where)
             self._down = None
             if self._pool is not None:
-                self._pool.expire_connections()
+                await self._pool.expire_connections()
 
     async def _watch(self) -> None:
         """Probe the server every :data:`CHECK_INTERVAL` seconds on a connection of its own
@@ -238,20 +249,20 @@ class PostgresStore(SQLStore):
                     if await conn.fetchval("SHOW transaction_read_only", timeout=COMMAND_TIMEOUT) == "on":
                         raise asyncpg.ReadOnlySQLTransactionError("the server is read-only (a standby)")
                 except Exception as exc:
-                    self._lost(_describe(exc))
+                    await self._lost(_describe(exc))
                     if conn is not None:
                         conn.terminate()
                         conn = None
                 else:
-                    self._found()
+                    await self._found()
                 await asyncio.sleep(CHECK_INTERVAL)
         finally:
             if conn is not None:
                 conn.terminate()
 
-    def _error(self, what: str, exc: BaseException) -> StorageError:
+    async def _error(self, what: str, exc: BaseException) -> StorageError:
         if unreachable(exc):
-            self._lost(_describe(exc))
+            await self._lost(_describe(exc))
             return StorageError(self._down or f"database {what} failed: {_describe(exc)}")
         log.error(f"database {what} failed", error=_describe(exc), database=self.where)
         return StorageError(f"database {what} failed: {_describe(exc)}")
@@ -276,18 +287,18 @@ class PostgresStore(SQLStore):
                 await self._transaction(ops)
             except _NotBegun as exc:  # nothing sent: once more, on a new connection
                 if retried or not unreachable(exc.cause):
-                    raise self._error("write", exc.cause) from None
+                    raise await self._error("write", exc.cause) from None
                 retried = True
-                self._pool_open().expire_connections()
+                await self._pool_open().expire_connections()
             except asyncpg.CharacterNotInRepertoireError as exc:  # a NUL in a text column
                 if cleaned:
-                    raise self._error("write", exc) from None
+                    raise await self._error("write", exc) from None
                 cleaned = True
                 ops = _cleaned(ops)
             except StorageError:
                 raise
             except Exception as exc:
-                raise self._error("write", exc) from None
+                raise await self._error("write", exc) from None
             else:
                 self.commits += 1
                 return
@@ -298,42 +309,52 @@ class PostgresStore(SQLStore):
             try:
                 await tx.start()
             except Exception as exc:
-                raise _NotBegun(exc) from exc
+                raise _NotBegun(_Lost(exc) if conn.is_closed() else exc) from exc
             try:
                 for sql, params, many in ops:
                     if many:
                         await conn.executemany(numbered(sql), params)
                     else:
                         await conn.execute(numbered(sql), *params)
-            except BaseException:
+                await tx.commit()
+            except BaseException as exc:
+                if conn.is_closed():
+                    if isinstance(exc, Exception):
+                        raise _Lost(exc) from exc
+                    raise
                 with contextlib.suppress(Exception):
                     await tx.rollback()
                 raise
-            await tx.commit()
 
     # -- reads ----------------------------------------------------------------------
 
-    async def _read(self, run: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-        """``run`` on the pool; once more on a new connection when the first was found
-        gone (a read is safe to repeat)."""
+    async def _read(self, run: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``run`` on a connection of the pool; once more on a new connection when the first
+        was found gone (a read is safe to repeat)."""
         for attempt in (1, 2):
             pool = self._pool_open()
             try:
-                return await run(pool)
+                async with pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+                    try:
+                        return await run(conn)
+                    except Exception as exc:
+                        if conn.is_closed():
+                            raise _Lost(exc) from exc
+                        raise
             except Exception as exc:
                 if attempt == 1 and unreachable(exc) and not isinstance(exc, TimeoutError):
-                    pool.expire_connections()
+                    await pool.expire_connections()
                     continue
-                raise self._error("read", exc) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise await self._error("read", exc) from None
+        raise AssertionError("not reached")  # pragma: no cover
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Sequence[Any]]:
         args = [_clean(p) for p in params]
-        return await self._read(lambda pool: pool.fetch(numbered(sql), *args, timeout=COMMAND_TIMEOUT))
+        return await self._read(lambda conn: conn.fetch(numbered(sql), *args, timeout=COMMAND_TIMEOUT))
 
     async def _fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
         args = [_clean(p) for p in params]
-        return await self._read(lambda pool: pool.fetchrow(numbered(sql), *args, timeout=COMMAND_TIMEOUT))
+        return await self._read(lambda conn: conn.fetchrow(numbered(sql), *args, timeout=COMMAND_TIMEOUT))
 
     def _ref_list(self, refs: Sequence[str]) -> Any:
         return list(refs)

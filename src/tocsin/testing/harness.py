@@ -21,6 +21,7 @@ from tocsin.core.models import Notification, PostableAlert
 from tocsin.ingest.pipeline import IngestResult
 from tocsin.plugins import PluginInfo, PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
+from tocsin.store import Store
 from tocsin.store.sqlite import SQLiteStore
 from tocsin.web.app import create_app
 
@@ -128,12 +129,14 @@ async def running(
     plugins: Iterable[object] = (),
     clock: FakeClock | None = None,
     db_name: str = "tocsin.db",
+    store: Store | None = None,
 ) -> AsyncIterator[Runtime]:
-    """A real runtime (SQLite store ``db_name`` in ``tmp_path``) on ``clock`` (default: a
-    new FakeClock), with the installed plugins and ``plugins``; stopped on the way out."""
+    """A real runtime (SQLite store ``db_name`` in ``tmp_path``, or ``store``, unopened) on
+    ``clock`` (default: a new FakeClock), with the installed plugins and ``plugins``;
+    stopped on the way out."""
     pm = make_plugins(plugins)
     cfg = make_config(config, pm) if isinstance(config, str) else config
-    rt = Runtime(cfg, pm, clock=clock or FakeClock(), store=SQLiteStore(tmp_path / db_name))
+    rt = Runtime(cfg, pm, clock=clock or FakeClock(), store=store or SQLiteStore(tmp_path / db_name))
     await rt.start()
     try:
         yield rt
@@ -148,11 +151,13 @@ async def api_client(
     *,
     plugins: Iterable[object] = (),
     clock: FakeClock | None = None,
+    store: Store | None = None,
 ) -> AsyncIterator[tuple[TestClient, Runtime]]:
-    """The HTTP API of a real runtime (fake clock) under aiohttp's test client."""
+    """The HTTP API of a real runtime (fake clock; SQLite store ``api.db`` in ``tmp_path``, or
+    ``store``, unopened) under aiohttp's test client."""
     pm = make_plugins(plugins)
     cfg = make_config(config, pm) if isinstance(config, str) else config
-    rt = Runtime(cfg, pm, clock=clock or FakeClock(), store=SQLiteStore(tmp_path / "api.db"))
+    rt = Runtime(cfg, pm, clock=clock or FakeClock(), store=store or SQLiteStore(tmp_path / "api.db"))
     client = TestClient(TestServer(create_app(rt)))
     await client.start_server()  # the app's cleanup context starts the runtime
     try:

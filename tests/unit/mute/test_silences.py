@@ -17,11 +17,9 @@ M_A = (SilenceMatcher("alertname", "DiskFull"),)
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "s.db")
-    await s.open()
-    yield s
-    await s.close()
+async def store(backend):
+    async with backend.opened() as s:
+        yield s
 
 
 def sil(matchers=M_A, start=NOW, end=NOW + 3600, **kw) -> Silence:
@@ -159,14 +157,14 @@ async def test_query_filters_on_silence_matchers_and_orders_like_alertmanager(st
     assert s.query(parse_matchers('inst="1|3"'), at) == []
 
 
-async def test_persisted_and_collected_after_retention(tmp_path):
-    store = SQLiteStore(tmp_path / "s.db")
+async def test_persisted_and_collected_after_retention(backend):
+    store = backend.store()
     await store.open()
     s = Silences(store, retention=3600)
     sid = await s.set(sil(end=NOW + 60), NOW)
     await store.close()
 
-    store = SQLiteStore(tmp_path / "s.db")
+    store = backend.store()
     await store.open()
     s = Silences(store, retention=3600)
     s.load(await store.load_silences())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tocsin.core.models import Notification
 from tocsin.notify.deadletters import DeadLetterQueue
-from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import RecordingServer, advance, api_client, instant_retries, post, wait_until
 
 
@@ -71,13 +70,13 @@ async def test_non_retryable_4xx_is_dead_lettered_at_once_and_can_be_dropped(tmp
         assert (await client.delete(f"/api/tocsin/v1/dead-letters/{dl['id']}")).status == 404
 
 
-async def test_dead_letters_survive_a_restart(tmp_path, tocsin_receiver):
+async def test_dead_letters_survive_a_restart(tmp_path, tocsin_receiver, backend):
     url = tocsin_receiver.url
     tocsin_receiver.status = 400
-    async with api_client(CONFIG.format(url=url), tmp_path) as (_client, rt):
+    async with api_client(CONFIG.format(url=url), tmp_path, store=backend.store()) as (_client, rt):
         await post(rt, {"labels": {"alertname": "X"}})
         await advance(rt, 1)
-    async with api_client(CONFIG.format(url=url), tmp_path) as (client, rt):
+    async with api_client(CONFIG.format(url=url), tmp_path, store=backend.store()) as (client, rt):
         assert [d["error"][:3] for d in await (await client.get("/api/tocsin/v1/dead-letters")).json()]
 
 
@@ -204,9 +203,9 @@ async def test_a_replayed_state_is_logged_so_the_next_flush_sends_only_changes(t
         assert len(bodies(tocsin_receiver)) == 1
 
 
-async def test_dropping_many_dead_letters_is_one_write(tmp_path):
+async def test_dropping_many_dead_letters_is_one_write(backend):
     """Expiry (and superseding) drop every chosen dead letter in one transaction, and only those."""
-    store = SQLiteStore(tmp_path / "d.db")
+    store = backend.store()
     await store.open()
     try:
         queue = DeadLetterQueue(store)

@@ -6,7 +6,6 @@ import pytest
 
 from tocsin.notify.nflog import NotificationLog, needs_update
 from tocsin.store import NflogEntry
-from tocsin.store.sqlite import SQLiteStore
 
 NOW = 1_700_000_000.0
 REPEAT = 3600.0
@@ -98,8 +97,8 @@ def test_repeat_applies_to_subset_with_send_resolved_too():
 # -- NotificationLog -----------------------------------------------------------------
 
 
-async def test_record_get_and_reload_through_sqlite(tmp_path):
-    store = SQLiteStore(tmp_path / "nf.db")
+async def test_record_get_and_reload_through_the_store(backend):
+    store = backend.store()
     await store.open()
     nflog = NotificationLog(store, retention=1000.0)
     assert nflog.get("g1", "r", "webhook[0]") is None
@@ -119,7 +118,7 @@ async def test_record_get_and_reload_through_sqlite(tmp_path):
     assert len(nflog) == 3
     await store.close()
 
-    reopened = SQLiteStore(tmp_path / "nf.db")
+    reopened = backend.store()
     await reopened.open()
     try:
         fresh = NotificationLog(reopened, retention=1000.0)
@@ -139,8 +138,8 @@ async def test_record_get_and_reload_through_sqlite(tmp_path):
         await reopened.close()
 
 
-async def test_gc_forgets_expired_entries_in_memory_and_in_the_store(tmp_path):
-    store = SQLiteStore(tmp_path / "nf.db")
+async def test_gc_forgets_expired_entries_in_memory_and_in_the_store(backend):
+    store = backend.store()
     await store.open()
     nflog = NotificationLog(store, retention=100.0)
     await nflog.record("old", "r", "i", frozenset({"a"}), frozenset(), NOW)          # expires NOW+100
@@ -157,7 +156,7 @@ async def test_gc_forgets_expired_entries_in_memory_and_in_the_store(tmp_path):
     assert [e.group_key for e in await store.load_nflog(0.0)] == ["new"]
     await store.close()
 
-    reopened = SQLiteStore(tmp_path / "nf.db")
+    reopened = backend.store()
     await reopened.open()
     try:
         fresh = NotificationLog(reopened)

@@ -1,0 +1,127 @@
+"""What only the PostgreSQL store has: a server that goes away and comes back, several hosts in
+one URL, replicas migrating one database at once, a server turned read-only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import structlog
+
+from tests.unit.store.test_store import make_alert
+from tocsin.store import StorageError
+from tocsin.store.pgschema import MIGRATIONS
+from tocsin.store.postgres import PostgresStore, numbered
+from tocsin.testing import wait_until
+from tocsin.testing.process import free_port
+
+
+async def fingerprints(store: PostgresStore) -> list[str]:
+    return sorted(a.fingerprint for a in await store.load_alerts())
+
+
+def test_placeholders_are_numbered():
+    assert numbered("SELECT a FROM t WHERE b = ? AND c IN (?,?)") == (
+        "SELECT a FROM t WHERE b = $1 AND c IN ($2,$3)")
+    assert numbered("DELETE FROM t") == "DELETE FROM t"
+
+
+async def test_a_server_gone_refuses_writes_and_they_resume_when_it_is_back(own_postgres):
+    store = PostgresStore(own_postgres.create_database())
+    await store.open()
+    try:
+        await store.save_alerts([make_alert(1)])
+        own_postgres.pause()
+        with pytest.raises(StorageError, match="cannot be reached"):
+            await store.save_alerts([make_alert(2)])
+        assert "cannot be reached" in (store.failure or "")
+        assert store.needs_restart is False
+        with pytest.raises(StorageError, match="cannot be reached"):  # refused at once meanwhile
+            await store.save_alerts([make_alert(3)])
+
+        own_postgres.resume()
+        await wait_until(lambda: store.failure is None, 15, message="the store to find the server back")
+        await store.save_alerts([make_alert(4)])
+        assert await fingerprints(store) == [make_alert(1).fingerprint, make_alert(4).fingerprint]
+    finally:
+        await store.close()
+
+
+async def test_an_outage_shows_with_nothing_written_and_its_end_too(own_postgres):
+    store = PostgresStore(own_postgres.create_database())
+    await store.open()
+    try:
+        own_postgres.pause("immediate")  # as a crash
+        await wait_until(lambda: store.failure is not None, 15, message="the probe to see the server gone")
+        own_postgres.resume()
+        await wait_until(lambda: store.failure is None, 15, message="the probe to see the server back")
+        # The pool's connections from before were replaced: the first write goes through.
+        await store.save_alerts([make_alert(1)])
+        assert await fingerprints(store) == [make_alert(1).fingerprint]
+    finally:
+        await store.close()
+
+
+async def test_a_server_turned_read_only_is_an_outage_until_a_writable_one_answers(own_postgres):
+    url = own_postgres.create_database() + "?target_session_attrs=read-write"
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        await store.save_alerts([make_alert(1)])
+        # What a primary demoted to a standby looks like to its clients.
+        own_postgres.sql("ALTER SYSTEM SET default_transaction_read_only = on")
+        own_postgres.sql("SELECT pg_reload_conf()")
+        await wait_until(lambda: store.failure is not None, 15,
+                         message="the store to refuse a read-only server")
+        with pytest.raises(StorageError, match="cannot be reached"):
+            await store.save_alerts([make_alert(2)])
+
+        own_postgres.sql("ALTER SYSTEM RESET default_transaction_read_only")
+        own_postgres.sql("SELECT pg_reload_conf()")
+        await wait_until(lambda: store.failure is None, 15, message="the store to find a writable server")
+        await store.save_alerts([make_alert(3)])
+        assert await fingerprints(store) == [make_alert(1).fingerprint, make_alert(3).fingerprint]
+    finally:
+        await store.close()
+
+
+async def test_a_url_listing_a_dead_host_first_reaches_the_live_one(tocsin_postgres, tocsin_postgres_url):
+    live = f"127.0.0.1:{tocsin_postgres.port}"
+    url = tocsin_postgres_url.replace(live, f"127.0.0.1:{free_port()},{live}")
+    url += "?target_session_attrs=read-write"
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        await store.save_alerts([make_alert(1)])
+        await asyncio.sleep(1.5)  # the probe ran, on a connection of its own, through the same URL
+        assert store.failure is None
+    finally:
+        await store.close()
+    again = PostgresStore(tocsin_postgres_url)
+    await again.open()
+    try:
+        assert await fingerprints(again) == [make_alert(1).fingerprint]
+    finally:
+        await again.close()
+
+
+async def test_replicas_opening_one_new_database_together_migrate_it_once(tocsin_postgres_url):
+    stores = [PostgresStore(tocsin_postgres_url) for _ in range(3)]
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.gather(*(s.open() for s in stores))
+    try:
+        assert [e["version"] for e in logs if e["event"] == "schema migrated"] == list(
+            range(1, len(MIGRATIONS) + 1))
+        await stores[0].save_alerts([make_alert(1)])
+        assert await fingerprints(stores[2]) == [make_alert(1).fingerprint]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_a_server_that_cannot_be_reached_at_open_is_a_storage_error_without_the_password():
+    store = PostgresStore(f"postgresql://tocsin:sekrit@127.0.0.1:{free_port()}/tocsin")
+    with pytest.raises(StorageError) as exc:
+        await store.open()
+    assert "cannot connect to postgresql://tocsin:***@127.0.0.1:" in str(exc.value)
+    assert "sekrit" not in str(exc.value)
+    await store.close()
