@@ -20,7 +20,7 @@ import structlog
 
 from tocsin.store import StorageError
 
-__all__ = ["MIGRATIONS", "MIGRATION_LOCK", "migrate", "schema_version"]
+__all__ = ["BYTEA_COLUMNS", "IDENTITY_TABLES", "MIGRATIONS", "MIGRATION_LOCK", "migrate", "schema_version"]
 
 log = structlog.get_logger("tocsin.store")
 
@@ -126,6 +126,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX callback_ids_seen_at ON callback_ids (seen_at);
     """,
 ]
+
+#: The columns of type ``bytea`` (bodies, and the JSON beside them).
+BYTEA_COLUMNS = frozenset({"body", "firing", "resolved", "notification", "detail"})
 
 #: The tables whose ``id`` PostgreSQL assigns (an identity column): after rows are
 #: copied in with their ids, the next id must come after the largest.

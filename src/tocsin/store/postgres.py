@@ -39,7 +39,7 @@ import structlog
 from tocsin.config.server import redact_url
 from tocsin.store import StorageError
 from tocsin.store.batching import GroupCommit
-from tocsin.store.pgschema import IDENTITY_TABLES, migrate
+from tocsin.store.pgschema import BYTEA_COLUMNS, IDENTITY_TABLES, migrate
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.sql import SQLStore
 from tocsin.store.writer import merged
@@ -100,6 +100,14 @@ def _describe(exc: BaseException) -> str:
         return f"connection lost: {_describe(exc.cause)}"
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, asyncpg.PostgresError) else f"{type(exc).__name__}: {text}"
+
+
+def _as_bytes(row: Sequence[Any], columns: list[int]) -> tuple[Any, ...]:
+    out = list(row)
+    for i in columns:
+        if isinstance(out[i], str):
+            out[i] = out[i].encode()
+    return tuple(out)
 
 
 class _Lost(Exception):
@@ -365,9 +373,12 @@ class PostgresStore(SQLStore):
         async with self._pool_open().acquire() as conn, conn.transaction():
             cursor = await conn.cursor(f"SELECT {', '.join(TABLES[table])} FROM {table}")
             while found := await cursor.fetch(chunk):
-                yield found
+                yield [tuple(r) for r in found]
 
     async def import_rows(self, table: str, found: Sequence[Sequence[Any]]) -> None:
+        binary = [i for i, c in enumerate(TABLES[table]) if c in BYTEA_COLUMNS]
+        if binary:  # SQLite may hold a body as text: bytea takes bytes
+            found = [_as_bytes(row, binary) for row in found]
         await super().import_rows(table, found)
         if found and table in IDENTITY_TABLES:  # the next id PostgreSQL assigns comes after these
             await self._fetch_one(
