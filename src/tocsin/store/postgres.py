@@ -10,10 +10,14 @@ with ``?target_session_attrs=read-write`` connect to whichever is the primary,
 also after a failover; other query parameters are PostgreSQL settings
 (``?search_path=tocsin``).
 
+One tocsin per database: the store's own session (:mod:`tocsin.store.pgsession`)
+holds an advisory lock while it is open, and a second tocsin on the same
+database stops at once, as on the same SQLite file.
+
 A database that cannot be reached is a :attr:`PostgresStore.failure`: a write
 or a read that finds the server gone (connection refused or lost, the server
 shutting down or read-only, a statement timed out) sets it, and so does a probe
-on a connection of its own every :data:`CHECK_INTERVAL` seconds. Meanwhile
+on that session every :data:`CHECK_INTERVAL` seconds. Meanwhile
 every write is refused at once (ingest answers 503, ``/-/ready`` says why);
 once the probe gets an answer from a writable server the failure clears, the
 pool's connections are replaced, and writes resume, without a restart.
@@ -40,6 +44,7 @@ from tocsin.config.server import redact_url
 from tocsin.store import StorageError
 from tocsin.store.batching import GroupCommit
 from tocsin.store.pgschema import BYTEA_COLUMNS, IDENTITY_TABLES, migrate
+from tocsin.store.pgsession import Held, Session
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.sql import SQLStore
 from tocsin.store.writer import merged
@@ -173,6 +178,7 @@ class PostgresStore(SQLStore):
         self._queue = GroupCommit(self._commit, slots=WRITE_SLOTS)
         self._down: str | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT)
         self.commits = 0
         query = parse_qs(urlsplit(url).query)
         self._settings = {} if "application_name" in query else {"application_name": "tocsin"}
@@ -180,6 +186,13 @@ class PostgresStore(SQLStore):
     # -- opening and closing ------------------------------------------------------
 
     async def open(self) -> None:
+        # The instance lock first: a second tocsin neither migrates nor writes.
+        try:
+            await self._session.take()
+        except Held as exc:
+            raise StorageError(f"{self.where} is {exc}") from None
+        except Exception as exc:
+            raise StorageError(f"cannot connect to {self.where}: {_describe(exc)}") from None
         pool: asyncpg.Pool | None = None
         try:
             pool = asyncpg.create_pool(
@@ -189,6 +202,7 @@ class PostgresStore(SQLStore):
             async with pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
                 await migrate(conn, self.where)
         except BaseException as exc:
+            self._session.drop()
             if pool is not None:
                 pool.terminate()
             if isinstance(exc, StorageError) or not isinstance(exc, Exception):
@@ -226,12 +240,14 @@ class PostgresStore(SQLStore):
 
     # -- reachability ---------------------------------------------------------------
 
-    async def _lost(self, reason: str) -> None:
-        """The server is gone, or not one to write to: refuse writes until it answers."""
+    async def _lost(self, reason: str, *, held: bool = False) -> None:
+        """The server is gone, or not one to write to (or another tocsin holds it): refuse
+        writes until the probe finds it fit again."""
         if self._down is None:
             log.error("database unreachable; writes are refused until it answers again",
                       database=self.where, reason=reason)
-            self._down = (f"the database {self.where} cannot be reached ({reason}); writes are "
+            what = "is" if held else "cannot be reached"
+            self._down = (f"the database {self.where} {what} ({reason}); writes are "
                           f"refused until it answers again (checked every {CHECK_INTERVAL:g}s)")
         if self._pool is not None:
             await self._pool.expire_connections()  # the next connection is a new one (the new primary's)
@@ -244,29 +260,22 @@ class PostgresStore(SQLStore):
                 await self._pool.expire_connections()
 
     async def _watch(self) -> None:
-        """Probe the server every :data:`CHECK_INTERVAL` seconds on a connection of its own
+        """Probe the server every :data:`CHECK_INTERVAL` seconds on the store's own session
         (a busy pool is no outage), so that an outage shows with nothing written, and its
         end is noticed."""
-        conn: asyncpg.Connection | None = None
         try:
             while True:
                 try:
-                    if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT,
-                                                     server_settings=self._settings)
-                    if await conn.fetchval("SHOW transaction_read_only", timeout=COMMAND_TIMEOUT) == "on":
-                        raise asyncpg.ReadOnlySQLTransactionError("the server is read-only (a standby)")
+                    await self._session.probe()
+                except Held as exc:
+                    await self._lost(str(exc), held=True)
                 except Exception as exc:
                     await self._lost(_describe(exc))
-                    if conn is not None:
-                        conn.terminate()
-                        conn = None
                 else:
                     await self._found()
                 await asyncio.sleep(CHECK_INTERVAL)
         finally:
-            if conn is not None:
-                conn.terminate()
+            self._session.drop()
 
     async def _error(self, what: str, exc: BaseException) -> StorageError:
         if unreachable(exc):

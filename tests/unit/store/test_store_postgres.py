@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 import structlog
 
 from tests.unit.store.test_store import make_alert
 from tocsin.store import StorageError
-from tocsin.store.pgschema import MIGRATIONS
+from tocsin.store.pgschema import MIGRATIONS, migrate, schema_version
+from tocsin.store.pgsession import session_name
 from tocsin.store.postgres import PostgresStore, numbered
 from tocsin.testing import wait_until
 from tocsin.testing.process import free_port
@@ -105,17 +107,40 @@ async def test_a_url_listing_a_dead_host_first_reaches_the_live_one(tocsin_postg
         await again.close()
 
 
-async def test_replicas_opening_one_new_database_together_migrate_it_once(tocsin_postgres_url):
-    stores = [PostgresStore(tocsin_postgres_url) for _ in range(3)]
-    with structlog.testing.capture_logs() as logs:
-        await asyncio.gather(*(s.open() for s in stores))
+async def test_migrations_started_together_on_one_new_database_run_once(tocsin_postgres_url):
+    """What replicas starting together do: the advisory lock puts them one after the other."""
+    conns = [await asyncpg.connect(tocsin_postgres_url) for _ in range(3)]
     try:
+        with structlog.testing.capture_logs() as logs:
+            await asyncio.gather(*(migrate(c, "db") for c in conns))
         assert [e["version"] for e in logs if e["event"] == "schema migrated"] == list(
             range(1, len(MIGRATIONS) + 1))
-        await stores[0].save_alerts([make_alert(1)])
-        assert await fingerprints(stores[2]) == [make_alert(1).fingerprint]
+        assert await schema_version(conns[2]) == len(MIGRATIONS)
     finally:
-        await asyncio.gather(*(s.close() for s in stores))
+        for c in conns:
+            await c.close()
+
+
+async def test_a_second_tocsin_on_the_same_database_stops_at_once(tocsin_postgres_url):
+    """As on the same SQLite file: two would both notify. It names the first, writes nothing,
+    and the first goes on; once the first has closed, the database is free."""
+    first, second = PostgresStore(tocsin_postgres_url), PostgresStore(tocsin_postgres_url)
+    await first.open()
+    try:
+        with pytest.raises(StorageError) as exc:
+            await second.open()
+        assert str(exc.value) == (
+            f"{tocsin_postgres_url} is in use by another tocsin ({session_name()} from 127.0.0.1); "
+            "each instance needs its own database")
+        await second.close()
+        await first.save_alerts([make_alert(1)])
+    finally:
+        await first.close()
+    await second.open()
+    try:
+        assert await fingerprints(second) == [make_alert(1).fingerprint]
+    finally:
+        await second.close()
 
 
 async def test_a_server_that_cannot_be_reached_at_open_is_a_storage_error_without_the_password():
