@@ -132,7 +132,8 @@ class WebhookReceiver:
 class Daemon:
     """``tocsin serve`` as a subprocess on a free loopback port."""
 
-    def __init__(self, config: Path, storage: Path, log: Path) -> None:
+    def __init__(self, config: Path, storage: Path | str, log: Path) -> None:
+        #: A SQLite file, or a ``postgresql://`` URL (``--storage`` takes either).
         self.config = config
         self.storage = storage
         self.log_path = log

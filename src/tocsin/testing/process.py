@@ -25,10 +25,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(config_text: str, tmp_path: Path, *, timeout: float = 20.0) -> AsyncIterator[str]:
+async def serving(config_text: str, tmp_path: Path, *, timeout: float = 20.0,
+                  storage: str | None = None) -> AsyncIterator[str]:
     """``tocsin serve`` as a subprocess (installed plugins loaded as in production) on a
-    free 127.0.0.1 port, its config, storage and log (``tocsin.log``) in ``tmp_path``.
-    Yields its URL once ``/-/ready`` answers 200; stops it with SIGTERM after."""
+    free 127.0.0.1 port, its config, storage and log (``tocsin.log``) in ``tmp_path``
+    (``storage``: another ``--storage``, a ``postgresql://`` URL for one). Yields its URL
+    once ``/-/ready`` answers 200; stops it with SIGTERM after."""
     config = tmp_path / "tocsin.yml"
     config.write_text(config_text)
     log_path = tmp_path / "tocsin.log"
@@ -37,7 +39,7 @@ async def serving(config_text: str, tmp_path: Path, *, timeout: float = 20.0) ->
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tocsin", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}",
-            "--storage", str(tmp_path / "tocsin.db"), stdout=log, stderr=subprocess.STDOUT)
+            "--storage", storage or str(tmp_path / "tocsin.db"), stdout=log, stderr=subprocess.STDOUT)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
 
