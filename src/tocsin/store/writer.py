@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import marshal
+import re
 import signal
 import sqlite3
 import struct
@@ -40,12 +41,32 @@ __all__ = ["FRAME", "main", "merged", "run_transaction"]
 FRAME = struct.Struct(">I")
 
 
+#: The table a write statement changes.
+_TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.IGNORECASE)
+
+
+def _table(sql: str) -> str | None:
+    """The table ``sql`` writes, or None when that is not known (then it is taken to touch every one)."""
+    m = _TABLE.match(sql)
+    return m.group(1).lower() if m else None
+
+
 def merged(ops: Sequence[Sequence[Any]]) -> list[tuple[str, Any, bool]]:
-    """``ops`` with consecutive ``executemany`` of the same statement merged into one."""
+    """``ops`` with each ``executemany`` merged into an earlier one of the same statement when
+    nothing between them writes that table: writes to different tables commute, and the
+    order of those to one table is kept. A batch of requests that each write alerts,
+    incidents and history is then three statements, not three per request."""
     out: list[tuple[str, Any, bool]] = []
     for sql, params, many in ops:
-        if many and out and out[-1][2] and out[-1][0] == sql:
-            out[-1][1].extend(params)
+        table = _table(sql) if many else None
+        for j in range(len(out) - 1, -1, -1) if table is not None else ():
+            earlier, rows, earlier_many = out[j]
+            if earlier_many and earlier == sql:
+                rows.extend(params)
+                break
+            if _table(earlier) in (table, None):
+                out.append((sql, list(params), many))
+                break
         else:
             out.append((sql, list(params) if many else params, many))
     return out

@@ -1,4 +1,5 @@
-"""The writer process: what the store does when it dies, and that it ends with the store."""
+"""The writer process: what the store does when it dies, and that it ends with the store; how
+a batch is merged into few statements."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import types
 import pytest
 
 from tocsin.core.models import Alert
-from tocsin.store import StorageError
+from tocsin.store import StorageError, rows
 from tocsin.store import child as writer_client
 from tocsin.store.sqlite import SQLiteStore
 
@@ -110,3 +111,25 @@ async def test_an_in_memory_store_commits_in_its_thread():
         assert [a.fingerprint for a in await store.load_alerts()] == [make_alert(0).fingerprint]
     finally:
         await store.close()
+
+
+def test_a_batch_writes_each_table_in_as_few_statements_as_order_allows():
+    """Writes to different tables commute; the order of writes to one table is kept."""
+    from tocsin.store.writer import merged
+
+    up, inc, hist = rows.ALERT_SQL, rows.INCIDENT_SQL, rows.HISTORY_SQL
+    delete = "DELETE FROM alerts WHERE fingerprint = ?"
+    three_requests = [op for n in range(3) for op in ((up, [("a", n)], True), (inc, [("i", n)], True),
+                                                      (hist, [("h", n)], True))]
+    assert merged(three_requests) == [(up, [("a", 0), ("a", 1), ("a", 2)], True),
+                                      (inc, [("i", 0), ("i", 1), ("i", 2)], True),
+                                      (hist, [("h", 0), ("h", 1), ("h", 2)], True)]
+    # A delete of the same table between them keeps them apart, in order.
+    assert merged([(up, [1], True), (delete, [(1,)], True), (up, [2], True)]) == [
+        (up, [1], True), (delete, [(1,)], True), (up, [2], True)]
+    # A statement whose table is not known stands between everything.
+    assert merged([(up, [1], True), ("SELECT 1", (), False), (up, [2], True)]) == [
+        (up, [1], True), ("SELECT 1", (), False), (up, [2], True)]
+    # A write of another table does not.
+    nflog = ("DELETE FROM nflog WHERE expires_at <= ?", (5,), False)
+    assert merged([(up, [1], True), nflog, (up, [2], True)]) == [(up, [1, 2], True), nflog]
