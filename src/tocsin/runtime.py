@@ -402,10 +402,18 @@ class Runtime:
     # -- maintenance ----------------------------------------------------------------------
 
     async def persist_dirty(self) -> None:
+        """Write what changed without a write of its own (re-posts that only moved an end
+        time, occurrences); on a failed write it stays to write at the next try."""
         dirty = self.alerts.take_dirty()
         incidents = self.lifecycle.take_dirty()
         if dirty or incidents:
-            await self.store.save(alerts=dirty, incidents=incidents)
+            try:
+                await self.store.save(alerts=dirty, incidents=incidents)
+            except Exception:
+                held = self.alerts
+                held.dirty.update(a.fingerprint for a in dirty if held.get(a.fingerprint) is not None)
+                self.lifecycle.dirty.update(i.fingerprint for i in incidents)
+                raise
 
     async def collect_garbage(self) -> None:
         """Forget resolved alerts that no group holds any more."""

@@ -12,6 +12,7 @@ from tocsin.core.labels import fingerprint
 from tocsin.core.models import Alert, PostableAlert
 from tocsin.core.timefmt import format_ts
 from tocsin.ingest.pipeline import AlertError, merge, to_alert
+from tocsin.store import StorageError
 from tocsin.testing import post, running
 
 NOW = 1_700_000_000.0
@@ -202,6 +203,30 @@ async def test_repost_moving_only_ends_at_is_coalesced(tmp_path):
         (row,) = await rt.store.load_alerts()
         assert row.ends_at == ends2
         assert rt.store.commits == commits + 1
+
+
+async def test_a_coalesced_write_that_fails_is_written_at_the_next_persist(tmp_path, backend):
+    """A re-post answered 2xx whose new end time is written later: a failed write (the
+    database refusing, or out of reach) keeps it to write, instead of dropping it."""
+    labels = {"alertname": "A", "instance": "i"}
+    fp = fingerprint(labels)
+    async with running(CONFIG, tmp_path, store=backend.store()) as rt:
+        starts = format_ts(rt.clock.now())
+        await post(rt, {"labels": labels, "startsAt": starts, "endsAt": format_ts(rt.clock.now() + 120)})
+        ends2 = rt.clock.now() + 180
+        await post(rt, {"labels": labels, "startsAt": starts, "endsAt": format_ts(ends2)})
+        assert rt.alerts.dirty == {fp}
+        backend.refuse_writes(True)
+        with pytest.raises(StorageError):
+            await rt.persist_dirty()
+        assert rt.alerts.dirty == {fp}
+        assert fp in rt.lifecycle.dirty
+        backend.refuse_writes(False)
+        await rt.persist_dirty()
+        assert rt.alerts.dirty == set()
+        (row,) = await rt.store.load_alerts()
+        assert row.ends_at == ends2
+        assert (await rt.store.latest_incident(fp)).occurrences == 2
 
 
 async def test_repost_with_changed_annotation_is_written_at_once(tmp_path):
