@@ -5,7 +5,7 @@ writes through a :class:`Store`. A write returns once it is durable
 (committed), which is what lets the API answer 2xx. The SQLite store
 (:mod:`tocsin.store.sqlite`) is the default; the PostgreSQL store
 (:mod:`tocsin.store.postgres`) implements the same methods on a database
-server (``storage.url``). :func:`tocsin.store.open.make_store` builds the one
+server (``storage.url``). :func:`tocsin.store.factory.make_store` builds the one
 the config names.
 """
 

@@ -176,8 +176,11 @@ WHERE coalesce(ends.n, 0)
 
 
 class PostgresStore(SQLStore):
+    """The :class:`~tocsin.store.Store` on the PostgreSQL database at ``url``."""
+
     NAMED_SQL = NAMED_SQL
     SHARED_SQL = SHARED_SQL
+
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         #: The URL without its password: for logs and messages.
@@ -251,13 +254,17 @@ class PostgresStore(SQLStore):
 
     async def _lost(self, reason: str, *, held: bool = False) -> None:
         """The server is gone, or not one to write to (or another tocsin holds it): refuse
-        writes until the probe finds it fit again."""
-        if self._down is None:
+        writes until the probe finds it fit again. Logged when the reason changes."""
+        if held:
+            down = (f"the database {self.where} is {reason}; writes are refused until it is free "
+                    f"(checked every {CHECK_INTERVAL:g}s)")
+        else:
+            down = (f"the database {self.where} cannot be reached ({reason}); writes are refused "
+                    f"until it answers again (checked every {CHECK_INTERVAL:g}s)")
+        if down != self._down:
             log.error("database unreachable; writes are refused until it answers again",
                       database=self.where, reason=reason)
-            what = "is" if held else "cannot be reached"
-            self._down = (f"the database {self.where} {what} ({reason}); writes are "
-                          f"refused until it answers again (checked every {CHECK_INTERVAL:g}s)")
+        self._down = down
         if self._pool is not None:
             await self._pool.expire_connections()  # the next connection is a new one (the new primary's)
 

@@ -12,7 +12,7 @@ import structlog
 from tests.unit.store.test_store import make_alert
 from tocsin.store import StorageError
 from tocsin.store.pgschema import MIGRATIONS, migrate, schema_version
-from tocsin.store.pgsession import session_name
+from tocsin.store.pgsession import INSTANCE_LOCK, session_name
 from tocsin.store.postgres import PostgresStore, numbered
 from tocsin.testing import wait_until
 from tocsin.testing.process import free_port
@@ -150,3 +150,34 @@ async def test_a_server_that_cannot_be_reached_at_open_is_a_storage_error_withou
     assert "cannot connect to postgresql://tocsin:***@127.0.0.1:" in str(exc.value)
     assert "sekrit" not in str(exc.value)
     await store.close()
+
+
+async def test_a_tocsin_whose_lock_went_to_another_refuses_writes_until_it_is_free(
+        tocsin_postgres, tocsin_postgres_url, monkeypatch):
+    """Its session cut (a network cut the server noticed), and another tocsin started
+    meanwhile: rather than both notifying, the first refuses writes, naming the other."""
+    monkeypatch.setattr("tocsin.store.postgres.CHECK_INTERVAL", 2.0)  # room to cut in between probes
+    first = PostgresStore(tocsin_postgres_url)
+    await first.open()
+    other = None
+    try:
+        database = tocsin_postgres_url.rsplit("/", 1)[1]
+        tocsin_postgres.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname ="
+                            f" '{database}' AND application_name = '{session_name()}'")
+        other = await asyncpg.connect(tocsin_postgres_url,
+                                      server_settings={"application_name": "tocsin 1@other"})
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", INSTANCE_LOCK)
+        await wait_until(lambda: "in use" in (first.failure or ""), 10,
+                         message="the first to find its lock taken")
+        assert "is in use by another tocsin (tocsin 1@other from 127.0.0.1)" in (first.failure or "")
+        with pytest.raises(StorageError, match="in use by another tocsin"):
+            await first.save_alerts([make_alert(1)])
+
+        await other.close()
+        other = None
+        await wait_until(lambda: first.failure is None, 10, message="the first to take its lock back")
+        await first.save_alerts([make_alert(2)])
+    finally:
+        if other is not None:
+            await other.close()
+        await first.close()
