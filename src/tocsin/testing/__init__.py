@@ -21,9 +21,12 @@ store, real dispatcher and delivery) on a :class:`~tocsin.core.clock.FakeClock`.
   and fails or hangs when told;
 - ``instant_retries`` and ``no_jitter`` (:mod:`~tocsin.testing.retries`): retries without
   waiting, and backoff without jitter;
-- ``serving`` (:mod:`~tocsin.testing.process`): ``tocsin serve`` as a subprocess.
+- ``serving`` (:mod:`~tocsin.testing.process`): ``tocsin serve`` as a subprocess;
+- ``PostgresServer`` (:mod:`~tocsin.testing.postgres`): a real PostgreSQL server (initdb,
+  pg_ctl) in a temporary directory, and an empty database per test.
 
-The pytest fixtures (``tocsin_daemon``, ``tocsin_receiver``, ``tocsin_clock``) are in
+The pytest fixtures (``tocsin_daemon``, ``tocsin_receiver``, ``tocsin_clock``,
+``tocsin_postgres``, ``tocsin_postgres_url``) are in
 :mod:`~tocsin.testing.pytest_plugin`.
 """
 
