@@ -20,7 +20,7 @@ async def ready(request: web.Request) -> web.Response:
     if not rt.ready:
         return web.Response(status=503, text="Service Unavailable")
     failure = rt.store.failure
-    if failure is not None:  # writes are refused until a restart
+    if failure is not None:  # writes are refused (until a restart, or until the database answers)
         return web.Response(status=503, text=f"Service Unavailable: {failure}\n")
     return web.Response(text="OK")
 
@@ -40,6 +40,7 @@ def routes() -> list[HTTPRoute]:
     return [
         HTTPRoute("GET", "/-/healthy", healthy, access="open", summary="Liveness"),
         HTTPRoute("GET", "/-/ready", ready, access="open",
-                  summary="Readiness: 503 until state is loaded, and once the database file is gone"),
+                  summary="Readiness: 503 until state is loaded, once the database file is gone, "
+                  "and while the database cannot be reached"),
         HTTPRoute("POST", "/-/reload", reload, access="admin", summary="Read the config file again"),
     ]
