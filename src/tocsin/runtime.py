@@ -28,13 +28,14 @@ from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
 from tocsin.core.hooks import call_each, call_impls, maybe_await
 from tocsin.core.metrics import Metrics
-from tocsin.core.models import Alert, Notification
+from tocsin.core.models import Alert, Notification, PostableAlert
 from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler
 from tocsin.core.tasks import Background
 from tocsin.dispatch.dispatcher import Dispatcher
 from tocsin.dispatch.route import Route
+from tocsin.incidents.heartbeats import Heartbeats
 from tocsin.incidents.lifecycle import Lifecycle
 from tocsin.incidents.plan import Plan, plan_alert
 from tocsin.ingest.pipeline import Ingester
@@ -122,8 +123,12 @@ class Runtime:
             incidents=self.lifecycle, metrics=self.metrics, spawn=self.spawn, muted=self.muted,
             announce=self._announce,
         )
+        #: Dead man's switches: their beats, and the alert a missed one raises through ingest.
+        self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
+                                     post=self._post_own, spawn=self.spawn)
         self.ingester = Ingester(runtime=self.facade, hooks=hooks, store=self.store, incidents=self.lifecycle,
-                                 publish=self.bus.publish, counted=self.metrics_received)
+                                 publish=self.bus.publish, counted=self.metrics_received,
+                                 observe=self.heartbeats.observe)
         self.session: aiohttp.ClientSession | None = None
         self.delivery: Delivery = self._delivery(config, {})
         self.counters: Counter[str] = Counter()
@@ -152,6 +157,7 @@ class Runtime:
         self.config = self.facade.config = config
         self.silences.allow_negative_only = config.document.silences.allow_negative_only
         self.lifecycle.configure(config.escalation_policies, config.route)
+        self.heartbeats.configure(config.document.heartbeats)
         self.remediator.configure(config.remediations, config.route, self.delivery.redactor, self.session)
         self.facade.provide(SILENCES, self.silences)
         self.facade.provide(INHIBITOR, self.inhibitor)
@@ -176,6 +182,7 @@ class Runtime:
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
         self.dead_letters.load(await self.store.load_dead_letters())
+        self.heartbeats.load(await self.store.load_heartbeats())
         self.metrics.dead_letters.set(len(self.dead_letters))
         self.session = aiohttp.ClientSession()
         self.delivery = self._build_delivery(self.config)
@@ -191,6 +198,7 @@ class Runtime:
             self.dispatcher.process(alert)
         await self._adopt_untracked(now)
         self.lifecycle.start()
+        self.heartbeats.start()
         self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
         # Retention sweeps: a first one soon after start (a daemon restarted more often
@@ -261,6 +269,7 @@ class Runtime:
             log.info("work in flight finished", deliveries=len(flushes), background=len(background))
         self.lifecycle.stop()
         self.remediator.stop()
+        self.heartbeats.stop()
         with contextlib.suppress(Exception):
             await self.persist_dirty()
         await self.background.close()
@@ -374,6 +383,10 @@ class Runtime:
 
         await call_each(self.hooks.hook.tocsin_remediate, failed, runtime=self.facade, notification=n)
 
+    async def _post_own(self, alerts: list[PostableAlert]) -> None:
+        """Alerts tocsin raises itself (a missed heartbeat), through the ingest path."""
+        await self.ingester.ingest(list(enumerate(alerts)), source="tocsin")
+
     async def _announce(self, n: Notification) -> bool:
         return await self.delivery.announce(n)
 
@@ -404,6 +417,7 @@ class Runtime:
     async def persist_dirty(self) -> None:
         """Write what changed without a write of its own (re-posts that only moved an end
         time, occurrences); on a failed write it stays to write at the next try."""
+        await self.heartbeats.persist()
         dirty = self.alerts.take_dirty()
         incidents = self.lifecycle.take_dirty()
         if dirty or incidents:

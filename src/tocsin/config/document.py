@@ -36,6 +36,7 @@ from tocsin.config.validate import ConfigError, Problem, decode, field_error, jo
 from tocsin.config.yaml import parse, with_line
 from tocsin.dispatch.route import Route, RouteConfig
 from tocsin.enrich.config import EnrichConfig
+from tocsin.incidents.heartbeats import HeartbeatConfig
 from tocsin.incidents.policy import EscalationPolicy
 from tocsin.mute.inhibit import InhibitRuleConfig
 from tocsin.mute.silences import SilencesConfig
@@ -129,6 +130,8 @@ class ConfigDocument(ConfigBase, kw_only=True):
     #: The older name of ``time_intervals``, still accepted.
     mute_time_intervals: list[NamedTimeInterval] = []
     escalation_policies: list[EscalationPolicy] = []
+    #: Dead man's switches: alerts or posts expected at least every so often.
+    heartbeats: list[HeartbeatConfig] = []
     #: How silences are checked (``allow_negative_only``).
     silences: SilencesConfig = msgspec.field(default_factory=SilencesConfig)
     #: Patterns removed from annotations before notifications and remediations leave the host.
@@ -309,6 +312,11 @@ def _check_escalations(doc: ConfigDocument, problems: list[Problem]) -> None:
             problems.append(Problem(f"escalation_policies[{i}].name",
                                     f"escalation policy {policy.name!r} is not unique"))
         seen.add(policy.name)
+    names: set[str] = set()
+    for i, heartbeat in enumerate(doc.heartbeats):
+        if heartbeat.name in names:
+            problems.append(Problem(f"heartbeats[{i}].name", f"heartbeat {heartbeat.name!r} is not unique"))
+        names.add(heartbeat.name)
 
 
 def _templates(doc: ConfigDocument | None, data: dict[str, Any], source: str | None,

@@ -178,7 +178,8 @@ class Ingester:
     plan incidents, write the batch in one transaction, then publish.
 
     ``runtime`` is what the enrich and dedupe hooks get (and where the config
-    in force is read); ``counted(accepted, invalid, source)`` updates metrics.
+    in force is read); ``counted(accepted, invalid, source)`` updates metrics;
+    ``observe(alert, now)`` is shown each alert taken.
     """
 
     def __init__(
@@ -190,6 +191,7 @@ class Ingester:
         incidents: Incidents,
         publish: Callable[[Event], Awaitable[None]],
         counted: Callable[[int, int, str], None],
+        observe: Callable[[Alert, float], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.hooks = hooks
@@ -197,6 +199,8 @@ class Ingester:
         self.incidents = incidents
         self.publish = publish
         self.counted = counted
+        #: Shown every alert taken (the heartbeats count their beats).
+        self.observe = observe
 
     async def ingest(
         self, posted: list[tuple[int, PostableAlert]], *, source: str = "api_v2"
@@ -238,6 +242,8 @@ class Ingester:
             alerts.set(kept)
             result.accepted += 1
             result.fingerprints[index] = kept.fingerprint
+            if self.observe is not None:
+                self.observe(kept, now)
             if existing is not None and self._only_seen(kept, existing, plan, now):
                 continue
             plan_alert(plan, incidents.get(kept.fingerprint), kept, existing, now, source=source)

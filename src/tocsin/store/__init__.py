@@ -21,7 +21,10 @@ from tocsin.core.models import Alert, Notification
 if TYPE_CHECKING:
     from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 
-__all__ = ["Attempt", "AttemptCount", "DeadLetter", "IncidentQuery", "NflogEntry", "StorageError", "Store"]
+__all__ = [
+    "Attempt", "AttemptCount", "DeadLetter", "HeartbeatSeen", "IncidentQuery", "NflogEntry", "StorageError",
+    "Store",
+]
 
 
 class StorageError(Exception):
@@ -76,6 +79,19 @@ class AttemptCount(msgspec.Struct, kw_only=True):
     integration: str
     sent: int
     failed: int
+
+
+class HeartbeatSeen(msgspec.Struct, kw_only=True):
+    """One heartbeat (one value of its ``per`` labels): when a beat was last seen, and
+    whether tocsin has declared it missing."""
+
+    name: str
+    #: The ``per`` labels' values, as a key (``""`` for a heartbeat without ``per``).
+    key: str
+    labels: dict[str, str] = {}
+    #: Unix seconds of the last beat; None when none has been seen.
+    last_seen: float | None = None
+    missing: bool = False
 
 
 class IncidentQuery(msgspec.Struct, kw_only=True):
@@ -207,3 +223,11 @@ class Store(Protocol):
 
     async def expire_callback_ids(self, before: float) -> None:
         """Forget the callbacks recorded before ``before``."""
+
+    async def save_heartbeats(self, seen: Sequence[HeartbeatSeen]) -> None:
+        """Insert or replace by (name, key); durable when it returns."""
+
+    async def load_heartbeats(self) -> list[HeartbeatSeen]: ...
+
+    async def delete_heartbeats(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Forget these (name, key) heartbeats."""

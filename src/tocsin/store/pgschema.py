@@ -125,6 +125,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX callback_ids_seen_at ON callback_ids (seen_at);
     """,
+    # 2: heartbeats (SQLite's migration 8).
+    """
+    CREATE TABLE heartbeats (
+        name text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        labels text NOT NULL,
+        last_seen double precision,
+        missing integer NOT NULL,
+        PRIMARY KEY (name, key)
+    );
+    """,
 ]
 
 #: The columns of type ``bytea`` (bodies, and the JSON beside them).

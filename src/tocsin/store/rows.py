@@ -22,7 +22,7 @@ from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, DeadLetter, NflogEntry
 
 __all__ = [
-    "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
+    "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL", "HEARTBEAT_SQL",
     "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
     "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert_rows", "alerts", "attempt_row", "attempts",
     "dead_letter_row",
@@ -54,6 +54,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "history": ("id", "at", "alert_id", "fingerprint", "kind", "actor", "detail"),
     "remediation_runs": ("id", "created_at", "remediation", "fingerprint", "state", "body"),
     "callback_ids": ("source", "id", "seen_at"),
+    "heartbeats": ("name", "key", "labels", "last_seen", "missing"),
 }
 
 
@@ -104,6 +105,7 @@ def nflog_entries(rows: Iterable[Sequence[Any]]) -> list[NflogEntry]:
 # -- silences -------------------------------------------------------------------------------
 
 SILENCE_SQL = _upsert("silences", ("id",))
+HEARTBEAT_SQL = _upsert("heartbeats", ("name", "key"))
 
 
 def silence_rows(items: Sequence[Silence]) -> list[tuple[Any, ...]]:

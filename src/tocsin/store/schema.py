@@ -128,6 +128,17 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX callback_ids_seen_at ON callback_ids (seen_at);
     """,
+    # 8: heartbeats (dead man's switches): when each was last seen, and whether it is missing.
+    """
+    CREATE TABLE heartbeats (
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        last_seen REAL,
+        missing INTEGER NOT NULL,
+        PRIMARY KEY (name, key)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from tocsin.core.models import Alert
 from tocsin.core.pacing import Pacer
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
-from tocsin.store import Attempt, AttemptCount, DeadLetter, IncidentQuery, NflogEntry, rows
+from tocsin.store import Attempt, AttemptCount, DeadLetter, HeartbeatSeen, IncidentQuery, NflogEntry, rows
 from tocsin.store.rows import TABLES, Op
 
 __all__ = ["SQLStore"]
@@ -273,6 +273,25 @@ class SQLStore:
 
     async def expire_callback_ids(self, before: float) -> None:
         await self._write([("DELETE FROM callback_ids WHERE seen_at < ?", (before,), False)])
+
+    # -- heartbeats -----------------------------------------------------------------
+
+    async def save_heartbeats(self, seen: Sequence[HeartbeatSeen]) -> None:
+        if seen:
+            await self._write([(rows.HEARTBEAT_SQL, [
+                (h.name, h.key, json.dumps(h.labels, sort_keys=True), h.last_seen, int(h.missing))
+                for h in seen], True)])
+
+    async def load_heartbeats(self) -> list[HeartbeatSeen]:
+        found = await self._fetch("SELECT name, key, labels, last_seen, missing FROM heartbeats")
+        return [HeartbeatSeen(name=r[0], key=r[1], labels=json.loads(r[2]),
+                              last_seen=None if r[3] is None else float(r[3]), missing=bool(r[4]))
+                for r in found]
+
+    async def delete_heartbeats(self, keys: Iterable[tuple[str, str]]) -> None:
+        found = list(keys)
+        if found:
+            await self._write([("DELETE FROM heartbeats WHERE name = ? AND key = ?", found, True)])
 
 
     # -- every row, for copying -----------------------------------------------------
