@@ -75,14 +75,8 @@ class Runtime:
     uses, starts and stops them, and swaps the config at reload. Nothing below it
     imports it; plugins see :attr:`facade`."""
 
-    def __init__(
-        self,
-        config: Config,
-        hooks: PluginManager,
-        *,
-        clock: Clock | None = None,
-        store: Store | None = None,
-    ) -> None:
+    def __init__(self, config: Config, hooks: PluginManager, *, clock: Clock | None = None,
+                 store: Store | None = None) -> None:
         self.config = config
         self.hooks = hooks
         self.clock: Clock = clock or SystemClock()
@@ -104,9 +98,8 @@ class Runtime:
         #: What hooks get as ``runtime``: the config, clock, alerts, and shared components.
         self.facade = Facade(config=config, clock=self.clock, alerts=self.alerts, bus=self.bus,
                              scheduler=self.scheduler)
-        #: ``tocsin_route``, called for every alert the dispatcher sees.
+        #: ``tocsin_route``, called for every alert the dispatcher sees; the mute hooks.
         self.route_caller = hooks.first_result("tocsin_route")
-        #: ``tocsin_mute`` (and ``tocsin_inhibit``), asked for every alert of a flush.
         self.muters = self._muters()
         self.lifecycle = Lifecycle(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
@@ -123,7 +116,6 @@ class Runtime:
             incidents=self.lifecycle, metrics=self.metrics, spawn=self.spawn, muted=self.muted,
             announce=self._announce,
         )
-        #: Dead man's switches: their beats, and the alert a missed one raises through ingest.
         self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
                                      post=self._post_own, spawn=self.spawn)
         self.ingester = Ingester(runtime=self.facade, hooks=hooks, store=self.store, incidents=self.lifecycle,

@@ -17,6 +17,7 @@ from tests.unit.store.test_store_records import attempt, dead_letter, event, inc
 from tocsin.cli.common import CLIError
 from tocsin.cli.storage import storage_copy
 from tocsin.core.records import Silence, SilenceMatcher
+from tocsin.store import HeartbeatSeen
 from tocsin.store.postgres import PostgresStore
 from tocsin.store.rows import TABLES
 from tocsin.store.sql import SQLStore
@@ -44,6 +45,9 @@ async def fill(store: SQLStore) -> None:
             await store.save_dead_letter(dead_letter(i))
         await store.save_callback_id("slack", "abc", 100.0)
         await store.save_callback_id("pagerduty", "E1", 200.0)
+        await store.save_heartbeats([
+            HeartbeatSeen(name="w", key='{"p":"a"}', labels={"p": "a"}, last_seen=5.0),
+            HeartbeatSeen(name="cron", key="", missing=True)])
     finally:
         await store.close()
 

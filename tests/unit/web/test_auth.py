@@ -48,7 +48,8 @@ OPEN = {
     ("GET", "/-/healthy"), ("GET", "/-/ready"),
     ("POST", f"{V1}/integrations/slack/actions"), ("POST", f"{V1}/integrations/pagerduty/webhook"),
 }
-INGEST = {("POST", "/api/v2/alerts"), ("POST", f"{V1}/events"), ("POST", f"{V1}/alertmanager/webhook")}
+INGEST = {("POST", "/api/v2/alerts"), ("POST", f"{V1}/events"), ("POST", f"{V1}/alertmanager/webhook"),
+          ("POST", f"{V1}/heartbeats/{{name}}")}
 SIGNED_CALLBACKS = {k for k in OPEN if k[0] == "POST"}
 
 UNAUTHORIZED = {"error": "authentication required"}
