@@ -45,7 +45,9 @@ def _beaten(entry: HeartbeatSeen) -> dict[str, Any]:
 async def post_beat(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     raw = await request.read()
-    body = json_body(_beat_dec, raw, "invalid beat") if raw.strip() else BeatBody()
+    body: BeatBody | web.Response = BeatBody()
+    if raw.strip():
+        body = json_body(_beat_dec, raw, "invalid beat")
     if isinstance(body, web.Response):
         return body
     try:
