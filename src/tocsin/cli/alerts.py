@@ -61,6 +61,9 @@ def add_commands(sub: SubParsers) -> None:
         ch.add_argument("ids", nargs="+", metavar="id", help="alert REFs, ids or fingerprints (as for show)")
         ch.add_argument("--who", help="your name (default: the login name)")
         ch.add_argument("--note", default="")
+        if action == "ack":
+            ch.add_argument("--for", dest="lasting", metavar="DURATION",
+                            help="the acknowledgement runs out after this long (2h); escalation then resumes")
         ch.set_defaults(func=_cmd_alerts)
 
     esub = group(sub, "escalations", "escalation steps still to come", daemon=True)
@@ -85,7 +88,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     if args.alerts_command == "show":
         return alerts_show(args.url, args.token, args.id, output=args.output)
     return alerts_change(args.url, args.token, args.alerts_command, args.ids, who=args.who, note=args.note,
-                         output=args.output)
+                         lasting=getattr(args, "lasting", None), output=args.output)
 
 
 def _cmd_escalations(args: argparse.Namespace) -> int:
@@ -209,13 +212,14 @@ def alerts_show(url: str | None, token: str | None, ref: str, *, output: str = "
 
 
 def alerts_change(url: str | None, token: str | None, action: str, refs: list[str], *,
-                  who: str | None, note: str, output: str = "simple", out: TextIO = STDOUT) -> int:
+                  who: str | None, note: str, lasting: str | None = None, output: str = "simple",
+                  out: TextIO = STDOUT) -> int:
     who = who or getpass.getuser()
+    body = {"who": who, "note": note} | ({"for": lasting} if lasting else {})
 
     def change(ref: str) -> tuple[Any, str]:
         alert = _find(url, token, ref)
-        changed = request_json(url, token, f"/alerts/{quoted(alert['id'])}/{action}", "POST",
-                               {"who": who, "note": note})
+        changed = request_json(url, token, f"/alerts/{quoted(alert['id'])}/{action}", "POST", body)
         return changed, f"{changed['id']}: {changed['state']}"
 
     return each(refs, change, output, out)

@@ -58,6 +58,8 @@ class Incident(msgspec.Struct, kw_only=True):
     acknowledged_at: float = 0.0
     acknowledged_by: str = ""
     ack_note: str = ""
+    #: When the acknowledgement runs out (``ack --for``, a policy's ``ack_timeout``); 0: never.
+    ack_until: float = 0.0
     resolved_at: float = 0.0
     resolved_by: str = ""
     #: How it resolved: ``resolved`` (its sender said so), ``expired`` (no re-post

@@ -84,6 +84,10 @@ class Escalations:
     def _policy(self, name: str) -> EscalationPolicy | None:
         return self.policies.get(name)
 
+    def policy_of(self, inc: Incident) -> EscalationPolicy | None:
+        """The policy escalating ``inc`` (as the config stands now), if any."""
+        return self._policy(inc.escalation.policy) if inc.escalation is not None else None
+
     def opening(self, inc: Incident) -> Escalation | None:
         """The escalation an incident opening now gets: that of the first route of its
         alert with a policy, or none."""

@@ -21,6 +21,7 @@ import structlog
 
 from tocsin.core.alerts import AlertState
 from tocsin.core.clock import Clock
+from tocsin.core.durations import Duration
 from tocsin.core.events import AlertAcknowledged, AlertResolved, AlertUnacknowledged, Event
 from tocsin.core.models import Alert, Notification, sort_key
 from tocsin.core.mute import MuteReason
@@ -97,6 +98,7 @@ class Lifecycle:
         #: Fingerprints whose only change was a re-post (occurrences, last_seen).
         self.dirty: set[str] = set()
         self._expiry = TimerWheel(scheduler, self._expiry_due)
+        self._ack_ends = TimerWheel(scheduler, self._ack_due)
         self.escalations = Escalations(clock=clock, scheduler=scheduler, alerts=alerts, held=self,
                                        routes=routes, muted=muted, announce=announce, spawn=spawn)
         self._notices: dict[tuple[str, str, str], list[Incident]] = {}
@@ -119,10 +121,13 @@ class Lifecycle:
                 self._arm_expiry(inc.fingerprint)
             if inc.state == FIRING:
                 self.escalations.arm(inc)
+            elif inc.state == ACKNOWLEDGED and inc.ack_until:
+                self._ack_ends.arm(inc.fingerprint, max(0.0, inc.ack_until - self.clock.now()))
 
     def stop(self) -> None:
         self.escalations.stop()
         self._expiry.clear()
+        self._ack_ends.clear()
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -225,17 +230,28 @@ class Lifecycle:
 
     # -- people: acknowledge, unacknowledge, resolve -------------------------------------
 
-    async def acknowledge(self, ref: str, *, by: str, note: str = "", source: str = "api") -> Incident:
+    async def acknowledge(self, ref: str, *, by: str, note: str = "", source: str = "api",
+                          lasting: float | None = None) -> Incident:
+        """Acknowledge; for ``lasting`` seconds (default: its policy's ``ack_timeout``, else for good)."""
         inc = await self._live(ref)
         if inc.state == RESOLVED:
             raise IncidentConflict(f"alert {inc.id} is resolved; there is nothing to acknowledge")
         if inc.state == ACKNOWLEDGED:
             return inc
         now = self.clock.now()
+        if lasting is None:
+            policy = self.escalations.policy_of(inc)
+            lasting = float(policy.ack_timeout) if policy and policy.ack_timeout else None
+        until = now + lasting if lasting else 0.0
         new = msgspec.structs.replace(inc, state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by,
-                                      ack_note=note)
-        await self._commit(new, "acknowledged", now, by, {"note": note, "source": source})
+                                      ack_note=note, ack_until=until)
+        detail: dict[str, Any] = {"note": note, "source": source}
+        if until:
+            detail["until"] = until
+        await self._commit(new, "acknowledged", now, by, detail)
         self.escalations.disarm(inc.fingerprint)
+        if until:
+            self._ack_ends.arm(inc.fingerprint, until - now)
         await self.publish(AlertAcknowledged(at=now, incident=new, by=by, note=note))
         self._announce(new, "acknowledged", by, note)
         return new
@@ -246,7 +262,7 @@ class Lifecycle:
             raise IncidentConflict(f"alert {inc.id} is {inc.state}, not acknowledged")
         now = self.clock.now()
         new = msgspec.structs.replace(inc, state=FIRING, acknowledged_at=0.0, acknowledged_by="",
-                                      ack_note="")
+                                      ack_note="", ack_until=0.0)
         await self._commit(new, "unacknowledged", now, by, {"note": note, "source": source})
         self.escalations.arm(new)
         await self.publish(AlertUnacknowledged(at=now, incident=new, by=by, note=note))
@@ -377,6 +393,31 @@ class Lifecycle:
         if self.current.get(inc.fingerprint) is not None and self.current[inc.fingerprint].id == inc.id:
             self.current[inc.fingerprint] = new
             self.escalations.disarm(inc.fingerprint)
+
+    def _ack_due(self, fp: str) -> None:
+        """An acknowledgement ran out: while its alert still fires, it is withdrawn."""
+        inc = self.current.get(fp)
+        now = self.clock.now()
+        if inc is None or inc.state != ACKNOWLEDGED or not inc.ack_until:
+            return
+        if now < inc.ack_until:
+            self._ack_ends.arm(fp, inc.ack_until - now)
+            return
+        alert = self.alerts.get(fp)
+        if alert is not None and not alert.resolved(now):
+            self.spawn(self._ack_expired(inc), name=f"ack expired {fp}")
+
+    async def _ack_expired(self, inc: Incident) -> None:
+        lasted = Duration(round(inc.ack_until - inc.acknowledged_at))
+        note = f"the acknowledgement by {inc.acknowledged_by} ran out after {lasted}"
+        try:
+            await self.unacknowledge(inc.id, by="tocsin", note=note, source="ack_timeout")
+        except (IncidentConflict, IncidentNotFound):
+            pass  # changed meanwhile
+        except StorageError as exc:
+            log.error("expired acknowledgement not recorded; retrying later", fingerprint=inc.fingerprint,
+                      error=str(exc))
+            self._ack_ends.arm(inc.fingerprint, 30.0)
 
     def _disarm(self, fp: str) -> None:
         self.escalations.disarm(fp)

@@ -30,6 +30,8 @@ class EscalationPolicy(ConfigBase, kw_only=True):
     levels: list[EscalationLevel]
     #: Notify the last level again every ``repeat`` until acknowledged or resolved.
     repeat: Duration | None = None
+    #: How long an acknowledgement of its alerts lasts when the ack sets none; unset: for good.
+    ack_timeout: Duration | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -41,6 +43,8 @@ class EscalationPolicy(ConfigBase, kw_only=True):
                 raise field_error(f"levels[{i}].after", "levels must be in order of their delay")
         if self.repeat is not None and self.repeat <= 0:
             raise field_error("repeat", "must be greater than zero")
+        if self.ack_timeout is not None and self.ack_timeout <= 0:
+            raise field_error("ack_timeout", "must be greater than zero")
 
     def due(self, fired_at: float, step: int) -> float | None:
         """Wall-clock time of step ``step`` (0-based; steps past the last level are

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from tocsin.core.durations import Duration
 from tocsin.core.matchers import Matcher, MatcherError, parse_matchers
 from tocsin.core.routes import query_param
 from tocsin.web import json_body, json_error
@@ -57,6 +58,20 @@ def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -
 class ChangeRequest(msgspec.Struct, forbid_unknown_fields=True):
     who: str = ""
     note: str = ""
+    #: How long an acknowledgement lasts (``2h``); empty: the policy's ``ack_timeout``, or for good.
+    for_: str = msgspec.field(default="", name="for")
+
+    def lasting(self) -> float | None:
+        """``for`` in seconds, or None; raises BadParam naming ``for``."""
+        if not self.for_:
+            return None
+        try:
+            value = Duration.parse(self.for_)
+        except ValueError as exc:
+            raise BadParam("for", str(exc)) from None
+        if value <= 0:
+            raise BadParam("for", "must be greater than zero")
+        return float(value)
 
 
 _change_dec = msgspec.json.Decoder(ChangeRequest)
@@ -74,7 +89,8 @@ async def change_body(request: web.Request) -> ChangeRequest | web.Response:
             form = await request.post()
         except (ValueError, LookupError) as exc:  # a broken multipart body, a bad charset
             return json_error(400, f"invalid form body: {exc}")
-        body = ChangeRequest(who=str(form.get("who", "")), note=str(form.get("note", "")))
+        body = ChangeRequest(who=str(form.get("who", "")), note=str(form.get("note", "")),
+                             for_=str(form.get("for", "")))
     else:
         raw = await request.read()
         if not raw.strip():

@@ -76,6 +76,7 @@ def incident_item(rt: Runtime, inc: Incident) -> dict[str, Any]:
         "acknowledged_at": _ts(inc.acknowledged_at),
         "acknowledged_by": inc.acknowledged_by or None,
         "ack_note": inc.ack_note or None,
+        "ack_until": _ts(inc.ack_until),
         "resolved_at": _ts(inc.resolved_at),
         "resolved_by": inc.resolved_by or None,
         "resolution": inc.resolution or None,
@@ -221,10 +222,19 @@ def _changer(action: str):
             return body
         ref = request.match_info["id"]
         who = actor(request, body.who)
-        method = {"ack": rt.lifecycle.acknowledge, "unack": rt.lifecycle.unacknowledge,
-                  "resolve": rt.lifecycle.resolve}[action]
         try:
-            inc = await method(ref, by=who, note=body.note, source="api")
+            lasting = body.lasting()
+        except BadParam as exc:
+            return json_error(400, str(exc), field=exc.name)
+        if lasting is not None and action != "ack":
+            return json_error(400, "for: only an acknowledgement lasts", field="for")
+        try:
+            if action == "ack":
+                inc = await rt.lifecycle.acknowledge(ref, by=who, note=body.note, source="api",
+                                                     lasting=lasting)
+            else:
+                method = rt.lifecycle.unacknowledge if action == "unack" else rt.lifecycle.resolve
+                inc = await method(ref, by=who, note=body.note, source="api")
         except IncidentNotFound as exc:
             return await _not_found(rt, exc, ref)
         except IncidentConflict as exc:
