@@ -44,6 +44,7 @@ from tocsin.incidents.plan import (
     resolved,
 )
 from tocsin.incidents.policy import EscalationPolicy
+from tocsin.incidents.worsening import worsened
 from tocsin.store import StorageError, Store
 
 __all__ = ["CANDIDATES", "MIN_REF", "REF_LENGTH", "Lifecycle"]
@@ -215,6 +216,16 @@ class Lifecycle:
             self._disarm(fp)
             self._arm_expiry(fp)
             self.escalations.arm(self.current[fp])
+        self._unack_worse(plan.opened)
+
+    def _unack_worse(self, opened: list[str]) -> None:
+        """``unack_on: [severity]``: acknowledged alerts that just opened worse are re-opened."""
+        if not opened or not any(p.unack_on for p in self.escalations.policies.values()):
+            return
+        acked = [inc for inc in self.current.values() if inc.state == ACKNOWLEDGED]
+        for fp in opened:
+            for inc, why in worsened(self.current[fp], acked, self.escalations.policy_of):
+                self.spawn(self._withdraw(inc, why, "unack_on"), name=f"unack {inc.fingerprint}")
 
     def take_dirty(self) -> list[Incident]:
         out = [inc for fp in self.dirty if (inc := self.current.get(fp)) is not None]
@@ -239,16 +250,13 @@ class Lifecycle:
         if inc.state == ACKNOWLEDGED:
             return inc
         now = self.clock.now()
-        if lasting is None:
-            policy = self.escalations.policy_of(inc)
-            lasting = float(policy.ack_timeout) if policy and policy.ack_timeout else None
+        if lasting is None and (policy := self.escalations.policy_of(inc)) is not None:
+            lasting = policy.ack_timeout
         until = now + lasting if lasting else 0.0
         new = msgspec.structs.replace(inc, state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=by,
                                       ack_note=note, ack_until=until)
-        detail: dict[str, Any] = {"note": note, "source": source}
-        if until:
-            detail["until"] = until
-        await self._commit(new, "acknowledged", now, by, detail)
+        await self._commit(new, "acknowledged", now, by,
+                           {"note": note, "source": source} | ({"until": until} if until else {}))
         self.escalations.disarm(inc.fingerprint)
         if until:
             self._ack_ends.arm(inc.fingerprint, until - now)
@@ -396,28 +404,30 @@ class Lifecycle:
 
     def _ack_due(self, fp: str) -> None:
         """An acknowledgement ran out: while its alert still fires, it is withdrawn."""
-        inc = self.current.get(fp)
-        now = self.clock.now()
+        inc, now = self.current.get(fp), self.clock.now()
         if inc is None or inc.state != ACKNOWLEDGED or not inc.ack_until:
             return
         if now < inc.ack_until:
             self._ack_ends.arm(fp, inc.ack_until - now)
-            return
-        alert = self.alerts.get(fp)
-        if alert is not None and not alert.resolved(now):
+        elif (alert := self.alerts.get(fp)) is not None and not alert.resolved(now):
             self.spawn(self._ack_expired(inc), name=f"ack expired {fp}")
 
     async def _ack_expired(self, inc: Incident) -> None:
         lasted = Duration(round(inc.ack_until - inc.acknowledged_at))
-        note = f"the acknowledgement by {inc.acknowledged_by} ran out after {lasted}"
+        why = f"the acknowledgement by {inc.acknowledged_by} ran out after {lasted}"
+        if not await self._withdraw(inc, why, "ack_timeout"):
+            self._ack_ends.arm(inc.fingerprint, 30.0)
+
+    async def _withdraw(self, inc: Incident, why: str, source: str) -> bool:
+        """Unacknowledge ``inc`` as tocsin; False when it could not be stored."""
         try:
-            await self.unacknowledge(inc.id, by="tocsin", note=note, source="ack_timeout")
+            await self.unacknowledge(inc.id, by="tocsin", note=why, source=source)
         except (IncidentConflict, IncidentNotFound):
             pass  # changed meanwhile
         except StorageError as exc:
-            log.error("expired acknowledgement not recorded; retrying later", fingerprint=inc.fingerprint,
-                      error=str(exc))
-            self._ack_ends.arm(inc.fingerprint, 30.0)
+            log.error("unacknowledgement not recorded", fingerprint=inc.fingerprint, error=str(exc))
+            return False
+        return True
 
     def _disarm(self, fp: str) -> None:
         self.escalations.disarm(fp)

@@ -7,6 +7,8 @@ resolved; ``repeat`` notifies the last level again at that period.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from tocsin.config.types import ConfigBase, Duration
 from tocsin.config.validate import field_error
 
@@ -32,6 +34,8 @@ class EscalationPolicy(ConfigBase, kw_only=True):
     repeat: Duration | None = None
     #: How long an acknowledgement of its alerts lasts when the ack sets none; unset: for good.
     ack_timeout: Duration | None = None
+    #: Clear an acknowledgement when the alert gets worse: ``severity`` (a higher severity label).
+    unack_on: list[Literal["severity"]] = []
 
     def __post_init__(self) -> None:
         if not self.name:

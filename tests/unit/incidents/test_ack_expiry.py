@@ -1,11 +1,15 @@
 """Acknowledgements that run out (``"for": "2h"``, a policy's ``ack_timeout``): while the
 alert still fires it is unacknowledged, escalation resumes from the level it had reached,
-and the history says why; a restart keeps the deadline."""
+and the history says why; a restart keeps the deadline. ``unack_on: [severity]`` clears
+an acknowledgement when a worse form of the alert opens."""
 
 from __future__ import annotations
 
+import pytest
+
+from tocsin.config.validate import ConfigError
 from tocsin.core.clock import FakeClock
-from tocsin.testing import advance, api_client
+from tocsin.testing import advance, api_client, make_config
 
 T0 = 1_700_000_000.0
 
@@ -25,6 +29,9 @@ route:
     - matchers: ['team="web"']
       receiver: team
       escalation_policy: web-oncall
+    - matchers: ['team="api"']
+      receiver: team
+      escalation_policy: api-oncall
 receivers:
   - name: team
     webhook_configs: [{{url: "{url}/team"}}]
@@ -43,6 +50,10 @@ escalation_policies:
     levels:
       - {{after: 0m, receivers: [team]}}
       - {{after: 10m, receivers: [pager]}}
+  - name: api-oncall
+    unack_on: [severity]
+    levels:
+      - {{after: 0m, receivers: [team]}}
 """
 
 
@@ -139,3 +150,40 @@ async def test_for_is_checked(tmp_path, server):
         assert resp.status == 400
         assert (await resp.json())["field"] == "for"
         assert (await state(client, ref))["state"] == "firing"
+
+
+async def post_api(client, severity: str) -> str:
+    labels = {"alertname": "Slow", "team": "api", "severity": severity}
+    assert (await client.post("/api/v2/alerts", json=[{"labels": labels}])).status == 200
+    listed = await (await client.get("/api/tocsin/v1/alerts")).json()
+    return next(a["id"] for a in listed["alerts"] if a["labels"] == labels)
+
+
+async def test_unack_on_severity_reopens_an_acked_alert_that_gets_worse(tmp_path, server):
+    clock = FakeClock(T0)
+    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, rt):
+        warning = await post_api(client, "warning")
+        await advance(rt, 30)
+        assert (await client.post(f"/api/tocsin/v1/alerts/{warning}/ack", json={"who": "ana"})).status == 200
+        await post_api(client, "info")  # not worse: the acknowledgement holds
+        await advance(rt, 1)
+        assert (await state(client, warning))["state"] == "acknowledged"
+        await post_api(client, "critical")
+        await advance(rt, 1)
+        assert (await state(client, warning))["state"] == "firing"
+        hist = (await (await client.get(f"/api/tocsin/v1/alerts/{warning}/history")).json())["history"]
+        unack = next(h for h in hist if h["kind"] == "unacknowledged")
+        assert unack["detail"]["source"] == "unack_on"
+        assert "severity rose from warning to critical" in unack["detail"]["note"]
+
+
+@pytest.mark.parametrize(("policy", "field"), [
+    ("ack_timeout: 0s", "escalation_policies[0].ack_timeout"),
+    ("unack_on: [colour]", "escalation_policies[0].unack_on[0]"),
+])
+def test_policy_fields_are_checked(policy, field):
+    text = ("route: {receiver: r}\nreceivers: [{name: r}]\nescalation_policies:\n"
+            f"  - {{name: p, levels: [{{receivers: [r]}}], {policy}}}\n")
+    with pytest.raises(ConfigError) as err:
+        make_config(text)
+    assert field in str(err.value)
