@@ -114,7 +114,7 @@ class Runtime:
         self.remediator = Remediator(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
             incidents=self.lifecycle, metrics=self.metrics, spawn=self.spawn, muted=self.muted,
-            announce=self._announce,
+            announce=self._announce, escalate=self.lifecycle.escalations.now,
         )
         self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
                                      post=self._post_own, spawn=self.spawn)

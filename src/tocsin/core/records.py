@@ -181,6 +181,9 @@ class RemediationRun(msgspec.Struct, kw_only=True):
     decided_by: str = ""
     decided_at: float = 0.0
     note: str = ""
+    #: For a succeeded run with ``verify``: ``resolved`` (its alert resolved in time) or
+    #: ``ineffective`` (it still fired); empty until known.
+    verdict: str = ""
 
     @property
     def alertname(self) -> str:

@@ -119,6 +119,14 @@ class Escalations:
         self._timers[inc.fingerprint] = self.scheduler.call_later(
             delay, self._due, inc.fingerprint, inc.id)
 
+    def now(self, fp: str) -> None:
+        """Run the next level of a firing alert's escalation at once (a remediation that did
+        not fix it); nothing when it has none left or is not firing."""
+        inc = self.held.current.get(fp)
+        if inc is not None and inc.state == FIRING and inc.escalation is not None and inc.escalation.next_at:
+            self.disarm(fp)
+            self._due(fp, inc.id)
+
     def disarm(self, fp: str) -> None:
         timer = self._timers.pop(fp, None)
         if timer is not None:

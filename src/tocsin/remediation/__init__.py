@@ -40,11 +40,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ExecContext", "Outcome", "Remediation", "RemediationConfig", "RemediationError", "RemediationKind",
-    "RemediationRefused", "RemediationSpec", "Rendered", "truncate_output",
+    "RemediationRefused", "RemediationSpec", "Rendered", "VerifyConfig", "truncate_output",
 ]
 
 #: Output kept per run (the rest is cut, with a note saying how much).
 MAX_OUTPUT = 16 * 1024
+
+
+class VerifyConfig(ConfigBase, kw_only=True):
+    """``verify``: a successful run must see its alert resolve ``within`` this long."""
+
+    within: Duration
+
+    def __post_init__(self) -> None:
+        from tocsin.config.validate import field_error
+
+        if self.within <= 0:
+            raise field_error("within", "must be greater than zero")
 
 
 class RemediationConfig(ConfigBase, kw_only=True):
@@ -67,6 +79,8 @@ class RemediationConfig(ConfigBase, kw_only=True):
     #: Shown to approvers: how sure the author is that this fixes the alert.
     confidence: Literal["low", "medium", "high"] | None = None
     description: str = ""
+    #: A successful run whose alert still fires ``within`` after it is ``ineffective``.
+    verify: VerifyConfig | None = None
 
     def __post_init__(self) -> None:
         from tocsin.config.validate import field_error

@@ -115,7 +115,7 @@ def describe(run: RemediationRun) -> str:
                  f"HTTP {o.http_status}" if o.http_status is not None else "",
                  f"{run.duration:.1f}s" if run.duration >= 0.05 else ""]
         status = ", ".join(p for p in parts if p)
-    text = f"{run.remediation} {run.state}"
+    text = f"{run.remediation} {'ineffective' if run.verdict == 'ineffective' else run.state}"
     if status:
         text += f" ({status})"
     if run.reason:
@@ -153,6 +153,7 @@ class Remediator:
         spawn: Callable[..., object],
         muted: Callable[[Alert, Route | None, float], list[MuteReason]],
         announce: Callable[[Notification], Awaitable[bool]],
+        escalate: Callable[[str], None] | None = None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -163,6 +164,8 @@ class Remediator:
         self.spawn = spawn
         self.muted = muted
         self.announce = announce
+        #: Moves an alert's escalation to its next level at once (an ineffective run).
+        self.escalate = escalate
         self.remediations: Mapping[str, RemediationSpec] = {}
         self.route: Route | None = None
         self.redactor = Redactor(RedactConfig())
@@ -333,6 +336,30 @@ class Remediator:
         finished = replace(run, outcome=outcome, state="succeeded" if outcome.ok else "failed",
                            finished_at=self.clock.now(), duration=round(time.monotonic() - t0, 3))
         await self._record(finished, announce=True)
+        if outcome.ok and spec.config.verify is not None:
+            self.scheduler.call_later(float(spec.config.verify.within), self._verify, finished.id)
+
+    # -- verification ---------------------------------------------------------------------
+
+    def _verify(self, run_id: str) -> None:
+        """``verify.within`` after a successful run: did its alert resolve?"""
+        run = self.runs.get(run_id)
+        if run is None or run.verdict:
+            return
+        inc = self.incidents.get(run.fingerprint)
+        firing = inc is not None and inc.open and (not run.alert_id or inc.id == run.alert_id)
+        self.spawn(self._verdict(run, firing), name=f"verify {run.remediation}")
+
+    async def _verdict(self, run: RemediationRun, firing: bool) -> None:
+        if not firing:
+            await self._record(replace(run, verdict="resolved"), announce=False)
+            return
+        spec = self.remediations.get(run.remediation)
+        within = spec.config.verify.within if spec is not None and spec.config.verify is not None else None
+        why = f"its alert still fired {within or 'long'} after it succeeded"
+        await self._record(replace(run, verdict="ineffective", reason=why), announce=True)
+        if self.escalate is not None:
+            self.escalate(run.fingerprint)
 
     # -- decisions --------------------------------------------------------------------------
 
@@ -385,7 +412,8 @@ class Remediator:
         self.runs[run.id] = run
         history = []
         if run.alert_id:
-            detail = {"run": run.id, "remediation": run.remediation, "state": run.state}
+            detail = {"run": run.id, "remediation": run.remediation,
+                      "state": "ineffective" if run.verdict == "ineffective" else run.state}
             if run.reason:
                 detail["reason"] = run.reason
             history.append(HistoryEvent(at=now, alert_id=run.alert_id, fingerprint=run.fingerprint,

@@ -376,3 +376,74 @@ async def test_a_run_left_running_by_a_crash_is_marked_interrupted_at_start(tmp_
         [cut] = await runs(client)
         assert cut["state"] == "interrupted"
         assert cut["finished_at"] is not None
+
+
+VERIFIED = """
+    verify: {within: 10m}
+"""
+ESCALATED = """
+global: {{resolve_timeout: 24h}}
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 30s
+  routes:
+    - matchers: ['alertname="DbDown"']
+      receiver: ops
+      remediations: [restart]
+      escalation_policy: db
+receivers:
+  - name: ops
+    webhook_configs: [{{url: "{url}/ops"}}]
+  - name: pager
+    webhook_configs: [{{url: "{url}/pager"}}]
+escalation_policies:
+  - name: db
+    levels:
+      - {{after: 0m, receivers: [ops]}}
+      - {{after: 1h, receivers: [pager]}}
+remediations:
+  - name: restart
+    kind: fix
+    verify: {{within: 10m}}
+"""
+
+
+async def test_a_run_that_does_not_resolve_its_alert_is_ineffective_and_escalates(tmp_path, server):
+    clock = FakeClock(T0)
+    text = ESCALATED.format(url=server.url)
+    async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
+        await fire(client, name="DbDown")
+        await advance(rt, 30)
+        [run] = await runs(client)
+        assert run["state"] == "succeeded"
+        assert run["verdict"] is None
+        assert not any(r.path == "/pager" for r in server.requests)
+        await advance(rt, 10 * 60)
+        await advance(rt, 0)
+        [run] = await runs(client)
+        assert run["verdict"] == "ineffective"
+        assert "still fired 10m" in run["reason"]
+        # Escalation moved to its next level at once, not an hour after the alert fired.
+        assert any(r.path == "/pager" for r in server.requests)
+        assert any("restart ineffective" in t for t in notices(server))
+        listed = await (await client.get("/api/tocsin/v1/alerts")).json()
+        ref = listed["alerts"][0]["id"]
+        hist = await (await client.get(f"/api/tocsin/v1/alerts/{ref}/history")).json()
+        states = [h["detail"]["state"] for h in hist["history"] if h["kind"] == "remediation"]
+        assert states[-1] == "ineffective"
+
+
+async def test_a_run_whose_alert_resolves_in_time_is_verified(tmp_path, server):
+    clock = FakeClock(T0)
+    text = config(server.url, VERIFIED)
+    async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
+        await fire(client)
+        await advance(rt, 30)
+        ended = {"labels": {"alertname": "AppDown", "instance": "db1"}, "endsAt": "2023-11-14T22:13:45Z"}
+        resp = await client.post("/api/v2/alerts", json=[ended])  # ended just before now
+        assert resp.status == 200
+        await advance(rt, 10 * 60)
+        [run] = await runs(client)
+        assert run["verdict"] == "resolved"
+        assert not any("ineffective" in t for t in notices(server))
