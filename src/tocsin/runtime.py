@@ -409,7 +409,6 @@ class Runtime:
     async def persist_dirty(self) -> None:
         """Write what changed without a write of its own (re-posts that only moved an end
         time, occurrences); on a failed write it stays to write at the next try."""
-        await self.heartbeats.persist()
         dirty = self.alerts.take_dirty()
         incidents = self.lifecycle.take_dirty()
         if dirty or incidents:
@@ -420,6 +419,7 @@ class Runtime:
                 held.dirty.update(a.fingerprint for a in dirty if held.get(a.fingerprint) is not None)
                 self.lifecycle.dirty.update(i.fingerprint for i in incidents)
                 raise
+        await self.heartbeats.persist()  # last-seen times, heartbeats declared missing or back
 
     async def collect_garbage(self) -> None:
         """Forget resolved alerts that no group holds any more."""
