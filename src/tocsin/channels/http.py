@@ -3,10 +3,14 @@ reading a channel's ``*_file`` secrets as a delivery does."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import ssl
+import time
 from collections.abc import Collection
 from typing import Any
+from urllib.parse import quote_plus, urlsplit
 
 import aiohttp
 
@@ -24,8 +28,6 @@ __all__ = [
 def redact_url(url: str) -> str:
     """Scheme and host only: for URLs that may carry a token (Slack, Discord, Teams and
     webhook URLs, as Alertmanager treats them as secrets)."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]  # never user:password@
     return f"{parts.scheme}://{host}/<redacted>"
@@ -86,12 +88,53 @@ class BasicAuth(ConfigBase):
             raise field_error("password_file", "set password or password_file, not both")
 
 
+_TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
+                 "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+
+
 class TLSConfig(ConfigBase):
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
     server_name: str | None = None
     insecure_skip_verify: bool = False
+    #: The oldest TLS version to speak: TLS10, TLS11, TLS12 or TLS13, as Alertmanager names them.
+    min_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_version is not None and self.min_version not in _TLS_VERSIONS:
+            raise field_error("min_version", f"must be one of {', '.join(_TLS_VERSIONS)}")
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        if self.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.min_version is not None:
+            ctx.minimum_version = _TLS_VERSIONS[self.min_version]
+        return ctx
+
+
+class OAuth2Config(ConfigBase):
+    """OAuth 2.0 client credentials, as Alertmanager's ``http_config.oauth2``: a token from
+    ``token_url``, sent as ``Authorization: Bearer``, kept until it expires."""
+
+    client_id: str = ""
+    client_secret: Secret | None = None
+    client_secret_file: str | None = None
+    scopes: list[str] = []
+    token_url: URL | None = None
+    endpoint_params: dict[str, str] = {}
+    proxy_url: str | None = None
+    tls_config: TLSConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.token_url is None:
+            raise field_error("token_url", "required")
+        if self.client_secret and self.client_secret_file:
+            raise field_error("client_secret_file", "set client_secret or client_secret_file, not both")
 
 
 class HTTPConfig(ConfigBase):
@@ -99,6 +142,10 @@ class HTTPConfig(ConfigBase):
     basic_auth: BasicAuth | None = None
     bearer_token: Secret | None = None
     bearer_token_file: str | None = None
+    oauth2: OAuth2Config | None = None
+    #: An HTTP proxy every request of the integration goes through (``http://[user:pass@]host:port``).
+    #: Any text loads, as in Alertmanager; one that is no http URL fails each delivery, saying so.
+    proxy_url: str | None = None
     tls_config: TLSConfig | None = None
     follow_redirects: bool = True
     #: Accepted for Alertmanager's configs (whose ``config show`` writes it) and ignored:
@@ -106,10 +153,11 @@ class HTTPConfig(ConfigBase):
     enable_http2: bool = True
 
     def __post_init__(self) -> None:
-        auths = [self.authorization, self.basic_auth, self.bearer_token or self.bearer_token_file]
+        auths = [self.authorization, self.basic_auth, self.bearer_token or self.bearer_token_file,
+                 self.oauth2]
         if sum(1 for a in auths if a) > 1:
             raise field_error(
-                "authorization", "at most one of authorization, basic_auth, bearer_token may be set"
+                "authorization", "at most one of authorization, basic_auth, bearer_token, oauth2 may be set"
             )
 
     def headers(self) -> dict[str, str]:
@@ -132,16 +180,61 @@ class HTTPConfig(ConfigBase):
         return {}
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        t = self.tls_config
-        if t is None:
-            return None
-        ctx = ssl.create_default_context(cafile=t.ca_file)
-        if t.cert_file:
-            ctx.load_cert_chain(t.cert_file, t.key_file)
-        if t.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return None if self.tls_config is None else self.tls_config.context()
+
+
+def _proxy(url: str | None, field: str) -> str | None:
+    """The proxy to send through, or None; DeliveryError (final) for one that is no http URL."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError(f"{field} is not an http:// or https:// URL with a host", retryable=False)
+    return url
+
+
+#: OAuth 2.0 tokens by (token URL, client id, secret, scopes): ``(token, expires at)``.
+_tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+_token_locks: dict[tuple[str, ...], asyncio.Lock] = {}
+#: A token is fetched again this long before it expires.
+_TOKEN_MARGIN = 10.0
+
+
+async def oauth2_token(session: aiohttp.ClientSession, o: OAuth2Config, timeout: float) -> str:
+    """A client-credentials token for ``o``: the one held while it is valid, else a new one
+    from ``token_url`` (client id and secret in HTTP basic auth, as RFC 6749 prefers)."""
+    secret = str(secret_from_file(o.client_secret_file, "http_config.oauth2.client_secret_file")
+                 if o.client_secret_file else (o.client_secret or ""))
+    key = (str(o.token_url), o.client_id, hashlib.sha256(secret.encode()).hexdigest(), " ".join(o.scopes))
+    async with _token_locks.setdefault(key, asyncio.Lock()):
+        held = _tokens.get(key)
+        if held is not None and held[1] > time.monotonic():
+            return held[0]
+        form = {"grant_type": "client_credentials", **o.endpoint_params}
+        if o.scopes:
+            form["scope"] = " ".join(o.scopes)
+        tls = o.tls_config.context() if o.tls_config is not None else None
+        shown = redact_url(str(o.token_url))
+        try:
+            # RFC 6749 2.3.1: id and secret form-encoded, then basic auth (as Go's oauth2 sends them).
+            basic = base64.b64encode(f"{quote_plus(o.client_id)}:{quote_plus(secret)}".encode()).decode()
+            async with session.post(str(o.token_url), data=form, headers={"Authorization": f"Basic {basic}"},
+                                    proxy=_proxy(o.proxy_url, "http_config.oauth2.proxy_url"),
+                                    timeout=aiohttp.ClientTimeout(total=timeout),
+                                    ssl=tls if tls is not None else True) as resp:
+                if resp.status >= 300:
+                    raise DeliveryError(f"oauth2 token from {shown}: HTTP {resp.status}", status=resp.status,
+                                        retryable=resp.status >= 500 or resp.status == 429)
+                answer = await resp.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise DeliveryError(f"oauth2 token from {shown}: {type(exc).__name__}") from None
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise DeliveryError(f"oauth2 token from {shown}: no access_token in the answer")
+        expires_in = answer.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else 3600.0
+        _tokens[key] = (token, time.monotonic() + max(0.0, lifetime - _TOKEN_MARGIN))
+        return token
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -224,6 +317,8 @@ async def request(
         else {"User-Agent": "tocsin"}
     if http is not None:
         hdrs.update(http.headers())
+        if http.oauth2 is not None:
+            hdrs["Authorization"] = f"Bearer {await oauth2_token(session, http.oauth2, timeout)}"
     if headers:
         hdrs.update(headers)
     ssl_ctx = http.ssl_context() if http is not None else None
@@ -236,6 +331,7 @@ async def request(
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=http.follow_redirects if http is not None else True,
             ssl=ssl_ctx if ssl_ctx is not None else True,
+            proxy=_proxy(http.proxy_url, "http_config.proxy_url") if http is not None else None,
         ) as resp:
             status = resp.status
             if status < 300:
