@@ -21,6 +21,7 @@ import structlog
 from tocsin.channels.handled import MAX_SKEW, HandledCallbacks, kept_for
 from tocsin.channels.inbound import INBOUND, Inbound
 from tocsin.config.document import Config
+from tocsin.core import looplag
 from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
@@ -186,6 +187,7 @@ class Runtime:
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
         self._start_observers()
         self.background.loop(self.scheduler.run(), "scheduler")
+        self.background.loop(looplag.watch(self.metrics.loop_lag), "loop-lag")
 
         for alert in self.alerts:
             self.dispatcher.process(alert)
