@@ -27,7 +27,7 @@ from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
-from tocsin.core.hooks import call_each, call_impls, maybe_await
+from tocsin.core.hooks import all_results, call_each, call_impls, maybe_await
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
@@ -338,7 +338,7 @@ class Runtime:
 
     def _muters(self) -> list[Any]:
         """The mute hooks that have implementations: ``tocsin_mute``, and its old name."""
-        return [getattr(self.hooks.hook, name) for name in ("tocsin_mute", "tocsin_inhibit")
+        return [all_results(self.hooks, name) for name in ("tocsin_mute", "tocsin_inhibit")
                 if self.hooks.has_impls(name)]
 
     def muted(self, alert: Alert, route: Route | None, now: float) -> list[MuteReason]:
