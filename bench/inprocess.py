@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import resource
 import statistics
 import tempfile
@@ -77,7 +78,8 @@ async def post_all(rt: object, batches: list[list[dict]], concurrency: int) -> N
 
 
 async def one_run(alerts: int, batch: int, storage: str | None = None,
-                  server: Server | None = None, concurrency: int = 1) -> tuple[float, ...]:
+                  server: Server | None = None, concurrency: int = 1,
+                  freeze: bool = False) -> tuple[float, ...]:
     batches = [[{"labels": {"alertname": "Load", "instance": f"h{b}-{i}", "severity": "warning"}}
                 for i in range(batch)] for b in range(alerts // batch)]
     n = len(batches) * batch
@@ -91,6 +93,9 @@ async def one_run(alerts: int, batch: int, storage: str | None = None,
         async with running(CONFIG, Path(d), **kwargs) as rt:
             if storage is not None:
                 await rt.store.clear()  # type: ignore[attr-defined]
+            if freeze:  # as the daemon does once started (tocsin.daemon.heap)
+                gc.collect()
+                gc.freeze()
             t0 = clocks()
             await post_all(rt, batches, concurrency)
             t1 = clocks()
@@ -98,6 +103,7 @@ async def one_run(alerts: int, batch: int, storage: str | None = None,
             t2 = clocks()
             await post_all(rt, batches, concurrency)
             t3 = clocks()
+    gc.unfreeze()
     spans = [(t1, t0), (t2, t1), (t3, t2)]
     return tuple(1e6 * (a[k] - b[k]) / n for k in (0, 1) for a, b in spans)
 
@@ -127,13 +133,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--concurrency", type=int, default=1, help="batches posted at once (default 1)")
+    ap.add_argument("--freeze", action="store_true",
+                    help="gc.freeze() once the runtime has started, as the daemon does")
     ap.add_argument("--storage", help="postgresql (a server of its own) or postgresql://... "
                                       "(default: SQLite)")
     args = ap.parse_args()
     if args.storage:
         runs = runs_on_postgresql(args)
     else:
-        runs = [asyncio.run(one_run(args.alerts, args.batch, concurrency=args.concurrency))
+        runs = [asyncio.run(one_run(args.alerts, args.batch, concurrency=args.concurrency,
+                                    freeze=args.freeze))
                 for _ in range(args.runs)]
     for i, phase in enumerate(("fresh", "flush", "re-firing")):
         values = sorted(r[i] for r in runs)

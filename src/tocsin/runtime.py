@@ -21,12 +21,13 @@ import structlog
 from tocsin.channels.handled import MAX_SKEW, HandledCallbacks, kept_for
 from tocsin.channels.inbound import INBOUND, Inbound
 from tocsin.config.document import Config
+from tocsin.core import looplag
 from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
-from tocsin.core.hooks import call_each, call_impls, maybe_await
+from tocsin.core.hooks import all_results, call_each, call_impls, maybe_await
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification, PostableAlert
 from tocsin.core.mute import MuteReason
@@ -185,6 +186,7 @@ class Runtime:
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
         self._start_observers()
         self.background.loop(self.scheduler.run(), "scheduler")
+        self.background.loop(looplag.watch(self.metrics.loop_lag), "loop-lag")
 
         for alert in self.alerts:
             self.dispatcher.process(alert)
@@ -337,7 +339,7 @@ class Runtime:
 
     def _muters(self) -> list[Any]:
         """The mute hooks that have implementations: ``tocsin_mute``, and its old name."""
-        return [getattr(self.hooks.hook, name) for name in ("tocsin_mute", "tocsin_inhibit")
+        return [all_results(self.hooks, name) for name in ("tocsin_mute", "tocsin_inhibit")
                 if self.hooks.has_impls(name)]
 
     def muted(self, alert: Alert, route: Route | None, now: float) -> list[MuteReason]:

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.registry import Collector
 
 from tocsin import __version__
+from tocsin.core import looplag
 
 __all__ = ["Metrics"]
 
@@ -48,6 +49,11 @@ class Metrics:
             "tocsin_http_connections_open", "Client connections open now.", registry=r)
         self.connections_max = Gauge(
             "tocsin_http_connections_max", "The cap on client connections open at once.", registry=r)
+        self.loop_lag = Histogram(
+            "tocsin_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a task that sleeps "
+            f"{looplag.INTERVAL:g}s at a time: what any work ready then waited too.",
+            registry=r, buckets=looplag.BUCKETS)
         build = Gauge("tocsin_build_info", "Build information.", ["version"], registry=r)
         build.labels(version=__version__).set(1)
 

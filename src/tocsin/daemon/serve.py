@@ -40,7 +40,7 @@ from tocsin.config.document import Config, ConfigError, load_config, parse_liste
 from tocsin.config.server import DEFAULT_PATH, StorageConfig, parse_storage
 from tocsin.config.types import Secret
 from tocsin.config.validate import Problem
-from tocsin.daemon import fdlimit, sdnotify
+from tocsin.daemon import fdlimit, heap, sdnotify
 from tocsin.plugins import PluginManager, channel_kinds, remediation_kinds
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
@@ -269,6 +269,7 @@ class _Server:
         log.info("open files", limit=self.files.soft, hard_limit=self.files.hard,
                  raised_from=self.files.raised_from, reserved=fdlimit.RESERVED,
                  max_connections=self.connections.limits.max_connections)
+        log.debug("start-up heap frozen", objects=heap.freeze())
         sdnotify.ready(_status(self.runtime, self.url, "ready"))
         self._handle_signals(tasks)
         try:
@@ -342,6 +343,7 @@ class _Server:
                     self.loader.restore(plugins)
                     raise
                 status = _status(self.runtime, self.url, "config reloaded")
+                log.debug("heap frozen again", objects=heap.refreeze())
             finally:
                 sdnotify.ready(status)
 

@@ -150,6 +150,7 @@ async def test_state_metrics(tmp_path):
         assert values['tocsin_alerts_received_total{source="api_v2"}'] == "3.0"
         assert values["tocsin_config_last_reload_successful"] == "1.0"
         assert 'tocsin_queue_depth{queue="bus_dispatcher"}' in values
+        assert "tocsin_event_loop_lag_seconds_count" in values  # the runtime's lag watch
         rt.counters["config_reload_failures"] += 1  # what a rejected reload records
         text = await (await client.get("/metrics")).text()
         assert "tocsin_config_last_reload_successful 0.0" in text

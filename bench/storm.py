@@ -1,0 +1,296 @@
+"""The alert storm of issue 17, side by side with Alertmanager: what an outage costs.
+
+20,000 fresh alerts (``--alerts``) POSTed in batches of 10 over 8 connections to a
+fresh server with bench/storm.yml: ``group_by: [alertname, instance]`` so every
+alert is its own group, group_wait 1s, group_interval 2s, four sub-routes (one
+with ``continue``), five webhook receivers in this process. Variants: ``plain``,
+and ``inhibit`` (plus the rule "critical mutes warning, equal alertname and
+instance"). Each run reports:
+
+* alerts/s accepted and the POSTs' p99 (ms), errors;
+* notifications expected (the receivers each alert routes to) and delivered, and
+  how many arrived within group_wait + 2 s of their alert's POST (the issue's bound);
+* the server's CPU time (its processes summed, from /proc) per alert, over the POSTs
+  and over the whole storm (POSTs, then the wait for the notifications);
+* tocsin only: the event-loop lag over the storm, from ``tocsin_event_loop_lag_seconds``
+  (p99 and max as the upper bounds of their histogram buckets).
+
+    .venv/bin/python bench/storm.py --against alertmanager --repeat 3 --json /tmp/storm.json
+    .venv/bin/python bench/storm.py --alerts 500 --repeat 1       # a smoke run, seconds
+
+The sink shares this process with the load generator: an arrival is stamped when
+its handler starts, so a busy client makes delays look longer, never shorter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, percentile
+from run import SERVERS, PhaseError, Server, make_alert, rfc3339
+
+HERE = Path(__file__).resolve().parent
+INHIBIT = """\
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [alertname, instance]
+"""
+GROUP_WAIT = 1.0
+BOUND = GROUP_WAIT + 2.0  # the issue's bound on a notification's delay after its POST
+
+
+def storm_config(url: str, inhibit: bool) -> str:
+    text = (HERE / "storm.yml").read_text().replace("{url}", url)
+    return text + (INHIBIT if inhibit else "")
+
+
+def receivers_of(alert: dict[str, Any]) -> list[str]:
+    """The receivers bench/storm.yml routes an alert to (Alertmanager's rules: siblings in
+    order, the first match stops unless it continues; the root's receiver if none matched)."""
+    labels = alert["labels"]
+    team, critical = labels["team"], labels["severity"] == "critical"
+    out = ["r1"] if team in ("team-0", "team-1") else []
+    if critical:
+        out.append("r2")
+    elif team == "team-2":
+        out.append("r3")
+    elif team == "team-3":
+        out.append("r4")
+    return out or ["r0"]
+
+
+class Sink:
+    """Webhook receiver: the first arrival of each (receiver, instance), and a count of all."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.first: dict[tuple[str, str], float] = {}
+        self.notifications = 0
+        self.wanted = 0
+        self.all_in = asyncio.Event()
+        self.runner: web.AppRunner | None = None
+
+    def url(self, run_id: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{run_id}"
+
+    def reset(self, wanted: int) -> None:
+        self.first.clear()
+        self.notifications = 0
+        self.wanted = wanted
+        self.all_in.clear()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
+        receiver = request.match_info["receiver"]
+        body = await request.json()
+        self.notifications += 1
+        for a in body.get("alerts") or []:
+            if a.get("status") == "firing":
+                self.first.setdefault((receiver, a["labels"]["instance"]), arrived)
+        if len(self.first) >= self.wanted:
+            self.all_in.set()
+        return web.Response()
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_post("/{run}/{receiver}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+async def post_storm(url: str, batches: list[list[dict[str, Any]]], concurrency: int,
+                     sent: dict[str, float]) -> tuple[list[float], list[str]]:
+    """POST every batch; ``sent`` gets each alert's instance -> when its POST began."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    it = iter(batches)
+    headers = {"Content-Type": "application/json"}
+
+    async def worker(s: aiohttp.ClientSession) -> None:
+        for batch in it:
+            body = json.dumps(batch).encode()
+            t0 = time.monotonic()
+            for a in batch:
+                sent[a["labels"]["instance"]] = t0
+            try:
+                async with s.post(f"{url}/api/v2/alerts", data=body, headers=headers,
+                                  timeout=aiohttp.ClientTimeout(total=60)) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors.append(f"HTTP {r.status}")
+            except (aiohttp.ClientError, TimeoutError) as e:
+                errors.append(f"{type(e).__name__}: {e}")
+            latencies.append((time.monotonic() - t0) * 1000)
+
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        await asyncio.gather(*(worker(s) for _ in range(concurrency)))
+    return latencies, errors
+
+
+async def lag_buckets(server: Server) -> dict[float, float] | None:
+    """tocsin's loop-lag histogram: cumulative count per bucket bound (None for Alertmanager)."""
+    if server.name != "tocsin":
+        return None
+    async with aiohttp.ClientSession() as s, s.get(f"{server.url}/metrics") as r:
+        text = await r.text()
+    found = re.findall(r'^tocsin_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
+    return {float(le): float(v) for le, v in found}
+
+
+def lag_figures(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
+    """p99 and max of the lag seen between two scrapes, as bucket upper bounds (ms)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    if total <= 0:
+        return {}
+    p99 = next(b for b, c in zip(bounds, counts, strict=True) if c >= 0.99 * total)
+    worst = next(b for b, c in zip(bounds, counts, strict=True) if c >= total)
+    return {"lag_samples": total, "lag_p99_ms": p99 * 1000, "lag_max_ms": worst * 1000}
+
+
+async def storm(server: Server, run_id: str, args: argparse.Namespace, sink: Sink) -> dict[str, Any]:
+    now = time.time()
+    starts, ends = rfc3339(now), rfc3339(now + 600)
+    alerts = [make_alert(run_id, i, starts, ends, "Storm") for i in range(args.alerts)]
+    expected = {(r, a["labels"]["instance"]) for a in alerts for r in receivers_of(a)}
+    batches = [alerts[i:i + args.batch] for i in range(0, len(alerts), args.batch)]
+    sent: dict[str, float] = {}
+    sink.reset(len(expected))
+    lag0 = await lag_buckets(server)
+    cpu0 = server.cpu_s()
+    t0 = time.monotonic()
+    latencies, errors = await post_storm(server.url, batches, args.concurrency, sent)
+    elapsed = time.monotonic() - t0
+    cpu_ingest = server.cpu_s() - cpu0
+    # Wait for every notification, or until the bound plus a grace has passed the last POST.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sink.all_in.wait(), BOUND + args.grace)
+    cpu_all = server.cpu_s() - cpu0
+    lag1 = await lag_buckets(server)
+    delays = [sink.first[k] - sent[k[1]] for k in expected if k in sink.first]
+    out = {"alerts_per_s": args.alerts / elapsed, "p50_ms": percentile(latencies, 50),
+           "p99_ms": percentile(latencies, 99), "errors": len(errors), "error_sample": errors[:3],
+           "expected": len(expected), "delivered": len(delays),
+           "in_bound": sum(1 for d in delays if d <= BOUND),
+           "notifications": sink.notifications,
+           "delay_p50_s": percentile(delays, 50) if delays else 0.0,
+           "delay_p99_s": percentile(delays, 99) if delays else 0.0,
+           "delay_max_s": max(delays, default=0.0),
+           "cpu_us_per_alert_ingest": cpu_ingest * 1e6 / args.alerts,
+           "cpu_us_per_alert_storm": cpu_all * 1e6 / args.alerts}
+    if lag0 is not None and lag1 is not None:
+        out.update(lag_figures(lag0, lag1))
+    return out
+
+
+async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sink, tmp: Path,
+                  n: int) -> dict[str, Any]:
+    run_id = f"s{n}"
+    config = storm_config(sink.url(run_id), variant == "inhibit")
+    server = SERVERS[system](config, tmp / f"{run_id}-{system}")
+    try:
+        await server.start()
+        result = await asyncio.wait_for(storm(server, run_id, args, sink), args.timeout)
+        if not server.alive():
+            raise PhaseError(f"{system} exited during the run: {server.log_tail()}")
+        result["ok"] = True
+    except (PhaseError, TimeoutError) as e:
+        result = {"ok": False, "failure": f"{type(e).__name__}: {e}"}
+    finally:
+        await server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+    return result
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    good = [r for r in runs if r.get("ok")]
+    if not good:
+        return {}
+    keys = [k for k, v in good[0].items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    return {k: statistics.median(r[k] for r in good if k in r) for k in keys}
+
+
+def line(system: str, variant: str, m: dict[str, float]) -> str:
+    if not m:
+        return f"{variant:8} {system:12} no good run"
+    text = (f"{variant:8} {system:12} {m['alerts_per_s']:7.0f} alerts/s  p99 {m['p99_ms']:7.1f} ms  "
+            f"errors {m['errors']:.0f}  delivered {m['delivered']:.0f}/{m['expected']:.0f} "
+            f"(in {BOUND:g}s: {m['in_bound']:.0f}; delay p50 {m['delay_p50_s']:.2f}s "
+            f"p99 {m['delay_p99_s']:.2f}s max {m['delay_max_s']:.2f}s)  "
+            f"CPU µs/alert ingest {m['cpu_us_per_alert_ingest']:.0f} storm {m['cpu_us_per_alert_storm']:.0f}")
+    if "lag_p99_ms" in m:
+        text += f"  loop lag p99 <= {m['lag_p99_ms']:g} ms max <= {m['lag_max_ms']:g} ms"
+    return text
+
+
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    systems = ["tocsin"] + ([args.against] if args.against else [])
+    sink = Sink()
+    await sink.start()
+    report: dict[str, Any] = {}
+    n = 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="tocsin-bench-storm-") as tmp:
+            for variant in args.variants:
+                runs: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
+                for _ in range(args.repeat):
+                    for system in systems:  # alternating
+                        n += 1
+                        r = await one_run(system, variant, args, sink, Path(tmp), n)
+                        runs[system].append(r)
+                        print(line(system, variant, medians([r])) if r["ok"]
+                              else f"{variant} {system} FAILED {r['failure']}", file=sys.stderr, flush=True)
+                report[variant] = {s: {"median": medians(runs[s]), "runs": runs[s]} for s in systems}
+    finally:
+        await sink.stop()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--against", choices=["alertmanager"], help="also measure this system, side by side")
+    ap.add_argument("--alerts", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
+    ap.add_argument("--variants", nargs="+", choices=["plain", "inhibit"], default=["plain", "inhibit"])
+    ap.add_argument("--grace", type=float, default=5.0,
+                    help=f"seconds past the bound ({BOUND:g}s after the last POST) to wait for stragglers")
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--json", type=Path, help="write every figure as JSON")
+    args = ap.parse_args(argv)
+    report = asyncio.run(amain(args))
+    print("medians of", args.repeat)
+    for variant, by in report.items():
+        for system, r in by.items():
+            print(line(system, variant, r["median"]))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0 if all(r["median"] for by in report.values() for r in by.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
