@@ -41,8 +41,9 @@ import asyncpg
 import structlog
 
 from tocsin.config.server import redact_url
-from tocsin.store import StorageError
+from tocsin.store import NflogEntry, StorageError, rows
 from tocsin.store.batching import GroupCommit
+from tocsin.store.pglease import FENCE_SQL, FENCED, Fenced
 from tocsin.store.pgschema import BYTEA_COLUMNS, IDENTITY_TABLES, migrate
 from tocsin.store.pgsession import Held, Session
 from tocsin.store.rows import TABLES, Op
@@ -192,6 +193,9 @@ class PostgresStore(SQLStore):
         self._watcher: asyncio.Task[None] | None = None
         self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT)
         self.commits = 0
+        #: The leader's epoch, while this replica leads: each notification log write is
+        #: then fenced with it (:mod:`tocsin.store.pglease`). None: not fenced.
+        self.epoch: int | None = None
         query = parse_qs(urlsplit(url).query)
         self._settings = {} if "application_name" in query else {"application_name": "tocsin"}
 
@@ -330,6 +334,11 @@ class PostgresStore(SQLStore):
                 ops = _cleaned(ops)
             except StorageError:
                 raise
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == FENCED:
+                    log.warning("write refused: another replica leads now", error=str(exc))
+                    raise Fenced(f"not recorded: {exc}") from None
+                raise await self._error("write", exc) from None
             except Exception as exc:
                 raise await self._error("write", exc) from None
             else:
@@ -363,6 +372,14 @@ class PostgresStore(SQLStore):
                 with contextlib.suppress(Exception):
                     await tx.rollback()
                 raise
+
+    async def save_nflog(self, entry: NflogEntry) -> None:
+        """The notification log entry, fenced with :attr:`epoch` when it is set."""
+        if self.epoch is None:
+            await super().save_nflog(entry)
+        else:
+            await self._write([(FENCE_SQL, (self.epoch,), False),
+                               (rows.NFLOG_SQL, rows.nflog_row(entry), False)])
 
     # -- reads ----------------------------------------------------------------------
 
