@@ -229,6 +229,9 @@ class StorageConfig(ConfigBase):
     #: How long alert history, resolved incidents and delivery attempts are kept
     #: (what ``tocsin stats`` can look back over).
     history_retention: Duration = Duration(30 * 86400)
+    #: PostgreSQL: several tocsin replicas share the database, one leads and notifies
+    #: (docs/ha.md). Off: one tocsin per database, a second one stops at once.
+    replicas: bool = False
 
     def __post_init__(self) -> None:
         if self.retention <= 0:

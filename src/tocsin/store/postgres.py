@@ -43,7 +43,7 @@ import structlog
 from tocsin.config.server import redact_url
 from tocsin.store import NflogEntry, StorageError, rows
 from tocsin.store.batching import GroupCommit
-from tocsin.store.pglease import FENCE_SQL, FENCED, Fenced
+from tocsin.store.pglease import FENCE_SQL, FENCED, Fenced, Lease
 from tocsin.store.pgschema import BYTEA_COLUMNS, IDENTITY_TABLES, migrate
 from tocsin.store.pgsession import Held, Session
 from tocsin.store.rows import TABLES, Op
@@ -182,7 +182,7 @@ class PostgresStore(SQLStore):
     NAMED_SQL = NAMED_SQL
     SHARED_SQL = SHARED_SQL
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, replicas: bool = False) -> None:
         self.url = url
         #: The URL without its password: for logs and messages.
         self.where = redact_url(url)
@@ -191,13 +191,22 @@ class PostgresStore(SQLStore):
         self._queue = GroupCommit(self._commit, slots=WRITE_SLOTS)
         self._down: str | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT)
+        #: Replicas share the database (a leader lease, no instance lock): see :meth:`lease`.
+        self.replicas = replicas
+        self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
+                                lock=not replicas)
         self.commits = 0
         #: The leader's epoch, while this replica leads: each notification log write is
         #: then fenced with it (:mod:`tocsin.store.pglease`). None: not fenced.
         self.epoch: int | None = None
         query = parse_qs(urlsplit(url).query)
         self._settings = {} if "application_name" in query else {"application_name": "tocsin"}
+
+    def lease(self) -> Lease | None:
+        """The leader lease of this replica, when replicas share the database (None: the
+        instance lock keeps to one tocsin, which leads)."""
+        return Lease(self.url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT) \
+            if self.replicas else None
 
     # -- opening and closing ------------------------------------------------------
 
