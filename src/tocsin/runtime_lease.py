@@ -37,6 +37,8 @@ log = structlog.get_logger("tocsin.lease")
 INTERVAL = 1.0
 #: Seconds between two reads of the alerts and silences others committed.
 SYNC_INTERVAL = 0.5
+#: Replicas last seen longer ago than this are not listed among the peers.
+SEEN_WITHIN = 10.0
 #: The exit status of a leader that lost the lease.
 EXIT_DEPOSED = 3
 
@@ -78,6 +80,7 @@ class Leadership:
         self.deposed = deposed
         self.started_at = time.time()
         self.led = False
+        runtime.store.on_fenced = self._fenced
         registry = runtime.metrics.registry
         Gauge("tocsin_leader", "1 while this replica leads (notifies), else 0.",
               registry=registry).set_function(lambda: 1.0 if self.lease.leading else 0.0)
@@ -112,6 +115,30 @@ class Leadership:
             log.info("this replica leads", epoch=self.lease.epoch)
             self.runtime.store.epoch = self.lease.epoch
             await self.runtime.lead()
+
+    def _fenced(self) -> None:
+        """A notification log write was refused: another replica leads."""
+        if self.led:
+            self.lease.drop()
+            self.runtime.store.epoch = None
+            self.deposed()
+
+    async def cluster(self) -> dict[str, Any]:
+        """``cluster`` of ``/api/v2/status``, in Alertmanager's shape (``name``, ``status``,
+        ``peers`` of ``name`` and ``address``), with the leader, its epoch, and each peer's
+        config hash and whether it differs from the leader's."""
+        try:
+            epoch, holder, since = await self.lease.current()
+            seen = await self.lease.replicas(SEEN_WITHIN)
+        except Exception as exc:
+            return {"name": self.lease.name, "status": "settling", "peers": [], "error": str(exc)}
+        leader_hash = next((r.config_hash for r in seen if r.name == holder), None)
+        peers = [{"name": r.name, "address": r.address, "configHash": r.config_hash,
+                  "lastSeen": r.last_seen, "leader": r.name == holder,
+                  "configDiffers": leader_hash is not None and r.config_hash != leader_hash}
+                 for r in seen]
+        return {"name": self.lease.name, "status": "ready", "peers": peers, "leader": holder,
+                "epoch": epoch, "leaderSince": since}
 
     async def sync(self) -> None:
         """Read what other replicas committed, every :data:`SYNC_INTERVAL` seconds."""

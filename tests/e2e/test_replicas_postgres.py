@@ -9,6 +9,7 @@ import time
 import aiohttp
 import pytest
 
+from tests.e2e.test_cli_silence import amtool
 from tests.e2e.test_daemon import CONFIG, alert, quiet_period
 from tests.peers import Daemon
 
@@ -76,6 +77,22 @@ async def test_one_leads_and_notifies_what_the_follower_accepted(replica, receiv
     [msg] = await receiver.wait_for(1, timeout=10)
     assert [x["labels"]["instance"] for x in msg["alerts"]] == ["x"]
     await quiet_period(receiver, 1, 2.5)  # exactly one: the follower notifies nothing
+    # Every replica lists both, as Alertmanager's cluster lists its peers.
+    async with aiohttp.ClientSession() as s, s.get(f"{follower.url}/api/v2/status") as r:
+        cluster = (await r.json())["cluster"]
+    assert cluster["status"] == "ready"
+    assert len(cluster["peers"]) == 2
+    assert [p["leader"] for p in cluster["peers"]].count(True) == 1
+    assert cluster["epoch"] == await metric(leader.url, "tocsin_leader_epoch")
+    assert {p["address"] for p in cluster["peers"]} == {a.url.removeprefix("http://"),
+                                                        b.url.removeprefix("http://")}
+    assert not any(p["configDiffers"] for p in cluster["peers"])
+    shown = amtool(follower.url, "cluster", "show", "-o", "extended")
+    print(shown)
+    assert "Cluster Status:  ready" in shown
+    assert f"Node Name:       {cluster['name']}" in shown
+    for p in cluster["peers"]:
+        assert p["name"] in shown
     # The follower serves it too, and the leader has it.
     assert [x["labels"]["instance"] for x in await leader.get_alerts()] == ["x"]
     assert [x["labels"]["instance"] for x in await follower.get_alerts()] == ["x"]

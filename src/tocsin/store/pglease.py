@@ -20,6 +20,7 @@ was last seen, for ``/api/v2/status`` and ``tocsin cluster status``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -79,6 +80,7 @@ class Lease:
         #: The last round trip to the server on the lease's session, in seconds.
         self.latency: float | None = None
         self._conn: asyncpg.Connection | None = None
+        self._busy = asyncio.Lock()  # one statement at a time on the session
 
     @property
     def leading(self) -> bool:
@@ -92,16 +94,21 @@ class Lease:
                 server_settings={"application_name": f"{self.name} (lease)"[:63], **KEEPALIVES})
         return self._conn
 
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        """``sql`` on the session, by the connection's ``method`` (fetchval, fetchrow...)."""
+        async with self._busy:
+            conn = await self._session()
+            began = time.monotonic()
+            try:
+                value = await getattr(conn, method)(sql, *args, timeout=self.command_timeout)
+            except BaseException:
+                self.drop()  # whatever the session held is given up with it
+                raise
+            self.latency = time.monotonic() - began
+            return value
+
     async def _fetchval(self, sql: str, *args: Any) -> Any:
-        conn = await self._session()
-        began = time.monotonic()
-        try:
-            value = await conn.fetchval(sql, *args, timeout=self.command_timeout)
-        except BaseException:
-            self.drop()  # whatever the session held is given up with it
-            raise
-        self.latency = time.monotonic() - began
-        return value
+        return await self._run("fetchval", sql, *args)
 
     async def try_lead(self) -> bool:
         """Lead if the lease is free (a new, larger epoch), or go on leading; False while
@@ -131,23 +138,18 @@ class Lease:
 
     async def current(self) -> tuple[int, str, float]:
         """The lease row: the latest epoch, who took it, and when."""
-        conn = await self._session()
-        row = await conn.fetchrow("SELECT epoch, holder, since FROM leader_lease WHERE id = 1",
-                                  timeout=self.command_timeout)
+        row = await self._run("fetchrow", "SELECT epoch, holder, since FROM leader_lease WHERE id = 1")
         return int(row[0]), str(row[1]), float(row[2])
 
     async def register(self, address: str, config_hash: str, started_at: float) -> None:
         """Record this replica as seen now."""
-        conn = await self._session()
-        await conn.execute(_REGISTER, self.name, address, config_hash, started_at, time.time(),
-                           timeout=self.command_timeout)
+        await self._run("execute", _REGISTER, self.name, address, config_hash, started_at, time.time())
 
     async def replicas(self, seen_within: float) -> list[Replica]:
         """The replicas seen in the last ``seen_within`` seconds, by name."""
-        conn = await self._session()
-        rows: Sequence[Any] = await conn.fetch(
-            "SELECT name, address, config_hash, started_at, last_seen FROM replicas "
-            "WHERE last_seen >= $1 ORDER BY name", time.time() - seen_within, timeout=self.command_timeout)
+        rows: Sequence[Any] = await self._run(
+            "fetch", "SELECT name, address, config_hash, started_at, last_seen FROM replicas "
+            "WHERE last_seen >= $1 ORDER BY name", time.time() - seen_within)
         return [Replica(name=r[0], address=r[1], config_hash=r[2], started_at=r[3], last_seen=r[4])
                 for r in rows]
 

@@ -199,6 +199,8 @@ class PostgresStore(SQLStore):
         #: The leader's epoch, while this replica leads: each notification log write is
         #: then fenced with it (:mod:`tocsin.store.pglease`). None: not fenced.
         self.epoch: int | None = None
+        #: Called when a write is refused for its epoch (the replica steps down).
+        self.on_fenced: Callable[[], None] | None = None
         query = parse_qs(urlsplit(url).query)
         self._settings = {} if "application_name" in query else {"application_name": "tocsin"}
 
@@ -346,6 +348,8 @@ class PostgresStore(SQLStore):
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate == FENCED:
                     log.warning("write refused: another replica leads now", error=str(exc))
+                    if self.on_fenced is not None:
+                        self.on_fenced()
                     raise Fenced(f"not recorded: {exc}") from None
                 raise await self._error("write", exc) from None
             except Exception as exc:

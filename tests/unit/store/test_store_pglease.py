@@ -72,12 +72,15 @@ async def test_a_stale_leader_cannot_record_a_notification(tocsin_postgres_url):
     try:
         assert await a.try_lead()
         old.epoch = a.epoch
+        refused: list[bool] = []
+        old.on_fenced = lambda: refused.append(True)
         await old.save_nflog(nflog_entry("g1", time.time() + 3600))  # the leader records
         # a is paused (its session lost) and b takes over, before a notices:
         await _kill_session_of(tocsin_postgres_url, "a")
         assert await b.try_lead()
         with pytest.raises(Fenced, match="fenced: epoch"):
             await old.save_nflog(nflog_entry("g2", time.time() + 3600))
+        assert refused == [True]  # the replica is told, and steps down
         assert old.failure is None  # the database is fine: this replica is not the leader
         keys = sorted(e.group_key for e in await old.load_nflog(time.time()))
         assert keys == ["g1"]
