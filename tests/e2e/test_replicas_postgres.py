@@ -4,11 +4,13 @@ the leader the other takes over and notifies what was pending, nothing twice."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import aiohttp
 import pytest
 
+from tests.e2e.test_cli_delivery import tocsin
 from tests.e2e.test_cli_silence import amtool
 from tests.e2e.test_daemon import CONFIG, alert, quiet_period
 from tests.peers import Daemon
@@ -93,6 +95,16 @@ async def test_one_leads_and_notifies_what_the_follower_accepted(replica, receiv
     assert f"Node Name:       {cluster['name']}" in shown
     for p in cluster["peers"]:
         assert p["name"] in shown
+    shown = await tocsin("cluster", "status", "--url", follower.url)
+    print(shown.stdout)
+    assert shown.returncode == 0, shown.stderr
+    leader_name = next(p["name"] for p in cluster["peers"] if p["leader"])
+    assert f"cluster: ready  leader: {leader_name}  epoch: {cluster['epoch']}" in shown.stdout
+    rows = [line for line in shown.stdout.splitlines() if line.startswith("tocsin ")]
+    assert len(rows) == 2
+    assert [leader_name in row and " yes " in row for row in rows].count(True) == 1
+    as_json = await tocsin("cluster", "status", "--url", leader.url, "-o", "json")
+    assert json.loads(as_json.stdout)["epoch"] == cluster["epoch"]
     # The follower serves it too, and the leader has it.
     assert [x["labels"]["instance"] for x in await leader.get_alerts()] == ["x"]
     assert [x["labels"]["instance"] for x in await follower.get_alerts()] == ["x"]

@@ -28,6 +28,7 @@ ARGS = {
     "alerts list": [], "alerts show": ["01a2"], "alerts ack": ["01a2"], "alerts unack": ["01a2"],
     "alerts resolve": ["01a2"], "escalations list": [], "stats": [],
     "remediations list": [], "remediations approve": ["r1"], "remediations reject": ["r1"],
+    "cluster status": [],
 }
 
 
