@@ -29,9 +29,9 @@ import asyncpg
 import msgspec
 
 from tocsin.store import StorageError
-from tocsin.store.pgsession import KEEPALIVES, session_name
+from tocsin.store.pgsession import session_name
 
-__all__ = ["FENCED", "FENCE_SQL", "LEADER_LOCK", "Fenced", "Lease", "Replica"]
+__all__ = ["FENCED", "FENCE_SQL", "LEADER_LOCK", "Fenced", "Lease", "Replica", "keepalives"]
 
 #: The advisory lock key of the leader ('lead' in ASCII).
 LEADER_LOCK = 0x6C656164
@@ -48,6 +48,15 @@ INSERT INTO replicas (name, address, config_hash, started_at, last_seen) VALUES 
 ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, config_hash = EXCLUDED.config_hash,
     last_seen = EXCLUDED.last_seen
 """
+
+
+def keepalives(timeout: float) -> dict[str, str]:
+    """The server's TCP keepalives that end a vanished peer's session after about
+    ``timeout`` seconds: silent for half of it, then three probes in the rest."""
+    idle = max(1, int(timeout / 2))
+    interval = max(1, int((timeout - idle) / 3))
+    return {"tcp_keepalives_idle": str(idle), "tcp_keepalives_interval": str(interval),
+            "tcp_keepalives_count": "3"}
 
 
 class Fenced(StorageError):
@@ -67,9 +76,11 @@ class Replica(msgspec.Struct, frozen=True, kw_only=True):
 class Lease:
     """This replica's hold on the leader lease, on a session of its own."""
 
-    def __init__(self, url: str, *, name: str | None = None, connect_timeout: float = 5.0,
-                 command_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, name: str | None = None, timeout: float = 10.0,
+                 connect_timeout: float = 5.0, command_timeout: float = 5.0) -> None:
         self.url = url
+        #: The server's keepalives give up on a vanished holder after about this.
+        self.keepalives = keepalives(timeout)
         self.name = name or session_name()
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
@@ -91,7 +102,7 @@ class Lease:
             self.drop()
             self._conn = await asyncpg.connect(
                 self.url, timeout=self.connect_timeout,
-                server_settings={"application_name": f"{self.name} (lease)"[:63], **KEEPALIVES})
+                server_settings={"application_name": f"{self.name} (lease)"[:63], **self.keepalives})
         return self._conn
 
     async def _run(self, method: str, sql: str, *args: Any) -> Any:

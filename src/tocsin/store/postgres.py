@@ -182,7 +182,8 @@ class PostgresStore(SQLStore):
     NAMED_SQL = NAMED_SQL
     SHARED_SQL = SHARED_SQL
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, replicas: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, replicas: bool = False,
+                 lease_timeout: float = 10.0) -> None:
         self.url = url
         #: The URL without its password: for logs and messages.
         self.where = redact_url(url)
@@ -193,6 +194,7 @@ class PostgresStore(SQLStore):
         self._watcher: asyncio.Task[None] | None = None
         #: Replicas share the database (a leader lease, no instance lock): see :meth:`lease`.
         self.replicas = replicas
+        self.lease_timeout = lease_timeout
         self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
                                 lock=not replicas)
         self.commits = 0
@@ -207,8 +209,11 @@ class PostgresStore(SQLStore):
     def lease(self) -> Lease | None:
         """The leader lease of this replica, when replicas share the database (None: the
         instance lock keeps to one tocsin, which leads)."""
-        return Lease(self.url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT) \
-            if self.replicas else None
+        if not self.replicas:
+            return None
+        return Lease(self.url, timeout=self.lease_timeout,
+                     connect_timeout=min(CONNECT_TIMEOUT, self.lease_timeout / 3),
+                     command_timeout=min(COMMAND_TIMEOUT, self.lease_timeout / 3))
 
     # -- opening and closing ------------------------------------------------------
 

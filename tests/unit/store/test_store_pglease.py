@@ -9,7 +9,9 @@ import asyncpg
 import pytest
 
 from tests.unit.store.test_store import nflog_entry
-from tocsin.store.pglease import Fenced, Lease
+from tocsin.config.server import StorageConfig
+from tocsin.store.factory import make_store
+from tocsin.store.pglease import Fenced, Lease, keepalives
 from tocsin.store.postgres import PostgresStore
 from tocsin.testing import wait_until
 
@@ -109,3 +111,32 @@ async def test_replicas_register_and_are_listed_while_seen(tocsin_postgres_url):
     finally:
         a.drop()
         b.drop()
+
+
+def test_the_lease_timeout_sets_the_keepalives_that_end_a_vanished_leader():
+    assert keepalives(10) == {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "1",
+                              "tcp_keepalives_count": "3"}
+    assert keepalives(60) == {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10",
+                              "tcp_keepalives_count": "3"}
+
+
+def test_storage_replicas_and_lease_timeout_in_the_config(tocsin_postgres_url):
+    store = make_store(StorageConfig(url=tocsin_postgres_url, replicas=True, lease_timeout=30))
+    lease = store.lease()
+    assert lease is not None
+    assert lease.keepalives["tcp_keepalives_idle"] == "15"
+    assert make_store(StorageConfig(url=tocsin_postgres_url)).lease() is None
+    with pytest.raises(ValueError, match="lease_timeout"):
+        StorageConfig(url=tocsin_postgres_url, replicas=True, lease_timeout=1)
+
+
+async def test_the_lease_session_carries_the_keepalives(tocsin_postgres_url):
+    store = PostgresStore(tocsin_postgres_url)
+    await store.open()
+    await store.close()
+    lease = Lease(tocsin_postgres_url, name="a", timeout=20)
+    try:
+        assert await lease._fetchval("SHOW tcp_keepalives_idle") == "10"
+        assert await lease._fetchval("SHOW tcp_keepalives_interval") == "3"
+    finally:
+        lease.drop()
