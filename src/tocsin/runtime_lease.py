@@ -64,6 +64,7 @@ class Replica(Protocol):
     silences: Any
     inhibitor: Any
     dispatcher: Any
+    lifecycle: Any
     leading: bool
 
     async def lead(self) -> None: ...
@@ -150,10 +151,12 @@ class Leadership:
                 log.warning("reading the shared state failed", error=str(exc))
 
     async def catch_up(self) -> None:
-        """Take in the alerts and silences other replicas committed; the leader routes
-        the alerts that changed."""
+        """Take in the alerts, silences, acks and unacks other replicas committed; the
+        leader routes the alerts that changed."""
         rt = self.runtime
         rt.silences.load(await rt.store.load_silences())
+        for incident in await rt.store.load_open_incidents():
+            rt.lifecycle.adopt(incident, armed=rt.leading)
         for alert in await rt.store.load_alerts():
             # Same, or changed here and not written yet (a re-post's later end): ours is newer.
             if alert.fingerprint in rt.alerts.dirty or rt.alerts.get(alert.fingerprint) == alert:
