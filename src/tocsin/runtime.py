@@ -48,6 +48,7 @@ from tocsin.notify.delivery import DELIVERY, Delivery
 from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager
 from tocsin.remediation.engine import KEEP, REMEDIATOR, Remediator
+from tocsin.runtime_lease import Leadership
 from tocsin.store import Store
 from tocsin.store.factory import make_store
 
@@ -75,6 +76,11 @@ class Runtime:
     """The composition root: builds every component, hands each the collaborators it
     uses, starts and stops them, and swaps the config at reload. Nothing below it
     imports it; plugins see :attr:`facade`."""
+
+    #: Whether it runs the loops that notify: once started, but on a follower replica.
+    leading: bool = False
+    #: Replicas on PostgreSQL: the leader lease, and reading what others committed.
+    leadership: Leadership | None = None
 
     def __init__(self, config: Config, hooks: PluginManager, *, clock: Clock | None = None,
                  store: Store | None = None) -> None:
@@ -165,22 +171,44 @@ class Runtime:
     async def start(self) -> None:
         await self.background.open()
         await self.store.open()
+        await self._load()
+        self.session = aiohttp.ClientSession()
+        self.delivery = self._build_delivery(self.config)
+        self._configure(self.config)
+        make_lease = getattr(self.store, "lease", None)
+        lease = make_lease() if make_lease is not None else None
+        if lease is None:
+            await self.lead()
+            return
+        # Replicas share the database: serve now, lead when the lease is ours.
+        self.leadership = Leadership(self, lease, address=self.config.server.external_url
+                                     or self.config.server.listen)
+        self.background.loop(self.leadership.run(), "lease")
+        self.background.loop(self.leadership.sync(), "sync")
+        self.ready = True
+        log.info("runtime started, following", alerts=len(self.alerts))
+
+    async def _load(self) -> None:
+        """The state as the database has it: alerts, incidents, runs, nflog, silences."""
         now = self.clock.now()
         for alert in await self.store.load_alerts():
             self.alerts.set(alert)
             self.inhibitor.observe(alert)
         self.lifecycle.load(await self.store.load_open_incidents())
         self.remediator.load(await self.store.load_runs(now - KEEP))
-        await self.remediator.recover()
         self.nflog.load(await self.store.load_nflog(now))
         self.silences.load(await self.store.load_silences())
         self.dead_letters.load(await self.store.load_dead_letters())
         self.heartbeats.load(await self.store.load_heartbeats())
         self.metrics.dead_letters.set(len(self.dead_letters))
-        self.session = aiohttp.ClientSession()
-        self.delivery = self._build_delivery(self.config)
-        self._configure(self.config)
 
+    async def lead(self) -> None:
+        """Start the loops that notify: at start, or (replicas) once this replica leads,
+        with the state loaded again from the database."""
+        now = self.clock.now()
+        if self.leadership is not None:
+            await self._load()
+        await self.remediator.recover()
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
         self._subs.append(dispatch_sub)
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
@@ -200,7 +228,7 @@ class Runtime:
         for longest, sweep in ((NFLOG_GC_INTERVAL, self._nflog_gc), (SILENCE_GC_INTERVAL, self._silence_gc)):
             first = min(FIRST_SWEEP, self._sweep_period(longest))
             self.scheduler.call_later(first, self._every, longest, sweep, True)
-        self.ready = True
+        self.leading = self.ready = True
         log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
                  nflog=len(self.nflog))
 

@@ -9,13 +9,25 @@ import sys
 import textwrap
 
 from tocsin import __version__
-from tocsin.cli import alerts, dlq, heartbeats, notify, plugins, remediations, route, serve, silence, storage
+from tocsin.cli import (
+    alerts,
+    cluster,
+    dlq,
+    heartbeats,
+    notify,
+    plugins,
+    remediations,
+    route,
+    serve,
+    silence,
+    storage,
+)
 from tocsin.cli.common import DEFAULT_CONFIG, DEFAULT_URL, CLIError
 
 __all__ = ["DEFAULT_CONFIG", "EXIT_CODES", "build_parser", "main"]
 
 #: In the order ``tocsin --help`` lists them.
-GROUPS = (serve, plugins, route, silence, dlq, alerts, remediations, heartbeats, notify, storage)
+GROUPS = (serve, plugins, route, silence, dlq, alerts, remediations, heartbeats, notify, storage, cluster)
 
 #: Every exit status of ``tocsin``, as ``tocsin --help`` and the README list them.
 EXIT_CODES = (

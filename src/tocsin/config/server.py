@@ -229,10 +229,18 @@ class StorageConfig(ConfigBase):
     #: How long alert history, resolved incidents and delivery attempts are kept
     #: (what ``tocsin stats`` can look back over).
     history_retention: Duration = Duration(30 * 86400)
+    #: PostgreSQL: several tocsin replicas share the database, one leads and notifies
+    #: (docs/ha.md). Off: one tocsin per database, a second one stops at once.
+    replicas: bool = False
+    #: Replicas: how long a leader whose host vanished (no FIN) keeps the lease, about
+    #: (the server's TCP keepalives on the lease session give up on it after this).
+    lease_timeout: Duration = Duration(10)
 
     def __post_init__(self) -> None:
         if self.retention <= 0:
             raise field_error("retention", "must be greater than zero")
+        if not 3 <= self.lease_timeout <= 3600:
+            raise field_error("lease_timeout", "must be between 3s and 1h")
         if self.history_retention <= 0:
             raise field_error("history_retention", "must be greater than zero")
         if self.url is not None:

@@ -300,6 +300,27 @@ class Lifecycle:
             await self.publish(AlertResolved(at=now, alert=ended))
         return new
 
+    def adopt(self, stored: Incident, *, armed: bool) -> None:
+        """Replicas: an open incident another replica committed (``stored``, as the database
+        has it): held from now on if it is new here, and its ack or unack taken into the one
+        held; the escalation is armed or disarmed when ``armed`` (this replica leads). Each
+        read converges on the database's state."""
+        held = self.current.get(stored.fingerprint)
+        if stored.fingerprint in self.dirty or not stored.open:
+            return
+        if held is None or (held.id != stored.id and stored.fired_at > held.fired_at):
+            new = self.current[stored.fingerprint] = stored
+        elif held.id != stored.id or held.state == stored.state or not held.open:
+            return
+        else:
+            self.current[stored.fingerprint] = new = msgspec.structs.replace(
+                held, state=stored.state, acknowledged_at=stored.acknowledged_at,
+                acknowledged_by=stored.acknowledged_by, ack_note=stored.ack_note)
+        if armed and new.state == ACKNOWLEDGED:
+            self.escalations.disarm(new.fingerprint)
+        elif armed:
+            self.escalations.arm(new)
+
     async def _live(self, ref: str) -> Incident:
         inc = await self.find(ref)
         current = self.current.get(inc.fingerprint)

@@ -15,7 +15,9 @@ def store_at(where: StorageLocation, storage: StorageConfig | None = None) -> SQ
         # Imported here: asyncpg is only loaded by a tocsin that uses PostgreSQL.
         from tocsin.store.postgres import PostgresStore
 
-        return PostgresStore(where.target)
+        if storage is None or not storage.replicas:
+            return PostgresStore(where.target)
+        return PostgresStore(where.target, replicas=True, lease_timeout=float(storage.lease_timeout))
     from tocsin.store.sqlite import SQLiteStore
 
     if storage is None:

@@ -136,6 +136,33 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (name, key)
     );
     """,
+    # 3: the leader lease and its fencing epoch, and the replicas seen (tocsin.store.pglease).
+    """
+    CREATE TABLE leader_lease (
+        id integer PRIMARY KEY CHECK (id = 1),
+        epoch bigint NOT NULL,
+        holder text COLLATE "C" NOT NULL,
+        since double precision NOT NULL
+    );
+    INSERT INTO leader_lease (id, epoch, holder, since) VALUES (1, 0, '', 0);
+    CREATE TABLE replicas (
+        name text COLLATE "C" PRIMARY KEY,
+        address text COLLATE "C" NOT NULL,
+        config_hash text COLLATE "C" NOT NULL,
+        started_at double precision NOT NULL,
+        last_seen double precision NOT NULL
+    );
+    CREATE FUNCTION tocsin_fence(want bigint) RETURNS void LANGUAGE plpgsql AS $fence$
+    DECLARE held bigint;
+    BEGIN
+        SELECT epoch INTO held FROM leader_lease WHERE id = 1 FOR SHARE;
+        IF held IS DISTINCT FROM want THEN
+            RAISE EXCEPTION 'fenced: epoch % is not the leader''s, % is', want, held
+                USING ERRCODE = 'TF001';
+        END IF;
+    END
+    $fence$;
+    """,
 ]
 
 #: The columns of type ``bytea`` (bodies, and the JSON beside them).

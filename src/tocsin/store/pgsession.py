@@ -57,8 +57,11 @@ def session_name() -> str:
 class Session:
     """The store's own connection, holding :data:`INSTANCE_LOCK` while it is open."""
 
-    def __init__(self, url: str, *, connect_timeout: float, command_timeout: float) -> None:
+    def __init__(self, url: str, *, connect_timeout: float, command_timeout: float,
+                 lock: bool = True) -> None:
         self.url = url
+        #: Whether the session takes :data:`INSTANCE_LOCK` (not when replicas share the database).
+        self.lock = lock
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self._conn: asyncpg.Connection | None = None
@@ -68,7 +71,7 @@ class Session:
         conn = await asyncpg.connect(self.url, timeout=self.connect_timeout,
                                      server_settings={"application_name": session_name(), **KEEPALIVES})
         try:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", INSTANCE_LOCK,
+            if self.lock and not await conn.fetchval("SELECT pg_try_advisory_lock($1)", INSTANCE_LOCK,
                                        timeout=self.command_timeout):
                 holder = await conn.fetchval(_HOLDER, INSTANCE_LOCK, timeout=self.command_timeout)
                 raise Held(holder or "a session that just ended")

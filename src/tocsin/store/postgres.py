@@ -41,8 +41,9 @@ import asyncpg
 import structlog
 
 from tocsin.config.server import redact_url
-from tocsin.store import StorageError
+from tocsin.store import NflogEntry, StorageError, rows
 from tocsin.store.batching import GroupCommit
+from tocsin.store.pglease import FENCE_SQL, FENCED, Fenced, Lease
 from tocsin.store.pgschema import BYTEA_COLUMNS, IDENTITY_TABLES, migrate
 from tocsin.store.pgsession import Held, Session
 from tocsin.store.rows import TABLES, Op
@@ -181,7 +182,8 @@ class PostgresStore(SQLStore):
     NAMED_SQL = NAMED_SQL
     SHARED_SQL = SHARED_SQL
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, replicas: bool = False,
+                 lease_timeout: float = 10.0) -> None:
         self.url = url
         #: The URL without its password: for logs and messages.
         self.where = redact_url(url)
@@ -190,10 +192,28 @@ class PostgresStore(SQLStore):
         self._queue = GroupCommit(self._commit, slots=WRITE_SLOTS)
         self._down: str | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT)
+        #: Replicas share the database (a leader lease, no instance lock): see :meth:`lease`.
+        self.replicas = replicas
+        self.lease_timeout = lease_timeout
+        self._session = Session(url, connect_timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
+                                lock=not replicas)
         self.commits = 0
+        #: The leader's epoch, while this replica leads: each notification log write is
+        #: then fenced with it (:mod:`tocsin.store.pglease`). None: not fenced.
+        self.epoch: int | None = None
+        #: Called when a write is refused for its epoch (the replica steps down).
+        self.on_fenced: Callable[[], None] | None = None
         query = parse_qs(urlsplit(url).query)
         self._settings = {} if "application_name" in query else {"application_name": "tocsin"}
+
+    def lease(self) -> Lease | None:
+        """The leader lease of this replica, when replicas share the database (None: the
+        instance lock keeps to one tocsin, which leads)."""
+        if not self.replicas:
+            return None
+        return Lease(self.url, timeout=self.lease_timeout,
+                     connect_timeout=min(CONNECT_TIMEOUT, self.lease_timeout / 3),
+                     command_timeout=min(COMMAND_TIMEOUT, self.lease_timeout / 3))
 
     # -- opening and closing ------------------------------------------------------
 
@@ -330,6 +350,13 @@ class PostgresStore(SQLStore):
                 ops = _cleaned(ops)
             except StorageError:
                 raise
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == FENCED:
+                    log.warning("write refused: another replica leads now", error=str(exc))
+                    if self.on_fenced is not None:
+                        self.on_fenced()
+                    raise Fenced(f"not recorded: {exc}") from None
+                raise await self._error("write", exc) from None
             except Exception as exc:
                 raise await self._error("write", exc) from None
             else:
@@ -363,6 +390,14 @@ class PostgresStore(SQLStore):
                 with contextlib.suppress(Exception):
                     await tx.rollback()
                 raise
+
+    async def save_nflog(self, entry: NflogEntry) -> None:
+        """The notification log entry, fenced with :attr:`epoch` when it is set."""
+        if self.epoch is None:
+            await super().save_nflog(entry)
+        else:
+            await self._write([(FENCE_SQL, (self.epoch,), False),
+                               (rows.NFLOG_SQL, rows.nflog_row(entry), False)])
 
     # -- reads ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ ARGS = {
     "alerts resolve": ["01a2"], "escalations list": [], "stats": [],
     "remediations list": [], "remediations approve": ["r1"], "remediations reject": ["r1"],
     "heartbeats list": [], "heartbeats beat": ["backup"],
+    "cluster status": [],
 }
 
 

@@ -67,8 +67,11 @@ async def get_groups(request: web.Request) -> web.Response:
 
 async def get_status(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
+    # Replicas on PostgreSQL: the replicas seen lately, as Alertmanager lists its peers.
+    cluster = await rt.leadership.cluster() if rt.leadership is not None \
+        else {"status": "disabled", "peers": []}
     return json_response({
-        "cluster": {"status": "disabled", "peers": []},
+        "cluster": cluster,
         # ``version`` is the Alertmanager API tocsin speaks (amtool warns when its major and
         # minor differ from its own); tocsin's own version is in ``revision``.
         "versionInfo": {

@@ -1,0 +1,167 @@
+"""Replicas on one PostgreSQL database (``storage.replicas``): who leads, and keeping warm.
+
+Every replica serves the API and commits what it accepts. One at a time leads: it alone
+runs the runtime's loops (group timers and flushes, notifications, escalations,
+remediations, retention). A follower tries for the lease every :data:`INTERVAL` seconds;
+when it takes it, it loads the state from the database and starts the loops
+(``Runtime.lead``), fencing its notification log writes with its epoch.
+
+A leader that finds it lost the lease (its lease session gone, or the epoch moved on)
+stops at once (:data:`EXIT_DEPOSED`), without draining: draining would flush groups that
+the new leader now owns. Its supervisor starts it again, as a follower.
+
+Every replica reads the alerts and silences from the database every :data:`SYNC_INTERVAL`
+seconds, so what another replica accepted is routed by the leader, and served by every
+replica, within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+from prometheus_client import Gauge
+
+from tocsin.store.pglease import Lease
+
+__all__ = ["EXIT_DEPOSED", "INTERVAL", "SYNC_INTERVAL", "Leadership", "config_hash"]
+
+log = structlog.get_logger("tocsin.lease")
+
+#: Seconds between a follower's tries for the lease, and a leader's checks that it holds it.
+INTERVAL = 1.0
+#: Seconds between two reads of the alerts and silences others committed.
+SYNC_INTERVAL = 0.5
+#: Replicas last seen longer ago than this are not listed among the peers.
+SEEN_WITHIN = 10.0
+#: The exit status of a leader that lost the lease.
+EXIT_DEPOSED = 3
+
+
+def config_hash(text: str) -> str:
+    """A short hash of the config file's text, to compare replicas' configs."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _exit() -> None:
+    log.error("this replica lost the leader lease: stopping at once, without draining "
+              "(the new leader owns the groups); start it again to follow", status=EXIT_DEPOSED)
+    os._exit(EXIT_DEPOSED)
+
+
+class Replica(Protocol):
+    """What of the runtime the lease loop uses (the runtime, without importing it)."""
+
+    config: Any
+    metrics: Any
+    store: Any
+    alerts: Any
+    silences: Any
+    inhibitor: Any
+    dispatcher: Any
+    lifecycle: Any
+    leading: bool
+
+    async def lead(self) -> None: ...
+
+
+class Leadership:
+    """The lease loop and the sync loop of one runtime."""
+
+    def __init__(self, runtime: Replica, lease: Lease, *, address: str,
+                 deposed: Callable[[], None] = _exit) -> None:
+        self.runtime = runtime
+        self.lease = lease
+        self.address = address
+        self.deposed = deposed
+        self.started_at = time.time()
+        self.led = False
+        runtime.store.on_fenced = self._fenced
+        registry = runtime.metrics.registry
+        Gauge("tocsin_leader", "1 while this replica leads (notifies), else 0.",
+              registry=registry).set_function(lambda: 1.0 if self.lease.leading else 0.0)
+        Gauge("tocsin_leader_epoch", "The epoch of this replica's leadership (0 while it follows).",
+              registry=registry).set_function(lambda: float(self.lease.epoch or 0))
+        Gauge("tocsin_leader_lease_age_seconds", "Seconds since this replica took the lease (0: follows).",
+              registry=registry).set_function(
+                  lambda: time.time() - self.lease.since if self.lease.since is not None else 0.0)
+        Gauge("tocsin_database_latency_seconds", "The last round trip to the database on the lease session.",
+              registry=registry).set_function(lambda: self.lease.latency or 0.0)
+
+    async def run(self) -> None:
+        """Try for the lease, or check it is still held, every :data:`INTERVAL` seconds."""
+        while True:
+            await self.step()
+            await asyncio.sleep(INTERVAL)
+
+    async def step(self) -> None:
+        try:
+            digest = config_hash(self.runtime.config.original)
+            await self.lease.register(self.address, digest, self.started_at)
+            leading = await self.lease.try_lead()
+        except Exception as exc:
+            log.warning("the leader lease cannot be checked", error=str(exc))
+            leading = self.lease.leading
+        if self.led and not leading:
+            self.runtime.store.epoch = None
+            self.deposed()
+            return
+        if leading and not self.led:
+            self.led = True
+            log.info("this replica leads", epoch=self.lease.epoch)
+            self.runtime.store.epoch = self.lease.epoch
+            await self.runtime.lead()
+
+    def _fenced(self) -> None:
+        """A notification log write was refused: another replica leads."""
+        if self.led:
+            self.lease.drop()
+            self.runtime.store.epoch = None
+            self.deposed()
+
+    async def cluster(self) -> dict[str, Any]:
+        """``cluster`` of ``/api/v2/status``, in Alertmanager's shape (``name``, ``status``,
+        ``peers`` of ``name`` and ``address``), with the leader, its epoch, and each peer's
+        config hash and whether it differs from the leader's."""
+        try:
+            epoch, holder, since = await self.lease.current()
+            seen = await self.lease.replicas(SEEN_WITHIN)
+        except Exception as exc:
+            return {"name": self.lease.name, "status": "settling", "peers": [], "error": str(exc)}
+        leader_hash = next((r.config_hash for r in seen if r.name == holder), None)
+        peers = [{"name": r.name, "address": r.address, "configHash": r.config_hash,
+                  "lastSeen": r.last_seen, "leader": r.name == holder,
+                  "configDiffers": leader_hash is not None and r.config_hash != leader_hash}
+                 for r in seen]
+        return {"name": self.lease.name, "status": "ready", "peers": peers, "leader": holder,
+                "epoch": epoch, "leaderSince": since}
+
+    async def sync(self) -> None:
+        """Read what other replicas committed, every :data:`SYNC_INTERVAL` seconds."""
+        while True:
+            await asyncio.sleep(SYNC_INTERVAL)
+            try:
+                await self.catch_up()
+            except Exception as exc:
+                log.warning("reading the shared state failed", error=str(exc))
+
+    async def catch_up(self) -> None:
+        """Take in the alerts, silences, acks and unacks other replicas committed; the
+        leader routes the alerts that changed."""
+        rt = self.runtime
+        rt.silences.load(await rt.store.load_silences())
+        for incident in await rt.store.load_open_incidents():
+            rt.lifecycle.adopt(incident, armed=rt.leading)
+        for alert in await rt.store.load_alerts():
+            # Same, or changed here and not written yet (a re-post's later end): ours is newer.
+            if alert.fingerprint in rt.alerts.dirty or rt.alerts.get(alert.fingerprint) == alert:
+                continue
+            rt.alerts.set(alert)
+            rt.inhibitor.observe(alert)
+            if rt.leading:
+                rt.dispatcher.process(alert)

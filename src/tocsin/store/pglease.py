@@ -1,0 +1,172 @@
+"""The leader lease of replicas sharing one PostgreSQL database, and its fencing epoch.
+
+Several tocsin processes may share a database; one of them at a time leads (it alone
+should flush groups and notify). The lease is a session-level advisory lock
+(:data:`LEADER_LOCK`) on a connection of the lease's own: PostgreSQL lets go of it when
+that session ends, at a stop, when the process dies (``kill -9`` too: the kernel closes
+its socket) and when the server's keepalives find the host gone. A replica that takes
+the lock bumps the epoch in the one row of ``leader_lease``: the epoch only grows, and
+each leadership has its own.
+
+Fencing: a write that records a notification runs ``tocsin_fence(epoch)`` first, in the
+same transaction. The function locks the lease row (``FOR SHARE``) and raises
+:data:`FENCED` unless the row's epoch is the writer's. A leader that was paused or cut
+off while another took over finds its write refused (:class:`Fenced`), and a new leader's
+epoch bump waits for a fenced write under way to commit, so the two never interleave.
+
+The lease also keeps ``replicas``: each replica's name, address, config hash and when it
+was last seen, for ``/api/v2/status`` and ``tocsin cluster status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from tocsin.store import StorageError
+from tocsin.store.pgsession import session_name
+
+__all__ = ["FENCED", "FENCE_SQL", "LEADER_LOCK", "Fenced", "Lease", "Replica", "keepalives"]
+
+#: The advisory lock key of the leader ('lead' in ASCII).
+LEADER_LOCK = 0x6C656164
+#: The SQLSTATE ``tocsin_fence`` raises when the epoch is not the leader's.
+FENCED = "TF001"
+#: The statement that guards a write with the writer's epoch (``?``: the epoch).
+FENCE_SQL = "SELECT tocsin_fence(?)"
+
+_TAKE = """
+UPDATE leader_lease SET epoch = epoch + 1, holder = $1, since = $2 WHERE id = 1 RETURNING epoch
+"""
+_REGISTER = """
+INSERT INTO replicas (name, address, config_hash, started_at, last_seen) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, config_hash = EXCLUDED.config_hash,
+    last_seen = EXCLUDED.last_seen
+"""
+
+
+def keepalives(timeout: float) -> dict[str, str]:
+    """The server's TCP keepalives that end a vanished peer's session after about
+    ``timeout`` seconds: silent for half of it, then three probes in the rest."""
+    idle = max(1, int(timeout / 2))
+    interval = max(1, int((timeout - idle) / 3))
+    return {"tcp_keepalives_idle": str(idle), "tcp_keepalives_interval": str(interval),
+            "tcp_keepalives_count": "3"}
+
+
+class Fenced(StorageError):
+    """A write carried an epoch that is no longer the leader's: it was not made."""
+
+
+class Replica(msgspec.Struct, frozen=True, kw_only=True):
+    """A replica as registered: what ``/api/v2/status`` lists among the peers."""
+
+    name: str
+    address: str
+    config_hash: str
+    started_at: float
+    last_seen: float
+
+
+class Lease:
+    """This replica's hold on the leader lease, on a session of its own."""
+
+    def __init__(self, url: str, *, name: str | None = None, timeout: float = 10.0,
+                 connect_timeout: float = 5.0, command_timeout: float = 5.0) -> None:
+        self.url = url
+        #: The server's keepalives give up on a vanished holder after about this.
+        self.keepalives = keepalives(timeout)
+        self.name = name or session_name()
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        #: The epoch of this replica's leadership, or None while it follows.
+        self.epoch: int | None = None
+        #: ``time.time()`` when this replica took the lease.
+        self.since: float | None = None
+        #: The last round trip to the server on the lease's session, in seconds.
+        self.latency: float | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._busy = asyncio.Lock()  # one statement at a time on the session
+
+    @property
+    def leading(self) -> bool:
+        return self.epoch is not None
+
+    async def _session(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self.drop()
+            self._conn = await asyncpg.connect(
+                self.url, timeout=self.connect_timeout,
+                server_settings={"application_name": f"{self.name} (lease)"[:63], **self.keepalives})
+        return self._conn
+
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        """``sql`` on the session, by the connection's ``method`` (fetchval, fetchrow...)."""
+        async with self._busy:
+            conn = await self._session()
+            began = time.monotonic()
+            try:
+                value = await getattr(conn, method)(sql, *args, timeout=self.command_timeout)
+            except BaseException:
+                self.drop()  # whatever the session held is given up with it
+                raise
+            self.latency = time.monotonic() - began
+            return value
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchval", sql, *args)
+
+    async def try_lead(self) -> bool:
+        """Lead if the lease is free (a new, larger epoch), or go on leading; False while
+        another replica leads. Raises what reaching the server raised (and then follows)."""
+        if self.epoch is not None:
+            return await self.check()
+        if not await self._fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+            return False
+        now = time.time()
+        self.epoch = int(await self._fetchval(_TAKE, self.name, now))
+        self.since = now
+        return True
+
+    async def check(self) -> bool:
+        """Whether this replica still leads: its session is open and the lease row still
+        has its epoch. A replica that finds it does not lets go (and follows)."""
+        if self.epoch is None:
+            return False
+        if self._conn is None or self._conn.is_closed():
+            self.drop()
+            return False
+        held = await self._fetchval("SELECT epoch FROM leader_lease WHERE id = 1")
+        if held != self.epoch:
+            self.drop()
+            return False
+        return True
+
+    async def current(self) -> tuple[int, str, float]:
+        """The lease row: the latest epoch, who took it, and when."""
+        row = await self._run("fetchrow", "SELECT epoch, holder, since FROM leader_lease WHERE id = 1")
+        return int(row[0]), str(row[1]), float(row[2])
+
+    async def register(self, address: str, config_hash: str, started_at: float) -> None:
+        """Record this replica as seen now."""
+        await self._run("execute", _REGISTER, self.name, address, config_hash, started_at, time.time())
+
+    async def replicas(self, seen_within: float) -> list[Replica]:
+        """The replicas seen in the last ``seen_within`` seconds, by name."""
+        rows: Sequence[Any] = await self._run(
+            "fetch", "SELECT name, address, config_hash, started_at, last_seen FROM replicas "
+            "WHERE last_seen >= $1 ORDER BY name", time.time() - seen_within)
+        return [Replica(name=r[0], address=r[1], config_hash=r[2], started_at=r[3], last_seen=r[4])
+                for r in rows]
+
+    def drop(self) -> None:
+        """End the session, and so the leadership (another replica may take it)."""
+        self.epoch = self.since = None
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None
