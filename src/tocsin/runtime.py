@@ -223,8 +223,7 @@ class Runtime:
         self.heartbeats.start()
         self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
-        # Retention sweeps: a first one soon after start (a daemon restarted more often
-        # than the period still prunes), then at least twice per retention period.
+        # Retention sweeps: one soon after start, then at least twice per retention period.
         for longest, sweep in ((NFLOG_GC_INTERVAL, self._nflog_gc), (SILENCE_GC_INTERVAL, self._silence_gc)):
             first = min(FIRST_SWEEP, self._sweep_period(longest))
             self.scheduler.call_later(first, self._every, longest, sweep, True)
@@ -381,8 +380,7 @@ class Runtime:
         return reasons
 
     async def notify(self, n: Notification) -> bool:
-        # Each on its own: one raising, even synchronously, must not keep the others
-        # (the built-in delivery among them) from running.
+        # Each on its own: one raising must not keep the others (delivery among them) from running.
         calls = call_impls(self.hooks.hook.tocsin_notify, runtime=self.facade, notification=n)
         results = [r for _, r in calls]
         outcomes = await asyncio.gather(*(_answer(r) for r in results), return_exceptions=True)

@@ -28,15 +28,14 @@ from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler, TimerWheel
 from tocsin.dispatch.route import Route
+from tocsin.incidents import references
 from tocsin.incidents.escalation import Escalations
 from tocsin.incidents.plan import (
     ACKNOWLEDGED,
     FIRING,
-    ID_LENGTH,
     RESOLVED,
     HistoryEvent,
     Incident,
-    IncidentAmbiguous,
     IncidentConflict,
     IncidentNotFound,
     Plan,
@@ -44,21 +43,13 @@ from tocsin.incidents.plan import (
     resolved,
 )
 from tocsin.incidents.policy import EscalationPolicy
+from tocsin.incidents.references import CANDIDATES, MIN_REF, REF_LENGTH
 from tocsin.incidents.worsening import worsened
 from tocsin.store import StorageError, Store
 
 __all__ = ["CANDIDATES", "MIN_REF", "REF_LENGTH", "Lifecycle"]
 
 log = structlog.get_logger("tocsin.incidents.lifecycle")
-
-#: The fewest characters a short reference to an incident may have.
-MIN_REF = 4
-#: The fewest characters of its id's end an incident's short reference shows (ids
-#: start with their creation time, so their ends tell them apart).
-REF_LENGTH = 8
-#: How many of the incidents an ambiguous reference names are given back.
-CANDIDATES = 10
-_HEX = "0123456789abcdef"
 
 
 class Lifecycle:
@@ -136,42 +127,12 @@ class Lifecycle:
         return self.current.get(fingerprint)
 
     async def find(self, ref: str) -> Incident:
-        """An incident by id, the latest incident of a fingerprint, or the one incident a
-        short reference names: at least :data:`MIN_REF` hex digits that start or end its
-        id, or start its fingerprint. :class:`IncidentAmbiguous` when it names several."""
-        inc = self.current.get(ref)
-        if inc is not None:
-            return inc
-        for inc in self.current.values():
-            if inc.id == ref:
-                return inc
-        found = await self.store.get_incident(ref) or await self.store.latest_incident(ref)
-        if found is not None:
-            return found
-        short = ref.lower()
-        if MIN_REF <= len(short) < ID_LENGTH and not short.strip(_HEX):
-            count, named = await self.store.incidents_named(short, CANDIDATES)
-            if count == 1:
-                return named[0]
-            if count > 1:
-                raise IncidentAmbiguous(ref, count, named)
-        raise IncidentNotFound(ref)
+        """An incident by id, fingerprint or short reference (:func:`references.find`)."""
+        return await references.find(self.current, self.store, ref)
 
     async def short_refs(self, ids: Iterable[str]) -> dict[str, str]:
-        """Each id's shortest end, :data:`REF_LENGTH` hex digits or more, that
-        :meth:`find` reads as that incident alone (when asked: a later incident may share
-        it; :meth:`find` then says so)."""
-        out: dict[str, str] = {}
-        pending = set(ids)
-        length = REF_LENGTH
-        while pending and length < ID_LENGTH:
-            shared = await self.store.shared_refs(sorted({i[-length:] for i in pending}), length)
-            for i in [i for i in pending if i[-length:] not in shared]:
-                out[i] = i[-length:]
-                pending.discard(i)
-            length += 4
-        out.update((i, i) for i in pending)
-        return out
+        """Each id's short reference (:func:`references.short_refs`)."""
+        return await references.short_refs(self.store, ids)
 
     def acknowledged(self, fingerprints: Iterable[str]) -> bool:
         """Whether every one of these alerts is acknowledged (and there is one)."""
