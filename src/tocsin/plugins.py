@@ -75,10 +75,15 @@ class PluginManager(pluggy.PluginManager):
             n.strip() for n in os.environ.get("TOCSIN_DISABLE_PLUGINS", "").split(",") if n.strip()
         }
         added: list[str] = []
+        # A distribution's name and version, read once: each read parses its metadata,
+        # and tocsin's own entry points are thirty.
+        named: dict[int, tuple[str | None, str | None]] = {}
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in disabled or self.has_plugin(ep.name):
                 continue
-            info = self._load(ep, reloading)
+            if id(ep.dist) not in named:
+                named[id(ep.dist)] = (ep.dist.name, ep.dist.version) if ep.dist is not None else (None, None)
+            info = self._load(ep, reloading, *named[id(ep.dist)])
             if info.loaded:
                 added.append(ep.name)
             self._remember(info)
@@ -92,9 +97,7 @@ class PluginManager(pluggy.PluginManager):
                 return
         self.infos.append(info)
 
-    def _load(self, ep: EntryPoint, reloading: bool) -> PluginInfo:
-        dist = ep.dist.name if ep.dist is not None else None
-        version = ep.dist.version if ep.dist is not None else None
+    def _load(self, ep: EntryPoint, reloading: bool, dist: str | None, version: str | None) -> PluginInfo:
         try:
             self.register(ep.load(), name=ep.name)
         except Exception as exc:  # a broken plugin must not stop the daemon
