@@ -34,7 +34,7 @@ from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler
 from tocsin.core.tasks import Background
-from tocsin.dispatch.dispatcher import Dispatcher
+from tocsin.dispatch.dispatcher import Dispatcher, route_queued
 from tocsin.dispatch.route import Route
 from tocsin.incidents.heartbeats import Heartbeats
 from tocsin.incidents.lifecycle import Lifecycle
@@ -334,14 +334,11 @@ class Runtime:
     # -- loops ----------------------------------------------------------------------------
 
     async def _dispatch_loop(self, sub: Subscription) -> None:
-        pacer = Pacer()  # thousands of alerts queued by one ingest: other work goes on meanwhile
-        async for event in sub:
-            try:
-                self.inhibitor.observe(event.alert)  # type: ignore[attr-defined]
-                self.dispatcher.process(event.alert)  # type: ignore[attr-defined]
-            except Exception:
-                log.exception("routing failed", fingerprint=event.alert.fingerprint)  # type: ignore[attr-defined]
-            await pacer.tick()
+        await route_queued(sub, self._route_alert)
+
+    def _route_alert(self, alert: Alert) -> None:
+        self.inhibitor.observe(alert)
+        self.dispatcher.process(alert)
 
     def _start_observers(self) -> None:
         """The observers' loop, once a plugin observes (at start, or a plugin loaded at a reload)."""

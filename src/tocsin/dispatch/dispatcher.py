@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from tocsin.core.alerts import AlertState
+from tocsin.core.bus import Subscription
 from tocsin.core.clock import Clock
 from tocsin.core.events import Event, GroupFlushed
 from tocsin.core.models import Alert, Notification, sort_key
@@ -265,3 +266,26 @@ class Dispatcher:
         self.groups.clear()
         for alert in self.alerts:
             self.process(alert)
+
+
+#: Alerts routed at most between two chances for the rest of the daemon to run.
+DISPATCH_RUN = 256
+
+
+async def route_queued(sub: Subscription, route: Callable[[Alert], None]) -> None:
+    """Route each alert event of ``sub`` with ``route``, for as long as it runs. What one
+    POST queued is routed before a flush it made due runs (a group of alerts older than
+    group_wait flushes at once, with all of them, as in Alertmanager); a longer queue
+    hands the loop back every :data:`DISPATCH_RUN` alerts, when its turn is up."""
+    pacer = Pacer()
+    run = 0
+    async for event in sub:
+        alert: Alert = event.alert  # type: ignore[attr-defined]
+        try:
+            route(alert)
+        except Exception:
+            log.exception("routing failed", fingerprint=alert.fingerprint)
+        run += 1
+        if run >= DISPATCH_RUN or not sub.depth():
+            run = 0
+            await pacer.tick()
