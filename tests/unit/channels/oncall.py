@@ -3,11 +3,13 @@ of one integration, and the alerts they post."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tocsin.core.timefmt import format_ts
 from tocsin.runtime import Runtime
-from tocsin.testing import advance, post
+from tocsin.testing import RecordingServer, advance, post
 
 EXTERNAL = "http://tocsin.example:9095"
 
@@ -69,3 +71,19 @@ FIRING_LIST = (
     "Labels:\n - alertname = Disk\n - instance = b\n - job = node\n - severity = critical\n"
     "Annotations:\n - summary = disk full\nSource: http://prom:9090/graph?b\n"
 )
+
+
+@asynccontextmanager
+async def checked_service(body: bytes, problems: Callable[[RecordingServer.Request], list[str]],
+                          status: int = 200) -> AsyncIterator[RecordingServer]:
+    """A fake service on 127.0.0.1 answering ``status`` and ``body``; when the block ends,
+    every request it got is checked with ``problems`` (the provider's documented API)."""
+    server = RecordingServer()
+    server.status, server.body = status, body
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+    bad = [(r, p) for r in server.requests if (p := problems(r))]
+    assert not bad, bad

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.channels.oncall import EXTERNAL, FIRING_LIST, config, fire, resolve
+from tests.unit.channels.oncall import EXTERNAL, FIRING_LIST, checked_service, config, fire, resolve
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.testing import (
     ConfigError,
@@ -80,14 +80,10 @@ def problems(req: RecordingServer.Request, key: str = KEY) -> list[str]:
 
 @pytest.fixture
 async def opsgenie():
-    server = RecordingServer()
-    server.status = 202
-    server.body = b'{"result": "Request will be processed", "took": 0.1, "requestId": "x"}'
-    await server.start()
-    yield server
-    await server.stop()
-    bad = [(r, p) for r in server.requests if (p := problems(r, r.headers.get("Authorization", "")[9:]))]
-    assert not bad, bad
+    async with checked_service(b'{"result": "Request will be processed", "took": 0.1, "requestId": "x"}',
+                               lambda r: problems(r, r.headers.get("Authorization", "")[9:]),
+                               status=202) as server:
+        yield server
 
 
 def og(server: RecordingServer, entry: str = "", *, key: str | None = KEY, **kw: Any) -> str:

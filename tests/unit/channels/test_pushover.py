@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tests.unit.channels.oncall import EXTERNAL, FIRING_LIST, config, fire, resolve
+from tests.unit.channels.oncall import EXTERNAL, FIRING_LIST, checked_service, config, fire, resolve
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.testing import (
     ConfigError,
@@ -60,13 +60,9 @@ def problems(req: RecordingServer.Request) -> list[str]:
 
 @pytest.fixture
 async def pushover():
-    server = RecordingServer()
-    server.body = b'{"status": 1, "request": "647d2300-702c-4b38-8b2f-d56326ae460b"}'
-    await server.start()
-    yield server
-    await server.stop()
-    bad = [(r, p) for r in server.requests if (p := problems(r))]
-    assert not bad, bad
+    async with checked_service(b'{"status": 1, "request": "647d2300-702c-4b38-8b2f-d56326ae460b"}',
+                               problems) as server:
+        yield server
 
 
 def po(server: RecordingServer, entry: str = "", **kw: Any) -> str:

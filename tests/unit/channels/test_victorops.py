@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.channels.oncall import FIRING_LIST, config, fire, resolve
+from tests.unit.channels.oncall import FIRING_LIST, checked_service, config, fire, resolve
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.testing import (
     ConfigError,
@@ -48,13 +48,8 @@ def problems(req: RecordingServer.Request) -> list[str]:
 
 @pytest.fixture
 async def victorops():
-    server = RecordingServer()
-    server.body = b'{"result": "success", "entity_id": "x"}'
-    await server.start()
-    yield server
-    await server.stop()
-    bad = [(r, p) for r in server.requests if (p := problems(r))]
-    assert not bad, bad
+    async with checked_service(b'{"result": "success", "entity_id": "x"}', problems) as server:
+        yield server
 
 
 def vo(server: RecordingServer, entry: str = "", *, key: str | None = KEY, **kw: Any) -> str:
