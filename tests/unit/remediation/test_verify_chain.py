@@ -99,6 +99,9 @@ async def test_an_ineffective_run_runs_the_next_step_of_its_chain_then_escalates
         assert await history_states(client) == [
             ("restart", "running"), ("restart", "succeeded"), ("restart", "ineffective"),
             ("failover", "running"), ("failover", "succeeded"), ("failover", "ineffective")]
+        stats = await (await client.get("/api/tocsin/v1/stats?days=1")).json()
+        assert [(r["remediation"], r["runs"], r["succeeded"], r["resolved_in_window"], r["ineffective"])
+                for r in stats["remediations"]] == [("failover", 1, 1, 0, 1), ("restart", 1, 1, 0, 1)]
 
 
 async def test_a_chain_step_that_fails_escalates_at_once(tmp_path, server):
@@ -193,6 +196,10 @@ async def test_a_verification_under_way_is_judged_resolved_after_a_restart(tmp_p
         [run] = await runs(client)
         assert run["verdict"] == "resolved"
         assert not paged(server)
+        stats = await (await client.get("/api/tocsin/v1/stats?days=1")).json()
+        [restart] = stats["remediations"]
+        assert (restart["resolved_in_window"], restart["resolved_after"]) == (1, 1)
+        assert restart["median_time_to_resolve"] is not None
 
 
 def test_then_errors_name_the_field():
