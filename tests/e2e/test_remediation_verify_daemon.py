@@ -48,7 +48,7 @@ remediations:
   - name: fail-over
     kind: command
     argv: ["{script}", "failover"]
-    verify: {{within: 2s}}
+    verify: {{within: 3s}}
 """
 
 
