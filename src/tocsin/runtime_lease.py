@@ -10,9 +10,10 @@ A leader that finds it lost the lease (its lease session gone, or the epoch move
 stops at once (:data:`EXIT_DEPOSED`), without draining: draining would flush groups that
 the new leader now owns. Its supervisor starts it again, as a follower.
 
-Every replica reads the alerts and silences from the database every :data:`SYNC_INTERVAL`
-seconds, so what another replica accepted is routed by the leader, and served by every
-replica, within about a second.
+Every replica listens for the rows of alerts, silences and incidents other replicas
+commit (:mod:`tocsin.store.pgfeed`, LISTEN/NOTIFY) and reads each one as soon as it is
+committed: what another replica accepted is routed by the leader, an ack or a silence
+takes effect there, and every replica serves it, a few milliseconds later.
 """
 
 from __future__ import annotations
@@ -27,16 +28,15 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import Gauge
 
+from tocsin.store.pgfeed import Changes
 from tocsin.store.pglease import Lease
 
-__all__ = ["EXIT_DEPOSED", "INTERVAL", "SYNC_INTERVAL", "Leadership", "config_hash"]
+__all__ = ["EXIT_DEPOSED", "INTERVAL", "Leadership", "config_hash"]
 
 log = structlog.get_logger("tocsin.lease")
 
 #: Seconds between a follower's tries for the lease, and a leader's checks that it holds it.
 INTERVAL = 1.0
-#: Seconds between two reads of the alerts and silences others committed.
-SYNC_INTERVAL = 0.5
 #: Replicas last seen longer ago than this are not listed among the peers.
 SEEN_WITHIN = 10.0
 #: The exit status of a leader that lost the lease.
@@ -142,22 +142,28 @@ class Leadership:
                 "epoch": epoch, "leaderSince": since}
 
     async def sync(self) -> None:
-        """Read what other replicas committed, every :data:`SYNC_INTERVAL` seconds."""
-        while True:
-            await asyncio.sleep(SYNC_INTERVAL)
-            try:
-                await self.catch_up()
-            except Exception as exc:
-                log.warning("reading the shared state failed", error=str(exc))
+        """Take in what other replicas commit, as the change feed reports it (a whole read
+        each time the feed's session opens)."""
+        feed = self.runtime.store.feed()
+        await feed.run(self.catch_up, self.apply)
 
     async def catch_up(self) -> None:
+        """Take in every alert, silence, ack and unack the database holds: when the change
+        feed's session opens (what was committed meanwhile is not notified)."""
+        rt = self.runtime
+        self.apply(Changes(alerts=await rt.store.load_alerts(),
+                           incidents=await rt.store.load_open_incidents(),
+                           silences=await rt.store.load_silences()))
+
+    def apply(self, changes: Changes) -> None:
         """Take in the alerts, silences, acks and unacks other replicas committed; the
         leader routes the alerts that changed."""
         rt = self.runtime
-        rt.silences.load(await rt.store.load_silences())
-        for incident in await rt.store.load_open_incidents():
+        if changes.silences is not None:
+            rt.silences.load(changes.silences)
+        for incident in changes.incidents:
             rt.lifecycle.adopt(incident, armed=rt.leading)
-        for alert in await rt.store.load_alerts():
+        for alert in changes.alerts:
             # Same, or changed here and not written yet (a re-post's later end): ours is newer.
             if alert.fingerprint in rt.alerts.dirty or rt.alerts.get(alert.fingerprint) == alert:
                 continue
@@ -165,3 +171,6 @@ class Leadership:
             rt.inhibitor.observe(alert)
             if rt.leading:
                 rt.dispatcher.process(alert)
+        if not rt.leading:  # the leader forgot them (resolved, past retention): so does a follower
+            for fingerprint in changes.gone:
+                rt.alerts.delete(fingerprint)
