@@ -81,6 +81,9 @@ class Leadership:
         self.deposed = deposed
         self.started_at = time.time()
         self.led = False
+        #: Alerts others committed while this replica was taking over (loading the state,
+        #: starting the loops): routed once it leads.
+        self.taking_over: list[str] = []
         runtime.store.on_fenced = self._fenced
         registry = runtime.metrics.registry
         Gauge("tocsin_leader", "1 while this replica leads (notifies), else 0.",
@@ -116,6 +119,11 @@ class Leadership:
             log.info("this replica leads", epoch=self.lease.epoch)
             self.runtime.store.epoch = self.lease.epoch
             await self.runtime.lead()
+            # What came in after lead() routed what it held is routed now.
+            for fingerprint in self.taking_over:
+                if (alert := self.runtime.alerts.get(fingerprint)) is not None:
+                    self.runtime.dispatcher.process(alert)
+            self.taking_over.clear()
 
     def _fenced(self) -> None:
         """A notification log write was refused: another replica leads."""
@@ -171,6 +179,8 @@ class Leadership:
             rt.inhibitor.observe(alert)
             if rt.leading:
                 rt.dispatcher.process(alert)
+            elif self.led:  # taking over: lead() may have routed what it holds already
+                self.taking_over.append(alert.fingerprint)
         if not rt.leading:  # the leader forgot them (resolved, past retention): so does a follower
             for fingerprint in changes.gone:
                 rt.alerts.delete(fingerprint)
