@@ -81,6 +81,8 @@ class Leadership:
         self.deposed = deposed
         self.started_at = time.time()
         self.led = False
+        #: The last try for the lease, or check of it, could not reach the database.
+        self.unchecked = False
         #: Alerts others committed while this replica was taking over (loading the state,
         #: starting the loops): routed once it leads.
         self.taking_over: list[str] = []
@@ -108,8 +110,15 @@ class Leadership:
             await self.lease.register(self.address, digest, self.started_at)
             leading = await self.lease.try_lead()
         except Exception as exc:
-            log.warning("the leader lease cannot be checked", error=str(exc))
+            if not self.unchecked:  # logged once an outage: it is tried again every second
+                log.warning("the leader lease cannot be checked; a leader stays in doubt until "
+                            "it reaches the database", error=str(exc), leading=self.lease.leading)
+            self.unchecked = True
             leading = self.lease.leading
+        else:
+            if self.unchecked:
+                log.info("the leader lease is checked again", leading=leading)
+            self.unchecked = False
         if self.led and not leading:
             self.runtime.store.epoch = None
             self.deposed()

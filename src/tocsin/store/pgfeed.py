@@ -75,6 +75,7 @@ class Feed:
         self._pending: dict[str, set[str]] = {"alerts": set(), "incidents": set(), "silences": set()}
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
+        self._failing = False  # the session was lost, and not opened again yet (logged once)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         found = parse(payload)
@@ -98,7 +99,10 @@ class Feed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("the change feed was lost; listening again", error=str(exc) or type(exc).__name__)
+                if not self._failing:
+                    log.warning("the change feed was lost; listening again every second",
+                                error=str(exc) or type(exc).__name__)
+                self._failing = True
             finally:
                 self._drop()
             await asyncio.sleep(RETRY_INTERVAL)
@@ -113,6 +117,9 @@ class Feed:
         for keys in self._pending.values():
             keys.clear()
         await resync()  # what was committed before the LISTEN, or while the session was down
+        if self._failing:
+            log.info("the change feed listens again")
+            self._failing = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), CHECK_INTERVAL)
