@@ -11,6 +11,7 @@ from aiohttp.typedefs import Middleware
 from tocsin.core.hooks import call_impls
 from tocsin.core.routes import HTTPRoute, RouteTable
 from tocsin.runtime import Runtime
+from tocsin.store import StorageError
 from tocsin.web import amwebhook, auth, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import errors as amv2_errors
@@ -33,9 +34,14 @@ BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]):
-    """Errors raised by aiohttp itself (404, 405, 413) answer in the API's JSON shape."""
+    """Errors raised by aiohttp itself (404, 405, 413) answer in the API's JSON shape; so
+    does a read the database could not answer (503, with the reason: it cannot be reached)."""
     try:
         return await handler(request)
+    except StorageError as exc:
+        if request.path.startswith(amv2_errors.PREFIX):
+            return amv2_errors.coded_error(503, str(exc))
+        return json_error(503, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
