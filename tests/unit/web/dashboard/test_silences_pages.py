@@ -213,3 +213,25 @@ async def test_csrf_and_roles_on_silences(tmp_path):
         ).status == 403
         assert sil.state(rt.clock.now()) == "active"
         assert rt.silences.get(sil.id).state(rt.clock.now()) == "active"
+
+
+async def test_the_slack_silence_link_lands_on_the_form_prefilled(tmp_path):
+    from urllib.parse import urlsplit
+
+    from tocsin.channels.slack.render import silence_url
+
+    labels = {"alertname": "DiskFull", "instance": 'db "1"', "path": "C:\\data"}
+    link = silence_url("http://tocsin.example", labels)
+    route, query = urlsplit(link).fragment.split("?", 1)
+    assert route == "/silences/new"  # what dashboard.js sends to /silences/new, with the query
+    async with dashboard(tmp_path) as (client, rt):
+        await post_alerts(client, rt, {"labels": labels}, {"labels": {"alertname": "DiskFull"}})
+        status, page = await open_page(client, f"/silences/new?{query}")
+        assert status == 200
+        assert field(page, "matchers") == 'alertname="DiskFull", instance="db \\"1\\"", path="C:\\\\data"'
+        assert field(page, "duration") == "1h"
+        assert preview_count(page) == 1
+        resp = await create(client, csrf_of(page), matchers=field(page, "matchers"), duration="1h")
+        assert resp.status == 303
+        [sil] = rt.silences.query([], rt.clock.now())
+        assert {m.name: m.value for m in sil.matchers} == labels
