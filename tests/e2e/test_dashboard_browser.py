@@ -119,11 +119,18 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             await page.click("button:has-text('Create silence')")
             await page.wait_for_url("**/silences/*-*")
             await page.wait_for_selector("h1 >> text=active")
+            silence_path = page.url.removeprefix(url)
 
-            # An Alertmanager UI link lands on the new-silence page, prefilled.
+            # Alertmanager UI links land on their pages: a new silence prefilled, a silence,
+            # the alerts filtered.
             await page.goto(f"{url}/#/silences/new?filter=%7Binstance%3D%22web1%22%7D")
             await page.wait_for_url("**/silences/new?filter=*")
             assert await page.input_value("#matchers") == 'instance="web1"'
+            await page.goto(f"{url}/#{silence_path}")
+            await page.wait_for_url(f"{url}{silence_path}")
+            await page.goto(f"{url}/#/alerts?filter=%7Balertname%3D%22CPUHigh%22%7D&silenced=true")
+            await page.wait_for_url("**/alerts?filter=*")
+            assert await page.locator("li.alert a.name").all_inner_texts() == ["CPUHigh"]
 
             # A new alert shows up in the open list by itself.
             await page.goto(f"{url}/alerts?state=firing&state=acknowledged&state=silenced")
