@@ -11,11 +11,13 @@ error (the Content-Security-Policy's refusals included).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from typing import Any
 
 import aiohttp
+import bcrypt
 import pytest
 
 from tocsin.testing.process import serving
@@ -23,7 +25,9 @@ from tocsin.testing.process import serving
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-CONFIG = """
+PASSWORD = "correct horse battery"
+#: Basic auth on: the browser logs in as a person would (cost 4: the cheapest bcrypt).
+CONFIG = f"""
 route:
   receiver: default
   group_by: [alertname]
@@ -31,6 +35,10 @@ route:
   group_interval: 1s
 receivers:
   - name: default
+server:
+  auth:
+    basic_auth_users:
+      alice: "{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}"
 """
 PAYLOAD = '<img src=x onerror="window.pwned=1">'
 
@@ -52,7 +60,8 @@ def _require_browser() -> Any:
 
 
 async def post(url: str, alerts: list[dict]) -> None:
-    async with aiohttp.ClientSession() as s, s.post(f"{url}/api/v2/alerts", json=alerts) as r:
+    auth = {"Authorization": "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()}
+    async with aiohttp.ClientSession(headers=auth) as s, s.post(f"{url}/api/v2/alerts", json=alerts) as r:
         assert r.status == 200, await r.text()
 
 
@@ -79,7 +88,9 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
         )
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = await browser.new_page()
+            # The browser answers the 401's Basic challenge with alice's password.
+            context = await browser.new_context(http_credentials={"username": "alice", "password": PASSWORD})
+            page = await context.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -88,6 +99,7 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             # The list, then a filter in Alertmanager's syntax.
             await page.goto(f"{url}/")
             await page.wait_for_selector("li.alert >> text=CPUHigh")
+            assert await page.inner_text("header .who") == "alice (admin)"
             assert await page.locator("li.alert").count() == 2
             await page.fill("#filter", 'alertname="DiskFull"')
             await page.press("#filter", "Enter")
@@ -114,7 +126,7 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             await page.wait_for_selector("#preview[data-count='2']")
             await page.click("button[data-duration='1h']")
             assert await page.input_value("#duration") == "1h"
-            await page.fill("input[name=created_by]", "alice")
+            assert await page.input_value("input[name=created_by]") == "alice"  # who is logged in
             await page.fill("textarea[name=comment]", "disk being replaced")
             await page.click("button:has-text('Create silence')")
             await page.wait_for_url("**/silences/*-*")
