@@ -144,11 +144,18 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             await page.wait_for_url("**/alerts?filter=*")
             assert await page.locator("li.alert a.name").all_inner_texts() == ["CPUHigh"]
 
-            # A new alert shows up in the open list by itself.
+            # A new alert shows up in the open list by itself, but not while a form there is
+            # open: the note being typed stays until the form is closed.
             await page.goto(f"{url}/alerts?state=firing&state=acknowledged&state=silenced")
             await page.wait_for_selector("body[data-live='open']")
             await page.evaluate("window.sameDocument = true")
+            await page.click("li.alert details.act summary")
+            await page.fill("li.alert details.act input[name=note]", "half typed")
             await post(url, [alert("Fresh", "info", instance="db9")])
+            await page.wait_for_selector("body[data-pending='true']", timeout=8000)
+            assert await page.input_value("li.alert details[open] input[name=note]") == "half typed"
+            assert await page.locator("li.alert >> text=Fresh").count() == 0
+            await page.click("li.alert details[open] summary")
             await page.wait_for_selector("li.alert >> text=Fresh", timeout=8000)
             assert await page.evaluate("window.sameDocument") is True  # swapped in, not reloaded
             assert int(await page.get_attribute("body", "data-updates") or "0") >= 1
