@@ -101,6 +101,9 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             await page.wait_for_selector("li.alert >> text=CPUHigh")
             assert await page.inner_text("header .who") == "alice (admin)"
             assert await page.locator("li.alert").count() == 2
+            await page.fill("#filter", "alertname=D")  # completed from the alerts held
+            await page.wait_for_selector('#filter-completions option[value=\'alertname="DiskFull"\']',
+                                         state="attached")
             await page.fill("#filter", 'alertname="DiskFull"')
             await page.press("#filter", "Enter")
             await page.wait_for_url("**/alerts?filter=*")
