@@ -18,7 +18,8 @@ from tocsin.web.amv2 import silences, status
 from tocsin.web.connections import ConnectionGuard
 from tocsin.web.dashboard import events as dashboard_events
 from tocsin.web.dashboard import pages as dashboard
-from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME, STREAMS
+from tocsin.web.dashboard.session import Sessions
+from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME, SESSIONS, STREAMS
 from tocsin.web.metrics import StateCollector
 from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, silence_form
 
@@ -114,6 +115,7 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
 
     app.cleanup_ctx.append(lifecycle)
     app[STREAMS] = set()
+    app[SESSIONS] = Sessions()
     app.on_shutdown.append(dashboard_events.close_streams)
     table = RouteTable()
     for declared in BUILTIN_ROUTES:

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from tocsin.core.routes import RouteTable
 from tocsin.runtime import Runtime
+from tocsin.web.dashboard.session import Sessions
 
-__all__ = ["MAX_REQUEST_BYTES", "RELOADER", "ROUTES", "RUNTIME", "STREAMS"]
+__all__ = ["MAX_REQUEST_BYTES", "RELOADER", "ROUTES", "RUNTIME", "SESSIONS", "STREAMS"]
 
 #: The daemon whose state the handlers read and change.
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -26,3 +27,5 @@ MAX_REQUEST_BYTES = web.AppKey("max_request_bytes", int)
 ROUTES = web.AppKey("routes", RouteTable)
 #: The dashboard's open event streams: each one's stop signal, set when the app shuts down.
 STREAMS: web.AppKey[set[asyncio.Event]] = web.AppKey("streams")
+#: The dashboard's login sessions (a token exchanged for a cookie).
+SESSIONS = web.AppKey("sessions", Sessions)

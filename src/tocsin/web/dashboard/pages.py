@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tocsin.core.routes import HTTPRoute
-from tocsin.web.dashboard import alert, alerts, events, silence_edit, silences
+from tocsin.web.dashboard import alert, alerts, events, login, silence_edit, silences
 from tocsin.web.dashboard.render import assets
 
 __all__ = ["PAGES", "routes"]
@@ -15,7 +15,7 @@ __all__ = ["PAGES", "routes"]
 #: Each page module's ``routes``; fixed paths before the ones with a parameter they share a
 #: prefix with (``/alerts/complete`` before ``/alerts/{id}``): the router takes the first match.
 PAGES: tuple[Callable[[], list[HTTPRoute]], ...] = (
-    alerts.routes, alert.routes, silence_edit.routes, silences.routes, events.routes,
+    alerts.routes, alert.routes, silence_edit.routes, silences.routes, events.routes, login.routes,
 )
 
 

@@ -19,8 +19,10 @@ from tocsin.web.dashboard.assets import Assets, load_assets
 from tocsin.web.dashboard.nav import NAV
 from tocsin.web.keys import ROUTES, RUNTIME
 
-__all__ = ["CSP", "as_matchers", "assets", "back", "can_act", "error_page", "fragment", "page", "safe_url",
-           "when"]
+__all__ = [
+    "CSP", "as_matchers", "assets", "back", "can_act", "error_page", "fragment", "iso", "local_path", "page",
+    "safe_url", "when",
+]
 
 #: No inline script or style, nothing from another origin; forms post here only.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -138,9 +140,14 @@ def error_page(request: web.Request, status: int, title: str, message: str) -> w
     return page(request, "error.html", "", status=status, title=title, message=message)
 
 
-def back(target: object, default: str = "/alerts") -> web.HTTPSeeOther:
-    """A 303 to ``target`` when it is a path of this site, else to ``default``."""
+def local_path(target: object, default: str = "/alerts") -> str:
+    """``target`` when it is a path of this site, else ``default``."""
     text = str(target or "")
     ok = text.startswith("/") and not text.startswith("//") and "\\" not in text \
         and not any(ord(c) < 32 for c in text)
-    return web.HTTPSeeOther(text if ok else default)
+    return text if ok else default
+
+
+def back(target: object, default: str = "/alerts") -> web.HTTPSeeOther:
+    """A 303 to ``target`` when it is a path of this site, else to ``default``."""
+    return web.HTTPSeeOther(local_path(target, default))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from importlib import resources
+from urllib.parse import urlencode
 
 from tests.unit.web.dashboard.helpers import csrf_of, dashboard, open_page, post_alerts
 from tests.unit.web.tokens import TOKEN_AUTH, TOKENS
@@ -76,11 +77,15 @@ async def test_without_auth_a_banner_says_anyone_can_act(tmp_path):
 
 async def test_pages_need_the_read_role_and_actions_the_admin_role(tmp_path):
     async with dashboard(tmp_path, TOKEN_AUTH) as (client, _rt):
-        refused = await client.get("/")
+        # Tokens only: a page sends the browser to the login page; the API answers 401.
+        for path in ("/", "/alerts?state=firing"):
+            refused = await client.get(path, allow_redirects=False)
+            assert refused.status == 303
+            assert refused.headers["Location"] == "/login?" + urlencode({"next": path})
+        refused = await client.get("/api/v2/alerts")
         assert refused.status == 401
         # A header per scheme: a browser asks for a password only when Basic comes in its own.
         assert refused.headers.getall("WWW-Authenticate") == ['Bearer realm="tocsin"', 'Basic realm="tocsin"']
-        assert (await client.get("/alerts")).status == 401
         assert (await client.get("/alerts", headers=bearer("ingest"))).status == 403
         status, page = await open_page(client, "/alerts", headers=bearer("read"))
         assert status == 200
