@@ -20,6 +20,7 @@ from tocsin.core.routes import Handler, HTTPRoute
 from tocsin.incidents.plan import Incident, IncidentAmbiguous, IncidentConflict, IncidentNotFound
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
+from tocsin.web.auth import PRINCIPAL
 from tocsin.web.dashboard import alertview, csrf
 from tocsin.web.dashboard.render import back, error_page, page, when
 from tocsin.web.keys import RUNTIME
@@ -107,7 +108,9 @@ def _changer(action: str) -> Handler:
         if len(note) > MAX_NOTE:
             return error_page(request, 400, "Not done", f"note: at most {MAX_NOTE} characters")
         ref = request.match_info["id"]
-        who = actor(request, str(form.get("who", ""))[:200])
+        given = str(form.get("who", "")).strip()[:200]
+        # Without auth, who the form names (else "dashboard"); with it, the principal.
+        who = actor(request, given) if given or request.get(PRINCIPAL) is not None else "dashboard"
         try:
             if action == "ack":
                 await rt.lifecycle.acknowledge(ref, by=who, note=note, source="dashboard")

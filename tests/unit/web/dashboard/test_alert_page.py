@@ -113,11 +113,14 @@ async def test_acknowledge_unacknowledge_and_resolve_with_a_note(tmp_path):
         assert inc is not None
         assert inc.state == "acknowledged"
         assert inc.ack_note == "on it"
+        assert inc.acknowledged_by == "dashboard"  # no auth and no name given
         _, page = await open_page(client, f"/alerts/{aid}")
+        assert 'name="who"' in page  # without auth, the form asks who
         assert "Unacknowledge" in page
         assert ">Acknowledge<" not in page
         assert re.search(r'<li class="k-acknowledged">.*?on it', page, re.S)
-        resp = await client.post(f"/alerts/{aid}/unack", data={"csrf": token}, allow_redirects=False)
+        resp = await client.post(f"/alerts/{aid}/unack", data={"csrf": token, "who": "carol"},
+                                 allow_redirects=False)
         assert resp.status == 303
         assert resp.headers["Location"] == f"/alerts/{aid}"
         assert rt.lifecycle.get(inc.fingerprint).state == "firing"
@@ -131,6 +134,7 @@ async def test_acknowledge_unacknowledge_and_resolve_with_a_note(tmp_path):
         history = await rt.store.load_history(aid)
         assert [h.kind for h in history] == ["fired", "acknowledged", "unacknowledged", "resolved"]
         assert all(h.detail.get("source") == "dashboard" for h in history[1:])
+        assert [h.actor for h in history[1:]] == ["dashboard", "carol", "dashboard"]
         # Resolved: nothing left to do, so no form.
         _, page = await open_page(client, f"/alerts/{aid}")
         assert '/ack"' not in page
