@@ -17,7 +17,10 @@ from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import errors as amv2_errors
 from tocsin.web.amv2 import silences, status
 from tocsin.web.connections import ConnectionGuard
-from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
+from tocsin.web.dashboard import events as dashboard_events
+from tocsin.web.dashboard import pages as dashboard
+from tocsin.web.dashboard.session import Sessions
+from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME, SESSIONS, STREAMS
 from tocsin.web.metrics import StateCollector
 from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, silence_form
 
@@ -29,6 +32,7 @@ log = structlog.get_logger("tocsin.web")
 BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
     v2.routes, silences.routes, status.routes, delivery.routes, incidents.routes, amwebhook.routes,
     openapi.routes, remediations.routes, ops.routes, silence_form.routes, heartbeats.routes,
+    dashboard.routes,
 )
 
 
@@ -116,6 +120,9 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app[STREAMS] = set()
+    app[SESSIONS] = Sessions()
+    app.on_shutdown.append(dashboard_events.close_streams)
     table = RouteTable()
     for declared in BUILTIN_ROUTES:
         for route in declared():
