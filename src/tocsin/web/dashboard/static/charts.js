@@ -22,7 +22,7 @@
     return function (v) { return v == null ? "-" : String(v); };
   }
 
-  function options(spec, width, ink) {
+  function options(spec, width, ink, tz) {
     var fmt = formatter(spec.unit);
     var bars = spec.kind === "bars" && uPlot.paths && uPlot.paths.bars;
     var series = [{}];
@@ -37,7 +37,7 @@
       });
     });
     var grid = {stroke: ink + "22"};
-    return {
+    var opts = {
       width: width, height: 240, series: series,
       scales: spec.unit === "percent" ? {y: {range: [0, 100]}} : {},
       axes: [
@@ -46,17 +46,29 @@
          values: function (u, vals) { return vals.map(fmt); }}
       ]
     };
+    if (tz && uPlot.tzDate) {  // the page's time zone, not the browser's
+      opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); };
+    }
+    return opts;
   }
 
-  function draw(figure, spec, ink) {
+  function empty(spec) {
+    return !spec || !spec.series.length || spec.series.every(function (s) {
+      return s.values.every(function (v) { return v == null; });
+    });
+  }
+
+  function draw(figure, spec, ink, tz) {
     var plot = figure.querySelector(".chart-plot");
-    if (!plot || !spec || !spec.series.length) {
-      if (plot) { plot.textContent = "Nothing to draw in this window."; }
+    if (!plot) return;
+    if (empty(spec)) {
+      plot.textContent = figure.getAttribute("data-empty") || "Nothing to draw in this window.";
+      plot.classList.add("empty");
       return;
     }
     var data = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
     var width = function () { return Math.max(240, plot.clientWidth || figure.clientWidth || 600); };
-    var chart = new uPlot(options(spec, width(), ink), data, plot);
+    var chart = new uPlot(options(spec, width(), ink, tz), data, plot);
     figure.classList.add("drawn");
     var pending = null;
     window.addEventListener("resize", function () {
@@ -69,6 +81,7 @@
     var holder = document.getElementById("chart-data");
     if (!holder || typeof uPlot === "undefined") return;
     var all = JSON.parse(holder.textContent || "{}");
+    var tz = all.tz || "";
     var ink = getComputedStyle(document.body).color || "#333";
     if (ink.indexOf("rgb(") === 0) {  // "rgb(r, g, b)" as #rrggbb, so a grid alpha can be added
       ink = "#" + ink.slice(4, -1).split(",").map(function (c) {
@@ -76,7 +89,7 @@
       }).join("");
     }
     document.querySelectorAll("figure[data-chart]").forEach(function (figure) {
-      draw(figure, all[figure.getAttribute("data-chart")], ink);
+      draw(figure, all[figure.getAttribute("data-chart")], ink, tz);
     });
   }
 
