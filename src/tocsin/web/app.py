@@ -16,7 +16,9 @@ from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import errors as amv2_errors
 from tocsin.web.amv2 import silences, status
 from tocsin.web.connections import ConnectionGuard
-from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
+from tocsin.web.dashboard import events as dashboard_events
+from tocsin.web.dashboard import pages as dashboard
+from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME, STREAMS
 from tocsin.web.metrics import StateCollector
 from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, silence_form
 
@@ -28,6 +30,7 @@ log = structlog.get_logger("tocsin.web")
 BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
     v2.routes, silences.routes, status.routes, delivery.routes, incidents.routes, amwebhook.routes,
     openapi.routes, remediations.routes, ops.routes, silence_form.routes, heartbeats.routes,
+    dashboard.routes,
 )
 
 
@@ -110,6 +113,8 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app[STREAMS] = set()
+    app.on_shutdown.append(dashboard_events.close_streams)
     table = RouteTable()
     for declared in BUILTIN_ROUTES:
         for route in declared():

@@ -1,0 +1,24 @@
+"""Every page of the dashboard, and its static files: what the web app serves.
+
+A page module is added to :data:`PAGES` (see the package's docstring for the pattern)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tocsin.core.routes import HTTPRoute
+from tocsin.web.dashboard import alert, alerts, events, silence_edit, silences
+from tocsin.web.dashboard.render import assets
+
+__all__ = ["PAGES", "routes"]
+
+#: Each page module's ``routes``; fixed paths before the ones with a parameter they share a
+#: prefix with (``/alerts/complete`` before ``/alerts/{id}``): the router takes the first match.
+PAGES: tuple[Callable[[], list[HTTPRoute]], ...] = (
+    alerts.routes, alert.routes, silence_edit.routes, silences.routes, events.routes,
+)
+
+
+def routes() -> list[HTTPRoute]:
+    """The dashboard's routes: its static files, then every page's."""
+    return [assets().route(), *(route for declared in PAGES for route in declared())]
