@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from tocsin.web.dashboard.render import error_page, page
 
 from tocsin.core.routes import HTTPRoute
 from tocsin.notify.delivery import Superseded
 from tocsin.remediation.engine import PENDING, RunConflict, RunNotFound
 from tocsin.store import StorageError
 from tocsin.web.dashboard import csrf
+from tocsin.web.dashboard.render import error_page, page
 from tocsin.web.keys import RUNTIME
 from tocsin.web.params import actor
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from tocsin.web.dashboard.render import page
 
 from tocsin.core.matchers import split_matchers
 from tocsin.core.routes import HTTPRoute
 from tocsin.dispatch import routetest
 from tocsin.dispatch.route import Route
 from tocsin.web.amv2.config_show import alertmanager_config
+from tocsin.web.dashboard.render import page
 from tocsin.web.keys import RUNTIME
 
 __all__ = ["Node", "routes", "tree"]

@@ -20,13 +20,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from tocsin.web.dashboard.render import page
 
 from tocsin.core.routes import HTTPRoute
 from tocsin.incidents.stats import Stats, compute_stats, humanize_duration
 from tocsin.store import IncidentQuery
 from tocsin.web.dashboard import charts
 from tocsin.web.dashboard.charts import HOUR
+from tocsin.web.dashboard.render import page
 from tocsin.web.keys import RUNTIME
 
 __all__ = ["WINDOWS", "routes"]

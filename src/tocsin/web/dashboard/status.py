@@ -15,12 +15,12 @@ import platform
 from typing import Any
 
 from aiohttp import web
-from tocsin.web.dashboard.render import page
 
 from tocsin import __version__
 from tocsin.core.routes import HTTPRoute
 from tocsin.incidents.stats import humanize_duration
 from tocsin.web.amv2.status import ALERTMANAGER_VERSION
+from tocsin.web.dashboard.render import page
 from tocsin.web.keys import RUNTIME
 
 __all__ = ["routes", "status_context"]
