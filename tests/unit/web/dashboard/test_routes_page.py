@@ -10,6 +10,7 @@ import json
 import pytest
 
 from tests.unit.web.dashboard.pagetext import elements
+from tests.unit.web.tokens import TOKEN_AUTH, TOKENS
 from tocsin.cli.route import route_test
 from tocsin.testing import api_client, make_config
 from tocsin.web.dashboard.routes import parse_labels_text, tree
@@ -133,3 +134,12 @@ async def test_routes_page_masks_secrets_and_says_why_labels_are_refused(tmp_pat
     assert "&lt;secret&gt;" in html
     assert "db-staging" in html
     assert 'class="route on-path' not in html
+
+
+async def test_routes_page_needs_the_read_role(tmp_path):
+    async with api_client(TOKEN_AUTH, tmp_path) as (client, _rt):
+        assert (await client.get("/routes", allow_redirects=False)).status in (303, 401)
+        ingest = await client.get("/routes", headers={"Authorization": f"Bearer {TOKENS['ingest']}"})
+        assert ingest.status == 403
+        ok = await client.get("/routes", headers={"Authorization": f"Bearer {TOKENS['read']}"})
+        assert ok.status == 200
