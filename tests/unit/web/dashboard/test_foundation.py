@@ -24,7 +24,7 @@ async def test_static_files_are_served_by_content_hash_with_an_immutable_cache_l
         status, page = await open_page(client, "/")
         assert status == 200
         links = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
-        assert len(links) == 3  # the stylesheet, htmx, the dashboard's script
+        assert len(links) == 4  # the stylesheet, the icon, htmx, the dashboard's script
         for link in links:
             resp = await client.get(link)
             assert resp.status == 200
