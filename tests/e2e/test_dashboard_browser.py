@@ -57,16 +57,26 @@ async def post(url: str, alerts: list[dict]) -> None:
 
 
 def alert(name: str, severity: str, **labels: str) -> dict:
-    return {"labels": {"alertname": name, "severity": severity, **labels},
-            "annotations": {"summary": f"{name} {PAYLOAD}", "runbook_url": "javascript:window.pwned=2",
-                            "dashboard": "https://grafana.example/d/disk"}}
+    return {
+        "labels": {"alertname": name, "severity": severity, **labels},
+        "annotations": {
+            "summary": f"{name} {PAYLOAD}",
+            "runbook_url": "javascript:window.pwned=2",
+            "dashboard": "https://grafana.example/d/disk",
+        },
+    }
 
 
 async def test_on_call_walk_through_the_dashboard(tmp_path):
     async_playwright = _require_browser()
     async with serving(CONFIG, tmp_path) as url, async_playwright() as pw:
-        await post(url, [alert("DiskFull", "critical", instance="db1", evil=PAYLOAD),
-                         alert("CPUHigh", "warning", instance="web1")])
+        await post(
+            url,
+            [
+                alert("DiskFull", "critical", instance="db1", evil=PAYLOAD),
+                alert("CPUHigh", "warning", instance="web1"),
+            ],
+        )
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page()

@@ -45,6 +45,13 @@ def safe_url(value: object) -> str | None:
     return text if parts.scheme in ("http", "https") and parts.netloc else None
 
 
+def iso(ts: float | None) -> str:
+    """RFC 3339, for ``<time datetime>``."""
+    if not ts or ts <= 0:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def as_matchers(labels: dict[str, str]) -> str:
     """A label set as the matchers of exactly it: ``alertname="DiskFull", instance="db\\"1"``."""
     return ", ".join(str(Matcher.create(k, MatchType.EQUAL, v)) for k, v in sorted(labels.items()))
@@ -78,6 +85,7 @@ def _env() -> jinja2.Environment:
     env.filters["safe_url"] = safe_url
     env.filters["when"] = when
     env.filters["as_matchers"] = as_matchers
+    env.filters["iso"] = iso
     env.globals["asset"] = lambda name: assets().url(name)
     env.globals["version"] = __version__
     return env

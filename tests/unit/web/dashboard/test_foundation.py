@@ -32,8 +32,9 @@ async def test_static_files_are_served_by_content_hash_with_an_immutable_cache_l
             body = await resp.read()
             assert hashlib.sha256(body).hexdigest()[:12] in link  # the name changes with the content
         htmx = next(link for link in links if "htmx" in link)
-        assert (await (await client.get(htmx)).read()) == \
-            (STATIC / "vendor" / "htmx-2.0.4.min.js").read_bytes()
+        assert (await (await client.get(htmx)).read()) == (
+            STATIC / "vendor" / "htmx-2.0.4.min.js"
+        ).read_bytes()
         assert (await client.get("/static/dashboard.css")).status == 404  # the plain name is not served
         assert (await client.get("/static/dashboard.000000000000.css")).status == 404
 
@@ -61,8 +62,7 @@ async def test_the_nav_shows_the_pages_that_are_served_and_marks_the_current_one
     async with dashboard(tmp_path) as (client, _rt):
         _, page = await open_page(client, "/alerts")
         shown = re.findall(r'<li><a href="(/[a-z]*)"', page)
-        served = [item.path for item in NAV
-                  if (await client.get(item.path)).status == 200]
+        served = [item.path for item in NAV if (await client.get(item.path)).status == 200]
         assert shown == served
         assert "/alerts" in shown
         assert '<a href="/alerts" aria-current="page">Alerts</a>' in page
@@ -91,16 +91,31 @@ async def test_pages_need_the_read_role_and_actions_the_admin_role(tmp_path):
 
 def test_a_redirect_goes_only_to_a_path_of_this_site():
     assert back("/alerts?state=firing").location == "/alerts?state=firing"
-    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x", "",
-                   "/a\r\nSet-Cookie: x=1"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:x",
+        "",
+        "/a\r\nSet-Cookie: x=1",
+    ):
         assert back(target).location == "/alerts"
 
 
 def test_only_http_links_are_links():
     assert safe_url("https://runbooks.example/disk") == "https://runbooks.example/disk"
     assert safe_url("http://x.example") == "http://x.example"
-    for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>", "//x.example",
-                "/relative", "vbscript:x", "https://", None, ""):
+    for bad in (
+        "javascript:alert(1)",
+        "JAVASCRIPT:alert(1)",
+        "data:text/html,<script>",
+        "//x.example",
+        "/relative",
+        "vbscript:x",
+        "https://",
+        None,
+        "",
+    ):
         assert safe_url(bad) is None
 
 
