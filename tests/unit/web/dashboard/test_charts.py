@@ -4,8 +4,10 @@ and JSON that no text can break out of its script element with."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tocsin.store.series import AttemptBucket, IncidentBucket
@@ -86,3 +88,14 @@ def test_embedded_json_cannot_close_its_script_element():
     text = charts.embed({"series": [{"label": hostile}]})
     assert not set("<>&") & set(text)
     assert json.loads(text) == {"series": [{"label": hostile}]}
+
+
+def test_vendored_uplot_is_the_one_its_record_names():
+    static = Path(charts.__file__).parent / "static" / "vendor"
+    record = (static / "VENDORED.md").read_text()
+    for name in ("uPlot.iife.min.js", "uPlot.min.css"):
+        assert hashlib.sha256((static / "uplot" / name).read_bytes()).hexdigest() in record
+    assert "uplot-1.6.32.tgz" in record
+    assert (static / "uplot" / "uPlot.iife.min.js").read_text().startswith(
+        "/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
+    assert (static / "uplot" / "LICENSE").read_text().startswith("The MIT License")
