@@ -170,7 +170,6 @@ async def test_dead_letters_replayed_and_dropped(tmp_path, tocsin_receiver):
 
 
 async def test_a_read_only_session_sees_no_action_and_may_not_act(tmp_path, tocsin_receiver):
-    tocsin_receiver.status = 503
     config = CONFIG.format(url=tocsin_receiver.url, auth=AUTH)
     read = {"Authorization": f"Bearer {TOKENS['read']}"}
     admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
@@ -179,6 +178,10 @@ async def test_a_read_only_session_sees_no_action_and_may_not_act(tmp_path, tocs
         await post(rt, {"labels": {"alertname": "AppDown", "instance": "app1"}})
         await advance(rt, 30)
         await wait_until(lambda: [r for r in rt.remediator.runs.values() if r.state == PENDING])
+        tocsin_receiver.status = 503  # the next notification ends as a dead letter
+        await post(rt, {"labels": {"alertname": "Other"}})
+        await advance(rt, 30)
+        await wait_until(lambda: rt.dead_letters.list())
         html = await oncall(client, **read)
         assert "restart the app" in html
         assert "dead-letter-" in html
