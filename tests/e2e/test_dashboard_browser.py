@@ -11,11 +11,13 @@ error (the Content-Security-Policy's refusals included).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from typing import Any
 
 import aiohttp
+import bcrypt
 import pytest
 
 from tocsin.testing.process import serving
@@ -23,7 +25,9 @@ from tocsin.testing.process import serving
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-CONFIG = """
+PASSWORD = "correct horse battery"
+#: Basic auth on: the browser logs in as a person would (cost 4: the cheapest bcrypt).
+CONFIG = f"""
 route:
   receiver: default
   group_by: [alertname]
@@ -31,6 +35,10 @@ route:
   group_interval: 1s
 receivers:
   - name: default
+server:
+  auth:
+    basic_auth_users:
+      alice: "{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}"
 """
 PAYLOAD = '<img src=x onerror="window.pwned=1">'
 
@@ -52,7 +60,8 @@ def _require_browser() -> Any:
 
 
 async def post(url: str, alerts: list[dict]) -> None:
-    async with aiohttp.ClientSession() as s, s.post(f"{url}/api/v2/alerts", json=alerts) as r:
+    auth = {"Authorization": "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()}
+    async with aiohttp.ClientSession(headers=auth) as s, s.post(f"{url}/api/v2/alerts", json=alerts) as r:
         assert r.status == 200, await r.text()
 
 
@@ -79,7 +88,9 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
         )
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = await browser.new_page()
+            # The browser answers the 401's Basic challenge with alice's password.
+            context = await browser.new_context(http_credentials={"username": "alice", "password": PASSWORD})
+            page = await context.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -88,7 +99,11 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             # The list, then a filter in Alertmanager's syntax.
             await page.goto(f"{url}/")
             await page.wait_for_selector("li.alert >> text=CPUHigh")
+            assert await page.inner_text("header .who") == "alice (admin)"
             assert await page.locator("li.alert").count() == 2
+            await page.fill("#filter", "alertname=D")  # completed from the alerts held
+            await page.wait_for_selector('#filter-completions option[value=\'alertname="DiskFull"\']',
+                                         state="attached")
             await page.fill("#filter", 'alertname="DiskFull"')
             await page.press("#filter", "Enter")
             await page.wait_for_url("**/alerts?filter=*")
@@ -114,22 +129,36 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             await page.wait_for_selector("#preview[data-count='2']")
             await page.click("button[data-duration='1h']")
             assert await page.input_value("#duration") == "1h"
-            await page.fill("input[name=created_by]", "alice")
+            assert await page.input_value("input[name=created_by]") == "alice"  # who is logged in
             await page.fill("textarea[name=comment]", "disk being replaced")
             await page.click("button:has-text('Create silence')")
             await page.wait_for_url("**/silences/*-*")
             await page.wait_for_selector("h1 >> text=active")
+            silence_path = page.url.removeprefix(url)
 
-            # An Alertmanager UI link lands on the new-silence page, prefilled.
+            # Alertmanager UI links land on their pages: a new silence prefilled, a silence,
+            # the alerts filtered.
             await page.goto(f"{url}/#/silences/new?filter=%7Binstance%3D%22web1%22%7D")
             await page.wait_for_url("**/silences/new?filter=*")
             assert await page.input_value("#matchers") == 'instance="web1"'
+            await page.goto(f"{url}/#{silence_path}")
+            await page.wait_for_url(f"{url}{silence_path}")
+            await page.goto(f"{url}/#/alerts?filter=%7Balertname%3D%22CPUHigh%22%7D&silenced=true")
+            await page.wait_for_url("**/alerts?filter=*")
+            assert await page.locator("li.alert a.name").all_inner_texts() == ["CPUHigh"]
 
-            # A new alert shows up in the open list by itself.
+            # A new alert shows up in the open list by itself, but not while a form there is
+            # open: the note being typed stays until the form is closed.
             await page.goto(f"{url}/alerts?state=firing&state=acknowledged&state=silenced")
             await page.wait_for_selector("body[data-live='open']")
             await page.evaluate("window.sameDocument = true")
+            await page.click("li.alert details.act summary")
+            await page.fill("li.alert details.act input[name=note]", "half typed")
             await post(url, [alert("Fresh", "info", instance="db9")])
+            await page.wait_for_selector("body[data-pending='true']", timeout=8000)
+            assert await page.input_value("li.alert details[open] input[name=note]") == "half typed"
+            assert await page.locator("li.alert >> text=Fresh").count() == 0
+            await page.click("li.alert details[open] summary")
             await page.wait_for_selector("li.alert >> text=Fresh", timeout=8000)
             assert await page.evaluate("window.sameDocument") is True  # swapped in, not reloaded
             assert int(await page.get_attribute("body", "data-updates") or "0") >= 1

@@ -19,8 +19,8 @@ takes effect at once. A ``token_file`` is read when first needed and again
 whenever its modification time, size or inode changes (one ``stat`` per
 request), so a token can be rotated by replacing the file, without a reload.
 
-Answers: 401 ``{"error": "authentication required"}`` (with
-``WWW-Authenticate``) for missing or wrong credentials, 403
+Answers: 401 ``{"error": "authentication required"}`` (with a
+``WWW-Authenticate`` header for each scheme) for missing or wrong credentials, 403
 ``{"error": "forbidden"}`` for a role that may not call the route. Neither
 tells which part failed. Failures are logged at info with the client's
 address; credentials are never logged.
@@ -76,7 +76,9 @@ _DUMMY_HASH = b"$2b$10$IQVOCTo0NRDhhJOf3Hxyfe5WgbN4HwsOxXgu2fsr0bqiGgy6ynwEu"
 _NO_TOKEN = hashlib.sha256(b"\0no token\0").digest()  # compared when a token is unavailable
 MIN_TOKEN_LENGTH = 16
 
-_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="tocsin", Basic realm="tocsin"'}
+#: One challenge per header: a browser reads only the first challenge of a header, so with
+#: both in one (``Bearer ..., Basic ...``) Chromium never asked for a password.
+_CHALLENGES = ('Bearer realm="tocsin"', 'Basic realm="tocsin"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,8 @@ class Authenticator:
 
 def unauthorized() -> web.Response:
     resp = json_error(401, "authentication required")
-    resp.headers.update(_UNAUTHORIZED_HEADERS)
+    for challenge in _CHALLENGES:
+        resp.headers.add("WWW-Authenticate", challenge)
     return resp
 
 

@@ -55,7 +55,8 @@ SIGNED_CALLBACKS = {k for k in OPEN if k[0] == "POST"}
 
 UNAUTHORIZED = {"error": "authentication required"}
 FORBIDDEN = {"error": "forbidden"}
-WWW_AUTHENTICATE = 'Bearer realm="tocsin", Basic realm="tocsin"'
+#: One header per scheme: a browser reads the first challenge of each header only.
+WWW_AUTHENTICATE = ['Bearer realm="tocsin"', 'Basic realm="tocsin"']
 
 
 def allowed(method: str, path: str, role: str | None) -> bool:
@@ -110,7 +111,7 @@ def concrete(path: str) -> str:
 
 async def refusal(resp) -> str | None:
     """``"401"``/``"403"`` if the auth middleware refused (by its exact answer), else None."""
-    if resp.status == 401 and resp.headers.get("WWW-Authenticate") == WWW_AUTHENTICATE:
+    if resp.status == 401 and resp.headers.getall("WWW-Authenticate", []) == WWW_AUTHENTICATE:
         if resp.method != "HEAD":
             assert await resp.json() == UNAUTHORIZED
         return "401"
@@ -263,7 +264,7 @@ async def test_refusals_are_generic_and_logged_without_the_credential(tmp_path):
         with capture_logs() as logs:
             resp = await client.get("/api/v2/status", headers=bearer(WRONG_TOKEN))
             assert resp.status == 401
-            assert resp.headers["WWW-Authenticate"] == WWW_AUTHENTICATE
+            assert resp.headers.getall("WWW-Authenticate") == WWW_AUTHENTICATE
             assert resp.content_type == "application/json"
             assert await resp.text() == '{"error":"authentication required"}'
 

@@ -63,6 +63,7 @@ async def alert_list(request: web.Request) -> web.Response:
     if isinstance(matchers, str):
         return render(status=400, error=matchers, filter_text=text, states=states, group_by=group_by,
                       sort=sort, groups=[], counts=dict.fromkeys(alertview.STATES, 0), chips=[],
+                      more_groups=0, more_alerts=0,
                       live_url="", page_url="/alerts", total=0)
     now = rt.clock.now()
     every = await alertview.rows(rt, matchers, now)
@@ -71,13 +72,16 @@ async def alert_list(request: web.Request) -> web.Response:
         counts[r.state] += 1
     shown = [r for r in every if r.state in states]
     groups = alertview.group_rows(rt, shown, group_by, sort)
+    drawn = [g for g in groups if g.shown]  # past the limit, groups are only counted
     chips = []
     for s in alertview.STATES:
         toggled = [x for x in states if x != s] if s in states else [*states, s]
         chips.append({"state": s, "count": counts[s], "on": s in states,
                       "href": _link(text, toggled or [s], group_by, sort)})
     return render(error="", filter_text=text, states=states, group_by=group_by, sort=sort,
-                  groups=groups, counts=counts, chips=chips, total=len(shown),
+                  groups=drawn, counts=counts, chips=chips, total=len(shown),
+                  more_groups=len(groups) - len(drawn),
+                  more_alerts=sum(len(g.rows) for g in groups if not g.shown),
                   live_url=_link(text, states, group_by, sort, partial="1"),
                   page_url=_link(text, states, group_by, sort),
                   sort_links={s: _link(text, states, group_by, s) for s in alertview.SORTS})

@@ -24,7 +24,7 @@ STATES = ("firing", "acknowledged", "silenced", "inhibited", "resolved")
 #: ``severity``: most severe first, then newest; ``started``: newest first.
 SORTS = ("severity", "started")
 #: At most this many rows are drawn (a storm is summed up in its groups' counts).
-MAX_ROWS = 500
+MAX_ROWS = 200
 
 
 @dataclass(slots=True)
@@ -41,11 +41,13 @@ class Row:
     acknowledged_by: str = ""
     ack_note: str = ""
     muted_by: tuple[str, ...] = ()
+    #: Higher is more severe; 0 for a severity tocsin does not know.
+    rank: int = 0
 
-    @property
-    def rank(self) -> int:
-        level = severity_level(self.severity)
-        return len(SEVERITIES) - SEVERITIES.index(level) if level else 0
+
+def _rank(severity: str) -> int:
+    level = severity_level(severity)
+    return len(SEVERITIES) - SEVERITIES.index(level) if level else 0
 
 
 @dataclass(slots=True)
@@ -90,7 +92,7 @@ def row(rt: Runtime, alert: Alert, now: float) -> Row:
         state=state, severity=alert.labels.get("severity", ""), starts_at=alert.starts_at,
         acknowledged_by=inc.acknowledged_by if inc is not None else "",
         ack_note=inc.ack_note if inc is not None else "",
-        muted_by=silenced + inhibited)
+        muted_by=silenced + inhibited, rank=_rank(alert.labels.get("severity", "")))
 
 
 async def rows(rt: Runtime, matchers: Sequence[Matcher], now: float) -> list[Row]:

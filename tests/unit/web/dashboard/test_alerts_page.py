@@ -205,3 +205,12 @@ async def test_a_storm_is_drawn_up_to_the_limit_and_counted_in_full(tmp_path, mo
         assert len(names(page)) == 3
         assert "and 2 more" in page
         assert re.search(r"firing <b>5</b>", page)
+
+
+async def test_past_the_limit_whole_groups_are_only_counted(tmp_path, monkeypatch):
+    monkeypatch.setattr(alertview, "MAX_ROWS", 2)
+    async with dashboard(tmp_path) as (client, rt):
+        await post_alerts(client, rt, *({"labels": {"alertname": "Storm", "n": str(i)}} for i in range(5)))
+        _, page = await open_page(client, "/alerts?group_by=n")
+        assert len(groups(page)) == 2
+        assert "and 3 more groups with 3 alerts" in page

@@ -76,7 +76,10 @@ async def test_without_auth_a_banner_says_anyone_can_act(tmp_path):
 
 async def test_pages_need_the_read_role_and_actions_the_admin_role(tmp_path):
     async with dashboard(tmp_path, TOKEN_AUTH) as (client, _rt):
-        assert (await client.get("/")).status == 401
+        refused = await client.get("/")
+        assert refused.status == 401
+        # A header per scheme: a browser asks for a password only when Basic comes in its own.
+        assert refused.headers.getall("WWW-Authenticate") == ['Bearer realm="tocsin"', 'Basic realm="tocsin"']
         assert (await client.get("/alerts")).status == 401
         assert (await client.get("/alerts", headers=bearer("ingest"))).status == 403
         status, page = await open_page(client, "/alerts", headers=bearer("read"))

@@ -37,14 +37,19 @@
       var current = document.getElementById("alert-list");
       if (!current) { return false; }
       var active = document.activeElement;
-      return (active && active !== document.body && current.contains(active) &&
-              active.tagName !== "A") || current.querySelector("details[open]") !== null;
+      var typing = active && current.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+      return typing || current.querySelector("details[open]") !== null;
     };
     var refresh = function () {
       var current = document.getElementById("alert-list");
       if (!current) { return; }
-      if (busy()) { pending = true; return; }
+      if (busy()) {
+        pending = true;
+        document.body.setAttribute("data-pending", "true");
+        return;
+      }
       pending = false;
+      document.body.removeAttribute("data-pending");
       window.htmx.ajax("GET", current.getAttribute("data-live"),
                        {target: "#alert-list", swap: "outerHTML"}).then(function () {
         var fresh = document.getElementById("alert-list");
