@@ -175,7 +175,9 @@ async def test_stats_page_draws_its_charts_with_uplot(tmp_path):
         await post(url, [alert("DiskFull", "critical", instance="db1"), alert(PAYLOAD, "warning")])
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = await browser.new_page(viewport={"width": 390, "height": 800})
+            context = await browser.new_context(http_credentials={"username": "alice", "password": PASSWORD},
+                                                viewport={"width": 390, "height": 800})
+            page = await context.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
