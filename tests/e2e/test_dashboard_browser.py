@@ -167,3 +167,31 @@ async def test_on_call_walk_through_the_dashboard(tmp_path):
             assert errors == []
         finally:
             await browser.close()
+
+
+async def test_stats_page_draws_its_charts_with_uplot(tmp_path):
+    async_playwright = _require_browser()
+    async with serving(CONFIG, tmp_path) as url, async_playwright() as pw:
+        await post(url, [alert("DiskFull", "critical", instance="db1"), alert(PAYLOAD, "warning")])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context(http_credentials={"username": "alice", "password": PASSWORD},
+                                                viewport={"width": 390, "height": 800})
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            await page.goto(f"{url}/stats?window=1")
+            # Incidents per hour: drawn by uPlot from the JSON in the page, its bars on a canvas.
+            await page.wait_for_selector("figure[data-chart='per_hour'].drawn .uplot canvas")
+            width = await page.evaluate(
+                "document.querySelector(\"figure[data-chart='per_hour'] canvas\").width")
+            assert width > 0
+            # Nothing acknowledged yet: that chart says so instead of drawing an empty plot.
+            assert "No incident acknowledged" in await page.inner_text("figure[data-chart='response']")
+            assert await page.locator("ol.bars li").count() >= 2
+            assert await page.evaluate("window.pwned") is None
+            assert errors == []
+        finally:
+            await browser.close()

@@ -20,6 +20,7 @@ from tocsin.core.models import Alert, Notification
 
 if TYPE_CHECKING:
     from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+    from tocsin.store.series import AttemptBucket, IncidentBucket
 
 __all__ = [
     "Attempt", "AttemptCount", "DeadLetter", "HeartbeatSeen", "IncidentQuery", "NflogEntry", "StorageError",
@@ -196,6 +197,12 @@ class Store(Protocol):
     ) -> list[HistoryEvent]: ...
 
     async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]: ...
+
+    async def incident_buckets(self, since: float, until: float, width: float) -> list[IncidentBucket]:
+        """Incidents fired in ``[since, until)`` per ``width`` seconds (:mod:`tocsin.store.series`)."""
+
+    async def attempt_buckets(self, since: float, until: float, width: float) -> list[AttemptBucket]:
+        """Delivery attempts per receiver per ``width`` seconds (:mod:`tocsin.store.series`)."""
 
     async def load_runs(self, since: float) -> list[RemediationRun]:
         """Remediation runs created since ``since``, and every one awaiting approval."""

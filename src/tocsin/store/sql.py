@@ -16,6 +16,7 @@ from tocsin.core.pacing import Pacer
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, HeartbeatSeen, IncidentQuery, NflogEntry, rows
 from tocsin.store.rows import TABLES, Op
+from tocsin.store.series import SeriesQueries
 
 __all__ = ["SQLStore"]
 
@@ -38,8 +39,9 @@ async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Seq
     return out
 
 
-class SQLStore:
-    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives."""
+class SQLStore(SeriesQueries):
+    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives (the
+    bucketed series of :mod:`tocsin.store.series` included)."""
 
     @property
     def failure(self) -> str | None:

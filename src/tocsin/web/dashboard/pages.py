@@ -7,7 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tocsin.core.routes import HTTPRoute
-from tocsin.web.dashboard import alert, alerts, events, login, silence_edit, silences
+from tocsin.web.dashboard import (
+    alert,
+    alerts,
+    events,
+    login,
+    oncall,
+    silence_edit,
+    silences,
+    stats,
+    status,
+)
+from tocsin.web.dashboard import routes as routes_page
 from tocsin.web.dashboard.render import assets
 
 __all__ = ["PAGES", "routes"]
@@ -16,6 +27,7 @@ __all__ = ["PAGES", "routes"]
 #: prefix with (``/alerts/complete`` before ``/alerts/{id}``): the router takes the first match.
 PAGES: tuple[Callable[[], list[HTTPRoute]], ...] = (
     alerts.routes, alert.routes, silence_edit.routes, silences.routes, events.routes, login.routes,
+    oncall.routes, stats.routes, routes_page.routes, status.routes,
 )
 
 
