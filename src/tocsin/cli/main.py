@@ -17,6 +17,7 @@ from tocsin.cli import (
     notify,
     plugins,
     remediations,
+    replay,
     route,
     serve,
     silence,
@@ -27,7 +28,8 @@ from tocsin.cli.common import DEFAULT_CONFIG, DEFAULT_URL, CLIError
 __all__ = ["DEFAULT_CONFIG", "EXIT_CODES", "build_parser", "main"]
 
 #: In the order ``tocsin --help`` lists them.
-GROUPS = (serve, plugins, route, silence, dlq, alerts, remediations, heartbeats, notify, storage, cluster)
+GROUPS = (serve, plugins, route, replay, silence, dlq, alerts, remediations, heartbeats, notify, storage,
+          cluster)
 
 #: Every exit status of ``tocsin``, as ``tocsin --help`` and the README list them.
 EXIT_CODES = (
