@@ -8,9 +8,10 @@ none resolved; no silence began or ended; no alert that could inhibit its alerts
 resolved; its route's time intervals hold the same now as then; and no integration's
 reminder (``repeat_interval``) has come due. Then the group is *parked*: its timer moves
 to the first tick of its rhythm (last flush + k x group_interval) at which one of those
-could have changed, and an alert joining it, or an inhibiting alert firing, brings it
-back to its next tick. Every flush that could matter runs, at the time the daemon would
-have run it, through the daemon's own code.
+could have changed (a time interval is made of whole minutes: it can start or stop
+holding only at a minute, and those minutes are found once), and an alert joining it, or
+an inhibiting alert firing, brings it back to its next tick. Every flush that could
+matter runs, at the time the daemon would have run it, through the daemon's own code.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tocsin.notify.nflog import NotificationLog
 __all__ = ["QuietDispatcher"]
 
 INF = math.inf
+#: How far ahead a time interval's edges are looked for at once (seconds).
+SCAN = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,13 @@ class QuietDispatcher(Dispatcher):
     intervals: Callable[[], Mapping[str, NamedTimeInterval]]
     integrations: Callable[[str], Sequence[str]]
 
-    def setup(self) -> None:
+    def setup(self, since: float) -> None:
+        #: Where the replay starts: time intervals are looked at from there on.
+        self.since = since
+        #: interval name -> the sorted minutes (as wall times) at which it starts or stops holding.
+        self._interval_edges: dict[str, list[float]] = {}
+        #: interval name -> up to when its edges are known.
+        self._scanned: dict[str, float] = {}
         #: gid -> the group as its last flush left it.
         self.last: dict[tuple[str, str], _Seen] = {}
         #: (interval name, minute) -> whether the interval holds then (an interval is made of
@@ -93,6 +102,23 @@ class QuietDispatcher(Dispatcher):
             found = self._holds[key] = ti.contains(ts)
         return found
 
+    def _edges_of(self, ti: NamedTimeInterval, after: float) -> list[float]:
+        """The minutes at which ``ti`` starts or stops holding, from the replay's start to
+        at least a week past ``after`` (looked for a minute at a time, once)."""
+        edges = self._interval_edges.setdefault(ti.name, [])
+        scanned = self._scanned.get(ti.name, math.floor(self.since / 60) * 60.0)
+        if scanned <= after:
+            end = after + SCAN
+            held = ti.contains(scanned)
+            minute = scanned + 60.0
+            while minute <= end:
+                if ti.contains(minute) != held:
+                    edges.append(minute)
+                    held = not held
+                minute += 60.0
+            self._scanned[ti.name] = end
+        return edges
+
     def _intervals_same(self, route: Route, then: float, now: float) -> bool:
         named = self.intervals()
         for name in (*route.opts.active_time_intervals, *route.opts.mute_time_intervals):
@@ -125,10 +151,15 @@ class QuietDispatcher(Dispatcher):
 
     def _wake(self, gid: tuple[str, str], group: AggrGroup, now: float) -> float:
         """The earliest time after ``now`` when a flush of the group might not be a no-op."""
-        if group.route.opts.active_time_intervals or group.route.opts.mute_time_intervals:
-            return now  # intervals are looked at tick by tick
         seen = self.last[gid]
         wake = min(self._reminder_at(group), seen.resolves)
+        opts = group.route.opts
+        named = self.intervals()
+        for name in (*opts.active_time_intervals, *opts.mute_time_intervals):
+            if (ti := named.get(name)) is not None:
+                edges = self._edges_of(ti, now)
+                i = bisect.bisect_right(edges, now)
+                wake = min(wake, edges[i] if i < len(edges) else self._scanned[name])
         for edges in (self.silence_edges, *([self.inhibit_edges] if seen.targets else [])):
             i = bisect.bisect_right(edges, now)
             if i < len(edges):

@@ -39,8 +39,6 @@ __all__ = ["Recording", "Sent", "Simulation", "Switch"]
 
 #: Simulated seconds between sweeps of the alerts that resolved and left their groups.
 GC_EVERY = 3600.0
-#: The muters a flush asks, in Alertmanager's order: inhibition, time intervals, silences.
-MUTERS = (inhibit.tocsin_mute, timeintervals.tocsin_mute, silences.tocsin_mute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +110,7 @@ class Simulation:
             muted=self._muted, record_mutes=_nothing, publish=_nothing, notify=self._notify,
             remediate=_nothing, spawn=self.flushes.spawn,
         )
-        self.dispatcher.setup()
+        self.dispatcher.setup(since)
         self.dispatcher.nflog = self.nflog
         self.dispatcher.intervals = self._intervals
         self.dispatcher.integrations = self._integration_names
@@ -123,6 +121,7 @@ class Simulation:
 
     def _configure(self, routing: Routing) -> None:
         self.routing = routing
+        self._names: dict[str, tuple[str, ...]] = {}
         self.recording.configs.append(routing.hash)
         self.inhibitor = Inhibitor(routing.config.document.inhibit_rules)
         for alert in self.alerts:
@@ -140,15 +139,28 @@ class Simulation:
     def _intervals(self) -> Mapping[str, NamedTimeInterval]:
         return self.routing.config.time_intervals
 
-    def _integration_names(self, receiver: str) -> list[str]:
-        return [name for name, _ in self.routing.integrations.get(receiver, ())]
+    def _integration_names(self, receiver: str) -> tuple[str, ...]:
+        names = self._names.get(receiver)
+        if names is None:
+            found = self.routing.integrations.get(receiver, ())
+            names = self._names[receiver] = tuple(name for name, _ in found)
+        return names
 
     def _routes(self, alert: Alert) -> list[Route]:
         return self.routing.config.route.match(alert.labels)
 
     def _muted(self, alert: Alert, route: Route | None, now: float) -> list[MuteReason]:
+        """The daemon's muters, in Alertmanager's order; one that cannot answer (no inhibit
+        rules, no time intervals on the route, no silences) is not asked."""
         facade = self.facade
-        reasons = [r for muter in MUTERS if (r := muter(runtime=facade, alert=alert, route=route, now=now))]
+        reasons = []
+        if self.inhibitor.rules and (r := inhibit.tocsin_mute(facade, alert, route, now)):
+            reasons.append(r)
+        if (route is not None and (route.opts.active_time_intervals or route.opts.mute_time_intervals)
+                and (r := timeintervals.tocsin_mute(facade, alert, route, now))):
+            reasons.append(r)
+        if len(self.silences) and (r := silences.tocsin_mute(facade, alert, route, now)):
+            reasons.append(r)
         if reasons and route is not None and not alert.resolved(now):
             key = (route.receiver, self.incident_of.get(alert.fingerprint, alert.fingerprint))
             self.recording.muted.setdefault(key, set()).update(mute_keys(reasons))
