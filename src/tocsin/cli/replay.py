@@ -33,8 +33,8 @@ LISTED = 20
 def add_commands(sub: SubParsers) -> None:
     p = command(sub, "replay", "replay stored history through a changed config and say what would have "
                                "paged differently (exit 0: nothing, 1: something, 2: error)",
-                output=("text", "json"))
-    p.set_defaults(output="text", func=_cmd)
+                output=("simple", "text", "json"))
+    p.set_defaults(func=_cmd)  # simple and text are the same: the report to read
     p.add_argument("--config", metavar="NEW.yml", help="the changed config (required unless --verify)")
     p.add_argument("--against", metavar="OLD.yml",
                    help="compare with this config (default: the configs the daemon recorded as in force)")
