@@ -38,7 +38,8 @@ EXIT_CODES = (
         "the output could not be written; or a check that found a difference: check-config found "
         "errors, route test --verify.receivers differed, notify test failed to send through an "
         "integration"),
-    (2, "usage: an unknown command or option, a missing or invalid argument"),
+    (2, "usage: an unknown command or option, a missing or invalid argument; replay: it could not run "
+        "(replay exits 1 when it finds a difference, 0 when none)"),
     (130, "interrupted (Ctrl-C); serve drains and exits 0 instead"),
 )
 
