@@ -32,18 +32,21 @@ from tocsin.notify.nflog import NotificationLog
 __all__ = ["QuietDispatcher"]
 
 INF = math.inf
+#: An inhibition's sources: (the rule's index, the values of its ``equal`` labels).
+Source = tuple[int, tuple[str, ...]]
 #: How far ahead a time interval's edges are looked for at once (seconds).
 SCAN = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
 class _Seen:
-    """A group as a flush left it: when, its alerts, whether one could be inhibited, and
-    the first time one of them resolves after that flush."""
+    """A group as a flush left it: when, its alerts, the inhibitions that could mute one of
+    them (rule, values of its ``equal`` labels), and the first time one of them resolves
+    after that flush."""
 
     at: float
     alerts: tuple[Alert | None, ...]
-    targets: bool
+    targets: frozenset[Source]
     resolves: float
 
 
@@ -72,8 +75,8 @@ class QuietDispatcher(Dispatcher):
         self.parked: dict[tuple[str, str], float] = {}
         #: Sorted wall times at which a silence begins or ends.
         self.silence_edges: list[float] = []
-        #: Sorted wall times at which an alert that sources an inhibition fires or resolves.
-        self.inhibit_edges: list[float] = []
+        #: Per inhibition source: sorted wall times at which an alert of it fires or resolves.
+        self.inhibit_edges: dict[Source, list[float]] = {}
 
     # -- what changes the answer of a flush ----------------------------------------------
 
@@ -81,12 +84,18 @@ class QuietDispatcher(Dispatcher):
         """The group's alerts: a re-fired alert is a new object (so is one collected)."""
         return tuple(map(self.alerts.get, group.alerts))
 
-    def _targets(self, group: AggrGroup) -> bool:
-        """Whether some alert of the group could be inhibited."""
+    def _targets(self, group: AggrGroup) -> frozenset[Source]:
+        """The inhibition sources whose alerts could mute some alert of the group."""
         rules = self.inhibitor.rules
-        return bool(rules) and any(
-            (a := self.alerts.get(fp)) is not None and any(matches_all(r.target, a.labels) for r in rules)
-            for fp in group.alerts)
+        if not rules:
+            return frozenset()
+        out: set[Source] = set()
+        for fp in group.alerts:
+            a = self.alerts.get(fp)
+            if a is not None:
+                out.update((i, r.key(a.labels)) for i, r in enumerate(rules)
+                           if matches_all(r.target, a.labels))
+        return frozenset(out)
 
     @staticmethod
     def _edge_between(edges: list[float], after: float, upto: float) -> bool:
@@ -144,8 +153,10 @@ class QuietDispatcher(Dispatcher):
         then = seen.at
         if self._edge_between(self.silence_edges, then, now):
             return False
-        if seen.targets and self._edge_between(self.inhibit_edges, then, now):
-            return False
+        for source in seen.targets:
+            edges = self.inhibit_edges.get(source)
+            if edges and self._edge_between(edges, then, now):
+                return False
         # A reminder due at exactly ``now`` is not sent yet (the log compares strictly).
         return self._intervals_same(group.route, then, now) and not self._reminder_at(group) < now
 
@@ -160,7 +171,7 @@ class QuietDispatcher(Dispatcher):
                 edges = self._edges_of(ti, now)
                 i = bisect.bisect_right(edges, now)
                 wake = min(wake, edges[i] if i < len(edges) else self._scanned[name])
-        for edges in (self.silence_edges, *([self.inhibit_edges] if seen.targets else [])):
+        for edges in (self.silence_edges, *(self.inhibit_edges.get(s, []) for s in seen.targets)):
             i = bisect.bisect_right(edges, now)
             if i < len(edges):
                 wake = min(wake, edges[i])
@@ -201,13 +212,19 @@ class QuietDispatcher(Dispatcher):
 
     def sources_changed(self, alert: Alert, at: float) -> None:
         """An alert fired: when it sources an inhibition, note when it fires and resolves,
-        and wake every parked group (its alerts may be muted from now on)."""
-        if not any(matches_all(r.source, alert.labels) for r in self.inhibitor.rules):
+        and wake the parked groups with alerts it may mute from now on."""
+        sources = {(i, r.key(alert.labels)) for i, r in enumerate(self.inhibitor.rules)
+                   if matches_all(r.source, alert.labels)}
+        if not sources:
             return
-        for t in (at, alert.ends_at) if alert.ends_at else (at,):
-            bisect.insort(self.inhibit_edges, t)
+        for source in sources:
+            edges = self.inhibit_edges.setdefault(source, [])
+            for t in (at, alert.ends_at) if alert.ends_at else (at,):
+                bisect.insort(edges, t)
         for gid in list(self.parked):
-            self._unpark(gid)
+            seen = self.last.get(gid)
+            if seen is None or not sources.isdisjoint(seen.targets):
+                self._unpark(gid)
 
     def note_silences(self, edges: Iterable[float]) -> None:
         self.silence_edges = sorted(set(edges))
@@ -225,4 +242,5 @@ class QuietDispatcher(Dispatcher):
     def rebuild(self, root: Route) -> None:
         self.last.clear()
         self.parked.clear()
+        self.inhibit_edges.clear()  # keyed by the old rules' places: the replay notes them again
         super().rebuild(root)
