@@ -35,15 +35,15 @@ class Window:
 
 
 def open_store(where: StorageLocation) -> Store:
-    """The store at ``where``, to read: SQLite read-only beside a running daemon, or
-    PostgreSQL (which many readers share)."""
+    """The store at ``where``, to read beside a running daemon: SQLite read-only, or
+    PostgreSQL without the instance lock the daemon holds (as a replica would)."""
     if where.kind == "sqlite":
         from tocsin.store.reader import SQLiteReader
 
         return SQLiteReader(where.target)
-    from tocsin.store.factory import store_at
+    from tocsin.store.postgres import PostgresStore
 
-    return store_at(where)
+    return PostgresStore(where.target, replicas=True, pool_size=2)
 
 
 async def timeline(store: Store, window: Window) -> tuple[Routing, list[Switch]]:

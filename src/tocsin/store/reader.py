@@ -47,8 +47,10 @@ class SQLiteReader(SQLStore):
             async with self._db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'history'") as cur:
                 row = await cur.fetchone()
         except sqlite3.Error as exc:
+            await self.close()
             raise StorageError(f"{self.path}: {exc}") from None
         if not row or not row[0]:
+            await self.close()
             raise StorageError(f"{self.path} holds no tocsin history")
 
     async def close(self) -> None:

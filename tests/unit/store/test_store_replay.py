@@ -93,3 +93,23 @@ async def test_the_reader_refuses_what_is_no_tocsin_database(tmp_path):
     (tmp_path / "other.db").write_bytes(b"")
     with pytest.raises(StorageError, match="no tocsin history"):
         await SQLiteReader(tmp_path / "other.db").open()
+
+
+async def test_replay_reads_a_postgresql_database_a_daemon_holds(tocsin_postgres_url):
+    from tocsin.config.server import parse_storage
+    from tocsin.replay.run import open_store
+    from tocsin.store.postgres import PostgresStore
+
+    daemon = PostgresStore(tocsin_postgres_url)  # holds the instance lock
+    await daemon.open()
+    try:
+        await daemon.clear()
+        await fill(daemon)
+        reader = open_store(parse_storage(tocsin_postgres_url))
+        await reader.open()
+        try:
+            assert [i.id for i in await reader.incidents_open_at(22.0)] == ["i1", "i2"]
+        finally:
+            await reader.close()
+    finally:
+        await daemon.close()
