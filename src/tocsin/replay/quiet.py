@@ -75,6 +75,8 @@ class QuietDispatcher(Dispatcher):
         self.parked: dict[tuple[str, str], float] = {}
         #: Sorted wall times at which a silence begins or ends.
         self.silence_edges: list[float] = []
+        #: fingerprint -> (its alert, the inhibition sources that could mute it), as last seen.
+        self._targets_of: dict[str, tuple[Alert, frozenset[Source]]] = {}
         #: Per inhibition source: sorted wall times at which an alert of it fires or resolves.
         self.inhibit_edges: dict[Source, list[float]] = {}
 
@@ -90,11 +92,16 @@ class QuietDispatcher(Dispatcher):
         if not rules:
             return frozenset()
         out: set[Source] = set()
+        known = self._targets_of
         for fp in group.alerts:
             a = self.alerts.get(fp)
-            if a is not None:
-                out.update((i, r.key(a.labels)) for i, r in enumerate(rules)
-                           if matches_all(r.target, a.labels))
+            if a is None:
+                continue
+            cached = known.get(fp)
+            if cached is None or cached[0] is not a:
+                cached = known[fp] = (a, frozenset((i, r.key(a.labels)) for i, r in enumerate(rules)
+                                                   if matches_all(r.target, a.labels)))
+            out |= cached[1]
         return frozenset(out)
 
     @staticmethod
@@ -226,6 +233,10 @@ class QuietDispatcher(Dispatcher):
             if seen is None or not sources.isdisjoint(seen.targets):
                 self._unpark(gid)
 
+    def forget(self, fingerprint: str) -> None:
+        """An alert collected: what was noted about it goes too."""
+        self._targets_of.pop(fingerprint, None)
+
     def note_silences(self, edges: Iterable[float]) -> None:
         self.silence_edges = sorted(set(edges))
 
@@ -243,4 +254,5 @@ class QuietDispatcher(Dispatcher):
         self.last.clear()
         self.parked.clear()
         self.inhibit_edges.clear()  # keyed by the old rules' places: the replay notes them again
+        self._targets_of.clear()
         super().rebuild(root)

@@ -259,3 +259,4 @@ class Simulation:
                 self.alerts.delete(alert.fingerprint)
                 self.incident_of.pop(alert.fingerprint, None)
                 self.acked.discard(alert.fingerprint)
+                self.dispatcher.forget(alert.fingerprint)
