@@ -48,6 +48,7 @@ from tocsin.notify.delivery import DELIVERY, Delivery
 from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager
 from tocsin.remediation.engine import KEEP, REMEDIATOR, Remediator
+from tocsin.replay.routing import record_config
 from tocsin.runtime_lease import Leadership
 from tocsin.store import Store
 from tocsin.store.factory import make_store
@@ -209,6 +210,7 @@ class Runtime:
         if self.leadership is not None:
             await self._load()
         await self.remediator.recover()
+        await record_config(self.store, self.config, now, "start")
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
         self._subs.append(dispatch_sub)
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
@@ -491,6 +493,7 @@ class Runtime:
         self._start_observers()
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
+        await record_config(self.store, config, self.clock.now(), "reload", leading=self.leading)
         self._reloaded = (self.clock.now(), self.counters["config_reload_failures"])
         await self.bus.publish(ConfigReloaded(at=self.clock.now(), success=True))
         log.info("config reloaded", summary=config.summary())

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from tocsin.store.series import AttemptBucket, IncidentBucket
 
 __all__ = [
-    "Attempt", "AttemptCount", "DeadLetter", "HeartbeatSeen", "IncidentQuery", "NflogEntry", "StorageError",
-    "Store",
+    "Attempt", "AttemptCount", "ConfigLoad", "DeadLetter", "HeartbeatSeen", "IncidentQuery", "NflogEntry",
+    "StorageError", "Store",
 ]
 
 
@@ -93,6 +93,18 @@ class HeartbeatSeen(msgspec.Struct, kw_only=True):
     #: Unix seconds of the last beat; None when none has been seen.
     last_seen: float | None = None
     missing: bool = False
+
+
+class ConfigLoad(msgspec.Struct, kw_only=True):
+    """A config the daemon put in force (at start, on taking the lead, at a reload): the
+    hash of its text, when, and ``routing``: the parts that decide where alerts go and
+    when they are muted (JSON; no secrets), which ``tocsin replay`` replays history through."""
+
+    hash: str
+    loaded_at: float
+    #: ``start`` or ``reload``.
+    reason: str
+    routing: str
 
 
 class IncidentQuery(msgspec.Struct, kw_only=True):
@@ -203,6 +215,25 @@ class Store(Protocol):
 
     async def attempt_buckets(self, since: float, until: float, width: float) -> list[AttemptBucket]:
         """Delivery attempts per receiver per ``width`` seconds (:mod:`tocsin.store.series`)."""
+    async def history_page(
+        self, since: float, until: float, kinds: Sequence[str], after_id: int, limit: int
+    ) -> list[tuple[HistoryEvent, Incident]]:
+        """Up to ``limit`` history rows of ``kinds`` with ``since`` <= at < ``until`` and an id
+        above ``after_id``, by id, each with its incident (rows whose incident is gone are
+        left out): the history read a page at a time."""
+
+    async def incidents_open_at(self, at: float) -> list[Incident]:
+        """The incidents fired before ``at`` and not resolved by then."""
+
+    async def attempts_page(self, since: float, until: float, after_id: int, limit: int) -> list[Attempt]:
+        """Up to ``limit`` delivery attempts with ``since`` <= at < ``until`` and an id above
+        ``after_id``, by id."""
+
+    async def save_config_load(self, load: ConfigLoad) -> None:
+        """Record a config put in force; durable when it returns."""
+
+    async def config_loads(self, until: float) -> list[ConfigLoad]:
+        """The configs put in force before ``until``, oldest first."""
 
     async def load_runs(self, since: float) -> list[RemediationRun]:
         """Remediation runs created since ``since``, and every one awaiting approval."""

@@ -188,6 +188,16 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER incidents_changed AFTER INSERT OR UPDATE OR DELETE ON incidents
         FOR EACH ROW EXECUTE FUNCTION tocsin_changed();
     """,
+    # 5: each config put in force, by hash and time (SQLite's migration 9).
+    """
+    CREATE TABLE configs (
+        loaded_at double precision NOT NULL,
+        hash text COLLATE "C" NOT NULL,
+        reason text COLLATE "C" NOT NULL,
+        routing text NOT NULL,
+        PRIMARY KEY (loaded_at, hash)
+    );
+    """,
 ]
 
 #: The columns of type ``bytea`` (bodies, and the JSON beside them).

@@ -22,7 +22,7 @@ from tocsin.web.dashboard import pages as dashboard
 from tocsin.web.dashboard.session import Sessions
 from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME, SESSIONS, STREAMS
 from tocsin.web.metrics import StateCollector
-from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, silence_form
+from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, replay, silence_form
 
 __all__ = ["BUILTIN_ROUTES", "create_app"]
 
@@ -31,7 +31,7 @@ log = structlog.get_logger("tocsin.web")
 #: The modules of the built-in API, each declaring its routes in ``routes()``.
 BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
     v2.routes, silences.routes, status.routes, delivery.routes, incidents.routes, amwebhook.routes,
-    openapi.routes, remediations.routes, ops.routes, silence_form.routes, heartbeats.routes,
+    openapi.routes, remediations.routes, ops.routes, silence_form.routes, heartbeats.routes, replay.routes,
     dashboard.routes,
 )
 
