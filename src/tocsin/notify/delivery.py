@@ -222,8 +222,8 @@ class Delivery:
             log.exception("channel raised", receiver=n.receiver, integration=integ.name)
             err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         self.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
-        try:
-            await self.store.save_attempt(Attempt(
+        try:  # a record: committed with the notification-log entry that follows, or before it
+            self.store.post_attempt(Attempt(
                 at=self.clock.now(), receiver=n.receiver, integration=integ.name,
                 group_key=n.group_key, attempt=attempt, status=err.status if err else None,
                 latency=self.clock.monotonic() - t0, error=str(err) if err else "",

@@ -15,6 +15,7 @@ from tocsin.core.models import Alert
 from tocsin.core.pacing import Pacer
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, AttemptCount, DeadLetter, HeartbeatSeen, IncidentQuery, NflogEntry, rows
+from tocsin.store.batching import GroupCommit
 from tocsin.store.rows import TABLES, Op
 
 __all__ = ["SQLStore"]
@@ -39,7 +40,10 @@ async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Seq
 
 
 class SQLStore:
-    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives."""
+    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives
+    and its write queue."""
+
+    _queue: GroupCommit
 
     @property
     def failure(self) -> str | None:
@@ -129,6 +133,9 @@ class SQLStore:
 
     async def save_attempt(self, a: Attempt) -> None:
         await self._write([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)])
+
+    def post_attempt(self, a: Attempt) -> None:
+        self._queue.post([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)], "delivery attempt")
 
     async def load_attempts(self, limit: int = 100) -> list[Attempt]:
         return rows.attempts(await self._fetch(
