@@ -176,7 +176,6 @@ class Delivery:
         """Send with retries until it succeeds or the retry window closes; a notification
         that cannot be sent goes to the dead-letter table. Returns (attempts, latency),
         or None when it failed."""
-        bound = self._log(integ, n)
         started = self.clock.monotonic()
         deadline = started + max(n.group_interval, integ.timeout)
         attempt = 0
@@ -187,10 +186,10 @@ class Delivery:
                 break
             delay = err.retry_after if err.retry_after is not None else backoff(attempt)
             if not err.retryable or self.clock.monotonic() + delay >= deadline:
-                await self._give_up(integ, n, attempt, err, bound)
+                await self._give_up(integ, n, attempt, err, self._log(integ, n))
                 return None
-            bound.info("notification attempt failed; retrying", attempt=attempt,
-                       error=str(err), retry_in=round(delay, 3))
+            self._log(integ, n).info("notification attempt failed; retrying", attempt=attempt,
+                                     error=str(err), retry_in=round(delay, 3))
             await self.sleep(delay)
         return attempt, self.clock.monotonic() - started
 
