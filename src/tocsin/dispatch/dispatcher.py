@@ -12,11 +12,13 @@ Groups hold fingerprints, not alerts, so a re-post that only moves
 ``ends_at`` never touches the dispatcher. Timers live in the shared
 scheduler; a flush that awaits runs as a task in the runtime's task group.
 
-At most :data:`FLUSH_WORKERS` flushes deliver at once; a group due while they
-are busy waits its turn in a queue, in the order the groups fell due. In an
-alert storm (a group per alert, thousands due within a second) the backlog is
-then a queue of group ids rather than thousands of tasks sharing the event
-loop, and an ingest request waits for a few deliveries' turns, not all of them.
+At most :data:`FLUSH_WORKERS` flushes per receiver deliver at once; a group due
+while its receiver's are busy waits its turn in that receiver's queue, in the
+order the groups fell due. In an alert storm (a group per alert, thousands due
+within a second) the backlog is then a queue of group ids rather than thousands
+of tasks sharing the event loop, and an ingest request waits for a few
+deliveries' turns, not all of them. A queue per receiver: a slow receiver holds
+up its own groups only.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ __all__ = ["FLUSH_WORKERS", "AggrGroup", "Dispatcher"]
 
 log = structlog.get_logger("tocsin.dispatch.dispatcher")
 
-#: Flushes delivering at once; further groups that fall due wait in a queue.
+#: Flushes delivering at once per receiver; further groups of the receiver that fall
+#: due wait in its queue.
 FLUSH_WORKERS = 16
 
 
@@ -105,8 +108,9 @@ class Dispatcher:
         self.groups: dict[tuple[str, str], AggrGroup] = {}
         self.workers = max(1, workers)
         self._inflight: set[asyncio.Task[None]] = set()
-        #: groups due while every worker was busy, in the order they fell due
-        self._queue: deque[tuple[tuple[str, str], AggrGroup]] = deque()
+        #: per receiver: flushes running, and the groups due while they were busy
+        self._running: dict[str, int] = {}
+        self._queues: dict[str, deque[tuple[tuple[str, str], AggrGroup]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -150,30 +154,39 @@ class Dispatcher:
         if group.flushing:  # running or queued: the flush reschedules the group when it ends
             return
         group.flushing = True
-        if len(self._inflight) < self.workers:
+        receiver = group.route.receiver
+        if self._running.get(receiver, 0) < self.workers:
             self._start(gid, group)
         else:
-            self._queue.append((gid, group))
+            self._queues.setdefault(receiver, deque()).append((gid, group))
             self._idle.clear()
 
     def _start(self, gid: tuple[str, str], group: AggrGroup) -> None:
         task = self.spawn(self._flush(gid, group), f"flush {group.key}")
         if task is None:  # stopped: nothing more starts
             group.flushing = False
-            self._queue.clear()
+            self._queues.clear()
             return
+        receiver = group.route.receiver
+        self._running[receiver] = self._running.get(receiver, 0) + 1
         self._inflight.add(task)
         self._idle.clear()
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda t: self._done(receiver, t))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, receiver: str, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        while self._queue and len(self._inflight) < self.workers:
-            gid, group = self._queue.popleft()
+        self._running[receiver] -= 1
+        queue = self._queues.get(receiver)
+        while queue and self._running[receiver] < self.workers:
+            gid, group = queue.popleft()
             if self.groups.get(gid) is group:  # not dropped by a reload meanwhile
                 self._start(gid, group)
+        if not queue:
+            self._queues.pop(receiver, None)
+        if not self._running[receiver]:
+            del self._running[receiver]
         if not self._inflight:
-            self._queue.clear()  # only groups dropped meanwhile were left
+            self._queues.clear()  # only groups dropped meanwhile were left
             self._idle.set()
 
     # -- flushing ---------------------------------------------------------------------
@@ -265,12 +278,12 @@ class Dispatcher:
         return {t for t in self._inflight if not t.done()}
 
     def queued(self) -> int:
-        """Groups due and waiting for a free worker."""
-        return len(self._queue)
+        """Groups due and waiting for a free worker of their receiver."""
+        return sum(len(q) for q in self._queues.values())
 
     async def settle(self) -> None:
         """Wait for every flush in flight or queued (tests, and shutdown)."""
-        while self._inflight or self._queue:
+        while self._inflight or self._queues:
             await self._idle.wait()
 
     async def close(self, timeout: float) -> None:
@@ -284,7 +297,7 @@ class Dispatcher:
         try:
             await asyncio.wait_for(self.settle(), timeout)
         except TimeoutError:
-            self._queue.clear()
+            self._queues.clear()
             pending = {t for t in self._inflight if not t.done()}
             for task in pending:
                 task.cancel()
