@@ -312,7 +312,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 #: bench/run.py --quick
-QUICK = {"storm_alerts": 500}
+QUICK = {"storm_alerts": 200}
 
 
 async def phase(args: argparse.Namespace, systems: list[str], summarize: Summarize,
