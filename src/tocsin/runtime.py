@@ -27,7 +27,7 @@ from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
-from tocsin.core.hooks import all_results, call_each, call_impls, maybe_await
+from tocsin.core.hooks import all_results, call_each, call_impls, settled
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification, PostableAlert
 from tocsin.core.mute import MuteReason
@@ -65,12 +65,6 @@ SILENCE_GC_INTERVAL = 900.0
 FIRST_SWEEP = 60.0
 #: The least a stop gets to drain, however late it starts.
 MIN_DRAIN = 0.25
-
-
-async def _answer(result: Any) -> Any:
-    if isinstance(result, BaseException):
-        raise result
-    return await maybe_await(result)
 
 
 class Runtime:
@@ -382,7 +376,7 @@ class Runtime:
         # Each on its own: one raising must not keep the others (delivery among them) from running.
         calls = call_impls(self.hooks.hook.tocsin_notify, runtime=self.facade, notification=n)
         results = [r for _, r in calls]
-        outcomes = await asyncio.gather(*(_answer(r) for r in results), return_exceptions=True)
+        outcomes = await settled(results)
         ok = True
         for out in outcomes:
             if isinstance(out, BaseException):

@@ -21,6 +21,7 @@ FIGURES = {
     "refire": ["alerts_per_s", "first_post_alerts_per_s", "p50_ms", "p99_ms"],
     "memory": ["vmhwm_mib", "vmrss_mib", "active_alerts"],
     "latency": ["p50_ms", "p99_ms", "max_ms", "delivered"],
+    "storm": ["alerts_per_s", "p99_ms", "expected", "delivered", "delay_p50_s", "cpu_us_per_alert_storm"],
 }
 
 
@@ -33,8 +34,9 @@ def test_bench_run_against_alertmanager(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--against", "alertmanager", "--quick",
          "--repeat", "1", "--alerts", "200", "--memory", "500", "--latency-count", "20",
-         "--refire-alerts", "200", "--refire-rounds", "2", "--json", str(out), "--write", str(doc)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+         "--refire-alerts", "200", "--refire-rounds", "2", "--storm-alerts", "50",
+         "--storm-variants", "plain", "--json", str(out), "--write", str(doc)],
+        capture_output=True, text=True, timeout=90, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -58,6 +60,8 @@ def test_bench_run_against_alertmanager(tmp_path):
     for system in ("tocsin", "alertmanager"):
         assert results["memory"]["500"][system]["median"]["active_alerts"] == 500
         assert results["latency"]["20"][system]["median"]["delivered"] == 20
+        storm = results["storm"]["plain"][system]["median"]
+        assert storm["delivered"] == storm["expected"] > 50  # one continue route: some alerts notify twice
 
     # The tables went between the markers; the person's text around them stayed.
     text = doc.read_text()
@@ -66,3 +70,4 @@ def test_bench_run_against_alertmanager(tmp_path):
     assert "old" not in text
     assert "| 100 |" in text
     assert "Alertmanager" in text
+    assert "### Alert storm: 50 fresh alerts" in text

@@ -171,6 +171,10 @@ class Store(Protocol):
 
     async def save_attempt(self, attempt: Attempt) -> None: ...
 
+    def post_attempt(self, attempt: Attempt) -> None:
+        """Queued for the next commit, not waited for (a failed commit is logged): it is
+        committed with the next write or before it. Raises StorageError when closed."""
+
     async def load_attempts(self, limit: int = 100) -> list[Attempt]: ...
 
     async def expire_attempts(self, before: float) -> None: ...

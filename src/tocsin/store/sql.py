@@ -24,6 +24,7 @@ from tocsin.store import (
     NflogEntry,
     rows,
 )
+from tocsin.store.batching import GroupCommit
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.series import SeriesQueries
 
@@ -49,8 +50,10 @@ async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Seq
 
 
 class SQLStore(SeriesQueries):
-    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives (the
-    bucketed series of :mod:`tocsin.store.series` included)."""
+    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives and its
+    write queue (the bucketed series of :mod:`tocsin.store.series` included)."""
+
+    _queue: GroupCommit
 
     @property
     def failure(self) -> str | None:
@@ -140,6 +143,9 @@ class SQLStore(SeriesQueries):
 
     async def save_attempt(self, a: Attempt) -> None:
         await self._write([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)])
+
+    def post_attempt(self, a: Attempt) -> None:
+        self._queue.post([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)], "delivery attempt")
 
     async def load_attempts(self, limit: int = 100) -> list[Attempt]:
         return rows.attempts(await self._fetch(
