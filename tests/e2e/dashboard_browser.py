@@ -68,14 +68,14 @@ class Peer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 peer.posts.append((self.path, json.loads(body or b"null")))
                 self.send_response(peer.status.get(self.path, 200))
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 page = peer.pages.get(self.path)
                 data = (page or "").encode()
                 self.send_response(200 if page is not None else 404)

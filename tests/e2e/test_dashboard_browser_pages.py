@@ -16,8 +16,19 @@ from typing import Any
 import pytest
 
 from tests.e2e.dashboard_browser import (
-    SCHEMES, VIEWPORTS, Daemon, Peer, Watch, alert, browser_for, check_accessibility, config, log_in,
-    require_browser, screenshot, wait_for,
+    SCHEMES,
+    VIEWPORTS,
+    Daemon,
+    Peer,
+    Watch,
+    alert,
+    browser_for,
+    check_accessibility,
+    config,
+    log_in,
+    require_browser,
+    screenshot,
+    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
