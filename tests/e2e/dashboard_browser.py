@@ -227,8 +227,9 @@ class Watch:
             self.errors.append(f"console: {message.text}")
 
     def _failed(self, request: Any) -> None:
-        # Leaving a page cancels its event stream: that is not a failure.
-        if request.failure != "net::ERR_ABORTED" or "/events" not in request.url:
+        # Leaving a page cancels what it still loads (its event stream, its icon): the
+        # browser's own doing, not a failure.
+        if request.failure != "net::ERR_ABORTED":
             self.errors.append(f"request failed: {request.url} {request.failure}")
 
     def _response(self, response: Any) -> None:
