@@ -10,12 +10,14 @@ a silence, an escalation to come, a remediation awaiting approval, a dead letter
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.dashboard_browser import (
+    AXE,
     SCHEMES,
     VIEWPORTS,
     Daemon,
@@ -102,3 +104,9 @@ def test_page_loads_cleanly_and_passes_axe(site: dict[str, Any], name: str, view
         assert watch.errors == []
     finally:
         context.close()
+
+
+def test_the_vendored_axe_core_is_the_one_its_record_names() -> None:
+    record = (AXE.parent.parent / "VENDORED.md").read_text()
+    assert f"file sha256 {hashlib.sha256(AXE.read_bytes()).hexdigest()}" in record
+    assert (AXE.parent / "LICENSE").read_text().startswith("Mozilla Public License, version 2.0")
