@@ -82,3 +82,8 @@ def test_readme_has_exactly_the_two_setup_commands_and_ci_runs_the_test_one():
     assert "tocsin serve --config etc/tocsin/tocsin.yml" in serve
     assert "pytest" in test
     assert test in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_readme_quick_start_ends_by_opening_the_dashboard():
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert quick.strip().splitlines()[-1].startswith("Then open http://127.0.0.1:9095/"), quick[-200:]
