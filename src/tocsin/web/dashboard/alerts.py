@@ -72,7 +72,7 @@ async def alert_list(request: web.Request) -> web.Response:
         counts[r.state] += 1
     shown = [r for r in every if r.state in states]
     groups = alertview.group_rows(rt, shown, group_by, sort)
-    drawn = [g for g in groups if g.shown]  # past the limit, groups are only counted
+    drawn = [g for g in groups if g.drawn]  # past the limit, groups are only counted
     chips = []
     for s in alertview.STATES:
         toggled = [x for x in states if x != s] if s in states else [*states, s]
@@ -81,7 +81,7 @@ async def alert_list(request: web.Request) -> web.Response:
     return render(error="", filter_text=text, states=states, group_by=group_by, sort=sort,
                   groups=drawn, counts=counts, chips=chips, total=len(shown),
                   more_groups=len(groups) - len(drawn),
-                  more_alerts=sum(len(g.rows) for g in groups if not g.shown),
+                  more_alerts=sum(len(g.rows) for g in groups if not g.drawn),
                   live_url=_link(text, states, group_by, sort, partial="1"),
                   page_url=_link(text, states, group_by, sort),
                   sort_links={s: _link(text, states, group_by, s) for s in alertview.SORTS})
