@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tocsin.core.matchers import matches_all
 from tocsin.core.models import Alert
 from tocsin.core.mute import MuteReason
 from tocsin.runtime import Runtime
@@ -65,12 +66,27 @@ def _key(rt: Runtime) -> tuple[Any, ...]:
     return (rt.alerts.version, rt.silences.version, rt.inhibitor, rt.inhibitor.version, rt.muters)
 
 
-def _compute(rt: Runtime, now: float) -> _Verdicts:
+def _compute(rt: Runtime, now: float, before: _Verdicts | None) -> _Verdicts:
+    """Every alert's verdict. An alert unchanged since ``before`` keeps its verdict when the
+    silences are the same and no inhibition rule targets it (its verdict depends on nothing
+    else); an equal verdict is kept as the same list, so what was drawn from it stays."""
     alerts = list(rt.alerts)
     ends = min((a.ends_at for a in alerts if a.ends_at > now), default=float("inf"))
     out = _Verdicts(_key(rt), now, min(ends, rt.silences.next_change(now)))
+    old = before.by_fp if before is not None else {}
+    same_silences = before is not None and before.key[1:3] == out.key[1:3] \
+        and before.since <= now < before.until
+    targets = [rule.target for rule in rt.inhibitor.rules]
     for a in alerts:
-        out.by_fp[a.fingerprint] = (a, rt.muted(a, None, now))
+        last = old.get(a.fingerprint)
+        if last is not None and same_silences and last[0] is a \
+                and not any(matches_all(t, a.labels) for t in targets):
+            out.by_fp[a.fingerprint] = last
+            continue
+        reasons = rt.muted(a, None, now)
+        if last is not None and last[1] == reasons:
+            reasons = last[1]
+        out.by_fp[a.fingerprint] = (a, reasons)
     return out
 
 
@@ -85,7 +101,7 @@ def _held(rt: Runtime, now: float) -> _Verdicts | None:
         return None
     held = cache.held
     if held is None or held.key != _key(rt) or not held.since <= now < held.until:
-        held = cache.held = _compute(rt, now)
+        held = cache.held = _compute(rt, now, held)
     return held
 
 

@@ -11,6 +11,7 @@ the Alertmanager UI's links (``/#/silences/new?filter=...``) to their page here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from time import perf_counter
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -54,6 +55,15 @@ def _link(text: str, states: list[str], group_by: list[str], sort: str, **extra:
 
 
 async def alert_list(request: web.Request) -> web.Response:
+    """The list; its ``Server-Timing`` header says how long it took to make (``app;dur=``,
+    milliseconds), as a browser's developer tools and ``bench/dashboard.py`` read it."""
+    start = perf_counter()
+    resp = await _alert_list(request)
+    resp.headers["Server-Timing"] = f"app;dur={(perf_counter() - start) * 1000:.1f}"
+    return resp
+
+
+async def _alert_list(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     text, matchers, states, group_by, sort = _query(request)
     partial = request.query.get("partial") == "1"
