@@ -10,9 +10,12 @@ that muting has work to do), then each page is asked for ``--requests`` times:
   visit, and the scripts are deferred);
 * ``first``: the first request after loading, which computes what later ones reuse;
 * ``changing``: a request after each of ``--requests`` re-posts of one alert with a new
-  annotation, so that nothing computed for the previous request can be reused.
+  annotation, so that nothing computed for the previous request can be reused;
+* ``first paint`` (with ``--browser``, when Playwright and Debian's chromium are there):
+  the first contentful paint of ``/`` in a fresh browser page, 5 loads, as the browser
+  reports it (``performance.getEntriesByType("paint")``).
 
-    python bench/dashboard.py --count 10000 --requests 20
+    python bench/dashboard.py --count 10000 --requests 20 --browser
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ inhibit_rules:
 storage: {synchronous: NORMAL}
 """
 
+CHROMIUM = "/usr/bin/chromium"
 PAGES = ("/", "/?group_by=instance", "/api/v2/alerts")
 
 
@@ -83,7 +87,7 @@ def summary(name: str, samples: list[tuple[float, float]]) -> dict[str, float | 
             "client_p50": percentile(client, 50), "client_p99": percentile(client, 99)}
 
 
-async def main(count: int, requests: int) -> list[dict[str, float | str]]:
+async def main(count: int, requests: int, browser: bool) -> list[dict[str, float | str]]:
     out: list[dict[str, float | str]] = []
     async with Tocsin(CONFIG) as t, aiohttp.ClientSession() as s:
         await load(s, t.url, count)
@@ -99,6 +103,30 @@ async def main(count: int, requests: int) -> list[dict[str, float | str]]:
                     assert r.status == 200
                 samples.append(await timed(s, t.url + page))
             out.append(summary(f"{page} changing", samples))
+        if browser:
+            paints = await first_paint(t.url + "/")
+            out.append({"page": "/ first paint", "client_p50": percentile(paints, 50),
+                        "client_p99": max(paints), "server_p50": "", "server_p99": ""})
+    return out
+
+
+async def first_paint(url: str, loads: int = 5) -> list[float]:
+    """First contentful paint of ``url`` in milliseconds, each in a new page of chromium."""
+    from playwright.async_api import async_playwright
+
+    out = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            for _ in range(loads):
+                page = await browser.new_page()
+                await page.goto(url, wait_until="load")
+                fcp = await page.evaluate(
+                    "() => (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime")
+                out.append(float(fcp) if fcp is not None else float("nan"))
+                await page.close()
+        finally:
+            await browser.close()
     return out
 
 
@@ -110,8 +138,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=10_000)
     ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--browser", action="store_true", help="also the first paint in chromium (Playwright)")
     args = ap.parse_args()
-    rows = asyncio.run(main(args.count, args.requests))
+    rows = asyncio.run(main(args.count, args.requests, args.browser))
     print(f"{args.count} alerts, {args.requests} requests per page (ms)")
     print("| page | server p50 | server p99 | client p50 | client p99 | first: server | first: client |")
     print("| --- | --: | --: | --: | --: | --: | --: |")
