@@ -17,21 +17,26 @@ class AlertState:
     losing one in a crash only shortens a still-firing alert's timeout.
     """
 
-    __slots__ = ("_alerts", "dirty")
+    __slots__ = ("_alerts", "dirty", "version")
 
     def __init__(self) -> None:
         self._alerts: dict[str, Alert] = {}
         self.dirty: set[str] = set()
+        #: Counts the changes (an alert is replaced, never changed in place): what a cache
+        #: of something computed from the alerts compares.
+        self.version = 0
 
     def get(self, fingerprint: str) -> Alert | None:
         return self._alerts.get(fingerprint)
 
     def set(self, alert: Alert) -> None:
         self._alerts[alert.fingerprint] = alert
+        self.version += 1
 
     def delete(self, fingerprint: str) -> None:
         self._alerts.pop(fingerprint, None)
         self.dirty.discard(fingerprint)
+        self.version += 1
 
     def __len__(self) -> int:
         return len(self._alerts)

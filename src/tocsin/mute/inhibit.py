@@ -92,18 +92,22 @@ class InhibitRule:
 class Inhibitor:
     def __init__(self, configs: Iterable[InhibitRuleConfig]) -> None:
         self.rules = [InhibitRule.from_config(c) for c in configs]
+        #: Counts the changes of the rules' indexes: what a cache of mute verdicts compares.
+        self.version = 0
 
     def observe(self, alert: Alert) -> None:
         """Note an alert that arrived (its labels decide once which rules it may source)."""
         for rule in self.rules:
             if matches_all(rule.source, alert.labels):
                 rule.index.setdefault(rule.key(alert.labels), set()).add(alert.fingerprint)
+                self.version += 1
 
     def forget(self, fingerprint: str, labels: dict[str, str]) -> None:
         for rule in self.rules:
             fps = rule.index.get(rule.key(labels))
             if fps is not None:
                 fps.discard(fingerprint)
+                self.version += 1
                 if not fps:
                     del rule.index[rule.key(labels)]
 

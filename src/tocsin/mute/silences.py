@@ -110,6 +110,8 @@ class Silences:
         self.allow_negative_only = False
         self._by_id: dict[str, Silence] = {}
         self._compiled: dict[str, tuple[Matcher, ...]] = {}
+        #: Counts the changes: what a cache of mute verdicts compares.
+        self.version = 0
 
     def load(self, silences: Iterable[Silence]) -> None:
         for s in silences:
@@ -118,6 +120,7 @@ class Silences:
     def _put(self, s: Silence) -> None:
         self._by_id[s.id] = s
         self._compiled[s.id] = s.compiled()
+        self.version += 1
 
     def get(self, silence_id: str) -> Silence:
         try:
@@ -181,6 +184,12 @@ class Silences:
         out.sort()
         return out
 
+    def next_change(self, now: float) -> float:
+        """The first time after ``now`` a silence starts or ends (what :meth:`mutes` answers
+        changes only then, or with :attr:`version`); infinity when none will."""
+        times = [t for s in self._by_id.values() for t in (s.starts_at, s.ends_at) if t > now]
+        return min(times, default=float("inf"))
+
     def query(self, filters: Sequence[Matcher], now: float) -> list[Silence]:
         """Silences that have, for every filter, a matcher of the same name, operator and
         text (as Alertmanager 0.25 compares them: ``inst=~"1|3"`` finds the silence with
@@ -206,6 +215,7 @@ class Silences:
         for sid in gone:
             del self._by_id[sid]
             del self._compiled[sid]
+            self.version += 1
         if gone:
             await self.store.delete_silences(gone)
         return len(gone)

@@ -18,7 +18,7 @@ from tocsin.core.timefmt import format_ts
 from tocsin.ingest.pipeline import AlertError
 from tocsin.runtime import Runtime
 from tocsin.store import StorageError
-from tocsin.web import json_list_response
+from tocsin.web import json_list_response, muting
 from tocsin.web.amv2.errors import am_error, coded_error
 from tocsin.web.keys import RUNTIME
 from tocsin.web.limits import split_by_limits, too_many_message
@@ -85,7 +85,7 @@ async def post_alerts(request: web.Request) -> web.Response:
 def gettable(
     rt: Runtime, alert: Alert, now: float, receivers: list[str] | None = None
 ) -> dict[str, Any]:
-    reasons = rt.muted(alert, None, now)
+    reasons = muting.muted(rt, alert, now)
     silenced = [i for r in reasons if r.kind == "silence" for i in r.ids]
     inhibited = [i for r in reasons if r.kind == "inhibition" for i in r.ids]
     if receivers is None:  # in route-tree order, once per matching route, as Alertmanager lists them

@@ -11,6 +11,7 @@ the Alertmanager UI's links (``/#/silences/new?filter=...``) to their page here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from time import perf_counter
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -54,6 +55,15 @@ def _link(text: str, states: list[str], group_by: list[str], sort: str, **extra:
 
 
 async def alert_list(request: web.Request) -> web.Response:
+    """The list; its ``Server-Timing`` header says how long it took to make (``app;dur=``,
+    milliseconds), as a browser's developer tools and ``bench/dashboard.py`` read it."""
+    start = perf_counter()
+    resp = await _alert_list(request)
+    resp.headers["Server-Timing"] = f"app;dur={(perf_counter() - start) * 1000:.1f}"
+    return resp
+
+
+async def _alert_list(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     text, matchers, states, group_by, sort = _query(request)
     partial = request.query.get("partial") == "1"
@@ -72,7 +82,7 @@ async def alert_list(request: web.Request) -> web.Response:
         counts[r.state] += 1
     shown = [r for r in every if r.state in states]
     groups = alertview.group_rows(rt, shown, group_by, sort)
-    drawn = [g for g in groups if g.shown]  # past the limit, groups are only counted
+    drawn = [g for g in groups if g.drawn]  # past the limit, groups are only counted
     chips = []
     for s in alertview.STATES:
         toggled = [x for x in states if x != s] if s in states else [*states, s]
@@ -81,7 +91,7 @@ async def alert_list(request: web.Request) -> web.Response:
     return render(error="", filter_text=text, states=states, group_by=group_by, sort=sort,
                   groups=drawn, counts=counts, chips=chips, total=len(shown),
                   more_groups=len(groups) - len(drawn),
-                  more_alerts=sum(len(g.rows) for g in groups if not g.shown),
+                  more_alerts=sum(len(g.rows) for g in groups if not g.drawn),
                   live_url=_link(text, states, group_by, sort, partial="1"),
                   page_url=_link(text, states, group_by, sort),
                   sort_links={s: _link(text, states, group_by, s) for s in alertview.SORTS})

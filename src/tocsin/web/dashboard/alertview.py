@@ -9,14 +9,18 @@ one group per combination of those labels' values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tocsin.core.matchers import Matcher, matches_all
 from tocsin.core.models import Alert
+from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.severity import SEVERITIES, severity_level
+from tocsin.incidents.plan import Incident
 from tocsin.runtime import Runtime
+from tocsin.web import muting
 
 __all__ = ["SORTS", "STATES", "Group", "Row", "group_rows", "rows", "sort_rows"]
 
@@ -61,6 +65,10 @@ class Group:
     hidden: int = 0
 
     @property
+    def drawn(self) -> bool:
+        return self.hidden < len(self.rows)
+
+    @property
     def shown(self) -> list[Row]:
         return self.rows[:len(self.rows) - self.hidden]
 
@@ -72,8 +80,11 @@ class Group:
 
 
 def row(rt: Runtime, alert: Alert, now: float) -> Row:
-    inc = rt.lifecycle.get(alert.fingerprint)
-    reasons = rt.muted(alert, None, now) if not alert.resolved(now) else []
+    return _row(alert, rt.lifecycle.get(alert.fingerprint),
+                muting.muted(rt, alert, now) if not alert.resolved(now) else [], now)
+
+
+def _row(alert: Alert, inc: Incident | None, reasons: list[MuteReason], now: float) -> Row:
     silenced = tuple(i for r in reasons if r.kind == "silence" for i in r.ids)
     inhibited = tuple(i for r in reasons if r.kind == "inhibition" for i in r.ids)
     if alert.resolved(now):
@@ -95,14 +106,42 @@ def row(rt: Runtime, alert: Alert, now: float) -> Row:
         muted_by=silenced + inhibited, rank=_rank(alert.labels.get("severity", "")))
 
 
+#: Each alert's row as last drawn, and what it was drawn from: (alert, incident, mute
+#: reasons, resolved, row). Alerts and incidents are replaced when they change, never
+#: changed in place, and the mute reasons are the same list until they are computed again
+#: (:mod:`tocsin.web.muting`), so a row drawn from the very same ones is the same row.
+_Drawn = tuple[Alert, "Incident | None", list[MuteReason], bool, Row]
+_NOT_MUTED: list[MuteReason] = []
+_DRAWN: weakref.WeakKeyDictionary[Runtime, dict[str, _Drawn]] = weakref.WeakKeyDictionary()
+
+
 async def rows(rt: Runtime, matchers: Sequence[Matcher], now: float) -> list[Row]:
     """Every alert held that ``matchers`` match, whatever its state."""
     pacer = Pacer()
     out = []
+    before = _DRAWN.get(rt, {})
+    drawn: dict[str, _Drawn] = {}
+    reasons_of = muting.muter(rt, now)
     for alert in list(rt.alerts):  # a copy: ingest changes the alerts while this pauses
         await pacer.tick()
-        if matches_all(matchers, alert.labels):
-            out.append(row(rt, alert, now))
+        if not matches_all(matchers, alert.labels):
+            continue
+        fp = alert.fingerprint
+        inc = rt.lifecycle.get(fp)
+        resolved = alert.resolved(now)
+        reasons = _NOT_MUTED if resolved else reasons_of(alert)
+        last = before.get(fp)
+        if last is not None and last[0] is alert and last[1] is inc and last[2] is reasons \
+                and last[3] == resolved:
+            drawn[fp] = last
+        else:
+            drawn[fp] = (alert, inc, reasons, resolved, _row(alert, inc, reasons, now))
+        out.append(drawn[fp][4])
+    if not matchers or len(before) > 2 * len(drawn) + 1000:  # the whole list, or too many gone
+        _DRAWN[rt] = drawn
+    else:
+        before.update(drawn)
+        _DRAWN[rt] = before
     return out
 
 
@@ -112,36 +151,73 @@ def sort_rows(items: list[Row], sort: str) -> list[Row]:
     return sorted(items, key=lambda r: (-r.rank, -r.starts_at, r.name, r.fingerprint))
 
 
-def _label_key(labels: dict[str, str]) -> list[tuple[str, str]]:
-    return sorted(labels.items())
+def _by_labels(items: Iterable[Row], group_by: Sequence[str]) -> list[Group]:
+    names = list(dict.fromkeys(group_by))
+    keyed: dict[tuple[str, ...], Group] = {}
+    for r in items:
+        labels = r.labels
+        key = tuple([labels.get(name, "") for name in names])
+        g = keyed.get(key)
+        if g is None:
+            g = keyed[key] = Group(dict(zip(names, key, strict=True)), "")
+        g.rows.append(r)
+    return list(keyed.values())
+
+
+def _by_route(rt: Runtime, by_fp: dict[str, Row]) -> list[Group]:
+    groups: list[Group] = []
+    placed: set[str] = set()
+    for aggr in list(rt.dispatcher.groups.values()):
+        members = [by_fp[fp] for fp in list(aggr.alerts) if fp in by_fp]
+        if members:
+            groups.append(Group(dict(aggr.labels), aggr.route.receiver, members))
+            placed.update(r.fingerprint for r in members)
+    rest = [r for fp, r in by_fp.items() if fp not in placed]
+    if rest:  # not routed yet, or resolved and out of their groups
+        groups.append(Group({}, "", rest))
+    return groups
+
+
+def _group_key(ungrouped_last: bool) -> Callable[[Group], tuple[object, ...]]:
+    def key(g: Group) -> tuple[object, ...]:
+        rank = max([r.rank for r in g.rows]) if len(g.rows) > 1 else g.rows[0].rank
+        labels = g.labels
+        # sorted(labels.items()), without sorting a group of one label
+        pairs = sorted(labels.items()) if len(labels) > 1 else list(labels.items())
+        return (ungrouped_last and g.receiver == "", -rank, pairs, g.receiver)
+    return key
+
+
+#: The last grouping by labels: (group_by, sort, its rows, its groups). The same rows (the
+#: very same objects: nothing changed) in the same groups make the same groups.
+_GROUPED: weakref.WeakKeyDictionary[Runtime, tuple[tuple[str, ...], str, list[Row], list[Group]]] = \
+    weakref.WeakKeyDictionary()
 
 
 def group_rows(rt: Runtime, items: Iterable[Row], group_by: Sequence[str], sort: str) -> list[Group]:
-    """The rows in groups, each group's rows sorted; no more than :data:`MAX_ROWS` drawn."""
-    by_fp = {r.fingerprint: r for r in items}
-    groups: list[Group] = []
-    if group_by:
-        keyed: dict[tuple[str, ...], Group] = {}
-        for r in by_fp.values():
-            key = tuple(r.labels.get(name, "") for name in group_by)
-            if key not in keyed:
-                keyed[key] = Group(dict(zip(group_by, key, strict=True)), "")
-            keyed[key].rows.append(r)
-        groups = list(keyed.values())
-    else:
-        placed: set[str] = set()
-        for aggr in list(rt.dispatcher.groups.values()):
-            members = [by_fp[fp] for fp in list(aggr.alerts) if fp in by_fp]
-            if members:
-                groups.append(Group(dict(aggr.labels), aggr.route.receiver, members))
-                placed.update(r.fingerprint for r in members)
-        rest = [r for fp, r in by_fp.items() if fp not in placed]
-        if rest:  # not routed yet, or resolved and out of their groups
-            groups.append(Group({}, "", rest))
-    groups.sort(key=lambda g: (g.receiver == "" and not group_by, -max(r.rank for r in g.rows),
-                               _label_key(g.labels), g.receiver))
+    """The rows in groups, each group's rows sorted; no more than :data:`MAX_ROWS` drawn.
+    The answer is not to be changed (the next request with the same rows may get it)."""
+    if not group_by:
+        return _drawn(_by_route(rt, {r.fingerprint: r for r in items}), sort, True)
+    given = list(items)
+    last = _GROUPED.get(rt)
+    if last is not None and last[:2] == (tuple(group_by), sort) and len(last[2]) == len(given) \
+            and all(a is b for a, b in zip(last[2], given, strict=True)):
+        return last[3]
+    groups = _drawn(_by_labels({r.fingerprint: r for r in given}.values(), group_by), sort, False)
+    _GROUPED[rt] = (tuple(group_by), sort, given, groups)
+    return groups
+
+
+def _drawn(groups: list[Group], sort: str, ungrouped_last: bool) -> list[Group]:
+    # Most severe first; a group's rows are sorted only when some are drawn (in a storm
+    # of one-alert groups, most are only counted).
+    groups.sort(key=_group_key(ungrouped_last))
     budget = MAX_ROWS
     for g in groups:
+        if budget == 0:
+            g.hidden = len(g.rows)
+            continue
         g.rows = sort_rows(g.rows, sort)
         if len(g.rows) > budget:
             g.hidden = len(g.rows) - budget

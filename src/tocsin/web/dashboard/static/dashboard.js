@@ -27,6 +27,29 @@
     return true;
   }
 
+  /* Where the keyboard focus is in the list (the alert's row, and the how-manieth control in
+     it), so that a refresh puts it back on the same control instead of the page's start. */
+  var CONTROLS = "a[href], button, summary, input, select, textarea";
+  function focusPlace(list) {
+    var active = document.activeElement;
+    if (!active || !list.contains(active)) { return null; }
+    var row = active.closest("[data-fingerprint]");
+    var scope = row || list;
+    return {fp: row ? row.getAttribute("data-fingerprint") : null,
+            index: Array.prototype.indexOf.call(scope.querySelectorAll(CONTROLS), active)};
+  }
+  function restoreFocus(list, place) {
+    if (!place || place.index < 0) { return; }
+    var scope = list;
+    if (place.fp !== null) {
+      scope = Array.prototype.find.call(list.querySelectorAll("[data-fingerprint]"), function (row) {
+        return row.getAttribute("data-fingerprint") === place.fp;
+      });
+    }
+    var control = scope ? scope.querySelectorAll(CONTROLS)[place.index] : null;
+    if (control) { control.focus({preventScroll: true}); }
+  }
+
   /* Live updates: the server says "changed"; the list is fetched again and swapped in,
      unless someone is typing in it or has a form open there (then once they are done). */
   function liveList() {
@@ -50,10 +73,12 @@
       }
       pending = false;
       document.body.removeAttribute("data-pending");
+      var place = focusPlace(current);
       window.htmx.ajax("GET", current.getAttribute("data-live"),
                        {target: "#alert-list", swap: "outerHTML"}).then(function () {
         var fresh = document.getElementById("alert-list");
         if (fresh) {
+          restoreFocus(fresh, place);
           var n = parseInt(document.body.getAttribute("data-updates") || "0", 10) + 1;
           document.body.setAttribute("data-updates", String(n));
         }
