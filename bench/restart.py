@@ -1,0 +1,187 @@
+"""The restart phase of bench/run.py: kill -9 at N active alerts (100,000), then time to ready.
+
+One run: a fresh server loads N fresh alerts (batches of 100, C connections) with
+``group_by: [alertname]`` (50 groups), group_wait 1s, group_interval 2s, so every alert
+has been notified once the load is over and the notifications have stopped (no new one
+for ``--restart-quiet`` seconds). Then the server is killed with SIGKILL and started
+again on the same storage, and the run reports:
+
+* ``ready_s``: from starting the process to the first 200 from ``/-/ready`` (polled
+  every 10 ms), interpreter start-up and imports included;
+* ``alerts_back``: the active alerts the restarted server holds (its own gauge);
+* ``repeated``: notifications that arrive within group_wait + group_interval + 2 s
+  after the restart (each alert was notified before the kill and repeat_interval is
+  4h, so any notification then is a repeat);
+* ``vmrss_mib``: the restarted server's resident set once ready (tocsin: both processes);
+* tocsin only: ``bytes_per_alert``, the database's live pages (page_count less the
+  freelist, WAL included, read through a read-only connection) over N, and
+  ``table_bytes``, the same per table and index (SQLite's dbstat, when the sqlite3
+  module has it).
+
+Alertmanager keeps no alerts across a restart (its issue #2370): it is ready at once
+with none back, and its notification log is only saved every 15 minutes and at a
+clean stop, so nothing is repeated because nothing is left to repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+GROUP_WAIT, GROUP_INTERVAL = 1.0, 2.0
+
+CONFIG = f"""\
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: {GROUP_WAIT:g}s
+  group_interval: {GROUP_INTERVAL:g}s
+  repeat_interval: 4h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: "{{url}}"
+"""
+
+#: --quick values (bench/run.py applies them when the option was left at its default).
+QUICK = {"restart_alerts": 500, "restart_quiet": 1.0}
+
+
+def _run_attrs(*names: str) -> tuple[Any, ...]:
+    """Names from bench/run.py as loaded: ``__main__`` when it is the script being run (a
+    second import would make a second PhaseError that its handler does not catch)."""
+    run = sys.modules.get("run") or sys.modules["__main__"]
+    return tuple(getattr(run, n) for n in names)
+
+
+def add_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--restart-alerts", type=int, default=100000, help="active alerts at the kill -9")
+    ap.add_argument("--restart-quiet", type=float, default=3.0,
+                    help="seconds without a new notification before the kill")
+
+
+def db_bytes(path: Path) -> tuple[int, dict[str, int]]:
+    """Live bytes of the SQLite database at ``path`` (WAL included), and per table/index."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        live = pages - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        tables: dict[str, int] = {}
+        with contextlib.suppress(sqlite3.Error):  # dbstat is a compile-time option
+            found = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+            for name, total in found:
+                tables[name] = int(total)
+        return live * size, tables
+    finally:
+        conn.close()
+
+
+async def _quiet(sink: Any, run_id: str, quiet: float, limit: float) -> None:
+    """Until no notification arrived for ``quiet`` seconds (at most ``limit``)."""
+    deadline = time.monotonic() + limit
+    seen, since = sink.notifications.get(run_id, 0), time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = sink.notifications.get(run_id, 0)
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+def _alive(pids: list[int]) -> bool:
+    return any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+async def _ready(server: Any, timeout: float) -> float:
+    """Start ``server`` again and return the seconds to its first ready answer."""
+    with server.log_path.open("ab") as log:
+        t0 = time.perf_counter()
+        server.proc = subprocess.Popen(server.command(), stdout=log, stderr=log,
+                                       stdin=subprocess.DEVNULL, env=server.env())
+    async with aiohttp.ClientSession() as s:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with s.get(f"{server.url}/-/ready", timeout=aiohttp.ClientTimeout(total=1)) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - t0
+            if server.proc.poll() is not None or time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"{server.name} not ready again: {server.log_tail()}")
+            await asyncio.sleep(0.01)
+
+
+async def phase(server: Any, run_id: str, args: argparse.Namespace, count: int, sink: Any) -> dict[str, Any]:
+    PhaseError, bodies_for, post_all = _run_attrs('PhaseError', 'bodies_for', 'post_all')
+
+    res = await post_all(server.url, bodies_for(run_id, count, 100, "Restart"), args.concurrency)
+    await _quiet(sink, run_id, args.restart_quiet, 120)
+    before = sink.notifications.get(run_id, 0)
+    children = server.pids()[1:]
+    os.kill(server.pid, signal.SIGKILL)
+    await asyncio.to_thread(server.proc.wait, 10)
+    deadline = time.monotonic() + 10
+    # tocsin's writer process ends once its stdin closes and its transaction in hand is done.
+    while _alive(children) and time.monotonic() < deadline:  # noqa: ASYNC110 -- another's process
+        await asyncio.sleep(0.01)
+    try:
+        ready_s = await _ready(server, args.start_timeout)
+    except RuntimeError as e:
+        raise PhaseError(str(e)) from None
+    mem = server.memory_kib()
+    async with aiohttp.ClientSession() as s:
+        back = await server.active_alerts(s)
+    await asyncio.sleep(GROUP_WAIT + GROUP_INTERVAL + 2)
+    out: dict[str, Any] = {
+        "ready_s": ready_s, "alerts_back": back, "vmrss_mib": mem["VmRSS"] / 1024,
+        "notified_before": before, "repeated": sink.notifications.get(run_id, 0) - before,
+        "errors": len(res["errors"]), "error_sample": res["errors"][:3],
+    }
+    db = server.workdir / "tocsin.db"
+    if db.exists():
+        total, tables = db_bytes(db)
+        out["bytes_per_alert"] = total / count
+        out["table_bytes"] = tables
+    return out
+
+
+def markdown(doc: Any) -> None:
+    """The restart section of bench/run.py's report."""
+    AM, cell, get, ratio = _run_attrs('AM', 'cell', 'get', 'ratio')
+
+    by = next(iter(doc.res["restart"].values()))
+    point = int(next(iter(doc.res["restart"])))
+    doc.lines += [f"### Restart: kill -9 at {point:,} active alerts", "",
+                  "Time from starting the process again to its first ready answer; alerts it holds "
+                  "then; notifications after the restart (every alert was notified before the kill, "
+                  "so each is a repeat); live database bytes per active alert (tocsin).", ""]
+    doc.head(["", "tocsin"] + ([AM, "tocsin/AM"] if doc.both else []))
+    for label, key, d in (("ready after start, s", "ready_s", 2), ("alerts back", "alerts_back", 0),
+                          ("notifications repeated", "repeated", 0),
+                          ("notifications before the kill", "notified_before", 0),
+                          ("RSS once ready, MiB", "vmrss_mib", 1),
+                          ("database bytes per active alert", "bytes_per_alert", 0)):
+        row = [label, cell(by["tocsin"], key, d)]
+        if doc.both:
+            row += [cell(by[doc.o], key, d), ratio(get(by["tocsin"], key), get(by[doc.o], key))
+                    if key in ("ready_s", "vmrss_mib") else ""]
+        doc.row(row)
+    good = [r for r in by["tocsin"]["runs"] if r.get("ok") and r.get("table_bytes")]
+    if good:
+        tables = good[-1]["table_bytes"]
+        doc.lines += ["", "tocsin's database by table and index (last run, bytes per active alert): "
+                      + ", ".join(f"{name} {size / point:,.0f}" for name, size in tables.items()
+                                  if size / point >= 1) + "."]
+    doc.failures("restart")
+    doc.lines.append("")
