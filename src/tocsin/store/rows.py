@@ -1,8 +1,12 @@
 """Records as table rows and back: the statements that write each table, the
 columns read from it, and the conversions between the two.
 
-Bodies are JSON (msgspec); the columns beside a body are what queries filter
-and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit every
+Bodies are JSON (msgspec), except those of alerts and incidents, the rows there
+is one of per active alert: those are MessagePack arrays of the record's fields
+in order, without the names, and without what the row's key columns hold
+already (:func:`alert_rows`, :func:`incident_rows`); a body written as JSON by
+an earlier tocsin (it starts with ``{``) is read as before. The columns beside a
+body are what queries filter and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit every
 writer commits (SQLite's, in aiosqlite's thread or the writer process, and
 PostgreSQL's). Statements are written in the SQL both databases read (an upsert
 is ``INSERT ... ON CONFLICT (key) DO UPDATE``), with ``?`` placeholders, which
@@ -23,8 +27,9 @@ from tocsin.store import Attempt, DeadLetter, NflogEntry
 
 __all__ = [
     "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL", "HEARTBEAT_SQL",
-    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL",
-    "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert_rows", "alerts", "attempt_row", "attempts",
+    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_COLUMNS", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS",
+    "NFLOG_SQL", "RUN_SQL",
+    "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert", "alert_rows", "alerts", "attempt_row", "attempts",
     "dead_letter_row",
     "dead_letters", "history_events", "history_rows", "incident", "incident_rows", "incidents",
     "nflog_entries", "nflog_row", "run", "run_rows", "runs", "silence_rows", "silences",
@@ -34,6 +39,7 @@ __all__ = [
 Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
 _encoder = msgspec.json.Encoder()
+_packer = msgspec.msgpack.Encoder()
 _alert_dec = msgspec.json.Decoder(Alert)
 _list_dec = msgspec.json.Decoder(list[str])
 _silence_dec = msgspec.json.Decoder(Silence)
@@ -66,18 +72,46 @@ def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...] | None = 
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
+def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A struct of ``record``'s fields but ``skip``, in their order, held as an array: how a
+    body is packed. A field added to ``record`` later (with a default) must go last, so that
+    bodies packed before it still read (an array shorter than the fields takes the defaults)."""
+    fields = [(f.name, f.type) if f.required else (f.name, f.type, f.default_factory() if f.default_factory
+              is not msgspec.NODEFAULT else f.default)
+              for f in msgspec.structs.fields(record) if f.name not in skip]
+    return msgspec.defstruct(name, fields, array_like=True, kw_only=True, gc=False, module=__name__)
+
+
+def _unpack(row: msgspec.Struct, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in fields}
+
+
 # -- alerts ---------------------------------------------------------------------------------
 
 ALERT_SQL = _upsert("alerts", ("fingerprint",))
+#: An alert's body: its fields but the fingerprint (the row's key).
+_AlertBody = _packed(Alert, "_AlertBody", ("fingerprint",))
+_alert_body_dec = msgspec.msgpack.Decoder(_AlertBody)
 
 
 def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
-    return [(a.fingerprint, _encoder.encode(a), a.ends_at, a.updated_at) for a in items]
+    pack = _packer.encode
+    return [(a.fingerprint, pack((a.labels, a.annotations, a.starts_at, a.ends_at, a.generator_url,
+                                  a.updated_at, a.timeout)), a.ends_at, a.updated_at) for a in items]
+
+
+def alert(fingerprint: str, body: bytes | str) -> Alert:
+    """From ``SELECT fingerprint, body``."""
+    if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
+        return _alert_dec.decode(body)
+    b: Any = _alert_body_dec.decode(body)
+    return Alert(fingerprint=fingerprint, labels=b.labels, annotations=b.annotations, starts_at=b.starts_at,
+                 ends_at=b.ends_at, generator_url=b.generator_url, updated_at=b.updated_at, timeout=b.timeout)
 
 
 def alerts(rows: Iterable[Sequence[Any]]) -> list[Alert]:
-    """From ``SELECT body``."""
-    return [_alert_dec.decode(row[0]) for row in rows]
+    """From ``SELECT fingerprint, body``."""
+    return [alert(r[0], r[1]) for r in rows]
 
 
 # -- the notification log -------------------------------------------------------------------
@@ -155,19 +189,35 @@ def dead_letters(rows: Iterable[Sequence[Any]]) -> list[DeadLetter]:
 INCIDENT_SQL = _upsert("incidents", ("id",))
 
 
+#: An incident's body: its fields but the id and fingerprint (columns of the row).
+_IncidentBody = _packed(Incident, "_IncidentBody", ("id", "fingerprint"))
+_INCIDENT_FIELDS = tuple(f.name for f in msgspec.structs.fields(_IncidentBody))
+_incident_body_dec = msgspec.msgpack.Decoder(_IncidentBody)
+#: The columns an incident is read from.
+INCIDENT_COLUMNS = "id, fingerprint, body"
+
+
 def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
+    pack = _packer.encode
     return [(i.id, i.fingerprint, i.state, i.alertname, i.severity, i.fired_at, i.acknowledged_at,
-             i.resolved_at, _encoder.encode(i)) for i in items]
+             i.resolved_at, pack(msgspec.structs.astuple(i)[2:])) for i in items]
+
+
+def _incident(r: Sequence[Any]) -> Incident:
+    body = r[2]
+    if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
+        return _incident_dec.decode(body)
+    return Incident(id=r[0], fingerprint=r[1], **_unpack(_incident_body_dec.decode(body), _INCIDENT_FIELDS))
 
 
 def incident(row: Sequence[Any] | None) -> Incident | None:
-    """From ``SELECT body`` (one row, or none)."""
-    return _incident_dec.decode(row[0]) if row else None
+    """From ``SELECT`` :data:`INCIDENT_COLUMNS` (one row, or none)."""
+    return _incident(row) if row else None
 
 
 def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
-    """From ``SELECT body``."""
-    return [_incident_dec.decode(row[0]) for row in rows]
+    """From ``SELECT`` :data:`INCIDENT_COLUMNS`."""
+    return [_incident(r) for r in rows]
 
 
 #: The incidents a short reference names (parameters: the reference, lowercase hex digits,
@@ -185,7 +235,8 @@ WITH hits(id) AS (
     FROM (SELECT DISTINCT fingerprint FROM incidents
           WHERE fingerprint >= ?1 AND fingerprint < ?1 || 'g') f
 )
-SELECT (SELECT COUNT(*) FROM hits), incidents.body FROM incidents JOIN hits USING (id)
+SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body
+FROM incidents JOIN hits USING (id)
 ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?2
 """
 

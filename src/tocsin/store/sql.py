@@ -96,7 +96,7 @@ class SQLStore:
             await self._write([("DELETE FROM alerts WHERE fingerprint = ?", keys, True)])
 
     async def load_alerts(self) -> list[Alert]:
-        return rows.alerts(await self._fetch("SELECT body FROM alerts"))
+        return rows.alerts(await self._fetch("SELECT fingerprint, body FROM alerts"))
 
     # -- notification log -------------------------------------------------------
 
@@ -152,14 +152,17 @@ class SQLStore:
     # -- incidents and history ---------------------------------------------------
 
     async def load_open_incidents(self) -> list[Incident]:
-        return rows.incidents(await self._fetch("SELECT body FROM incidents WHERE state != 'resolved'"))
+        return rows.incidents(await self._fetch(
+            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE state != 'resolved'"))
 
     async def get_incident(self, incident_id: str) -> Incident | None:
-        return rows.incident(await self._fetch_one("SELECT body FROM incidents WHERE id = ?", (incident_id,)))
+        return rows.incident(await self._fetch_one(
+            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)))
 
     async def latest_incident(self, fingerprint: str) -> Incident | None:
         return rows.incident(await self._fetch_one(
-            "SELECT body FROM incidents WHERE fingerprint = ? ORDER BY fired_at DESC LIMIT 1",
+            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE fingerprint = ?"
+            " ORDER BY fired_at DESC LIMIT 1",
             (fingerprint,)))
 
     #: The queries of short references (:mod:`tocsin.store.rows`), in this backend's SQL.
@@ -197,7 +200,8 @@ class SQLStore:
         if q.until is not None:
             where.append("fired_at < ?")
             params.append(q.until)
-        sql = f"SELECT body FROM incidents WHERE {' AND '.join(where)} ORDER BY fired_at DESC, id"
+        sql = (f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(where)}"
+               " ORDER BY fired_at DESC, id")
         if q.limit is not None:
             sql += " LIMIT ? OFFSET ?"
             params.extend((q.limit, q.offset))
