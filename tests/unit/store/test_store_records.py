@@ -251,3 +251,17 @@ def test_a_packed_body_without_the_fields_added_since_reads_with_their_defaults(
     inc = incident("i1", 10.0, fp="f1")
     body = msgspec.msgpack.encode(msgspec.structs.astuple(inc)[2:-2])  # without muted_by, escalation
     assert rows.incident(("i1", "f1", body)) == inc
+
+
+async def test_open_incidents_loaded_after_their_alerts_hold_the_alerts_labels(backend):
+    """One labels dict per alert in memory after a restart, as after ingest."""
+    alert = Alert(fingerprint="f1", labels={"alertname": "Down", "severity": "page"},
+                  starts_at=1.0, ends_at=0.0)
+    other = incident("i2", 20.0, fp="f2")  # no alert of its own: its labels stay its own
+    async with backend.opened() as store:
+        await store.save(alerts=[alert], incidents=[incident("i1", 10.0, fp="f1"), other])
+    async with backend.opened() as store:
+        (held,) = await store.load_alerts()
+        found = {i.id: i for i in await store.load_open_incidents()}
+    assert found["i1"].labels is held.labels
+    assert found["i2"].labels == other.labels
