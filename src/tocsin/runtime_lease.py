@@ -22,12 +22,13 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import Gauge
 
-from tocsin.store.pglease import Lease
+if TYPE_CHECKING:  # asyncpg is only imported by a tocsin that uses PostgreSQL
+    from tocsin.store.pglease import Lease
 
 __all__ = ["EXIT_DEPOSED", "INTERVAL", "SYNC_INTERVAL", "Leadership", "config_hash"]
 
