@@ -1,13 +1,13 @@
 """Records as table rows and back: the statements that write each table, the
 columns read from it, and the conversions between the two.
 
-Bodies are JSON (msgspec), except those of alerts and incidents, the rows there
-is one of per active alert: those are MessagePack arrays of the record's fields
-in order, without the names, and without what the row's key columns hold
-already (:func:`alert_rows`, :func:`incident_rows`); a body written as JSON by
-an earlier tocsin (it starts with ``{``) is read as before. The columns beside a
-body are what queries filter and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit every
-writer commits (SQLite's, in aiosqlite's thread or the writer process, and
+Bodies are JSON (msgspec), except those of alerts and incidents (a row of each
+per active alert): those are MessagePack arrays of the record's fields in order,
+without their names and without the id and fingerprint the row's columns hold
+(:func:`alert_rows`, :func:`incident_rows`); a body an earlier tocsin wrote as
+JSON (it starts with ``{``) reads as before. The columns beside a body are what
+queries filter and sort on. A write is an :data:`Op`, ``(sql, params, many)``:
+the unit every writer commits (SQLite's, in aiosqlite's thread or the writer process, and
 PostgreSQL's). Statements are written in the SQL both databases read (an upsert
 is ``INSERT ... ON CONFLICT (key) DO UPDATE``), with ``?`` placeholders, which
 the PostgreSQL store numbers (``$1``...). :data:`TABLES` lists every table and
@@ -26,13 +26,12 @@ from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, DeadLetter, NflogEntry
 
 __all__ = [
-    "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL", "HEARTBEAT_SQL",
-    "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_COLUMNS", "INCIDENT_SQL", "NAMED_SQL", "NFLOG_COLUMNS",
-    "NFLOG_SQL", "RUN_SQL",
-    "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert", "alert_rows", "alerts", "attempt_row", "attempts",
-    "dead_letter_row",
-    "dead_letters", "history_events", "history_rows", "incident", "incident_rows", "incidents",
-    "nflog_entries", "nflog_row", "run", "run_rows", "runs", "silence_rows", "silences",
+    "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
+    "HEARTBEAT_SQL", "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_COLUMNS", "INCIDENT_SQL", "NAMED_SQL",
+    "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL", "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert",
+    "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row", "dead_letters", "history_events",
+    "history_rows", "incident", "incident_rows", "incidents", "nflog_entries", "nflog_row", "run",
+    "run_rows", "runs", "silence_rows", "silences",
 ]
 
 #: One write: a statement and its parameters, or (``many``) a statement and rows of them.
@@ -72,12 +71,15 @@ def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...] | None = 
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
+def _default(f: msgspec.structs.FieldInfo) -> Any:
+    return f.default if f.default_factory is msgspec.NODEFAULT else f.default_factory()
+
+
 def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> type[msgspec.Struct]:
     """A struct of ``record``'s fields but ``skip``, in their order, held as an array: how a
     body is packed. A field added to ``record`` later (with a default) must go last, so that
     bodies packed before it still read (an array shorter than the fields takes the defaults)."""
-    fields = [(f.name, f.type) if f.required else (f.name, f.type, f.default_factory() if f.default_factory
-              is not msgspec.NODEFAULT else f.default)
+    fields = [(f.name, f.type) if f.required else (f.name, f.type, _default(f))
               for f in msgspec.structs.fields(record) if f.name not in skip]
     return msgspec.defstruct(name, fields, array_like=True, kw_only=True, gc=False, module=__name__)
 
@@ -91,18 +93,15 @@ _alert_body_dec = msgspec.msgpack.Decoder(_AlertBody)
 
 
 def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
-    pack = _packer.encode
-    return [(a.fingerprint, pack((a.labels, a.annotations, a.starts_at, a.ends_at, a.generator_url,
-                                  a.updated_at, a.timeout)), a.ends_at, a.updated_at) for a in items]
+    pack, fields = _packer.encode, msgspec.structs.astuple
+    return [(a.fingerprint, pack(fields(a)[1:]), a.ends_at, a.updated_at) for a in items]
 
 
 def alert(fingerprint: str, body: bytes | str) -> Alert:
     """From ``SELECT fingerprint, body``."""
     if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
         return _alert_dec.decode(body)
-    b: Any = _alert_body_dec.decode(body)
-    return Alert(fingerprint=fingerprint, labels=b.labels, annotations=b.annotations, starts_at=b.starts_at,
-                 ends_at=b.ends_at, generator_url=b.generator_url, updated_at=b.updated_at, timeout=b.timeout)
+    return Alert(fingerprint=fingerprint, **msgspec.structs.asdict(_alert_body_dec.decode(body)))
 
 
 def alerts(rows: Iterable[Sequence[Any]]) -> list[Alert]:
@@ -193,9 +192,9 @@ INCIDENT_COLUMNS = "id, fingerprint, body"
 
 
 def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
-    pack = _packer.encode
+    pack, fields = _packer.encode, msgspec.structs.astuple
     return [(i.id, i.fingerprint, i.state, i.alertname, i.severity, i.fired_at, i.acknowledged_at,
-             i.resolved_at, pack(msgspec.structs.astuple(i)[2:])) for i in items]
+             i.resolved_at, pack(fields(i)[2:])) for i in items]
 
 
 def _incident(r: Sequence[Any]) -> Incident:
