@@ -551,7 +551,8 @@ def brief(section: str, r: dict[str, Any]) -> str:
     if section in ("ingest", "refire"):
         return f"{r['alerts_per_s']:.0f} alerts/s p99 {r['p99_ms']:.1f} ms errors {r['errors']}"
     if section == "restart":
-        return f"ready {r['ready_s']:.2f} s back {r['alerts_back']:.0f} repeated {r['repeated']}"
+        return (f"ready {r['ready_s']:.2f} s back {r['alerts_back']:.0f} alerts notified "
+                f"{r['alerts_notified_before']}, then {r['repeated']} ({r['alerts_repeated']} alerts)")
     if section == "query":
         return f"all p50 {r['all_p50_ms']:.0f} ms filtered p50 {r['filtered_p50_ms']:.1f} ms"
     if section == "memory":
