@@ -21,6 +21,8 @@ FIGURES = {
     "refire": ["alerts_per_s", "first_post_alerts_per_s", "p50_ms", "p99_ms"],
     "memory": ["vmhwm_mib", "vmrss_mib", "active_alerts"],
     "latency": ["p50_ms", "p99_ms", "max_ms", "delivered"],
+    "restart": ["ready_s", "vmrss_mib"],
+    "query": ["all_p50_ms", "all_p99_ms", "filtered_p50_ms", "filtered_p99_ms"],
 }
 
 
@@ -33,8 +35,9 @@ def test_bench_run_against_alertmanager(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--against", "alertmanager", "--quick",
          "--repeat", "1", "--alerts", "200", "--memory", "500", "--latency-count", "20",
-         "--refire-alerts", "200", "--refire-rounds", "2", "--json", str(out), "--write", str(doc)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+         "--refire-alerts", "200", "--refire-rounds", "2", "--restart-alerts", "300", "--query-alerts", "300",
+         "--json", str(out), "--write", str(doc)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -58,6 +61,12 @@ def test_bench_run_against_alertmanager(tmp_path):
     for system in ("tocsin", "alertmanager"):
         assert results["memory"]["500"][system]["median"]["active_alerts"] == 500
         assert results["latency"]["20"][system]["median"]["delivered"] == 20
+        assert results["restart"]["300"][system]["median"]["repeated"] == 0
+    # tocsin has every alert back after kill -9, and says what its database holds per alert;
+    # Alertmanager keeps none.
+    assert results["restart"]["300"]["tocsin"]["median"]["alerts_back"] == 300
+    assert results["restart"]["300"]["tocsin"]["median"]["bytes_per_alert"] > 0
+    assert results["restart"]["300"]["alertmanager"]["median"]["alerts_back"] == 0
 
     # The tables went between the markers; the person's text around them stayed.
     text = doc.read_text()
@@ -65,4 +74,6 @@ def test_bench_run_against_alertmanager(tmp_path):
     assert text.endswith("<!-- bench:end -->\n\ntail\n")
     assert "old" not in text
     assert "| 100 |" in text
+    assert "### Restart: kill -9 at 300 active alerts" in text
+    assert "### Query: GET /api/v2/alerts at 300 active alerts" in text
     assert "Alertmanager" in text
