@@ -72,7 +72,7 @@ def test_bench_run_against_alertmanager(tmp_path):
     text = doc.read_text()
     assert text.startswith("# Performance\n\nwritten by a person\n\n<!-- bench:start -->\n")
     assert text.endswith("<!-- bench:end -->\n\ntail\n")
-    assert "old" not in text
+    assert "<!-- bench:start -->\nold\n" not in text  # replaced ("old" is in "holds")
     assert "| 100 |" in text
     assert "### Restart: kill -9 at 300 active alerts" in text
     assert "### Query: GET /api/v2/alerts at 300 active alerts" in text
