@@ -8,6 +8,7 @@ Sections (each taken --repeat times, the systems alternating, the median reporte
 * latency -- POST to webhook arrival, group_wait 0s, one alert in flight at a time
 * restart -- kill -9 at 100,000 active alerts: time to ready, alerts back, repeats (bench/restart.py)
 * query   -- GET /api/v2/alerts, all and filtered, at 100,000 active alerts (bench/query.py)
+* storm   -- issue 17's alert storm, with and without an inhibit rule (bench/storm.py)
 
 Every run starts fresh server processes on 127.0.0.1 with the same Alertmanager-shaped
 config, delivering to a webhook receiver inside this process; nothing leaves loopback.
@@ -47,9 +48,10 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import query
 import restart
+import storm  # the storm phase lives in bench/storm.py
 from common import ROOT, free_port, percentile
 
-SECTIONS = ("ingest", "refire", "memory", "latency", "restart", "query")
+SECTIONS = ("ingest", "refire", "memory", "latency", "restart", "query", "storm")
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
 
@@ -530,6 +532,9 @@ async def run_all(args: argparse.Namespace, systems: list[str]) -> dict[str, Any
             for section in SECTIONS:
                 if section in args.skip:
                     continue
+                if section == "storm":
+                    results[section] = await storm.phase(args, systems, summarize, log)
+                    continue
                 results[section] = {}
                 for point in points_for(section, args):
                     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
@@ -883,7 +888,10 @@ def markdown(report: dict[str, Any]) -> str:
     for section in SECTIONS:
         if section in doc.res:
             module = {"restart": restart, "query": query}.get(section)
-            module.markdown(doc) if module else getattr(doc, section)()
+            if section != "storm":
+                module.markdown(doc) if module else getattr(doc, section)()
+    if "storm" in doc.res:
+        doc.lines += storm.markdown(doc.res["storm"], doc.systems, argparse.Namespace(**doc.a))
     doc.profile(report.get("profile"))
     return "\n".join(doc.lines).rstrip() + "\n"
 
@@ -933,12 +941,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the servers' directories (logs, databases)")
     ap.add_argument("--tocsin-writer", choices=("process", "thread"),
                     help="tocsin's storage.writer (default: the config default, process)")
+    storm.add_arguments(ap)
     ap.add_argument("--write", type=Path, metavar="MD", help="write the tables between the bench markers")
     ap.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
     args = ap.parse_args(argv)
     if args.quick:
         defaults = {"alerts": 200, "memory": [500], "latency_count": 20, "refire_alerts": 200,
-                    "refire_interval": 0.0, "timeout": 30.0, "settle": 0.2, **restart.QUICK, **query.QUICK}
+                    "refire_interval": 0.0, "timeout": 30.0, "settle": 0.2, **storm.QUICK,
+                    **restart.QUICK, **query.QUICK}
         for key, value in defaults.items():
             if getattr(args, key) == ap.get_default(key):
                 setattr(args, key, value)

@@ -28,12 +28,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,8 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # (a module import: run.py imports this one for its storm phase)
 from common import free_port, percentile
-from run import SERVERS, PhaseError, Server, make_alert, rfc3339
 
 HERE = Path(__file__).resolve().parent
 INHIBIT = """\
@@ -53,6 +55,7 @@ inhibit_rules:
 """
 GROUP_WAIT = 1.0
 BOUND = GROUP_WAIT + 2.0  # the issue's bound on a notification's delay after its POST
+VARIANTS = ("plain", "inhibit")
 
 
 def storm_config(url: str, inhibit: bool) -> str:
@@ -149,7 +152,7 @@ async def post_storm(url: str, batches: list[list[dict[str, Any]]], concurrency:
     return latencies, errors
 
 
-async def lag_buckets(server: Server) -> dict[float, float] | None:
+async def lag_buckets(server: run.Server) -> dict[float, float] | None:
     """tocsin's loop-lag histogram: cumulative count per bucket bound (None for Alertmanager)."""
     if server.name != "tocsin":
         return None
@@ -171,16 +174,27 @@ def lag_figures(before: dict[float, float], after: dict[float, float]) -> dict[s
     return {"lag_samples": total, "lag_p99_ms": p99 * 1000, "lag_max_ms": worst * 1000}
 
 
-async def storm(server: Server, run_id: str, args: argparse.Namespace, sink: Sink) -> dict[str, Any]:
+def cpu_children_s(server: run.Server) -> float:
+    """CPU time of the server's child processes (tocsin's database writer), in seconds."""
+    total = 0
+    for pid in server.pids()[1:]:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink: Sink) -> dict[str, Any]:
     now = time.time()
-    starts, ends = rfc3339(now), rfc3339(now + 600)
-    alerts = [make_alert(run_id, i, starts, ends, "Storm") for i in range(args.alerts)]
+    starts, ends = run.rfc3339(now), run.rfc3339(now + 600)
+    alerts = [run.make_alert(run_id, i, starts, ends, "Storm") for i in range(args.alerts)]
     expected = {(r, a["labels"]["instance"]) for a in alerts for r in receivers_of(a)}
     batches = [alerts[i:i + args.batch] for i in range(0, len(alerts), args.batch)]
     sent: dict[str, float] = {}
     sink.reset(len(expected))
     lag0 = await lag_buckets(server)
-    cpu0 = server.cpu_s()
+    cpu0, child0 = server.cpu_s(), cpu_children_s(server)
     t0 = time.monotonic()
     latencies, errors = await post_storm(server.url, batches, args.concurrency, sent)
     elapsed = time.monotonic() - t0
@@ -189,6 +203,7 @@ async def storm(server: Server, run_id: str, args: argparse.Namespace, sink: Sin
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sink.all_in.wait(), BOUND + args.grace)
     cpu_all = server.cpu_s() - cpu0
+    cpu_child = cpu_children_s(server) - child0
     lag1 = await lag_buckets(server)
     delays = [sink.first[k] - sent[k[1]] for k in expected if k in sink.first]
     out = {"alerts_per_s": args.alerts / elapsed, "p50_ms": percentile(latencies, 50),
@@ -200,7 +215,8 @@ async def storm(server: Server, run_id: str, args: argparse.Namespace, sink: Sin
            "delay_p99_s": percentile(delays, 99) if delays else 0.0,
            "delay_max_s": max(delays, default=0.0),
            "cpu_us_per_alert_ingest": cpu_ingest * 1e6 / args.alerts,
-           "cpu_us_per_alert_storm": cpu_all * 1e6 / args.alerts}
+           "cpu_us_per_alert_storm": cpu_all * 1e6 / args.alerts,
+           "cpu_us_per_alert_children": cpu_child * 1e6 / args.alerts}
     if lag0 is not None and lag1 is not None:
         out.update(lag_figures(lag0, lag1))
     return out
@@ -210,14 +226,14 @@ async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sin
                   n: int) -> dict[str, Any]:
     run_id = f"s{n}"
     config = storm_config(sink.url(run_id), variant == "inhibit")
-    server = SERVERS[system](config, tmp / f"{run_id}-{system}")
+    server = run.SERVERS[system](config, tmp / f"{run_id}-{system}")
     try:
         await server.start()
         result = await asyncio.wait_for(storm(server, run_id, args, sink), args.timeout)
         if not server.alive():
-            raise PhaseError(f"{system} exited during the run: {server.log_tail()}")
+            raise run.PhaseError(f"{system} exited during the run: {server.log_tail()}")
         result["ok"] = True
-    except (PhaseError, TimeoutError) as e:
+    except (run.PhaseError, TimeoutError) as e:
         result = {"ok": False, "failure": f"{type(e).__name__}: {e}"}
     finally:
         await server.stop()
@@ -240,14 +256,25 @@ def line(system: str, variant: str, m: dict[str, float]) -> str:
             f"errors {m['errors']:.0f}  delivered {m['delivered']:.0f}/{m['expected']:.0f} "
             f"(in {BOUND:g}s: {m['in_bound']:.0f}; delay p50 {m['delay_p50_s']:.2f}s "
             f"p99 {m['delay_p99_s']:.2f}s max {m['delay_max_s']:.2f}s)  "
-            f"CPU µs/alert ingest {m['cpu_us_per_alert_ingest']:.0f} storm {m['cpu_us_per_alert_storm']:.0f}")
+            f"CPU µs/alert ingest {m['cpu_us_per_alert_ingest']:.0f} storm {m['cpu_us_per_alert_storm']:.0f}"
+            f" (children {m.get('cpu_us_per_alert_children', 0):.0f})")
     if "lag_p99_ms" in m:
         text += f"  loop lag p99 <= {m['lag_p99_ms']:g} ms max <= {m['lag_max_ms']:g} ms"
     return text
 
 
-async def amain(args: argparse.Namespace) -> dict[str, Any]:
-    systems = ["tocsin"] + ([args.against] if args.against else [])
+Summarize = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+def by_median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"median": medians(runs), "runs": runs,
+            "failures": [r["failure"] for r in runs if not r.get("ok")]}
+
+
+async def run_storms(args: argparse.Namespace, systems: list[str], summarize: Summarize = by_median,
+                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Each variant of ``args.variants``, ``args.repeat`` times, the systems alternating:
+    {variant: {system: summarize(its runs)}}. bench/run.py's ``storm`` phase calls this too."""
     sink = Sink()
     await sink.start()
     report: dict[str, Any] = {}
@@ -256,17 +283,85 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="tocsin-bench-storm-") as tmp:
             for variant in args.variants:
                 runs: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
-                for _ in range(args.repeat):
+                for rep in range(args.repeat):
                     for system in systems:  # alternating
                         n += 1
                         r = await one_run(system, variant, args, sink, Path(tmp), n)
                         runs[system].append(r)
-                        print(line(system, variant, medians([r])) if r["ok"]
-                              else f"{variant} {system} FAILED {r['failure']}", file=sys.stderr, flush=True)
-                report[variant] = {s: {"median": medians(runs[s]), "runs": runs[s]} for s in systems}
+                        text = (line(system, variant, medians([r])) if r["ok"]
+                                else f"{variant} {system} FAILED {r['failure']}")
+                        if log is not None:
+                            log(f"storm {variant:<7} rep {rep + 1}/{args.repeat} {text}")
+                        else:
+                            print(text, file=sys.stderr, flush=True)
+                report[variant] = {s: summarize(runs[s]) for s in systems}
     finally:
         await sink.stop()
     return report
+
+
+# -- bench/run.py's storm phase ------------------------------------------------------------------
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """bench/run.py's options for its ``storm`` phase."""
+    ap.add_argument("--storm-alerts", type=int, default=20000, help="fresh alerts per storm run")
+    ap.add_argument("--storm-variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                    help="storms to run: plain, and with the inhibit rule")
+    ap.add_argument("--storm-grace", type=float, default=5.0,
+                    help=f"seconds past the bound ({BOUND:g}s after the last POST) to wait for notifications")
+
+
+#: bench/run.py --quick
+QUICK = {"storm_alerts": 200}
+
+
+async def phase(args: argparse.Namespace, systems: list[str], summarize: Summarize,
+                log: Callable[[str], None]) -> dict[str, Any]:
+    """bench/run.py's ``storm`` phase: :func:`run_storms` with run.py's options."""
+    storm_args = argparse.Namespace(alerts=args.storm_alerts, batch=10, concurrency=args.concurrency,
+                                    repeat=args.repeat, variants=args.storm_variants,
+                                    grace=args.storm_grace, timeout=args.timeout)
+    return await run_storms(storm_args, systems, summarize, log)
+
+
+FIGURES = (
+    ("alerts/s accepted", "alerts_per_s", 0),
+    ("POST p50 / p99 ms", ("p50_ms", "p99_ms"), 1),
+    ("errors", "errors", 0),
+    ("notifications delivered / expected", ("delivered", "expected"), 0),
+    (f"delivered within {BOUND:g} s of the POST", "in_bound", 0),
+    ("delay after the POST, p50 / p99 s", ("delay_p50_s", "delay_p99_s"), 2),
+    ("server CPU µs per alert, ingest / whole storm",
+     ("cpu_us_per_alert_ingest", "cpu_us_per_alert_storm"), 0),
+    ("of which the database writer process", "cpu_us_per_alert_children", 0),
+    ("event-loop lag p99 / max ms (bucket bounds)", ("lag_p99_ms", "lag_max_ms"), 0),
+)
+
+
+def _cell(median: dict[str, float], key: str | tuple[str, ...], digits: int) -> str:
+    keys = (key,) if isinstance(key, str) else key
+    values = [median.get(k) for k in keys]
+    if not median:
+        return "FAILED"
+    return " / ".join("-" if v is None else f"{v:,.{digits}f}" for v in values)
+
+
+def markdown(res: dict[str, Any], systems: list[str], args: argparse.Namespace) -> list[str]:
+    """bench/run.py's report of the storm phase: a table per variant."""
+    names = {"tocsin": "tocsin", "alertmanager": "Alertmanager"}
+    out = [f"### Alert storm: {args.storm_alerts:,} fresh alerts, batch 10, {args.concurrency} connections, "
+           "bench/storm.yml (a group per alert, group_wait 1s, five webhook receivers)", ""]
+    for variant, by in res.items():
+        title = "no inhibit rule" if variant == "plain" else "with the inhibit rule"
+        out += [f"{title}:", "", "| | " + " | ".join(names.get(s, s) for s in systems) + " |",
+                "| --- |" + " ---: |" * len(systems)]
+        for label, key, digits in FIGURES:
+            cells = [_cell(by[s]["median"], key, digits) for s in systems]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+        for s in systems:
+            out += [f"- **{s}, storm {variant}: failed** — {f}" for f in by[s]["failures"]]
+        out.append("")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,13 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
-    ap.add_argument("--variants", nargs="+", choices=["plain", "inhibit"], default=["plain", "inhibit"])
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     ap.add_argument("--grace", type=float, default=5.0,
                     help=f"seconds past the bound ({BOUND:g}s after the last POST) to wait for stragglers")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--json", type=Path, help="write every figure as JSON")
     args = ap.parse_args(argv)
-    report = asyncio.run(amain(args))
+    systems = ["tocsin"] + ([args.against] if args.against else [])
+    report = asyncio.run(run_storms(args, systems))
     print("medians of", args.repeat)
     for variant, by in report.items():
         for system, r in by.items():

@@ -27,7 +27,7 @@ from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
-from tocsin.core.hooks import all_results, call_each, call_impls, maybe_await
+from tocsin.core.hooks import all_results, call_each, call_impls, settled
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification, PostableAlert
 from tocsin.core.mute import MuteReason
@@ -48,6 +48,7 @@ from tocsin.notify.delivery import DELIVERY, Delivery
 from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager
 from tocsin.remediation.engine import KEEP, REMEDIATOR, Remediator
+from tocsin.replay.routing import record_config
 from tocsin.runtime_lease import Leadership
 from tocsin.store import Store
 from tocsin.store.factory import make_store
@@ -64,12 +65,6 @@ SILENCE_GC_INTERVAL = 900.0
 FIRST_SWEEP = 60.0
 #: The least a stop gets to drain, however late it starts.
 MIN_DRAIN = 0.25
-
-
-async def _answer(result: Any) -> Any:
-    if isinstance(result, BaseException):
-        raise result
-    return await maybe_await(result)
 
 
 class Runtime:
@@ -209,6 +204,7 @@ class Runtime:
         if self.leadership is not None:
             await self._load()
         await self.remediator.recover()
+        await record_config(self.store, self.config, now, "start")
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)
         self._subs.append(dispatch_sub)
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
@@ -380,7 +376,7 @@ class Runtime:
         # Each on its own: one raising must not keep the others (delivery among them) from running.
         calls = call_impls(self.hooks.hook.tocsin_notify, runtime=self.facade, notification=n)
         results = [r for _, r in calls]
-        outcomes = await asyncio.gather(*(_answer(r) for r in results), return_exceptions=True)
+        outcomes = await settled(results)
         ok = True
         for out in outcomes:
             if isinstance(out, BaseException):
@@ -491,6 +487,7 @@ class Runtime:
         self._start_observers()
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)
+        await record_config(self.store, config, self.clock.now(), "reload", leading=self.leading)
         self._reloaded = (self.clock.now(), self.counters["config_reload_failures"])
         await self.bus.publish(ConfigReloaded(at=self.clock.now(), success=True))
         log.info("config reloaded", summary=config.summary())

@@ -10,9 +10,10 @@ A leader that finds it lost the lease (its lease session gone, or the epoch move
 stops at once (:data:`EXIT_DEPOSED`), without draining: draining would flush groups that
 the new leader now owns. Its supervisor starts it again, as a follower.
 
-Every replica reads the alerts and silences from the database every :data:`SYNC_INTERVAL`
-seconds, so what another replica accepted is routed by the leader, and served by every
-replica, within about a second.
+Every replica listens for the rows of alerts, silences and incidents other replicas
+commit (:mod:`tocsin.store.pgfeed`, LISTEN/NOTIFY) and reads each one as soon as it is
+committed: what another replica accepted is routed by the leader, an ack or a silence
+takes effect there, and every replica serves it, a few milliseconds later.
 """
 
 from __future__ import annotations
@@ -22,22 +23,20 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import Gauge
 
-if TYPE_CHECKING:  # asyncpg is only imported by a tocsin that uses PostgreSQL
-    from tocsin.store.pglease import Lease
+from tocsin.store.pgfeed import Changes
+from tocsin.store.pglease import Lease
 
-__all__ = ["EXIT_DEPOSED", "INTERVAL", "SYNC_INTERVAL", "Leadership", "config_hash"]
+__all__ = ["EXIT_DEPOSED", "INTERVAL", "Leadership", "config_hash"]
 
 log = structlog.get_logger("tocsin.lease")
 
 #: Seconds between a follower's tries for the lease, and a leader's checks that it holds it.
 INTERVAL = 1.0
-#: Seconds between two reads of the alerts and silences others committed.
-SYNC_INTERVAL = 0.5
 #: Replicas last seen longer ago than this are not listed among the peers.
 SEEN_WITHIN = 10.0
 #: The exit status of a leader that lost the lease.
@@ -82,6 +81,11 @@ class Leadership:
         self.deposed = deposed
         self.started_at = time.time()
         self.led = False
+        #: The last try for the lease, or check of it, could not reach the database.
+        self.unchecked = False
+        #: Alerts others committed while this replica was taking over (loading the state,
+        #: starting the loops): routed once it leads.
+        self.taking_over: list[str] = []
         runtime.store.on_fenced = self._fenced
         registry = runtime.metrics.registry
         Gauge("tocsin_leader", "1 while this replica leads (notifies), else 0.",
@@ -106,8 +110,15 @@ class Leadership:
             await self.lease.register(self.address, digest, self.started_at)
             leading = await self.lease.try_lead()
         except Exception as exc:
-            log.warning("the leader lease cannot be checked", error=str(exc))
+            if not self.unchecked:  # logged once an outage: it is tried again every second
+                log.warning("the leader lease cannot be checked; a leader stays in doubt until "
+                            "it reaches the database", error=str(exc), leading=self.lease.leading)
+            self.unchecked = True
             leading = self.lease.leading
+        else:
+            if self.unchecked:
+                log.info("the leader lease is checked again", leading=leading)
+            self.unchecked = False
         if self.led and not leading:
             self.runtime.store.epoch = None
             self.deposed()
@@ -117,6 +128,11 @@ class Leadership:
             log.info("this replica leads", epoch=self.lease.epoch)
             self.runtime.store.epoch = self.lease.epoch
             await self.runtime.lead()
+            # What came in after lead() routed what it held is routed now.
+            for fingerprint in self.taking_over:
+                if (alert := self.runtime.alerts.get(fingerprint)) is not None:
+                    self.runtime.dispatcher.process(alert)
+            self.taking_over.clear()
 
     def _fenced(self) -> None:
         """A notification log write was refused: another replica leads."""
@@ -143,22 +159,28 @@ class Leadership:
                 "epoch": epoch, "leaderSince": since}
 
     async def sync(self) -> None:
-        """Read what other replicas committed, every :data:`SYNC_INTERVAL` seconds."""
-        while True:
-            await asyncio.sleep(SYNC_INTERVAL)
-            try:
-                await self.catch_up()
-            except Exception as exc:
-                log.warning("reading the shared state failed", error=str(exc))
+        """Take in what other replicas commit, as the change feed reports it (a whole read
+        each time the feed's session opens)."""
+        feed = self.runtime.store.feed()
+        await feed.run(self.catch_up, self.apply)
 
     async def catch_up(self) -> None:
+        """Take in every alert, silence, ack and unack the database holds: when the change
+        feed's session opens (what was committed meanwhile is not notified)."""
+        rt = self.runtime
+        self.apply(Changes(alerts=await rt.store.load_alerts(),
+                           incidents=await rt.store.load_open_incidents(),
+                           silences=await rt.store.load_silences()))
+
+    def apply(self, changes: Changes) -> None:
         """Take in the alerts, silences, acks and unacks other replicas committed; the
         leader routes the alerts that changed."""
         rt = self.runtime
-        rt.silences.load(await rt.store.load_silences())
-        for incident in await rt.store.load_open_incidents():
+        if changes.silences is not None:
+            rt.silences.load(changes.silences)
+        for incident in changes.incidents:
             rt.lifecycle.adopt(incident, armed=rt.leading)
-        for alert in await rt.store.load_alerts():
+        for alert in changes.alerts:
             # Same, or changed here and not written yet (a re-post's later end): ours is newer.
             if alert.fingerprint in rt.alerts.dirty or rt.alerts.get(alert.fingerprint) == alert:
                 continue
@@ -166,3 +188,8 @@ class Leadership:
             rt.inhibitor.observe(alert)
             if rt.leading:
                 rt.dispatcher.process(alert)
+            elif self.led:  # taking over: lead() may have routed what it holds already
+                self.taking_over.append(alert.fingerprint)
+        if not rt.leading:  # the leader forgot them (resolved, past retention): so does a follower
+            for fingerprint in changes.gone:
+                rt.alerts.delete(fingerprint)

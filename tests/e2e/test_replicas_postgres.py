@@ -4,6 +4,7 @@ the leader the other takes over and notifies what was pending, nothing twice."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -60,10 +61,11 @@ async def leader_of(a: Daemon, b: Daemon, timeout: float = 15.0) -> tuple[Daemon
     raise AssertionError("no replica leads")
 
 
-async def _sleep(seconds: float) -> None:
+async def _sleep(seconds: float, result: bool = False) -> bool:
     import asyncio
 
     await asyncio.sleep(seconds)
+    return result
 
 
 async def test_one_leads_and_notifies_what_the_follower_accepted(replica, receiver):
@@ -148,3 +150,63 @@ async def test_kill9_of_the_leader_the_other_leads_and_notifies_nothing_twice(re
     msgs = await receiver.wait_for(2, timeout=10)
     assert [m["groupLabels"]["alertname"] for m in msgs] == ["Down", "Later"]
     await quiet_period(receiver, 2, 3.0)  # Down was recorded: not sent again
+
+
+async def _until(check, timeout: float = 5.0) -> float:
+    """Seconds until ``check()`` (a coroutine function) is true; fails after ``timeout``."""
+    began = time.monotonic()
+    while not await check():
+        assert time.monotonic() - began < timeout, "not seen in time"
+        await _sleep(0.01)
+    return time.monotonic() - began
+
+
+async def test_followers_stay_warm_what_one_replica_commits_reaches_the_others_at_once(replica, receiver):
+    """The change feed (LISTEN/NOTIFY): an alert posted to the follower is on the leader's
+    API, and a silence made on the follower mutes on the leader, well within 1 s: at once,
+    not at the next poll."""
+    a, b = replica(REPLICAS.format(group_wait="0s", url=receiver.url)), replica(
+        REPLICAS.format(group_wait="0s", url=receiver.url))
+    await a.start()
+    await b.start()
+    leader, follower = await leader_of(a, b)
+    lags = []
+    async with aiohttp.ClientSession() as s:
+        async def on_leader(instance: str) -> bool:
+            async with s.get(f"{leader.url}/api/v2/alerts", params={"filter": f'instance="{instance}"'}) as r:
+                return bool(await r.json())
+
+        for i in range(10):
+            status, _ = await follower.post_alerts([alert("Warm", f"w{i}")])
+            assert status == 200
+            lags.append(await _until(functools.partial(on_leader, f"w{i}")))
+        # A silence made on the follower: the leader holds it, and mutes what it matches.
+        silence = {"matchers": [{"name": "instance", "value": "muted", "isRegex": False}],
+                   "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+                   "createdBy": "test", "comment": "warm"}
+        async with s.post(f"{follower.url}/api/v2/silences", json=silence) as r:
+            assert r.status == 200, await r.text()
+            silence_id = (await r.json())["silenceID"]
+
+        async def leader_has_silence() -> bool:
+            async with s.get(f"{leader.url}/api/v2/silence/{silence_id}") as r:
+                return r.status == 200
+        silence_lag = await _until(leader_has_silence)
+        status, _ = await leader.post_alerts([alert("Muted", "muted")])
+        assert status == 200
+        status, _ = await leader.post_alerts([alert("Loud", "loud")])
+        assert status == 200
+        async with s.get(f"{leader.url}/api/v2/alerts", params={"filter": 'instance="muted"'}) as r:
+            [muted] = await r.json()
+        assert muted["status"]["silencedBy"] == [silence_id]
+    lags.sort()
+    print(f"follower -> leader: median {lags[5]:.3f}s, max {lags[-1]:.3f}s; silence {silence_lag:.3f}s")
+    assert lags[-1] < 1.0
+    assert silence_lag < 1.0
+    assert lags[5] < 0.2  # at once: polling every 0.5 s waits 0.25 s on average
+
+    def names() -> list[str]:
+        return [m["groupLabels"]["alertname"] for m in receiver.messages]
+    await _until(lambda: _sleep(0, "Loud" in names()), timeout=10)
+    await _sleep(1.0)  # the muted one, routed before the loud one, is not sent either
+    assert "Muted" not in names()

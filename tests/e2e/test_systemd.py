@@ -297,7 +297,8 @@ def unit_settings(text: str) -> dict[str, list[str]]:
 def test_the_unit_runs_the_documented_paths():
     s = unit_settings(UNIT.read_text())
     assert s["ExecStart"] == [
-        "/opt/tocsin/bin/tocsin serve --config /etc/tocsin/tocsin.yml --storage /var/lib/tocsin/tocsin.db"]
+        "/opt/tocsin/bin/tocsin serve --config /etc/tocsin/tocsin.yml"
+        " --default-storage /var/lib/tocsin/tocsin.db"]
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert s["Type"] == ["notify"]
     assert s["WatchdogSec"] == ["30s"]

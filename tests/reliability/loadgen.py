@@ -33,11 +33,12 @@ class LoadFigures:
 
 class AlertLoad:
     """``workers`` concurrent connections, each posting batches of ``batch`` new alerts
-    with ``pause`` seconds between requests, spread over ``groups`` alert names."""
+    with ``pause`` seconds between requests, spread over ``groups`` alert names; to ``url``,
+    or round-robin to each of several (replicas)."""
 
-    def __init__(self, url: str, *, tag: str, groups: int = 8, workers: int = 3,
+    def __init__(self, url: str | list[str], *, tag: str, groups: int = 8, workers: int = 3,
                  batch: int = 4, pause: float = 0.05) -> None:
-        self.url = f"{url}/api/v2/alerts"
+        self.urls = [f"{u}/api/v2/alerts" for u in ([url] if isinstance(url, str) else url)]
         self.tag = tag
         self.groups = groups
         self.workers = workers
@@ -60,9 +61,10 @@ class AlertLoad:
 
     async def _post(self, session: aiohttp.ClientSession, alerts: list[dict]) -> None:
         fig = self.figures
+        url = self.urls[fig.requests % len(self.urls)]
         fig.requests += 1
         try:
-            async with session.post(self.url, json=alerts) as resp:
+            async with session.post(url, json=alerts) as resp:
                 await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, ConnectionError):

@@ -31,6 +31,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("tocsin.channels.",),
     ("tocsin.remediation.",),
     ("tocsin.config.document", "tocsin.hookspecs", "tocsin.plugins"),
+    ("tocsin.replay",),
     ("tocsin.runtime", "tocsin.runtime_lease"),
     ("tocsin.web",),
     ("tocsin.daemon",),

@@ -17,6 +17,7 @@ from tocsin.cli import (
     notify,
     plugins,
     remediations,
+    replay,
     route,
     serve,
     silence,
@@ -27,7 +28,8 @@ from tocsin.cli.common import DEFAULT_CONFIG, DEFAULT_URL, CLIError
 __all__ = ["DEFAULT_CONFIG", "EXIT_CODES", "build_parser", "main"]
 
 #: In the order ``tocsin --help`` lists them.
-GROUPS = (serve, plugins, route, silence, dlq, alerts, remediations, heartbeats, notify, storage, cluster)
+GROUPS = (serve, plugins, route, replay, silence, dlq, alerts, remediations, heartbeats, notify, storage,
+          cluster)
 
 #: Every exit status of ``tocsin``, as ``tocsin --help`` and the README list them.
 EXIT_CODES = (
@@ -36,7 +38,8 @@ EXIT_CODES = (
         "the output could not be written; or a check that found a difference: check-config found "
         "errors, route test --verify.receivers differed, notify test failed to send through an "
         "integration"),
-    (2, "usage: an unknown command or option, a missing or invalid argument"),
+    (2, "usage: an unknown command or option, a missing or invalid argument; replay: it could not run "
+        "(replay exits 1 when it finds a difference, 0 when none)"),
     (130, "interrupted (Ctrl-C); serve drains and exits 0 instead"),
 )
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tocsin.cli.common import DEFAULT_CONFIG, STDOUT, CLIError, SubParsers, command, group, print_json
-from tocsin.core.matchers import MatcherError, MatchType, parse_matcher
+from tocsin.dispatch import routetest
+from tocsin.dispatch.routetest import RouteMatch, str_matchers
 
 if TYPE_CHECKING:
     from tocsin.dispatch.route import Route
@@ -37,16 +38,10 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def parse_labels(args: list[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for arg in args:
-        try:
-            m = parse_matcher(arg)
-        except MatcherError as exc:
-            raise CLIError(f"Failed to parse labels: {exc}") from None
-        if m.type is not MatchType.EQUAL:
-            raise CLIError("Failed to parse labels: labels must be specified as key=value pairs")
-        labels[m.name] = m.value
-    return labels
+    try:
+        return routetest.parse_labels(args)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _slug(route: Route, receiver: bool) -> str:
@@ -54,31 +49,17 @@ def _slug(route: Route, receiver: bool) -> str:
     return f"{text}  receiver: {route.receiver}" if receiver else text
 
 
-def str_matchers(route: Route) -> str:
-    return "{" + ",".join(str(m) for m in route.matchers) + "}" if route.matchers else ""
-
-
 def matching_tree(root: Route, labels: dict[str, str]) -> list[str]:
     """The matching branches, drawn as amtool draws them (treeprint)."""
-
-    def node(route: Route) -> tuple[str, list[Any]]:
-        children = []
-        for child in route.routes:
-            if child.matches(labels):
-                children.append(node(child))
-                if not child.continue_:
-                    break
-        return (_slug(route, receiver=not children), children)
-
     lines = ["."]
 
-    def draw(children: list[Any], prefix: str) -> None:
-        for i, (text, grand) in enumerate(children):
+    def draw(children: list[RouteMatch], prefix: str) -> None:
+        for i, m in enumerate(children):
             last = i == len(children) - 1
-            lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
-            draw(grand, prefix + ("    " if last else "│\u00a0\u00a0 "))
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{_slug(m.route, receiver=not m.children)}")
+            draw(m.children, prefix + ("    " if last else "│\u00a0\u00a0 "))
 
-    draw([node(root)], "")
+    draw([routetest.matching_path(root, labels)], "")
     return lines
 
 

@@ -20,6 +20,9 @@ def add_commands(sub: SubParsers) -> None:
     s.add_argument("--storage", metavar="PATH|URL",
                    help="where the state lives, overriding storage.path and storage.url: a SQLite "
                         "file (PATH or sqlite:PATH) or postgresql://user@host:5432/db")
+    s.add_argument("--default-storage", metavar="PATH|URL",
+                   help="where the state lives when the config sets neither storage.path nor "
+                        "storage.url (the systemd unit passes /var/lib/tocsin/tocsin.db)")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=_cmd_serve)
 
@@ -39,7 +42,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level or "info")
     pm = load_plugins()
-    loader = ConfigLoader(Path(args.config), pm, {"listen": args.listen, "storage": args.storage})
+    loader = ConfigLoader(Path(args.config), pm, {"listen": args.listen, "storage": args.storage,
+                                                  "default_storage": args.default_storage})
     try:
         config = loader.load()
     except ConfigError as exc:

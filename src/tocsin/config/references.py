@@ -1,5 +1,7 @@
 """Names one section of the config uses and another defines: the receivers, time
-intervals, remediations and escalation policies that routes and escalation levels name.
+intervals, remediations and escalation policies that routes and escalation levels name,
+and the remediation a remediation's ``then:`` names (a chain that must not come back
+on itself).
 
 Checked on the document as written, not on the decoded Structs, so that a reference to
 nothing is reported in the same run as every other problem, even when the section it is
@@ -65,6 +67,7 @@ def check_references(data: dict[str, Any], receivers: Collection[str], remediati
 
     visit(data.get("route"), "route")
     _check_levels(data.get("escalation_policies"), receivers, problems)
+    _check_chains(data.get("remediations"), remediations, problems)
 
 
 def _check_levels(section: Any, receivers: Collection[str], problems: list[Problem]) -> None:
@@ -77,3 +80,29 @@ def _check_levels(section: Any, receivers: Collection[str], problems: list[Probl
                 if name not in receivers:
                     problems.append(Problem(f"escalation_policies[{i}].levels[{j}].receivers[{k}]",
                                             f"undefined receiver {name!r}"))
+
+
+def _check_chains(section: Any, remediations: Collection[str], problems: list[Problem]) -> None:
+    """Each ``then:`` names a remediation, and following them never comes back."""
+    entries = section if isinstance(section, list) else []
+    nxt: dict[str, tuple[int, str]] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        name, then = _text(entry.get("name")), _text(entry.get("then"))
+        if not then:
+            continue
+        if then not in remediations:
+            problems.append(Problem(f"remediations[{i}].then", f"undefined remediation {then!r}"))
+        elif name is not None:
+            nxt.setdefault(name, (i, then))
+    reported: set[str] = set()
+    for start in nxt:
+        chain = [start]
+        while (step := nxt.get(chain[-1])) is not None and step[1] not in chain:
+            chain.append(step[1])
+        if step is None or step[1] != start or start in reported:
+            continue
+        reported.update(chain)
+        problems.append(Problem(f"remediations[{nxt[start][0]}].then",
+                                "then: chain comes back on itself: " + " -> ".join([*chain, start])))

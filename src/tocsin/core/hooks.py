@@ -14,7 +14,8 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["all_results", "call_each", "call_impls", "first_result", "maybe_await", "wanted_impls"]
+__all__ = ["all_results", "call_each", "call_impls", "first_result", "maybe_await", "settled",
+           "wanted_impls"]
 
 
 def first_result(pm: pluggy.PluginManager, name: str) -> Callable[..., Any]:
@@ -58,6 +59,24 @@ async def maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+async def _settle(answer: Any) -> Any:
+    if isinstance(answer, BaseException):
+        raise answer
+    return await maybe_await(answer)
+
+
+async def settled(answers: list[Any]) -> list[Any]:
+    """The answers of :func:`call_impls` awaited, each exception (given, or raised while
+    awaited) in its answer's place, as ``gather(..., return_exceptions=True)`` gives them;
+    a single answer (delivery alone, the usual case) is awaited in place, with no task."""
+    if len(answers) != 1:
+        return await asyncio.gather(*(_settle(a) for a in answers), return_exceptions=True)
+    try:
+        return [await _settle(answers[0])]
+    except Exception as exc:
+        return [exc]
 
 
 def call_impls(caller: pluggy.HookCaller, **kwargs: Any) -> list[tuple[str, Any]]:

@@ -184,6 +184,10 @@ class RemediationRun(msgspec.Struct, kw_only=True):
     #: For a succeeded run with ``verify``: ``resolved`` (its alert resolved in time) or
     #: ``ineffective`` (it still fired); empty until known.
     verdict: str = ""
+    #: When a succeeded run with ``verify`` is judged (kept so the judgement survives a restart).
+    verify_by: float = 0.0
+    #: A step of a ``then:`` chain: the id of the ineffective run it follows.
+    after: str = ""
 
     @property
     def alertname(self) -> str:

@@ -127,18 +127,23 @@ class ConfigLoader:
         if self.overrides.get("storage"):
             storage = _storage_override(doc.storage, self.overrides["storage"])
             doc = msgspec.structs.replace(doc, storage=storage)
+        elif self.overrides.get("default_storage") and doc.storage.url is None \
+                and doc.storage.path == DEFAULT_PATH:  # the file names no storage
+            storage = _storage_override(doc.storage, self.overrides["default_storage"], "--default-storage")
+            doc = msgspec.structs.replace(doc, storage=storage)
         if doc is config.document:
             return config
         return dataclasses.replace(config, document=doc)
 
 
-def _storage_override(storage: StorageConfig, text: str) -> StorageConfig:
-    """``--storage``: a PostgreSQL URL (``storage.url``), or ``sqlite:PATH`` or a path
-    (``storage.path``); either replaces both keys of the file."""
+def _storage_override(storage: StorageConfig, text: str, flag: str = "--storage") -> StorageConfig:
+    """``--storage`` (or ``--default-storage``, when the file names no storage): a
+    PostgreSQL URL (``storage.url``), or ``sqlite:PATH`` or a path (``storage.path``);
+    either replaces both keys of the file."""
     try:
         where = parse_storage(text)
     except ValueError as exc:
-        raise ConfigError([Problem("--storage", str(exc))], "command line") from None
+        raise ConfigError([Problem(flag, str(exc))], "command line") from None
     if where.kind == "postgresql":
         return msgspec.structs.replace(storage, url=Secret(text), path=DEFAULT_PATH)
     return msgspec.structs.replace(storage, url=None, path=where.target)

@@ -10,12 +10,21 @@ flush and have not changed since leave the group; an empty group is removed.
 
 Groups hold fingerprints, not alerts, so a re-post that only moves
 ``ends_at`` never touches the dispatcher. Timers live in the shared
-scheduler; a flush that awaits runs as a task in the dispatcher's group.
+scheduler; a flush that awaits runs as a task in the runtime's task group.
+
+At most :data:`FLUSH_WORKERS` flushes per receiver deliver at once; a group due
+while its receiver's are busy waits its turn in that receiver's queue, in the
+order the groups fell due. In an alert storm (a group per alert, thousands due
+within a second) the backlog is then a queue of group ids rather than thousands
+of tasks sharing the event loop, and an ingest request waits for a few
+deliveries' turns, not all of them. A queue per receiver: a slow receiver holds
+up its own groups only.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +43,13 @@ from tocsin.dispatch.route import Route
 if TYPE_CHECKING:
     from tocsin.core.scheduler import Timer
 
-__all__ = ["AggrGroup", "Dispatcher"]
+__all__ = ["FLUSH_WORKERS", "AggrGroup", "Dispatcher"]
 
 log = structlog.get_logger("tocsin.dispatch.dispatcher")
+
+#: Flushes delivering at once per receiver; further groups of the receiver that fall
+#: due wait in its queue.
+FLUSH_WORKERS = 16
 
 
 class AggrGroup:
@@ -79,6 +92,7 @@ class Dispatcher:
         notify: Callable[[Notification], Awaitable[bool]],
         remediate: Callable[[Notification], Awaitable[None]],
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None] | None],
+        workers: int = FLUSH_WORKERS,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -92,7 +106,11 @@ class Dispatcher:
         #: Starts a flush in the runtime's task group (None once it has stopped).
         self.spawn = spawn
         self.groups: dict[tuple[str, str], AggrGroup] = {}
+        self.workers = max(1, workers)
         self._inflight: set[asyncio.Task[None]] = set()
+        #: per receiver: flushes running, and the groups due while they were busy
+        self._running: dict[str, int] = {}
+        self._queues: dict[str, deque[tuple[tuple[str, str], AggrGroup]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -132,21 +150,43 @@ class Dispatcher:
         group = self.groups.get(gid)
         if group is None or self._closed:
             return
-        if group.flushing:  # the previous flush is still delivering; go again right after
-            group.timer = None
-            return
         group.timer = None
-        task = self.spawn(self._flush(gid, group), f"flush {group.key}")
-        if task is None:  # stopped
+        if group.flushing:  # running or queued: the flush reschedules the group when it ends
             return
         group.flushing = True
+        receiver = group.route.receiver
+        if self._running.get(receiver, 0) < self.workers:
+            self._start(gid, group)
+        else:
+            self._queues.setdefault(receiver, deque()).append((gid, group))
+            self._idle.clear()
+
+    def _start(self, gid: tuple[str, str], group: AggrGroup) -> None:
+        task = self.spawn(self._flush(gid, group), f"flush {group.key}")
+        if task is None:  # stopped: nothing more starts
+            group.flushing = False
+            self._queues.clear()
+            return
+        receiver = group.route.receiver
+        self._running[receiver] = self._running.get(receiver, 0) + 1
         self._inflight.add(task)
         self._idle.clear()
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda t: self._done(receiver, t))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, receiver: str, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
+        self._running[receiver] -= 1
+        queue = self._queues.get(receiver)
+        while queue and self._running[receiver] < self.workers:
+            gid, group = queue.popleft()
+            if self.groups.get(gid) is group:  # not dropped by a reload meanwhile
+                self._start(gid, group)
+        if not queue:
+            self._queues.pop(receiver, None)
+        if not self._running[receiver]:
+            del self._running[receiver]
         if not self._inflight:
+            self._queues.clear()  # only groups dropped meanwhile were left
             self._idle.set()
 
     # -- flushing ---------------------------------------------------------------------
@@ -237,18 +277,28 @@ class Dispatcher:
         """Flushes (deliveries) still running."""
         return {t for t in self._inflight if not t.done()}
 
+    def queued(self) -> int:
+        """Groups due and waiting for a free worker of their receiver."""
+        return sum(len(q) for q in self._queues.values())
+
     async def settle(self) -> None:
-        """Wait for every flush in flight (tests, and shutdown)."""
-        while self._inflight:
+        """Wait for every flush in flight or queued (tests, and shutdown)."""
+        while self._inflight or self._queues:
             await self._idle.wait()
 
     async def close(self, timeout: float) -> None:
+        """No more flushes fall due; those running or queued get ``timeout`` seconds to
+        finish, then what is left is cancelled (a group not notified is flushed again at
+        the next start: the notification log has no record of it)."""
         self._closed = True
         for group in self.groups.values():
             if group.timer is not None:
                 group.timer.cancel()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+        try:
+            await asyncio.wait_for(self.settle(), timeout)
+        except TimeoutError:
+            self._queues.clear()
+            pending = {t for t in self._inflight if not t.done()}
             for task in pending:
                 task.cancel()
             if pending:

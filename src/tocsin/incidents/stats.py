@@ -3,8 +3,9 @@
 :func:`compute_stats` turns the incidents that fired in a window, and the
 delivery attempt counts of the same window, into a :class:`Stats` struct:
 volumes by alert name, severity, hour of day and day, response times
-(time to acknowledge and to resolve), flapping and noisy alerts, and
-notifications per receiver. :func:`render_stats` prints it as text tables.
+(time to acknowledge and to resolve), flapping and noisy alerts,
+notifications per receiver, and how well each remediation works (given its
+runs). :func:`render_stats` prints it as text tables.
 
 Both are pure: the caller reads the store and the clock and passes ``now``.
 Every struct here encodes to JSON with msgspec as is.
@@ -20,14 +21,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from tocsin.core.records import RemediationRun
 from tocsin.core.timefmt import format_ts
 from tocsin.incidents.plan import RESOLVED, Incident
+from tocsin.incidents.runstats import RemediationStats, remediation_stats
 from tocsin.store import AttemptCount
 
 __all__ = [
     "DayCount", "FlappingAlert", "IntegrationNotifications", "NameCount", "NoisyAlert",
-    "ReceiverNotifications", "ResponseTimes", "Stats", "compute_stats", "humanize_duration",
-    "render_stats",
+    "ReceiverNotifications", "RemediationStats", "ResponseTimes", "Stats", "compute_stats",
+    "humanize_duration", "render_stats",
 ]
 
 DAY = 86400.0
@@ -119,6 +122,8 @@ class Stats(msgspec.Struct, kw_only=True):
     notifications: list[ReceiverNotifications]
     notifications_sent: int
     notifications_failed: int
+    #: Per remediation, the runs made in the window.
+    remediations: list[RemediationStats] = []
 
 
 # -- computing ---------------------------------------------------------------------------
@@ -133,12 +138,13 @@ def compute_stats(
     flap_threshold: int = 3,
     top: int = 10,
     tz: str = "UTC",
+    runs: Sequence[RemediationRun] = (),
 ) -> Stats:
     """Statistics of the incidents that fired in ``[now - days*86400, now)``.
 
     ``incidents`` outside the window are ignored; ``attempts`` are taken as
-    already limited to it. Raises ValueError for an unknown time zone or a
-    window of less than a day.
+    already limited to it; of ``runs``, those made in the window count. Raises
+    ValueError for an unknown time zone or a window of less than a day.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
@@ -177,6 +183,7 @@ def compute_stats(
         notifications=receivers,
         notifications_sent=sum(r.sent for r in receivers),
         notifications_failed=sum(r.failed for r in receivers),
+        remediations=remediation_stats(runs, incidents, since=since, until=now),
     )
 
 
@@ -419,6 +426,16 @@ def _notifications_section(stats: Stats) -> list[str]:
     return [title, *_table(("RECEIVER", "SENT", "FAILED"), rows, right=(1, 2))]
 
 
+def _remediations_section(stats: Stats) -> list[str]:
+    title = "Remediations"
+    if not stats.remediations:
+        return [title, "  (none)"]
+    rows = [(r.remediation, str(r.runs), str(r.succeeded), str(r.resolved_in_window), str(r.ineffective),
+             humanize_duration(r.median_time_to_resolve)) for r in stats.remediations]
+    return [title, *_table(("REMEDIATION", "RUNS", "SUCCEEDED", "RESOLVED IN WINDOW", "INEFFECTIVE",
+                            "MEDIAN TO RESOLVE"), rows, right=(1, 2, 3, 4, 5))]
+
+
 def render_stats(stats: Stats) -> str:
     """The statistics as text tables, one section after another; ends with a newline."""
     sections = [
@@ -431,5 +448,6 @@ def render_stats(stats: Stats) -> str:
         _flapping_section(stats),
         _noisiest_section(stats),
         _notifications_section(stats),
+        _remediations_section(stats),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"

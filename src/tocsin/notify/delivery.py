@@ -176,7 +176,6 @@ class Delivery:
         """Send with retries until it succeeds or the retry window closes; a notification
         that cannot be sent goes to the dead-letter table. Returns (attempts, latency),
         or None when it failed."""
-        bound = self._log(integ, n)
         started = self.clock.monotonic()
         deadline = started + max(n.group_interval, integ.timeout)
         attempt = 0
@@ -187,10 +186,10 @@ class Delivery:
                 break
             delay = err.retry_after if err.retry_after is not None else backoff(attempt)
             if not err.retryable or self.clock.monotonic() + delay >= deadline:
-                await self._give_up(integ, n, attempt, err, bound)
+                await self._give_up(integ, n, attempt, err, self._log(integ, n))
                 return None
-            bound.info("notification attempt failed; retrying", attempt=attempt,
-                       error=str(err), retry_in=round(delay, 3))
+            self._log(integ, n).info("notification attempt failed; retrying", attempt=attempt,
+                                     error=str(err), retry_in=round(delay, 3))
             await self.sleep(delay)
         return attempt, self.clock.monotonic() - started
 
@@ -222,8 +221,8 @@ class Delivery:
             log.exception("channel raised", receiver=n.receiver, integration=integ.name)
             err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         self.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
-        try:
-            await self.store.save_attempt(Attempt(
+        try:  # a record: committed with the notification-log entry that follows, or before it
+            self.store.post_attempt(Attempt(
                 at=self.clock.now(), receiver=n.receiver, integration=integ.name,
                 group_key=n.group_key, attempt=attempt, status=err.status if err else None,
                 latency=self.clock.monotonic() - t0, error=str(err) if err else "",

@@ -52,6 +52,9 @@ Builtin = Literal["tokens", "passwords", "card_numbers"]
 #: a shorter one with all its rules at once.
 LONG_TEXT = 4096
 
+#: Redacted short texts remembered (built-in rules only); the memo starts over when full.
+MEMO_SIZE = 8192
+
 _SECRET_WORDS = r"(?:api[_-]?key|access[_-]?key|secret|token|auth)"
 
 
@@ -217,15 +220,27 @@ class Redactor:
         self._own = bool(config.patterns)
         # The operator's own patterns, each stopped when it runs past its time budget.
         self._rules.extend(_user_pattern(i, p) for i, p in enumerate(config.patterns))
+        #: Short texts already redacted with the built-in rules alone (an annotation goes
+        #: to each receiver of its alert, and again at each flush of its group).
+        self._memo: dict[str, str] = {}
 
     @property
     def active(self) -> bool:
         return bool(self._rules) or self._cards
 
     def text(self, value: str) -> str:
+        memo = self._memo if not self._own and len(value) < LONG_TEXT else None
+        if memo is not None and (known := memo.get(value)) is not None:
+            return known
+        out = value
         for rule in self._rules:
-            value = rule(value, self.mark)
-        return _cards(value, self.mark) if self._cards else value
+            out = rule(out, self.mark)
+        out = _cards(out, self.mark) if self._cards else out
+        if memo is not None:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[value] = out
+        return out
 
     def annotations(self, annotations: Mapping[str, str]) -> dict[str, str]:
         return {k: self.text(v) for k, v in annotations.items()}

@@ -19,7 +19,8 @@ does two things:
 
 The engine (:mod:`tocsin.remediation.engine`) owns guards (firing and unmuted only,
 ``for``, cooldown, ``max_per_hour``, ``dry_run``, approval), timeouts,
-records and announcements, so a kind only renders and runs.
+records and announcements, verification (``verify``) and ``then:`` chains, so
+a kind only renders and runs.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ __all__ = [
 MAX_OUTPUT = 16 * 1024
 
 
+#: The longest ``verify.within``: runs are kept (and loaded at start) a day.
+MAX_VERIFY = 24 * 3600.0
+
+
 class VerifyConfig(ConfigBase, kw_only=True):
     """``verify``: a successful run must see its alert resolve ``within`` this long."""
 
@@ -57,6 +62,8 @@ class VerifyConfig(ConfigBase, kw_only=True):
 
         if self.within <= 0:
             raise field_error("within", "must be greater than zero")
+        if self.within > MAX_VERIFY:
+            raise field_error("within", "must be at most 24h")
 
 
 class RemediationConfig(ConfigBase, kw_only=True):
@@ -81,6 +88,8 @@ class RemediationConfig(ConfigBase, kw_only=True):
     description: str = ""
     #: A successful run whose alert still fires ``within`` after it is ``ineffective``.
     verify: VerifyConfig | None = None
+    #: The remediation to run next when a run of this one is ``ineffective`` (needs ``verify``).
+    then: str = ""
 
     def __post_init__(self) -> None:
         from tocsin.config.validate import field_error
@@ -95,6 +104,8 @@ class RemediationConfig(ConfigBase, kw_only=True):
             raise field_error("cooldown", "must not be negative")
         if self.max_per_hour < 1:
             raise field_error("max_per_hour", "must be at least 1")
+        if self.then and self.verify is None:
+            raise field_error("then", "needs verify: the next remediation runs when a run is ineffective")
 
 
 class RemediationError(Exception):

@@ -28,6 +28,15 @@ rendered (argv, request), the outcome (exit or HTTP status, output), the
 duration. It is written before and after it runs, added to the alert's
 history, and announced to the route's receiver (PagerDuty integrations send
 it as a change event).
+
+A remediation with ``verify: {within}`` is judged that long after a run
+succeeds (the deadline, ``verify_by``, is on the record, so a restart keeps it):
+its alert resolved, or the run is ``ineffective``, which is recorded and
+announced. Then the remediation its ``then:`` names is considered for the alert
+with every guard above (a step the guards hold back does not run); when there is
+none, or the step ends without having run successfully (failed, refused,
+skipped, rejected, dry run), the alert's escalation moves to its next level at
+once. A step that succeeds is judged by its own ``verify``, and so on.
 """
 
 from __future__ import annotations
@@ -35,9 +44,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import msgspec
 import structlog
 
 from tocsin import hookimpl
@@ -49,80 +57,39 @@ from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
 from tocsin.core.records import Incident, RemediationRun
 from tocsin.core.scheduler import Scheduler, Timer
-from tocsin.core.timefmt import format_ts
 from tocsin.dispatch.route import Route
 from tocsin.incidents.plan import HistoryEvent, new_id
 from tocsin.notify.redact import RedactConfig, Redactor
 from tocsin.remediation import ExecContext, Outcome, RemediationError, RemediationRefused, RemediationSpec
+from tocsin.remediation.runs import (
+    COUNTED,
+    FINAL,
+    INTERRUPTED,
+    KEEP,
+    PENDING,
+    REFUSED,
+    RUNNING,
+    RunConflict,
+    RunNotFound,
+    describe,
+    replace,
+    template_data,
+)
 from tocsin.store import StorageError, Store
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["REFUSED", "RemediationRun", "Remediator", "RunConflict", "RunNotFound"]
+__all__ = [
+    "FINAL", "KEEP", "PENDING", "REFUSED", "RUNNING", "RemediationRun", "Remediator", "RunConflict",
+    "RunNotFound",
+]
 
 log = structlog.get_logger("tocsin.remediation.engine")
 
-PENDING = "pending_approval"
-RUNNING = "running"
-#: A run that was running when tocsin stopped or crashed: its outcome is unknown.
-INTERRUPTED = "interrupted"
-#: A run a safety rule stopped (an option from a label, a unit outside ``allowed_units``):
-#: nothing ran; ``reason`` says which rule.
-REFUSED = "refused"
-#: States a run ends in.
-FINAL = ("succeeded", "failed", "dry_run", "rejected", "cancelled", "skipped", INTERRUPTED, REFUSED)
-#: States that count against ``max_per_hour`` (something ran, or will). Not ``refused``: alerts
-#: crafted to be refused must not use up the runs a real alert needs.
-COUNTED = ("running", "succeeded", "failed", "dry_run", PENDING, INTERRUPTED)
-#: How long finished runs stay in memory for the guards (the store keeps them longer).
-KEEP = 24 * 3600.0
-
-
-class RunNotFound(LookupError):
-    pass
-
-
-class RunConflict(ValueError):
-    """The run is not waiting for a decision, or its alert is gone."""
-
-    def __init__(self, message: str, run: RemediationRun | None = None) -> None:
-        super().__init__(message)
-        self.run = run
-
-
-def template_data(alert: Alert, name: str, alert_id: str) -> dict[str, Any]:
-    return {
-        "labels": alert.labels, "annotations": alert.annotations, "fingerprint": alert.fingerprint,
-        "status": "firing", "startsAt": format_ts(alert.starts_at),
-        "alertname": alert.labels.get("alertname", ""), "remediation": name, "alert_id": alert_id,
-    }
-
-
-def describe(run: RemediationRun) -> str:
-    """One line for announcements and logs."""
-    what = run.rendered.summary if run.rendered else ""
-    if run.state == "dry_run":
-        return f"{run.remediation} (dry run) would run {what}"
-    if run.state == PENDING:
-        conf = f", confidence {run.confidence}" if run.confidence else ""
-        about = f" ({run.description})" if run.description else ""
-        return f"{run.remediation}{about} awaits approval (run {run.id}{conf}): {what}"
-    o = run.outcome
-    status = ""
-    if o is not None:
-        parts = [f"exit {o.exit_code}" if o.exit_code is not None else "",
-                 f"HTTP {o.http_status}" if o.http_status is not None else "",
-                 f"{run.duration:.1f}s" if run.duration >= 0.05 else ""]
-        status = ", ".join(p for p in parts if p)
-    text = f"{run.remediation} {'ineffective' if run.verdict == 'ineffective' else run.state}"
-    if status:
-        text += f" ({status})"
-    if run.reason:
-        text += f": {run.reason}"
-    elif o is not None and o.error:
-        text += f": {o.error}"
-    return f"{text} · {what}" if what else text
+#: States a step of a ``then:`` chain ends in without having fixed anything: the chain
+#: stops there, and escalation moves on at once.
+CHAIN_ENDS = ("failed", "dry_run", "rejected", "cancelled", "skipped", REFUSED)
 
 
 class Incidents(Protocol):
@@ -174,6 +141,8 @@ class Remediator:
         self.runs: dict[str, RemediationRun] = {}
         self._busy: set[tuple[str, str]] = set()
         self._waiting: dict[tuple[str, str], Timer] = {}
+        #: The verification timers of succeeded runs with ``verify``, by run id.
+        self._verifying: dict[str, Timer] = {}
 
     def configure(self, remediations: Mapping[str, RemediationSpec], route: Route, redactor: Redactor,
                   session: aiohttp.ClientSession | None) -> None:
@@ -191,17 +160,23 @@ class Remediator:
     async def recover(self) -> None:
         """At start-up: a run still ``running`` in the store was cut off by a stop or a
         crash. It is recorded ``interrupted`` (it may have acted, so it still counts for
-        cooldown and ``max_per_hour``), and no longer blocks new runs for its alert."""
+        cooldown and ``max_per_hour``), and no longer blocks new runs for its alert.
+        A succeeded run still to be verified is judged at its deadline, as if tocsin had
+        not stopped (at once when the deadline passed while it was down)."""
         now = self.clock.now()
         for run in [r for r in self.runs.values() if r.state == RUNNING]:
             await self._record(replace(run, state=INTERRUPTED, finished_at=now,
                                        reason="tocsin stopped while it ran; its outcome is unknown"),
                                announce=False)
+        for run in list(self.runs.values()):
+            if run.state == "succeeded" and run.verify_by and not run.verdict:
+                self._arm(run)
 
     def stop(self) -> None:
-        for timer in self._waiting.values():
+        for timer in [*self._waiting.values(), *self._verifying.values()]:
             timer.cancel()
         self._waiting.clear()
+        self._verifying.clear()
 
     # -- considering ---------------------------------------------------------------------
 
@@ -216,18 +191,21 @@ class Remediator:
     def _route(self, route_id: str) -> Route | None:
         return next((r for r in self.route.walk() if r.id == route_id), None) if self.route else None
 
-    async def consider(self, name: str, fp: str, route: Route) -> RemediationRun | None:
-        """Run ``name`` for alert ``fp`` if every guard allows; return the record made, if any."""
+    async def consider(self, name: str, fp: str, route: Route,
+                       after: RemediationRun | None = None) -> RemediationRun | None:
+        """Run ``name`` for alert ``fp`` if every guard allows; return the record made, if any.
+        ``after``: the ineffective run whose ``then:`` this is."""
         key = (name, fp)
         if key in self._busy:
             return None
         self._busy.add(key)
         try:
-            return await self._consider(name, fp, route)
+            return await self._consider(name, fp, route, after)
         finally:
             self._busy.discard(key)
 
-    async def _consider(self, name: str, fp: str, route: Route) -> RemediationRun | None:
+    async def _consider(self, name: str, fp: str, route: Route,
+                        after: RemediationRun | None) -> RemediationRun | None:
         spec = self.remediations.get(name)
         alert = self.alerts.get(fp)
         now = self.clock.now()
@@ -242,7 +220,8 @@ class Remediator:
             return None
         ready_at = alert.starts_at + float(cfg.for_)
         if now < ready_at:
-            self._wait(name, fp, route, ready_at - now)
+            if after is None:  # a chain step is not put off: escalation moves on instead
+                self._wait(name, fp, route, ready_at - now)
             return None
         # What leaves the host is redacted. First, since it may hand the loop back: the
         # counts below must be taken after any pause.
@@ -251,9 +230,10 @@ class Remediator:
         run = RemediationRun(
             id=new_id(now), remediation=name, kind=spec.kind, fingerprint=fp,
             alert_id=inc.id if inc is not None else "", labels=alert.labels, route_id=route.id,
-            receiver=route.receiver, state=RUNNING, trigger=f"route {route.id or '/'}",
-            confidence=cfg.confidence, description=cfg.description, dry_run=bool(cfg.dry_run),
-            created_at=now,
+            receiver=route.receiver, state=RUNNING, confidence=cfg.confidence, description=cfg.description,
+            dry_run=bool(cfg.dry_run), created_at=now, after=after.id if after is not None else "",
+            trigger=(f"then: of {after.remediation} (run {after.id}, ineffective)" if after is not None
+                     else f"route {route.id or '/'}"),
         )
         hour = [r for r in self.runs.values()
                 if r.remediation == name and r.state in COUNTED and r.created_at > now - 3600]
@@ -333,21 +313,35 @@ class Remediator:
         except Exception as exc:  # a kind's bug must not lose the record
             log.exception("remediation kind raised", remediation=run.remediation, run=run.id)
             outcome = Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
+        now = self.clock.now()
+        verify = spec.config.verify if outcome.ok else None
         finished = replace(run, outcome=outcome, state="succeeded" if outcome.ok else "failed",
-                           finished_at=self.clock.now(), duration=round(time.monotonic() - t0, 3))
+                           finished_at=now, duration=round(time.monotonic() - t0, 3),
+                           verify_by=now + float(verify.within) if verify is not None else 0.0)
         await self._record(finished, announce=True)
-        if outcome.ok and spec.config.verify is not None:
-            self.scheduler.call_later(float(spec.config.verify.within), self._verify, finished.id)
+        if verify is not None:
+            self._arm(finished)
 
-    # -- verification ---------------------------------------------------------------------
+    # -- verification and then: chains -------------------------------------------------
+
+    def _arm(self, run: RemediationRun) -> None:
+        """Judge ``run`` at its ``verify_by``."""
+        old = self._verifying.pop(run.id, None)
+        if old is not None:
+            old.cancel()
+        delay = max(0.0, run.verify_by - self.clock.now())
+        self._verifying[run.id] = self.scheduler.call_later(delay, self._verify, run.id)
 
     def _verify(self, run_id: str) -> None:
         """``verify.within`` after a successful run: did its alert resolve?"""
+        self._verifying.pop(run_id, None)
         run = self.runs.get(run_id)
         if run is None or run.verdict:
             return
         inc = self.incidents.get(run.fingerprint)
-        firing = inc is not None and inc.open and (not run.alert_id or inc.id == run.alert_id)
+        alert = self.alerts.get(run.fingerprint)
+        firing = (inc is not None and inc.open and (not run.alert_id or inc.id == run.alert_id)
+                  and alert is not None and not alert.resolved(self.clock.now()))
         self.spawn(self._verdict(run, firing), name=f"verify {run.remediation}")
 
     async def _verdict(self, run: RemediationRun, firing: bool) -> None:
@@ -355,9 +349,22 @@ class Remediator:
             await self._record(replace(run, verdict="resolved"), announce=False)
             return
         spec = self.remediations.get(run.remediation)
-        within = spec.config.verify.within if spec is not None and spec.config.verify is not None else None
-        why = f"its alert still fired {within or 'long'} after it succeeded"
+        verify = spec.config.verify if spec is not None else None
+        then = spec.config.then if spec is not None else ""
+        why = f"its alert still fired {verify.within if verify is not None else 'long'} after it succeeded"
+        why += f"; next: {then}" if then else "; escalation moves on"
         await self._record(replace(run, verdict="ineffective", reason=why), announce=True)
+        route = self._route(run.route_id)
+        if then and route is not None:
+            step = await self.consider(then, run.fingerprint, route, after=run)
+            if step is not None:
+                return  # its outcome decides (see _record)
+            log.info("remediation chain step held back by its guards; escalation moves on",
+                     remediation=then, after=run.id, fingerprint=run.fingerprint)
+        self._move_on(run)
+
+    def _move_on(self, run: RemediationRun) -> None:
+        """The alert's escalation moves to its next level at once: ``run`` did not fix it."""
         if self.escalate is not None:
             self.escalate(run.fingerprint)
 
@@ -424,15 +431,18 @@ class Remediator:
             log.error("remediation record not stored", run=run.id, error=str(exc))
         self.metrics.remediations.labels(run.remediation, run.state).inc()
         if run.state in FINAL or run.state == PENDING:
-            log.info("remediation " + run.state.replace("_", " "), remediation=run.remediation, run=run.id,
+            state = run.verdict if run.verdict == "ineffective" else run.state
+            log.info("remediation " + state.replace("_", " "), remediation=run.remediation, run=run.id,
                      fingerprint=run.fingerprint, summary=describe(run))
         if announce:
             await self._announce(run)
+        if run.after and run.state in CHAIN_ENDS:
+            self._move_on(run)
         self._forget_old(now)
 
     def _forget_old(self, now: float) -> None:
-        for rid in [r.id for r in self.runs.values()
-                    if r.state in FINAL and r.created_at < now - KEEP]:
+        for rid in [r.id for r in self.runs.values() if r.state in FINAL and r.created_at < now - KEEP
+                    and not (r.verify_by and not r.verdict)]:  # not before its verification
             del self.runs[rid]
 
     async def _announce(self, run: RemediationRun) -> None:
@@ -454,9 +464,6 @@ class Remediator:
     def list(self) -> list[RemediationRun]:
         return sorted(self.runs.values(), key=lambda r: r.id, reverse=True)
 
-
-def replace(run: RemediationRun, **changes: Any) -> RemediationRun:
-    return msgspec.structs.replace(run, **changes)
 
 #: The remediation engine, as the runtime shares it with plugins.
 REMEDIATOR: Key[Remediator] = Key("remediator")

@@ -20,10 +20,11 @@ from tocsin.core.models import Alert, Notification
 
 if TYPE_CHECKING:
     from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+    from tocsin.store.series import AttemptBucket, IncidentBucket
 
 __all__ = [
-    "Attempt", "AttemptCount", "DeadLetter", "HeartbeatSeen", "IncidentQuery", "NflogEntry", "StorageError",
-    "Store",
+    "Attempt", "AttemptCount", "ConfigLoad", "DeadLetter", "HeartbeatSeen", "IncidentQuery", "NflogEntry",
+    "StorageError", "Store",
 ]
 
 
@@ -94,6 +95,18 @@ class HeartbeatSeen(msgspec.Struct, kw_only=True):
     missing: bool = False
 
 
+class ConfigLoad(msgspec.Struct, kw_only=True):
+    """A config the daemon put in force (at start, on taking the lead, at a reload): the
+    hash of its text, when, and ``routing``: the parts that decide where alerts go and
+    when they are muted (JSON; no secrets), which ``tocsin replay`` replays history through."""
+
+    hash: str
+    loaded_at: float
+    #: ``start`` or ``reload``.
+    reason: str
+    routing: str
+
+
 class IncidentQuery(msgspec.Struct, kw_only=True):
     """Incidents by state, severity and firing time (``since`` <= fired_at < ``until``),
     newest first; ``limit``/``offset`` page through them."""
@@ -158,6 +171,10 @@ class Store(Protocol):
 
     async def save_attempt(self, attempt: Attempt) -> None: ...
 
+    def post_attempt(self, attempt: Attempt) -> None:
+        """Queued for the next commit, not waited for (a failed commit is logged): it is
+        committed with the next write or before it. Raises StorageError when closed."""
+
     async def load_attempts(self, limit: int = 100) -> list[Attempt]: ...
 
     async def expire_attempts(self, before: float) -> None: ...
@@ -196,6 +213,31 @@ class Store(Protocol):
     ) -> list[HistoryEvent]: ...
 
     async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]: ...
+
+    async def incident_buckets(self, since: float, until: float, width: float) -> list[IncidentBucket]:
+        """Incidents fired in ``[since, until)`` per ``width`` seconds (:mod:`tocsin.store.series`)."""
+
+    async def attempt_buckets(self, since: float, until: float, width: float) -> list[AttemptBucket]:
+        """Delivery attempts per receiver per ``width`` seconds (:mod:`tocsin.store.series`)."""
+    async def history_page(
+        self, since: float, until: float, kinds: Sequence[str], after_id: int, limit: int
+    ) -> list[tuple[HistoryEvent, Incident]]:
+        """Up to ``limit`` history rows of ``kinds`` with ``since`` <= at < ``until`` and an id
+        above ``after_id``, by id, each with its incident (rows whose incident is gone are
+        left out): the history read a page at a time."""
+
+    async def incidents_open_at(self, at: float) -> list[Incident]:
+        """The incidents fired before ``at`` and not resolved by then."""
+
+    async def attempts_page(self, since: float, until: float, after_id: int, limit: int) -> list[Attempt]:
+        """Up to ``limit`` delivery attempts with ``since`` <= at < ``until`` and an id above
+        ``after_id``, by id."""
+
+    async def save_config_load(self, load: ConfigLoad) -> None:
+        """Record a config put in force; durable when it returns."""
+
+    async def config_loads(self, until: float) -> list[ConfigLoad]:
+        """The configs put in force before ``until``, oldest first."""
 
     async def load_runs(self, since: float) -> list[RemediationRun]:
         """Remediation runs created since ``since``, and every one awaiting approval."""

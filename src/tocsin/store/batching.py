@@ -5,8 +5,10 @@ hands it to the store's commit as one transaction, and answers every caller
 with the outcome. Under load this turns many small commits into few larger
 ones; alone, a write still gets its own commit. A caller is answered only once
 its operations are committed (or have failed), and the commit goes on even if
-the caller is cancelled meanwhile. Both stores write through it: SQLite
-(:mod:`tocsin.store.sqlite`) and PostgreSQL (:mod:`tocsin.store.postgres`).
+the caller is cancelled meanwhile. A record nothing waits on is posted instead
+(:meth:`GroupCommit.post`): it goes with the next commit, and the caller goes on.
+Both stores write through it: SQLite (:mod:`tocsin.store.sqlite`) and
+PostgreSQL (:mod:`tocsin.store.postgres`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def _answer(batch: _Batch, error: StorageError | None) -> None:
                 fut.set_exception(error)
 
 
+def _posted(fut: asyncio.Future[None], what: str) -> None:
+    if not fut.cancelled() and (exc := fut.exception()) is not None:
+        log.error(f"{what} not recorded", error=str(exc))
+
+
 class GroupCommit:
     """The write queue of one store. ``slots`` transactions may be in flight at once:
     what comes in while they run waits for a slot and goes as one."""
@@ -57,15 +64,26 @@ class GroupCommit:
         self._closing = False
         self._task = asyncio.create_task(self._loop(), name=self._name)
 
-    async def write(self, ops: list[Op]) -> None:
-        """Once ``ops`` are committed. Raises StorageError."""
+    def _enqueue(self, ops: list[Op]) -> asyncio.Future[None]:
         if self._task is None or self._closing:
             raise StorageError("the store is closed")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((ops, fut))
         self._wakeup.set()
+        return fut
+
+    async def write(self, ops: list[Op]) -> None:
+        """Once ``ops`` are committed. Raises StorageError."""
+        fut = self._enqueue(ops)
         # The commit goes on even if this caller is cancelled.
         await asyncio.shield(fut)
+
+    def post(self, ops: list[Op], what: str) -> None:
+        """Queue ``ops`` for the next commit without waiting for it: for records that
+        nothing waits on (a delivery attempt), which then share the commit of the
+        writes queued after them (a delivery's notification-log entry). A failed
+        commit is logged, naming ``what``. Raises StorageError when closed."""
+        self._enqueue(ops).add_done_callback(lambda fut: _posted(fut, what))
 
     async def close(self) -> None:
         """Commit what is queued, refuse what comes after, and end the loop."""

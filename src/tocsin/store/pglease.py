@@ -39,6 +39,10 @@ LEADER_LOCK = 0x6C656164
 FENCED = "TF001"
 #: The statement that guards a write with the writer's epoch (``?``: the epoch).
 FENCE_SQL = "SELECT tocsin_fence(?)"
+#: Seconds a follower whose session was lost waits, once it reaches the server again,
+#: before it tries for the lease: the leader, whose session was lost with it (the server
+#: restarted), takes it back first.
+REJOIN_GRACE = 2.0
 
 _TAKE = """
 UPDATE leader_lease SET epoch = epoch + 1, holder = $1, since = $2 WHERE id = 1 RETURNING epoch
@@ -92,6 +96,9 @@ class Lease:
         self.latency: float | None = None
         self._conn: asyncpg.Connection | None = None
         self._busy = asyncio.Lock()  # one statement at a time on the session
+        self._locked = False  # the current session holds the lock
+        self._lost = False  # the session was lost (the next one starts a grace)
+        self._hold_until = 0.0  # a follower does not try for the lease before (monotonic)
 
     @property
     def leading(self) -> bool:
@@ -99,10 +106,13 @@ class Lease:
 
     async def _session(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self.drop()
+            self._close()
             self._conn = await asyncpg.connect(
                 self.url, timeout=self.connect_timeout,
                 server_settings={"application_name": f"{self.name} (lease)"[:63], **self.keepalives})
+            if self._lost:
+                self._lost = False
+                self._hold_until = time.monotonic() + REJOIN_GRACE
         return self._conn
 
     async def _run(self, method: str, sql: str, *args: Any) -> Any:
@@ -113,7 +123,9 @@ class Lease:
             try:
                 value = await getattr(conn, method)(sql, *args, timeout=self.command_timeout)
             except BaseException:
-                self.drop()  # whatever the session held is given up with it
+                # Whatever the session held is given up with it; a leader is in doubt
+                # (its epoch kept) until it reaches the server again: see check().
+                self._close()
                 raise
             self.latency = time.monotonic() - began
             return value
@@ -126,7 +138,10 @@ class Lease:
         another replica leads. Raises what reaching the server raised (and then follows)."""
         if self.epoch is not None:
             return await self.check()
-        if not await self._fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+        await self._session()
+        if time.monotonic() < self._hold_until:
+            return False
+        if not await self._lock():
             return False
         now = time.time()
         self.epoch = int(await self._fetchval(_TAKE, self.name, now))
@@ -134,18 +149,31 @@ class Lease:
         return True
 
     async def check(self) -> bool:
-        """Whether this replica still leads: its session is open and the lease row still
-        has its epoch. A replica that finds it does not lets go (and follows)."""
+        """Whether this replica still leads: it holds the lock on its session and the lease
+        row still has its epoch. A replica that finds it does not lets go (and follows).
+
+        A leader whose session was lost (the server restarted, or could not be reached) is
+        in doubt: it keeps its epoch, and takes the lock again on a new session once it
+        reaches the server; it still leads if nobody took the lease meanwhile (the epoch
+        is its own). While the server cannot be reached this raises, and it stays in doubt:
+        nobody else can take the lease through a server that is down."""
         if self.epoch is None:
             return False
-        if self._conn is None or self._conn.is_closed():
-            self.drop()
+        lost = self._conn is None or self._conn.is_closed() or not self._locked
+        if lost and not await self._lock():
+            self.drop()  # another replica holds it
             return False
         held = await self._fetchval("SELECT epoch FROM leader_lease WHERE id = 1")
         if held != self.epoch:
             self.drop()
             return False
         return True
+
+    async def _lock(self) -> bool:
+        """Take the lock on the session (a new one if it was lost), if it is free."""
+        conn = await self._session()
+        self._locked = bool(await self._fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK))
+        return self._locked and conn is self._conn
 
     async def current(self) -> tuple[int, str, float]:
         """The lease row: the latest epoch, who took it, and when."""
@@ -167,6 +195,11 @@ class Lease:
     def drop(self) -> None:
         """End the session, and so the leadership (another replica may take it)."""
         self.epoch = self.since = None
+        self._close()
+
+    def _close(self) -> None:
+        self._locked = False
         if self._conn is not None:
+            self._lost = True
             self._conn.terminate()
             self._conn = None

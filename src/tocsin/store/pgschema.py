@@ -163,6 +163,41 @@ MIGRATIONS: list[str] = [
     END
     $fence$;
     """,
+    # 4: the change feed of replicas: a notification per row written or deleted in alerts,
+    # silences and incidents, at its commit (tocsin.store.pgfeed).
+    """
+    CREATE FUNCTION tocsin_changed() RETURNS trigger LANGUAGE plpgsql AS $changed$
+    DECLARE
+        r record;
+        key text;
+        origin text := coalesce(current_setting('tocsin.replica', true), '');
+    BEGIN
+        IF origin = '' THEN  -- not written by a replica (one tocsin, storage copy): nobody listens
+            RETURN NULL;
+        END IF;
+        IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+        IF TG_TABLE_NAME = 'alerts' THEN key := r.fingerprint; ELSE key := r.id; END IF;
+        PERFORM pg_notify('tocsin_changes', TG_TABLE_NAME || E'\\t' || origin || E'\\t' || key);
+        RETURN NULL;
+    END
+    $changed$;
+    CREATE TRIGGER alerts_changed AFTER INSERT OR UPDATE OR DELETE ON alerts
+        FOR EACH ROW EXECUTE FUNCTION tocsin_changed();
+    CREATE TRIGGER silences_changed AFTER INSERT OR UPDATE OR DELETE ON silences
+        FOR EACH ROW EXECUTE FUNCTION tocsin_changed();
+    CREATE TRIGGER incidents_changed AFTER INSERT OR UPDATE OR DELETE ON incidents
+        FOR EACH ROW EXECUTE FUNCTION tocsin_changed();
+    """,
+    # 5: each config put in force, by hash and time (SQLite's migration 9).
+    """
+    CREATE TABLE configs (
+        loaded_at double precision NOT NULL,
+        hash text COLLATE "C" NOT NULL,
+        reason text COLLATE "C" NOT NULL,
+        routing text NOT NULL,
+        PRIMARY KEY (loaded_at, hash)
+    );
+    """,
 ]
 
 #: The columns of type ``bytea`` (bodies, and the JSON beside them).

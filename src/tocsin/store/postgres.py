@@ -43,9 +43,10 @@ import structlog
 from tocsin.config.server import redact_url
 from tocsin.store import NflogEntry, StorageError, rows
 from tocsin.store.batching import GroupCommit
+from tocsin.store.pgfeed import ORIGIN, Feed
 from tocsin.store.pglease import FENCE_SQL, FENCED, Fenced, Lease
 from tocsin.store.pgschema import BYTEA_COLUMNS, IDENTITY_TABLES, migrate
-from tocsin.store.pgsession import Held, Session
+from tocsin.store.pgsession import Held, Session, session_name
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.sql import SQLStore
 from tocsin.store.writer import merged
@@ -184,7 +185,7 @@ class PostgresStore(SQLStore):
     SHARED_SQL = SHARED_SQL
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, replicas: bool = False,
-                 lease_timeout: float = 10.0) -> None:
+                 lease_timeout: float = 10.0, name: str | None = None) -> None:
         self.url = url
         #: The URL without its password: for logs and messages.
         self.where = redact_url(url)
@@ -206,15 +207,27 @@ class PostgresStore(SQLStore):
         self.on_fenced: Callable[[], None] | None = None
         query = parse_qs(urlsplit(url).query)
         self._settings = {} if "application_name" in query else {"application_name": "tocsin"}
+        #: This replica, as the lease, the registry and the change feed name it.
+        self.name = name or session_name()
+        if replicas:  # the change feed's trigger names the replica that wrote each row
+            self._settings[ORIGIN] = self.name
 
     def lease(self) -> Lease | None:
         """The leader lease of this replica, when replicas share the database (None: the
         instance lock keeps to one tocsin, which leads)."""
         if not self.replicas:
             return None
-        return Lease(self.url, timeout=self.lease_timeout,
+        return Lease(self.url, name=self.name, timeout=self.lease_timeout,
                      connect_timeout=min(CONNECT_TIMEOUT, self.lease_timeout / 3),
                      command_timeout=min(COMMAND_TIMEOUT, self.lease_timeout / 3))
+
+    def feed(self) -> Feed | None:
+        """The change feed of this replica (:mod:`tocsin.store.pgfeed`), when replicas share
+        the database; else None."""
+        if not self.replicas:
+            return None
+        return Feed(self.url, name=self.name, connect_timeout=CONNECT_TIMEOUT,
+                    command_timeout=COMMAND_TIMEOUT)
 
     # -- opening and closing ------------------------------------------------------
 

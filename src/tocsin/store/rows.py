@@ -23,15 +23,50 @@ import msgspec
 
 from tocsin.core.models import Alert, Notification
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
-from tocsin.store import Attempt, DeadLetter, NflogEntry
+from tocsin.store import Attempt, ConfigLoad, DeadLetter, NflogEntry
 
 __all__ = [
-    "ALERT_SQL", "ATTEMPT_COLUMNS", "ATTEMPT_SQL", "DEAD_LETTER_COLUMNS", "DEAD_LETTER_SQL",
-    "HEARTBEAT_SQL", "HISTORY_COLUMNS", "HISTORY_SQL", "INCIDENT_COLUMNS", "INCIDENT_SQL", "NAMED_SQL",
-    "NFLOG_COLUMNS", "NFLOG_SQL", "RUN_SQL", "SHARED_SQL", "SILENCE_SQL", "TABLES", "Op", "alert",
-    "alert_rows", "alerts", "attempt_row", "attempts", "dead_letter_row", "dead_letters", "history_events",
-    "history_rows", "incident", "incident_rows", "incidents", "nflog_entries", "nflog_row", "run",
-    "run_rows", "runs", "silence_rows", "silences",
+    "ALERT_SQL",
+    "ATTEMPT_COLUMNS",
+    "ATTEMPT_SQL",
+    "CONFIG_COLUMNS",
+    "CONFIG_SQL",
+    "DEAD_LETTER_COLUMNS",
+    "DEAD_LETTER_SQL",
+    "HEARTBEAT_SQL",
+    "HISTORY_COLUMNS",
+    "HISTORY_SQL",
+    "INCIDENT_COLUMNS",
+    "INCIDENT_SQL",
+    "NAMED_SQL",
+    "NFLOG_COLUMNS",
+    "NFLOG_SQL",
+    "RUN_SQL",
+    "SHARED_SQL",
+    "SILENCE_SQL",
+    "TABLES",
+    "Op",
+    "alert",
+    "alert_rows",
+    "alerts",
+    "attempt_row",
+    "attempts",
+    "config_loads",
+    "config_row",
+    "dead_letter_row",
+    "dead_letters",
+    "history_events",
+    "history_rows",
+    "incident",
+    "incident_rows",
+    "incidents",
+    "nflog_entries",
+    "nflog_row",
+    "run",
+    "run_rows",
+    "runs",
+    "silence_rows",
+    "silences",
 ]
 
 #: One write: a statement and its parameters, or (``many``) a statement and rows of them.
@@ -60,6 +95,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "remediation_runs": ("id", "created_at", "remediation", "fingerprint", "state", "body"),
     "callback_ids": ("source", "id", "seen_at"),
     "heartbeats": ("name", "key", "labels", "last_seen", "missing"),
+    "configs": ("loaded_at", "hash", "reason", "routing"),
 }
 
 
@@ -280,3 +316,19 @@ def run(row: Sequence[Any] | None) -> RemediationRun | None:
 def runs(rows: Iterable[Sequence[Any]]) -> list[RemediationRun]:
     """From ``SELECT body``."""
     return [_run_dec.decode(row[0]) for row in rows]
+
+
+# -- configs put in force -------------------------------------------------------------------
+
+CONFIG_SQL = ("INSERT INTO configs (loaded_at, hash, reason, routing) VALUES (?,?,?,?)"
+              " ON CONFLICT (loaded_at, hash) DO NOTHING")
+CONFIG_COLUMNS = "loaded_at, hash, reason, routing"
+
+
+def config_row(c: ConfigLoad) -> tuple[Any, ...]:
+    return (c.loaded_at, c.hash, c.reason, c.routing)
+
+
+def config_loads(rows: Iterable[Sequence[Any]]) -> list[ConfigLoad]:
+    """From ``SELECT`` :data:`CONFIG_COLUMNS`."""
+    return [ConfigLoad(loaded_at=r[0], hash=r[1], reason=r[2], routing=r[3]) for r in rows]

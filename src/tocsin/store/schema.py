@@ -139,6 +139,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (name, key)
     ) WITHOUT ROWID;
     """,
+    # 9: each config put in force, by hash and time, with the parts that route and mute
+    # (what ``tocsin replay`` replays a window of history through).
+    """
+    CREATE TABLE configs (
+        loaded_at REAL NOT NULL,
+        hash TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        routing TEXT NOT NULL,
+        PRIMARY KEY (loaded_at, hash)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -14,8 +14,19 @@ from typing import Any, TypeVar
 from tocsin.core.models import Alert
 from tocsin.core.pacing import Pacer
 from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
-from tocsin.store import Attempt, AttemptCount, DeadLetter, HeartbeatSeen, IncidentQuery, NflogEntry, rows
+from tocsin.store import (
+    Attempt,
+    AttemptCount,
+    ConfigLoad,
+    DeadLetter,
+    HeartbeatSeen,
+    IncidentQuery,
+    NflogEntry,
+    rows,
+)
+from tocsin.store.batching import GroupCommit
 from tocsin.store.rows import TABLES, Op
+from tocsin.store.series import SeriesQueries
 
 __all__ = ["SQLStore"]
 
@@ -38,8 +49,11 @@ async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Seq
     return out
 
 
-class SQLStore:
-    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives."""
+class SQLStore(SeriesQueries):
+    """The :class:`~tocsin.store.Store` methods, on a backend's three primitives and its
+    write queue (the bucketed series of :mod:`tocsin.store.series` included)."""
+
+    _queue: GroupCommit
 
     @property
     def failure(self) -> str | None:
@@ -142,6 +156,9 @@ class SQLStore:
 
     async def save_attempt(self, a: Attempt) -> None:
         await self._write([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)])
+
+    def post_attempt(self, a: Attempt) -> None:
+        self._queue.post([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)], "delivery attempt")
 
     async def load_attempts(self, limit: int = 100) -> list[Attempt]:
         return rows.attempts(await self._fetch(
@@ -280,7 +297,42 @@ class SQLStore:
              (before,), False),
             ("DELETE FROM history WHERE at < ?", (before,), False),
             ("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
+            # The configs put in force before, but the one still in force then.
+            ("DELETE FROM configs WHERE loaded_at < (SELECT MAX(loaded_at) FROM configs WHERE loaded_at < ?)",
+             (before,), False),
         ])
+
+    # -- what replay reads ---------------------------------------------------------
+
+    async def history_page(
+        self, since: float, until: float, kinds: Sequence[str], after_id: int, limit: int
+    ) -> list[tuple[HistoryEvent, Incident]]:
+        cols = ", ".join(f"h.{c.strip()}" for c in rows.HISTORY_COLUMNS.split(","))
+        found = list(await self._fetch(
+            f"SELECT {cols}, i.id, i.fingerprint, i.body FROM history h JOIN incidents i ON i.id = h.alert_id"
+            f" WHERE h.id > ? AND h.at >= ? AND h.at < ? AND h.kind IN ({','.join('?' * len(kinds))})"
+            " ORDER BY h.id LIMIT ?",
+            (after_id, since, until, *kinds, limit)))
+        events = rows.history_events(r[:7] for r in found)
+        return list(zip(events, rows.incidents(r[7:] for r in found), strict=True))
+
+    async def incidents_open_at(self, at: float) -> list[Incident]:
+        return rows.incidents(await self._fetch(
+            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents"
+            " WHERE fired_at < ? AND (state != 'resolved' OR resolved_at >= ?)"
+            " ORDER BY fired_at, id", (at, at)))
+
+    async def attempts_page(self, since: float, until: float, after_id: int, limit: int) -> list[Attempt]:
+        return rows.attempts(await self._fetch(
+            f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempts WHERE id > ? AND at >= ? AND at < ?"
+            " ORDER BY id LIMIT ?", (after_id, since, until, limit)))
+
+    async def save_config_load(self, load: ConfigLoad) -> None:
+        await self._write([(rows.CONFIG_SQL, rows.config_row(load), False)])
+
+    async def config_loads(self, until: float) -> list[ConfigLoad]:
+        return rows.config_loads(await self._fetch(
+            f"SELECT {rows.CONFIG_COLUMNS} FROM configs WHERE loaded_at < ? ORDER BY loaded_at", (until,)))
 
     # -- callbacks handled ------------------------------------------------------
 

@@ -11,14 +11,18 @@ from aiohttp.typedefs import Middleware
 from tocsin.core.hooks import call_impls
 from tocsin.core.routes import HTTPRoute, RouteTable
 from tocsin.runtime import Runtime
+from tocsin.store import StorageError
 from tocsin.web import amwebhook, auth, json_error, limits, openapi, ops
 from tocsin.web.amv2 import alerts as v2
 from tocsin.web.amv2 import errors as amv2_errors
 from tocsin.web.amv2 import silences, status
 from tocsin.web.connections import ConnectionGuard
-from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME
+from tocsin.web.dashboard import events as dashboard_events
+from tocsin.web.dashboard import pages as dashboard
+from tocsin.web.dashboard.session import Sessions
+from tocsin.web.keys import MAX_REQUEST_BYTES, RELOADER, ROUTES, RUNTIME, SESSIONS, STREAMS
 from tocsin.web.metrics import StateCollector
-from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, silence_form
+from tocsin.web.v1 import delivery, heartbeats, incidents, remediations, replay, silence_form
 
 __all__ = ["BUILTIN_ROUTES", "create_app"]
 
@@ -27,15 +31,21 @@ log = structlog.get_logger("tocsin.web")
 #: The modules of the built-in API, each declaring its routes in ``routes()``.
 BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
     v2.routes, silences.routes, status.routes, delivery.routes, incidents.routes, amwebhook.routes,
-    openapi.routes, remediations.routes, ops.routes, silence_form.routes, heartbeats.routes,
+    openapi.routes, remediations.routes, ops.routes, silence_form.routes, heartbeats.routes, replay.routes,
+    dashboard.routes,
 )
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]):
-    """Errors raised by aiohttp itself (404, 405, 413) answer in the API's JSON shape."""
+    """Errors raised by aiohttp itself (404, 405, 413) answer in the API's JSON shape; so
+    does a read the database could not answer (503, with the reason: it cannot be reached)."""
     try:
         return await handler(request)
+    except StorageError as exc:
+        if request.path.startswith(amv2_errors.PREFIX):
+            return amv2_errors.coded_error(503, str(exc))
+        return json_error(503, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
@@ -110,6 +120,9 @@ def create_app(runtime: Runtime, reloader: Callable[[], Awaitable[None]] | None 
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)
+    app[STREAMS] = set()
+    app[SESSIONS] = Sessions()
+    app.on_shutdown.append(dashboard_events.close_streams)
     table = RouteTable()
     for declared in BUILTIN_ROUTES:
         for route in declared():

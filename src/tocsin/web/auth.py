@@ -13,14 +13,20 @@ without a declaration needs ``admin``:
 
 Credentials are a bearer token (``Authorization: Bearer ...``, from
 ``server.auth.tokens``) or HTTP basic auth (``Authorization: Basic ...``,
-checked against the bcrypt hashes of ``server.auth.basic_auth_users``).
+checked against the bcrypt hashes of ``server.auth.basic_auth_users``). For the
+dashboard's pages alone (not ``/api/``, ``/-/`` nor ``/metrics``), a request without
+an ``Authorization`` header may instead carry the session cookie that ``/login`` gives
+for a token (:mod:`tocsin.web.dashboard.session`); it counts as that token while the
+token is configured. A page asked for without credentials is sent to ``/login`` when
+only tokens are configured, and otherwise answered a 401 whose Basic challenge makes
+the browser ask for a password.
 The configuration is read from the runtime at each request, so a reload
 takes effect at once. A ``token_file`` is read when first needed and again
 whenever its modification time, size or inode changes (one ``stat`` per
 request), so a token can be rotated by replacing the file, without a reload.
 
-Answers: 401 ``{"error": "authentication required"}`` (with
-``WWW-Authenticate``) for missing or wrong credentials, 403
+Answers: 401 ``{"error": "authentication required"}`` (with a
+``WWW-Authenticate`` header for each scheme) for missing or wrong credentials, 403
 ``{"error": "forbidden"}`` for a role that may not call the route. Neither
 tells which part failed. Failures are logged at info with the client's
 address; credentials are never logged.
@@ -37,12 +43,14 @@ import asyncio
 import binascii
 import hashlib
 import hmac
+import html
 import os
 import time
 from base64 import b64decode
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import bcrypt
 import structlog
@@ -53,7 +61,8 @@ from tocsin.config.document import AuthConfig
 from tocsin.config.secrets import SecretFileError, read_secret_file
 from tocsin.core.routes import Access
 from tocsin.web import json_error
-from tocsin.web.keys import ROUTES, RUNTIME
+from tocsin.web.dashboard import session
+from tocsin.web.keys import ROUTES, RUNTIME, SESSIONS
 
 __all__ = ["ALLOWED_ROLES", "PRINCIPAL", "Authenticator", "Principal", "auth_middleware"]
 
@@ -76,7 +85,9 @@ _DUMMY_HASH = b"$2b$10$IQVOCTo0NRDhhJOf3Hxyfe5WgbN4HwsOxXgu2fsr0bqiGgy6ynwEu"
 _NO_TOKEN = hashlib.sha256(b"\0no token\0").digest()  # compared when a token is unavailable
 MIN_TOKEN_LENGTH = 16
 
-_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="tocsin", Basic realm="tocsin"'}
+#: One challenge per header: a browser reads only the first challenge of a header, so with
+#: both in one (``Bearer ..., Basic ...``) Chromium never asked for a password.
+_CHALLENGES = ('Bearer realm="tocsin"', 'Basic realm="tocsin"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +96,7 @@ class Principal:
 
     name: str
     role: str
-    #: ``"token"`` or ``"basic"``.
+    #: ``"token"``, ``"basic"`` or ``"session"`` (the dashboard's login cookie).
     via: str
 
 
@@ -158,15 +169,19 @@ class Authenticator:
         return [d if d is not None else self._file_digest(t.token_file or "")
                 for t, d in zip(cfg.tokens, digests, strict=True)]
 
-    def bearer(self, token: str, cfg: AuthConfig) -> Principal | None:
-        presented = _digest(token)
+    def bearer(self, token: str, cfg: AuthConfig, via: str = "token") -> Principal | None:
+        return self.by_digest(_digest(token), cfg, via)
+
+    def by_digest(self, presented: bytes, cfg: AuthConfig, via: str) -> Principal | None:
+        """The configured token whose SHA-256 is ``presented`` (a dashboard session keeps that
+        digest, never the token), as a principal; None when no token has it now."""
         found = None
         # Compared with every token, found or not, so the time taken tells nothing.
         for t, digest in zip(cfg.tokens, self._token_digests(cfg), strict=True):
             same = hmac.compare_digest(presented, digest if digest is not None else _NO_TOKEN)
             if same and digest is not None and found is None:
                 found = t
-        return None if found is None else Principal(found.name, found.role, "token")
+        return None if found is None else Principal(found.name, found.role, via)
 
     # -- basic auth -------------------------------------------------------------------------
 
@@ -224,8 +239,33 @@ class Authenticator:
 
 def unauthorized() -> web.Response:
     resp = json_error(401, "authentication required")
-    resp.headers.update(_UNAUTHORIZED_HEADERS)
+    for challenge in _CHALLENGES:
+        resp.headers.add("WWW-Authenticate", challenge)
     return resp
+
+
+def _page_refusal(request: web.Request, cfg: AuthConfig) -> web.Response:
+    """A dashboard page asked for without credentials: to the login page when only tokens
+    are configured; with basic-auth users, the 401 whose Basic challenge makes the browser
+    ask for a password, its body a link to the login page (shown if the prompt is cancelled)."""
+    target = f"/login?{urlencode({'next': request.path_qs})}"
+    if not cfg.basic_auth_users:
+        return web.Response(status=303, headers={"Location": target})
+    resp = web.Response(status=401, content_type="text/html", text=(
+        "<!doctype html><title>Log in</title><p>Authentication required: "
+        f'<a href="{html.escape(target)}">log in with a token</a>, or give your user and password.</p>'))
+    for challenge in _CHALLENGES:
+        resp.headers.add("WWW-Authenticate", challenge)
+    return resp
+
+
+async def _session(request: web.Request, auth: Authenticator, cfg: AuthConfig) -> Principal | None:
+    """The principal of the request's dashboard session cookie, for a page; else None."""
+    sid = request.cookies.get(session.COOKIE)
+    if not sid or not session.for_pages(request.path):
+        return None
+    held = request.app[SESSIONS].get(sid)
+    return None if held is None else auth.by_digest(held.digest, cfg, "session")
 
 
 def forbidden() -> web.Response:
@@ -261,11 +301,13 @@ def auth_middleware(
         if access == "open":
             return await handler(request)
         header = request.headers.get("Authorization", "")
-        principal = await auth.authenticate(header, cfg) if header else None
+        principal = await auth.authenticate(header, cfg) if header else await _session(request, auth, cfg)
         if principal is None:
             log.info("authentication failed", remote=request.remote, method=request.method,
                      path=request.path, scheme=_scheme(header))
-            return unauthorized()
+            page = not header and access is not None and request.method in ("GET", "HEAD") \
+                and session.for_pages(request.path) and request.path != "/events"
+            return _page_refusal(request, cfg) if page else unauthorized()
         request[PRINCIPAL] = principal
         if access is not None and principal.role not in ALLOWED_ROLES[access]:
             log.info("forbidden", remote=request.remote, method=request.method, path=request.path,

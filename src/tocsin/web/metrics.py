@@ -50,6 +50,7 @@ class StateCollector(Collector):
         for sub in rt.bus.subscriptions():
             depth.add_metric([f"bus_{sub.name}"], sub.depth())
         depth.add_metric(["flushes_in_flight"], len(rt.dispatcher.in_flight()))
+        depth.add_metric(["flushes_queued"], rt.dispatcher.queued())
         depth.add_metric(["background_tasks"], len(rt.background.jobs() - rt.dispatcher.in_flight()))
         depth.add_metric(["timers"], len(rt.scheduler))
         yield depth

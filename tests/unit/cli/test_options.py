@@ -17,7 +17,7 @@ from tocsin.cli.main import EXIT_CODES, build_parser, main
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 #: Commands that work without a daemon.
-LOCAL = {"serve", "check-config", "route test", "notify test", "plugins list", "storage copy"}
+LOCAL = {"serve", "check-config", "route test", "notify test", "plugins list", "storage copy", "replay"}
 #: Commands that print no data (so take no -o).
 SILENT = {"serve", "silence expire"}
 #: Arguments each daemon command needs to run at all.

@@ -109,3 +109,27 @@ def test_a_bad_storage_flag_is_a_config_error(tmp_path) -> None:
     path.write_text(BASE)
     with pytest.raises(ConfigError, match="--storage: unknown storage scheme"):
         ConfigLoader(path, make_plugins(), {"storage": "redis://x"}).load()
+
+
+@pytest.mark.parametrize(("storage", "where"), [
+    ("", StorageLocation("sqlite", "/var/lib/t.db")),
+    ("storage: {path: var/tocsin.db}\n", StorageLocation("sqlite", "/var/lib/t.db")),  # the default
+    ("storage: {path: /srv/a.db}\n", StorageLocation("sqlite", "/srv/a.db")),
+    ("storage: {url: 'postgresql://t@db/x'}\n", StorageLocation("postgresql", "postgresql://t@db/x")),
+])
+def test_the_default_storage_flag_applies_only_when_the_file_names_none(tmp_path, storage, where) -> None:
+    """The systemd unit's --default-storage: a storage.url set in the file wins (with
+    --storage, the unit used to replace it, and tocsin kept its state in SQLite)."""
+    path = tmp_path / "tocsin.yml"
+    path.write_text(BASE + storage)
+    flags = {"default_storage": "/var/lib/t.db"}
+    assert ConfigLoader(path, make_plugins(), flags).load().storage.location == where
+    flags["storage"] = "postgresql://flag/y"  # --storage still replaces both
+    assert ConfigLoader(path, make_plugins(), flags).load().storage.location.target == "postgresql://flag/y"
+
+
+def test_a_bad_default_storage_flag_is_a_config_error(tmp_path) -> None:
+    path = tmp_path / "tocsin.yml"
+    path.write_text(BASE)
+    with pytest.raises(ConfigError, match="--default-storage: unknown storage scheme"):
+        ConfigLoader(path, make_plugins(), {"default_storage": "redis://x"}).load()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from tocsin.core.records import RemediationRun
 from tocsin.incidents.plan import ACKNOWLEDGED, FIRING, RESOLVED, Incident
 from tocsin.incidents.stats import (
     DayCount,
@@ -16,6 +17,7 @@ from tocsin.incidents.stats import (
     NameCount,
     NoisyAlert,
     ReceiverNotifications,
+    RemediationStats,
     ResponseTimes,
     Stats,
     compute_stats,
@@ -245,7 +247,7 @@ def test_empty_history() -> None:
     assert stats.flapping == stats.noisiest == stats.notifications == []
     assert (stats.notifications_sent, stats.notifications_failed) == (0, 0)
     text = render_stats(stats)
-    assert text.count("  (none)\n") == 8
+    assert text.count("  (none)\n") == 9
     assert "Total 0: 0 open, 0 acknowledged, 0 resolved" in text
 
 
@@ -362,6 +364,10 @@ Notifications per receiver
     slack       4       1
     webhook     2       0
   total         6       1
+
+Remediations
+  REMEDIATION  RUNS  SUCCEEDED  RESOLVED IN WINDOW  INEFFECTIVE  MEDIAN TO RESOLVE
+  restart         2          2                   1            1             1h 01m
 """
 
 
@@ -379,6 +385,46 @@ def test_render_golden() -> None:
         AttemptCount(receiver="ops", integration="webhook", sent=2, failed=0),
         AttemptCount(receiver="ops", integration="slack", sent=4, failed=1),
     ]
-    stats = compute_stats(incs, attempts, now=now, days=1, flap_threshold=1, top=5)
+    runs = [run("r1", "restart", "a1", BASE + 13 * H + 60, verdict="resolved"),
+            run("r2", "restart", "a2", BASE + 13 * H + 1260, verdict="ineffective")]
+    stats = compute_stats(incs, attempts, now=now, days=1, flap_threshold=1, top=5, runs=runs)
     assert render_stats(stats) == GOLDEN
     assert render_stats(stats) == render_stats(msgspec.json.decode(msgspec.json.encode(stats), type=Stats))
+
+
+def run(id: str, remediation: str, alert_id: str, finished: float, *, state: str = "succeeded",
+        verdict: str = "") -> RemediationRun:
+    """A run made and finished at ``finished``."""
+    return RemediationRun(id=id, remediation=remediation, kind="command", fingerprint="fp", alert_id=alert_id,
+                          state=state, trigger="route /", created_at=finished, started_at=finished,
+                          finished_at=finished, verdict=verdict)
+
+
+def test_remediation_stats() -> None:
+    t = BASE + 2 * DAY
+    incs = [incident("i1", "fp", "AppDown", None, t, res=600),  # resolved 10m after it fired
+            incident("i2", "fp", "AppDown", None, t + H, res=60),
+            incident("i3", "fp", "AppDown", None, t + 2 * H, res=1800),
+            incident("i4", "fp", "AppDown", None, t + 3 * H)]  # still firing
+    runs = [
+        run("a", "restart", "i1", t + 120, verdict="resolved"),  # resolved 8m after the run
+        run("b", "restart", "i2", t + H + 30, verdict="resolved"),  # 30s after
+        run("c", "restart", "i3", t + 2 * H + 60, verdict="ineffective"),  # 29m after, too late
+        run("d", "restart", "i4", t + 3 * H + 60, verdict="ineffective"),
+        run("e", "restart", "i4", t + 3 * H + 90, state="failed"),
+        run("f", "restart", "i4", t + 3 * H + 95, state="skipped"),  # nothing ran: not counted
+        run("g", "restart", "i4", t + 3 * H + 99, state="dry_run"),
+        run("h", "restart", "i1", BASE - DAY),  # before the window
+        run("k", "failover", "i4", t + 3 * H + 200, state="interrupted"),
+        run("m", "notify-owner", "i1", t + 300),  # no verify: resolved 5m after
+    ]
+    stats = compute_stats(incs, [], now=NOW, days=3, runs=runs)
+    assert stats.remediations == [
+        RemediationStats(remediation="failover", runs=1, succeeded=0, resolved_in_window=0, ineffective=0,
+                         resolved_after=0, median_time_to_resolve=None),
+        RemediationStats(remediation="notify-owner", runs=1, succeeded=1, resolved_in_window=0,
+                         ineffective=0, resolved_after=1, median_time_to_resolve=300.0),
+        RemediationStats(remediation="restart", runs=5, succeeded=4, resolved_in_window=2, ineffective=2,
+                         resolved_after=3, median_time_to_resolve=480.0),
+    ]
+    assert msgspec.json.decode(msgspec.json.encode(stats), type=Stats).remediations == stats.remediations

@@ -128,3 +128,22 @@ async def test_own_patterns_are_paced_one_at_a_time():
     pacer = Pacer(every=0.0)
     assert await redactor.text_paced("x" * 3000, pacer) == "<redacted>"
     assert pacer.yields >= 3
+
+
+def test_remembered_texts_give_the_same_answer_and_the_memory_stays_bounded(monkeypatch):
+    from tocsin.notify import redact
+
+    monkeypatch.setattr(redact, "MEMO_SIZE", 4)
+    r = Redactor()
+    secret = "login with password=hunter2 now"
+    first = r.text(secret)
+    assert first == "login with password=<redacted> now"
+    assert r.text(secret) == first  # remembered: the same answer
+    for i in range(10):
+        assert r.text(f"plain text {i}") == f"plain text {i}"
+        assert len(r._memo) <= 4
+    assert r.text(secret) == first  # forgotten and redacted again: still the same
+    # The operator's own patterns are not remembered (each has a time budget of its own).
+    own = Redactor(RedactConfig(patterns=["secret-[0-9]+"]))
+    assert own.text("a secret-42 b") == "a <redacted> b"
+    assert own._memo == {}

@@ -17,7 +17,7 @@ from tests.unit.store.test_store_records import attempt, dead_letter, event, inc
 from tocsin.cli.common import CLIError
 from tocsin.cli.storage import storage_copy
 from tocsin.core.records import Silence, SilenceMatcher
-from tocsin.store import HeartbeatSeen
+from tocsin.store import ConfigLoad, HeartbeatSeen
 from tocsin.store.postgres import PostgresStore
 from tocsin.store.rows import TABLES
 from tocsin.store.sql import SQLStore
@@ -48,6 +48,7 @@ async def fill(store: SQLStore) -> None:
         await store.save_heartbeats([
             HeartbeatSeen(name="w", key='{"p":"a"}', labels={"p": "a"}, last_seen=5.0),
             HeartbeatSeen(name="cron", key="", missing=True)])
+        await store.save_config_load(ConfigLoad(hash="0123abcd", loaded_at=1.0, reason="start", routing="{}"))
     finally:
         await store.close()
 

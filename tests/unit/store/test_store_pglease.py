@@ -3,6 +3,7 @@ that only grows, fencing of a stale leader's notification log writes, the replic
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import asyncpg
@@ -11,7 +12,7 @@ import pytest
 from tests.unit.store.test_store import nflog_entry
 from tocsin.config.server import StorageConfig
 from tocsin.store.factory import make_store
-from tocsin.store.pglease import Fenced, Lease, keepalives
+from tocsin.store.pglease import REJOIN_GRACE, Fenced, Lease, keepalives
 from tocsin.store.postgres import PostgresStore
 from tocsin.testing import wait_until
 
@@ -62,6 +63,32 @@ async def test_a_leader_whose_session_died_finds_out_and_follows(tocsin_postgres
         assert await a.check() is False
         assert a.leading is False
         assert await a.try_lead() is False  # b leads now
+    finally:
+        a.drop()
+        b.drop()
+
+
+async def test_a_leader_whose_session_was_lost_leads_on_if_nobody_took_over(tocsin_postgres_url):
+    """The server restarted (every session ended): the leader takes the lock back with its
+    epoch; a follower that lost its session too waits REJOIN_GRACE before it tries."""
+    store = PostgresStore(tocsin_postgres_url)
+    await store.open()
+    await store.close()
+    a, b = Lease(tocsin_postgres_url, name="a"), Lease(tocsin_postgres_url, name="b")
+    try:
+        assert await a.try_lead()
+        assert await b.try_lead() is False
+        epoch = a.epoch
+        await _kill_session_of(tocsin_postgres_url, "a")
+        await _kill_session_of(tocsin_postgres_url, "b")
+        await wait_until(lambda: all(x._conn is None or x._conn.is_closed() for x in (a, b)), 5.0, 0.01,
+                         message="both sessions ended")
+        assert await b.try_lead() is False  # back, but holding off: the lock is free
+        assert await a.try_lead() is True
+        assert a.epoch == epoch
+        assert (await b.current())[:2] == (epoch, "a")
+        await asyncio.sleep(REJOIN_GRACE)
+        assert await b.try_lead() is False  # a holds it again
     finally:
         a.drop()
         b.drop()

@@ -47,14 +47,20 @@ V1 = "/api/tocsin/v1"
 OPEN = {
     ("GET", "/-/healthy"), ("GET", "/-/ready"),
     ("POST", f"{V1}/integrations/slack/actions"), ("POST", f"{V1}/integrations/pagerduty/webhook"),
+    ("GET", "/static/{name}"),  # the dashboard's own files: the same for everyone, nothing secret
+    # The dashboard's login and logout: who is not logged in must reach them; the login
+    # authenticates by the token it is given, and both check the dashboard's CSRF token.
+    ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
 }
+DASHBOARD_SESSION = {("POST", "/login"), ("POST", "/logout")}
 INGEST = {("POST", "/api/v2/alerts"), ("POST", f"{V1}/events"), ("POST", f"{V1}/alertmanager/webhook"),
           ("POST", f"{V1}/heartbeats/{{name}}")}
 SIGNED_CALLBACKS = {k for k in OPEN if k[0] == "POST"}
 
 UNAUTHORIZED = {"error": "authentication required"}
 FORBIDDEN = {"error": "forbidden"}
-WWW_AUTHENTICATE = 'Bearer realm="tocsin", Basic realm="tocsin"'
+#: One header per scheme: a browser reads the first challenge of each header only.
+WWW_AUTHENTICATE = ['Bearer realm="tocsin"', 'Basic realm="tocsin"']
 
 
 def allowed(method: str, path: str, role: str | None) -> bool:
@@ -109,10 +115,14 @@ def concrete(path: str) -> str:
 
 async def refusal(resp) -> str | None:
     """``"401"``/``"403"`` if the auth middleware refused (by its exact answer), else None."""
-    if resp.status == 401 and resp.headers.get("WWW-Authenticate") == WWW_AUTHENTICATE:
-        if resp.method != "HEAD":
+    if resp.status == 401 and resp.headers.getall("WWW-Authenticate", []) == WWW_AUTHENTICATE:
+        if resp.method != "HEAD" and resp.content_type == "text/html":  # a dashboard page
+            assert '<a href="/login?next=' in await resp.text()
+        elif resp.method != "HEAD":
             assert await resp.json() == UNAUTHORIZED
         return "401"
+    if resp.status == 303 and resp.headers.get("Location", "").startswith("/login?next="):
+        return "401"  # a dashboard page, with tokens only: to the login page
     if resp.status == 403 and resp.method == "HEAD":
         return "403"
     if resp.status == 403 and resp.content_type == "application/json" and await resp.json() == FORBIDDEN:
@@ -123,7 +133,10 @@ async def refusal(resp) -> str | None:
 async def call(client: TestClient, method: str, path: str, headers: dict[str, str] | None = None):
     data = b"{}" if method in ("POST", "PUT", "PATCH") else None
     hdrs = {"Content-Type": "application/json", **(headers or {})} if data else (headers or {})
-    resp = await client.request(method, concrete(path), data=data, headers=hdrs)
+    resp = await client.request(method, concrete(path), data=data, headers=hdrs, allow_redirects=False)
+    if resp.content_type == "text/event-stream":  # the dashboard's live stream never ends
+        resp.close()
+        return resp
     await resp.read()
     return resp
 
@@ -191,7 +204,7 @@ def test_no_mutating_endpoint_is_open_but_the_signed_callbacks():
     table = default_table()
     mutating_open = {k for k, access in table.items()
                      if k[0] in ("POST", "PUT", "PATCH", "DELETE") and access == "open"}
-    assert mutating_open == SIGNED_CALLBACKS
+    assert mutating_open == SIGNED_CALLBACKS | DASHBOARD_SESSION
     assert all(access != "open" for (m, _), access in table.items() if m in ("PUT", "DELETE"))
 
 
@@ -259,7 +272,7 @@ async def test_refusals_are_generic_and_logged_without_the_credential(tmp_path):
         with capture_logs() as logs:
             resp = await client.get("/api/v2/status", headers=bearer(WRONG_TOKEN))
             assert resp.status == 401
-            assert resp.headers["WWW-Authenticate"] == WWW_AUTHENTICATE
+            assert resp.headers.getall("WWW-Authenticate") == WWW_AUTHENTICATE
             assert resp.content_type == "application/json"
             assert await resp.text() == '{"error":"authentication required"}'
 

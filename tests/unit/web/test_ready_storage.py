@@ -72,6 +72,11 @@ async def test_an_unreachable_postgresql_is_503_on_ingest_and_ready_until_it_is_
         assert resp.status == 503
         assert "cannot be reached" in await resp.text()
         assert (await client.get("/-/healthy")).status == 200
+        # A read that goes to the database says why it cannot answer (it was a 500).
+        for path in ("/api/tocsin/v1/alerts", "/api/tocsin/v1/notifications/attempts"):
+            resp = await client.get(path)
+            assert resp.status == 503, path
+            assert "cannot be reached" in (await resp.json())["error"]
 
         own_postgres.resume()
         await wait_until(ready, 15, 0.1, message="/-/ready once PostgreSQL is back")

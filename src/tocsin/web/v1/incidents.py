@@ -358,8 +358,10 @@ async def get_stats(request: web.Request) -> web.Response:
     incidents = [_fresher(rt, i) for i in
                  await rt.store.query_incidents(IncidentQuery(since=since, until=now))]
     attempts = await rt.store.attempt_counts(since, now)
+    runs = await rt.store.load_runs(since)
     try:
-        stats = compute_stats(incidents, attempts, now=now, days=days, flap_threshold=flap, top=top, tz=tz)
+        stats = compute_stats(incidents, attempts, now=now, days=days, flap_threshold=flap, top=top, tz=tz,
+                              runs=runs)
     except ValueError as exc:
         return json_error(400, str(exc), field="tz")
     return json_response(stats)

@@ -28,7 +28,7 @@ def run_item(run: RemediationRun) -> dict[str, Any]:
     o = run.outcome
     return {
         "id": run.id, "remediation": run.remediation, "kind": run.kind, "state": run.state,
-        "verdict": run.verdict or None,
+        "verdict": run.verdict or None, "verify_by": _ts(run.verify_by), "after": run.after or None,
         "reason": run.reason or None, "trigger": run.trigger, "confidence": run.confidence,
         "description": run.description or None,
         "dry_run": run.dry_run, "alert_id": run.alert_id or None, "fingerprint": run.fingerprint,

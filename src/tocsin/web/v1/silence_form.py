@@ -1,12 +1,11 @@
-"""Links that chat messages and bookmarks made for Alertmanager's web UI, served until
-tocsin has a dashboard of its own.
+"""A bare form that creates a silence from Alertmanager matchers, for links made before the
+dashboard.
 
 The Slack "Silence 1h" button links to ``<external_url>/#/silences/new?filter=...``, as
-for Alertmanager. A browser asks the server for ``/`` only (the part after ``#`` stays
-in the browser), so ``/`` answers a page whose script sends the Alertmanager UI's
-routes where tocsin serves them: a new silence to a confirmation form here, a silence
-or an alert list to the API. The form POSTs, so following a link (or a chat
-preview bot) never silences anything; posting it needs the ``admin`` role, like
+for Alertmanager; the dashboard at ``/`` (:mod:`tocsin.web.dashboard`) sends such links
+to its own new-silence page. This older form, at ``/api/tocsin/v1/silences/new``, stays
+for links and scripts that name it. It POSTs, so following a link (or a chat preview
+bot) never silences anything; posting it needs the ``admin`` role, like
 ``POST /api/v2/silences``.
 """
 
@@ -30,30 +29,6 @@ __all__ = ["routes"]
 PREFIX = "/api/tocsin/v1"
 FORM_PATH = f"{PREFIX}/silences/new"
 MAX_COMMENT = 2000
-
-_INDEX = """<!doctype html><html><head><meta charset="utf-8"><title>tocsin</title></head><body>
-<h1>tocsin</h1>
-<p id="where">Alertmanager's API v2 is at <a href="/api/v2/alerts">/api/v2/alerts</a>,
-tocsin's own at <a href="/api/tocsin/v1/openapi.json">/api/tocsin/v1/openapi.json</a>.</p>
-<script>
-(function () {
-  var hash = window.location.hash, m;
-  var query = hash.indexOf("?") >= 0 ? hash.slice(hash.indexOf("?")) : "";
-  if (hash.indexOf("#/silences/new") === 0) {
-    window.location.replace("FORM_PATH" + query);
-  } else if ((m = /^#\\/silences\\/([0-9a-fA-F-]{36})/.exec(hash))) {
-    window.location.replace("/api/v2/silence/" + m[1]);
-  } else if (hash.indexOf("#/alerts") === 0) {
-    window.location.replace("/api/v2/alerts" + query);
-  }
-})();
-</script></body></html>
-""".replace("FORM_PATH", FORM_PATH)
-
-
-async def index(request: web.Request) -> web.Response:
-    return web.Response(text=_INDEX, content_type="text/html")
-
 
 def _matchers(request: web.Request) -> list[Matcher] | str:
     try:
@@ -120,7 +95,6 @@ async def create(request: web.Request) -> web.Response:
 def routes() -> list[HTTPRoute]:
     html_answer = {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     return [
-        HTTPRoute("GET", "/", index, access="read", summary="Where Alertmanager UI links land"),
         HTTPRoute("GET", FORM_PATH, form_page, access="read", summary="A form to create a silence", openapi={
             "parameters": [
                 query_param("filter", {"type": "string"}, "matchers, as the Alertmanager UI's link has them"),

@@ -1,0 +1,64 @@
+"""GroupCommit: concurrent writes share a transaction; a posted record goes with the
+next commit without its caller waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import structlog
+
+from tocsin.store import StorageError
+from tocsin.store.batching import GroupCommit
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.commits: list[list] = []
+        self.fail = fail
+
+    async def __call__(self, ops: list) -> None:
+        await asyncio.sleep(0)
+        self.commits.append(ops)
+        if self.fail:
+            raise StorageError("disk full")
+
+
+async def test_posted_record_shares_the_commit_of_the_write_after_it():
+    rec = Recorder()
+    q = GroupCommit(rec)
+    q.start()
+    q.post([("INSERT attempt", (1,), False)], "delivery attempt")
+    await q.write([("INSERT nflog", (2,), False)])
+    assert rec.commits == [[("INSERT attempt", (1,), False), ("INSERT nflog", (2,), False)]]
+    await q.close()
+
+
+async def test_posted_record_alone_is_committed_without_a_caller():
+    rec = Recorder()
+    q = GroupCommit(rec)
+    q.start()
+    q.post([("INSERT attempt", (1,), False)], "delivery attempt")
+    await q.close()  # commits what is queued
+    assert rec.commits == [[("INSERT attempt", (1,), False)]]
+
+
+async def test_failed_commit_of_a_posted_record_is_logged():
+    rec = Recorder(fail=True)
+    q = GroupCommit(rec)
+    q.start()
+    with structlog.testing.capture_logs() as logs:
+        q.post([("INSERT attempt", (1,), False)], "delivery attempt")
+        with pytest.raises(StorageError):
+            await q.write([("INSERT nflog", (2,), False)])
+        await q.close()
+    assert [e["event"] for e in logs] == ["delivery attempt not recorded"]
+    assert logs[0]["error"] == "disk full"
+
+
+async def test_post_after_close_raises():
+    q = GroupCommit(Recorder())
+    q.start()
+    await q.close()
+    with pytest.raises(StorageError):
+        q.post([("INSERT attempt", (1,), False)], "delivery attempt")
