@@ -6,6 +6,8 @@ Sections (each taken --repeat times, the systems alternating, the median reporte
 * refire  -- the same M alerts re-posted in rounds, as Prometheus re-sends firing alerts
 * memory  -- peak RSS (VmHWM) of a fresh process after loading K active alerts
 * latency -- POST to webhook arrival, group_wait 0s, one alert in flight at a time
+* restart -- kill -9 at 100,000 active alerts: time to ready, alerts back, repeats (bench/restart.py)
+* query   -- GET /api/v2/alerts, all and filtered, at 100,000 active alerts (bench/query.py)
 * storm   -- issue 17's alert storm, with and without an inhibit rule (bench/storm.py)
 
 Every run starts fresh server processes on 127.0.0.1 with the same Alertmanager-shaped
@@ -44,10 +46,12 @@ import psutil
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import query
+import restart
 import storm  # the storm phase lives in bench/storm.py
 from common import ROOT, free_port, percentile
 
-SECTIONS = ("ingest", "refire", "memory", "latency", "storm")
+SECTIONS = ("ingest", "refire", "memory", "latency", "restart", "query", "storm")
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
 
@@ -458,16 +462,20 @@ async def one_run(system: str, section: str, point: int, args: argparse.Namespac
                   tmp: Path, counter: list[int]) -> dict[str, Any]:
     counter[0] += 1
     run_id = f"r{counter[0]}"
-    config = (LATENCY_CONFIG if section == "latency" else ROUTING_CONFIG).format(url=sink.url(run_id))
+    config = {"latency": LATENCY_CONFIG, "restart": restart.CONFIG}.get(section, ROUTING_CONFIG)
+    config = config.format(url=sink.url(run_id))
     if system == "tocsin" and args.tocsin_writer:
         config += f"storage:\n  writer: {args.tocsin_writer}\n"
     server = SERVERS[system](config, tmp / f"{run_id}-{system}")
     phase: Callable[..., Awaitable[dict[str, Any]]]
-    if section == "latency":
+    if section in ("latency", "restart"):
+        with_sink = phase_latency if section == "latency" else restart.phase
+
         async def phase(srv: Server, rid: str, a: argparse.Namespace, p: int) -> dict[str, Any]:
-            return await phase_latency(srv, rid, a, p, sink)
+            return await with_sink(srv, rid, a, p, sink)
     else:
-        phase = {"ingest": phase_ingest, "refire": phase_refire, "memory": phase_memory}[section]
+        phase = {"ingest": phase_ingest, "refire": phase_refire, "memory": phase_memory,
+                 "query": query.phase}[section]
     t0 = time.monotonic()
     try:
         await server.start(timeout=args.start_timeout)
@@ -510,7 +518,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def points_for(section: str, args: argparse.Namespace) -> list[int]:
     return {"ingest": args.batches, "refire": [args.refire_alerts], "memory": args.memory,
-            "latency": [args.latency_count]}[section]
+            "latency": [args.latency_count], "restart": [args.restart_alerts],
+            "query": [args.query_alerts]}[section]
 
 
 async def run_all(args: argparse.Namespace, systems: list[str]) -> dict[str, Any]:
@@ -546,6 +555,11 @@ def brief(section: str, r: dict[str, Any]) -> str:
         return f"FAILED: {r['failure']}"
     if section in ("ingest", "refire"):
         return f"{r['alerts_per_s']:.0f} alerts/s p99 {r['p99_ms']:.1f} ms errors {r['errors']}"
+    if section == "restart":
+        return (f"ready {r['ready_s']:.2f} s back {r['alerts_back']:.0f} alerts notified "
+                f"{r['alerts_notified_before']}, then {r['repeated']} ({r['alerts_repeated']} alerts)")
+    if section == "query":
+        return f"all p50 {r['all_p50_ms']:.0f} ms filtered p50 {r['filtered_p50_ms']:.1f} ms"
     if section == "memory":
         return f"VmHWM {r['vmhwm_mib']:.1f} MiB active {r['active_alerts']:.0f} errors {r['errors']}"
     return f"p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms errors {r['errors']}"
@@ -871,9 +885,11 @@ class _Markdown:
 def markdown(report: dict[str, Any]) -> str:
     doc = _Markdown(report)
     doc.preamble()
-    for section in ("ingest", "refire", "memory", "latency"):
+    for section in SECTIONS:
         if section in doc.res:
-            getattr(doc, section)()
+            module = {"restart": restart, "query": query}.get(section)
+            if section != "storm":
+                module.markdown(doc) if module else getattr(doc, section)()
     if "storm" in doc.res:
         doc.lines += storm.markdown(doc.res["storm"], doc.systems, argparse.Namespace(**doc.a))
     doc.profile(report.get("profile"))
@@ -911,6 +927,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--refire-alerts", type=int, default=10000, help="alerts re-posted in the refire run")
     ap.add_argument("--refire-rounds", type=int, default=3, help="re-post rounds after the first post")
     ap.add_argument("--refire-interval", type=float, default=1.0, help="seconds between rounds")
+    restart.add_args(ap)
+    query.add_args(ap)
     ap.add_argument("--skip", nargs="+", choices=SECTIONS, default=[], help="sections not to run")
     ap.add_argument("--quick", action="store_true",
                     help="tiny numbers for a smoke test (200 alerts, memory 500, latency 20)")
@@ -929,7 +947,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         defaults = {"alerts": 200, "memory": [500], "latency_count": 20, "refire_alerts": 200,
-                    "refire_interval": 0.0, "timeout": 30.0, "settle": 0.2, **storm.QUICK}
+                    "refire_interval": 0.0, "timeout": 30.0, "settle": 0.2, **storm.QUICK,
+                    **restart.QUICK, **query.QUICK}
         for key, value in defaults.items():
             if getattr(args, key) == ap.get_default(key):
                 setattr(args, key, value)

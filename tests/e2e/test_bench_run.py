@@ -21,6 +21,8 @@ FIGURES = {
     "refire": ["alerts_per_s", "first_post_alerts_per_s", "p50_ms", "p99_ms"],
     "memory": ["vmhwm_mib", "vmrss_mib", "active_alerts"],
     "latency": ["p50_ms", "p99_ms", "max_ms", "delivered"],
+    "restart": ["ready_s", "vmrss_mib"],
+    "query": ["all_p50_ms", "all_p99_ms", "filtered_p50_ms", "filtered_p99_ms"],
     "storm": ["alerts_per_s", "p99_ms", "expected", "delivered", "delay_p50_s", "cpu_us_per_alert_storm"],
 }
 
@@ -35,8 +37,9 @@ def test_bench_run_against_alertmanager(tmp_path):
         [sys.executable, str(ROOT / "bench" / "run.py"), "--against", "alertmanager", "--quick",
          "--repeat", "1", "--alerts", "200", "--memory", "500", "--latency-count", "20",
          "--refire-alerts", "200", "--refire-rounds", "2", "--storm-alerts", "50",
-         "--storm-variants", "plain", "--json", str(out), "--write", str(doc)],
-        capture_output=True, text=True, timeout=90, cwd=ROOT,
+         "--storm-variants", "plain", "--restart-alerts", "300", "--query-alerts", "300",
+         "--json", str(out), "--write", str(doc)],
+        capture_output=True, text=True, timeout=150, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -62,12 +65,20 @@ def test_bench_run_against_alertmanager(tmp_path):
         assert results["latency"]["20"][system]["median"]["delivered"] == 20
         storm = results["storm"]["plain"][system]["median"]
         assert storm["delivered"] == storm["expected"] > 50  # one continue route: some alerts notify twice
+        assert results["restart"]["300"][system]["median"]["repeated"] == 0
+    # tocsin has every alert back after kill -9, and says what its database holds per alert;
+    # Alertmanager keeps none.
+    assert results["restart"]["300"]["tocsin"]["median"]["alerts_back"] == 300
+    assert results["restart"]["300"]["tocsin"]["median"]["bytes_per_alert"] > 0
+    assert results["restart"]["300"]["alertmanager"]["median"]["alerts_back"] == 0
 
     # The tables went between the markers; the person's text around them stayed.
     text = doc.read_text()
     assert text.startswith("# Performance\n\nwritten by a person\n\n<!-- bench:start -->\n")
     assert text.endswith("<!-- bench:end -->\n\ntail\n")
-    assert "old" not in text
+    assert "<!-- bench:start -->\nold\n" not in text  # replaced ("old" is in "holds")
     assert "| 100 |" in text
+    assert "### Restart: kill -9 at 300 active alerts" in text
+    assert "### Query: GET /api/v2/alerts at 300 active alerts" in text
     assert "Alertmanager" in text
     assert "### Alert storm: 50 fresh alerts" in text

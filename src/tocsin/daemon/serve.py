@@ -263,6 +263,7 @@ class _Server:
                     watchdog.cancel()
 
     async def _serve(self, tasks: asyncio.TaskGroup) -> int:
+        heap.pause()  # until the start-up heap is frozen, below
         error = await self._listen()
         if error is not None:
             print(f"{self.config.source or 'config'}: {error}", file=sys.stderr)

@@ -140,14 +140,14 @@ class Feed:
         found: set[str] = set()
         for chunk in _chunks(alerts):
             for alert in rows.alerts(await conn.fetch(
-                    "SELECT body FROM alerts WHERE fingerprint = ANY($1::text[])", chunk,
+                    "SELECT fingerprint, body FROM alerts WHERE fingerprint = ANY($1::text[])", chunk,
                     timeout=self.command_timeout)):
                 out.alerts.append(alert)
                 found.add(alert.fingerprint)
         out.gone = [fp for fp in alerts if fp not in found]
         for chunk in _chunks(incidents):
             out.incidents += rows.incidents(await conn.fetch(
-                "SELECT body FROM incidents WHERE id = ANY($1::text[])", chunk,
+                f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE id = ANY($1::text[])", chunk,
                 timeout=self.command_timeout))
         if silences:
             out.silences = rows.silences(await conn.fetch("SELECT body FROM silences",

@@ -160,7 +160,8 @@ WITH hits(id) AS (
     FROM (SELECT DISTINCT fingerprint FROM incidents
           WHERE fingerprint >= $1 AND fingerprint < $1 || 'g') f
 )
-SELECT (SELECT COUNT(*) FROM hits), incidents.body FROM incidents JOIN hits USING (id)
+SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body
+FROM incidents JOIN hits USING (id)
 ORDER BY incidents.fired_at DESC, incidents.id LIMIT $2
 """
 

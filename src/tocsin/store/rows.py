@@ -1,9 +1,13 @@
 """Records as table rows and back: the statements that write each table, the
 columns read from it, and the conversions between the two.
 
-Bodies are JSON (msgspec); the columns beside a body are what queries filter
-and sort on. A write is an :data:`Op`, ``(sql, params, many)``: the unit every
-writer commits (SQLite's, in aiosqlite's thread or the writer process, and
+Bodies are JSON (msgspec), except those of alerts and incidents (a row of each
+per active alert): those are MessagePack arrays of the record's fields in order,
+without their names and without the id and fingerprint the row's columns hold
+(:func:`alert_rows`, :func:`incident_rows`); a body an earlier tocsin wrote as
+JSON (it starts with ``{``) reads as before. The columns beside a body are what
+queries filter and sort on. A write is an :data:`Op`, ``(sql, params, many)``:
+the unit every writer commits (SQLite's, in aiosqlite's thread or the writer process, and
 PostgreSQL's). Statements are written in the SQL both databases read (an upsert
 is ``INSERT ... ON CONFLICT (key) DO UPDATE``), with ``?`` placeholders, which
 the PostgreSQL store numbers (``$1``...). :data:`TABLES` lists every table and
@@ -32,6 +36,7 @@ __all__ = [
     "HEARTBEAT_SQL",
     "HISTORY_COLUMNS",
     "HISTORY_SQL",
+    "INCIDENT_COLUMNS",
     "INCIDENT_SQL",
     "NAMED_SQL",
     "NFLOG_COLUMNS",
@@ -41,6 +46,7 @@ __all__ = [
     "SILENCE_SQL",
     "TABLES",
     "Op",
+    "alert",
     "alert_rows",
     "alerts",
     "attempt_row",
@@ -67,6 +73,7 @@ __all__ = [
 Op = tuple[str, Sequence[Any] | Iterable[Sequence[Any]], bool]
 
 _encoder = msgspec.json.Encoder()
+_packer = msgspec.msgpack.Encoder()
 _alert_dec = msgspec.json.Decoder(Alert)
 _list_dec = msgspec.json.Decoder(list[str])
 _silence_dec = msgspec.json.Decoder(Silence)
@@ -100,18 +107,42 @@ def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...] | None = 
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
+def _default(f: msgspec.structs.FieldInfo) -> Any:
+    return f.default if f.default_factory is msgspec.NODEFAULT else f.default_factory()
+
+
+def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> type[msgspec.Struct]:
+    """A struct of ``record``'s fields but ``skip``, in their order, held as an array: how a
+    body is packed. A field added to ``record`` later (with a default) must go last, so that
+    bodies packed before it still read (an array shorter than the fields takes the defaults)."""
+    fields = [(f.name, f.type) if f.required else (f.name, f.type, _default(f))
+              for f in msgspec.structs.fields(record) if f.name not in skip]
+    return msgspec.defstruct(name, fields, array_like=True, kw_only=True, gc=False, module=__name__)
+
+
 # -- alerts ---------------------------------------------------------------------------------
 
 ALERT_SQL = _upsert("alerts", ("fingerprint",))
+#: An alert's body: its fields but the fingerprint (the row's key).
+_AlertBody = _packed(Alert, "_AlertBody", ("fingerprint",))
+_alert_body_dec = msgspec.msgpack.Decoder(_AlertBody)
 
 
 def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
-    return [(a.fingerprint, _encoder.encode(a), a.ends_at, a.updated_at) for a in items]
+    pack, fields = _packer.encode, msgspec.structs.astuple
+    return [(a.fingerprint, pack(fields(a)[1:]), a.ends_at, a.updated_at) for a in items]
+
+
+def alert(fingerprint: str, body: bytes | str) -> Alert:
+    """From ``SELECT fingerprint, body``."""
+    if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
+        return _alert_dec.decode(body)
+    return Alert(fingerprint=fingerprint, **msgspec.structs.asdict(_alert_body_dec.decode(body)))
 
 
 def alerts(rows: Iterable[Sequence[Any]]) -> list[Alert]:
-    """From ``SELECT body``."""
-    return [_alert_dec.decode(row[0]) for row in rows]
+    """From ``SELECT fingerprint, body``."""
+    return [alert(r[0], r[1]) for r in rows]
 
 
 # -- the notification log -------------------------------------------------------------------
@@ -189,19 +220,34 @@ def dead_letters(rows: Iterable[Sequence[Any]]) -> list[DeadLetter]:
 INCIDENT_SQL = _upsert("incidents", ("id",))
 
 
+#: An incident's body: its fields but the id and fingerprint (columns of the row).
+_IncidentBody = _packed(Incident, "_IncidentBody", ("id", "fingerprint"))
+_incident_body_dec = msgspec.msgpack.Decoder(_IncidentBody)
+#: The columns an incident is read from.
+INCIDENT_COLUMNS = "id, fingerprint, body"
+
+
 def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
+    pack, fields = _packer.encode, msgspec.structs.astuple
     return [(i.id, i.fingerprint, i.state, i.alertname, i.severity, i.fired_at, i.acknowledged_at,
-             i.resolved_at, _encoder.encode(i)) for i in items]
+             i.resolved_at, pack(fields(i)[2:])) for i in items]
+
+
+def _incident(r: Sequence[Any]) -> Incident:
+    body = r[2]
+    if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
+        return _incident_dec.decode(body)
+    return Incident(id=r[0], fingerprint=r[1], **msgspec.structs.asdict(_incident_body_dec.decode(body)))
 
 
 def incident(row: Sequence[Any] | None) -> Incident | None:
-    """From ``SELECT body`` (one row, or none)."""
-    return _incident_dec.decode(row[0]) if row else None
+    """From ``SELECT`` :data:`INCIDENT_COLUMNS` (one row, or none)."""
+    return _incident(row) if row else None
 
 
 def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
-    """From ``SELECT body``."""
-    return [_incident_dec.decode(row[0]) for row in rows]
+    """From ``SELECT`` :data:`INCIDENT_COLUMNS`."""
+    return [_incident(r) for r in rows]
 
 
 #: The incidents a short reference names (parameters: the reference, lowercase hex digits,
@@ -219,7 +265,8 @@ WITH hits(id) AS (
     FROM (SELECT DISTINCT fingerprint FROM incidents
           WHERE fingerprint >= ?1 AND fingerprint < ?1 || 'g') f
 )
-SELECT (SELECT COUNT(*) FROM hits), incidents.body FROM incidents JOIN hits USING (id)
+SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body
+FROM incidents JOIN hits USING (id)
 ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?2
 """
 

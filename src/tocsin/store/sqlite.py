@@ -244,6 +244,12 @@ class SQLiteStore(SQLStore):
         async with self._db.execute(sql, params) as cur:
             return await cur.fetchone()
 
+    async def _fetch_chunks(self, sql: str, chunk: int = 5000) -> AsyncIterator[Iterable[Sequence[Any]]]:
+        assert self._db is not None
+        async with self._db.execute(sql) as cur:
+            while found := await cur.fetchmany(chunk):
+                yield found
+
     async def export_rows(self, table: str, chunk: int = 1000) -> AsyncIterator[list[Sequence[Any]]]:
         assert self._db is not None
         async with self._db.execute(f"SELECT {', '.join(TABLES[table])} FROM {table}") as cur:

@@ -40,3 +40,18 @@ def test_refreeze_frees_what_died_since_the_freeze() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_pause_stops_the_collector_until_the_freeze_and_collects_what_came_before() -> None:
+    try:
+        dead = weakref.ref(Cycle())  # garbage of the imports, say
+        heap.pause()
+        assert dead() is None
+        assert not gc.isenabled()
+        kept = Cycle()  # loaded while paused: lives on
+        heap.freeze()
+        assert gc.isenabled()
+        assert not any(o is kept for o in gc.get_objects())  # frozen
+    finally:
+        gc.enable()
+        gc.unfreeze()
