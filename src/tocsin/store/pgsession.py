@@ -96,6 +96,21 @@ class Session:
             self.drop()  # the next probe connects anew, through target_session_attrs
             raise asyncpg.ReadOnlySQLTransactionError("the server is read-only (a standby)")
 
+    async def release(self) -> None:
+        """Let go of the lock, then end the session: a stop. The server lets go of a lock
+        only once it has noticed its session ended, a moment after the socket closed, so
+        a tocsin started right after this one stopped could find the lock still held."""
+        conn, self._conn = self._conn, None
+        if conn is None or conn.is_closed():
+            return
+        try:
+            if self.lock:
+                await conn.fetchval("SELECT pg_advisory_unlock($1)", INSTANCE_LOCK,
+                                    timeout=self.command_timeout)
+            await conn.close(timeout=self.command_timeout)
+        except Exception:  # the server is gone: ending the socket is all there is to do
+            conn.terminate()
+
     def drop(self) -> None:
         """End the session (and so let go of the lock)."""
         if self._conn is not None:

@@ -267,6 +267,7 @@ class PostgresStore(SQLStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
             self._watcher = None
+        await self._session.release()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -312,20 +313,17 @@ class PostgresStore(SQLStore):
     async def _watch(self) -> None:
         """Probe the server every :data:`CHECK_INTERVAL` seconds on the store's own session
         (a busy pool is no outage), so that an outage shows with nothing written, and its
-        end is noticed."""
-        try:
-            while True:
-                try:
-                    await self._session.probe()
-                except Held as exc:
-                    await self._lost(str(exc), held=True)
-                except Exception as exc:
-                    await self._lost(_describe(exc))
-                else:
-                    await self._found()
-                await asyncio.sleep(CHECK_INTERVAL)
-        finally:
-            self._session.drop()
+        end is noticed. :meth:`close` ends the session once this is cancelled."""
+        while True:
+            try:
+                await self._session.probe()
+            except Held as exc:
+                await self._lost(str(exc), held=True)
+            except Exception as exc:
+                await self._lost(_describe(exc))
+            else:
+                await self._found()
+            await asyncio.sleep(CHECK_INTERVAL)
 
     async def _error(self, what: str, exc: BaseException) -> StorageError:
         if unreachable(exc):

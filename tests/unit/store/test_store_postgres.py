@@ -183,3 +183,16 @@ async def test_a_tocsin_whose_lock_went_to_another_refuses_writes_until_it_is_fr
         if other is not None:
             await other.close()
         await first.close()
+
+
+async def test_a_tocsin_started_right_after_another_stopped_finds_the_lock_free(tocsin_postgres_url):
+    """A stop lets go of the instance lock before it returns: the server frees a lock only
+    once it has noticed its session ended, so a restart could find its own last run's lock
+    still held ("in use by another tocsin") when the stop only closed the socket."""
+    for i in range(20):
+        store = PostgresStore(tocsin_postgres_url)
+        await store.open()
+        try:
+            await store.save_alerts([make_alert(i)])
+        finally:
+            await store.close()
