@@ -265,9 +265,16 @@ class Lifecycle:
         """Replicas: an open incident another replica committed (``stored``, as the database
         has it): held from now on if it is new here, and its ack or unack taken into the one
         held; the escalation is armed or disarmed when ``armed`` (this replica leads). Each
-        read converges on the database's state."""
+        read converges on the database's state. A held incident that the stored one shows
+        resolved (the same id, or a later one) is replaced by it, its timers disarmed: no
+        escalation pages an incident another replica resolved."""
         held = self.current.get(stored.fingerprint)
-        if stored.fingerprint in self.dirty or not stored.open:
+        if stored.fingerprint in self.dirty:
+            return
+        if not stored.open:
+            if held is not None and held.open and (held.id == stored.id or stored.fired_at > held.fired_at):
+                self.current[stored.fingerprint] = stored
+                self._disarm(stored.fingerprint)
             return
         if held is None or (held.id != stored.id and stored.fired_at > held.fired_at):
             new = self.current[stored.fingerprint] = stored
