@@ -184,25 +184,29 @@ class Runtime:
         log.info("runtime started, following", alerts=len(self.alerts))
 
     async def _load(self) -> None:
-        """The state as the database has it: alerts, incidents, runs, nflog, silences."""
-        now = self.clock.now()
+        """The state as the database has it: alerts, incidents, silences, and the rest."""
         for alert in await self.store.load_alerts():
             self.alerts.set(alert)
             self.inhibitor.observe(alert)
         self.lifecycle.load(await self.store.load_open_incidents())
+        self.silences.load(await self.store.load_silences())
+        await self.load_unfed()
+
+    async def load_unfed(self) -> None:
+        """What the change feed does not keep: runs, nflog, dead letters, heartbeats."""
+        now = self.clock.now()
         self.remediator.load(await self.store.load_runs(now - KEEP))
         self.nflog.load(await self.store.load_nflog(now))
-        self.silences.load(await self.store.load_silences())
         self.dead_letters.load(await self.store.load_dead_letters())
         self.heartbeats.load(await self.store.load_heartbeats())
         self.metrics.dead_letters.set(len(self.dead_letters))
 
     async def lead(self) -> None:
         """Start the loops that notify: at start, or (replicas) once this replica leads,
-        with the state loaded again from the database."""
+        with what the change feed does not keep read again (:meth:`Leadership.warm_up`)."""
         now = self.clock.now()
         if self.leadership is not None:
-            await self._load()
+            await self.leadership.warm_up()
         await self.remediator.recover()
         await record_config(self.store, self.config, now, "start")
         dispatch_sub = self.bus.subscribe("dispatcher", ALERT_EVENTS)

@@ -3,8 +3,9 @@
 Every replica serves the API and commits what it accepts. One at a time leads: it alone
 runs the runtime's loops (group timers and flushes, notifications, escalations,
 remediations, retention). A follower tries for the lease every :data:`INTERVAL` seconds;
-when it takes it, it loads the state from the database and starts the loops
-(``Runtime.lead``), fencing its notification log writes with its epoch.
+when it takes it, it reads what the change feed does not keep it current on (the
+notification log, remediation runs, dead letters, heartbeats: :meth:`Leadership.warm_up`)
+and starts the loops (``Runtime.lead``), fencing its notification log writes with its epoch.
 
 A leader that finds it lost the lease (its lease session gone, or the epoch moved on)
 stops at once (:data:`EXIT_DEPOSED`), without draining: draining would flush groups that
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import Gauge
 
-from tocsin.store.pgfeed import Changes
+from tocsin.store.pgfeed import Changes, Feed
 from tocsin.store.pglease import Lease
 
 __all__ = ["EXIT_DEPOSED", "INTERVAL", "Leadership", "config_hash"]
@@ -69,6 +70,8 @@ class Replica(Protocol):
 
     async def lead(self) -> None: ...
 
+    async def load_unfed(self) -> None: ...
+
 
 class Leadership:
     """The lease loop and the sync loop of one runtime."""
@@ -86,6 +89,8 @@ class Leadership:
         #: Alerts others committed while this replica was taking over (loading the state,
         #: starting the loops): routed once it leads.
         self.taking_over: list[str] = []
+        #: The change feed, once :meth:`sync` runs.
+        self.feed: Feed | None = None
         runtime.store.on_fenced = self._fenced
         registry = runtime.metrics.registry
         Gauge("tocsin_leader", "1 while this replica leads (notifies), else 0.",
@@ -161,15 +166,32 @@ class Leadership:
     async def sync(self) -> None:
         """Take in what other replicas commit, as the change feed reports it (a whole read
         each time the feed's session opens)."""
-        feed = self.runtime.store.feed()
-        await feed.run(self.catch_up, self.apply)
+        self.feed = self.runtime.store.feed()
+        await self.feed.run(self.catch_up, self.apply)
+
+    async def warm_up(self) -> None:
+        """Taking over: the alerts, silences and incidents are held already, kept current by
+        the change feed; what it does not keep is read. They are read again only if the
+        feed is not live (its session lost, or not caught up since it opened)."""
+        if self.feed is None or not self.feed.live:
+            log.info("the change feed is not live: reading the alerts, silences and incidents again")
+            await self.catch_up()
+        else:
+            log.info("taking over with the state the change feed kept", alerts=len(self.runtime.alerts))
+        await self.runtime.load_unfed()
 
     async def catch_up(self) -> None:
         """Take in every alert, silence, ack and unack the database holds: when the change
-        feed's session opens (what was committed meanwhile is not notified)."""
+        feed's session opens (what was committed meanwhile is not notified). An incident
+        held open that the database no longer has open is read again, to follow its end."""
         rt = self.runtime
-        self.apply(Changes(alerts=await rt.store.load_alerts(),
-                           incidents=await rt.store.load_open_incidents(),
+        incidents = await rt.store.load_open_incidents()
+        open_ids = {inc.id for inc in incidents}
+        for held in list(rt.lifecycle.current.values()):
+            stale = held.open and held.id not in open_ids
+            if stale and (stored := await rt.store.get_incident(held.id)) is not None:
+                incidents.append(stored)
+        self.apply(Changes(alerts=await rt.store.load_alerts(), incidents=incidents,
                            silences=await rt.store.load_silences()))
 
     def apply(self, changes: Changes) -> None:
@@ -193,3 +215,4 @@ class Leadership:
         if not rt.leading:  # the leader forgot them (resolved, past retention): so does a follower
             for fingerprint in changes.gone:
                 rt.alerts.delete(fingerprint)
+                rt.lifecycle.forget(fingerprint)  # its incident, if it ended

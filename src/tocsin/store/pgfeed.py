@@ -76,6 +76,13 @@ class Feed:
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
         self._failing = False  # the session was lost, and not opened again yet (logged once)
+        self._synced = False  # the session is open, and the whole state was read since it opened
+
+    @property
+    def live(self) -> bool:
+        """The listening session is open and the state was read whole since it opened: what
+        others commit is being taken in, and nothing committed before was missed."""
+        return self._synced and self._conn is not None and not self._conn.is_closed()
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         found = parse(payload)
@@ -117,6 +124,7 @@ class Feed:
         for keys in self._pending.values():
             keys.clear()
         await resync()  # what was committed before the LISTEN, or while the session was down
+        self._synced = True
         if self._failing:
             log.info("the change feed listens again")
             self._failing = False
@@ -160,6 +168,7 @@ class Feed:
         return keys
 
     def _drop(self) -> None:
+        self._synced = False
         if self._conn is not None:
             self._conn.terminate()
             self._conn = None
