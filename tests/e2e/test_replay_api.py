@@ -59,3 +59,14 @@ async def test_the_api_replays_through_a_changed_config(tmp_path, server):
         body = await r.json()
         assert body["field"] == "config"
         assert "undefined receiver 'nobody'" in body["error"]
+
+
+async def test_a_body_that_is_not_utf8_is_a_400_naming_the_config(tmp_path, server):
+    """Found by the OpenAPI fuzz test: bytes that are not UTF-8 were a 500."""
+    async with api_client(CONFIG.format(url=server.url, db="'team=\"db\"'"), tmp_path,
+                          clock=FakeClock(start=START)) as (client, _rt):
+        for content_type in ("application/json", "application/yaml"):
+            r = await client.post("/api/tocsin/v1/replay", data=b"\x1aE\x04N\x93\xff\xfeHu%",
+                                  headers={"Content-Type": content_type})
+            assert r.status == 400, await r.text()
+            assert (await r.json())["field"] == "config"

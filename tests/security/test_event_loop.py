@@ -26,8 +26,9 @@ pytestmark = pytest.mark.e2e
 
 #: What the big-input tests allow the health check at its 99th percentile (and
 #: /api/v2/status at its worst): before the fix these were 2.4 to 10.5 s; after, on a
-#: busy 2-CPU machine, 50 to 300 ms. Figures in docs/security.md.
-BOUND = 0.5
+#: busy 2-CPU machine, 50 to 300 ms (510 ms once, with the whole suite beside three other
+#: jobs' tests). Figures in docs/security.md.
+BOUND = 1.0
 #: What the crafted-annotations test allows the health check at its worst: 0.9 to 1.4 s
 #: before the fix, 45 to 100 ms after.
 CRAFTED_BOUND = 0.25

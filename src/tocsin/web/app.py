@@ -39,9 +39,12 @@ BUILTIN_ROUTES: tuple[Callable[[], list[HTTPRoute]], ...] = (
 @web.middleware
 async def json_errors(request: web.Request, handler: Callable[..., Awaitable[web.StreamResponse]]):
     """Errors raised by aiohttp itself (404, 405, 413) answer in the API's JSON shape; so
-    does a read the database could not answer (503, with the reason: it cannot be reached)."""
+    does a read the database could not answer (503, with the reason: it cannot be reached),
+    and a body that is not text in its charset (400)."""
     try:
         return await handler(request)
+    except UnicodeDecodeError:  # a body read as text (a form, a config) that is not in its charset
+        return json_error(400, "the request body is not text in its charset")
     except StorageError as exc:
         if request.path.startswith(amv2_errors.PREFIX):
             return amv2_errors.coded_error(503, str(exc))

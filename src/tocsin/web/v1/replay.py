@@ -33,7 +33,10 @@ _busy: set[int] = set()
 
 
 async def _request(request: web.Request) -> dict[str, Any] | web.Response:
-    text = await request.text()
+    try:
+        text = (await request.read()).decode(request.charset or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        return json_error(400, "the body is not UTF-8 text", field="config")
     if request.content_type == "application/json":
         try:
             body = json.loads(text)
