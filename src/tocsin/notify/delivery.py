@@ -132,7 +132,13 @@ class Delivery:
         sent = await self._send(integ, n)
         if sent is None:
             return False
-        await self.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        # The log entry and the incidents' "notified" rows are written side by side, so
+        # that both join the same group commit: a flush waits for one commit, not two.
+        # Both are durable before the flush ends, as before.
+        await asyncio.gather(
+            self.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now),
+            self.incidents.record_notified(n, integ.name, self.clock.now()),
+        )
         await self._supersede(integ, n)
         await self._sent(integ, n, *sent)
         return True
@@ -162,6 +168,7 @@ class Delivery:
         sent = await self._send(integ, n)
         if sent is None:
             return False
+        await self.incidents.record_notified(n, integ.name, self.clock.now())
         await self._sent(integ, n, *sent)
         return True
 
@@ -194,7 +201,8 @@ class Delivery:
         return attempt, self.clock.monotonic() - started
 
     async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
-        # One line per notification (not per alert), written once its log entry is durable.
+        # One line per notification (not per alert), written once its log entry and its
+        # incident history are durable.
         self._log(integ, n).info("notification sent", alerts=len(n.alerts), attempts=attempt,
                                  latency_ms=round(latency * 1000, 1))
         self.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
@@ -203,7 +211,6 @@ class Delivery:
             at=self.clock.now(), group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
         ))
-        await self.incidents.record_notified(n, integ.name, self.clock.now())
 
     async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
         """Send once; record the attempt; return the error, or None on success."""

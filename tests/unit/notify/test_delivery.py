@@ -19,6 +19,8 @@ from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.delivery import backoff
+from tocsin.store import rows
+from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import EventRecorder, advance, instant_retries, post, running
 
 EXTERNAL = "http://tocsin.example:9095"
@@ -431,3 +433,23 @@ async def test_log_channel_writes_one_structured_line(tmp_path, details):
     sent = [e for e in logs if e["event"] == "notification sent"]
     assert [(e["integration"], e["alerts"], e["attempts"], e["fingerprints"]) for e in sent] == [
         ("log[0]", 1, 1, [fp])]  # every alert log line carries its fingerprint
+
+
+async def test_log_entry_and_notified_history_share_one_commit(tmp_path, monkeypatch):
+    """A send's notification-log entry and its incident's "notified" row are written in
+    the same transaction: a flush waits for one commit, not one after the other."""
+    commits: list[list[str]] = []
+    commit = SQLiteStore._commit
+
+    async def recording(self, ops):
+        commits.append([sql for sql, *_ in ops])
+        await commit(self, ops)
+
+    monkeypatch.setattr(SQLiteStore, "_commit", recording)
+    async with sink() as s, running(config(webhook(s.url())), tmp_path) as rt:
+        await post(rt, {"labels": {"alertname": "Disk", "instance": "a"}})
+        await advance(rt, 30)
+        assert len(s.requests) == 1
+        with_nflog = [c for c in commits if rows.NFLOG_SQL in c]
+        assert len(with_nflog) == 1
+        assert rows.HISTORY_SQL in with_nflog[0]
