@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus
@@ -49,9 +49,9 @@ class Switch:
     routing: Routing
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One group notification through one integration (incident ids of its alerts)."""
+class Sent(NamedTuple):
+    """One group notification through one integration (incident ids of its alerts): a
+    tuple, which the child process of a replay hands back quickly (a week holds ~100,000)."""
 
     at: float
     receiver: str
@@ -62,7 +62,7 @@ class Sent:
     resolved: tuple[str, ...]
 
 
-@dataclass
+@dataclass(repr=False)
 class Recording:
     """What a replay would have sent, and what it muted for which receiver and why."""
 
@@ -71,6 +71,11 @@ class Recording:
     muted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     #: Configs in force, by hash, in order.
     configs: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run writes the repr of its task (and so of this, its result) when
+        # it restores the SIGINT handler, and a week's full repr takes a second.
+        return f"<Recording sent={len(self.sent)} muted={len(self.muted)} configs={self.configs}>"
 
 
 class _NoWrites:
@@ -122,6 +127,7 @@ class Simulation:
     def _configure(self, routing: Routing) -> None:
         self.routing = routing
         self._names: dict[str, tuple[str, ...]] = {}
+        self._interval_verdicts: dict[tuple[str, int], MuteReason | None] = {}
         self.recording.configs.append(routing.hash)
         self.inhibitor = Inhibitor(routing.config.document.inhibit_rules)
         for alert in self.alerts:
@@ -157,7 +163,7 @@ class Simulation:
         if self.inhibitor.rules and (r := inhibit.tocsin_mute(facade, alert, route, now)):
             reasons.append(r)
         if (route is not None and (route.opts.active_time_intervals or route.opts.mute_time_intervals)
-                and (r := timeintervals.tocsin_mute(facade, alert, route, now))):
+                and (r := self._interval_mute(alert, route, now))):
             reasons.append(r)
         if len(self.silences) and (r := silences.tocsin_mute(facade, alert, route, now)):
             reasons.append(r)
@@ -165,6 +171,17 @@ class Simulation:
             key = (route.receiver, self.incident_of.get(alert.fingerprint, alert.fingerprint))
             self.recording.muted.setdefault(key, set()).update(mute_keys(reasons))
         return reasons
+
+    def _interval_mute(self, alert: Alert, route: Route, now: float) -> MuteReason | None:
+        """The time-interval muter's answer, which depends only on the route and the minute
+        (a time interval holds all of a minute or none of it): asked once per minute."""
+        key = (route.id, int(now // 60))
+        if key in self._interval_verdicts:
+            return self._interval_verdicts[key]
+        if len(self._interval_verdicts) > 100_000:
+            self._interval_verdicts.clear()
+        found = self._interval_verdicts[key] = timeintervals.tocsin_mute(self.facade, alert, route, now)
+        return found
 
     async def _notify(self, n: Notification) -> bool:
         return await self.delivery.deliver(n)
@@ -181,11 +198,14 @@ class Simulation:
     def record_notified(self, n: Notification, integration: str, now: float) -> None:
         """Where the daemon would send: the recording."""
         of = self.incident_of
-        firing = tuple(of.get(a.fingerprint, a.fingerprint) for a in n.alerts if not a.resolved(n.now))
-        resolved = tuple(of.get(a.fingerprint, a.fingerprint) for a in n.alerts if a.resolved(n.now))
+        firing: list[str] = []
+        resolved: list[str] = []
+        for a in n.alerts:
+            fp = a.fingerprint
+            (resolved if a.ends_at and a.ends_at <= n.now else firing).append(of.get(fp, fp))
         self.recording.sent.append(Sent(at=now, receiver=n.receiver, integration=integration,
                                         group_key=n.group_key, group_interval=n.group_interval,
-                                        firing=firing, resolved=resolved))
+                                        firing=tuple(firing), resolved=tuple(resolved)))
 
     # -- running --------------------------------------------------------------------------
 
