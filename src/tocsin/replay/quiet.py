@@ -135,6 +135,21 @@ class QuietDispatcher(Dispatcher):
             self._scanned[ti.name] = end
         return edges
 
+    def interval_span(self, route: Route, now: float) -> tuple[float, float]:
+        """The span around ``now`` in which none of the route's time intervals starts or
+        stops holding (what holds at ``now`` holds all that while)."""
+        named = self.intervals()
+        start, end = -INF, INF
+        for name in (*route.opts.active_time_intervals, *route.opts.mute_time_intervals):
+            if (ti := named.get(name)) is None:
+                continue
+            edges = self._edges_of(ti, now)
+            i = bisect.bisect_right(edges, now)
+            if i:
+                start = max(start, edges[i - 1])
+            end = min(end, edges[i] if i < len(edges) else self._scanned[name])
+        return start, end
+
     def _intervals_same(self, route: Route, then: float, now: float) -> bool:
         named = self.intervals()
         for name in (*route.opts.active_time_intervals, *route.opts.mute_time_intervals):
@@ -289,4 +304,8 @@ class QuietDispatcher(Dispatcher):
         self.parked.clear()
         self.inhibit_edges.clear()  # keyed by the old rules' places: the replay notes them again
         self._targets_of.clear()
+        # Time intervals are known by name: the new config may define one anew.
+        self._interval_edges.clear()
+        self._scanned.clear()
+        self._holds.clear()
         super().rebuild(root)

@@ -18,6 +18,7 @@ from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus
 from tocsin.core.clock import FakeClock
 from tocsin.core.facade import Facade
+from tocsin.core.matchers import matches_all
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
 from tocsin.core.records import RESOLVED, Silence
@@ -127,7 +128,10 @@ class Simulation:
     def _configure(self, routing: Routing) -> None:
         self.routing = routing
         self._names: dict[str, tuple[str, ...]] = {}
-        self._interval_verdicts: dict[tuple[str, int], MuteReason | None] = {}
+        #: route id -> (from, until, the time-interval muter's answer all that while).
+        #: fingerprint -> (its labels, whether an inhibit rule may mute it).
+        self._targetable: dict[str, tuple[dict[str, str], bool]] = {}
+        self._interval_verdicts: dict[str, tuple[float, float, MuteReason | None]] = {}
         self.recording.configs.append(routing.hash)
         self.inhibitor = Inhibitor(routing.config.document.inhibit_rules)
         for alert in self.alerts:
@@ -160,7 +164,7 @@ class Simulation:
         rules, no time intervals on the route, no silences) is not asked."""
         facade = self.facade
         reasons = []
-        if self.inhibitor.rules and (r := inhibit.tocsin_mute(facade, alert, route, now)):
+        if self._may_be_inhibited(alert) and (r := inhibit.tocsin_mute(facade, alert, route, now)):
             reasons.append(r)
         if (route is not None and (route.opts.active_time_intervals or route.opts.mute_time_intervals)
                 and (r := self._interval_mute(alert, route, now))):
@@ -172,15 +176,25 @@ class Simulation:
             self.recording.muted.setdefault(key, set()).update(mute_keys(reasons))
         return reasons
 
+    def _may_be_inhibited(self, alert: Alert) -> bool:
+        """Whether the alert's labels match the target of an inhibit rule (found once per
+        alert: a flush's snapshot shares its labels)."""
+        fp = alert.fingerprint
+        cached = self._targetable.get(fp)
+        if cached is None or cached[0] is not alert.labels:
+            cached = self._targetable[fp] = (alert.labels, any(
+                matches_all(rule.target, alert.labels) for rule in self.inhibitor.rules))
+        return cached[1]
+
     def _interval_mute(self, alert: Alert, route: Route, now: float) -> MuteReason | None:
-        """The time-interval muter's answer, which depends only on the route and the minute
-        (a time interval holds all of a minute or none of it): asked once per minute."""
-        key = (route.id, int(now // 60))
-        if key in self._interval_verdicts:
-            return self._interval_verdicts[key]
-        if len(self._interval_verdicts) > 100_000:
-            self._interval_verdicts.clear()
-        found = self._interval_verdicts[key] = timeintervals.tocsin_mute(self.facade, alert, route, now)
+        """The time-interval muter's answer, which depends only on the route and on which of
+        its intervals hold: asked again only once one of them starts or stops holding."""
+        cached = self._interval_verdicts.get(route.id)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        found = timeintervals.tocsin_mute(self.facade, alert, route, now)
+        start, end = self.dispatcher.interval_span(route, now)
+        self._interval_verdicts[route.id] = (start, end, found)
         return found
 
     async def _notify(self, n: Notification) -> bool:
@@ -279,4 +293,5 @@ class Simulation:
                 self.alerts.delete(alert.fingerprint)
                 self.incident_of.pop(alert.fingerprint, None)
                 self.acked.discard(alert.fingerprint)
+                self._targetable.pop(alert.fingerprint, None)
                 self.dispatcher.forget(alert.fingerprint)
