@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tocsin.core.matchers import matches_all
-from tocsin.core.models import Alert
+from tocsin.core.models import Alert, Notification, sort_key
 from tocsin.dispatch.dispatcher import AggrGroup, Dispatcher
 from tocsin.dispatch.route import Route
 from tocsin.mute.inhibit import Inhibitor
@@ -135,6 +135,21 @@ class QuietDispatcher(Dispatcher):
             self._scanned[ti.name] = end
         return edges
 
+    def interval_span(self, route: Route, now: float) -> tuple[float, float]:
+        """The span around ``now`` in which none of the route's time intervals starts or
+        stops holding (what holds at ``now`` holds all that while)."""
+        named = self.intervals()
+        start, end = -INF, INF
+        for name in (*route.opts.active_time_intervals, *route.opts.mute_time_intervals):
+            if (ti := named.get(name)) is None:
+                continue
+            edges = self._edges_of(ti, now)
+            i = bisect.bisect_right(edges, now)
+            if i:
+                start = max(start, edges[i - 1])
+            end = min(end, edges[i] if i < len(edges) else self._scanned[name])
+        return start, end
+
     def _intervals_same(self, route: Route, then: float, now: float) -> bool:
         named = self.intervals()
         for name in (*route.opts.active_time_intervals, *route.opts.mute_time_intervals):
@@ -241,8 +256,13 @@ class QuietDispatcher(Dispatcher):
         self.silence_edges = sorted(set(edges))
 
     async def flush(self, group: AggrGroup) -> bool:
+        """The daemon's flush (:meth:`Dispatcher.flush`) less what a replay does not have:
+        no pacing (nothing else waits for the loop), and no ``record_mutes``, ``publish``
+        or ``remediate`` stage (a replay records mutes in ``muted`` and acts on nothing).
+        The snapshot, its order, the muting, the notification and the resolved alerts
+        dropped after it are the daemon's."""
         now = self.clock.now()
-        ok = await super().flush(group)
+        ok = await self._notify_group(group, now)
         sig = self._signature(group)
         if None not in sig:
             ends = [a.ends_at for a in sig if a is not None and a.ends_at > now]
@@ -250,9 +270,42 @@ class QuietDispatcher(Dispatcher):
                                                            min(ends, default=INF))
         return ok
 
+    async def _notify_group(self, group: AggrGroup, now: float) -> bool:
+        snapshot: list[Alert] = []
+        alerts = self.alerts
+        for fp in list(group.alerts):
+            alert = alerts.get(fp)
+            if alert is None:  # collected while in the group: nothing to say about it
+                group.alerts.pop(fp, None)
+                continue
+            copy = alert.__copy__()
+            if not alert.resolved(now):
+                copy.ends_at = 0.0
+            snapshot.append(copy)
+        if not snapshot:
+            return True
+        if len(snapshot) > 1:
+            snapshot.sort(key=sort_key)
+        route = group.route
+        unmuted = [a for a in snapshot if not self.muted(a, route, now)]
+        ok = True
+        if unmuted:
+            opts = route.opts
+            ok = await self.notify(Notification(
+                receiver=route.receiver, group_key=group.key, group_labels=group.labels, alerts=unmuted,
+                now=now, route_id=route.id, repeat_interval=float(opts.repeat_interval),
+                group_interval=float(opts.group_interval)))
+        if ok:
+            self._drop_resolved(group, snapshot, now)
+        return ok
+
     def rebuild(self, root: Route) -> None:
         self.last.clear()
         self.parked.clear()
         self.inhibit_edges.clear()  # keyed by the old rules' places: the replay notes them again
         self._targets_of.clear()
+        # Time intervals are known by name: the new config may define one anew.
+        self._interval_edges.clear()
+        self._scanned.clear()
+        self._holds.clear()
         super().rebuild(root)

@@ -96,12 +96,16 @@ class RecordingDelivery:
         self.record = record
 
     async def deliver(self, n: Notification) -> bool:
+        integrations = self.integrations.get(n.receiver)
+        if not integrations:
+            return True
         firing, resolved = fingerprint_sets(n)
-        for integration, send_resolved in self.integrations.get(n.receiver, ()):
+        acknowledged = self.acknowledged(firing)
+        for integration, send_resolved in integrations:
             entry = self.nflog.get(n.group_key, n.receiver, integration)
             if not needs_update(entry, firing, resolved, send_resolved=send_resolved,
                                 repeat_interval=n.repeat_interval, now=n.now,
-                                acknowledged=self.acknowledged(firing)):
+                                acknowledged=acknowledged):
                 continue
             await self.nflog.record(n.group_key, n.receiver, integration, firing, resolved, n.now)
             if send_resolved:

@@ -5,8 +5,10 @@ checked against what was recorded)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +78,20 @@ async def _replay(store: Store, routing: Routing, switches: list[Switch],
     return await sim.run(reader.events(), switches, window.until), reader
 
 
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector run less often: a replay makes millions of small
+    objects that live on (incidents, log entries, what was sent), and at the default
+    threshold the collector walks them after every 700 (about a sixth of a replay's CPU).
+    Cycles are still collected, every 100,000 objects made."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 async def _at(where: StorageLocation, routing: Routing | None,
               window: Window) -> tuple[Recording, HistoryReader]:
     """A replay of the store at ``where`` under ``routing`` (None: the configs in force)."""
@@ -83,7 +99,8 @@ async def _at(where: StorageLocation, routing: Routing | None,
     await store.open()
     try:
         start, switches = (routing, []) if routing is not None else await timeline(store, window)
-        return await _replay(store, start, switches, window)
+        with _fewer_collections():
+            return await _replay(store, start, switches, window)
     finally:
         await store.close()
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from tocsin.core.alerts import AlertState
 from tocsin.core.bus import EventBus
 from tocsin.core.clock import FakeClock
 from tocsin.core.facade import Facade
+from tocsin.core.matchers import matches_all
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
 from tocsin.core.records import RESOLVED, Silence
@@ -49,9 +50,9 @@ class Switch:
     routing: Routing
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One group notification through one integration (incident ids of its alerts)."""
+class Sent(NamedTuple):
+    """One group notification through one integration (incident ids of its alerts): a
+    tuple, which the child process of a replay hands back quickly (a week holds ~100,000)."""
 
     at: float
     receiver: str
@@ -62,7 +63,7 @@ class Sent:
     resolved: tuple[str, ...]
 
 
-@dataclass
+@dataclass(repr=False)
 class Recording:
     """What a replay would have sent, and what it muted for which receiver and why."""
 
@@ -71,6 +72,11 @@ class Recording:
     muted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     #: Configs in force, by hash, in order.
     configs: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run writes the repr of its task (and so of this, its result) when
+        # it restores the SIGINT handler, and a week's full repr takes a second.
+        return f"<Recording sent={len(self.sent)} muted={len(self.muted)} configs={self.configs}>"
 
 
 class _NoWrites:
@@ -122,6 +128,10 @@ class Simulation:
     def _configure(self, routing: Routing) -> None:
         self.routing = routing
         self._names: dict[str, tuple[str, ...]] = {}
+        #: route id -> (from, until, the time-interval muter's answer all that while).
+        #: fingerprint -> (its labels, whether an inhibit rule may mute it).
+        self._targetable: dict[str, tuple[dict[str, str], bool]] = {}
+        self._interval_verdicts: dict[str, tuple[float, float, MuteReason | None]] = {}
         self.recording.configs.append(routing.hash)
         self.inhibitor = Inhibitor(routing.config.document.inhibit_rules)
         for alert in self.alerts:
@@ -154,10 +164,10 @@ class Simulation:
         rules, no time intervals on the route, no silences) is not asked."""
         facade = self.facade
         reasons = []
-        if self.inhibitor.rules and (r := inhibit.tocsin_mute(facade, alert, route, now)):
+        if self._may_be_inhibited(alert) and (r := inhibit.tocsin_mute(facade, alert, route, now)):
             reasons.append(r)
         if (route is not None and (route.opts.active_time_intervals or route.opts.mute_time_intervals)
-                and (r := timeintervals.tocsin_mute(facade, alert, route, now))):
+                and (r := self._interval_mute(alert, route, now))):
             reasons.append(r)
         if len(self.silences) and (r := silences.tocsin_mute(facade, alert, route, now)):
             reasons.append(r)
@@ -165,6 +175,27 @@ class Simulation:
             key = (route.receiver, self.incident_of.get(alert.fingerprint, alert.fingerprint))
             self.recording.muted.setdefault(key, set()).update(mute_keys(reasons))
         return reasons
+
+    def _may_be_inhibited(self, alert: Alert) -> bool:
+        """Whether the alert's labels match the target of an inhibit rule (found once per
+        alert: a flush's snapshot shares its labels)."""
+        fp = alert.fingerprint
+        cached = self._targetable.get(fp)
+        if cached is None or cached[0] is not alert.labels:
+            cached = self._targetable[fp] = (alert.labels, any(
+                matches_all(rule.target, alert.labels) for rule in self.inhibitor.rules))
+        return cached[1]
+
+    def _interval_mute(self, alert: Alert, route: Route, now: float) -> MuteReason | None:
+        """The time-interval muter's answer, which depends only on the route and on which of
+        its intervals hold: asked again only once one of them starts or stops holding."""
+        cached = self._interval_verdicts.get(route.id)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        found = timeintervals.tocsin_mute(self.facade, alert, route, now)
+        start, end = self.dispatcher.interval_span(route, now)
+        self._interval_verdicts[route.id] = (start, end, found)
+        return found
 
     async def _notify(self, n: Notification) -> bool:
         return await self.delivery.deliver(n)
@@ -181,11 +212,14 @@ class Simulation:
     def record_notified(self, n: Notification, integration: str, now: float) -> None:
         """Where the daemon would send: the recording."""
         of = self.incident_of
-        firing = tuple(of.get(a.fingerprint, a.fingerprint) for a in n.alerts if not a.resolved(n.now))
-        resolved = tuple(of.get(a.fingerprint, a.fingerprint) for a in n.alerts if a.resolved(n.now))
+        firing: list[str] = []
+        resolved: list[str] = []
+        for a in n.alerts:
+            fp = a.fingerprint
+            (resolved if a.ends_at and a.ends_at <= n.now else firing).append(of.get(fp, fp))
         self.recording.sent.append(Sent(at=now, receiver=n.receiver, integration=integration,
                                         group_key=n.group_key, group_interval=n.group_interval,
-                                        firing=firing, resolved=resolved))
+                                        firing=tuple(firing), resolved=tuple(resolved)))
 
     # -- running --------------------------------------------------------------------------
 
@@ -259,4 +293,5 @@ class Simulation:
                 self.alerts.delete(alert.fingerprint)
                 self.incident_of.pop(alert.fingerprint, None)
                 self.acked.discard(alert.fingerprint)
+                self._targetable.pop(alert.fingerprint, None)
                 self.dispatcher.forget(alert.fingerprint)

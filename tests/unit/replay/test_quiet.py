@@ -76,12 +76,12 @@ def history(rng: random.Random, n: int) -> list[tuple[Incident, list[HistoryEven
     return out
 
 
-async def build(path) -> None:
+async def build(path, reloaded: str = RELOADED) -> None:
     rng = random.Random(3)
     store = SQLiteStore(path)
     await store.open()
     try:
-        for at, text in ((START - 60, CONFIG), (START + DAY / 2, RELOADED)):
+        for at, text in ((START - 60, CONFIG), (START + DAY / 2, reloaded)):
             await store.save_config_load(ConfigLoad(hash=config_hash(text), loaded_at=at, reason="start",
                                                     routing=routing_json(make_config(text))))
         made = history(rng, 400)
@@ -125,3 +125,31 @@ async def test_skipping_no_op_flushes_changes_no_notification(tmp_path, monkeypa
                                                                                "time_interval"}
     assert len(set(every.configs)) == 2
     assert dues["skipped"] > 1000, dues  # and a skipped tick often parks the group for many more
+
+
+async def test_a_time_interval_redefined_by_a_reload_is_asked_anew(tmp_path, monkeypatch):
+    """The time-interval verdicts a replay keeps (until an interval's next edge) are
+    dropped at a reload that gives the interval of the same name other hours: the replay
+    matches one that asks the muter at every flush and skips nothing."""
+    from tocsin.mute import timeintervals
+    from tocsin.replay import sim
+
+    path = tmp_path / "t.db"
+    await build(path, CONFIG.replace('start_time: "08:00", end_time: "18:30"',
+                                     'start_time: "13:00", end_time: "23:00"'))
+    where, window = parse_storage(str(path)), Window(START - 1, START + DAY + 3600)
+    kept, _ = await _at(where, None, window)
+    monkeypatch.setattr(quiet.QuietDispatcher, "_quiet", lambda self, gid, group, now: False)
+
+    def every_time(self, alert, route, now):
+        return timeintervals.tocsin_mute(self.facade, alert, route, now)
+
+    monkeypatch.setattr(sim.Simulation, "_interval_mute", every_time)
+    asked, _ = await _at(where, None, window)
+
+    def key(s):
+        return (s.at, s.receiver, s.integration, s.group_key)
+
+    assert len(asked.sent) > 500
+    assert sorted(kept.sent, key=key) == sorted(asked.sent, key=key)
+    assert kept.muted == asked.muted
