@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import Counter
 
 import aiohttp
 import pytest
@@ -155,7 +156,11 @@ async def test_the_leader_killed_five_times_under_load_loses_nothing(cluster, re
     assert figures["accepted"] > 100
     assert figures["lost_count"] == 0, figures["lost"]
     assert figures["never_notified"] == 0
-    assert len(figures["repeats"]) <= KILLS, figures["repeats"]
+    # A kill repeats each send it caught in flight (sent, not yet recorded), at most once:
+    # no group more often than the leader was killed. Usually that is 0 to 2 in all; once,
+    # a kill caught 7 groups' sends at once (docs/ha.md).
+    per_group = Counter(group for group, _status in figures["repeats"])
+    assert max(per_group.values(), default=0) <= KILLS, figures["repeats"]
     assert max(failovers) < FAILOVER_LIMIT
 
 
