@@ -37,6 +37,7 @@ import pytest
 from tests.peers import Daemon, WebhookReceiver
 from tests.reliability.figures import write_report
 from tests.reliability.loadgen import AlertLoad
+from tests.reliability.test_crash import CONFIG as ONE_TOCSIN
 from tests.reliability.test_crash import content, held, wait_notified
 
 pytestmark = pytest.mark.e2e
@@ -50,21 +51,7 @@ GROUPS = 12
 #: Seconds a failover may take (the issue's bound).
 FAILOVER_LIMIT = 10.0
 
-CONFIG = """
-global: {{resolve_timeout: 1h}}
-route:
-  receiver: hook
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 4h
-receivers:
-  - name: hook
-    webhook_configs: [{{url: "{url}", send_resolved: true}}]
-storage:
-  replicas: true
-  lease_timeout: 3s
-"""
+CONFIG = ONE_TOCSIN + "storage:\n  replicas: true\n  lease_timeout: 3s\n"
 
 
 async def leads(url: str) -> bool:

@@ -32,6 +32,7 @@ from tests.peers import Daemon
 from tests.reliability.figures import write_report
 from tests.reliability.loadgen import AlertLoad
 from tests.reliability.test_chaos_replicas import leader, leads, repeats
+from tests.reliability.test_crash import CONFIG as ONE_TOCSIN
 from tests.reliability.test_crash import held, wait_notified
 from tocsin.testing.postgres import PostgresServer
 
@@ -42,20 +43,7 @@ DOWN = 3.0
 #: Seconds after the server's return within which everything must have resumed.
 RESUME_LIMIT = 5.0
 
-CONFIG = """
-global: {{resolve_timeout: 1h}}
-route:
-  receiver: hook
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 4h
-receivers:
-  - name: hook
-    webhook_configs: [{{url: "{url}", send_resolved: true}}]
-storage:
-  replicas: true
-"""
+CONFIG = ONE_TOCSIN + "storage:\n  replicas: true\n"
 
 #: Read endpoints: each answers from memory or says the database is down, never 500.
 READS = ["/api/v2/alerts", "/api/v2/alerts/groups", "/api/v2/silences", "/api/v2/status",
