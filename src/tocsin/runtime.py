@@ -27,6 +27,7 @@ from tocsin.core.bus import EventBus, Subscription
 from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
+from tocsin.core.gate import Gate
 from tocsin.core.hooks import all_results, call_each, call_impls, settled
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification, PostableAlert
@@ -93,6 +94,7 @@ class Runtime:
         #: The Slack and PagerDuty callbacks handled already, against replays.
         self.handled_callbacks = HandledCallbacks(self.store)
         self.metrics = Metrics()
+        self.gate = Gate()  # sends and remediations: held by a leader unsure of its lease
         self._reloaded = (self.clock.now(), 0)  # (time of the last good load, failures seen then)
         self.scheduler = Scheduler(self.clock)
         #: Every task the runtime starts: its loops, the flushes, and other jobs.
@@ -116,7 +118,7 @@ class Runtime:
         self.remediator = Remediator(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
             incidents=self.lifecycle, metrics=self.metrics, spawn=self.spawn, muted=self.muted,
-            announce=self._announce, escalate=self.lifecycle.escalations.now,
+            announce=self._announce, escalate=self.lifecycle.escalations.now, gate=self.gate,
         )
         self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
                                      post=self._post_own, spawn=self.spawn)
@@ -136,7 +138,7 @@ class Runtime:
     def _delivery(self, config: Config, integrations: dict[str, list[receivers.Integration]]) -> Delivery:
         return Delivery(integrations, clock=self.clock, store=self.store, nflog=self.nflog,
                         dead_letters=self.dead_letters, incidents=self.lifecycle, metrics=self.metrics,
-                        bus=self.bus, redact=config.document.redact)
+                        bus=self.bus, redact=config.document.redact, gate=self.gate)
 
     def _build_delivery(self, config: Config) -> Delivery:
         assert self.session is not None

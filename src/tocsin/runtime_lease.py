@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import Gauge
 
+from tocsin.core.gate import Gate
 from tocsin.store.pgfeed import Changes, Feed
 from tocsin.store.pglease import Lease
 
@@ -66,6 +67,7 @@ class Replica(Protocol):
     inhibitor: Any
     dispatcher: Any
     lifecycle: Any
+    gate: Gate
     leading: bool
 
     async def lead(self) -> None: ...
@@ -92,6 +94,7 @@ class Leadership:
         #: The change feed, once :meth:`sync` runs.
         self.feed: Feed | None = None
         runtime.store.on_fenced = self._fenced
+        runtime.gate.sure = self.sure
         registry = runtime.metrics.registry
         Gauge("tocsin_leader", "1 while this replica leads (notifies), else 0.",
               registry=registry).set_function(lambda: 1.0 if self.lease.leading else 0.0)
@@ -100,6 +103,9 @@ class Leadership:
         Gauge("tocsin_leader_lease_age_seconds", "Seconds since this replica took the lease (0: follows).",
               registry=registry).set_function(
                   lambda: time.time() - self.lease.since if self.lease.since is not None else 0.0)
+        Gauge("tocsin_sends_held", "Notifications and remediations held while this leader is not sure "
+              "it still holds the lease (cut off from the database).",
+              registry=registry).set_function(lambda: float(runtime.gate.held))
         Gauge("tocsin_database_latency_seconds", "The last round trip to the database on the lease session.",
               registry=registry).set_function(lambda: self.lease.latency or 0.0)
 
@@ -138,6 +144,12 @@ class Leadership:
                 if (alert := self.runtime.alerts.get(fingerprint)) is not None:
                     self.runtime.dispatcher.process(alert)
             self.taking_over.clear()
+
+    def sure(self) -> bool:
+        """Whether sends may go: on a replica that has led, only while its lease is sure
+        (:meth:`Lease.sure`). A follower sends only what is asked of it (a dead letter
+        replayed through the API)."""
+        return not self.led or self.lease.sure()
 
     def _fenced(self) -> None:
         """A notification log write was refused: another replica leads."""

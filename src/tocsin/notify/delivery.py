@@ -24,6 +24,7 @@ from tocsin.core.bus import EventBus
 from tocsin.core.clock import Clock
 from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.facade import Facade, Key
+from tocsin.core.gate import Gate
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Notification
 from tocsin.notify.deadletters import DeadLetterQueue
@@ -88,8 +89,11 @@ class Delivery:
         bus: EventBus,
         redact: RedactConfig | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        gate: Gate | None = None,
     ) -> None:
         self.receivers = receivers
+        #: Sends wait here while a leader among replicas is unsure of its lease.
+        self.gate = gate or Gate()
         self.clock = clock
         self.store = store
         self.nflog = nflog
@@ -214,6 +218,7 @@ class Delivery:
 
     async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
         """Send once; record the attempt; return the error, or None on success."""
+        await self.gate.wait()
         t0 = self.clock.monotonic()
         err: DeliveryError | None = None
         try:

@@ -52,6 +52,7 @@ from tocsin import hookimpl
 from tocsin.core.alerts import AlertState
 from tocsin.core.clock import Clock
 from tocsin.core.facade import Facade, Key
+from tocsin.core.gate import Gate
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification
 from tocsin.core.mute import MuteReason
@@ -121,8 +122,11 @@ class Remediator:
         muted: Callable[[Alert, Route | None, float], list[MuteReason]],
         announce: Callable[[Notification], Awaitable[bool]],
         escalate: Callable[[str], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.clock = clock
+        #: Runs wait here while a leader among replicas is unsure of its lease.
+        self.gate = gate or Gate()
         self.scheduler = scheduler
         self.store = store
         self.alerts = alerts
@@ -287,6 +291,7 @@ class Remediator:
     async def _execute(self, run: RemediationRun, spec: RemediationSpec) -> None:
         assert self.session is not None
         assert run.rendered is not None
+        await self.gate.wait()
         timeout = float(spec.config.timeout)
         ctx = ExecContext(session=self.session, timeout=timeout, remediation=run.remediation,
                           fingerprint=run.fingerprint)

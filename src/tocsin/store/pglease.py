@@ -14,6 +14,12 @@ same transaction. The function locks the lease row (``FOR SHARE``) and raises
 off while another took over finds its write refused (:class:`Fenced`), and a new leader's
 epoch bump waits for a fenced write under way to commit, so the two never interleave.
 
+Holding sends: a leader cut off from the server cannot know when the server ends its
+session (and lets another replica lead), but it cannot be before the keepalives' silence
+and probes have passed since the leader's last check. :meth:`Lease.sure` is true only while
+the session holds the lock and the last check is younger than :func:`sure_for`; past it,
+the leader's sends wait (:mod:`tocsin.core.gate`), so two replicas never send at once.
+
 The lease also keeps ``replicas``: each replica's name, address, config hash and when it
 was last seen, for ``/api/v2/status`` and ``tocsin cluster status``.
 """
@@ -31,7 +37,7 @@ import msgspec
 from tocsin.store import StorageError
 from tocsin.store.pgsession import session_name
 
-__all__ = ["FENCED", "FENCE_SQL", "LEADER_LOCK", "Fenced", "Lease", "Replica", "keepalives"]
+__all__ = ["FENCED", "FENCE_SQL", "LEADER_LOCK", "Fenced", "Lease", "Replica", "keepalives", "sure_for"]
 
 #: The advisory lock key of the leader ('lead' in ASCII).
 LEADER_LOCK = 0x6C656164
@@ -52,6 +58,13 @@ INSERT INTO replicas (name, address, config_hash, started_at, last_seen) VALUES 
 ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, config_hash = EXCLUDED.config_hash,
     last_seen = EXCLUDED.last_seen
 """
+
+
+def sure_for(timeout: float) -> float:
+    """Seconds after a check of the lease that a leader is still sure it leads: the
+    keepalives' silence before their first probe (the server cannot end the session before
+    that silence and three probes have passed), and at least two checks' worth."""
+    return max(float(int(keepalives(timeout)["tcp_keepalives_idle"])), 2.0)
 
 
 def keepalives(timeout: float) -> dict[str, str]:
@@ -85,6 +98,8 @@ class Lease:
         self.url = url
         #: The server's keepalives give up on a vanished holder after about this.
         self.keepalives = keepalives(timeout)
+        #: A leader holds its sends once its last check of the lease is older than this.
+        self.sure_for = sure_for(timeout)
         self.name = name or session_name()
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
@@ -94,6 +109,8 @@ class Lease:
         self.since: float | None = None
         #: The last round trip to the server on the lease's session, in seconds.
         self.latency: float | None = None
+        #: ``time.monotonic()`` when the last check that found the lease held was sent.
+        self.confirmed = -float("inf")
         self._conn: asyncpg.Connection | None = None
         self._busy = asyncio.Lock()  # one statement at a time on the session
         self._locked = False  # the current session holds the lock
@@ -103,6 +120,15 @@ class Lease:
     @property
     def leading(self) -> bool:
         return self.epoch is not None
+
+    def sure(self) -> bool:
+        """Whether this leader may act outward now: its session is open and holds the lock,
+        and a check sent less than :attr:`sure_for` ago found the lease its own. Cut off
+        from the server, it cannot know that the server has not ended its session (and
+        another replica taken the lease); it is sure until the server could have."""
+        conn = self._conn
+        return (self.epoch is not None and self._locked and conn is not None and not conn.is_closed()
+                and time.monotonic() - self.confirmed < self.sure_for)
 
     async def _session(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
@@ -144,8 +170,10 @@ class Lease:
         if not await self._lock():
             return False
         now = time.time()
+        began = time.monotonic()
         self.epoch = int(await self._fetchval(_TAKE, self.name, now))
         self.since = now
+        self.confirmed = began
         return True
 
     async def check(self) -> bool:
@@ -163,10 +191,12 @@ class Lease:
         if lost and not await self._lock():
             self.drop()  # another replica holds it
             return False
+        began = time.monotonic()  # the lock was held when this left: the server saw it later
         held = await self._fetchval("SELECT epoch FROM leader_lease WHERE id = 1")
         if held != self.epoch:
             self.drop()
             return False
+        self.confirmed = began
         return True
 
     async def _lock(self) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from tests.unit.store.test_store import nflog_entry
 from tocsin.config.server import StorageConfig
 from tocsin.store.factory import make_store
-from tocsin.store.pglease import REJOIN_GRACE, Fenced, Lease, keepalives
+from tocsin.store.pglease import REJOIN_GRACE, Fenced, Lease, keepalives, sure_for
 from tocsin.store.postgres import PostgresStore
 from tocsin.testing import wait_until
 
@@ -167,3 +167,38 @@ async def test_the_lease_session_carries_the_keepalives(tocsin_postgres_url):
         assert await lease._fetchval("SHOW tcp_keepalives_interval") == "3"
     finally:
         lease.drop()
+
+
+def test_a_leader_is_sure_for_less_than_the_server_takes_to_end_its_session():
+    """The server cannot end a silent session before its keepalives' idle time and three
+    probes have passed; a leader holds its sends sooner, and not before two checks."""
+    for timeout in (3, 4, 5, 7, 10, 30, 61, 3600):
+        ka = keepalives(timeout)
+        ended = int(ka["tcp_keepalives_idle"]) + 3 * int(ka["tcp_keepalives_interval"])
+        assert 2.0 <= sure_for(timeout) < ended, timeout
+    assert sure_for(10) == 5.0
+
+
+async def test_a_leader_is_sure_while_its_session_holds_the_lock_and_was_checked_lately(tocsin_postgres_url):
+    store = PostgresStore(tocsin_postgres_url)
+    await store.open()
+    await store.close()
+    a, b = Lease(tocsin_postgres_url, name="a", timeout=10), Lease(tocsin_postgres_url, name="b")
+    try:
+        assert a.sure() is False  # follows
+        assert await a.try_lead()
+        assert a.sure() is True
+        assert b.sure() is False
+        a.confirmed -= a.sure_for  # its last check as long ago as the server's silence
+        assert a.sure() is False
+        assert await a.check()
+        assert a.sure() is True
+        # Its session ended by the server: not sure from the moment it sees that.
+        await _kill_session_of(tocsin_postgres_url, "a")
+        await wait_until(lambda: not a.sure(), 5.0, 0.02, message="a is unsure")
+        assert a.leading  # in doubt, not deposed: nobody else took the lease
+        assert await a.check()  # a new session takes the lock again
+        assert a.sure() is True
+    finally:
+        a.drop()
+        b.drop()
