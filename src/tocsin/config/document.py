@@ -11,6 +11,7 @@ plugins) are in :mod:`tocsin.config.server`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,9 +188,15 @@ class Config:
 
 
 def _receiver_type(kinds: Mapping[str, ChannelKind]) -> type[msgspec.Struct]:
+    return _receiver_struct(tuple((kind, kinds[kind].config) for kind in sorted(kinds)))
+
+
+@functools.lru_cache(maxsize=8)
+def _receiver_struct(configs: tuple[tuple[str, type], ...]) -> type[msgspec.Struct]:
+    """The receiver Struct of these kinds' configs: made once per set of kinds, so that a
+    reload reuses it (and what is known about it: its type info, for decoding)."""
     fields: list[tuple[str, Any, Any]] = [("name", str, msgspec.NODEFAULT)]
-    for kind in sorted(kinds):
-        entry = kinds[kind].config
+    for kind, entry in configs:
         fields.append((f"{kind}_configs", list[entry], msgspec.field(default_factory=list)))  # type: ignore[valid-type]
     return msgspec.defstruct("Receiver", fields, bases=(ConfigBase,), kw_only=True)
 

@@ -17,6 +17,7 @@ library's own messages, which quote tags, aliases and characters.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,9 +75,11 @@ def _structs(t: mi.Type) -> Iterable[mi.StructType]:
         yield from _structs(t.value_type)
 
 
+@functools.lru_cache(maxsize=16)
 def secret_field_names(*types: type) -> frozenset[str]:
     """The YAML names of every field typed Secret or URL (alone, optional, or in a list or
-    mapping) in these config Structs and the Structs they contain."""
+    mapping) in these config Structs and the Structs they contain (found once per set of
+    types: each config load asks)."""
     names: set[str] = set()
     seen: set[type] = set()
     todo = [t for t in mi.multi_type_info(types) if isinstance(t, mi.StructType)]

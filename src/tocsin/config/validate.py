@@ -205,7 +205,7 @@ def field_error(field: str, message: str) -> ValueError:
     return ValueError(f"{field}\0{message}")
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _type_info(cls: type) -> mi.Type:
     return mi.type_info(cls)
 

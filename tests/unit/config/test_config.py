@@ -646,3 +646,15 @@ def test_a_malformed_url_is_refused_without_echoing_it(tmp_path):
     assert "receivers[0].webhook_configs[0].url: invalid URL" in out
     assert "scheme 'ftp'" in out
     assert "PLANTED" not in out
+
+
+def test_a_reload_with_the_same_plugins_reuses_the_receiver_type():
+    """Each load decodes receivers through a Struct made from the channel kinds; made anew
+    at every reload, it (and its cached type info) would pile up in a long-running daemon."""
+    from tocsin.config.document import _receiver_type
+
+    first, second = channel_kinds(make_plugins()), channel_kinds(make_plugins())
+    assert _receiver_type(first) is _receiver_type(second)
+    fewer = {k: v for k, v in first.items() if k != "webhook"}
+    assert _receiver_type(fewer) is not _receiver_type(first)
+    assert "webhook_configs" not in _receiver_type(fewer).__struct_fields__
