@@ -37,7 +37,8 @@ def test_bench_run_against_alertmanager(tmp_path):
         [sys.executable, str(ROOT / "bench" / "run.py"), "--against", "alertmanager", "--quick",
          "--repeat", "1", "--alerts", "200", "--memory", "500", "--latency-count", "20",
          "--refire-alerts", "200", "--refire-rounds", "2", "--storm-alerts", "50",
-         "--storm-variants", "plain", "--restart-alerts", "300", "--query-alerts", "300",
+         "--storm-variants", "plain", "--storm-grace", "1", "--restart-alerts", "300",
+         "--query-alerts", "300",
          "--json", str(out), "--write", str(doc)],
         capture_output=True, text=True, timeout=150, cwd=ROOT,
     )
