@@ -41,6 +41,9 @@ log = structlog.get_logger("tocsin.lease")
 INTERVAL = 1.0
 #: Replicas last seen longer ago than this are not listed among the peers.
 SEEN_WITHIN = 10.0
+#: Seconds after which an alert held but not in a whole read is taken as deleted (one
+#: changed more lately may have been committed after the read began).
+SETTLED = 60.0
 #: The exit status of a leader that lost the lease.
 EXIT_DEPOSED = 3
 
@@ -60,6 +63,7 @@ class Replica(Protocol):
     """What of the runtime the lease loop uses (the runtime, without importing it)."""
 
     config: Any
+    clock: Any
     metrics: Any
     store: Any
     alerts: Any
@@ -195,15 +199,23 @@ class Leadership:
     async def catch_up(self) -> None:
         """Take in every alert, silence, ack and unack the database holds: when the change
         feed's session opens (what was committed meanwhile is not notified). An incident
-        held open that the database no longer has open is read again, to follow its end."""
+        held open that the database no longer has open is read again, to follow its end;
+        an alert held that the database no longer has is forgotten by a follower."""
         rt = self.runtime
+        began = rt.clock.now()
+        alerts = await rt.store.load_alerts()
+        stored = {a.fingerprint for a in alerts}
+        # Held but no longer stored: deleted while nobody listened (the leader forgot it,
+        # resolved past retention). One changed lately may be committed after the read began.
+        gone = [a.fingerprint for a in rt.alerts if a.fingerprint not in stored
+                and a.fingerprint not in rt.alerts.dirty and a.updated_at < began - SETTLED]
         incidents = await rt.store.load_open_incidents()
         open_ids = {inc.id for inc in incidents}
         for held in list(rt.lifecycle.current.values()):
             stale = held.open and held.id not in open_ids
             if stale and (stored := await rt.store.get_incident(held.id)) is not None:
                 incidents.append(stored)
-        self.apply(Changes(alerts=await rt.store.load_alerts(), incidents=incidents,
+        self.apply(Changes(alerts=alerts, gone=gone, incidents=incidents,
                            silences=await rt.store.load_silences()))
 
     def apply(self, changes: Changes) -> None:
