@@ -24,13 +24,15 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import Gauge
 
-from tocsin.store.pgfeed import Changes, Feed
-from tocsin.store.pglease import Lease
+if TYPE_CHECKING:
+    # asyncpg (3 MiB resident) is imported when the storage is PostgreSQL, not before.
+    from tocsin.store.pgfeed import Changes, Feed
+    from tocsin.store.pglease import Lease
 
 __all__ = ["EXIT_DEPOSED", "INTERVAL", "Leadership", "config_hash"]
 
@@ -184,6 +186,8 @@ class Leadership:
         """Take in every alert, silence, ack and unack the database holds: when the change
         feed's session opens (what was committed meanwhile is not notified). An incident
         held open that the database no longer has open is read again, to follow its end."""
+        from tocsin.store.pgfeed import Changes
+
         rt = self.runtime
         incidents = await rt.store.load_open_incidents()
         open_ids = {inc.id for inc in incidents}
