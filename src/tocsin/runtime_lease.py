@@ -24,14 +24,17 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from prometheus_client import Gauge
 
 from tocsin.core.gate import Gate
-from tocsin.store.pgfeed import Changes, Feed
-from tocsin.store.pglease import Lease
+
+if TYPE_CHECKING:
+    # asyncpg (3 MiB resident) is imported when the storage is PostgreSQL, not before.
+    from tocsin.store.pgfeed import Changes, Feed
+    from tocsin.store.pglease import Lease
 
 __all__ = ["EXIT_DEPOSED", "INTERVAL", "Leadership", "config_hash"]
 
@@ -201,6 +204,8 @@ class Leadership:
         feed's session opens (what was committed meanwhile is not notified). An incident
         held open that the database no longer has open is read again, to follow its end;
         an alert held that the database no longer has is forgotten by a follower."""
+        from tocsin.store.pgfeed import Changes
+
         rt = self.runtime
         began = rt.clock.now()
         alerts = await rt.store.load_alerts()

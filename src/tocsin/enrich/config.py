@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import jinja2
 import msgspec
 
 from tocsin.config.types import ConfigBase, Duration, MatcherList
 from tocsin.config.validate import field_error
 from tocsin.core.labels import valid_label_name
 from tocsin.notify.templates import Template, Templates
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "MAX_TOP", "EnrichConfig", "EnrichRule", "HostConfig", "RecommendationsConfig", "ThresholdBand",
@@ -60,6 +62,8 @@ class EnrichRule(ConfigBase):
             if value == "":
                 raise field_error(f"labels.{name}", "must not be empty (an empty label is no label)")
         _check_names("annotations", self.annotations)
+        import jinja2  # here: a config without rules never needs it
+
         for name, source in self.annotations.items():
             try:
                 _check_template(source)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import jinja2
 import structlog
 
 from tocsin import hookimpl
@@ -23,6 +22,8 @@ from tocsin.enrich.config import EnrichRule
 from tocsin.notify.templates import Templates
 
 if TYPE_CHECKING:
+    import jinja2
+
     from tocsin.core.facade import Facade
 
 __all__ = ["RulesEnricher", "rules"]
@@ -78,6 +79,8 @@ class RulesEnricher:
         cache = self._cache
         if cache is not None and cache[0] is rules:
             return cache[1]
+        import jinja2  # here: a config without rules never needs it
+
         env = templates.env  # macros of the ``templates:`` files are callable
         out = []
         for i, rule in enumerate(rules):

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 import msgspec
-import regex
 import structlog
 
 from tocsin.config.types import ConfigBase
@@ -92,6 +91,8 @@ Rule = Callable[[str, str], str]
 def _user_pattern(index: int, pattern: str) -> Rule:
     """A rule of one of the operator's patterns, run within :data:`PATTERN_BUDGET`; a value
     it cannot finish in time is replaced whole."""
+    import regex  # here: only a config with patterns of its own needs the engine
+
     compiled = regex.compile(pattern)
     warned = [float("-inf")]
 
@@ -200,6 +201,10 @@ class RedactConfig(ConfigBase, kw_only=True):
     replacement: str = "<redacted>"
 
     def __post_init__(self) -> None:
+        if not self.patterns:
+            return
+        import regex  # here: only a config with patterns of its own needs the engine
+
         for i, pattern in enumerate(self.patterns):
             try:
                 regex.compile(pattern)

@@ -52,17 +52,24 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-import jinja2
 import structlog
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from tocsin.channels.data import message_data
 from tocsin.core.models import Alert, Notification
-from tocsin.notify import gotemplate
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from tocsin.notify import gotemplate
+
+# Jinja2 and the Go template engine are imported when a template is first checked or
+# rendered (a config of webhooks without templates never needs them): together about
+# 4 MiB of a daemon's resident memory.
 
 __all__ = [
     "Template", "TemplateError", "Templates", "alertmanager_defaults", "data", "duration_words", "json_text",
@@ -109,19 +116,23 @@ def json_text(value: Any) -> Any:
     return Markup(json.dumps(str(value), ensure_ascii=False)[1:-1])
 
 
-@jinja2.pass_eval_context
 def _finalize_json(eval_ctx: jinja2.nodes.EvalContext, value: Any) -> Any:
-    # Taking the context keeps Jinja from folding a constant ``{{ "<" }}`` when it
-    # compiles, which would HTML-escape it before this could JSON-escape it.
+    # Taking the context (see _environment) keeps Jinja from folding a constant
+    # ``{{ "<" }}`` when it compiles, which would HTML-escape it before this could
+    # JSON-escape it.
     return json_text(value)
 
 
 def _environment(autoescape: bool = False, *, json_body: bool = False) -> ImmutableSandboxedEnvironment:
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     # A JSON body's environment autoescapes so that what json_text returns (Markup) is
     # written as it is, and so that macros return Markup and are not escaped twice.
     env = ImmutableSandboxedEnvironment(
         autoescape=autoescape or json_body, trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.ChainableUndefined, finalize=_finalize_json if json_body else None,
+        undefined=jinja2.ChainableUndefined,
+        finalize=jinja2.pass_eval_context(_finalize_json) if json_body else None,
     )
     env.filters["duration"] = duration_words
     # Go's ``urlquery``, as Alertmanager's templates escape the receiver in a link.
@@ -136,7 +147,9 @@ def _environment(autoescape: bool = False, *, json_body: bool = False) -> Immuta
     return env
 
 
-_checker = _environment()
+@functools.cache
+def _checker() -> ImmutableSandboxedEnvironment:
+    return _environment()
 
 #: Alertmanager's default values (by template name for ``{{ template "NAME" . }}``, else the
 #: exact text), each with the Jinja2 source that renders the same.
@@ -167,6 +180,10 @@ class Template(str):
             raise TypeError("expected a template string")
         if "{{" in obj and (default := _alertmanager_default(obj)) is not None:
             return cls(default)
+        import jinja2
+
+        from tocsin.notify import gotemplate
+
         try:
             language(obj)
         except gotemplate.GoTemplateSyntaxError as exc:
@@ -181,11 +198,15 @@ def language(source: str) -> str:
     """``"go"`` or ``"jinja"``: Go when the text reads as Go (see
     :mod:`tocsin.notify.gotemplate.detect`), or when it parses as Go and not as Jinja2;
     Jinja2 otherwise. Raises the syntax error of the language it looks most like."""
+    import jinja2
+
+    from tocsin.notify import gotemplate
+
     if gotemplate.is_go(source):
         gotemplate.check(source)
         return "go"
     try:
-        _checker.parse(source)
+        _checker().parse(source)
     except jinja2.TemplateSyntaxError:
         if "{%" in source or "{#" in source:
             raise
@@ -197,9 +218,6 @@ def language(source: str) -> str:
             return "go"
         raise
     return "jinja"
-
-
-
 
 
 def data(n: Notification, external_url: str, alerts: list[Alert] | None = None) -> dict[str, Any]:
@@ -225,22 +243,41 @@ def fallback_text(d: Mapping[str, Any]) -> str:
 
 
 class Templates:
-    """Compiled templates plus the macros of the ``templates:`` files."""
+    """Compiled templates plus the macros of the ``templates:`` files. The environments
+    and the Go templates are made when first used."""
 
     def __init__(self, globs: Iterable[str] = (), base_dir: Path | None = None) -> None:
-        self.env = _environment()
-        self.html_env = _environment(autoescape=True)
-        #: For templates of JSON bodies: ``{{ }}`` output is JSON-escaped (see the module).
-        self.json_env = _environment(json_body=True)
         self._cache: dict[tuple[bool, bool, str], jinja2.Template] = {}
-        #: Alertmanager's default Go templates and those the Go files define.
-        self.go = gotemplate.GoTemplates()
         for pattern in globs:
             full = str(base_dir / pattern) if base_dir and not Path(pattern).is_absolute() else pattern
             for path in sorted(glob.glob(full)):
                 self._load_macros(Path(path))
 
+    @functools.cached_property
+    def env(self) -> ImmutableSandboxedEnvironment:
+        return _environment()
+
+    @functools.cached_property
+    def html_env(self) -> ImmutableSandboxedEnvironment:
+        return _environment(autoescape=True)
+
+    @functools.cached_property
+    def json_env(self) -> ImmutableSandboxedEnvironment:
+        """For templates of JSON bodies: ``{{ }}`` output is JSON-escaped (see the module)."""
+        return _environment(json_body=True)
+
+    @functools.cached_property
+    def go(self) -> gotemplate.GoTemplates:
+        """Alertmanager's default Go templates and those the Go files define."""
+        from tocsin.notify import gotemplate
+
+        return gotemplate.GoTemplates()
+
     def _load_macros(self, path: Path) -> None:
+        import jinja2
+
+        from tocsin.notify import gotemplate
+
         source = path.read_text(encoding="utf-8")
         if gotemplate.is_go_file(source):
             try:
@@ -280,6 +317,8 @@ class Templates:
             return fallback_text(context)
 
     def _render_go(self, source: str, context: Mapping[str, Any], *, html: bool, json_body: bool) -> str:
+        from tocsin.notify import gotemplate
+
         escape = _json_inner if json_body and not html else None
         return self.go.render(source, gotemplate.from_context(context), escape, html=html)
 

@@ -52,7 +52,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import bcrypt
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -205,6 +204,8 @@ class Authenticator:
         return Principal(user, cfg.basic_auth_roles.get(user, "admin"), "basic")
 
     async def _checkpw(self, password: str, hashed: str | None) -> bool:
+        import bcrypt  # here: a daemon without basic-auth users never loads it
+
         if self._bcrypt_slots is None:
             self._bcrypt_slots = asyncio.Semaphore(BCRYPT_CONCURRENCY)
         pw = password.encode("utf-8", "surrogatepass")

@@ -21,7 +21,6 @@ import structlog
 from tocsin.channels import ChannelContext, DeliveryError, rendered
 from tocsin.channels.amtemplates import render, with_notice
 from tocsin.channels.http import request
-from tocsin.channels.sns.aws import AWSCredentials, default_endpoint, signed_headers
 from tocsin.channels.sns.config import SNSConfig
 from tocsin.core.models import Notification
 from tocsin.notify.templates import data
@@ -49,6 +48,9 @@ class SNSChannel:
         self.config = config
         self.ctx = ctx
         self.http = config.http_config or getattr(ctx.global_config, "http_config", None)
+        # botocore (about 9 MiB resident) is imported only by a config with an SNS receiver.
+        from tocsin.channels.sns.aws import AWSCredentials
+
         self.credentials = AWSCredentials(config.sigv4)
 
     def _render(self, source: str, d: dict[str, Any], what: str) -> str:
@@ -93,6 +95,8 @@ class SNSChannel:
     def endpoint(self, n: Notification, region: str) -> str:
         url = self._render(self.config.api_url, data(n, self.ctx.external_url), "api_url").strip()
         if not url:
+            from tocsin.channels.sns.aws import default_endpoint
+
             return default_endpoint(region)
         if not url.startswith(("http://", "https://")):
             raise DeliveryError(f"api_url: not an http(s) URL: {url[:100]!r}", retryable=False)
@@ -103,6 +107,8 @@ class SNSChannel:
         url = self.endpoint(n, region)
         body = await rendered(self.render, n)
         creds = await self.credentials.frozen()
+        from tocsin.channels.sns.aws import signed_headers
+
         headers = signed_headers(creds, region, url, body, {"Content-Type": CONTENT_TYPE})
         await request(self.ctx.session, "POST", url, body, http=self.http,
                       timeout=float(self.config.timeout), headers=headers)

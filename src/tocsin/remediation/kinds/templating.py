@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from tocsin.notify.templates import Template, Templates
 from tocsin.remediation import RemediationError
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["CompiledTemplate", "TemplateText", "has_markup"]
 
@@ -48,6 +49,8 @@ _strict_envs: weakref.WeakKeyDictionary[Templates, dict[bool, jinja2.Environment
 def _strict_env(templates: Templates, json_body: bool = False) -> jinja2.Environment:
     """The config's sandboxed environment (with its macros and filters), but strict about
     undefined names; with ``json_body``, the one that JSON-escapes ``{{ }}`` output."""
+    import jinja2  # here: a config without remediations never needs it
+
     envs = _strict_envs.setdefault(templates, {})
     env = envs.get(json_body)
     if env is None:
@@ -64,6 +67,8 @@ class CompiledTemplate:
     def __init__(self, templates: Templates, source: str, what: str, *, json_body: bool = False) -> None:
         self.source = source
         self.what = what
+        import jinja2
+
         try:
             self._template = _strict_env(templates, json_body).from_string(source)
         except jinja2.TemplateError as exc:

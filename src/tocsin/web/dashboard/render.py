@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jinja2
 from aiohttp import web
 
 from tocsin import __version__
@@ -18,6 +17,9 @@ from tocsin.web.dashboard import csrf
 from tocsin.web.dashboard.assets import Assets, load_assets
 from tocsin.web.dashboard.nav import NAV
 from tocsin.web.keys import ROUTES, RUNTIME
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "CSP", "as_matchers", "assets", "back", "can_act", "error_page", "fragment", "iso", "local_path", "page",
@@ -81,6 +83,9 @@ def _ago(ts: float | None, now: float) -> str:
 
 @functools.cache
 def _env() -> jinja2.Environment:
+    """The pages' environment, made (and Jinja2 imported) when a page is first rendered."""
+    import jinja2
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("tocsin.web.dashboard", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
