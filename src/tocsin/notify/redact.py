@@ -191,6 +191,15 @@ _BUILTIN: dict[str, list[Rule]] = {
 }
 BUILTIN: tuple[Builtin, ...] = ("tokens", "passwords", "card_numbers")
 
+#: name -> what every match of one of its rules contains: a text with none of these is
+#: left as it is by all of them (a short look before running each rule in turn).
+_TRIGGERS: dict[str, str] = {
+    "tokens": r"(?i:bearer|api|access|secret|token|auth)|gh[pousr]_|github_pat_|xox|AKIA|ASIA|eyJ"
+              r"|-----BEGIN ",
+    "passwords": r"(?i:pass|pwd)|://",
+    "card_numbers": r"\d(?:[ -]?\d){12}",
+}
+
 
 class RedactConfig(ConfigBase, kw_only=True):
     #: Built-in pattern sets to apply (all by default; ``[]`` for none).
@@ -223,6 +232,9 @@ class Redactor:
         #: Short texts already redacted with the built-in rules alone (an annotation goes
         #: to each receiver of its alert, and again at each flush of its group).
         self._memo: dict[str, str] = {}
+        #: Finds what any built-in rule needs to match; None: some text is never skipped.
+        triggers = [_TRIGGERS[name] for name in dict.fromkeys(config.builtin) if name in _TRIGGERS]
+        self._may_match = re.compile("|".join(triggers)).search if triggers and not self._own else None
 
     @property
     def active(self) -> bool:
@@ -232,6 +244,8 @@ class Redactor:
         memo = self._memo if not self._own and len(value) < LONG_TEXT else None
         if memo is not None and (known := memo.get(value)) is not None:
             return known
+        if self._may_match is not None and self._may_match(value) is None:
+            return value  # no rule can match it
         out = value
         for rule in self._rules:
             out = rule(out, self.mark)
@@ -284,7 +298,13 @@ class Redactor:
         if not self.active:
             return alert
         pacer = pacer or Pacer()
-        cleaned = {k: await self.text_paced(v, pacer) for k, v in alert.annotations.items()}
+        cleaned: dict[str, str] = {}
+        for k, v in alert.annotations.items():
+            if len(v) < LONG_TEXT and not self._own:  # as text_paced does it, without its frame
+                cleaned[k] = self.text(v)
+                await pacer.tick()
+            else:
+                cleaned[k] = await self.text_paced(v, pacer)
         if cleaned == alert.annotations:
             return alert
         return msgspec.structs.replace(alert, annotations=cleaned)
