@@ -70,7 +70,8 @@ async def test_the_engine_is_asked_only_for_routes_that_name_a_remediation(tmp_p
         assert sub.id in asked
         assert all(route_id == sub.id for route_id in asked)
         runs = remediation_runs(rt)
-        assert runs and all(r.remediation == "restart" for r in runs)
+        assert runs
+        assert all(r.remediation == "restart" for r in runs)
 
 
 async def test_a_plugins_remediate_hook_is_called_for_every_firing_flush(tmp_path):
