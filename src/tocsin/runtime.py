@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from tocsin.channels import keepalive
 from tocsin.channels.handled import MAX_SKEW, HandledCallbacks, kept_for
 from tocsin.channels.inbound import INBOUND, Inbound
 from tocsin.config.document import Config
@@ -300,6 +301,7 @@ class Runtime:
         for sub in self._subs:
             sub.close()
         if self.session is not None:
+            keepalive.close(self.session)  # the webhook channel's kept-alive connections
             await self.session.close()
         await self.store.close()
         log.info("runtime stopped")
