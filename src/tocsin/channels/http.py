@@ -326,7 +326,7 @@ async def request(
             hdrs["Authorization"] = f"Bearer {await oauth2_token(session, http.oauth2, timeout)}"
     if headers:
         hdrs.update(headers)
-    target = keepalive.usable(session, url, http) if lean else None
+    target = keepalive.usable(session, url, http, hdrs) if lean else None
     try:
         if target is not None:
             deadline = asyncio.get_running_loop().time() + timeout

@@ -20,7 +20,9 @@ allows; an idle one is closed after :data:`KEEPALIVE` seconds.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import re
 import weakref
 import zlib
 from collections import deque
@@ -54,12 +56,18 @@ class Answer:
         self.body = body
 
     def text(self) -> str:
+        """The body as text, as aiohttp decodes it: the ``charset`` of its Content-Type, or UTF-8."""
         body = self.body
-        encoding = self.headers.get("content-encoding", "").lower()
-        if encoding in ("gzip", "deflate"):
+        if self.headers.get("content-encoding", "").lower() in ("gzip", "deflate"):
             with contextlib.suppress(zlib.error):
                 body = zlib.decompressobj(wbits=47).decompress(body)
-        return body.decode("utf-8", errors="replace")
+        charset = "utf-8"
+        for param in self.headers.get("content-type", "").lower().split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip() == "charset" and value.strip(' "'):
+                with contextlib.suppress(LookupError):
+                    charset = codecs.lookup(value.strip(' "')).name
+        return body.decode(charset, errors="replace")
 
 
 class _Target:
@@ -260,7 +268,7 @@ class Pool:
         lines = [f"{method} {target.target} HTTP/1.1", f"Host: {target.host_header}", "Accept: */*"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
         async with self.slots:
             conn = self._idle(target) or await self._connect(target)
             try:
@@ -314,9 +322,16 @@ class Pool:
 _pools: weakref.WeakKeyDictionary[aiohttp.ClientSession, Pool] = weakref.WeakKeyDictionary()
 
 
-def usable(session: aiohttp.ClientSession, url: str, http: Any) -> _Target | None:
+#: What aiohttp refuses in a header (it raises ValueError): left to aiohttp to refuse.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def usable(session: aiohttp.ClientSession, url: str, http: Any,
+           headers: dict[str, str] | None = None) -> _Target | None:
     """Where to send, when this client can send the request, else None (aiohttp does)."""
     if session.closed or (http is not None and http.proxy_url):
+        return None
+    if headers and any(_FORBIDDEN.search(k) or _FORBIDDEN.search(v) for k, v in headers.items()):
         return None
     return _target(url)
 

@@ -101,6 +101,7 @@ ANSWERS: dict[str, bytes | None] = {
     "/busy": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy",
     "/limited": b"HTTP/1.1 429 Too Many\r\nContent-Length: 0\r\n\r\n",
     "/bad": b"HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\n\r\nno such team",
+    "/latin": b"HTTP/1.1 400 Bad\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Length: 4\r\n\r\ncaf\xe9",
     "/gone": None,
     "/redirect-307": b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /length\r\nContent-Length: 0\r\n\r\n",
     "/redirect-302": b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/length?x=1\r\nContent-Length: 0\r\n\r\n",
@@ -178,6 +179,16 @@ async def test_no_connection_and_no_answer_in_time_say_so_as_before(raw, session
     raw.server = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", raw.port)
     out = await outcome(session, raw.url("/hook"), lean=True, timeout=0.2)
     assert out == ("error", f"http://127.0.0.1:{raw.port}/<redacted>: no answer within 0.2s", True, None, None)
+
+
+async def test_a_header_aiohttp_refuses_is_refused_the_same_way(raw, session):
+    outcomes = []
+    for lean in (False, True):
+        with pytest.raises(ValueError, match="Forbidden control character") as caught:
+            await outcome(session, raw.url("/hook"), lean=lean, headers={"X-Bad": "a\r\nX-Injected: 1"})
+        outcomes.append(str(caught.value))
+    assert outcomes[0] == outcomes[1]
+    assert raw.seen == []
 
 
 def test_only_plain_http_without_a_proxy_or_user_goes_the_lean_way():
