@@ -6,9 +6,10 @@ N fresh alerts ingested, then the clock moved past group_wait and every flush wa
 for: the flush, mute hooks, delivery (redaction, rendering, the HTTP POST), the
 notification-log and history rows. The webhook sink runs in a process of its own, so
 what is counted is tocsin's: this process and its database writer process, over the
-flushes, divided by the notifications delivered. Unlike bench/storm.py's figure it
-does not depend on how ingest and delivery share the loop, nor much on how busy the
-machine is, so two checkouts can be compared run against run:
+flushes, divided by the notifications delivered (on uvloop, as the daemon runs).
+Unlike bench/storm.py's figure it does not depend on how ingest and delivery share
+the loop, nor much on how busy the machine is, so two checkouts can be compared run
+against run:
 
     .venv/bin/python bench/flushcost.py --alerts 5000 --runs 5
     PYTHONPATH=/path/to/other/checkout/src .venv/bin/python bench/flushcost.py ...
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 from common import free_port
@@ -81,6 +83,15 @@ async def one_run(alerts: int, url: str, sink: psutil.Process, inhibit: bool) ->
     return 1e6 * (after - before) / max(1, sent), sent
 
 
+def run_loop(coro: Any) -> Any:
+    """On uvloop when it is installed, as ``tocsin serve`` runs."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--alerts", type=int, default=5000)
@@ -96,7 +107,7 @@ def main() -> None:
         figures = []
         for i in range(args.runs):
             url = f"http://127.0.0.1:{port}/flushcost"
-            us, sent = asyncio.run(one_run(args.alerts, url, sink, args.inhibit))
+            us, sent = run_loop(one_run(args.alerts, url, sink, args.inhibit))
             figures.append(us)
             print(f"run {i + 1}: {us:.0f} µs of CPU per notification ({sent} sent)", flush=True)
         print(f"median: {statistics.median(figures):.0f} µs of CPU per notification")
