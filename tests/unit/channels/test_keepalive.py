@@ -14,6 +14,8 @@ import pytest
 from tocsin.channels import DeliveryError, keepalive
 from tocsin.channels.http import HTTPConfig, request
 
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
 
 class RawServer:
     """Reads each request (head and Content-Length body) and writes ``answers[path]``;
@@ -47,13 +49,13 @@ class RawServer:
                         headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.seen.append((method, path, headers, body))
-                answer = self.answers.get(path.split("?")[0], b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                answer = self.answers.get(path.split("?")[0], OK)
                 if answer is None:
                     break
                 writer.write(answer.replace(b"{port}", str(self.port).encode()))
                 await writer.drain()
-                if b"Connection: close" in answer or b"Content-Length" not in answer \
-                        and b"chunked" not in answer:
+                if b"Connection: close" in answer or (
+                        b"Content-Length" not in answer and b"chunked" not in answer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -101,10 +103,12 @@ ANSWERS: dict[str, bytes | None] = {
     "/busy": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy",
     "/limited": b"HTTP/1.1 429 Too Many\r\nContent-Length: 0\r\n\r\n",
     "/bad": b"HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\n\r\nno such team",
-    "/latin": b"HTTP/1.1 400 Bad\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Length: 4\r\n\r\ncaf\xe9",
+    "/latin": (b"HTTP/1.1 400 Bad\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n"
+               b"Content-Length: 4\r\n\r\ncaf\xe9"),
     "/gone": None,
     "/redirect-307": b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /length\r\nContent-Length: 0\r\n\r\n",
-    "/redirect-302": b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/length?x=1\r\nContent-Length: 0\r\n\r\n",
+    "/redirect-302": (b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/length?x=1\r\n"
+                      b"Content-Length: 0\r\n\r\n"),
     "/redirect-none": b"HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n",
     "/redirect-ftp": b"HTTP/1.1 301 Moved\r\nLocation: ftp://x/y\r\nContent-Length: 0\r\n\r\n",
 }
@@ -178,7 +182,8 @@ async def test_no_connection_and_no_answer_in_time_say_so_as_before(raw, session
         assert out[2] is True
     raw.server = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", raw.port)
     out = await outcome(session, raw.url("/hook"), lean=True, timeout=0.2)
-    assert out == ("error", f"http://127.0.0.1:{raw.port}/<redacted>: no answer within 0.2s", True, None, None)
+    shown = f"http://127.0.0.1:{raw.port}/<redacted>"
+    assert out == ("error", f"{shown}: no answer within 0.2s", True, None, None)
 
 
 async def test_a_header_aiohttp_refuses_is_refused_the_same_way(raw, session):
