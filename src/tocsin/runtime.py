@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from tocsin.channels import keepalive
 from tocsin.channels.handled import MAX_SKEW, HandledCallbacks, kept_for
 from tocsin.channels.inbound import INBOUND, Inbound
 from tocsin.config.document import Config
@@ -28,7 +29,7 @@ from tocsin.core.clock import Clock, SystemClock
 from tocsin.core.events import ALERT_EVENTS, ConfigReloaded
 from tocsin.core.facade import Facade
 from tocsin.core.gate import Gate
-from tocsin.core.hooks import all_results, call_each, call_impls, settled
+from tocsin.core.hooks import call_each
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Alert, Notification, PostableAlert
 from tocsin.core.mute import MuteReason
@@ -50,6 +51,7 @@ from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager
 from tocsin.remediation.engine import KEEP, REMEDIATOR, Remediator
 from tocsin.replay.routing import record_config
+from tocsin.runtime_flush import FlushHooks
 from tocsin.runtime_lease import Leadership
 from tocsin.store import Store
 from tocsin.store.factory import make_store
@@ -104,7 +106,8 @@ class Runtime:
                              scheduler=self.scheduler)
         #: ``tocsin_route``, called for every alert the dispatcher sees; the mute hooks.
         self.route_caller = hooks.first_result("tocsin_route")
-        self.muters = self._muters()
+        #: The flush's hook stages: the mute hooks, ``tocsin_notify``, ``tocsin_remediate``.
+        self.flush_hooks = FlushHooks(hooks, self.facade)
         self.lifecycle = Lifecycle(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
             publish=self.bus.publish, spawn=self.spawn, routes=self.routes_for, muted=self.muted,
@@ -113,7 +116,7 @@ class Runtime:
         self.dispatcher = Dispatcher(
             clock=self.clock, scheduler=self.scheduler, alerts=self.alerts, routes=self.routes_for,
             muted=self.muted, record_mutes=self.lifecycle.record_mutes, publish=self.bus.publish,
-            notify=self.notify, remediate=self.remediate, spawn=self.spawn,
+            notify=self.flush_hooks.notify, remediate=self.flush_hooks.remediate, spawn=self.spawn,
         )
         self.remediator = Remediator(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
@@ -153,6 +156,7 @@ class Runtime:
         self.config = self.facade.config = config
         self.silences.allow_negative_only = config.document.silences.allow_negative_only
         self.lifecycle.configure(config.escalation_policies, config.route)
+        self.flush_hooks.configure(config.route)
         self.heartbeats.configure(config.document.heartbeats)
         self.remediator.configure(config.remediations, config.route, self.delivery.redactor, self.session)
         self.facade.provide(SILENCES, self.silences)
@@ -299,6 +303,7 @@ class Runtime:
         for sub in self._subs:
             sub.close()
         if self.session is not None:
+            keepalive.close(self.session)  # the webhook channel's kept-alive connections
             await self.session.close()
         await self.store.close()
         log.info("runtime stopped")
@@ -363,44 +368,14 @@ class Runtime:
 
     # -- pipeline helpers used by the dispatcher and API ---------------------------------
 
-    def _muters(self) -> list[Any]:
-        """The mute hooks that have implementations: ``tocsin_mute``, and its old name."""
-        return [all_results(self.hooks, name) for name in ("tocsin_mute", "tocsin_inhibit")
-                if self.hooks.has_impls(name)]
-
     def muted(self, alert: Alert, route: Route | None, now: float) -> list[MuteReason]:
-        reasons: list[MuteReason] = []
-        for caller in self.muters:
-            for res in caller(runtime=self.facade, alert=alert, route=route, now=now):
-                if isinstance(res, list):
-                    reasons.extend(res)
-                elif res is not None:
-                    reasons.append(res)
-        return reasons
+        """Why ``alert`` is muted (empty: it is not), as the mute hooks say."""
+        return self.flush_hooks.muted(alert, route, now)
 
-    async def notify(self, n: Notification) -> bool:
-        # Each on its own: one raising must not keep the others (delivery among them) from running.
-        calls = call_impls(self.hooks.hook.tocsin_notify, runtime=self.facade, notification=n)
-        results = [r for _, r in calls]
-        outcomes = await settled(results)
-        ok = True
-        for out in outcomes:
-            if isinstance(out, BaseException):
-                log.error("notify hook failed", group_key=n.group_key, error=repr(out))
-                ok = False
-            elif out is False:
-                ok = False
-        return ok
-
-    async def remediate(self, n: Notification) -> None:
-        """``tocsin_remediate`` for a flush with firing alerts; one failing skips only itself."""
-        if not self.hooks.has_impls("tocsin_remediate"):
-            return
-
-        def failed(plugin: str, exc: BaseException) -> None:
-            log.error("remediate hook failed", plugin=plugin, group_key=n.group_key, exc_info=exc)
-
-        await call_each(self.hooks.hook.tocsin_remediate, failed, runtime=self.facade, notification=n)
+    @property
+    def muters(self) -> list[Any]:
+        """The mute hooks' callers (new ones after a reload that changed plugins)."""
+        return self.flush_hooks.muters
 
     async def _post_own(self, alerts: list[PostableAlert]) -> None:
         """Alerts tocsin raises itself (a missed heartbeat), through the ingest path."""
@@ -489,7 +464,7 @@ class Runtime:
         self._configure(config)
         # Plugins may have changed: a reload loads those installed since start.
         self.route_caller = self.hooks.first_result("tocsin_route")
-        self.muters = self._muters()
+        self.flush_hooks.plan()
         self._start_observers()
         self.nflog.retention = self.silences.retention = float(config.storage.retention)
         self.dispatcher.rebuild(config.route)

@@ -534,3 +534,48 @@ def test_all_results_answers_as_pluggy_does_without_it():
 
     pm.register(Wrapper())
     assert all_results(pm, "tocsin_mute") is pm.hook.tocsin_mute  # a wrapper: pluggy runs it
+
+
+def test_positional_results_answers_as_pluggy_does_without_it():
+    from tocsin import hookimpl
+    from tocsin.core.hooks import positional_results
+    from tocsin.plugins import PluginManager
+
+    pm = PluginManager()
+    calls: list[str] = []
+
+    class Early:
+        @hookimpl(tryfirst=True)
+        def tocsin_mute(self, now, alert, route, runtime):  # any argument order
+            calls.append("early")
+            return ("early", alert, now)
+
+    class Few:
+        @hookimpl
+        def tocsin_mute(self, alert):  # some of the arguments only
+            calls.append("few")
+            return None  # no opinion: left out of the answers
+
+    class Late:
+        @hookimpl(trylast=True)
+        def tocsin_mute(self, runtime, alert, route, now):
+            calls.append("late")
+            return ("late", runtime, route)
+
+    for plugin in (Late(), Few(), Early()):
+        pm.register(plugin)
+    order = ("runtime", "alert", "route", "now")
+    kwargs = {"runtime": "rt", "alert": "a", "route": "r", "now": 1.0}
+    fast = positional_results(pm, "tocsin_mute", order)
+    expected = [("early", "a", 1.0), ("late", "rt", "r")]
+    assert fast("rt", "a", "r", 1.0) == pm.hook.tocsin_mute(**kwargs) == expected
+    assert calls == ["early", "few", "late"] * 2  # the same order as pluggy's
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def tocsin_mute(self, runtime, alert, route, now):
+            answers = yield
+            return [*answers, "wrapped"]
+
+    pm.register(Wrapper())  # a wrapper: pluggy runs them all
+    assert positional_results(pm, "tocsin_mute", order)("rt", "a", "r", 1.0) == [*expected, "wrapped"]

@@ -8,13 +8,13 @@ import base64
 import hashlib
 import ssl
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import aiohttp
 
-from tocsin.channels import DeliveryError
+from tocsin.channels import DeliveryError, keepalive
 from tocsin.config.secrets import SecretFileError, read_secret_file, read_url_file
 from tocsin.config.types import URL, ConfigBase, Secret
 from tocsin.config.validate import field_error
@@ -261,13 +261,14 @@ async def post_json(
     timeout: float,
     headers: dict[str, str] | None = None,
     secret_url: bool = False,
+    lean: bool = False,
 ) -> int:
     """POST a JSON body; return the status, or raise DeliveryError classifying the failure.
 
     With ``secret_url`` the URL is shown as scheme and host only in errors, which end up
-    in logs and the dead-letter table."""
+    in logs and the dead-letter table; ``lean`` as :func:`request`."""
     return await send(session, "POST", url, body, http=http, timeout=timeout, headers=headers,
-                      secret_url=secret_url)
+                      secret_url=secret_url, lean=lean)
 
 
 #: The statuses below 500 worth retrying, unless a channel says otherwise.
@@ -286,11 +287,12 @@ async def send(
     secret_url: bool = False,
     content_type: str = "application/json",
     retry_statuses: Collection[int] = RETRY_STATUSES,
+    lean: bool = False,
 ) -> int:
     """Send ``body`` with ``method``; the status, as :func:`request`."""
     status, _ = await request(session, method, url, body, http=http, timeout=timeout, headers=headers,
                               secret_url=secret_url, content_type=content_type,
-                              retry_statuses=retry_statuses)
+                              retry_statuses=retry_statuses, lean=lean)
     return status
 
 
@@ -306,12 +308,15 @@ async def request(
     secret_url: bool = False,
     content_type: str = "application/json",
     retry_statuses: Collection[int] = RETRY_STATUSES,
+    lean: bool = False,
 ) -> tuple[int, bytes]:
     """One HTTP request with the integration's ``http_config``: the status and body of a 2xx
     answer, or DeliveryError classifying the failure (5xx, one of ``retry_statuses`` and
     network errors are retried; ``Retry-After`` is kept; another 4xx or 3xx is final).
     ``headers`` come last, so they override the ``http_config``'s (a signed request's
-    ``Authorization``)."""
+    ``Authorization``). ``lean``: an ``http://`` request goes through
+    :mod:`tocsin.channels.keepalive` (the same answers, less CPU), a redirect it gets
+    through aiohttp."""
     shown = redact_url(url) if secret_url else url
     hdrs = {"Content-Type": content_type, "User-Agent": "tocsin"} if body is not None \
         else {"User-Agent": "tocsin"}
@@ -321,31 +326,78 @@ async def request(
             hdrs["Authorization"] = f"Bearer {await oauth2_token(session, http.oauth2, timeout)}"
     if headers:
         hdrs.update(headers)
-    ssl_ctx = http.ssl_context() if http is not None else None
+    target = keepalive.usable(session, url, http, hdrs) if lean else None
     try:
-        async with session.request(
-            method,
-            url,
-            data=body,
-            headers=hdrs,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            allow_redirects=http.follow_redirects if http is not None else True,
-            ssl=ssl_ctx if ssl_ctx is not None else True,
-            proxy=_proxy(http.proxy_url, "http_config.proxy_url") if http is not None else None,
-        ) as resp:
-            status = resp.status
-            if status < 300:
-                return status, await resp.read()
-            detail = (await resp.text(errors="replace"))[:512]
-            retryable = status >= 500 or status in retry_statuses
-            raise DeliveryError(
-                f"{shown}: HTTP {status}: {detail}".rstrip(": "),
-                retryable=retryable,
-                status=status,
-                retry_after=_retry_after(resp.headers.get("Retry-After")),
-            )
+        if target is not None:
+            deadline = asyncio.get_running_loop().time() + timeout
+            try:
+                async with asyncio.timeout(timeout):
+                    answer = await keepalive.pool(session).request(target, method, hdrs, body or b"")
+            except keepalive.Unreachable:
+                pass  # nothing was sent: aiohttp tries, and says why it cannot
+            else:
+                hop = _hop(target, answer, method, hdrs, http)
+                if hop is None:
+                    return _answered(answer.status, answer.body, answer.text,
+                                     answer.headers.get("retry-after"), shown, retry_statuses)
+                left = max(0.001, deadline - asyncio.get_running_loop().time())
+                method, to, keep_body, hop_headers = hop
+                return await _aiohttp(session, method, str(to), body if keep_body else None, hop_headers,
+                                      http, left, 1, shown, retry_statuses)
+            timeout = max(0.001, deadline - asyncio.get_running_loop().time())
+        return await _aiohttp(session, method, url, body, hdrs, http, timeout, 0, shown, retry_statuses)
     except TimeoutError:
         raise DeliveryError(f"{shown}: no answer within {timeout:g}s") from None
     except aiohttp.ClientError as exc:
         text = str(exc).replace(url, shown) if secret_url else str(exc)
         raise DeliveryError(f"{shown}: {type(exc).__name__}: {text}") from None
+
+
+#: The statuses aiohttp follows when it follows redirects.
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _hop(target: Any, answer: keepalive.Answer, method: str, hdrs: dict[str, str],
+         http: HTTPConfig | None) -> tuple[str, Any, bool, dict[str, str]] | None:
+    """The redirect the lean client's answer asks to follow, or None (the answer stands)."""
+    if answer.status not in REDIRECTS or (http is not None and not http.follow_redirects):
+        return None
+    location = answer.headers.get("location") or answer.headers.get("uri")
+    return keepalive.redirect(target, answer.status, method, location, hdrs)
+
+
+async def _aiohttp(session: aiohttp.ClientSession, method: str, url: str, body: bytes | None,
+                   hdrs: dict[str, str], http: HTTPConfig | None, timeout: float, redirects: int,
+                   shown: str, retry_statuses: Collection[int]) -> tuple[int, bytes]:
+    """The request through aiohttp (after ``redirects`` followed already)."""
+    ssl_ctx = http.ssl_context() if http is not None else None
+    async with session.request(
+        method,
+        url,
+        data=body,
+        headers=hdrs,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        allow_redirects=http.follow_redirects if http is not None else True,
+        max_redirects=10 - redirects,
+        ssl=ssl_ctx if ssl_ctx is not None else True,
+        proxy=_proxy(http.proxy_url, "http_config.proxy_url") if http is not None else None,
+    ) as resp:
+        if resp.status < 300:
+            return resp.status, await resp.read()
+        detail = (await resp.text(errors="replace"))[:512]
+        return _answered(resp.status, b"", lambda: detail, resp.headers.get("Retry-After"), shown,
+                         retry_statuses)
+
+
+def _answered(status: int, body: bytes, text: Callable[[], str], retry_after: str | None, shown: str,
+              retry_statuses: Collection[int]) -> tuple[int, bytes]:
+    """A 2xx answer's status and body; DeliveryError classifying any other."""
+    if status < 300:
+        return status, body
+    detail = text()[:512]
+    raise DeliveryError(
+        f"{shown}: HTTP {status}: {detail}".rstrip(": "),
+        retryable=status >= 500 or status in retry_statuses,
+        status=status,
+        retry_after=_retry_after(retry_after),
+    )

@@ -127,6 +127,7 @@ class WebhookChannel:
             self.ctx.session, self.url(), body, http=self.http,
             timeout=float(self.config.timeout), headers=headers,
             secret_url=True,  # a webhook URL often carries a token; errors show the host only
+            lean=True,  # an http:// receiver: the lean client (tocsin.channels.keepalive)
         )
 
 

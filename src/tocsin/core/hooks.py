@@ -14,8 +14,8 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["all_results", "call_each", "call_impls", "first_result", "maybe_await", "settled",
-           "wanted_impls"]
+__all__ = ["all_results", "call_each", "call_impls", "first_result", "maybe_await", "positional_results",
+           "settled", "wanted_impls"]
 
 
 def first_result(pm: pluggy.PluginManager, name: str) -> Callable[..., Any]:
@@ -47,6 +47,37 @@ def all_results(pm: pluggy.PluginManager, name: str) -> Callable[..., list[Any]]
         out = []
         for fn, names in plan:
             res = fn(*[kwargs[n] for n in names])
+            if res is not None:
+                out.append(res)
+        return out
+
+    return call
+
+
+def positional_results(
+    pm: pluggy.PluginManager, name: str, order: tuple[str, ...]
+) -> Callable[..., list[Any]]:
+    """:func:`all_results`, called with the hook's arguments by position, in ``order``: an
+    implementation that takes them in that order (the usual case) is called as it is,
+    with no keyword dictionary or argument list built per call. The same answers in the
+    same order; pluggy's own caller when an implementation wraps the others, or tracing."""
+    caller = getattr(pm.hook, name)
+    impls = caller.get_hookimpls()
+    if getattr(pm, "tracing", False) or any(i.hookwrapper or i.wrapper for i in impls):
+        return lambda *args: caller(**dict(zip(order, args, strict=True)))
+    plan: list[Callable[..., Any]] = []
+    for impl in reversed(impls):  # pluggy calls the last first
+        fn, names = impl.function, tuple(impl.argnames)
+        if names == order:
+            plan.append(fn)
+        else:
+            index = [order.index(n) for n in names]
+            plan.append(lambda *args, fn=fn, index=index: fn(*[args[i] for i in index]))
+
+    def call(*args: Any) -> list[Any]:
+        out = []
+        for fn in plan:
+            res = fn(*args)
             if res is not None:
                 out.append(res)
         return out

@@ -50,6 +50,9 @@ log = structlog.get_logger("tocsin.dispatch.dispatcher")
 #: Flushes delivering at once per receiver; further groups of the receiver that fall
 #: due wait in its queue.
 FLUSH_WORKERS = 16
+#: A group of at most this many alerts is snapshotted and asked about at once, with no
+#: pause between its alerts (a larger one hands the loop back as it goes).
+SMALL_GROUP = 16
 
 
 class AggrGroup:
@@ -208,30 +211,36 @@ class Dispatcher:
     async def flush(self, group: AggrGroup) -> bool:
         now = self.clock.now()
         pacer = Pacer()  # a group of thousands: other work goes on meanwhile
-        snapshot = await self._snapshot(group, now, pacer)
+        if len(group.alerts) <= SMALL_GROUP:
+            snapshot = self._snapshot_now(group, now)
+        else:
+            snapshot = await self._snapshot(group, now, pacer)
         if not snapshot:
             return True
 
         unmuted: list[Alert] = []
         mutes: list[tuple[str, list[MuteReason]]] = []
+        muted_by, route, small = self.muted, group.route, len(snapshot) <= SMALL_GROUP
         for a in snapshot:
-            await pacer.tick()
-            reasons = self.muted(a, group.route, now)
+            if not small:
+                await pacer.tick()
+            reasons = muted_by(a, route, now)
             if not reasons:
                 unmuted.append(a)
             if not a.resolved(now):
                 mutes.append((a.fingerprint, reasons))
         muted = len(snapshot) - len(unmuted)
         await self.record_mutes(mutes, now)
+        opts = route.opts
         n = Notification(
-            receiver=group.route.receiver,
+            receiver=route.receiver,
             group_key=group.key,
             group_labels=group.labels,
             alerts=unmuted,
             now=now,
-            route_id=group.route.id,
-            repeat_interval=float(group.route.opts.repeat_interval),
-            group_interval=float(group.route.opts.group_interval),
+            route_id=route.id,
+            repeat_interval=float(opts.repeat_interval),
+            group_interval=float(opts.group_interval),
         )
         firing = sum(1 for a in unmuted if not a.resolved(now))
         await self.publish(GroupFlushed(
@@ -246,6 +255,23 @@ class Dispatcher:
         if firing:
             await self.remediate(n)
         return ok
+
+    def _snapshot_now(self, group: AggrGroup, now: float) -> list[Alert]:
+        """:meth:`_snapshot` of a small group, at once (the usual group of a storm has one
+        alert: a pause between its alerts has nothing to let through)."""
+        snapshot: list[Alert] = []
+        for fp in list(group.alerts):
+            alert = self.alerts.get(fp)
+            if alert is None:  # collected while in the group: nothing to say about it
+                group.alerts.pop(fp, None)
+                continue
+            copy = alert.__copy__()
+            if not alert.resolved(now):
+                copy.ends_at = 0.0  # it must not resolve while being delivered
+            snapshot.append(copy)
+        if len(snapshot) > 1:
+            snapshot.sort(key=sort_key)
+        return snapshot
 
     async def _snapshot(self, group: AggrGroup, now: float, pacer: Pacer) -> list[Alert]:
         """Copies of the group's alerts, in order, as they are at ``now``."""

@@ -192,6 +192,39 @@ _BUILTIN: dict[str, list[Rule]] = {
 }
 BUILTIN: tuple[Builtin, ...] = ("tokens", "passwords", "card_numbers")
 
+#: name -> what every match of one of its rules contains, as (words in any case, words as
+#: they are, whether thirteen digits): an ASCII text with none of them is left as it is by
+#: all of them, which one look tells before each rule is run in turn.
+_TRIGGERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
+    "tokens": (("bearer", "api", "access", "secret", "token", "auth"),
+               ("gh", "github_pat_", "xox", "AKIA", "ASIA", "eyJ", "-----BEGIN "), False),
+    "passwords": (("pass", "pwd"), ("://",), False),
+    "card_numbers": ((), (), True),
+}
+_THIRTEEN_DIGITS = re.compile(r"\d(?:[ -]?\d){12}")
+
+
+def _untouched(names: Iterable[str]) -> Callable[[str], bool] | None:
+    """A test that a text is left as it is by every rule of the built-in sets ``names``:
+    ASCII (other scripts' letters may match a keyword in another case), and none of their
+    triggers in it. None when no set is chosen."""
+    chosen = [_TRIGGERS[n] for n in dict.fromkeys(names) if n in _TRIGGERS]
+    if not chosen:
+        return None
+    folded = tuple(w for c in chosen for w in c[0])
+    exact = tuple(w for c in chosen for w in c[1])
+    digits = any(c[2] for c in chosen)
+
+    def untouched(text: str) -> bool:
+        if not text.isascii():
+            return False
+        low = text.lower()
+        if any(w in low for w in folded) or any(w in text for w in exact):
+            return False
+        return not (digits and _THIRTEEN_DIGITS.search(text))
+
+    return untouched
+
 
 class RedactConfig(ConfigBase, kw_only=True):
     #: Built-in pattern sets to apply (all by default; ``[]`` for none).
@@ -228,6 +261,8 @@ class Redactor:
         #: Short texts already redacted with the built-in rules alone (an annotation goes
         #: to each receiver of its alert, and again at each flush of its group).
         self._memo: dict[str, str] = {}
+        #: Whether no built-in rule could change a text (None: every text goes through them).
+        self._untouched = None if self._own else _untouched(config.builtin)
 
     @property
     def active(self) -> bool:
@@ -237,6 +272,8 @@ class Redactor:
         memo = self._memo if not self._own and len(value) < LONG_TEXT else None
         if memo is not None and (known := memo.get(value)) is not None:
             return known
+        if self._untouched is not None and self._untouched(value):
+            return value  # no rule could match it
         out = value
         for rule in self._rules:
             out = rule(out, self.mark)
@@ -289,7 +326,13 @@ class Redactor:
         if not self.active:
             return alert
         pacer = pacer or Pacer()
-        cleaned = {k: await self.text_paced(v, pacer) for k, v in alert.annotations.items()}
+        cleaned: dict[str, str] = {}
+        for k, v in alert.annotations.items():
+            if len(v) < LONG_TEXT and not self._own:  # as text_paced does it, without its frame
+                cleaned[k] = self.text(v)
+                await pacer.tick()
+            else:
+                cleaned[k] = await self.text_paced(v, pacer)
         if cleaned == alert.annotations:
             return alert
         return msgspec.structs.replace(alert, annotations=cleaned)
