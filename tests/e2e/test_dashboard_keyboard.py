@@ -5,6 +5,8 @@ same control when a live update redraws the list."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -70,5 +72,42 @@ async def test_acknowledge_by_keyboard_and_keep_the_focus_through_a_live_update(
             await page.wait_for_selector("li.alert.state-acknowledged", timeout=10_000)
             assert "on it" in await page.text_content("li.alert.state-acknowledged")
             assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_the_focus_stays_where_the_keyboard_went_while_an_update_was_on_its_way(tmp_path):
+    """An update asked for while the focus was on one control, answered after the keyboard
+    moved to another: the new list keeps the focus where it is now, not where it was."""
+    require_browser()
+    from playwright.async_api import async_playwright
+    async with serving(CONFIG, tmp_path) as url, async_playwright() as pw:
+        await post(url, "DiskFull")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page()
+            await page.goto(url + "/")
+            await page.wait_for_function("() => document.body.getAttribute('data-live') === 'open'")
+            live = await page.get_attribute("#alert-list", "data-live")
+            assert live
+            asked, answer = asyncio.Event(), asyncio.Event()
+
+            async def hold(route) -> None:
+                asked.set()
+                await answer.wait()
+                await route.continue_()
+
+            await page.route(lambda u: live in u, hold)
+            await tab_to(page, "li.alert a.name")
+            await post(url, "CpuHot")
+            await asyncio.wait_for(asked.wait(), 10)  # the list is asked for, its answer held
+            await tab_to(page, "li.alert summary")  # meanwhile the keyboard moves on
+            answer.set()
+            await page.wait_for_function("() => document.querySelectorAll('li.alert').length === 2",
+                                         timeout=10_000)
+            focused = await page.evaluate(
+                "() => [document.activeElement.tagName, document.activeElement.closest('li')"
+                " && document.activeElement.closest('li').querySelector('.name').textContent]")
+            assert focused == ["SUMMARY", "DiskFull"]
         finally:
             await browser.close()

@@ -56,7 +56,23 @@
     var list = document.getElementById("alert-list");
     if (!list || !window.EventSource || !window.htmx) { return; }
     var pending = false;
-    var busy = function () {
+    /* Where the focus is when a fresh list arrives, just before it is swapped in: not when it
+       was asked for, since the keyboard may have moved on while the answer was on its way. */
+    var place = null;
+    var busy;
+    document.body.addEventListener("htmx:beforeSwap", function (evt) {
+      var current = document.getElementById("alert-list");
+      if (!current || evt.detail.target !== current) { return; }
+      if (busy()) {  /* a form opened, or typing began, while the answer was on its way */
+        evt.detail.shouldSwap = false;
+        pending = true;
+        document.body.setAttribute("data-pending", "true");
+        place = null;
+        return;
+      }
+      place = focusPlace(current);
+    });
+    busy = function () {
       var current = document.getElementById("alert-list");
       if (!current) { return false; }
       var active = document.activeElement;
@@ -73,11 +89,10 @@
       }
       pending = false;
       document.body.removeAttribute("data-pending");
-      var place = focusPlace(current);
       window.htmx.ajax("GET", current.getAttribute("data-live"),
                        {target: "#alert-list", swap: "outerHTML"}).then(function () {
         var fresh = document.getElementById("alert-list");
-        if (fresh) {
+        if (fresh && fresh !== current) {  /* swapped in (not held back: see beforeSwap) */
           restoreFocus(fresh, place);
           var n = parseInt(document.body.getAttribute("data-updates") || "0", 10) + 1;
           document.body.setAttribute("data-updates", String(n));
