@@ -231,17 +231,7 @@ class Dispatcher:
                 mutes.append((a.fingerprint, reasons))
         muted = len(snapshot) - len(unmuted)
         await self.record_mutes(mutes, now)
-        opts = route.opts
-        n = Notification(
-            receiver=route.receiver,
-            group_key=group.key,
-            group_labels=group.labels,
-            alerts=unmuted,
-            now=now,
-            route_id=route.id,
-            repeat_interval=float(opts.repeat_interval),
-            group_interval=float(opts.group_interval),
-        )
+        n = self.notification(group, unmuted, now)
         firing = sum(1 for a in unmuted if not a.resolved(now))
         await self.publish(GroupFlushed(
             at=now, group_key=group.key, receiver=n.receiver,
@@ -256,9 +246,20 @@ class Dispatcher:
             await self.remediate(n)
         return ok
 
+    @staticmethod
+    def notification(group: AggrGroup, alerts: list[Alert], now: float) -> Notification:
+        """What a flush of ``group`` hands to ``notify``: ``alerts`` (its unmuted ones)."""
+        route = group.route
+        opts = route.opts
+        return Notification(receiver=route.receiver, group_key=group.key, group_labels=group.labels,
+                            alerts=alerts, now=now, route_id=route.id,
+                            repeat_interval=float(opts.repeat_interval),
+                            group_interval=float(opts.group_interval))
+
     def _snapshot_now(self, group: AggrGroup, now: float) -> list[Alert]:
         """:meth:`_snapshot` of a small group, at once (the usual group of a storm has one
-        alert: a pause between its alerts has nothing to let through)."""
+        alert: a pause between its alerts has nothing to let through; a replay's flushes,
+        whatever their size, have nothing else waiting for the loop)."""
         snapshot: list[Alert] = []
         for fp in list(group.alerts):
             alert = self.alerts.get(fp)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tocsin.core.matchers import matches_all
-from tocsin.core.models import Alert, Notification, sort_key
+from tocsin.core.models import Alert
 from tocsin.dispatch.dispatcher import AggrGroup, Dispatcher
 from tocsin.dispatch.route import Route
 from tocsin.mute.inhibit import Inhibitor
@@ -271,30 +271,12 @@ class QuietDispatcher(Dispatcher):
         return ok
 
     async def _notify_group(self, group: AggrGroup, now: float) -> bool:
-        snapshot: list[Alert] = []
-        alerts = self.alerts
-        for fp in list(group.alerts):
-            alert = alerts.get(fp)
-            if alert is None:  # collected while in the group: nothing to say about it
-                group.alerts.pop(fp, None)
-                continue
-            copy = alert.__copy__()
-            if not alert.resolved(now):
-                copy.ends_at = 0.0
-            snapshot.append(copy)
+        snapshot = self._snapshot_now(group, now)
         if not snapshot:
             return True
-        if len(snapshot) > 1:
-            snapshot.sort(key=sort_key)
         route = group.route
         unmuted = [a for a in snapshot if not self.muted(a, route, now)]
-        ok = True
-        if unmuted:
-            opts = route.opts
-            ok = await self.notify(Notification(
-                receiver=route.receiver, group_key=group.key, group_labels=group.labels, alerts=unmuted,
-                now=now, route_id=route.id, repeat_interval=float(opts.repeat_interval),
-                group_interval=float(opts.group_interval)))
+        ok = await self.notify(self.notification(group, unmuted, now)) if unmuted else True
         if ok:
             self._drop_resolved(group, snapshot, now)
         return ok
