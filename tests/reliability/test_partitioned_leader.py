@@ -18,13 +18,12 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from aiohttp import web
 
 from tests.e2e.test_daemon import alert
 from tests.e2e.test_replicas_postgres import leader_of, metric
-from tests.peers import Daemon, free_port
+from tests.peers import Daemon
 from tests.reliability.partition import Relay
-from tocsin.testing import wait_until
+from tocsin.testing import RecordingServer, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -51,34 +50,10 @@ storage:
 """
 
 
-class Arrivals:
-    """A webhook endpoint that notes when each notification arrived, and from which replica
-    (the payload's ``externalURL``)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        self.seen: list[tuple[float, str]] = []
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.seen.append((time.monotonic(), body["externalURL"]))
-        return web.Response()
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def by(self, daemon: Daemon, after: float = 0.0) -> list[float]:
-        return [at for at, url in self.seen if url == daemon.url and at >= after]
+def sent_by(hook: RecordingServer, daemon: Daemon, after: float = 0.0) -> list[float]:
+    """When the notifications that ``daemon`` sent arrived (the payload's ``externalURL``
+    names the replica), from ``after`` on."""
+    return [r.at for r in hook.requests if r.json()["externalURL"] == daemon.url and r.at >= after]
 
 
 @pytest.fixture
@@ -86,10 +61,10 @@ async def setting(tmp_path, tocsin_postgres_url):
     where = urlsplit(tocsin_postgres_url)
     relay = Relay(where.hostname or "127.0.0.1", where.port or 5432)
     await relay.start()
-    hook = Arrivals()
+    hook = RecordingServer()
     await hook.start()
     cfg = tmp_path / "tocsin.yml"
-    cfg.write_text(CONFIG.format(url=hook.url, lease=LEASE_TIMEOUT))
+    cfg.write_text(CONFIG.format(url=hook.url + "/hook", lease=LEASE_TIMEOUT))
     relayed = where._replace(netloc=f"{where.username}@127.0.0.1:{relay.port}").geturl()
     cut_off = Daemon(cfg, relayed, tmp_path / "cut_off.log")
     direct = Daemon(cfg, tocsin_postgres_url, tmp_path / "direct.log")
@@ -109,7 +84,7 @@ async def test_a_leader_cut_off_from_the_database_stops_sending_before_another_c
     await new.start()
     status, _ = await old.post_alerts([alert("Down", "a")])
     assert status == 200
-    await wait_until(lambda: len(hook.by(old)) >= 3, 15.0, 0.1, message="re-notified every second")
+    await wait_until(lambda: len(sent_by(hook, old)) >= 3, 15.0, 0.1, message="re-notified every second")
 
     relay.cut()
     cut = time.monotonic()
@@ -119,7 +94,7 @@ async def test_a_leader_cut_off_from_the_database_stops_sending_before_another_c
         assert time.monotonic() - cut < SERVER_ENDS + 10, "the follower did not take over"
         await asyncio.sleep(0.1)
     took_over = time.monotonic()
-    while not hook.by(new):
+    while not sent_by(hook, new):
         assert time.monotonic() - took_over < 10, "the new leader notified nothing"
         await asyncio.sleep(0.1)
     await asyncio.sleep(2.0)
@@ -128,15 +103,15 @@ async def test_a_leader_cut_off_from_the_database_stops_sending_before_another_c
     status_code = await asyncio.to_thread(old.proc.wait, 15)
     await asyncio.sleep(1.0)
 
-    sent_after_cut = hook.by(old, after=cut)
-    first_new = min(hook.by(new))
+    sent_after_cut = sent_by(hook, old, after=cut)
+    first_new = min(sent_by(hook, new))
     print(f"old leader: {len(sent_after_cut)} sends after the cut, the last "
           f"{max(sent_after_cut, default=cut) - cut:.2f}s after it; new leader: first send "
-          f"{first_new - cut:.2f}s after the cut, {len(hook.by(new))} in all")
+          f"{first_new - cut:.2f}s after the cut, {len(sent_by(hook, new))} in all")
     # Sure for SURE_FOR after its last check (at most a check's interval before the cut),
     # and a send under way then arrives a moment later.
     assert all(at - cut < SURE_FOR + 1.0 for at in sent_after_cut), sent_after_cut
-    assert all(at < first_new for at in hook.by(old)), "both replicas notified at once"
+    assert all(at < first_new for at in sent_by(hook, old)), "both replicas notified at once"
     assert first_new - cut >= SERVER_ENDS
     assert status_code == 3, "the old leader, finding the lease taken, exits as deposed"
     assert "lost the leader lease" in old.logs()

@@ -4,6 +4,7 @@ or does not answer until told to."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import msgspec
@@ -38,6 +39,8 @@ class RecordingServer:
             self.query = query
             #: The status answered; None while held, or if the client gave up waiting.
             self.status: int | None = None
+            #: ``time.monotonic()`` when it arrived.
+            self.at = time.monotonic()
 
         def json(self) -> Any:
             return msgspec.json.decode(self.body)
