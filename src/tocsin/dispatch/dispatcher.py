@@ -260,16 +260,7 @@ class Dispatcher:
         """:meth:`_snapshot` of a small group, at once (the usual group of a storm has one
         alert: a pause between its alerts has nothing to let through; a replay's flushes,
         whatever their size, have nothing else waiting for the loop)."""
-        snapshot: list[Alert] = []
-        for fp in list(group.alerts):
-            alert = self.alerts.get(fp)
-            if alert is None:  # collected while in the group: nothing to say about it
-                group.alerts.pop(fp, None)
-                continue
-            copy = alert.__copy__()
-            if not alert.resolved(now):
-                copy.ends_at = 0.0  # it must not resolve while being delivered
-            snapshot.append(copy)
+        snapshot = [a for fp in list(group.alerts) if (a := self._copy(group, fp, now)) is not None]
         if len(snapshot) > 1:
             snapshot.sort(key=sort_key)
         return snapshot
@@ -279,15 +270,21 @@ class Dispatcher:
         snapshot: list[Alert] = []
         for fp in list(group.alerts):  # a copy: alerts may join while this pauses
             await pacer.tick()
-            alert = self.alerts.get(fp)
-            if alert is None:  # collected while in the group: nothing to say about it
-                group.alerts.pop(fp, None)
-                continue
-            copy = alert.__copy__()
-            if not alert.resolved(now):
-                copy.ends_at = 0.0  # it must not resolve while being delivered
-            snapshot.append(copy)
+            if (copy := self._copy(group, fp, now)) is not None:
+                snapshot.append(copy)
         return await sorted_paced(snapshot, sort_key, pacer)
+
+    def _copy(self, group: AggrGroup, fp: str, now: float) -> Alert | None:
+        """A copy of the group's alert ``fp`` as it is at ``now``, to deliver; None (and it
+        leaves the group) when it was collected while in the group."""
+        alert = self.alerts.get(fp)
+        if alert is None:
+            group.alerts.pop(fp, None)
+            return None
+        copy = alert.__copy__()
+        if not alert.resolved(now):
+            copy.ends_at = 0.0  # it must not resolve while being delivered
+        return copy
 
     def _drop_resolved(self, group: AggrGroup, sent: list[Alert], now: float) -> None:
         """After a flush: the alerts sent as resolved leave the group, unless re-posted since
