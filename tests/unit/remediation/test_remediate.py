@@ -381,6 +381,8 @@ async def test_a_run_left_running_by_a_crash_is_marked_interrupted_at_start(tmp_
 VERIFIED = """
     verify: {within: 10m}
 """
+#: A route with a verified remediation and an escalation policy whose second level is an
+#: hour away; ``{more}``: lines that end the remediation (``then:``) or add others.
 ESCALATED = """
 global: {{resolve_timeout: 24h}}
 route:
@@ -405,13 +407,14 @@ escalation_policies:
 remediations:
   - name: restart
     kind: fix
+    cooldown: 1h
     verify: {{within: 10m}}
-"""
+{more}"""
 
 
 async def test_a_run_that_does_not_resolve_its_alert_is_ineffective_and_escalates(tmp_path, server):
     clock = FakeClock(T0)
-    text = ESCALATED.format(url=server.url)
+    text = ESCALATED.format(url=server.url, more="")
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         await fire(client, name="DbDown")
         await advance(rt, 30)

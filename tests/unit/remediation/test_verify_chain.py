@@ -6,43 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.remediation.test_remediate import RUNS, Kinds, _clear, notices, runs  # noqa: F401
+from tests.unit.remediation.test_remediate import ESCALATED, RUNS, Kinds, _clear, notices, runs  # noqa: F401
 from tocsin.core.clock import FakeClock
 from tocsin.testing import RecordingServer, advance, api_client
 
 T0 = 1_700_000_000.0
 
-CHAINED = """
-global: {{resolve_timeout: 24h}}
-route:
-  receiver: ops
-  group_by: [alertname]
-  group_wait: 30s
-  routes:
-    - matchers: ['alertname="DbDown"']
-      receiver: ops
-      remediations: [restart]
-      escalation_policy: db
-receivers:
-  - name: ops
-    webhook_configs: [{{url: "{url}/ops"}}]
-  - name: pager
-    webhook_configs: [{{url: "{url}/pager"}}]
-escalation_policies:
-  - name: db
-    levels:
-      - {{after: 0m, receivers: [ops]}}
-      - {{after: 2h, receivers: [pager]}}
-remediations:
-  - name: restart
-    kind: fix
-    cooldown: 1h
-    verify: {{within: 10m}}
-{then}
-  - name: failover
-    kind: fix
-{failover}
-"""
+def chained(url: str, then: str, failover: str) -> str:
+    """:data:`ESCALATED` with ``restart``'s ``then`` line and a ``failover`` remediation
+    (``failover``: its lines)."""
+    return ESCALATED.format(url=url, more=f"{then}\n  - name: failover\n    kind: fix\n{failover}\n")
 
 
 @pytest.fixture
@@ -62,6 +35,15 @@ async def fire(client) -> None:
     assert resp.status == 200
 
 
+async def fire_and_judge(client, rt) -> None:
+    """DbDown fires, ``restart`` runs after group_wait, and its verdict falls due (10m)
+    with what it sets off."""
+    await fire(client)
+    await advance(rt, 30)
+    await advance(rt, 10 * 60)
+    await advance(rt, 0)
+
+
 async def by_name(client) -> dict[str, dict]:
     return {r["remediation"]: r for r in await runs(client)}
 
@@ -73,7 +55,7 @@ async def history_states(client) -> list[tuple[str, str]]:
 
 
 async def test_an_ineffective_run_runs_the_next_step_of_its_chain_then_escalates(tmp_path, server):
-    text = CHAINED.format(url=server.url, then="    then: failover", failover="    verify: {within: 10m}")
+    text = chained(server.url, "    then: failover", "    verify: {within: 10m}")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         await fire(client)
@@ -105,25 +87,19 @@ async def test_an_ineffective_run_runs_the_next_step_of_its_chain_then_escalates
 
 
 async def test_a_chain_step_that_fails_escalates_at_once(tmp_path, server):
-    text = CHAINED.format(url=server.url, then="    then: failover", failover="    succeed: false")
+    text = chained(server.url, "    then: failover", "    succeed: false")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
-        await fire(client)
-        await advance(rt, 30)
-        await advance(rt, 10 * 60)
-        await advance(rt, 0)
+        await fire_and_judge(client, rt)
         assert (await by_name(client))["failover"]["state"] == "failed"
         assert paged(server)
 
 
 async def test_a_chain_step_waits_for_approval_and_a_rejection_escalates(tmp_path, server):
-    text = CHAINED.format(url=server.url, then="    then: failover", failover="    require_approval: true")
+    text = chained(server.url, "    then: failover", "    require_approval: true")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
-        await fire(client)
-        await advance(rt, 30)
-        await advance(rt, 10 * 60)
-        await advance(rt, 0)
+        await fire_and_judge(client, rt)
         step = (await by_name(client))["failover"]
         assert step["state"] == "pending_approval"
         assert len(RUNS) == 1  # only restart ran: the step's guard holds it for a person
@@ -136,7 +112,7 @@ async def test_a_chain_step_waits_for_approval_and_a_rejection_escalates(tmp_pat
 
 async def test_a_chain_step_held_back_by_its_cooldown_escalates(tmp_path, server):
     # failover ran for this alert a minute ago (the route names it too): its cooldown holds it.
-    text = CHAINED.format(url=server.url, then="    then: failover", failover="").replace(
+    text = chained(server.url, "    then: failover", "").replace(
         "remediations: [restart]", "remediations: [restart, failover]")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
@@ -150,13 +126,10 @@ async def test_a_chain_step_held_back_by_its_cooldown_escalates(tmp_path, server
 
 
 async def test_without_then_an_ineffective_run_escalates(tmp_path, server):
-    text = CHAINED.format(url=server.url, then="", failover="")
+    text = chained(server.url, "", "")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
-        await fire(client)
-        await advance(rt, 30)
-        await advance(rt, 10 * 60)
-        await advance(rt, 0)
+        await fire_and_judge(client, rt)
         assert list(await by_name(client)) == ["restart"]
         assert "escalation moves on" in (await by_name(client))["restart"]["reason"]
         assert paged(server)
@@ -164,7 +137,7 @@ async def test_without_then_an_ineffective_run_escalates(tmp_path, server):
 
 @pytest.mark.parametrize("down", [5 * 60, 30 * 60], ids=["back-before-the-deadline", "back-after-it"])
 async def test_a_verification_under_way_survives_a_restart(tmp_path, server, down):
-    text = CHAINED.format(url=server.url, then="", failover="")
+    text = chained(server.url, "", "")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         await fire(client)
@@ -183,7 +156,7 @@ async def test_a_verification_under_way_survives_a_restart(tmp_path, server, dow
 
 
 async def test_a_verification_under_way_is_judged_resolved_after_a_restart(tmp_path, server):
-    text = CHAINED.format(url=server.url, then="", failover="")
+    text = chained(server.url, "", "")
     clock = FakeClock(T0)
     async with api_client(text, tmp_path, clock=clock, plugins=[Kinds()]) as (client, rt):
         await fire(client)
