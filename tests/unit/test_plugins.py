@@ -493,49 +493,6 @@ def test_first_result_skips_pluggy_only_for_a_single_plain_implementation():
     assert pm.first_result("tocsin_route")(runtime="rt", alert="a") == [("routed", "a", "rt")]
 
 
-def test_all_results_answers_as_pluggy_does_without_it():
-    from tocsin import hookimpl
-    from tocsin.core.hooks import all_results
-    from tocsin.plugins import PluginManager
-
-    pm = PluginManager()
-    calls: list[str] = []
-
-    class Early:
-        @hookimpl(tryfirst=True)
-        def tocsin_mute(self, now, alert, route, runtime):  # any argument order
-            calls.append("early")
-            return ("early", alert, now)
-
-    class Silent:
-        @hookimpl
-        def tocsin_mute(self, runtime, alert, route, now):
-            calls.append("silent")
-            return None  # no opinion: left out of the answers
-
-    class Late:
-        @hookimpl(trylast=True)
-        def tocsin_mute(self, runtime, alert, route, now):
-            calls.append("late")
-            return "late"
-
-    for plugin in (Late(), Silent(), Early()):
-        pm.register(plugin)
-    kwargs = {"runtime": "rt", "alert": "a", "route": None, "now": 1.0}
-    fast = all_results(pm, "tocsin_mute")
-    assert fast is not pm.hook.tocsin_mute
-    assert fast(**kwargs) == pm.hook.tocsin_mute(**kwargs) == [("early", "a", 1.0), "late"]
-    assert calls == ["early", "silent", "late"] * 2  # the same order as pluggy's
-
-    class Wrapper:
-        @hookimpl(wrapper=True)
-        def tocsin_mute(self, runtime, alert, route, now):
-            return (yield)
-
-    pm.register(Wrapper())
-    assert all_results(pm, "tocsin_mute") is pm.hook.tocsin_mute  # a wrapper: pluggy runs it
-
-
 def test_positional_results_answers_as_pluggy_does_without_it():
     from tocsin import hookimpl
     from tocsin.core.hooks import positional_results

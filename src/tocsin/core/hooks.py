@@ -14,8 +14,8 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["all_results", "call_each", "call_impls", "first_result", "maybe_await", "positional_results",
-           "settled", "wanted_impls"]
+__all__ = ["call_each", "call_impls", "first_result", "maybe_await", "positional_results", "settled",
+           "wanted_impls"]
 
 
 def first_result(pm: pluggy.PluginManager, name: str) -> Callable[..., Any]:
@@ -31,36 +31,17 @@ def first_result(pm: pluggy.PluginManager, name: str) -> Callable[..., Any]:
     return lambda **kwargs: fn(*[kwargs[n] for n in names])
 
 
-def all_results(pm: pluggy.PluginManager, name: str) -> Callable[..., list[Any]]:
-    """A caller for the hook ``name`` that answers as pluggy's does (each implementation
-    in pluggy's order, the answers that are not None, the first exception raised) without
-    its machinery, when no implementation wraps the others: a group flush asks the mute
-    hooks once per alert, and in a storm of one-alert groups pluggy's per-call work was a
-    tenth of the flush. Otherwise pluggy's own caller. Ask again after plugins change."""
-    caller = getattr(pm.hook, name)
-    impls = caller.get_hookimpls()
-    if getattr(pm, "tracing", False) or any(i.hookwrapper or i.wrapper for i in impls):
-        return caller
-    plan = [(i.function, i.argnames) for i in reversed(impls)]  # pluggy calls the last first
-
-    def call(**kwargs: Any) -> list[Any]:
-        out = []
-        for fn, names in plan:
-            res = fn(*[kwargs[n] for n in names])
-            if res is not None:
-                out.append(res)
-        return out
-
-    return call
-
-
 def positional_results(
     pm: pluggy.PluginManager, name: str, order: tuple[str, ...]
 ) -> Callable[..., list[Any]]:
-    """:func:`all_results`, called with the hook's arguments by position, in ``order``: an
-    implementation that takes them in that order (the usual case) is called as it is,
-    with no keyword dictionary or argument list built per call. The same answers in the
-    same order; pluggy's own caller when an implementation wraps the others, or tracing."""
+    """A caller for the hook ``name`` that answers as pluggy's does (each implementation
+    in pluggy's order, the answers that are not None, the first exception raised) without
+    its machinery: a group flush asks the mute hooks once per alert, and in a storm of
+    one-alert groups pluggy's per-call work was a tenth of the flush. The arguments are
+    passed by position, in ``order``; an implementation that takes them in that order (the
+    usual case) is called as it is, with no keyword dictionary or argument list built per
+    call. Pluggy's own caller when an implementation wraps the others, or tracing. Ask
+    again after plugins change."""
     caller = getattr(pm.hook, name)
     impls = caller.get_hookimpls()
     if getattr(pm, "tracing", False) or any(i.hookwrapper or i.wrapper for i in impls):
