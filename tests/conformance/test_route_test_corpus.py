@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import require_binary
-from tocsin.cli.route import parse_labels, route_test
+from tocsin.cli.route import answer, route_test
 from tocsin.daemon.serve import ConfigLoader, load_plugins
 from tocsin.plugins import PluginManager
 
@@ -103,8 +103,12 @@ def ours_for_each(path: Path, label_sets: list[list[str]], plugins: PluginManage
     """What ``route test`` prints for each label set, the config loaded once (as
     :func:`route_test` loads it for one) rather than once per label set."""
     config = ConfigLoader(path, plugins).load()
-    return [",".join(r.receiver for r in config.route.match(parse_labels(labels))) + "\n"
-            for labels in label_sets]
+    printed = []
+    for labels in label_sets:
+        buf = io.StringIO()
+        assert answer(config, labels, out=buf) == 0
+        printed.append(buf.getvalue())
+    return printed
 
 
 def test_corpus_shape():

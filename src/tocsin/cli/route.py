@@ -15,9 +15,10 @@ from tocsin.dispatch import routetest
 from tocsin.dispatch.routetest import RouteMatch, str_matchers
 
 if TYPE_CHECKING:
+    from tocsin.config.document import Config
     from tocsin.dispatch.route import Route
 
-__all__ = ["add_commands", "matching_tree", "parse_labels", "route_test"]
+__all__ = ["add_commands", "answer", "matching_tree", "parse_labels", "route_test"]
 
 
 def add_commands(sub: SubParsers) -> None:
@@ -76,6 +77,12 @@ def route_test(
         config = ConfigLoader(Path(config_path), load_plugins()).load()
     except ConfigError as exc:
         raise CLIError(exc.render()) from None
+    return answer(config, labels_args, tree=tree, verify=verify, output=output, out=out)
+
+
+def answer(config: Config, labels_args: list[str], *, tree: bool = False, verify: str | None = None,
+           output: str = "simple", out: TextIO = STDOUT) -> int:
+    """:func:`route_test` of a config loaded already (one config, many label sets)."""
     labels = parse_labels(labels_args)
     receivers = [r.receiver for r in config.route.match(labels)]
     slug = ",".join(receivers)
