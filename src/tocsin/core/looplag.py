@@ -19,7 +19,7 @@ __all__ = ["BUCKETS", "INTERVAL", "watch"]
 INTERVAL = 0.05
 
 #: Histogram buckets, in seconds: fine below 20 ms (the storm benchmark's bound on the p99).
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Observer(Protocol):

@@ -26,7 +26,8 @@ ACKNOWLEDGED = "acknowledged"
 RESOLVED = "resolved"
 
 
-class Escalation(msgspec.Struct, kw_only=True):
+# Untracked by the cyclic collector (gc=False): it never holds a cycle (tocsin.daemon.heap).
+class Escalation(msgspec.Struct, kw_only=True, gc=False):
     """Where an incident is in its route's escalation policy."""
 
     policy: str
@@ -43,7 +44,8 @@ class Escalation(msgspec.Struct, kw_only=True):
     notified: list[str] = []
 
 
-class Incident(msgspec.Struct, kw_only=True):
+# Untracked by the cyclic collector (gc=False): it never holds a cycle (tocsin.daemon.heap).
+class Incident(msgspec.Struct, kw_only=True, gc=False):
     id: str
     fingerprint: str
     labels: dict[str, str]

@@ -14,13 +14,30 @@ Start-up itself runs with the collector paused (:func:`pause`): loading 100,000
 alerts and their incidents allocates millions of objects that all live on, and
 every full collection meanwhile walks all of those loaded so far (at 100,000
 alerts that was about half of the time to ready). :func:`freeze` turns it on again.
+
+The heap allocated after start-up grows fast in an alert storm: a group, an incident,
+a timer and a notification-log entry for each new alert. With the interpreter's
+thresholds (700, 10, 10) every 7,000 surviving containers set off a collection of
+the middle generation, and every ten of those a full one once the old generation
+has grown by a quarter: 18 full collections in a storm of 20,000 fresh alerts, up
+to 114 ms each (the loop stalled that long), 1.3 s of CPU that found nothing to
+free. :data:`THRESHOLDS` lets the youngest generation grow to 10,000 objects
+first: most of a request's or a flush's objects are gone by then, so far fewer
+survive into the older generations, and the storm saw 2 full collections
+(docs/performance.md, "Loop health"). The per-alert records themselves
+(:class:`~tocsin.core.models.Alert`, :class:`~tocsin.core.records.Incident`,
+:class:`~tocsin.store.NflogEntry`) are not tracked at all (msgspec's ``gc=False``):
+they hold strings, numbers and containers of strings, never a cycle.
 """
 
 from __future__ import annotations
 
 import gc
 
-__all__ = ["freeze", "pause", "refreeze"]
+__all__ = ["THRESHOLDS", "freeze", "pause", "refreeze"]
+
+#: The collector's thresholds once start-up is over (:func:`gc.set_threshold`).
+THRESHOLDS = (10_000, 5, 10)
 
 
 def pause() -> None:
@@ -35,10 +52,11 @@ def freeze() -> int:
     After :func:`pause`, nothing is collected first: :func:`pause` collected what the
     imports left, loading leaves no cycles behind (a collection here found none at
     100,000 alerts, and took 0.4 to 0.8 s, all before the first answer), and the
-    collector is turned on again."""
+    collector is turned on again, with :data:`THRESHOLDS`."""
     if gc.isenabled():
         gc.collect()
     gc.freeze()
+    gc.set_threshold(*THRESHOLDS)
     gc.enable()
     return gc.get_freeze_count()
 

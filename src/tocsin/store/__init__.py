@@ -32,7 +32,8 @@ class StorageError(Exception):
     """The store could not make a write durable (disk full, read-only, its file removed...)."""
 
 
-class NflogEntry(msgspec.Struct, frozen=True, kw_only=True):
+# Untracked by the cyclic collector (gc=False): it never holds a cycle (tocsin.daemon.heap).
+class NflogEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What a receiver's integration was last told about a group."""
 
     group_key: str

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Iterator
 
+import pytest
+
+from tocsin.core.models import Alert
+from tocsin.core.records import Escalation, Incident
 from tocsin.daemon import heap
+from tocsin.store import NflogEntry
+
+
+@pytest.fixture(autouse=True)
+def _thresholds() -> Iterator[None]:
+    """freeze() sets the collector's thresholds for the process: put them back."""
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
 
 
 class Cycle:
@@ -55,3 +69,26 @@ def test_pause_stops_the_collector_until_the_freeze_and_collects_what_came_befor
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_freeze_sets_the_daemons_thresholds() -> None:
+    try:
+        gc.set_threshold(700, 10, 10)
+        heap.freeze()
+        assert gc.get_threshold() == heap.THRESHOLDS
+        assert heap.THRESHOLDS[0] > 700  # a young generation that outlives a request's objects
+    finally:
+        gc.unfreeze()
+
+
+def test_the_per_alert_records_are_not_tracked_by_the_collector() -> None:
+    """One of each per active alert: the full collections of a storm would walk them all."""
+    labels = {"alertname": "A", "instance": "h"}
+    alert = Alert(fingerprint="f", labels=labels, starts_at=1.0, ends_at=2.0)
+    incident = Incident(id="i", fingerprint="f", labels=labels, fired_at=1.0, last_seen=1.0,
+                        escalation=Escalation(policy="p", route_id="r", receiver="x", group_key="g",
+                                              group_labels=labels))
+    entry = NflogEntry(group_key="g", receiver="x", integration="webhook[0]", firing=frozenset({"f"}),
+                       resolved=frozenset(), sent_at=1.0, expires_at=2.0)
+    for record in (alert, incident, incident.escalation, entry):
+        assert not gc.is_tracked(record), type(record).__name__
