@@ -36,6 +36,7 @@ from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler
 from tocsin.core.tasks import Background
+from tocsin.dispatch.backpressure import Backpressure
 from tocsin.dispatch.dispatcher import Dispatcher, route_queued
 from tocsin.dispatch.route import Route
 from tocsin.incidents.heartbeats import Heartbeats
@@ -125,9 +126,11 @@ class Runtime:
         )
         self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
                                      post=self._post_own, spawn=self.spawn)
+        #: Holds ingest back while the loop has due flushes and no time for them.
+        self.backpressure = Backpressure(self.dispatcher.queued)
         self.ingester = Ingester(runtime=self.facade, hooks=hooks, store=self.store, incidents=self.lifecycle,
                                  publish=self.bus.publish, counted=self.metrics_received,
-                                 observe=self.heartbeats.observe)
+                                 observe=self.heartbeats.observe, room=self.backpressure.room)
         self.session: aiohttp.ClientSession | None = None
         self.delivery: Delivery = self._delivery(config, {})
         self.counters: Counter[str] = Counter()
@@ -221,6 +224,7 @@ class Runtime:
         self._start_observers()
         self.background.loop(self.scheduler.run(), "scheduler")
         self.background.loop(looplag.watch(self.metrics.loop_lag), "loop-lag")
+        self.background.loop(self.backpressure.watch(), "backpressure")
 
         for alert in self.alerts:
             self.dispatcher.process(alert)

@@ -179,7 +179,8 @@ class Ingester:
 
     ``runtime`` is what the enrich and dedupe hooks get (and where the config
     in force is read); ``counted(accepted, invalid, source)`` updates metrics;
-    ``observe(alert, now)`` is shown each alert taken.
+    ``observe(alert, now)`` is shown each alert taken; ``room()`` is awaited before a
+    batch is taken (:class:`tocsin.dispatch.backpressure.Backpressure`).
     """
 
     def __init__(
@@ -192,6 +193,7 @@ class Ingester:
         publish: Callable[[Event], Awaitable[None]],
         counted: Callable[[int, int, str], None],
         observe: Callable[[Alert, float], None] | None = None,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.hooks = hooks
@@ -201,6 +203,8 @@ class Ingester:
         self.counted = counted
         #: Shown every alert taken (the heartbeats count their beats).
         self.observe = observe
+        #: Awaited before a batch is taken: ingest gives way to due deliveries.
+        self.room = room
 
     async def ingest(
         self, posted: list[tuple[int, PostableAlert]], *, source: str = "api_v2"
@@ -209,6 +213,8 @@ class Ingester:
 
         ``source`` names where they came from, in history and metrics. Raises StorageError."""
         _refuse_if_failed(self.store)
+        if self.room is not None:
+            await self.room()
         rt = self.runtime
         alerts = rt.alerts
         now = rt.clock.now()

@@ -6,7 +6,7 @@ from collections import Counter as Tally
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class StateCollector(Collector):
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         rt = self.rt
         now = rt.clock.now()
         firing = rt.alerts.firing(now)
@@ -55,6 +55,12 @@ class StateCollector(Collector):
         depth.add_metric(["timers"], len(rt.scheduler))
         yield depth
         yield GaugeMetricFamily("tocsin_groups", "Aggregation groups.", value=len(rt.dispatcher.groups))
+        yield CounterMetricFamily(
+            "tocsin_ingest_held", "Ingest requests held back while due flushes waited for a busy "
+            "event loop.", value=rt.backpressure.held)
+        yield CounterMetricFamily(
+            "tocsin_ingest_held_seconds", "Seconds ingest requests were held back, in all.",
+            value=rt.backpressure.held_seconds)
         yield GaugeMetricFamily("tocsin_escalations_pending", "Incidents with an escalation step to come.",
                                 value=len(rt.lifecycle.pending()))
         yield GaugeMetricFamily("tocsin_remediations_pending_approval", "Runs waiting for a decision.",

@@ -1,0 +1,154 @@
+"""Ingest gives way to due flushes only while the event loop has no time for them: a queue
+of due groups held up by a slow receiver, with the loop idle, never holds ingest back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.unit.dispatch.test_flush_queue import SlowNotifier
+from tocsin.dispatch.backpressure import Backpressure
+from tocsin.dispatch.dispatcher import FLUSH_WORKERS
+from tocsin.testing import advance, post, running
+
+
+class Loop:
+    """A fake clock and CPU meter: time moves a millisecond at each look at the clock, and
+    ``share`` of it is spent on the loop's thread."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.t = 0.0
+        self.spent = 0.0
+
+    def wall(self) -> float:
+        self.t += 0.001
+        self.spent += 0.001 * self.share
+        return self.t
+
+    def cpu(self) -> float:
+        return self.spent
+
+
+async def looked(bp: Backpressure, loop: Loop) -> None:
+    """A few windows of ``watch``."""
+    await asyncio.sleep(bp.window * 5)
+
+
+async def held(task: asyncio.Task[None]) -> bool:
+    for _ in range(5):
+        await asyncio.sleep(0)
+    return not task.done()
+
+
+async def test_a_busy_loop_with_more_due_groups_than_high_holds_ingest_until_low() -> None:
+    queued, loop = [0], Loop(share=0.95)
+    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
+                      cpu=loop.cpu, wall=loop.wall)
+    watcher = asyncio.create_task(bp.watch())
+    try:
+        await looked(bp, loop)
+        assert bp.busy
+        queued[0] = 10  # at the bound: not above it
+        await asyncio.wait_for(bp.room(), 1)
+        queued[0] = 11
+        waiting = asyncio.create_task(bp.room())
+        assert await held(waiting)
+        queued[0] = 5  # draining, not yet down to low
+        await looked(bp, loop)
+        assert await held(waiting)
+        another = asyncio.create_task(bp.room())  # what comes meanwhile waits too
+        assert await held(another)
+        queued[0] = 4
+        await looked(bp, loop)
+        await asyncio.wait_for(asyncio.gather(waiting, another), 1)
+        assert bp.held == 2
+        assert bp.held_seconds > 0
+    finally:
+        watcher.cancel()
+
+
+async def test_a_queue_while_the_loop_idles_never_holds_ingest() -> None:
+    """A slow receiver's queue: the loop waits on the network, with time to spare."""
+    queued, loop = [1000], Loop(share=0.2)
+    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
+                      cpu=loop.cpu, wall=loop.wall)
+    watcher = asyncio.create_task(bp.watch())
+    try:
+        await looked(bp, loop)
+        assert not bp.busy
+        await asyncio.wait_for(bp.room(), 1)
+        assert bp.held == 0
+    finally:
+        watcher.cancel()
+
+
+async def test_held_ingest_goes_on_once_the_loop_is_no_longer_busy() -> None:
+    queued, loop = [50], Loop(share=1.0)
+    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
+                      cpu=loop.cpu, wall=loop.wall)
+    watcher = asyncio.create_task(bp.watch())
+    try:
+        await looked(bp, loop)
+        waiting = asyncio.create_task(bp.room())
+        assert await held(waiting)
+        loop.share = 0.1  # the flushes now wait on their receivers, not on the loop
+        await looked(bp, loop)
+        await asyncio.wait_for(waiting, 1)
+    finally:
+        watcher.cancel()
+
+
+CONFIG = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 1h
+receivers:
+  - name: default
+"""
+
+
+async def _queue_flushes(rt, slow: SlowNotifier, count: int) -> None:
+    for i in range(count):
+        await post(rt, {"labels": {"alertname": f"Q{i:04}"}})
+    rt.clock.advance(30)
+    rt.scheduler.run_due()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert slow.held == FLUSH_WORKERS
+
+
+async def test_the_runtime_holds_a_post_while_its_busy_loop_has_due_flushes_queued(tmp_path):
+    slow = SlowNotifier()
+    async with running(CONFIG, tmp_path, plugins=[slow]) as rt:
+        bp = rt.backpressure
+        await _queue_flushes(rt, slow, FLUSH_WORKERS + bp.high + 1)
+        assert rt.dispatcher.queued() == bp.high + 1
+        bp._cpu = bp._wall  # every second of the loop's spent on it: busy
+        await asyncio.sleep(bp.window * 3)
+        assert bp.busy
+        posting = asyncio.create_task(post(rt, {"labels": {"alertname": "Late"}}))
+        await asyncio.sleep(bp.window * 3)
+        assert not posting.done()
+        assert not any(a.labels["alertname"] == "Late" for a in rt.alerts)
+        slow.release.set()  # the flushes run; the queue drains below low
+        result = await asyncio.wait_for(posting, 5)
+        assert result.accepted == 1
+        assert bp.held == 1
+        await advance(rt, 0)
+
+
+async def test_the_runtime_takes_a_post_at_once_when_a_slow_receiver_queues_flushes(tmp_path):
+    slow = SlowNotifier()
+    async with running(CONFIG, tmp_path, plugins=[slow]) as rt:
+        bp = rt.backpressure
+        await _queue_flushes(rt, slow, FLUSH_WORKERS + bp.high + 1)
+        await asyncio.sleep(bp.window * 3)  # the loop waits on the receiver: idle
+        assert not bp.busy
+        result = await asyncio.wait_for(post(rt, {"labels": {"alertname": "OnTime"}}), 5)
+        assert result.accepted == 1
+        assert bp.held == 0
+        slow.release.set()
+        await advance(rt, 0)
