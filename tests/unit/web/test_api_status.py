@@ -151,6 +151,8 @@ async def test_state_metrics(tmp_path):
         assert values["tocsin_config_last_reload_successful"] == "1.0"
         assert 'tocsin_queue_depth{queue="bus_dispatcher"}' in values
         assert "tocsin_event_loop_lag_seconds_count" in values  # the runtime's lag watch
+        assert values["tocsin_ingest_held_total"] == "0.0"  # nothing was due: nothing held
+        assert values["tocsin_ingest_held_seconds_total"] == "0.0"
         rt.counters["config_reload_failures"] += 1  # what a rejected reload records
         text = await (await client.get("/metrics")).text()
         assert "tocsin_config_last_reload_successful 0.0" in text
