@@ -453,3 +453,27 @@ async def test_log_entry_and_notified_history_share_one_commit(tmp_path, monkeyp
         with_nflog = [c for c in commits if rows.NFLOG_SQL in c]
         assert len(with_nflog) == 1
         assert rows.HISTORY_SQL in with_nflog[0]
+
+
+async def test_a_flush_with_nothing_new_is_not_redacted_or_sent(tmp_path):
+    """Every group_interval a group flushes again; when the log says every integration has
+    heard of it already, the flush ends before its alerts are redacted for sending."""
+    async with sink() as s:
+        two = f"    webhook_configs:\n      - url: {s.url()}\n      - url: {s.url('/two')}\n"
+        async with running(config(two), tmp_path) as rt:
+            redacted = []
+            paced = rt.delivery.redactor.notification_paced
+
+            async def counting(n):
+                redacted.append(n.group_key)
+                return await paced(n)
+
+            rt.delivery.redactor.notification_paced = counting
+            await post(rt, {"labels": {"alertname": "Disk"}})
+            await advance(rt, 30)
+            assert (len(s.requests), len(redacted)) == (2, 1)
+            await advance(rt, 300)  # group_interval: nothing new, repeat_interval not yet
+            assert (len(s.requests), len(redacted)) == (2, 1)
+            await post(rt, {"labels": {"alertname": "Disk", "instance": "b"}})
+            await advance(rt, 300)  # a new alert in the group: both integrations hear of it
+            assert (len(s.requests), len(redacted)) == (4, 2)
