@@ -6,7 +6,10 @@ N fresh alerts ingested, then the clock moved past group_wait and every flush wa
 for: the flush, mute hooks, delivery (redaction, rendering, the HTTP POST), the
 notification-log and history rows. The webhook sink runs in a process of its own, so
 what is counted is tocsin's: this process and its database writer process, over the
-flushes, divided by the notifications delivered (on uvloop, as the daemon runs).
+flushes, divided by the notifications delivered (on uvloop, as the daemon runs). Then
+the clock moves on by group_interval and every group flushes again with nothing new to
+send, as each does every group_interval for as long as its alerts fire: the CPU of
+those flushes per group is the second figure.
 Unlike bench/storm.py's figure it does not depend on how ingest and delivery share
 the loop, nor much on how busy the machine is, so two checkouts can be compared run
 against run:
@@ -62,7 +65,8 @@ def cpu(me: psutil.Process, sink: psutil.Process) -> float:
     return total
 
 
-async def one_run(alerts: int, url: str, sink: psutil.Process, inhibit: bool) -> tuple[float, int]:
+async def one_run(alerts: int, url: str, sink: psutil.Process,
+                  inhibit: bool) -> tuple[float, int, float, int]:
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     batch = [make_alert("flushcost", i, stamp, "0001-01-01T00:00:00Z", "Storm") for i in range(alerts)]
@@ -78,9 +82,15 @@ async def one_run(alerts: int, url: str, sink: psutil.Process, inhibit: bool) ->
             await advance(rt, 1.5)
             after = cpu(me, sink)
             sent = len(rt.nflog)  # an entry per group and receiver notified
+            # group_interval later every group flushes again, with nothing new to send.
+            groups = len(rt.dispatcher.groups)
+            await advance(rt, 2.0)
+            again = cpu(me, sink)
+            if len(rt.nflog) != sent:
+                print("  warning: the flushes with nothing new sent something", file=sys.stderr)
     if sent != expected:
         print(f"  warning: {sent} notifications sent, {expected} expected", file=sys.stderr)
-    return 1e6 * (after - before) / max(1, sent), sent
+    return 1e6 * (after - before) / max(1, sent), sent, 1e6 * (again - after) / max(1, groups), groups
 
 
 def run_loop(coro: Any) -> Any:
@@ -104,13 +114,16 @@ def main() -> None:
     try:
         time.sleep(1.0)
         sink = psutil.Process(proc.pid)
-        figures = []
+        figures, again = [], []
         for i in range(args.runs):
             url = f"http://127.0.0.1:{port}/flushcost"
-            us, sent = run_loop(one_run(args.alerts, url, sink, args.inhibit))
+            us, sent, us_again, groups = run_loop(one_run(args.alerts, url, sink, args.inhibit))
             figures.append(us)
-            print(f"run {i + 1}: {us:.0f} µs of CPU per notification ({sent} sent)", flush=True)
-        print(f"median: {statistics.median(figures):.0f} µs of CPU per notification")
+            again.append(us_again)
+            print(f"run {i + 1}: {us:.0f} µs of CPU per notification ({sent} sent); "
+                  f"{us_again:.0f} µs per flush with nothing new ({groups} groups)", flush=True)
+        print(f"median: {statistics.median(figures):.0f} µs of CPU per notification, "
+              f"{statistics.median(again):.0f} µs per flush with nothing new")
     finally:
         proc.terminate()
         proc.wait()
