@@ -23,8 +23,8 @@ has grown by a quarter: 18 full collections in a storm of 20,000 fresh alerts, u
 to 114 ms each (the loop stalled that long), 1.3 s of CPU that found nothing to
 free. :data:`THRESHOLDS` lets the youngest generation grow to 10,000 objects
 first: most of a request's or a flush's objects are gone by then, so far fewer
-survive into the older generations, and the storm saw 2 full collections
-(docs/performance.md, "Loop health"). The per-alert records themselves
+survive into the older generations, and the storm saw 3 full collections
+(docs/performance.md, "The cyclic collector in a storm"). The per-alert records themselves
 (:class:`~tocsin.core.models.Alert`, :class:`~tocsin.core.records.Incident`,
 :class:`~tocsin.store.NflogEntry`) are not tracked at all (msgspec's ``gc=False``):
 they hold strings, numbers and containers of strings, never a cycle.

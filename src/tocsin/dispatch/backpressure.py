@@ -89,12 +89,17 @@ class Backpressure:
 
     async def watch(self) -> None:
         """Measure the loop thread's CPU use every ``window`` seconds, until cancelled. Run it
-        on the loop's own thread: :func:`time.thread_time` is the caller's thread."""
+        on the loop's own thread: :func:`time.thread_time` is the caller's thread. Once it
+        ends (the runtime stops, or no longer leads), nothing is held."""
         cpu, wall = self._cpu(), self._wall()
-        while True:
-            await asyncio.sleep(self.window)
-            now_cpu, now_wall = self._cpu(), self._wall()
-            spent = now_wall - wall
-            self.busy = spent > 0 and (now_cpu - cpu) / spent >= self.busy_share
-            cpu, wall = now_cpu, now_wall
-            self._look()
+        try:
+            while True:
+                await asyncio.sleep(self.window)
+                now_cpu, now_wall = self._cpu(), self._wall()
+                spent = now_wall - wall
+                self.busy = spent > 0 and (now_cpu - cpu) / spent >= self.busy_share
+                cpu, wall = now_cpu, now_wall
+                self._look()
+        finally:
+            self.busy = False
+            self._open.set()

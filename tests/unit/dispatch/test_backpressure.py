@@ -98,6 +98,20 @@ async def test_held_ingest_goes_on_once_the_loop_is_no_longer_busy() -> None:
         watcher.cancel()
 
 
+async def test_held_ingest_goes_on_when_the_watch_ends() -> None:
+    """The runtime stops, or a replica no longer leads: nothing stays held."""
+    queued, loop = [50], Loop(share=1.0)
+    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
+                      cpu=loop.cpu, wall=loop.wall)
+    watcher = asyncio.create_task(bp.watch())
+    await looked(bp, loop)
+    waiting = asyncio.create_task(bp.room())
+    assert await held(waiting)
+    watcher.cancel()
+    await asyncio.wait_for(waiting, 1)
+    assert not bp.busy
+
+
 CONFIG = """
 route:
   receiver: default
