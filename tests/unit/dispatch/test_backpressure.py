@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.unit.dispatch.test_flush_queue import SlowNotifier
+from tests.unit.dispatch.test_flush_queue import CONFIG, SlowNotifier
 from tocsin.dispatch.backpressure import Backpressure
 from tocsin.dispatch.dispatcher import FLUSH_WORKERS
 from tocsin.testing import advance, post, running
@@ -34,6 +34,12 @@ async def looked(bp: Backpressure, loop: Loop) -> None:
     await asyncio.sleep(bp.window * 5)
 
 
+def gate(queued: list[int], loop: Loop) -> Backpressure:
+    """A gate that holds above 10 due groups and lets go at 4, on the fake ``loop``."""
+    return Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
+                        cpu=loop.cpu, wall=loop.wall)
+
+
 async def held(task: asyncio.Task[None]) -> bool:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -42,8 +48,7 @@ async def held(task: asyncio.Task[None]) -> bool:
 
 async def test_a_busy_loop_with_more_due_groups_than_high_holds_ingest_until_low() -> None:
     queued, loop = [0], Loop(share=0.95)
-    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
-                      cpu=loop.cpu, wall=loop.wall)
+    bp = gate(queued, loop)
     watcher = asyncio.create_task(bp.watch())
     try:
         await looked(bp, loop)
@@ -70,8 +75,7 @@ async def test_a_busy_loop_with_more_due_groups_than_high_holds_ingest_until_low
 async def test_a_queue_while_the_loop_idles_never_holds_ingest() -> None:
     """A slow receiver's queue: the loop waits on the network, with time to spare."""
     queued, loop = [1000], Loop(share=0.2)
-    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
-                      cpu=loop.cpu, wall=loop.wall)
+    bp = gate(queued, loop)
     watcher = asyncio.create_task(bp.watch())
     try:
         await looked(bp, loop)
@@ -84,8 +88,7 @@ async def test_a_queue_while_the_loop_idles_never_holds_ingest() -> None:
 
 async def test_held_ingest_goes_on_once_the_loop_is_no_longer_busy() -> None:
     queued, loop = [50], Loop(share=1.0)
-    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
-                      cpu=loop.cpu, wall=loop.wall)
+    bp = gate(queued, loop)
     watcher = asyncio.create_task(bp.watch())
     try:
         await looked(bp, loop)
@@ -101,8 +104,7 @@ async def test_held_ingest_goes_on_once_the_loop_is_no_longer_busy() -> None:
 async def test_held_ingest_goes_on_when_the_watch_ends() -> None:
     """The runtime stops, or a replica no longer leads: nothing stays held."""
     queued, loop = [50], Loop(share=1.0)
-    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
-                      cpu=loop.cpu, wall=loop.wall)
+    bp = gate(queued, loop)
     watcher = asyncio.create_task(bp.watch())
     await looked(bp, loop)
     waiting = asyncio.create_task(bp.room())
@@ -110,18 +112,6 @@ async def test_held_ingest_goes_on_when_the_watch_ends() -> None:
     watcher.cancel()
     await asyncio.wait_for(waiting, 1)
     assert not bp.busy
-
-
-CONFIG = """
-route:
-  receiver: default
-  group_by: [alertname]
-  group_wait: 30s
-  group_interval: 5m
-  repeat_interval: 1h
-receivers:
-  - name: default
-"""
 
 
 async def _queue_flushes(rt, slow: SlowNotifier, count: int) -> None:
