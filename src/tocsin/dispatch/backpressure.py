@@ -9,14 +9,18 @@ notifications arrive seconds late, after the storm's POSTs are over.
 
 :class:`Backpressure` holds new ingest requests back while both of these hold:
 
-* more than :data:`HIGH` groups are due and waiting for a flush worker;
+* the loop owes more than :data:`HIGH` flushes: groups due and waiting for a
+  flush worker, and new groups whose first flush falls due within :data:`SOON`
+  seconds (a storm's first group_wait makes thousands of groups that all fall
+  due together, while nothing is queued yet; a burst that is over sooner than
+  that is not held);
 * the loop's thread used at least :data:`BUSY` of a CPU over the last
   :data:`WINDOW` seconds: the queue is there because the loop has no time left,
   not because a receiver is slow to answer. A slow or unreachable receiver
   builds a queue of its own while the loop idles, and must not hold back
   ingest for every other receiver.
 
-Held requests go on once the queue is down to :data:`LOW`, or the loop is no
+Held requests go on once that is down to :data:`LOW`, or the loop is no
 longer busy. Nothing is refused: a request waits, its sender's timeout (10 s
 for Prometheus) is far off, and what it brings is taken whole as before. The
 loop then spends its time on the notifications already due, so they leave
@@ -30,13 +34,17 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["BUSY", "HIGH", "LOW", "WINDOW", "Backpressure"]
+__all__ = ["BUSY", "HIGH", "LOW", "SOON", "WINDOW", "Backpressure"]
 
-#: Groups waiting for a flush worker above which ingest may be held.
-HIGH = 256
+#: Flushes owed above which ingest may be held.
+HIGH = 512
 
-#: Groups waiting at or below which held ingest goes on.
-LOW = 128
+#: Flushes owed at or below which held ingest goes on.
+LOW = 256
+
+#: Seconds ahead within which a new group's first flush counts as owed (docs/performance.md,
+#: "Ingest gives way to due deliveries": 1 s held back bursts delivered in time anyway).
+SOON = 0.5
 
 #: Share of a CPU the loop's thread must have used over :data:`WINDOW` for it to count as busy.
 BUSY = 0.75
@@ -49,11 +57,12 @@ class Backpressure:
     """Decides whether ingest waits: :meth:`room` before taking a request's alerts, and
     :meth:`watch` running as one of the runtime's loops to measure the loop's CPU use."""
 
-    def __init__(self, queued: Callable[[], int], *, high: int = HIGH, low: int = LOW,
+    def __init__(self, waiting: Callable[[], int], *, high: int = HIGH, low: int = LOW,
                  busy: float = BUSY, window: float = WINDOW,
                  cpu: Callable[[], float] = time.thread_time,
                  wall: Callable[[], float] = time.monotonic) -> None:
-        self._queued = queued
+        #: The flushes the loop owes: due and queued, or due within :data:`SOON`.
+        self._waiting = waiting
         self.high, self.low, self.busy_share, self.window = high, low, busy, window
         self._cpu, self._wall = cpu, wall
         #: Whether the loop was busy over the last window.
@@ -65,13 +74,12 @@ class Backpressure:
         self._open.set()
 
     def _look(self) -> None:
-        """Close when the loop is busy with more than ``high`` due groups; open again once
+        """Close when the loop is busy and owes more than ``high`` flushes; open again once
         they are down to ``low`` or the loop is not busy."""
-        queued = self._queued()
         if self._open.is_set():
-            if self.busy and queued > self.high:
+            if self.busy and self._waiting() > self.high:
                 self._open.clear()
-        elif not self.busy or queued <= self.low:
+        elif not self.busy or self._waiting() <= self.low:
             self._open.set()
 
     async def room(self) -> None:

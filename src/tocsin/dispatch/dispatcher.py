@@ -24,7 +24,7 @@ up its own groups only.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,7 @@ SMALL_GROUP = 16
 
 
 class AggrGroup:
-    __slots__ = ("alerts", "flushing", "has_flushed", "key", "labels", "route", "timer")
+    __slots__ = ("alerts", "first", "flushing", "has_flushed", "key", "labels", "route", "timer")
 
     def __init__(self, route: Route, labels: dict[str, str]) -> None:
         self.route = route
@@ -65,6 +65,8 @@ class AggrGroup:
         #: fingerprints of the group's alerts, in the order they joined
         self.alerts: dict[str, None] = {}
         self.timer: Timer | None = None
+        #: The tenth of a second its first flush is due in, until that flush starts.
+        self.first: int | None = None
         self.has_flushed = False
         self.flushing = False
 
@@ -117,6 +119,8 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        #: Groups not flushed yet, by the tenth of a second their first flush is due in.
+        self._first: Counter[int] = Counter()
 
     # -- routing alerts into groups ------------------------------------------------
 
@@ -134,6 +138,7 @@ class Dispatcher:
             group.timer = self.scheduler.call_later(
                 float(route.opts.group_wait), self._due, gid
             )
+            self._expect(group, float(route.opts.group_wait))
         group.alerts[alert.fingerprint] = None
         # An alert that has waited group_wait already (e.g. across a restart)
         # does not wait again before the group's first notification.
@@ -148,12 +153,30 @@ class Dispatcher:
         if group.timer is not None:
             group.timer.cancel()
         group.timer = self.scheduler.call_later(delay, self._due, gid)
+        if group.first is not None:
+            self._expect(group, delay)
+
+    def _expect(self, group: AggrGroup, delay: float) -> None:
+        """Count ``group``'s first flush as due in ``delay`` seconds (:meth:`waiting`)."""
+        self._unexpect(group)
+        group.first = int((self.clock.now() + delay) * 10)
+        self._first[group.first] += 1
+
+    def _unexpect(self, group: AggrGroup) -> None:
+        if group.first is not None:
+            left = self._first[group.first] - 1
+            if left > 0:
+                self._first[group.first] = left
+            else:
+                del self._first[group.first]
+            group.first = None
 
     def _due(self, gid: tuple[str, str]) -> None:
         group = self.groups.get(gid)
         if group is None or self._closed:
             return
         group.timer = None
+        self._unexpect(group)
         if group.flushing:  # running or queued: the flush reschedules the group when it ends
             return
         group.flushing = True
@@ -305,6 +328,13 @@ class Dispatcher:
         """Groups due and waiting for a free worker of their receiver."""
         return sum(len(q) for q in self._queues.values())
 
+    def waiting(self, within: float) -> int:
+        """Groups due and waiting (:meth:`queued`), and new groups whose first flush falls
+        due within ``within`` seconds: the flushes the loop is about to owe. In a storm,
+        the groups of its first group_wait all fall due together."""
+        until = int((self.clock.now() + within) * 10)
+        return self.queued() + sum(n for slot, n in self._first.items() if slot <= until)
+
     async def settle(self) -> None:
         """Wait for every flush in flight or queued (tests, and shutdown)."""
         while self._inflight or self._queues:
@@ -338,6 +368,7 @@ class Dispatcher:
             if group.timer is not None:
                 group.timer.cancel()
         self.groups.clear()
+        self._first.clear()
         for alert in self.alerts:
             self.process(alert)
 

@@ -156,3 +156,32 @@ async def test_the_runtime_takes_a_post_at_once_when_a_slow_receiver_queues_flus
         assert bp.held == 0
         slow.release.set()
         await advance(rt, 0)
+
+
+async def test_new_groups_count_as_owed_once_their_first_flush_is_near(tmp_path):
+    """A storm's first group_wait: nothing is queued yet, but every new group falls due at
+    once. They count among the flushes the loop owes within the horizon asked."""
+    slow = SlowNotifier()
+    async with running(CONFIG, tmp_path, plugins=[slow]) as rt:
+        d = rt.dispatcher
+        for i in range(5):
+            await post(rt, {"labels": {"alertname": f"N{i}"}})
+        assert d.queued() == 0
+        assert d.waiting(1.0) == 0  # group_wait is 30 s
+        rt.clock.advance(29.5)
+        assert d.waiting(1.0) == 5
+        assert d.waiting(0.1) == 0
+        rt.clock.advance(1)
+        rt.scheduler.run_due()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert slow.held == 5  # flushing now: no longer owed
+        assert d.waiting(1.0) == 0
+        # An alert that has waited group_wait already makes its group due at once.
+        await post(rt, {"labels": {"alertname": "Old"}, "startsAt": "2000-01-01T00:00:00Z"})
+        assert d.waiting(0.0) == 1
+        d.rebuild(rt.config.route)  # a reload: groups made again, and counted again
+        assert d.waiting(0.0) == 6
+        slow.release.set()
+        await advance(rt, 0)
+        assert d.waiting(3600) == 0
