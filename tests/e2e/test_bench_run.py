@@ -23,7 +23,7 @@ FIGURES = {
     "latency": ["p50_ms", "p99_ms", "max_ms", "delivered"],
     "restart": ["ready_s", "vmrss_mib"],
     "query": ["all_p50_ms", "all_p99_ms", "filtered_p50_ms", "filtered_p99_ms"],
-    "storm": ["alerts_per_s", "p99_ms", "expected", "delivered", "delay_p50_s", "cpu_us_per_alert_storm"],
+    "storm": ["alerts_per_s", "p99_ms", "expected", "delivered", "delay_p50_s"],
 }
 
 
@@ -66,6 +66,8 @@ def test_bench_run_against_alertmanager(tmp_path):
         assert results["latency"]["20"][system]["median"]["delivered"] == 20
         storm = results["storm"]["plain"][system]["median"]
         assert storm["delivered"] == storm["expected"] > 50  # one continue route: some alerts notify twice
+        # Read from /proc in 10 ms clock ticks: a 50-alert storm may cost a server less than one.
+        assert storm["cpu_us_per_alert_storm"] >= 0
         assert results["restart"]["300"][system]["median"]["repeated"] == 0
     # tocsin has every alert back after kill -9, and says what its database holds per alert;
     # Alertmanager keeps none.
