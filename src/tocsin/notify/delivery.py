@@ -110,31 +110,34 @@ class Delivery:
             return True  # a receiver with no integrations swallows notifications, as in Alertmanager
         # A group flushes every group_interval; mostly nothing changed since it was sent.
         # Those flushes end here, before the alerts are redacted for sending.
-        firing, resolved = fingerprint_sets(n)
-        due = [i for i in integrations if self._due(i, n, firing, resolved)]
+        firing, resolved = fingerprint_sets(n)  # redaction leaves the fingerprints as they are
+        due = [i for i in integrations if self._due(self._entry(i, n), i, n, firing, resolved)]
         if not due:
             return True
         n = await self.redactor.notification_paced(n)
         if len(due) == 1:
-            return await self._one(due[0], n)
-        results = await asyncio.gather(*(self._one(i, n) for i in due))
+            return await self._one(due[0], n, firing, resolved)
+        results = await asyncio.gather(*(self._one(i, n, firing, resolved) for i in due))
         return all(results)
 
-    def _due(self, integ: Integration, n: Notification, firing: frozenset[str],
-             resolved: frozenset[str]) -> bool:
-        """Whether the notification log says ``integ`` is to hear of the group now."""
+    def _entry(self, integ: Integration, n: Notification) -> NflogEntry | None:
+        return self.nflog.get(n.group_key, n.receiver, integ.name)
+
+    def _due(self, entry: NflogEntry | None, integ: Integration, n: Notification,
+             firing: frozenset[str], resolved: frozenset[str]) -> bool:
+        """Whether the notification log's ``entry`` says ``integ`` is to hear of the group now."""
         return needs_update(
-            self.nflog.get(n.group_key, n.receiver, integ.name), firing, resolved,
+            entry, firing, resolved,
             send_resolved=integ.send_resolved, repeat_interval=n.repeat_interval, now=n.now,
             acknowledged=self.incidents.acknowledged(firing),
         )
 
-    async def _one(self, integ: Integration, n: Notification) -> bool:
+    async def _one(self, integ: Integration, n: Notification, firing: frozenset[str],
+                   resolved: frozenset[str]) -> bool:
         now = n.now
-        firing, resolved = fingerprint_sets(n)
-        entry = self.nflog.get(n.group_key, n.receiver, integ.name)
+        entry = self._entry(integ, n)
         # Again: the log may have changed while the alerts were being redacted.
-        if not self._due(integ, n, firing, resolved):
+        if not self._due(entry, integ, n, firing, resolved):
             return True
 
         if not integ.send_resolved:
