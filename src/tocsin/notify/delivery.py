@@ -292,7 +292,7 @@ class Delivery:
         if integ is None:
             raise LookupError(f"receiver {d.receiver!r} has no integration {d.integration} any more")
         n = d.notification
-        entry = None if n.event else self.nflog.get(n.group_key, n.receiver, integ.name)
+        entry = None if n.event else self._entry(integ, n)
         if entry is not None and entry.sent_at >= n.now:
             await self.dead_letters.drop(d.id)
             self.metrics.dead_letters.set(len(self.dead_letters))
