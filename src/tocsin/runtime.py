@@ -36,8 +36,7 @@ from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler
 from tocsin.core.tasks import Background
-from tocsin.dispatch import backpressure
-from tocsin.dispatch.backpressure import Backpressure
+from tocsin.dispatch.backpressure import SOON, Backpressure
 from tocsin.dispatch.dispatcher import Dispatcher, route_queued
 from tocsin.dispatch.route import Route
 from tocsin.incidents.heartbeats import Heartbeats
@@ -128,7 +127,7 @@ class Runtime:
         self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
                                      post=self._post_own, spawn=self.spawn)
         #: Holds ingest back while the loop has due flushes and no time for them.
-        self.backpressure = Backpressure(lambda: self.dispatcher.waiting(backpressure.SOON))
+        self.backpressure = Backpressure(lambda: self.dispatcher.waiting(SOON))
         self.ingester = Ingester(runtime=self.facade, hooks=hooks, store=self.store, incidents=self.lifecycle,
                                  publish=self.bus.publish, counted=self.metrics_received,
                                  observe=self.heartbeats.observe, room=self.backpressure.room)
