@@ -4,8 +4,10 @@ of due groups held up by a slow receiver, with the loop idle, never holds ingest
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
-from tests.unit.dispatch.test_flush_queue import CONFIG, SlowNotifier
+from tests.unit.dispatch.test_flush_queue import CONFIG, SlowNotifier, fall_due
 from tocsin.dispatch.backpressure import Backpressure
 from tocsin.dispatch.dispatcher import FLUSH_WORKERS
 from tocsin.testing import advance, post, running
@@ -29,15 +31,23 @@ class Loop:
         return self.spent
 
 
-async def looked(bp: Backpressure, loop: Loop) -> None:
+async def looked(bp: Backpressure) -> None:
     """A few windows of ``watch``."""
     await asyncio.sleep(bp.window * 5)
 
 
-def gate(queued: list[int], loop: Loop) -> Backpressure:
-    """A gate that holds above 10 due groups and lets go at 4, on the fake ``loop``."""
-    return Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
-                        cpu=loop.cpu, wall=loop.wall)
+@contextlib.asynccontextmanager
+async def watched(queued: list[int], loop: Loop) -> AsyncIterator[Backpressure]:
+    """A gate that holds above 10 owed flushes and lets go at 4, on the fake ``loop``, with
+    its watch running (and looked a few times) until the block ends."""
+    bp = Backpressure(lambda: queued[0], high=10, low=4, busy=0.9, window=0.001,
+                      cpu=loop.cpu, wall=loop.wall)
+    watcher = asyncio.create_task(bp.watch())
+    try:
+        await looked(bp)
+        yield bp
+    finally:
+        watcher.cancel()
 
 
 async def held(task: asyncio.Task[None]) -> bool:
@@ -47,11 +57,8 @@ async def held(task: asyncio.Task[None]) -> bool:
 
 
 async def test_a_busy_loop_with_more_due_groups_than_high_holds_ingest_until_low() -> None:
-    queued, loop = [0], Loop(share=0.95)
-    bp = gate(queued, loop)
-    watcher = asyncio.create_task(bp.watch())
-    try:
-        await looked(bp, loop)
+    queued = [0]
+    async with watched(queued, Loop(share=0.95)) as bp:
         assert bp.busy
         queued[0] = 10  # at the bound: not above it
         await asyncio.wait_for(bp.room(), 1)
@@ -59,68 +66,48 @@ async def test_a_busy_loop_with_more_due_groups_than_high_holds_ingest_until_low
         waiting = asyncio.create_task(bp.room())
         assert await held(waiting)
         queued[0] = 5  # draining, not yet down to low
-        await looked(bp, loop)
+        await looked(bp)
         assert await held(waiting)
         another = asyncio.create_task(bp.room())  # what comes meanwhile waits too
         assert await held(another)
         queued[0] = 4
-        await looked(bp, loop)
+        await looked(bp)
         await asyncio.wait_for(asyncio.gather(waiting, another), 1)
         assert bp.held == 2
         assert bp.held_seconds > 0
-    finally:
-        watcher.cancel()
 
 
 async def test_a_queue_while_the_loop_idles_never_holds_ingest() -> None:
     """A slow receiver's queue: the loop waits on the network, with time to spare."""
-    queued, loop = [1000], Loop(share=0.2)
-    bp = gate(queued, loop)
-    watcher = asyncio.create_task(bp.watch())
-    try:
-        await looked(bp, loop)
+    async with watched([1000], Loop(share=0.2)) as bp:
         assert not bp.busy
         await asyncio.wait_for(bp.room(), 1)
         assert bp.held == 0
-    finally:
-        watcher.cancel()
 
 
 async def test_held_ingest_goes_on_once_the_loop_is_no_longer_busy() -> None:
-    queued, loop = [50], Loop(share=1.0)
-    bp = gate(queued, loop)
-    watcher = asyncio.create_task(bp.watch())
-    try:
-        await looked(bp, loop)
+    loop = Loop(share=1.0)
+    async with watched([50], loop) as bp:
         waiting = asyncio.create_task(bp.room())
         assert await held(waiting)
         loop.share = 0.1  # the flushes now wait on their receivers, not on the loop
-        await looked(bp, loop)
+        await looked(bp)
         await asyncio.wait_for(waiting, 1)
-    finally:
-        watcher.cancel()
 
 
 async def test_held_ingest_goes_on_when_the_watch_ends() -> None:
     """The runtime stops, or a replica no longer leads: nothing stays held."""
-    queued, loop = [50], Loop(share=1.0)
-    bp = gate(queued, loop)
-    watcher = asyncio.create_task(bp.watch())
-    await looked(bp, loop)
-    waiting = asyncio.create_task(bp.room())
-    assert await held(waiting)
-    watcher.cancel()
-    await asyncio.wait_for(waiting, 1)
+    async with watched([50], Loop(share=1.0)) as bp:
+        waiting = asyncio.create_task(bp.room())
+        assert await held(waiting)
+    await asyncio.wait_for(waiting, 1)  # the watch was cancelled at the block's end
     assert not bp.busy
 
 
 async def _queue_flushes(rt, slow: SlowNotifier, count: int) -> None:
     for i in range(count):
         await post(rt, {"labels": {"alertname": f"Q{i:04}"}})
-    rt.clock.advance(30)
-    rt.scheduler.run_due()
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await fall_due(rt)
     assert slow.held == FLUSH_WORKERS
 
 
@@ -171,10 +158,7 @@ async def test_new_groups_count_as_owed_once_their_first_flush_is_near(tmp_path)
         rt.clock.advance(29.5)
         assert d.waiting(1.0) == 5
         assert d.waiting(0.1) == 0
-        rt.clock.advance(1)
-        rt.scheduler.run_due()
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await fall_due(rt, 1)
         assert slow.held == 5  # flushing now: no longer owed
         assert d.waiting(1.0) == 0
         # An alert that has waited group_wait already makes its group due at once.

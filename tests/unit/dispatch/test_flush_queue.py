@@ -23,6 +23,15 @@ receivers:
 """
 
 
+async def fall_due(rt, seconds: float = 30) -> None:
+    """Move the fake clock by ``seconds``, fire the timers due, and let the flushes they
+    start run up to their notifications (held by a :class:`SlowNotifier`)."""
+    rt.clock.advance(seconds)
+    rt.scheduler.run_due()
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 class SlowNotifier:
     """Holds every notification (of ``receiver``, when given) until released; counts
     how many are held at once."""
@@ -54,10 +63,7 @@ async def test_flushes_beyond_the_workers_wait_in_due_order_and_each_runs_once(t
         for i in range(count):
             await post(rt, {"labels": {"alertname": f"A{i:03}"}})
             rt.clock.advance(0.001)  # each group falls due a little after the one before
-        rt.clock.advance(30)
-        rt.scheduler.run_due()
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await fall_due(rt)
         assert len(rt.dispatcher.in_flight()) == FLUSH_WORKERS
         assert rt.dispatcher.queued() == 5
         # A group due again while queued is not queued twice.
@@ -76,10 +82,7 @@ async def test_stop_finishes_queued_flushes_within_its_deadline(tmp_path):
     async with rt_cm as rt:
         for i in range(FLUSH_WORKERS + 3):
             await post(rt, {"labels": {"alertname": f"B{i:03}"}})
-        rt.clock.advance(30)
-        rt.scheduler.run_due()
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await fall_due(rt)
         assert rt.dispatcher.queued() == 3
         asyncio.get_running_loop().call_later(0.05, slow.release.set)
         await rt.dispatcher.close(5.0)
@@ -110,10 +113,7 @@ async def test_a_slow_receiver_does_not_hold_up_another(tmp_path):
             await post(rt, {"labels": {"alertname": f"S{i:03}"}})
         for i in range(3):
             await post(rt, {"labels": {"alertname": f"F{i:03}"}})
-        rt.clock.advance(30)
-        rt.scheduler.run_due()
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await fall_due(rt)
         assert slow.held == FLUSH_WORKERS
         assert rt.dispatcher.queued() == 3  # the slow receiver's, waiting
         assert sorted(a for a in slow.order if a.startswith("F")) == ["F000", "F001", "F002"]
