@@ -41,6 +41,16 @@ async def tab_to(page, selector: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+async def focus_once_two_alerts_shown(page) -> list[str]:
+    """Once the live list shows two alerts: the focused element's tag, and the name of the
+    alert it is in (None outside one)."""
+    await page.wait_for_function("() => document.querySelectorAll('li.alert').length === 2",
+                                 timeout=10_000)
+    return await page.evaluate(
+        "() => [document.activeElement.tagName, document.activeElement.closest('li')"
+        " && document.activeElement.closest('li').querySelector('.name').textContent]")
+
+
 async def test_acknowledge_by_keyboard_and_keep_the_focus_through_a_live_update(tmp_path):
     require_browser()  # skips loudly (fails under CI=true) without playwright or chromium
     from playwright.async_api import async_playwright
@@ -56,12 +66,7 @@ async def test_acknowledge_by_keyboard_and_keep_the_focus_through_a_live_update(
             # The focus is on the alert's "Act"; another alert arrives and the list is redrawn.
             await tab_to(page, "li.alert summary")
             await post(url, "CpuHot")
-            await page.wait_for_function("() => document.querySelectorAll('li.alert').length === 2",
-                                         timeout=10_000)
-            focused = await page.evaluate(
-                "() => [document.activeElement.tagName, document.activeElement.closest('li')"
-                " && document.activeElement.closest('li').querySelector('.name').textContent]")
-            assert focused == ["SUMMARY", "DiskFull"]
+            assert await focus_once_two_alerts_shown(page) == ["SUMMARY", "DiskFull"]
             # Enter opens the form; Tab to the note, type, Tab to Acknowledge, Enter.
             await page.keyboard.press("Enter")
             await tab_to(page, "li.alert input[name=note]")
@@ -103,11 +108,6 @@ async def test_the_focus_stays_where_the_keyboard_went_while_an_update_was_on_it
             await asyncio.wait_for(asked.wait(), 10)  # the list is asked for, its answer held
             await tab_to(page, "li.alert summary")  # meanwhile the keyboard moves on
             answer.set()
-            await page.wait_for_function("() => document.querySelectorAll('li.alert').length === 2",
-                                         timeout=10_000)
-            focused = await page.evaluate(
-                "() => [document.activeElement.tagName, document.activeElement.closest('li')"
-                " && document.activeElement.closest('li').querySelector('.name').textContent]")
-            assert focused == ["SUMMARY", "DiskFull"]
+            assert await focus_once_two_alerts_shown(page) == ["SUMMARY", "DiskFull"]
         finally:
             await browser.close()
