@@ -11,8 +11,8 @@ pre-serialized bodies) against, side by side, the systems alternating:
   into typed alerts (labels, annotations, times, generator URL) and answers 200. No
   validation, no fingerprint, no state, nothing stored;
 * ``floor-row``: the same, plus one SQLite row per alert (its sorted labels as the key, the
-  alert as msgpack), committed before the answer through a group commit in one writer
-  thread (WAL, ``synchronous=NORMAL``, as tocsin's default): the least an alert router
+  alert as msgpack), committed before the answer through tocsin's group commit in one
+  writer thread (WAL, ``synchronous=NORMAL``, as tocsin's default): the least an alert router
   must do to keep what it acknowledged across a ``kill -9``;
 * ``floor-journal``: the same as ``floor-http``, plus the batch appended to a file
   (msgpack, one ``write`` per request, no ``fsync``) before the answer: what the
@@ -26,129 +26,20 @@ alert routers, and their figures are lower bounds, not targets.
 
     python bench/floor.py --against alertmanager --batches 1 10 100 --alerts 20000 --repeat 3
 
-``python bench/floor.py serve --port P [--db PATH]`` runs one floor server (bench/floor.py
-starts them itself).
+The floor servers are bench/floorserver.py, started by this script.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
-import importlib.util
-import os
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import msgspec
-from aiohttp import web
-
 HERE = Path(__file__).resolve().parent
-
-
-class PostableAlert(msgspec.Struct):
-    labels: dict[str, str]
-    annotations: dict[str, str] = {}
-    startsAt: str = ""
-    endsAt: str = ""
-    generatorURL: str = ""
-
-
-class Rows:
-    """One writer thread; every request's rows wait for a commit, and what queues up while
-    one commit runs goes in the next, as one transaction."""
-
-    def __init__(self, path: str) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floor-writer")
-        self._conn: sqlite3.Connection | None = None
-        self._path = path
-        self._pending: list[tuple[list[tuple[str, bytes]], asyncio.Future[None]]] = []
-        self._wakeup = asyncio.Event()
-
-    def _open(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, body BLOB NOT NULL)")
-        self._conn = conn
-
-    def _commit(self, rows: list[tuple[str, bytes]]) -> None:
-        assert self._conn is not None
-        self._conn.execute("BEGIN")
-        self._conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?)", rows)
-        self._conn.execute("COMMIT")
-
-    async def start(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._open)
-        asyncio.get_running_loop().create_task(self._loop())
-
-    async def write(self, rows: list[tuple[str, bytes]]) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, fut))
-        self._wakeup.set()
-        await fut
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
-                continue
-            await loop.run_in_executor(self._pool, self._commit, [r for rows, _ in batch for r in rows])
-            for _, fut in batch:
-                fut.set_result(None)
-
-
-def floor_app(db: str | None, journal: str | None = None) -> web.Application:
-    decode = msgspec.json.Decoder(list[PostableAlert]).decode
-    pack = msgspec.msgpack.Encoder().encode
-    key = msgspec.json.Encoder().encode
-    rows = Rows(db) if db else None
-    fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if journal else None
-
-    async def post(request: web.Request) -> web.Response:
-        try:
-            alerts = decode(await request.read())
-        except msgspec.ValidationError as e:
-            return web.Response(status=400, text=str(e))
-        if fd is not None:
-            os.write(fd, pack(alerts))
-        if rows is not None:
-            await rows.write([(key(sorted(a.labels.items())).decode(), pack(a)) for a in alerts])
-        return web.Response()
-
-    async def ready(_: web.Request) -> web.Response:
-        return web.Response(text="OK")
-
-    async def on_startup(_: web.Application) -> None:
-        if rows is not None:
-            await rows.start()
-
-    app = web.Application(client_max_size=1 << 26)
-    app.router.add_post("/api/v2/alerts", post)
-    app.router.add_get("/-/ready", ready)
-    app.on_startup.append(on_startup)
-    return app
-
-
-def serve(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="floor.py serve")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--db", help="SQLite file for one row per alert (none: nothing stored)")
-    ap.add_argument("--journal", help="file each request's alerts are appended to")
-    args = ap.parse_args(argv)
-    if importlib.util.find_spec("uvloop") is not None:  # as tocsin serve does
-        import uvloop
-        uvloop.install()
-    web.run_app(floor_app(args.db, args.journal), host="127.0.0.1", port=args.port, access_log=None,
-                print=None)
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +54,7 @@ class FloorServer(run.Server):
 
     def command(self) -> list[str]:
         where = [f"--{self.store}", str(self.workdir / f"floor.{self.store}")] if self.store else []
-        return [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(self.port), *where]
+        return [sys.executable, str(HERE / "floorserver.py"), "--port", str(self.port), *where]
 
 
 class FloorHTTP(FloorServer):
@@ -227,9 +118,6 @@ def table(res: dict[str, dict[int, dict[str, Any]]], batches: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:
-        return serve(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--against", choices=["alertmanager"], help="also measure Alertmanager")
     ap.add_argument("--alerts", type=int, default=20000)
