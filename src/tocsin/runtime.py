@@ -2,8 +2,10 @@
 
 It is what hooks receive as ``runtime``. Start-up order: open the store,
 load alerts and the notification log, build delivery, start the background
-loops (scheduler, dispatcher consumer, observers), then re-route every held
-alert so groups resume. Stop runs it backwards, draining on the way.
+loops (dispatcher consumer, observers), then re-route every held alert so
+groups resume (:mod:`tocsin.runtime_restore`: the first chunk before the ready
+answer, the rest after, then the scheduler). Stop runs it backwards, draining
+on the way.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any
 
 import aiohttp
 import structlog
 
+from tocsin import runtime_restore
 from tocsin.channels import keepalive
 from tocsin.channels.handled import MAX_SKEW, HandledCallbacks, kept_for
 from tocsin.channels.inbound import INBOUND, Inbound
@@ -135,6 +138,7 @@ class Runtime:
         self.delivery: Delivery = self._delivery(config, {})
         self.counters: Counter[str] = Counter()
         self.started_at = self.clock.now()
+        self.resumed = asyncio.Event()  # every held alert back in its group, the scheduler running
         self.ready = False
         #: ``time.monotonic()`` by which a stop should be over (set by the daemon on SIGTERM).
         self.stop_by: float | None = None
@@ -222,14 +226,13 @@ class Runtime:
         self._subs.append(dispatch_sub)
         self.background.loop(self._dispatch_loop(dispatch_sub), "dispatch")
         self._start_observers()
-        self.background.loop(self.scheduler.run(), "scheduler")
         self.background.loop(looplag.watch(self.metrics.loop_lag), "loop-lag")
         self.background.loop(self.backpressure.watch(), "backpressure")
 
-        for alert in self.alerts:
-            self.dispatcher.process(alert)
         await self._adopt_untracked(now)
-        self.lifecycle.start()
+        restoring = runtime_restore.restore(self.alerts, self.lifecycle, self.dispatcher)
+        next(restoring, None)  # the first chunk before the ready answer; the rest in the scheduler's task
+        self.background.loop(self._schedule(restoring), "scheduler")
         self.heartbeats.start()
         self.scheduler.call_later(PERSIST_INTERVAL, self._every, PERSIST_INTERVAL, self.persist_dirty)
         self.scheduler.call_later(GC_INTERVAL, self._every, GC_INTERVAL, self.collect_garbage)
@@ -238,14 +241,27 @@ class Runtime:
             first = min(FIRST_SWEEP, self._sweep_period(longest))
             self.scheduler.call_later(first, self._every, longest, sweep, True)
         self.leading = self.ready = True
-        log.info("runtime started", alerts=len(self.alerts), groups=len(self.dispatcher.groups),
-                 nflog=len(self.nflog))
+        log.info("runtime started", alerts=len(self.alerts), nflog=len(self.nflog))
+
+    async def _schedule(self, restoring: Iterator[int]) -> None:
+        """Resume the held alerts' groups and timers (:mod:`tocsin.runtime_restore`),
+        yielding to requests between two chunks, then run the scheduler."""
+        while True:
+            await runtime_restore.pause()
+            if next(restoring, None) is None:
+                break
+        self.resumed.set()
+        log.info("held alerts resumed", alerts=len(self.alerts), groups=len(self.dispatcher.groups))
+        await self.scheduler.run()
 
     async def _adopt_untracked(self, now: float) -> None:
         """Firing alerts stored by a tocsin that kept no incidents get one now."""
+        untracked = self.alerts.fingerprints() - self.lifecycle.current.keys()
+        if not untracked:
+            return
         plan = Plan()
         for alert in self.alerts:
-            if not alert.resolved(now) and self.lifecycle.get(alert.fingerprint) is None:
+            if alert.fingerprint in untracked and not alert.resolved(now):
                 plan_alert(plan, None, alert, None, now, source="restore")
         if plan.incidents:
             self.lifecycle.prepare(plan)

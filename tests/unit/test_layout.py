@@ -32,7 +32,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("tocsin.remediation.",),
     ("tocsin.config.document", "tocsin.hookspecs", "tocsin.plugins"),
     ("tocsin.replay",),
-    ("tocsin.runtime", "tocsin.runtime_flush", "tocsin.runtime_lease"),
+    ("tocsin.runtime", "tocsin.runtime_flush", "tocsin.runtime_lease", "tocsin.runtime_restore"),
     ("tocsin.web",),
     ("tocsin.daemon",),
     ("tocsin.testing", "tocsin.cli"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView
 
 from tocsin.core.models import Alert
 
@@ -43,6 +43,10 @@ class AlertState:
 
     def __iter__(self) -> Iterator[Alert]:
         return iter(list(self._alerts.values()))
+
+    def fingerprints(self) -> KeysView[str]:
+        """The held alerts' fingerprints (a live view: copy it to change the alerts meanwhile)."""
+        return self._alerts.keys()
 
     def __contains__(self, fingerprint: str) -> bool:
         return fingerprint in self._alerts

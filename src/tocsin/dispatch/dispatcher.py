@@ -146,6 +146,7 @@ class Dispatcher:
             not group.has_flushed
             and not group.flushing
             and alert.starts_at + route.opts.group_wait < self.clock.now()
+            and (group.timer is None or group.timer.when > self.clock.monotonic())  # else due already
         ):
             self._reschedule(group, gid, 0.0)
 

@@ -106,9 +106,12 @@ class Lifecycle:
         for inc in incidents:
             self.current[inc.fingerprint] = inc
 
-    def start(self) -> None:
-        """Arm expiry and escalation for the incidents loaded at start-up."""
-        for inc in list(self.current.values()):
+    def start(self, fingerprints: Iterable[str] | None = None) -> None:
+        """Arm expiry and escalation for the incidents loaded at start-up (those of
+        ``fingerprints``, or all); arming one again moves its timers, nothing more."""
+        held = list(self.current.values()) if fingerprints is None else [
+            inc for fp in fingerprints if (inc := self.current.get(fp)) is not None]
+        for inc in held:
             if inc.open:
                 self._arm_expiry(inc.fingerprint)
             if inc.state == FIRING:
