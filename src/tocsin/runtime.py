@@ -198,9 +198,9 @@ class Runtime:
 
     async def _load(self) -> None:
         """The state as the database has it: alerts, incidents, silences, and the rest."""
-        for alert in await self.store.load_alerts():
-            self.alerts.set(alert)
-            self.inhibitor.observe(alert)
+        alerts = await self.store.load_alerts()
+        self.alerts.load(alerts)
+        self.inhibitor.observe_all(alerts)
         self.lifecycle.load(await self.store.load_open_incidents())
         self.silences.load(await self.store.load_silences())
         await self.load_unfed()

@@ -27,7 +27,7 @@ from tocsin.incidents.lifecycle import Lifecycle
 __all__ = ["CHUNK", "pause", "restore"]
 
 #: Alerts routed, or incidents armed, between two chances for the rest of the daemon to run.
-CHUNK = 5000
+CHUNK = 1000
 
 
 def restore(alerts: AlertState, lifecycle: Lifecycle, dispatcher: Dispatcher) -> Iterator[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, KeysView
+from collections.abc import Iterable, Iterator, KeysView
 
 from tocsin.core.models import Alert
 
@@ -31,6 +31,11 @@ class AlertState:
 
     def set(self, alert: Alert) -> None:
         self._alerts[alert.fingerprint] = alert
+        self.version += 1
+
+    def load(self, alerts: Iterable[Alert]) -> None:
+        """:meth:`set` each of ``alerts`` (those loaded at start)."""
+        self._alerts.update((a.fingerprint, a) for a in alerts)
         self.version += 1
 
     def delete(self, fingerprint: str) -> None:

@@ -23,7 +23,7 @@ from tocsin.dispatch.route import Route
 if TYPE_CHECKING:
     from tocsin.core.facade import Facade
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tocsin.config.types import ConfigBase, MatcherList, Regex
@@ -101,6 +101,14 @@ class Inhibitor:
             if matches_all(rule.source, alert.labels):
                 rule.index.setdefault(rule.key(alert.labels), set()).add(alert.fingerprint)
                 self.version += 1
+
+    def observe_all(self, alerts: Sequence[Alert]) -> None:
+        """:meth:`observe` each of ``alerts`` (those loaded at start)."""
+        for rule in self.rules:
+            for alert in alerts:
+                if matches_all(rule.source, alert.labels):
+                    rule.index.setdefault(rule.key(alert.labels), set()).add(alert.fingerprint)
+                    self.version += 1
 
     def forget(self, fingerprint: str, labels: dict[str, str]) -> None:
         for rule in self.rules:

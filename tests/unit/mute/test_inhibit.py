@@ -69,6 +69,15 @@ async def test_source_stops_inhibiting_when_it_resolves_by_timeout(tmp_path):
         assert await inhibited(rt, alert(instance="a")["labels"]) == []
 
 
+async def test_a_restart_inhibits_as_before_from_the_alerts_it_loads(tmp_path):
+    async with running(BASE.format(rules=CRIT_MUTES_WARN), tmp_path) as rt:
+        await post(rt, alert(severity="critical", instance="a"), alert(instance="a"), alert(instance="b"))
+    async with running(BASE.format(rules=CRIT_MUTES_WARN), tmp_path) as rt:
+        crit = next(a.fingerprint for a in rt.alerts if a.labels["severity"] == "critical")
+        assert await inhibited(rt, alert(instance="a")["labels"]) == [crit]
+        assert await inhibited(rt, alert(instance="b")["labels"]) == []
+
+
 async def test_label_missing_on_both_sides_counts_as_equal(tmp_path):
     async with running(BASE.format(rules=CRIT_MUTES_WARN), tmp_path) as rt:
         await post(rt, alert(severity="critical"), alert())  # neither has instance
