@@ -98,6 +98,8 @@ class Server:
     """A server process on a free loopback port, with its files in a temporary directory."""
 
     name = "?"
+    #: ``taskset -c`` CPU list every server runs on (``--server-cpus``), or None: any CPU.
+    cpus: str | None = None
 
     def __init__(self, config: str, workdir: Path) -> None:
         self.workdir = workdir
@@ -116,8 +118,11 @@ class Server:
         return None
 
     async def start(self, timeout: float = 30.0, command: list[str] | None = None) -> None:
+        argv = command or self.command()
+        if self.cpus is not None:  # the server's children (tocsin's writer) inherit it
+            argv = ["taskset", "-c", self.cpus, *argv]
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(command or self.command(), stdout=log, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=self.env())
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as s:
@@ -919,6 +924,15 @@ def write_doc(path: Path, block: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _cpu_list(text: str) -> set[int]:
+    """``0,2-3`` as ``{0, 2, 3}`` (taskset's list form)."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -946,6 +960,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the servers' directories (logs, databases)")
     ap.add_argument("--tocsin-writer", choices=("process", "thread"),
                     help="tocsin's storage.writer (default: the config default, process)")
+    ap.add_argument("--server-cpus", metavar="LIST",
+                    help="run every server on these CPUs only (taskset -c LIST, e.g. 0): how it scales")
+    ap.add_argument("--client-cpus", metavar="LIST",
+                    help="run the load generator (this process) on these CPUs only, e.g. 1")
     storm.add_arguments(ap)
     ap.add_argument("--write", type=Path, metavar="MD", help="write the tables between the bench markers")
     ap.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
@@ -986,6 +1004,9 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    Server.cpus = args.server_cpus
+    if args.client_cpus:
+        os.sched_setaffinity(0, _cpu_list(args.client_cpus))
     report = asyncio.run(amain(args))
     text = markdown(report)
     print(text)
