@@ -16,7 +16,7 @@ column both schemas hold: what ``tocsin storage copy`` copies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -237,12 +237,15 @@ def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
              i.resolved_at, pack(fields(i)[2:])) for i in items]
 
 
-def _incident(r: Sequence[Any]) -> Incident:
+def _incident(r: Sequence[Any], shared: Mapping[str, dict[str, str]] | None = None) -> Incident:
     body = r[2]
     if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
         return _incident_dec.decode(body)
     b: Any = _incident_body_dec.decode(body)  # each field named, as in alert()
-    return Incident(id=r[0], fingerprint=r[1], labels=b.labels, state=b.state, fired_at=b.fired_at,
+    labels = shared.get(r[1]) if shared else None
+    if labels is None or labels != b.labels:
+        labels = b.labels
+    return Incident(id=r[0], fingerprint=r[1], labels=labels, state=b.state, fired_at=b.fired_at,
                     last_seen=b.last_seen, starts_at=b.starts_at, occurrences=b.occurrences,
                     acknowledged_at=b.acknowledged_at, acknowledged_by=b.acknowledged_by, ack_note=b.ack_note,
                     ack_until=b.ack_until, resolved_at=b.resolved_at, resolved_by=b.resolved_by,
@@ -254,9 +257,11 @@ def incident(row: Sequence[Any] | None) -> Incident | None:
     return _incident(row) if row else None
 
 
-def incidents(rows: Iterable[Sequence[Any]]) -> list[Incident]:
-    """From ``SELECT`` :data:`INCIDENT_COLUMNS`."""
-    return [_incident(r) for r in rows]
+def incidents(rows: Iterable[Sequence[Any]],
+              shared: Mapping[str, dict[str, str]] | None = None) -> list[Incident]:
+    """From ``SELECT`` :data:`INCIDENT_COLUMNS`; an incident whose labels equal those in
+    ``shared`` under its fingerprint (its alert's) holds that dict rather than a copy."""
+    return [_incident(r, shared) for r in rows]
 
 
 #: The incidents a short reference names (parameters: the reference, lowercase hex digits,

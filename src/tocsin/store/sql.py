@@ -185,14 +185,10 @@ class SQLStore(SeriesQueries):
         """Each open incident holds the same labels dict as its alert, as after ingest,
         when the alerts were loaded first (at 100,000 alerts, some 100 MiB less)."""
         found: list[Incident] = []
+        labels, self._loaded_labels = self._loaded_labels, {}
         async for chunk in self._fetch_chunks(
                 f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE state != 'resolved'"):
-            found += rows.incidents(chunk)
-        labels, self._loaded_labels = self._loaded_labels, {}
-        for inc in found:
-            same = labels.get(inc.fingerprint)
-            if same is not None and same == inc.labels:
-                inc.labels = same
+            found += rows.incidents(chunk, labels)
         return found
 
     async def get_incident(self, incident_id: str) -> Incident | None:
