@@ -12,18 +12,7 @@ from tocsin import runtime_restore
 from tocsin.core.clock import FakeClock
 from tocsin.testing import NotificationRecorder, advance, post, running
 
-CONFIG = """
-global:
-  resolve_timeout: 1h
-route:
-  receiver: default
-  group_by: [alertname]
-  group_wait: 30s
-  group_interval: 5m
-  repeat_interval: 1h
-receivers:
-  - name: default
-"""
+from .test_dispatch import CONFIG
 
 HELD = 30
 
