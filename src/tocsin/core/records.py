@@ -70,6 +70,13 @@ class Incident(msgspec.Struct, kw_only=True, gc=False):
     #: Why it was muted at the last flush (``silence:<id>``, ``inhibition:<fp>``...).
     muted_by: list[str] = []
     escalation: Escalation | None = None
+    #: What its alert came in through (``api_v2``, ``native``, ``alertmanager_webhook``,
+    #: ``restore``...). Its "fired" history event is read from the incident, not kept as a
+    #: history row of its own (:func:`tocsin.store.rows.fired_event`); "" in incidents
+    #: stored before, whose "fired" event is a row.
+    source: str = ""
+    #: The incident of the same alert before this one, if any ("" if none).
+    previous: str = ""
 
     @property
     def alertname(self) -> str:

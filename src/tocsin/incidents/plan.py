@@ -6,9 +6,12 @@ re-post of a firing alert counts as another occurrence of the same
 incident, while an alert that fires again after it resolved (by its
 sender, by timing out, or by hand) opens a new one.
 
-Every state change is a :class:`HistoryEvent` row: fired, updated, muted,
+Every state change is a :class:`HistoryEvent`: fired, updated, muted,
 unmuted, acknowledged, unacknowledged, notified, escalated, resolved,
-expired. An incident and its history rows are written together with the
+expired. Each is a history row but "fired", which the incident's own row
+implies (its ``fired_at``, ``source``, ``starts_at`` and ``previous``; see
+:func:`tocsin.store.rows.fired_event`): a fresh alert writes two rows, not
+three. An incident and its history rows are written together with the
 alert, in the transaction that makes the alert durable.
 
 The current incident of each fingerprint is held in memory, like the alert
@@ -96,15 +99,11 @@ def plan_alert(
     inc = plan.incidents.get(fp, current)
     if not alert.resolved(now):
         if inc is None or inc.state == RESOLVED:
-            new = Incident(id=new_id(now), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now,
-                           starts_at=alert.starts_at)
-            plan.incidents[fp] = new
+            # Its "fired" event is implied by the incident row (rows.fired_event), not a row.
+            plan.incidents[fp] = Incident(
+                id=new_id(now), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now,
+                starts_at=alert.starts_at, source=source, previous="" if inc is None else inc.id)
             plan.opened.append(fp)
-            detail: dict[str, Any] = {"source": source, "starts_at": alert.starts_at}
-            if inc is not None:
-                detail["previous"] = inc.id
-            plan.history.append(HistoryEvent(at=now, alert_id=new.id, fingerprint=fp, kind="fired",
-                                             actor=source, detail=detail))
             return
         updated = msgspec.structs.replace(inc, occurrences=inc.occurrences + 1, last_seen=now,
                                           starts_at=alert.starts_at)

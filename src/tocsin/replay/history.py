@@ -70,11 +70,25 @@ class HistoryReader:
             yield Fired(at=self.since, incident=inc, starts_at=inc.starts_at or inc.fired_at)
             if inc.acknowledged_at and inc.acknowledged_at < self.since and inc.state == "acknowledged":
                 yield Acked(at=self.since, incident_id=inc.id, fingerprint=inc.fingerprint, on=True)
+        # History rows (by id) and the "fired" events incidents imply (by time), merged by
+        # time: an implied one comes before the rows of its time.
+        implied = self._implied()
+        fired = await anext(implied, None)
+        async for event in self._rows():
+            while fired is not None and fired.at <= event.at:
+                yield fired
+                fired = await anext(implied, None)
+            yield event
+        while fired is not None:
+            yield fired
+            fired = await anext(implied, None)
+
+    async def _rows(self) -> AsyncIterator[Fired | Acked]:
         after = 0
         while True:
             rows = await self.store.history_page(self.since, self.until, _KINDS, after, self.page)
             for row, inc in rows:
-                if row.kind == "fired":
+                if row.kind == "fired":  # an incident stored before its "fired" event was implied
                     self.incidents[inc.id] = inc
                     starts = row.detail.get("starts_at")
                     yield Fired(at=row.at, incident=inc,
@@ -85,6 +99,19 @@ class HistoryReader:
             if len(rows) < self.page:
                 return
             after = rows[-1][0].id
+
+    async def _implied(self) -> AsyncIterator[Fired]:
+        """The incidents fired in the window whose "fired" event is implied (not a row)."""
+        after = (self.since, "")
+        while True:
+            found = await self.store.fired_page(self.since, self.until, after, self.page)
+            for inc in found:
+                if inc.source:
+                    self.incidents[inc.id] = inc
+                    yield Fired(at=inc.fired_at, incident=inc, starts_at=inc.starts_at or inc.fired_at)
+            if len(found) < self.page:
+                return
+            after = (found[-1].fired_at, found[-1].id)
 
     async def notified(self) -> AsyncIterator[Recorded]:
         """The group notifications recorded in the window (lifecycle notices left out)."""

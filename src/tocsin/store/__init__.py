@@ -207,7 +207,8 @@ class Store(Protocol):
     async def query_incidents(self, q: IncidentQuery) -> list[Incident]: ...
 
     async def load_history(self, alert_id: str) -> list[HistoryEvent]:
-        """One incident's history, oldest first."""
+        """One incident's history, oldest first, its "fired" event included (a row, or
+        implied by the incident's row)."""
 
     async def history_between(
         self, since: float, until: float, kinds: Sequence[str] = ()
@@ -226,6 +227,13 @@ class Store(Protocol):
         """Up to ``limit`` history rows of ``kinds`` with ``since`` <= at < ``until`` and an id
         above ``after_id``, by id, each with its incident (rows whose incident is gone are
         left out): the history read a page at a time."""
+
+    async def fired_page(
+        self, since: float, until: float, after: tuple[float, str], limit: int
+    ) -> list[Incident]:
+        """Up to ``limit`` incidents fired in ``[since, until)`` after ``after`` (a
+        ``(fired_at, id)``), by firing time then id: the incidents whose "fired" event is
+        implied (:func:`tocsin.store.rows.fired_event`) read a page at a time."""
 
     async def incidents_open_at(self, at: float) -> list[Incident]:
         """The incidents fired before ``at`` and not resolved by then."""

@@ -55,6 +55,7 @@ __all__ = [
     "config_row",
     "dead_letter_row",
     "dead_letters",
+    "fired_event",
     "history_events",
     "history_rows",
     "incident",
@@ -67,6 +68,7 @@ __all__ = [
     "runs",
     "silence_rows",
     "silences",
+    "with_fired",
 ]
 
 #: One write: a statement and its parameters, or (``many``) a statement and rows of them.
@@ -249,7 +251,8 @@ def _incident(r: Sequence[Any], shared: Mapping[str, dict[str, str]] | None = No
                     last_seen=b.last_seen, starts_at=b.starts_at, occurrences=b.occurrences,
                     acknowledged_at=b.acknowledged_at, acknowledged_by=b.acknowledged_by, ack_note=b.ack_note,
                     ack_until=b.ack_until, resolved_at=b.resolved_at, resolved_by=b.resolved_by,
-                    resolution=b.resolution, muted_by=b.muted_by, escalation=b.escalation)
+                    resolution=b.resolution, muted_by=b.muted_by, escalation=b.escalation, source=b.source,
+                    previous=b.previous)
 
 
 def incident(row: Sequence[Any] | None) -> Incident | None:
@@ -311,6 +314,35 @@ def history_events(rows: Iterable[Sequence[Any]]) -> list[HistoryEvent]:
     """From ``SELECT`` :data:`HISTORY_COLUMNS`."""
     return [HistoryEvent(id=r[0], at=r[1], alert_id=r[2], fingerprint=r[3], kind=r[4], actor=r[5],
                          detail=_detail_dec.decode(r[6])) for r in rows]
+
+
+def fired_event(inc: Incident) -> HistoryEvent | None:
+    """The "fired" history event an incident's row implies (id 0: it is no row of the
+    history table), or None for an incident stored before, whose "fired" event is a row."""
+    if not inc.source:
+        return None
+    detail: dict[str, Any] = {"source": inc.source, "starts_at": inc.starts_at}
+    if inc.previous:
+        detail["previous"] = inc.previous
+    return HistoryEvent(at=inc.fired_at, alert_id=inc.id, fingerprint=inc.fingerprint, kind="fired",
+                        actor=inc.source, detail=detail)
+
+
+def with_fired(events: list[HistoryEvent], incidents: Iterable[Incident]) -> list[HistoryEvent]:
+    """``events`` (by id) with the "fired" events ``incidents`` imply, in time order: each
+    implied one before the events at or after its time."""
+    implied = sorted((e for inc in incidents if (e := fired_event(inc)) is not None), key=lambda e: e.at)
+    if not implied:
+        return events
+    merged: list[HistoryEvent] = []
+    i = 0
+    for event in events:
+        while i < len(implied) and implied[i].at <= event.at:
+            merged.append(implied[i])
+            i += 1
+        merged.append(event)
+    merged += implied[i:]
+    return merged
 
 
 # -- remediation runs -----------------------------------------------------------------------

@@ -244,8 +244,10 @@ class SQLStore(SeriesQueries):
         return rows.incidents(await self._fetch(sql, params))
 
     async def load_history(self, alert_id: str) -> list[HistoryEvent]:
-        return rows.history_events(await self._fetch(
+        events = rows.history_events(await self._fetch(
             f"SELECT {rows.HISTORY_COLUMNS} FROM history WHERE alert_id = ? ORDER BY id", (alert_id,)))
+        inc = await self.get_incident(alert_id)
+        return rows.with_fired(events, () if inc is None else (inc,))
 
     async def history_between(
         self, since: float, until: float, kinds: Sequence[str] = ()
@@ -255,7 +257,12 @@ class SQLStore(SeriesQueries):
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
-        return rows.history_events(await self._fetch(sql + " ORDER BY id", params))
+        events = rows.history_events(await self._fetch(sql + " ORDER BY id", params))
+        if kinds and "fired" not in kinds:
+            return events
+        return rows.with_fired(events, rows.incidents(await self._fetch(
+            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE fired_at >= ? AND fired_at < ?"
+            " ORDER BY fired_at, id", (since, until))))
 
     async def attempt_counts(self, since: float, until: float) -> list[AttemptCount]:
         found = await self._fetch(
@@ -311,6 +318,14 @@ class SQLStore(SeriesQueries):
             (after_id, since, until, *kinds, limit)))
         events = rows.history_events(r[:7] for r in found)
         return list(zip(events, rows.incidents(r[7:] for r in found), strict=True))
+
+    async def fired_page(
+        self, since: float, until: float, after: tuple[float, str], limit: int
+    ) -> list[Incident]:
+        return rows.incidents(await self._fetch(
+            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE fired_at >= ? AND fired_at < ?"
+            " AND (fired_at > ? OR (fired_at = ? AND id > ?)) ORDER BY fired_at, id LIMIT ?",
+            (since, until, after[0], after[0], after[1], limit)))
 
     async def incidents_open_at(self, at: float) -> list[Incident]:
         return rows.incidents(await self._fetch(

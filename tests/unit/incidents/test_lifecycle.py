@@ -4,6 +4,8 @@ escalation (and its resumption after a restart), history, list filters."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from tocsin.core.clock import FakeClock
@@ -206,6 +208,19 @@ async def test_manual_resolve_notifies_and_a_new_firing_opens_a_new_incident(tmp
         rows = (await (await client.get(f"/api/tocsin/v1/alerts/{again['id']}/history")).json())["history"]
         assert rows[0]["kind"] == "fired"
         assert rows[0]["detail"]["previous"] == created["id"]
+
+
+async def test_a_fresh_alert_writes_no_history_row_its_incident_implies_the_fired_event(tmp_path, server):
+    clock = FakeClock(T0)
+    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, _rt):
+        created = await event(client, type="Down", severity="critical")
+        with sqlite3.connect(tmp_path / "api.db") as db:
+            assert db.execute("SELECT kind FROM history").fetchall() == []
+            assert db.execute("SELECT COUNT(*) FROM incidents").fetchone() == (1,)
+        rows = (await (await client.get(f"/api/tocsin/v1/alerts/{created['id']}/history")).json())["history"]
+        assert [(r["id"], r["kind"], r["actor"], r["detail"]["source"]) for r in rows] == [
+            (0, "fired", "native", "native")]
+        assert rows[0]["at"] == (await get_alert(client, created["id"]))["fired_at"]
 
 
 async def test_alerts_that_stop_being_posted_expire(tmp_path, server):

@@ -5,9 +5,12 @@ reader beside a store that holds the database open."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from tests.unit.store.test_store_records import attempt, event, incident
+from tocsin.core.records import Incident
+from tocsin.replay.history import Fired, HistoryReader
 from tocsin.store import ConfigLoad, StorageError
 from tocsin.store.reader import SQLiteReader
 from tocsin.store.sqlite import SQLiteStore
@@ -113,3 +116,42 @@ async def test_replay_reads_a_postgresql_database_a_daemon_holds(tocsin_postgres
             await reader.close()
     finally:
         await daemon.close()
+
+
+def implied(i: str, fired_at: float, source: str = "api_v2", previous: str = "", **kw) -> Incident:
+    """An incident as ingest stores it now: its "fired" event implied, not a row."""
+    return msgspec.structs.replace(incident(i, fired_at, **kw), source=source, previous=previous,
+                                   starts_at=fired_at - 1)
+
+
+async def test_an_incidents_fired_event_is_read_from_its_row_beside_the_rows_before_it(backend):
+    """Incidents stored since carry their "fired" event; older ones have it as a row, read
+    once: history and replay see both alike, in time order."""
+    async with backend.opened() as store:
+        await store.save(incidents=[incident("old", 5.0), implied("new", 10.0, previous="old"),
+                                    implied("tie", 10.0, source="native")],
+                         history=[event("old", 5.0, "fired", "api_v2", source="api_v2"),
+                                  event("new", 10.0, "acknowledged", "ann"), event("old", 12.0, "resolved")])
+        assert [(e.kind, e.actor, e.detail) for e in await store.load_history("new")] == [
+            ("fired", "api_v2", {"source": "api_v2", "starts_at": 9.0, "previous": "old"}),
+            ("acknowledged", "ann", {})]
+        assert [e.kind for e in await store.load_history("old")] == ["fired", "resolved"]
+        assert [(e.kind, e.alert_id) for e in await store.history_between(0.0, 100.0)] == [
+            ("fired", "old"), ("fired", "new"), ("fired", "tie"), ("acknowledged", "new"),
+            ("resolved", "old")]
+        fired = await store.history_between(0.0, 100.0, ("fired",))
+        assert [e.alert_id for e in fired] == ["old", "new", "tie"]
+        acked = await store.history_between(0.0, 100.0, ("acknowledged",))
+        assert [e.kind for e in acked] == ["acknowledged"]
+        assert await store.history_between(10.5, 100.0, ("fired",)) == []
+        # By firing time, then id, a page at a time: the two at 10.0 across a page's end.
+        first = await store.fired_page(0.0, 100.0, (0.0, ""), 2)
+        assert [i.id for i in first] == ["old", "new"]
+        assert [i.id for i in await store.fired_page(0.0, 100.0, (10.0, "new"), 2)] == ["tie"]
+        assert [i.id for i in await store.fired_page(6.0, 10.0, (6.0, ""), 2)] == []
+
+        reader = HistoryReader(store, 0.0, 100.0, page=1)
+        got = [(type(e).__name__, e.at, e.incident.id if isinstance(e, Fired) else e.incident_id)
+               async for e in reader.events()]
+        assert got == [("Fired", 5.0, "old"), ("Fired", 10.0, "new"), ("Fired", 10.0, "tie"),
+                       ("Acked", 10.0, "new")]
