@@ -5,9 +5,10 @@ runs it, on a database made by the store's migrations) commits N fresh alerts in
 transactions of ``--batch`` alerts, each transaction a marshalled list of operations as
 the daemon sends them, for three layouts of the rows:
 
-- ``today``: the alert row, its incident row and its "fired" history row (what ingest
+- ``fired row``: the alert row, its incident row and its "fired" history row (what ingest
+  wrote until its "fired" event was implied by the incident row, 2026-12-06);
+- ``today``: the alert and incident rows, the incident holding its source (what ingest
   writes now);
-- ``no fired row``: the alert and incident rows;
 - ``alert row only``: the alert row, with the incident and its "fired" entry implied.
 
 The alerts are those of ``bench/run.py`` (six labels, two annotations, a generator URL,
@@ -37,7 +38,7 @@ from tocsin.store import rows
 from tocsin.store.schema import MIGRATIONS
 from tocsin.store.writer import connect, run_transaction
 
-LAYOUTS = ("today", "no fired row", "alert row only")
+LAYOUTS = ("fired row", "today", "alert row only")
 
 
 def fresh(i: int, now: float, rng: random.Random) -> tuple[Alert, Incident, HistoryEvent]:
@@ -50,7 +51,7 @@ def fresh(i: int, now: float, rng: random.Random) -> tuple[Alert, Incident, Hist
                   starts_at=now - 0.5, ends_at=now + 600, updated_at=now,
                   generator_url="http://127.0.0.1:9090/graph?g0.expr=up+%3D%3D+0")
     inc = Incident(id=new_id(now), fingerprint=alert.fingerprint, labels=labels, fired_at=now,
-                   last_seen=now, starts_at=alert.starts_at)
+                   last_seen=now, starts_at=alert.starts_at, source="api_v2")
     fired = HistoryEvent(at=now, alert_id=inc.id, fingerprint=alert.fingerprint, kind="fired",
                          actor="api_v2", detail={"source": "api_v2", "starts_at": alert.starts_at})
     return alert, inc, fired
@@ -64,7 +65,7 @@ def frames(layout: str, alerts: int, batch: int) -> list[bytes]:
         ops: list[Any] = [(rows.ALERT_SQL, rows.alert_rows([a for a, _, _ in items]), True)]
         if layout != "alert row only":
             ops.append((rows.INCIDENT_SQL, rows.incident_rows([inc for _, inc, _ in items]), True))
-        if layout == "today":
+        if layout == "fired row":
             ops.append((rows.HISTORY_SQL, rows.history_rows([h for _, _, h in items]), True))
         out.append(marshal.dumps(ops))
     return out
