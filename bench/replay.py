@@ -84,11 +84,11 @@ def incidents(events: int, days: int, rng: random.Random) -> list[tuple[Incident
             labels = {"alertname": "DcDown", "dc": labels["dc"], "severity": "critical"}
         fp = f"{rng.getrandbits(64):016x}"
         ended = fired + rng.uniform(60, 7200)
+        # As ingest stores it: the "fired" event implied by the incident (its source), not a row.
         inc = Incident(id=new_id(fired), fingerprint=fp, labels=labels, fired_at=fired, last_seen=ended,
-                       starts_at=fired, state="resolved", resolved_at=ended, resolution="resolved")
-        rows = [HistoryEvent(at=fired, alert_id=inc.id, fingerprint=fp, kind="fired", actor="api_v2",
-                             detail={"source": "api_v2", "starts_at": fired}),
-                HistoryEvent(at=ended, alert_id=inc.id, fingerprint=fp, kind="resolved", actor="api_v2",
+                       starts_at=fired, state="resolved", resolved_at=ended, resolution="resolved",
+                       source="api_v2")
+        rows = [HistoryEvent(at=ended, alert_id=inc.id, fingerprint=fp, kind="resolved", actor="api_v2",
                              detail={"ends_at": ended})]
         if rng.random() < 0.05:
             rows.insert(1, HistoryEvent(at=fired + 60, alert_id=inc.id, fingerprint=fp, kind="acknowledged",
