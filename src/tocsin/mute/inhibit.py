@@ -23,7 +23,7 @@ from tocsin.dispatch.route import Route
 if TYPE_CHECKING:
     from tocsin.core.facade import Facade
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tocsin.config.types import ConfigBase, MatcherList, Regex
@@ -102,13 +102,11 @@ class Inhibitor:
                 rule.index.setdefault(rule.key(alert.labels), set()).add(alert.fingerprint)
                 self.version += 1
 
-    def observe_all(self, alerts: Sequence[Alert]) -> None:
-        """:meth:`observe` each of ``alerts`` (those loaded at start)."""
-        for rule in self.rules:
+    def observe_all(self, alerts: Iterable[Alert]) -> None:
+        """:meth:`observe` each of ``alerts`` (those loaded at start; none looked at without rules)."""
+        if self.rules:
             for alert in alerts:
-                if matches_all(rule.source, alert.labels):
-                    rule.index.setdefault(rule.key(alert.labels), set()).add(alert.fingerprint)
-                    self.version += 1
+                self.observe(alert)
 
     def forget(self, fingerprint: str, labels: dict[str, str]) -> None:
         for rule in self.rules:
