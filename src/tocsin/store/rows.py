@@ -16,6 +16,7 @@ column both schemas hold: what ``tocsin storage copy`` copies.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -332,17 +333,7 @@ def with_fired(events: list[HistoryEvent], incidents: Iterable[Incident]) -> lis
     """``events`` (by id) with the "fired" events ``incidents`` imply, in time order: each
     implied one before the events at or after its time."""
     implied = sorted((e for inc in incidents if (e := fired_event(inc)) is not None), key=lambda e: e.at)
-    if not implied:
-        return events
-    merged: list[HistoryEvent] = []
-    i = 0
-    for event in events:
-        while i < len(implied) and implied[i].at <= event.at:
-            merged.append(implied[i])
-            i += 1
-        merged.append(event)
-    merged += implied[i:]
-    return merged
+    return list(heapq.merge(implied, events, key=lambda e: e.at)) if implied else events
 
 
 # -- remediation runs -----------------------------------------------------------------------
