@@ -247,17 +247,8 @@ class SQLiteStore(SQLStore):
     async def _fetch_chunks(self, sql: str, chunk: int = 5000) -> AsyncIterator[Iterable[Sequence[Any]]]:
         assert self._db is not None
         async with self._db.execute(sql) as cur:
-            # The next chunk is read in the database's thread while the caller decodes this one.
-            ahead = asyncio.ensure_future(cur.fetchmany(chunk))
-            try:
-                while found := await ahead:
-                    ahead = asyncio.ensure_future(cur.fetchmany(chunk))
-                    yield found
-            finally:
-                if not ahead.done():
-                    ahead.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await ahead
+            while found := await cur.fetchmany(chunk):
+                yield found
 
     async def export_rows(self, table: str, chunk: int = 1000) -> AsyncIterator[list[Sequence[Any]]]:
         assert self._db is not None
