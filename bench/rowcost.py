@@ -7,9 +7,9 @@ the daemon sends them, for three layouts of the rows:
 
 - ``fired row``: the alert row, its incident row and its "fired" history row (what ingest
   wrote until its "fired" event was implied by the incident row, 2026-12-06);
-- ``today``: the alert and incident rows, the incident holding its source (what ingest
-  writes now);
-- ``alert row only``: the alert row, with the incident and its "fired" entry implied.
+- ``incident row``: the alert and incident rows, the incident holding its source (what
+  ingest wrote until the open incident was implied by the alert's row);
+- ``today``: the alert's row alone, holding the incident it implies (what ingest writes now).
 
 The alerts are those of ``bench/run.py`` (six labels, two annotations, a generator URL,
 random fingerprints). CPU is the process's time in ``run_transaction`` (marshal's
@@ -38,7 +38,7 @@ from tocsin.store import rows
 from tocsin.store.schema import MIGRATIONS
 from tocsin.store.writer import connect, run_transaction
 
-LAYOUTS = ("fired row", "today", "alert row only")
+LAYOUTS = ("fired row", "incident row", "today")
 
 
 def fresh(i: int, now: float, rng: random.Random) -> tuple[Alert, Incident, HistoryEvent]:
@@ -50,8 +50,8 @@ def fresh(i: int, now: float, rng: random.Random) -> tuple[Alert, Incident, Hist
                                "description": "synthetic alert posted by bench/run.py"},
                   starts_at=now - 0.5, ends_at=now + 600, updated_at=now,
                   generator_url="http://127.0.0.1:9090/graph?g0.expr=up+%3D%3D+0")
-    inc = Incident(id=new_id(now), fingerprint=alert.fingerprint, labels=labels, fired_at=now,
-                   last_seen=now, starts_at=alert.starts_at, source="api_v2")
+    inc = Incident(id=new_id(now, alert.fingerprint), fingerprint=alert.fingerprint, labels=labels,
+                   fired_at=now, last_seen=now, starts_at=alert.starts_at, source="api_v2")
     fired = HistoryEvent(at=now, alert_id=inc.id, fingerprint=alert.fingerprint, kind="fired",
                          actor="api_v2", detail={"source": "api_v2", "starts_at": alert.starts_at})
     return alert, inc, fired
@@ -62,9 +62,12 @@ def frames(layout: str, alerts: int, batch: int) -> list[bytes]:
     rng, now, out = random.Random(7), time.time(), []
     for start in range(0, alerts, batch):
         items = [fresh(i, now, rng) for i in range(start, min(alerts, start + batch))]
-        ops: list[Any] = [(rows.ALERT_SQL, rows.alert_rows([a for a, _, _ in items]), True)]
-        if layout != "alert row only":
-            ops.append((rows.INCIDENT_SQL, rows.incident_rows([inc for _, inc, _ in items]), True))
+        if layout == "today":
+            born = rows.born_rows([(a, inc) for a, inc, _ in items])
+            out.append(marshal.dumps([(rows.ALERT_BORN_SQL, born, True)]))
+            continue
+        ops: list[Any] = [(rows.ALERT_SQL, rows.alert_rows([a for a, _, _ in items]), True),
+                          (rows.INCIDENT_SQL, rows.incident_rows([inc for _, inc, _ in items]), True)]
         if layout == "fired row":
             ops.append((rows.HISTORY_SQL, rows.history_rows([h for _, _, h in items]), True))
         out.append(marshal.dumps(ops))

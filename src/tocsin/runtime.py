@@ -448,6 +448,8 @@ class Runtime:
         now = self.clock.now()
         held = {fp for g in self.dispatcher.groups.values() for fp in g.alerts}
         gone = [a.fingerprint for a in self.alerts if a.resolved(now) and a.fingerprint not in held]
+        # An incident still open (its expiry not run yet) may be held by its alert's row alone.
+        keep = [inc for fp in gone if (inc := self.lifecycle.current.get(fp)) is not None and inc.open]
         for fp in gone:
             alert = self.alerts.get(fp)
             if alert is not None:
@@ -455,7 +457,7 @@ class Runtime:
             self.alerts.delete(fp)
             self.lifecycle.forget(fp)
         if gone:
-            await self.store.delete_alerts(gone)
+            await self.store.delete_alerts(gone, keep)
 
     async def _nflog_gc(self) -> None:
         now = self.clock.now()

@@ -8,11 +8,12 @@ sender, by timing out, or by hand) opens a new one.
 
 Every state change is a :class:`HistoryEvent`: fired, updated, muted,
 unmuted, acknowledged, unacknowledged, notified, escalated, resolved,
-expired. Each is a history row but "fired", which the incident's own row
-implies (its ``fired_at``, ``source``, ``starts_at`` and ``previous``; see
-:func:`tocsin.store.rows.fired_event`): a fresh alert writes two rows, not
-three. An incident and its history rows are written together with the
-alert, in the transaction that makes the alert durable.
+expired. Each is a history row but "fired", which the incident implies (its
+``fired_at``, ``source``, ``starts_at`` and ``previous``; see
+:func:`tocsin.store.rows.fired_event`); and an incident as it opened (re-posts
+aside) is implied by its alert's row (:func:`tocsin.store.rows.impliable`):
+a fresh alert writes one row. An incident and its history rows are written
+together with the alert, in the transaction that makes the alert durable.
 
 The current incident of each fingerprint is held in memory, like the alert
 itself; resolved ones stay in the store for history and statistics until
@@ -70,10 +71,14 @@ _random = random.Random()  # ids need to be unique, not unguessable; urandom cos
 ID_LENGTH = 32
 
 
-def new_id(now: float | None = None) -> str:
-    """32 hex digits: milliseconds since the epoch, then 80 random bits. Ids sort by
-    creation time, so the store appends to its index instead of splitting pages."""
+def new_id(now: float | None = None, fingerprint: str = "") -> str:
+    """32 hex digits: milliseconds since the epoch, then the alert's fingerprint (16 hex
+    digits) and 16 random bits, or 80 random bits without one. Ids sort by creation time,
+    so the store appends to its index instead of splitting pages; one that holds its
+    fingerprint finds the alert row that implies its incident (:mod:`tocsin.store.rows`)."""
     ms = int((time.time() if now is None else now) * 1000)
+    if len(fingerprint) == 16:
+        return f"{ms:012x}{fingerprint}{_random.getrandbits(16):04x}"
     return f"{ms:012x}{_random.getrandbits(80):020x}"
 
 
@@ -101,7 +106,7 @@ def plan_alert(
         if inc is None or inc.state == RESOLVED:
             # Its "fired" event is implied by the incident row (rows.fired_event), not a row.
             plan.incidents[fp] = Incident(
-                id=new_id(now), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now,
+                id=new_id(now, fp), fingerprint=fp, labels=alert.labels, fired_at=now, last_seen=now,
                 starts_at=alert.starts_at, source=source, previous="" if inc is None else inc.id)
             plan.opened.append(fp)
             return

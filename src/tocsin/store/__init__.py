@@ -155,7 +155,9 @@ class Store(Protocol):
         """Alerts, incidents and remediation runs inserted or replaced, history rows
         appended, in one transaction; durable when it returns. Raises StorageError."""
 
-    async def delete_alerts(self, fingerprints: Iterable[str]) -> None: ...
+    async def delete_alerts(self, fingerprints: Iterable[str], keep: Sequence[Incident] = ()) -> None:
+        """Alerts deleted; ``keep``, open incidents of theirs, written as rows first (an
+        alert's row may be what holds its incident)."""
 
     async def load_nflog(self, now: float) -> list[NflogEntry]:
         """Entries not yet expired at ``now``."""

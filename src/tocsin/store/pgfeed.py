@@ -1,6 +1,7 @@
 """The change feed of replicas sharing one PostgreSQL database: LISTEN/NOTIFY.
 
-A trigger on ``alerts``, ``silences`` and ``incidents`` (PostgreSQL migration 4) sends a
+A trigger on ``alerts``, ``silences`` and ``incident_rows`` (PostgreSQL migration 4; the
+table was ``incidents`` until migration 6, and the feed names it so) sends a
 notification on the channel :data:`CHANNEL` for each row written or deleted, at its
 commit: the table, the replica that wrote it (its ``tocsin.replica`` setting, which each
 replica's connections carry: :data:`ORIGIN`) and the row's key. Each replica listens on a
@@ -89,6 +90,8 @@ class Feed:
         if found is None:
             return
         table, origin, key = found
+        if table == "incident_rows":  # the table of incidents written as rows (migration 6)
+            table = "incidents"
         if origin != self.name and table in self._pending:
             self._pending[table].add(key)
             self._wake.set()
@@ -147,15 +150,18 @@ class Feed:
         out = Changes()
         found: set[str] = set()
         for chunk in _chunks(alerts):
-            for alert in rows.alerts(await conn.fetch(
-                    "SELECT fingerprint, body FROM alerts WHERE fingerprint = ANY($1::text[])", chunk,
-                    timeout=self.command_timeout)):
+            for r in await conn.fetch(
+                    f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE fingerprint = ANY($1::text[])", chunk,
+                    timeout=self.command_timeout):
+                alert = rows.alert(r[1], r[2])
                 out.alerts.append(alert)
                 found.add(alert.fingerprint)
+                if r[4] is not None:  # the incident its row implies
+                    out.incidents.append(rows.implied(r[0], r[3], r[4], alert))
         out.gone = [fp for fp in alerts if fp not in found]
-        for chunk in _chunks(incidents):
+        for chunk in _chunks(incidents):  # the rows written: one gone is implied by its alert's row
             out.incidents += rows.incidents(await conn.fetch(
-                f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE id = ANY($1::text[])", chunk,
+                f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE id = ANY($1::text[])", chunk,
                 timeout=self.command_timeout))
         if silences:
             out.silences = rows.silences(await conn.fetch("SELECT body FROM silences",

@@ -198,10 +198,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (loaded_at, hash)
     );
     """,
+    # 6: an open incident as it opened is implied by its alert's row (SQLite's migration
+    # 10). The feed's trigger stays on the renamed table, which it names (tocsin.store.pgfeed).
+    """
+    ALTER TABLE incidents RENAME TO incident_rows;
+    ALTER TABLE alerts ADD COLUMN incident text COLLATE "C";
+    ALTER TABLE alerts ADD COLUMN fired_at double precision;
+    ALTER TABLE alerts ADD COLUMN severity text COLLATE "C";
+    ALTER TABLE alerts ADD COLUMN birth bytea;
+    CREATE INDEX alerts_fired_at ON alerts (fired_at) WHERE incident IS NOT NULL;
+    CREATE VIEW incidents AS
+        SELECT id, fingerprint, state, severity, fired_at, acknowledged_at, resolved_at, body,
+               NULL::bytea AS birth
+        FROM incident_rows
+        UNION ALL
+        SELECT incident, fingerprint, 'firing'::text, severity, fired_at, 0.0::double precision,
+               0.0::double precision, body, birth
+        FROM alerts WHERE incident IS NOT NULL;
+    """,
 ]
 
 #: The columns of type ``bytea`` (bodies, and the JSON beside them).
-BYTEA_COLUMNS = frozenset({"body", "firing", "resolved", "notification", "detail"})
+BYTEA_COLUMNS = frozenset({"body", "firing", "resolved", "notification", "detail", "birth"})
 
 #: The tables whose ``id`` PostgreSQL assigns (an identity column): after rows are
 #: copied in with their ids, the next id must come after the largest.

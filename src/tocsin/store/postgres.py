@@ -160,8 +160,9 @@ WITH hits(id) AS (
     FROM (SELECT DISTINCT fingerprint FROM incidents
           WHERE fingerprint >= $1 AND fingerprint < $1 || 'g') f
 )
-SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body
-FROM incidents JOIN hits USING (id)
+SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body,
+       incidents.fired_at, incidents.birth
+FROM incidents WHERE incidents.id IN (SELECT id FROM hits)
 ORDER BY incidents.fired_at DESC, incidents.id LIMIT $2
 """
 

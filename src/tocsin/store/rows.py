@@ -1,11 +1,12 @@
 """Records as table rows and back: the statements that write each table, the
 columns read from it, and the conversions between the two.
 
-Bodies are JSON (msgspec), except those of alerts and incidents (a row of each
-per active alert): those are MessagePack arrays of the record's fields in order,
-without their names and without the id and fingerprint the row's columns hold
-(:func:`alert_rows`, :func:`incident_rows`); a body an earlier tocsin wrote as
-JSON (it starts with ``{``) reads as before. The columns beside a body are what
+Bodies are JSON (msgspec), except those of alerts and incidents: those are
+MessagePack arrays of the record's fields in order, without their names and
+without the id and fingerprint the row's columns hold (:func:`alert_rows`,
+:func:`incident_rows`); a body an earlier tocsin wrote as JSON (it starts with
+``{``) reads as before. An open incident as it opened has no row: its alert's
+row implies it (below), so a fresh alert is one row. The columns beside a body are what
 queries filter and sort on. A write is an :data:`Op`, ``(sql, params, many)``:
 the unit every writer commits (SQLite's, in aiosqlite's thread or the writer process, and
 PostgreSQL's). Statements are written in the SQL both databases read (an upsert
@@ -18,15 +19,16 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from tocsin.core.models import Alert, Notification
-from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+from tocsin.core.records import FIRING, HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, ConfigLoad, DeadLetter, NflogEntry
 
 __all__ = [
+    "ALERT_BORN_SQL",
     "ALERT_SQL",
     "ATTEMPT_COLUMNS",
     "ATTEMPT_SQL",
@@ -34,31 +36,42 @@ __all__ = [
     "CONFIG_SQL",
     "DEAD_LETTER_COLUMNS",
     "DEAD_LETTER_SQL",
+    "DROP_ROW_SQL",
     "HEARTBEAT_SQL",
     "HISTORY_COLUMNS",
     "HISTORY_SQL",
+    "IMPLIED_COLUMNS",
+    "IMPLY_SQL",
     "INCIDENT_COLUMNS",
     "INCIDENT_SQL",
     "NAMED_SQL",
     "NFLOG_COLUMNS",
     "NFLOG_SQL",
+    "ROW_COLUMNS",
     "RUN_SQL",
     "SHARED_SQL",
     "SILENCE_SQL",
     "TABLES",
+    "UNIMPLY_SQL",
     "Op",
+    "Split",
     "alert",
     "alert_rows",
     "alerts",
     "attempt_row",
     "attempts",
+    "born_rows",
     "config_loads",
     "config_row",
     "dead_letter_row",
     "dead_letters",
+    "drop_rows",
     "fired_event",
     "history_events",
     "history_rows",
+    "impliable",
+    "implied",
+    "imply_rows",
     "incident",
     "incident_rows",
     "incidents",
@@ -69,6 +82,8 @@ __all__ = [
     "runs",
     "silence_rows",
     "silences",
+    "split",
+    "unimply_rows",
     "with_fired",
 ]
 
@@ -87,13 +102,13 @@ _run_dec = msgspec.json.Decoder(RemediationRun)
 
 #: Every table, with its columns, as both schemas hold them.
 TABLES: dict[str, tuple[str, ...]] = {
-    "alerts": ("fingerprint", "body", "ends_at", "updated_at"),
+    "alerts": ("fingerprint", "body", "ends_at", "updated_at", "incident", "fired_at", "severity", "birth"),
     "nflog": ("group_key", "receiver", "integration", "firing", "resolved", "sent_at", "expires_at"),
     "silences": ("id", "body", "ends_at"),
     "attempts": ("id", "at", "receiver", "integration", "group_key", "attempt", "status", "latency", "error"),
     "dead_letters": ("id", "at", "receiver", "integration", "group_key", "attempts", "error", "notification"),
-    "incidents": ("id", "fingerprint", "state", "alertname", "severity", "fired_at", "acknowledged_at",
-                  "resolved_at", "body"),
+    "incident_rows": ("id", "fingerprint", "state", "alertname", "severity", "fired_at", "acknowledged_at",
+                      "resolved_at", "body"),
     "history": ("id", "at", "alert_id", "fingerprint", "kind", "actor", "detail"),
     "remediation_runs": ("id", "created_at", "remediation", "fingerprint", "state", "body"),
     "callback_ids": ("source", "id", "seen_at"),
@@ -125,15 +140,26 @@ def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> t
 
 # -- alerts ---------------------------------------------------------------------------------
 
-ALERT_SQL = _upsert("alerts", ("fingerprint",))
+#: An alert's row, without its implied incident: a row written before keeps the one it implies.
+ALERT_SQL = _upsert("alerts", ("fingerprint",), TABLES["alerts"][:4])
+#: An alert's row with the open incident it implies (:func:`implied_rows`).
+ALERT_BORN_SQL = _upsert("alerts", ("fingerprint",))
 #: An alert's body: its fields but the fingerprint (the row's key).
 _AlertBody = _packed(Alert, "_AlertBody", ("fingerprint",))
 _alert_body_dec = msgspec.msgpack.Decoder(_AlertBody)
 
 
 def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
+    """Rows for :data:`ALERT_SQL`."""
     pack, fields = _packer.encode, msgspec.structs.astuple
     return [(a.fingerprint, pack(fields(a)[1:]), a.ends_at, a.updated_at) for a in items]
+
+
+def born_rows(items: Sequence[tuple[Alert, Incident]]) -> list[tuple[Any, ...]]:
+    """Rows for :data:`ALERT_BORN_SQL`: each alert with the incident its row implies."""
+    pack, fields = _packer.encode, msgspec.structs.astuple
+    return [(a.fingerprint, pack(fields(a)[1:]), a.ends_at, a.updated_at, *_implied_columns(i))
+            for a, i in items]
 
 
 def alert(fingerprint: str, body: bytes | str) -> Alert:
@@ -224,14 +250,15 @@ def dead_letters(rows: Iterable[Sequence[Any]]) -> list[DeadLetter]:
 
 # -- incidents and their history ------------------------------------------------------------
 
-INCIDENT_SQL = _upsert("incidents", ("id",))
+INCIDENT_SQL = _upsert("incident_rows", ("id",))
 
 
 #: An incident's body: its fields but the id and fingerprint (columns of the row).
 _IncidentBody = _packed(Incident, "_IncidentBody", ("id", "fingerprint"))
 _incident_body_dec = msgspec.msgpack.Decoder(_IncidentBody)
-#: The columns an incident is read from.
-INCIDENT_COLUMNS = "id, fingerprint, body"
+#: The columns an incident is read from (of the view ``incidents``: the rows of
+#: ``incident_rows`` and the incidents alert rows imply, whose ``birth`` is not NULL).
+INCIDENT_COLUMNS = "id, fingerprint, body, fired_at, birth"
 
 
 def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
@@ -241,6 +268,8 @@ def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
 
 
 def _incident(r: Sequence[Any], shared: Mapping[str, dict[str, str]] | None = None) -> Incident:
+    if r[4] is not None:
+        return implied(r[0], r[3], r[4], alert(r[1], r[2]))
     body = r[2]
     if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
         return _incident_dec.decode(body)
@@ -268,6 +297,101 @@ def incidents(rows: Iterable[Sequence[Any]],
     return [_incident(r, shared) for r in rows]
 
 
+# -- an open incident implied by its alert's row -------------------------------------------
+#
+# An incident as it opened, and as re-posts leave it (more occurrences, a later last_seen),
+# needs no row of its own: its alert's row holds its id, firing time and severity (columns
+# that queries filter and sort on) and ``birth`` (its source, the incident before it, its
+# occurrences and last_seen); its labels and starts_at are the alert's. The view
+# ``incidents`` is ``incident_rows`` and these. Once anything else happens to it
+# (acknowledged, muted, escalated, resolved), it is written as a row and the alert's row
+# implies it no more (:data:`UNIMPLY_SQL`); both in one transaction.
+
+#: An incident an alert row implies, from then on (the alert's row is written already).
+IMPLY_SQL = "UPDATE alerts SET incident = ?, fired_at = ?, severity = ?, birth = ? WHERE fingerprint = ?"
+#: An incident's row, once the alert's row implies it (an unacknowledged incident can be as it
+#: opened again); kept if the alert's row is gone.
+DROP_ROW_SQL = ("DELETE FROM incident_rows WHERE id = ?"
+                " AND EXISTS (SELECT 1 FROM alerts WHERE fingerprint = ? AND incident = ?)")
+#: An alert's row implies its incident no more: the incident has a row of its own.
+UNIMPLY_SQL = ("UPDATE alerts SET incident = NULL, fired_at = NULL, severity = NULL, birth = NULL"
+               " WHERE fingerprint = ? AND incident = ?")
+#: :data:`INCIDENT_COLUMNS` of ``incident_rows`` alone.
+ROW_COLUMNS = "id, fingerprint, body, fired_at, NULLIF(body, body)"  # NULL, typed as a body
+#: :data:`INCIDENT_COLUMNS` of the incidents alert rows imply (``WHERE incident IS NOT NULL``).
+IMPLIED_COLUMNS = "incident, fingerprint, body, fired_at, birth"
+
+_birth_dec = msgspec.msgpack.Decoder(tuple[str, str, int, float])
+
+
+def impliable(inc: Incident) -> bool:
+    """Whether ``inc`` is as it opened but for re-posts, with an id that holds its
+    fingerprint (:func:`tocsin.incidents.plan.new_id`): what an alert row can imply."""
+    return (inc.state == FIRING and not inc.muted_by and inc.escalation is None
+            and not (inc.acknowledged_at or inc.acknowledged_by or inc.ack_note or inc.ack_until)
+            and not (inc.resolved_at or inc.resolved_by or inc.resolution)
+            and inc.id[12:28] == inc.fingerprint)
+
+
+def _implied_columns(inc: Incident) -> tuple[Any, ...]:
+    birth = _packer.encode((inc.source, inc.previous, inc.occurrences, inc.last_seen))
+    return inc.id, inc.fired_at, inc.labels.get("severity", ""), birth
+
+
+def imply_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
+    """Rows for :data:`IMPLY_SQL`."""
+    return [(*_implied_columns(i), i.fingerprint) for i in items]
+
+
+def implied(incident_id: str, fired_at: float, birth: bytes, a: Alert) -> Incident:
+    """The incident an alert row implies (its ``incident``, ``fired_at`` and ``birth``)."""
+    source, previous, occurrences, last_seen = _birth_dec.decode(birth)
+    return Incident(id=incident_id, fingerprint=a.fingerprint, labels=a.labels, fired_at=fired_at,
+                    last_seen=last_seen, starts_at=a.starts_at, occurrences=occurrences, source=source,
+                    previous=previous)
+
+
+class Split(NamedTuple):
+    """How incidents are written beside alerts (:func:`split`)."""
+
+    #: Alerts written with the incident their row implies (:data:`ALERT_BORN_SQL`).
+    born: list[tuple[Alert, Incident]]
+    #: Incidents their alert's row, written before, implies from now on: each is written
+    #: as a row (:data:`INCIDENT_SQL`), implied (:data:`IMPLY_SQL`), and its row dropped
+    #: where the alert's row now implies it (:data:`DROP_ROW_SQL`): so the row stays for
+    #: an alert whose row is gone.
+    imply: list[Incident]
+    #: Incidents written as rows (:data:`INCIDENT_SQL`, then :data:`UNIMPLY_SQL`).
+    kept: list[Incident]
+    #: Born incidents that may have a row to drop (:data:`DROP_ROW_SQL`).
+    drop: list[Incident]
+
+
+def split(incidents: Sequence[Incident], written: Mapping[str, Alert]) -> Split:
+    """Which of ``incidents`` alert rows imply, beside the alerts ``written`` (by fingerprint)."""
+    out = Split([], [], [], [])
+    for inc in incidents:
+        if not impliable(inc):
+            out.kept.append(inc)
+        elif (a := written.get(inc.fingerprint)) is None:
+            out.imply.append(inc)
+        else:
+            out.born.append((a, inc))
+            if inc.occurrences > 1:  # in the write that opens it, an incident has no row to drop
+                out.drop.append(inc)
+    return out
+
+
+def drop_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
+    """Rows for :data:`DROP_ROW_SQL`."""
+    return [(i.id, i.fingerprint, i.id) for i in items]
+
+
+def unimply_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
+    """Rows for :data:`UNIMPLY_SQL`."""
+    return [(i.fingerprint, i.id) for i in items]
+
+
 #: The incidents a short reference names (parameters: the reference, lowercase hex digits,
 #: and a limit): ids that start or end with it, the latest incident of each fingerprint
 #: that starts with it; each row the count of them all and one's body, newest first. A
@@ -283,8 +407,9 @@ WITH hits(id) AS (
     FROM (SELECT DISTINCT fingerprint FROM incidents
           WHERE fingerprint >= ?1 AND fingerprint < ?1 || 'g') f
 )
-SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body
-FROM incidents JOIN hits USING (id)
+SELECT (SELECT COUNT(*) FROM hits), incidents.id, incidents.fingerprint, incidents.body,
+       incidents.fired_at, incidents.birth
+FROM incidents WHERE incidents.id IN (SELECT id FROM hits)
 ORDER BY incidents.fired_at DESC, incidents.id LIMIT ?2
 """
 

@@ -150,6 +150,24 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (loaded_at, hash)
     ) WITHOUT ROWID;
     """,
+    # 10: an open incident as it opened is implied by its alert's row, not a row of its own
+    # (tocsin.store.rows: "an open incident implied by its alert's row"); the view
+    # ``incidents`` is both.
+    """
+    ALTER TABLE incidents RENAME TO incident_rows;
+    ALTER TABLE alerts ADD COLUMN incident TEXT;
+    ALTER TABLE alerts ADD COLUMN fired_at REAL;
+    ALTER TABLE alerts ADD COLUMN severity TEXT;
+    ALTER TABLE alerts ADD COLUMN birth BLOB;
+    CREATE INDEX alerts_fired_at ON alerts (fired_at) WHERE incident IS NOT NULL;
+    CREATE VIEW incidents AS
+        SELECT id, fingerprint, state, severity, fired_at, acknowledged_at, resolved_at, body,
+               NULL AS birth
+        FROM incident_rows
+        UNION ALL
+        SELECT incident, fingerprint, 'firing', severity, fired_at, 0.0, 0.0, body, birth
+        FROM alerts WHERE incident IS NOT NULL;
+    """,
 ]
 
 

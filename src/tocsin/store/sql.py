@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from tocsin.core.models import Alert
 from tocsin.core.pacing import Pacer
-from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+from tocsin.core.records import FIRING, HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import (
     Attempt,
     AttemptCount,
@@ -98,10 +98,24 @@ class SQLStore(SeriesQueries):
     ) -> None:
         ops: list[Op] = []
         pacer = Pacer()  # the rows of thousands of records: other work goes on meanwhile
+        # An incident as it opened is implied by its alert's row (rows.split); the alerts'
+        # rows go first, for the operations on incidents that follow to find them.
+        part = rows.split(incidents, {a.fingerprint: a for a in alerts} if incidents else {})
+        if part.born:
+            fps = {a.fingerprint for a, _ in part.born}
+            alerts = [a for a in alerts if a.fingerprint not in fps]
+            ops.append((rows.ALERT_BORN_SQL, await _rows(rows.born_rows, part.born, pacer), True))
         if alerts:
             ops.append((rows.ALERT_SQL, await _rows(rows.alert_rows, alerts, pacer), True))
-        if incidents:
-            ops.append((rows.INCIDENT_SQL, await _rows(rows.incident_rows, incidents, pacer), True))
+        if part.kept or part.imply:
+            written = [*part.kept, *part.imply]
+            ops.append((rows.INCIDENT_SQL, await _rows(rows.incident_rows, written, pacer), True))
+        if part.kept:
+            ops.append((rows.UNIMPLY_SQL, rows.unimply_rows(part.kept), True))
+        if part.imply:
+            ops.append((rows.IMPLY_SQL, rows.imply_rows(part.imply), True))
+        if part.imply or part.drop:
+            ops.append((rows.DROP_ROW_SQL, rows.drop_rows([*part.imply, *part.drop]), True))
         if history:
             ops.append((rows.HISTORY_SQL, await _rows(rows.history_rows, history, pacer), True))
         if runs:
@@ -109,20 +123,21 @@ class SQLStore(SeriesQueries):
         if ops:
             await self._write(ops)
 
-    async def delete_alerts(self, fingerprints: Iterable[str]) -> None:
+    async def delete_alerts(self, fingerprints: Iterable[str], keep: Sequence[Incident] = ()) -> None:
         keys = [(fp,) for fp in fingerprints]
+        ops: list[Op] = [(rows.INCIDENT_SQL, rows.incident_rows(keep), True)] if keep else []
         if keys:
-            await self._write([("DELETE FROM alerts WHERE fingerprint = ?", keys, True)])
+            await self._write([*ops, ("DELETE FROM alerts WHERE fingerprint = ?", keys, True)])
 
-    #: The labels of the alerts :meth:`load_alerts` read last, by fingerprint, until
-    #: :meth:`load_open_incidents` shares them (the daemon reads the two in that order).
-    _loaded_labels: dict[str, dict[str, str]] = {}
+    #: The alerts :meth:`load_alerts` read last, by fingerprint, until
+    #: :meth:`load_open_incidents` shares their labels (the daemon reads the two in that order).
+    _loaded: dict[str, Alert] = {}
 
     async def load_alerts(self) -> list[Alert]:
         found: list[Alert] = []
         async for chunk in self._fetch_chunks("SELECT fingerprint, body FROM alerts"):
             found += rows.alerts(chunk)
-        self._loaded_labels = {a.fingerprint: a.labels for a in found}
+        self._loaded = {a.fingerprint: a for a in found}
         return found
 
     # -- notification log -------------------------------------------------------
@@ -185,19 +200,34 @@ class SQLStore(SeriesQueries):
         """Each open incident holds the same labels dict as its alert, as after ingest,
         when the alerts were loaded first (at 100,000 alerts, some 100 MiB less)."""
         found: list[Incident] = []
-        labels, self._loaded_labels = self._loaded_labels, {}
+        loaded, self._loaded = self._loaded, {}
+        labels = {fp: a.labels for fp, a in loaded.items()}
         async for chunk in self._fetch_chunks(
-                f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE state != 'resolved'"):
+                f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE state != 'resolved'"):
             found += rows.incidents(chunk, labels)
+        async for chunk in self._fetch_chunks(
+                f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE incident IS NOT NULL"):
+            for r in chunk:
+                a = loaded.get(r[1])
+                found.append(rows.implied(r[0], r[3], r[4], a if a is not None else rows.alert(r[1], r[2])))
         return found
 
     async def get_incident(self, incident_id: str) -> Incident | None:
-        return rows.incident(await self._fetch_one(
-            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)))
+        found = await self._fetch_one(
+            f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE id = ?", (incident_id,))
+        if found is None and len(incident_id) == 32:  # implied: its id holds its fingerprint
+            found = await self._fetch_one(
+                f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE fingerprint = ? AND incident = ?",
+                (incident_id[12:28], incident_id))
+        return rows.incident(found)
 
     async def latest_incident(self, fingerprint: str) -> Incident | None:
-        return rows.incident(await self._fetch_one(
-            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE fingerprint = ?"
+        # An implied incident is open: none of its alert's is newer.
+        found = await self._fetch_one(
+            f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE fingerprint = ? AND incident IS NOT NULL",
+            (fingerprint,))
+        return rows.incident(found or await self._fetch_one(
+            f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE fingerprint = ?"
             " ORDER BY fired_at DESC LIMIT 1",
             (fingerprint,)))
 
@@ -222,11 +252,9 @@ class SQLStore(SeriesQueries):
         return {r[0] for r in found}
 
     async def query_incidents(self, q: IncidentQuery) -> list[Incident]:
+        # Each of the two parts in the order asked, as far as the page reaches; then merged.
         where: list[str] = ["1=1"]
         params: list[Any] = []
-        if q.states:
-            where.append(f"state IN ({','.join('?' * len(q.states))})")
-            params.extend(q.states)
         if q.severities:
             where.append(f"severity IN ({','.join('?' * len(q.severities))})")
             params.extend(q.severities)
@@ -236,12 +264,22 @@ class SQLStore(SeriesQueries):
         if q.until is not None:
             where.append("fired_at < ?")
             params.append(q.until)
-        sql = (f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(where)}"
-               " ORDER BY fired_at DESC, id")
+        reach = ""
+        if q.limit is not None:
+            reach = f" LIMIT {int(q.limit) + int(q.offset)}"
+        states = f" AND state IN ({','.join('?' * len(q.states))})" if q.states else ""
+        parts = [(f"SELECT * FROM (SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE {' AND '.join(where)}"
+                  f"{states} ORDER BY fired_at DESC, id{reach}) r", [*params, *q.states])]
+        if not q.states or FIRING in q.states:
+            parts.append((f"SELECT * FROM (SELECT {rows.IMPLIED_COLUMNS} FROM alerts"
+                          f" WHERE incident IS NOT NULL AND {' AND '.join(where)}"
+                          f" ORDER BY fired_at DESC, incident{reach}) a", params))
+        sql = " UNION ALL ".join(p for p, _ in parts) + " ORDER BY 4 DESC, 1"
+        args = [a for _, ps in parts for a in ps]
         if q.limit is not None:
             sql += " LIMIT ? OFFSET ?"
-            params.extend((q.limit, q.offset))
-        return rows.incidents(await self._fetch(sql, params))
+            args.extend((q.limit, q.offset))
+        return rows.incidents(await self._fetch(sql, args))
 
     async def load_history(self, alert_id: str) -> list[HistoryEvent]:
         events = rows.history_events(await self._fetch(
@@ -299,7 +337,7 @@ class SQLStore(SeriesQueries):
             ("DELETE FROM remediation_runs WHERE created_at < ? AND state != 'pending_approval'",
              (before,), False),
             ("DELETE FROM history WHERE at < ?", (before,), False),
-            ("DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
+            ("DELETE FROM incident_rows WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
             # The configs put in force before, but the one still in force then.
             ("DELETE FROM configs WHERE loaded_at < (SELECT MAX(loaded_at) FROM configs WHERE loaded_at < ?)",
              (before,), False),
@@ -311,10 +349,15 @@ class SQLStore(SeriesQueries):
         self, since: float, until: float, kinds: Sequence[str], after_id: int, limit: int
     ) -> list[tuple[HistoryEvent, Incident]]:
         cols = ", ".join(f"h.{c.strip()}" for c in rows.HISTORY_COLUMNS.split(","))
+        # Each row's incident: its row, or the one its alert's row implies.
         found = list(await self._fetch(
-            f"SELECT {cols}, i.id, i.fingerprint, i.body FROM history h JOIN incidents i ON i.id = h.alert_id"
+            f"SELECT {cols}, coalesce(r.id, a.incident), h.fingerprint, coalesce(r.body, a.body),"
+            " coalesce(r.fired_at, a.fired_at), CASE WHEN r.id IS NULL THEN a.birth END"
+            " FROM history h LEFT JOIN incident_rows r ON r.id = h.alert_id"
+            " LEFT JOIN alerts a"
+            " ON r.id IS NULL AND a.fingerprint = h.fingerprint AND a.incident = h.alert_id"
             f" WHERE h.id > ? AND h.at >= ? AND h.at < ? AND h.kind IN ({','.join('?' * len(kinds))})"
-            " ORDER BY h.id LIMIT ?",
+            " AND (r.id IS NOT NULL OR a.incident IS NOT NULL) ORDER BY h.id LIMIT ?",
             (after_id, since, until, *kinds, limit)))
         events = rows.history_events(r[:7] for r in found)
         return list(zip(events, rows.incidents(r[7:] for r in found), strict=True))
@@ -322,10 +365,14 @@ class SQLStore(SeriesQueries):
     async def fired_page(
         self, since: float, until: float, after: tuple[float, str], limit: int
     ) -> list[Incident]:
+        where = "fired_at >= ? AND fired_at < ? AND (fired_at > ? OR (fired_at = ? AND {id} > ?))"
+        params = (since, until, after[0], after[0], after[1], limit)
         return rows.incidents(await self._fetch(
-            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents WHERE fired_at >= ? AND fired_at < ?"
-            " AND (fired_at > ? OR (fired_at = ? AND id > ?)) ORDER BY fired_at, id LIMIT ?",
-            (since, until, after[0], after[0], after[1], limit)))
+            f"SELECT * FROM (SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE {where.format(id='id')}"
+            " ORDER BY fired_at, id LIMIT ?) r UNION ALL"
+            f" SELECT * FROM (SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE incident IS NOT NULL"
+            f" AND {where.format(id='incident')} ORDER BY fired_at, incident LIMIT ?) a"
+            " ORDER BY 4, 1 LIMIT ?", (*params, *params, limit)))
 
     async def incidents_open_at(self, at: float) -> list[Incident]:
         return rows.incidents(await self._fetch(

@@ -105,9 +105,12 @@ async def test_ids_that_end_alike_get_longer_references(tmp_path, monkeypatch):
     monkeypatch.setattr(plan, "_random", Repeating())
     clock = FakeClock(T0)
     async with api_client(CONFIG, tmp_path, clock=clock) as (client, _):
+        # Ids hold their alert's fingerprint before their random end: the same alert, twice.
         first = await event(client, type="A", severity="warning")
+        resp = await client.post(f"/api/tocsin/v1/alerts/{first['id']}/resolve", json={"who": "a"})
+        assert resp.status == 200
         clock.advance(1.5)
-        second = await event(client, type="B", severity="warning")
+        second = await event(client, type="A", severity="warning")
         assert first["id"][-20:] == second["id"][-20:]
 
         status, body = await get(client, first["id"][-8:])

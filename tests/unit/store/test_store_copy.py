@@ -159,6 +159,7 @@ def test_the_tables_copied_are_every_table_of_both_schemas(tmp_path, tocsin_post
         "SELECT table_name, string_agg(column_name, ',' ORDER BY ordinal_position)"
         " FROM information_schema.columns WHERE table_schema = 'public'"
         " AND table_name NOT IN ('schema_version', 'leader_lease', 'replicas')"  # the cluster's, not state
+        " AND table_name NOT IN (SELECT table_name FROM information_schema.views)"  # incidents: a view
         " GROUP BY table_name",
         tocsin_postgres_url.rsplit("/", 1)[1])
     pg_tables = dict(line.split("|") for line in listed.split())
