@@ -217,10 +217,26 @@ async def test_a_fresh_alert_writes_no_history_row_its_incident_implies_the_fire
         with sqlite3.connect(tmp_path / "api.db") as db:
             assert db.execute("SELECT kind FROM history").fetchall() == []
             assert db.execute("SELECT COUNT(*) FROM incidents").fetchone() == (1,)
+            assert db.execute("SELECT COUNT(*) FROM incident_rows").fetchone() == (0,)  # its alert's row
         rows = (await (await client.get(f"/api/tocsin/v1/alerts/{created['id']}/history")).json())["history"]
         assert [(r["id"], r["kind"], r["actor"], r["detail"]["source"]) for r in rows] == [
             (0, "fired", "native", "native")]
         assert rows[0]["at"] == (await get_alert(client, created["id"]))["fired_at"]
+
+
+async def test_an_alert_collected_before_its_incident_expired_keeps_the_incident(tmp_path, server):
+    """The alert's row implies its open incident: collecting the alert writes the incident
+    as a row first, so a restart still finds it."""
+    clock = FakeClock(T0)
+    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, rt):
+        created = await event(client, type="Short", ttl="90s")
+        clock.advance(120)  # past the alert's end; its expiry has not run
+        rt.dispatcher.groups.clear()  # and no group holds it
+        await rt.collect_garbage()
+        with sqlite3.connect(tmp_path / "api.db") as db:
+            assert db.execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
+            assert db.execute("SELECT id, state FROM incident_rows").fetchall() == [(created["id"], "firing")]
+        assert (await rt.store.get_incident(created["id"])) == rt.lifecycle.current[created["fingerprint"]]
 
 
 async def test_alerts_that_stop_being_posted_expire(tmp_path, server):
