@@ -107,3 +107,24 @@ async def test_a_lost_session_is_opened_again_and_everything_read_once_more(repl
     await wait_until(lambda: len(resyncs) >= 2, 10.0, 0.05, message="the feed listens again")
     await a.save(alerts=[make_alert(5)])
     await wait_until(lambda: bool(_alerts(seen)), 5.0, 0.01, message="a's alert after")
+
+
+async def test_an_incident_its_alerts_row_implies_reaches_the_feed_with_the_alert(replicas):
+    """A fresh alert's incident has no row: a follower takes it from the alert's row; once
+    acknowledged it is a row, and reaches the feed as one."""
+    from tests.unit.store.test_store_implied import alert, opened
+    from tocsin.core.records import ACKNOWLEDGED
+
+    a, _, seen, _ = replicas
+    fresh = alert()
+    inc = opened(fresh)
+    await a.save(alerts=[fresh], incidents=[inc])
+    await wait_until(lambda: any(c.incidents for c in seen), 5.0, 0.01, message="the implied incident")
+    assert [i for c in seen for i in c.incidents] == [inc]
+    assert [x for c in seen for x in c.alerts] == [fresh]
+    seen.clear()
+    acked = msgspec.structs.replace(inc, state=ACKNOWLEDGED, acknowledged_at=120.0, acknowledged_by="ann")
+    await a.save(incidents=[acked])
+    await wait_until(lambda: acked in [i for c in seen for i in c.incidents], 5.0, 0.01,
+                     message="the acknowledged incident, a row now")
+    assert inc not in [i for c in seen for i in c.incidents]  # the alert row, read again, implies none
