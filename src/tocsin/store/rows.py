@@ -142,7 +142,7 @@ def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> t
 
 #: An alert's row, without its implied incident: a row written before keeps the one it implies.
 ALERT_SQL = _upsert("alerts", ("fingerprint",), TABLES["alerts"][:4])
-#: An alert's row with the open incident it implies (:func:`implied_rows`).
+#: An alert's row with the open incident it implies (:func:`born_rows`).
 ALERT_BORN_SQL = _upsert("alerts", ("fingerprint",))
 #: An alert's body: its fields but the fingerprint (the row's key).
 _AlertBody = _packed(Alert, "_AlertBody", ("fingerprint",))

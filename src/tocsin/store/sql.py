@@ -197,8 +197,9 @@ class SQLStore(SeriesQueries):
     # -- incidents and history ---------------------------------------------------
 
     async def load_open_incidents(self) -> list[Incident]:
-        """Each open incident holds the same labels dict as its alert, as after ingest,
-        when the alerts were loaded first (at 100,000 alerts, some 100 MiB less)."""
+        """The open incidents' rows, then those alert rows imply. Each holds the same labels
+        dict as its alert, as after ingest, when the alerts were loaded first (at 100,000
+        alerts, some 100 MiB less); an implied one is made from the alert already read."""
         found: list[Incident] = []
         loaded, self._loaded = self._loaded, {}
         labels = {fp: a.labels for fp, a in loaded.items()}
