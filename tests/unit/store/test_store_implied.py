@@ -157,3 +157,37 @@ def test_a_fresh_alert_writes_one_row_on_sqlite(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM incident_rows").fetchone() == (0,)
         assert db.execute("SELECT COUNT(*) FROM incidents").fetchone() == (1,)
         assert db.execute("SELECT COUNT(*) FROM history").fetchone() == (0,)
+
+
+async def test_a_database_of_the_previous_schema_keeps_its_incidents_as_rows(tmp_path):
+    """An upgraded host: the incidents written before are rows, read as before, and the
+    next fresh alert's incident is implied beside them."""
+    from tocsin.store.schema import MIGRATIONS
+    from tocsin.store.sqlite import SQLiteStore
+
+    path = tmp_path / "t.db"
+    a = alert()
+    old = Incident(id="018bcfe5680012345678901234567890", fingerprint=FP, labels=a.labels, fired_at=50.0,
+                   last_seen=60.0, starts_at=a.starts_at, source="api_v2")  # an id of the old form
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.executescript("BEGIN;" + "".join(MIGRATIONS[:9]) + "PRAGMA user_version=9; COMMIT;")
+        db.execute("INSERT INTO alerts (fingerprint, body, ends_at, updated_at) VALUES (?,?,?,?)",
+                   rows.alert_rows([a])[0])
+        db.execute("INSERT INTO incidents VALUES (?,?,?,?,?,?,?,?,?)", rows.incident_rows([old])[0])
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await store.load_alerts()
+        assert await store.load_open_incidents() == [old]
+        assert await store.get_incident(old.id) == old
+        assert not rows.impliable(old)  # its id does not hold its fingerprint: it stays a row
+        b = alert(fp="fedcba9876543210")
+        fresh = opened(b, at=70.0)
+        await store.save(alerts=[b], incidents=[fresh])
+        assert await store.query_incidents(IncidentQuery()) == [fresh, old]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        assert db.execute("SELECT id FROM incident_rows").fetchall() == [(old.id,)]
