@@ -66,6 +66,7 @@ __all__ = [
     "dead_letter_row",
     "dead_letters",
     "drop_rows",
+    "fingerprint_in",
     "fired_event",
     "history_events",
     "history_rows",
@@ -156,10 +157,9 @@ def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
 
 
 def born_rows(items: Sequence[tuple[Alert, Incident]]) -> list[tuple[Any, ...]]:
-    """Rows for :data:`ALERT_BORN_SQL`: each alert with the incident its row implies."""
-    pack, fields = _packer.encode, msgspec.structs.astuple
-    return [(a.fingerprint, pack(fields(a)[1:]), a.ends_at, a.updated_at, *_implied_columns(i))
-            for a, i in items]
+    """Rows for :data:`ALERT_BORN_SQL`: each alert's row with the incident it implies."""
+    return [(*row, *_implied_columns(i))
+            for row, (_, i) in zip(alert_rows([a for a, _ in items]), items, strict=True)]
 
 
 def alert(fingerprint: str, body: bytes | str) -> Alert:
@@ -324,13 +324,19 @@ IMPLIED_COLUMNS = "incident, fingerprint, body, fired_at, birth"
 _birth_dec = msgspec.msgpack.Decoder(tuple[str, str, int, float])
 
 
+def fingerprint_in(incident_id: str) -> str:
+    """The fingerprint an incident id holds (:func:`tocsin.incidents.plan.new_id`: 12 hex
+    digits of time, the 16 of the fingerprint, 4 random), or "" for an id without one."""
+    return incident_id[12:28] if len(incident_id) == 32 else ""
+
+
 def impliable(inc: Incident) -> bool:
     """Whether ``inc`` is as it opened but for re-posts, with an id that holds its
-    fingerprint (:func:`tocsin.incidents.plan.new_id`): what an alert row can imply."""
+    fingerprint: what an alert row can imply."""
     return (inc.state == FIRING and not inc.muted_by and inc.escalation is None
             and not (inc.acknowledged_at or inc.acknowledged_by or inc.ack_note or inc.ack_until)
             and not (inc.resolved_at or inc.resolved_by or inc.resolution)
-            and inc.id[12:28] == inc.fingerprint)
+            and fingerprint_in(inc.id) == inc.fingerprint)
 
 
 def _implied_columns(inc: Incident) -> tuple[Any, ...]:

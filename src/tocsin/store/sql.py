@@ -216,10 +216,10 @@ class SQLStore(SeriesQueries):
     async def get_incident(self, incident_id: str) -> Incident | None:
         found = await self._fetch_one(
             f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE id = ?", (incident_id,))
-        if found is None and len(incident_id) == 32:  # implied: its id holds its fingerprint
+        if found is None and (fp := rows.fingerprint_in(incident_id)):  # implied by its alert's row?
             found = await self._fetch_one(
                 f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE fingerprint = ? AND incident = ?",
-                (incident_id[12:28], incident_id))
+                (fp, incident_id))
         return rows.incident(found)
 
     async def latest_incident(self, fingerprint: str) -> Incident | None:
