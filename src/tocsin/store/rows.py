@@ -358,10 +358,12 @@ def implied(incident_id: str, fired_at: float, birth: bytes, a: Alert) -> Incide
 
 
 class Split(NamedTuple):
-    """How incidents are written beside alerts (:func:`split`)."""
+    """How alerts and incidents are written together (:func:`split`)."""
 
     #: Alerts written with the incident their row implies (:data:`ALERT_BORN_SQL`).
     born: list[tuple[Alert, Incident]]
+    #: The other alerts (:data:`ALERT_SQL`: a row written before keeps what it implies).
+    plain: list[Alert]
     #: Incidents their alert's row, written before, implies from now on: each is written
     #: as a row (:data:`INCIDENT_SQL`), implied (:data:`IMPLY_SQL`), and its row dropped
     #: where the alert's row now implies it (:data:`DROP_ROW_SQL`): so the row stays for
@@ -373,9 +375,10 @@ class Split(NamedTuple):
     drop: list[Incident]
 
 
-def split(incidents: Sequence[Incident], written: Mapping[str, Alert]) -> Split:
-    """Which of ``incidents`` alert rows imply, beside the alerts ``written`` (by fingerprint)."""
-    out = Split([], [], [], [])
+def split(alerts: Sequence[Alert], incidents: Sequence[Incident]) -> Split:
+    """Which of ``incidents`` alert rows imply, written beside ``alerts``."""
+    out = Split([], [], [], [], [])
+    written = {a.fingerprint: a for a in alerts} if incidents else {}
     for inc in incidents:
         if not impliable(inc):
             out.kept.append(inc)
@@ -385,6 +388,8 @@ def split(incidents: Sequence[Incident], written: Mapping[str, Alert]) -> Split:
             out.born.append((a, inc))
             if inc.occurrences > 1:  # in the write that opens it, an incident has no row to drop
                 out.drop.append(inc)
+    born = {a.fingerprint for a, _ in out.born}
+    out.plain.extend(a for a in alerts if a.fingerprint not in born)
     return out
 
 

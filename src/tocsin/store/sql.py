@@ -100,13 +100,11 @@ class SQLStore(SeriesQueries):
         pacer = Pacer()  # the rows of thousands of records: other work goes on meanwhile
         # An incident as it opened is implied by its alert's row (rows.split); the alerts'
         # rows go first, for the operations on incidents that follow to find them.
-        part = rows.split(incidents, {a.fingerprint: a for a in alerts} if incidents else {})
+        part = rows.split(alerts, incidents)
         if part.born:
-            fps = {a.fingerprint for a, _ in part.born}
-            alerts = [a for a in alerts if a.fingerprint not in fps]
             ops.append((rows.ALERT_BORN_SQL, await _rows(rows.born_rows, part.born, pacer), True))
-        if alerts:
-            ops.append((rows.ALERT_SQL, await _rows(rows.alert_rows, alerts, pacer), True))
+        if part.plain:
+            ops.append((rows.ALERT_SQL, await _rows(rows.alert_rows, part.plain, pacer), True))
         if part.kept or part.imply:
             written = [*part.kept, *part.imply]
             ops.append((rows.INCIDENT_SQL, await _rows(rows.incident_rows, written, pacer), True))
