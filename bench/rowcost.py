@@ -34,7 +34,7 @@ from typing import Any
 from tocsin.core.models import Alert
 from tocsin.core.records import HistoryEvent, Incident
 from tocsin.incidents.plan import new_id
-from tocsin.store import rows
+from tocsin.store import implied, rows
 from tocsin.store.schema import MIGRATIONS
 from tocsin.store.writer import connect, run_transaction
 
@@ -63,7 +63,7 @@ def frames(layout: str, alerts: int, batch: int) -> list[bytes]:
     for start in range(0, alerts, batch):
         items = [fresh(i, now, rng) for i in range(start, min(alerts, start + batch))]
         if layout == "today":
-            born = rows.born_rows([(a, inc) for a, inc, _ in items])
+            born = implied.born_rows([(a, inc) for a, inc, _ in items])
             out.append(marshal.dumps([(rows.ALERT_BORN_SQL, born, True)]))
             continue
         ops: list[Any] = [(rows.ALERT_SQL, rows.alert_rows([a for a, _, _ in items]), True),

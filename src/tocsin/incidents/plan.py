@@ -11,7 +11,7 @@ unmuted, acknowledged, unacknowledged, notified, escalated, resolved,
 expired. Each is a history row but "fired", which the incident implies (its
 ``fired_at``, ``source``, ``starts_at`` and ``previous``; see
 :func:`tocsin.store.rows.fired_event`); and an incident as it opened (re-posts
-aside) is implied by its alert's row (:func:`tocsin.store.rows.impliable`):
+aside) is implied by its alert's row (:func:`tocsin.store.implied.impliable`):
 a fresh alert writes one row. An incident and its history rows are written
 together with the alert, in the transaction that makes the alert durable.
 
@@ -75,7 +75,7 @@ def new_id(now: float | None = None, fingerprint: str = "") -> str:
     """32 hex digits: milliseconds since the epoch, then the alert's fingerprint (16 hex
     digits) and 16 random bits, or 80 random bits without one. Ids sort by creation time,
     so the store appends to its index instead of splitting pages; one that holds its
-    fingerprint finds the alert row that implies its incident (:mod:`tocsin.store.rows`)."""
+    fingerprint finds the alert row that implies its incident (:mod:`tocsin.store.implied`)."""
     ms = int((time.time() if now is None else now) * 1000)
     if len(fingerprint) == 16:
         return f"{ms:012x}{fingerprint}{_random.getrandbits(16):04x}"

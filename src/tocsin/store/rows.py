@@ -6,7 +6,7 @@ MessagePack arrays of the record's fields in order, without their names and
 without the id and fingerprint the row's columns hold (:func:`alert_rows`,
 :func:`incident_rows`); a body an earlier tocsin wrote as JSON (it starts with
 ``{``) reads as before. An open incident as it opened has no row: its alert's
-row implies it (below), so a fresh alert is one row. The columns beside a body are what
+row implies it (:mod:`tocsin.store.implied`), so a fresh alert is one row. The columns beside a body are what
 queries filter and sort on. A write is an :data:`Op`, ``(sql, params, many)``:
 the unit every writer commits (SQLite's, in aiosqlite's thread or the writer process, and
 PostgreSQL's). Statements are written in the SQL both databases read (an upsert
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
 from tocsin.core.models import Alert, Notification
-from tocsin.core.records import FIRING, HistoryEvent, Incident, RemediationRun, Silence
+from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
 from tocsin.store import Attempt, ConfigLoad, DeadLetter, NflogEntry
 
 __all__ = [
@@ -36,12 +36,10 @@ __all__ = [
     "CONFIG_SQL",
     "DEAD_LETTER_COLUMNS",
     "DEAD_LETTER_SQL",
-    "DROP_ROW_SQL",
     "HEARTBEAT_SQL",
     "HISTORY_COLUMNS",
     "HISTORY_SQL",
     "IMPLIED_COLUMNS",
-    "IMPLY_SQL",
     "INCIDENT_COLUMNS",
     "INCIDENT_SQL",
     "NAMED_SQL",
@@ -52,27 +50,20 @@ __all__ = [
     "SHARED_SQL",
     "SILENCE_SQL",
     "TABLES",
-    "UNIMPLY_SQL",
     "Op",
-    "Split",
     "alert",
     "alert_rows",
     "alerts",
     "attempt_row",
     "attempts",
-    "born_rows",
     "config_loads",
     "config_row",
     "dead_letter_row",
     "dead_letters",
-    "drop_rows",
-    "fingerprint_in",
     "fired_event",
     "history_events",
     "history_rows",
-    "impliable",
     "implied",
-    "imply_rows",
     "incident",
     "incident_rows",
     "incidents",
@@ -83,8 +74,6 @@ __all__ = [
     "runs",
     "silence_rows",
     "silences",
-    "split",
-    "unimply_rows",
     "with_fired",
 ]
 
@@ -143,7 +132,7 @@ def _packed(record: type[msgspec.Struct], name: str, skip: tuple[str, ...]) -> t
 
 #: An alert's row, without its implied incident: a row written before keeps the one it implies.
 ALERT_SQL = _upsert("alerts", ("fingerprint",), TABLES["alerts"][:4])
-#: An alert's row with the open incident it implies (:func:`born_rows`).
+#: An alert's row with the open incident it implies (:func:`tocsin.store.implied.born_rows`).
 ALERT_BORN_SQL = _upsert("alerts", ("fingerprint",))
 #: An alert's body: its fields but the fingerprint (the row's key).
 _AlertBody = _packed(Alert, "_AlertBody", ("fingerprint",))
@@ -154,12 +143,6 @@ def alert_rows(items: Sequence[Alert]) -> list[tuple[Any, ...]]:
     """Rows for :data:`ALERT_SQL`."""
     pack, fields = _packer.encode, msgspec.structs.astuple
     return [(a.fingerprint, pack(fields(a)[1:]), a.ends_at, a.updated_at) for a in items]
-
-
-def born_rows(items: Sequence[tuple[Alert, Incident]]) -> list[tuple[Any, ...]]:
-    """Rows for :data:`ALERT_BORN_SQL`: each alert's row with the incident it implies."""
-    return [(*row, *_implied_columns(i))
-            for row, (_, i) in zip(alert_rows([a for a, _ in items]), items, strict=True)]
 
 
 def alert(fingerprint: str, body: bytes | str) -> Alert:
@@ -297,25 +280,8 @@ def incidents(rows: Iterable[Sequence[Any]],
     return [_incident(r, shared) for r in rows]
 
 
-# -- an open incident implied by its alert's row -------------------------------------------
-#
-# An incident as it opened, and as re-posts leave it (more occurrences, a later last_seen),
-# needs no row of its own: its alert's row holds its id, firing time and severity (columns
-# that queries filter and sort on) and ``birth`` (its source, the incident before it, its
-# occurrences and last_seen); its labels and starts_at are the alert's. The view
-# ``incidents`` is ``incident_rows`` and these. Once anything else happens to it
-# (acknowledged, muted, escalated, resolved), it is written as a row and the alert's row
-# implies it no more (:data:`UNIMPLY_SQL`); both in one transaction.
+# -- an open incident implied by its alert's row (read; written by tocsin.store.implied) -----
 
-#: An incident an alert row implies, from then on (the alert's row is written already).
-IMPLY_SQL = "UPDATE alerts SET incident = ?, fired_at = ?, severity = ?, birth = ? WHERE fingerprint = ?"
-#: An incident's row, once the alert's row implies it (an unacknowledged incident can be as it
-#: opened again); kept if the alert's row is gone.
-DROP_ROW_SQL = ("DELETE FROM incident_rows WHERE id = ?"
-                " AND EXISTS (SELECT 1 FROM alerts WHERE fingerprint = ? AND incident = ?)")
-#: An alert's row implies its incident no more: the incident has a row of its own.
-UNIMPLY_SQL = ("UPDATE alerts SET incident = NULL, fired_at = NULL, severity = NULL, birth = NULL"
-               " WHERE fingerprint = ? AND incident = ?")
 #: :data:`INCIDENT_COLUMNS` of ``incident_rows`` alone.
 ROW_COLUMNS = "id, fingerprint, body, fired_at, NULLIF(body, body)"  # NULL, typed as a body
 #: :data:`INCIDENT_COLUMNS` of the incidents alert rows imply (``WHERE incident IS NOT NULL``).
@@ -324,83 +290,13 @@ IMPLIED_COLUMNS = "incident, fingerprint, body, fired_at, birth"
 _birth_dec = msgspec.msgpack.Decoder(tuple[str, str, int, float])
 
 
-def fingerprint_in(incident_id: str) -> str:
-    """The fingerprint an incident id holds (:func:`tocsin.incidents.plan.new_id`: 12 hex
-    digits of time, the 16 of the fingerprint, 4 random), or "" for an id without one."""
-    return incident_id[12:28] if len(incident_id) == 32 else ""
-
-
-def impliable(inc: Incident) -> bool:
-    """Whether ``inc`` is as it opened but for re-posts, with an id that holds its
-    fingerprint: what an alert row can imply."""
-    return (inc.state == FIRING and not inc.muted_by and inc.escalation is None
-            and not (inc.acknowledged_at or inc.acknowledged_by or inc.ack_note or inc.ack_until)
-            and not (inc.resolved_at or inc.resolved_by or inc.resolution)
-            and fingerprint_in(inc.id) == inc.fingerprint)
-
-
-def _implied_columns(inc: Incident) -> tuple[Any, ...]:
-    birth = _packer.encode((inc.source, inc.previous, inc.occurrences, inc.last_seen))
-    return inc.id, inc.fired_at, inc.labels.get("severity", ""), birth
-
-
-def imply_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
-    """Rows for :data:`IMPLY_SQL`."""
-    return [(*_implied_columns(i), i.fingerprint) for i in items]
-
-
 def implied(incident_id: str, fired_at: float, birth: bytes, a: Alert) -> Incident:
-    """The incident an alert row implies (its ``incident``, ``fired_at`` and ``birth``)."""
+    """The incident an alert row implies (its ``incident``, ``fired_at`` and ``birth``:
+    :func:`tocsin.store.implied.born_rows`)."""
     source, previous, occurrences, last_seen = _birth_dec.decode(birth)
     return Incident(id=incident_id, fingerprint=a.fingerprint, labels=a.labels, fired_at=fired_at,
                     last_seen=last_seen, starts_at=a.starts_at, occurrences=occurrences, source=source,
                     previous=previous)
-
-
-class Split(NamedTuple):
-    """How alerts and incidents are written together (:func:`split`)."""
-
-    #: Alerts written with the incident their row implies (:data:`ALERT_BORN_SQL`).
-    born: list[tuple[Alert, Incident]]
-    #: The other alerts (:data:`ALERT_SQL`: a row written before keeps what it implies).
-    plain: list[Alert]
-    #: Incidents their alert's row, written before, implies from now on: each is written
-    #: as a row (:data:`INCIDENT_SQL`), implied (:data:`IMPLY_SQL`), and its row dropped
-    #: where the alert's row now implies it (:data:`DROP_ROW_SQL`): so the row stays for
-    #: an alert whose row is gone.
-    imply: list[Incident]
-    #: Incidents written as rows (:data:`INCIDENT_SQL`, then :data:`UNIMPLY_SQL`).
-    kept: list[Incident]
-    #: Born incidents that may have a row to drop (:data:`DROP_ROW_SQL`).
-    drop: list[Incident]
-
-
-def split(alerts: Sequence[Alert], incidents: Sequence[Incident]) -> Split:
-    """Which of ``incidents`` alert rows imply, written beside ``alerts``."""
-    out = Split([], [], [], [], [])
-    written = {a.fingerprint: a for a in alerts} if incidents else {}
-    for inc in incidents:
-        if not impliable(inc):
-            out.kept.append(inc)
-        elif (a := written.get(inc.fingerprint)) is None:
-            out.imply.append(inc)
-        else:
-            out.born.append((a, inc))
-            if inc.occurrences > 1:  # in the write that opens it, an incident has no row to drop
-                out.drop.append(inc)
-    born = {a.fingerprint for a, _ in out.born}
-    out.plain.extend(a for a in alerts if a.fingerprint not in born)
-    return out
-
-
-def drop_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
-    """Rows for :data:`DROP_ROW_SQL`."""
-    return [(i.id, i.fingerprint, i.id) for i in items]
-
-
-def unimply_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
-    """Rows for :data:`UNIMPLY_SQL`."""
-    return [(i.fingerprint, i.id) for i in items]
 
 
 #: The incidents a short reference names (parameters: the reference, lowercase hex digits,

@@ -151,8 +151,7 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     """,
     # 10: an open incident as it opened is implied by its alert's row, not a row of its own
-    # (tocsin.store.rows: "an open incident implied by its alert's row"); the view
-    # ``incidents`` is both.
+    # (tocsin.store.implied); the view ``incidents`` is both.
     """
     ALTER TABLE incidents RENAME TO incident_rows;
     ALTER TABLE alerts ADD COLUMN incident TEXT;

@@ -22,6 +22,7 @@ from tocsin.store import (
     HeartbeatSeen,
     IncidentQuery,
     NflogEntry,
+    implied,
     rows,
 )
 from tocsin.store.batching import GroupCommit
@@ -98,22 +99,22 @@ class SQLStore(SeriesQueries):
     ) -> None:
         ops: list[Op] = []
         pacer = Pacer()  # the rows of thousands of records: other work goes on meanwhile
-        # An incident as it opened is implied by its alert's row (rows.split); the alerts'
+        # An incident as it opened is implied by its alert's row (implied.split); the alerts'
         # rows go first, for the operations on incidents that follow to find them.
-        part = rows.split(alerts, incidents)
+        part = implied.split(alerts, incidents)
         if part.born:
-            ops.append((rows.ALERT_BORN_SQL, await _rows(rows.born_rows, part.born, pacer), True))
+            ops.append((rows.ALERT_BORN_SQL, await _rows(implied.born_rows, part.born, pacer), True))
         if part.plain:
             ops.append((rows.ALERT_SQL, await _rows(rows.alert_rows, part.plain, pacer), True))
         if part.kept or part.imply:
             written = [*part.kept, *part.imply]
             ops.append((rows.INCIDENT_SQL, await _rows(rows.incident_rows, written, pacer), True))
         if part.kept:
-            ops.append((rows.UNIMPLY_SQL, rows.unimply_rows(part.kept), True))
+            ops.append((implied.UNIMPLY_SQL, implied.unimply_rows(part.kept), True))
         if part.imply:
-            ops.append((rows.IMPLY_SQL, rows.imply_rows(part.imply), True))
+            ops.append((implied.IMPLY_SQL, implied.imply_rows(part.imply), True))
         if part.imply or part.drop:
-            ops.append((rows.DROP_ROW_SQL, rows.drop_rows([*part.imply, *part.drop]), True))
+            ops.append((implied.DROP_ROW_SQL, implied.drop_rows([*part.imply, *part.drop]), True))
         if history:
             ops.append((rows.HISTORY_SQL, await _rows(rows.history_rows, history, pacer), True))
         if runs:
@@ -214,7 +215,7 @@ class SQLStore(SeriesQueries):
     async def get_incident(self, incident_id: str) -> Incident | None:
         found = await self._fetch_one(
             f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE id = ?", (incident_id,))
-        if found is None and (fp := rows.fingerprint_in(incident_id)):  # implied by its alert's row?
+        if found is None and (fp := implied.fingerprint_in(incident_id)):  # implied by its alert's row?
             found = await self._fetch_one(
                 f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE fingerprint = ? AND incident = ?",
                 (fp, incident_id))

@@ -11,7 +11,7 @@ import msgspec
 from tocsin.core.models import Alert
 from tocsin.core.records import ACKNOWLEDGED, RESOLVED, HistoryEvent, Incident
 from tocsin.incidents.plan import new_id
-from tocsin.store import IncidentQuery, rows
+from tocsin.store import IncidentQuery, implied, rows
 
 FP = "0123456789abcdef"
 
@@ -35,7 +35,7 @@ async def stored_rows(backend, table: str) -> int:
 async def test_a_fresh_alerts_incident_has_no_row_and_every_reader_finds_it(backend):
     a = alert()
     inc = opened(a, previous="0" * 32)
-    assert rows.impliable(inc)
+    assert implied.impliable(inc)
     async with backend.opened() as store:
         await store.save(alerts=[a], incidents=[inc])
     assert await stored_rows(backend, "incident_rows") == 0
@@ -181,7 +181,7 @@ async def test_a_database_of_the_previous_schema_keeps_its_incidents_as_rows(tmp
         await store.load_alerts()
         assert await store.load_open_incidents() == [old]
         assert await store.get_incident(old.id) == old
-        assert not rows.impliable(old)  # its id does not hold its fingerprint: it stays a row
+        assert not implied.impliable(old)  # its id does not hold its fingerprint: it stays a row
         b = alert(fp="fedcba9876543210")
         fresh = opened(b, at=70.0)
         await store.save(alerts=[b], incidents=[fresh])
