@@ -332,6 +332,12 @@ class Lifecycle:
             await self.save_quietly(changed, rows)
 
     async def record_notified(self, n: Notification, integration: str, now: float) -> None:
+        rows = await self.notified_rows(n, integration, now)
+        if rows:
+            await self.save_quietly((), rows)
+
+    async def notified_rows(self, n: Notification, integration: str, now: float) -> list[HistoryEvent]:
+        """The "notified" history of each of ``n``'s alerts that has an incident."""
         rows = []
         pacer = Pacer()
         for a in n.alerts:
@@ -344,8 +350,7 @@ class Lifecycle:
                 detail["event"] = n.event
             rows.append(HistoryEvent(at=now, alert_id=inc.id, fingerprint=a.fingerprint, kind="notified",
                                      actor=n.receiver, detail=detail))
-        if rows:
-            await self.save_quietly((), rows)
+        return rows
 
     async def save_quietly(self, incidents: Sequence[Incident], rows: Sequence[HistoryEvent]) -> None:
         """History that must not fail what it describes: a storage error is logged."""

@@ -27,6 +27,7 @@ from tocsin.core.facade import Facade, Key
 from tocsin.core.gate import Gate
 from tocsin.core.metrics import Metrics
 from tocsin.core.models import Notification
+from tocsin.core.records import HistoryEvent
 from tocsin.notify.deadletters import DeadLetterQueue
 from tocsin.notify.nflog import NotificationLog, needs_update
 from tocsin.notify.receivers import Integration
@@ -69,6 +70,8 @@ class Incidents(Protocol):
     def acknowledged(self, fingerprints: Iterable[str]) -> bool: ...
 
     async def record_notified(self, n: Notification, integration: str, now: float) -> None: ...
+
+    async def notified_rows(self, n: Notification, integration: str, now: float) -> list[HistoryEvent]: ...
 
 
 class Delivery:
@@ -151,15 +154,15 @@ class Delivery:
         sent = await self._send(integ, n)
         if sent is None:
             return False
-        # The log entry and the incidents' "notified" rows are written side by side, so
-        # that both join the same group commit: a flush waits for one commit, not two.
-        # Both are durable before the flush ends, as before.
-        await asyncio.gather(
-            self.nflog.record(n.group_key, n.receiver, integ.name, firing, resolved, now),
-            self.incidents.record_notified(n, integ.name, self.clock.now()),
-        )
+        attempts, latency, record = sent
+        # The log entry, the incidents' "notified" rows and the attempt that sent it, in
+        # one write: durable before the flush ends.
+        logged = self.nflog.entry(n.group_key, n.receiver, integ.name, firing, resolved, now)
+        history = await self.incidents.notified_rows(n, integ.name, self.clock.now())
+        self.nflog.keep(logged)
+        await self.store.save_delivery(logged, history, record)
         await self._supersede(integ, n)
-        await self._sent(integ, n, *sent)
+        await self._sent(integ, n, attempts, latency)
         return True
 
     async def _supersede(self, integ: Integration, n: Notification) -> None:
@@ -187,8 +190,10 @@ class Delivery:
         sent = await self._send(integ, n)
         if sent is None:
             return False
+        attempts, latency, record = sent
+        self._post(record)
         await self.incidents.record_notified(n, integ.name, self.clock.now())
-        await self._sent(integ, n, *sent)
+        await self._sent(integ, n, attempts, latency)
         return True
 
     def _log(self, integ: Integration, n: Notification) -> structlog.typing.FilteringBoundLogger:
@@ -198,18 +203,20 @@ class Delivery:
                          fingerprints=fps[:20] if len(fps) <= 20 else [*fps[:20], f"+{len(fps) - 20} more"])
         return bound.bind(notice=n.event) if n.event else bound
 
-    async def _send(self, integ: Integration, n: Notification) -> tuple[int, float] | None:
+    async def _send(self, integ: Integration, n: Notification) -> tuple[int, float, Attempt] | None:
         """Send with retries until it succeeds or the retry window closes; a notification
-        that cannot be sent goes to the dead-letter table. Returns (attempts, latency),
-        or None when it failed."""
+        that cannot be sent goes to the dead-letter table. Returns (attempts, latency, the
+        record of the attempt that sent it, for the caller to store), or None when it
+        failed. The failed attempts are stored here."""
         started = self.clock.monotonic()
         deadline = started + max(n.group_interval, integ.timeout)
         attempt = 0
         while True:
             attempt += 1
-            err = await self._attempt(integ, n, attempt)
+            err, record = await self._attempt(integ, n, attempt)
             if err is None:
                 break
+            self._post(record)
             delay = err.retry_after if err.retry_after is not None else backoff(attempt)
             if not err.retryable or self.clock.monotonic() + delay >= deadline:
                 await self._give_up(integ, n, attempt, err, self._log(integ, n))
@@ -217,7 +224,7 @@ class Delivery:
             self._log(integ, n).info("notification attempt failed; retrying", attempt=attempt,
                                      error=str(err), retry_in=round(delay, 3))
             await self.sleep(delay)
-        return attempt, self.clock.monotonic() - started
+        return attempt, self.clock.monotonic() - started, record
 
     async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
         # One line per notification (not per alert), written once its log entry and its
@@ -231,8 +238,9 @@ class Delivery:
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
         ))
 
-    async def _attempt(self, integ: Integration, n: Notification, attempt: int) -> DeliveryError | None:
-        """Send once; record the attempt; return the error, or None on success."""
+    async def _attempt(self, integ: Integration, n: Notification,
+                       attempt: int) -> tuple[DeliveryError | None, Attempt]:
+        """Send once; the error (None on success), and the attempt's record (not stored)."""
         await self.gate.wait()
         t0 = self.clock.monotonic()
         err: DeliveryError | None = None
@@ -248,15 +256,18 @@ class Delivery:
             log.exception("channel raised", receiver=n.receiver, integration=integ.name)
             err = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         self.metrics.attempts.labels(n.receiver, integ.name, "ok" if err is None else "error").inc()
-        try:  # a record: committed with the notification-log entry that follows, or before it
-            self.store.post_attempt(Attempt(
-                at=self.clock.now(), receiver=n.receiver, integration=integ.name,
-                group_key=n.group_key, attempt=attempt, status=err.status if err else None,
-                latency=self.clock.monotonic() - t0, error=str(err) if err else "",
-            ))
+        return err, Attempt(
+            at=self.clock.now(), receiver=n.receiver, integration=integ.name,
+            group_key=n.group_key, attempt=attempt, status=err.status if err else None,
+            latency=self.clock.monotonic() - t0, error=str(err) if err else "",
+        )
+
+    def _post(self, record: Attempt) -> None:
+        """An attempt's record, committed with the next write or before it."""
+        try:
+            self.store.post_attempt(record)
         except StorageError as exc:  # the record is lost, the delivery is not
             log.error("delivery attempt not recorded", error=str(exc))
-        return err
 
     async def _give_up(self, integ: Integration, n: Notification, attempts: int,
                        err: DeliveryError, bound: structlog.typing.FilteringBoundLogger) -> None:
@@ -300,7 +311,8 @@ class Delivery:
                      integration=d.integration)
             raise Superseded(f"dead letter {d.id} is older than the group state {d.receiver}/{d.integration} "
                              "last received; dropped without sending")
-        err = await self._attempt(integ, n, d.attempts + 1)
+        err, record = await self._attempt(integ, n, d.attempts + 1)
+        self._post(record)
         if err is None:
             if not n.event:
                 # Logged at the time its state was made, so that a newer dead letter of the

@@ -59,6 +59,18 @@ class NotificationLog:
     def get(self, group_key: str, receiver: str, integration: str) -> NflogEntry | None:
         return self._entries.get((group_key, receiver, integration))
 
+    def entry(self, group_key: str, receiver: str, integration: str, firing: frozenset[str],
+              resolved: frozenset[str], now: float) -> NflogEntry:
+        """The entry that says ``integration`` of ``receiver`` was told of the group at ``now``."""
+        return NflogEntry(
+            group_key=group_key, receiver=receiver, integration=integration,
+            firing=firing, resolved=resolved, sent_at=now, expires_at=now + self.retention,
+        )
+
+    def keep(self, entry: NflogEntry) -> None:
+        """``entry`` in memory (the caller writes it to the store: :meth:`record` does both)."""
+        self._entries[(entry.group_key, entry.receiver, entry.integration)] = entry
+
     async def record(
         self,
         group_key: str,
@@ -68,11 +80,8 @@ class NotificationLog:
         resolved: frozenset[str],
         now: float,
     ) -> None:
-        entry = NflogEntry(
-            group_key=group_key, receiver=receiver, integration=integration,
-            firing=firing, resolved=resolved, sent_at=now, expires_at=now + self.retention,
-        )
-        self._entries[(group_key, receiver, integration)] = entry
+        entry = self.entry(group_key, receiver, integration, firing, resolved, now)
+        self.keep(entry)
         await self.store.save_nflog(entry)
 
     async def gc(self, now: float) -> None:

@@ -164,6 +164,12 @@ class Store(Protocol):
 
     async def save_nflog(self, entry: NflogEntry) -> None: ...
 
+    async def save_delivery(self, entry: NflogEntry, history: Sequence[HistoryEvent],
+                            attempt: Attempt | None = None) -> None:
+        """What a delivered notification leaves, in one transaction: its notification-log
+        ``entry`` (as :meth:`save_nflog` writes it), its incidents' "notified" ``history``
+        and the ``attempt`` that sent it; durable when it returns. Raises StorageError."""
+
     async def expire_nflog(self, now: float) -> int: ...
 
     async def save_silences(self, silences: Sequence[Silence]) -> None: ...

@@ -41,7 +41,7 @@ import asyncpg
 import structlog
 
 from tocsin.config.server import redact_url
-from tocsin.store import NflogEntry, StorageError, rows
+from tocsin.store import NflogEntry, StorageError
 from tocsin.store.batching import GroupCommit
 from tocsin.store.pgfeed import ORIGIN, Feed
 from tocsin.store.pglease import FENCE_SQL, FENCED, Fenced, Lease
@@ -404,13 +404,10 @@ class PostgresStore(SQLStore):
                     await tx.rollback()
                 raise
 
-    async def save_nflog(self, entry: NflogEntry) -> None:
+    def _nflog_ops(self, entry: NflogEntry) -> list[Op]:
         """The notification log entry, fenced with :attr:`epoch` when it is set."""
-        if self.epoch is None:
-            await super().save_nflog(entry)
-        else:
-            await self._write([(FENCE_SQL, (self.epoch,), False),
-                               (rows.NFLOG_SQL, rows.nflog_row(entry), False)])
+        ops = super()._nflog_ops(entry)
+        return ops if self.epoch is None else [(FENCE_SQL, (self.epoch,), False), *ops]
 
     # -- reads ----------------------------------------------------------------------
 

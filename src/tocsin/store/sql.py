@@ -141,8 +141,21 @@ class SQLStore(SeriesQueries):
 
     # -- notification log -------------------------------------------------------
 
+    def _nflog_ops(self, entry: NflogEntry) -> list[Op]:
+        """The operations that write a notification-log entry."""
+        # Each a one-row executemany: the writer merges those of one commit into one statement.
+        return [(rows.NFLOG_SQL, [rows.nflog_row(entry)], True)]
+
     async def save_nflog(self, entry: NflogEntry) -> None:
-        await self._write([(rows.NFLOG_SQL, rows.nflog_row(entry), False)])
+        await self._write(self._nflog_ops(entry))
+
+    async def save_delivery(self, entry: NflogEntry, history: Sequence[HistoryEvent],
+                            attempt: Attempt | None = None) -> None:
+        ops: list[Op] = [] if attempt is None else [(rows.ATTEMPT_SQL, [rows.attempt_row(attempt)], True)]
+        ops += self._nflog_ops(entry)
+        if history:
+            ops.append((rows.HISTORY_SQL, rows.history_rows(history), True))
+        await self._write(ops)
 
     async def load_nflog(self, now: float) -> list[NflogEntry]:
         return rows.nflog_entries(await self._fetch(
@@ -169,10 +182,10 @@ class SQLStore(SeriesQueries):
     # -- delivery attempts and dead letters -----------------------------------
 
     async def save_attempt(self, a: Attempt) -> None:
-        await self._write([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)])
+        await self._write([(rows.ATTEMPT_SQL, [rows.attempt_row(a)], True)])
 
     def post_attempt(self, a: Attempt) -> None:
-        self._queue.post([(rows.ATTEMPT_SQL, rows.attempt_row(a), False)], "delivery attempt")
+        self._queue.post([(rows.ATTEMPT_SQL, [rows.attempt_row(a)], True)], "delivery attempt")
 
     async def load_attempts(self, limit: int = 100) -> list[Attempt]:
         return rows.attempts(await self._fetch(

@@ -19,7 +19,7 @@ from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.delivery import backoff
-from tocsin.store import rows
+from tocsin.store import IncidentQuery, rows
 from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import EventRecorder, advance, instant_retries, post, running
 
@@ -256,6 +256,13 @@ async def test_retries_on_500_then_succeeds(tmp_path, monkeypatch):
             assert (sent.integration, sent.attempts, sent.alerts) == ("webhook[0]", 3, 1)
             assert events.of(NotificationFailed) == []
             assert rt.nflog.get('{}:{alertname="A"}', "hook", "webhook[0]") is not None
+            # Each attempt is stored once: the failed ones as they failed, the last with the
+            # log entry and the incident's "notified" row that it led to.
+            stored = sorted(await rt.store.load_attempts(), key=lambda a: a.attempt)
+            assert [(a.attempt, a.status) for a in stored] == [(1, 500), (2, 502), (3, None)]
+            assert (await rt.store.load_nflog(0.0))[0].integration == "webhook[0]"
+            [inc] = await rt.store.query_incidents(IncidentQuery())
+            assert [h.kind for h in await rt.store.load_history(inc.id)][-1] == "notified"
         # Every attempt carried the same message.
         assert s.requests[0].body == s.requests[2].body
 

@@ -14,7 +14,8 @@ import pytest
 import structlog
 
 from tocsin.core.models import Alert
-from tocsin.store import NflogEntry, StorageError
+from tocsin.core.records import HistoryEvent
+from tocsin.store import Attempt, NflogEntry, StorageError
 from tocsin.store.sqlite import MIGRATIONS, SQLiteStore
 
 
@@ -198,6 +199,25 @@ async def test_nflog_round_trip_and_expiry(backend):
 
         await store.expire_nflog(100.0)
         assert [e.group_key for e in await store.load_nflog(0.0)] == ["late"]
+
+
+async def test_a_delivery_is_its_log_entry_history_and_attempt_in_one_write(backend):
+    entry = nflog_entry("g", 5000.0)
+    detail = {"receiver": "r", "integration": "webhook[0]", "status": "firing"}
+    notified = [HistoryEvent(at=4000.0 + i, alert_id=f"inc-{i}", fingerprint=f"{i:016x}", kind="notified",
+                             actor="r", detail=detail) for i in range(2)]
+    attempt = Attempt(at=4000.0, receiver="r", integration="webhook[0]", group_key="g", attempt=2,
+                      status=None, latency=0.25, error="")
+    async with backend.opened() as store:
+        await store.save_delivery(entry, notified, attempt)
+        await store.save_delivery(nflog_entry("h", 6000.0), [])  # no incidents, no attempt kept
+    async with backend.opened() as store:
+        assert {e.group_key: e for e in await store.load_nflog(0.0)} == {
+            "g": entry, "h": nflog_entry("h", 6000.0)}
+        assert [(a.group_key, a.attempt, a.latency) for a in await store.load_attempts()] == [("g", 2, 0.25)]
+        for i, row in enumerate(notified):
+            [got] = await store.load_history(row.alert_id)
+            assert (got.kind, got.at, got.detail) == ("notified", 4000.0 + i, row.detail)
 
 
 # -- callbacks handled -----------------------------------------------------------------------

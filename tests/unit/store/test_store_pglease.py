@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.store.test_store import nflog_entry
 from tocsin.config.server import StorageConfig
+from tocsin.store import Attempt
 from tocsin.store.factory import make_store
 from tocsin.store.pglease import REJOIN_GRACE, Fenced, Lease, keepalives, sure_for
 from tocsin.store.postgres import PostgresStore
@@ -109,7 +110,12 @@ async def test_a_stale_leader_cannot_record_a_notification(tocsin_postgres_url):
         assert await b.try_lead()
         with pytest.raises(Fenced, match="fenced: epoch"):
             await old.save_nflog(nflog_entry("g2", time.time() + 3600))
-        assert refused == [True]  # the replica is told, and steps down
+        with pytest.raises(Fenced, match="fenced: epoch"):  # a delivery's write is fenced whole
+            await old.save_delivery(nflog_entry("g3", time.time() + 3600), [], Attempt(
+                at=time.time(), receiver="r", integration="webhook[0]", group_key="g3", attempt=1,
+                status=None, latency=0.1, error=""))
+        assert not [a for a in await old.load_attempts() if a.group_key == "g3"]
+        assert refused == [True, True]  # the replica is told, and steps down
         assert old.failure is None  # the database is fine: this replica is not the leader
         keys = sorted(e.group_key for e in await old.load_nflog(time.time()))
         assert keys == ["g1"]
