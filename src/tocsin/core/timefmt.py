@@ -32,7 +32,7 @@ def format_ts(ts: float) -> str:
     if ts == 0:
         return ZERO_TIME
     dt = _utc(ts)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"  # the year padded, as Go; "+00:00" cut
 
 
 def format_ts_nano(ts: float) -> str:
@@ -40,8 +40,10 @@ def format_ts_nano(ts: float) -> str:
     if ts == 0:
         return ZERO_TIME
     dt = _utc(ts)
-    frac = f".{dt.microsecond:06d}".rstrip("0") if dt.microsecond else ""
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + frac.rstrip(".") + "Z"
+    # isoformat (years padded to four digits, as Go) in place of strftime, at half its cost:
+    # "2023-11-14T22:13:20.050000+00:00", its offset cut, its fraction's trailing zeros too.
+    text = dt.isoformat()[:-6]
+    return (text.rstrip("0") if dt.microsecond else text) + "Z"
 
 
 def from_datetime(dt: datetime | None) -> float:

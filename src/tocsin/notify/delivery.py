@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
@@ -37,6 +38,12 @@ from tocsin.store import Attempt, DeadLetter, NflogEntry, StorageError, Store
 __all__ = ["Delivery", "Integration", "Superseded", "backoff"]
 
 log = structlog.get_logger("tocsin.notify.delivery")
+
+def _info_enabled() -> bool:
+    """Whether delivery's info lines are written (the configured level lets them through)."""
+    enabled = getattr(log, "is_enabled_for", None)  # structlog's filtering loggers have it
+    return True if enabled is None else bool(enabled(logging.INFO))
+
 
 def backoff(attempt: int, *, base: float = 0.5, factor: float = 1.5, cap: float = 60.0) -> float:
     """Delay before retry ``attempt`` (1-based): exponential, capped, with ±50% jitter."""
@@ -228,9 +235,10 @@ class Delivery:
 
     async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
         # One line per notification (not per alert), written once its log entry and its
-        # incident history are durable.
-        self._log(integ, n).info("notification sent", alerts=len(n.alerts), attempts=attempt,
-                                 latency_ms=round(latency * 1000, 1))
+        # incident history are durable; its fields are not even gathered when info is off.
+        if _info_enabled():
+            self._log(integ, n).info("notification sent", alerts=len(n.alerts), attempts=attempt,
+                                     latency_ms=round(latency * 1000, 1))
         self.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
         self.metrics.latency.labels(n.receiver, integ.name).observe(latency)
         await self.bus.publish(NotificationSent(

@@ -14,6 +14,13 @@ def test_webhook_format_is_go_rfc3339nano():
     assert format_ts_nano(1700000000.123456) == "2023-11-14T22:13:20.123456Z"
 
 
+def test_years_before_1000_have_four_digits_as_go_writes_them():
+    year_900 = datetime(900, 3, 4, 5, 6, 7, 250000, tzinfo=UTC).timestamp()
+    assert format_ts(year_900) == "0900-03-04T05:06:07.250Z"
+    assert format_ts_nano(year_900) == "0900-03-04T05:06:07.25Z"
+    assert format_ts_nano(-1e12) == "0001-01-02T00:00:00Z"  # before Go's zero day: its first
+
+
 def test_zero_is_go_zero_time():
     assert format_ts(0) == format_ts_nano(0) == ZERO_TIME == "0001-01-01T00:00:00Z"
 
