@@ -19,6 +19,9 @@ pre-serialized bodies) against, side by side, the systems alternating:
   journal-first write path of issue 17 would make the 2xx wait for, as durable against
   ``kill -9`` as a commit with ``synchronous=NORMAL`` (the page cache outlives the
   process);
+* ``tocsin-uncommitted`` (with ``--uncommitted``): the daemon with every SQLite commit
+  answered at once and nothing written (bench/uncommitted/sitecustomize.py): all of its
+  own work but storage, the bound below which no write path (a journal's, say) can bring it;
 * ``alertmanager`` (with ``--against alertmanager``).
 
 Neither floor server validates, routes, groups, dedupes or keeps an incident: they are not
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -71,8 +75,22 @@ class FloorJournal(FloorServer):
     store = "journal"
 
 
+class TocsinUncommitted(run.TocsinServer):
+    """tocsin with its SQLite commits answered at once and nothing written
+    (bench/uncommitted/sitecustomize.py): all of its work but storage."""
+
+    name = "tocsin-uncommitted"
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["PYTHONPATH"] = os.pathsep.join((str(HERE / "uncommitted"), env["PYTHONPATH"]))
+        env["TOCSIN_BENCH_UNCOMMITTED"] = "1"
+        return env
+
+
 SYSTEMS: dict[str, type[run.Server]] = {"tocsin": run.TocsinServer, "floor-http": FloorHTTP,
                                         "floor-row": FloorRow, "floor-journal": FloorJournal,
+                                        "tocsin-uncommitted": TocsinUncommitted,
                                         "alertmanager": run.AlertmanagerServer}
 
 
@@ -88,6 +106,7 @@ async def one(system: str, batch: int, args: argparse.Namespace, tmp: Path, n: i
 
 async def amain(args: argparse.Namespace) -> dict[str, dict[int, dict[str, float]]]:
     systems = ["tocsin", "floor-http", "floor-journal", "floor-row"]
+    systems += ["tocsin-uncommitted"] if args.uncommitted else []
     systems += [args.against] if args.against else []
     out: dict[str, dict[int, dict[str, float]]] = {s: {} for s in systems}
     n = 0
@@ -124,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--uncommitted", action="store_true",
+                    help="also tocsin with its commits answered at once and nothing written")
     args = ap.parse_args(argv)
     if args.against and run.alertmanager_binary() is None:
         raise SystemExit("no prometheus-alertmanager or alertmanager binary on PATH")

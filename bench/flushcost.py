@@ -37,6 +37,7 @@ from storm import receivers_of, storm_config
 
 from tocsin.daemon import heap
 from tocsin.daemon.logsetup import configure_logging
+from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import advance, post, running
 
 SINK = """
@@ -76,7 +77,9 @@ async def one_run(alerts: int, url: str, sink: psutil.Process,
     with tempfile.TemporaryDirectory() as d:
         from tocsin.core.clock import FakeClock
 
-        async with running(storm_config(url, inhibit), Path(d), clock=FakeClock(now)) as rt:
+        # The daemon's store: SQLite, committed by a writer process of its own.
+        store = SQLiteStore(Path(d) / "tocsin.db", writer="process")
+        async with running(storm_config(url, inhibit), Path(d), clock=FakeClock(now), store=store) as rt:
             for start in range(0, alerts, 10):
                 await post(rt, *batch[start:start + 10])
             heap.freeze()  # as the daemon does after start-up: the collector's thresholds with it
