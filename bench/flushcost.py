@@ -6,7 +6,8 @@ N fresh alerts ingested, then the clock moved past group_wait and every flush wa
 for: the flush, mute hooks, delivery (redaction, rendering, the HTTP POST), the
 notification-log and history rows. The webhook sink runs in a process of its own, so
 what is counted is tocsin's: this process and its database writer process, over the
-flushes, divided by the notifications delivered (on uvloop, as the daemon runs). Then
+flushes, divided by the notifications delivered (on uvloop, with the start-up heap
+frozen and the collector's thresholds set as the daemon sets them). Then
 the clock moves on by group_interval and every group flushes again with nothing new to
 send, as each does every group_interval for as long as its alerts fire: the CPU of
 those flushes per group is the second figure.
