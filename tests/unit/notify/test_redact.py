@@ -98,6 +98,21 @@ async def test_paced_redaction_redacts_as_at_once_and_hands_the_loop_back():
     assert pacer.yields >= 7 + 4 + 1
 
 
+async def test_a_small_notification_is_redacted_at_once_and_a_larger_one_paced():
+    from tocsin.core.pacing import Pacer
+    from tocsin.notify.redact import SMALL_GROUP
+
+    r = Redactor()
+    small = _notification([{"d": "password=x"}] * SMALL_GROUP, note="token: xoxb-123456789012-abc")
+    pacer = Pacer(every=0.0)
+    assert await r.notification_paced(small, pacer) == r.notification(small)
+    assert pacer.yields == 0  # a few short annotations: no turn of the loop given up
+    larger = _notification([{"d": "password=x"}] * (SMALL_GROUP + 1))
+    pacer = Pacer(every=0.0)
+    assert await r.notification_paced(larger, pacer) == r.notification(larger)
+    assert pacer.yields >= SMALL_GROUP + 1
+
+
 async def test_paced_redaction_keeps_what_it_does_not_change():
     n = _notification([{"d": "nothing secret"}])
     r = Redactor()
