@@ -18,6 +18,10 @@ instance"). Each run reports:
     .venv/bin/python bench/storm.py --against alertmanager --repeat 3 --json /tmp/storm.json
     .venv/bin/python bench/storm.py --alerts 500 --repeat 1       # a smoke run, seconds
 
+``--ungated`` adds ``tocsin-ungated``: tocsin with its ingest gate never closing
+(bench/ungated/sitecustomize.py), the bound of what the gate trades for notifications
+on time.
+
 The sink shares this process with the load generator: an arrival is stamped when
 its handler starts, so a busy client makes delays look longer, never shorter.
 """
@@ -222,11 +226,26 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
     return out
 
 
+class TocsinUngated(run.TocsinServer):
+    """tocsin with its ingest gate never closing (bench/ungated/sitecustomize.py)."""
+
+    name = "tocsin-ungated"
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["PYTHONPATH"] = os.pathsep.join((str(HERE / "ungated"), env["PYTHONPATH"]))
+        env["TOCSIN_BENCH_UNGATED"] = "1"
+        return env
+
+
+SERVERS: dict[str, type[run.Server]] = {**run.SERVERS, "tocsin-ungated": TocsinUngated}
+
+
 async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sink, tmp: Path,
                   n: int) -> dict[str, Any]:
     run_id = f"s{n}"
     config = storm_config(sink.url(run_id), variant == "inhibit")
-    server = run.SERVERS[system](config, tmp / f"{run_id}-{system}")
+    server = SERVERS[system](config, tmp / f"{run_id}-{system}")
     try:
         await server.start()
         result = await asyncio.wait_for(storm(server, run_id, args, sink), args.timeout)
@@ -376,8 +395,11 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"seconds past the bound ({BOUND:g}s after the last POST) to wait for stragglers")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--json", type=Path, help="write every figure as JSON")
+    ap.add_argument("--ungated", action="store_true",
+                    help="also tocsin with its ingest gate never closing (a measurement of the gate)")
     args = ap.parse_args(argv)
-    systems = ["tocsin"] + ([args.against] if args.against else [])
+    systems = ["tocsin", *(["tocsin-ungated"] if args.ungated else []),
+               *([args.against] if args.against else [])]
     report = asyncio.run(run_storms(args, systems))
     print("medians of", args.repeat)
     for variant, by in report.items():
