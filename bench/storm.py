@@ -158,7 +158,7 @@ async def post_storm(url: str, batches: list[list[dict[str, Any]]], concurrency:
 
 async def lag_buckets(server: run.Server) -> dict[float, float] | None:
     """tocsin's loop-lag histogram: cumulative count per bucket bound (None for Alertmanager)."""
-    if server.name != "tocsin":
+    if not server.name.startswith("tocsin"):
         return None
     async with aiohttp.ClientSession() as s, s.get(f"{server.url}/metrics") as r:
         text = await r.text()
@@ -226,26 +226,30 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
     return out
 
 
-class TocsinUngated(run.TocsinServer):
-    """tocsin with its ingest gate never closing (bench/ungated/sitecustomize.py)."""
+def server_class(system: str) -> type[run.Server]:
+    """bench/run.py's server of ``system``, or ``tocsin-ungated``: tocsin with its ingest
+    gate never closing (bench/ungated/sitecustomize.py). Made here at call time: bench/run.py
+    imports this module while it is still being made itself."""
+    if system != "tocsin-ungated":
+        return run.SERVERS[system]
 
-    name = "tocsin-ungated"
+    class TocsinUngated(run.TocsinServer):
+        name = "tocsin-ungated"
 
-    def env(self) -> dict[str, str]:
-        env = super().env()
-        env["PYTHONPATH"] = os.pathsep.join((str(HERE / "ungated"), env["PYTHONPATH"]))
-        env["TOCSIN_BENCH_UNGATED"] = "1"
-        return env
+        def env(self) -> dict[str, str]:
+            env = super().env()
+            env["PYTHONPATH"] = os.pathsep.join((str(HERE / "ungated"), env["PYTHONPATH"]))
+            env["TOCSIN_BENCH_UNGATED"] = "1"
+            return env
 
-
-SERVERS: dict[str, type[run.Server]] = {**run.SERVERS, "tocsin-ungated": TocsinUngated}
+    return TocsinUngated
 
 
 async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sink, tmp: Path,
                   n: int) -> dict[str, Any]:
     run_id = f"s{n}"
     config = storm_config(sink.url(run_id), variant == "inhibit")
-    server = SERVERS[system](config, tmp / f"{run_id}-{system}")
+    server = server_class(system)(config, tmp / f"{run_id}-{system}")
     try:
         await server.start()
         result = await asyncio.wait_for(storm(server, run_id, args, sink), args.timeout)
