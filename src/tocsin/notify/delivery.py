@@ -39,6 +39,7 @@ __all__ = ["Delivery", "Integration", "Superseded", "backoff"]
 
 log = structlog.get_logger("tocsin.notify.delivery")
 
+
 def _info_enabled() -> bool:
     """Whether delivery's info lines are written (the configured level lets them through)."""
     enabled = getattr(log, "is_enabled_for", None)  # structlog's filtering loggers have it
