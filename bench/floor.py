@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -75,17 +74,9 @@ class FloorJournal(FloorServer):
     store = "journal"
 
 
-class TocsinUncommitted(run.TocsinServer):
-    """tocsin with its SQLite commits answered at once and nothing written
-    (bench/uncommitted/sitecustomize.py): all of its work but storage."""
-
-    name = "tocsin-uncommitted"
-
-    def env(self) -> dict[str, str]:
-        env = super().env()
-        env["PYTHONPATH"] = os.pathsep.join((str(HERE / "uncommitted"), env["PYTHONPATH"]))
-        env["TOCSIN_BENCH_UNCOMMITTED"] = "1"
-        return env
+#: tocsin with its SQLite commits answered at once and nothing written
+#: (bench/uncommitted/sitecustomize.py): all of its work but storage.
+TocsinUncommitted = run.patched_tocsin("tocsin-uncommitted", "uncommitted", "TOCSIN_BENCH_UNCOMMITTED")
 
 
 SYSTEMS: dict[str, type[run.Server]] = {"tocsin": run.TocsinServer, "floor-http": FloorHTTP,

@@ -262,6 +262,22 @@ class AlertmanagerServer(Server):
 SERVERS: dict[str, type[Server]] = {"tocsin": TocsinServer, "alertmanager": AlertmanagerServer}
 
 
+def patched_tocsin(name: str, folder: str, switch: str) -> type[Server]:
+    """tocsin with a patch for a measurement only: bench/``folder``/sitecustomize.py, loaded
+    as the daemon starts and switched on by the environment variable ``switch``."""
+
+    class Patched(TocsinServer):
+        def env(self) -> dict[str, str]:
+            env = super().env()
+            env["PYTHONPATH"] = os.pathsep.join((str(Path(__file__).resolve().parent / folder),
+                                                 env["PYTHONPATH"]))
+            env[switch] = "1"
+            return env
+
+    Patched.name = name
+    return Patched
+
+
 # ---------------------------------------------------------------------------------------------
 # The webhook receiver
 

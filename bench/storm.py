@@ -232,17 +232,7 @@ def server_class(system: str) -> type[run.Server]:
     imports this module while it is still being made itself."""
     if system != "tocsin-ungated":
         return run.SERVERS[system]
-
-    class TocsinUngated(run.TocsinServer):
-        name = "tocsin-ungated"
-
-        def env(self) -> dict[str, str]:
-            env = super().env()
-            env["PYTHONPATH"] = os.pathsep.join((str(HERE / "ungated"), env["PYTHONPATH"]))
-            env["TOCSIN_BENCH_UNGATED"] = "1"
-            return env
-
-    return TocsinUngated
+    return run.patched_tocsin("tocsin-ungated", "ungated", "TOCSIN_BENCH_UNGATED")
 
 
 async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sink, tmp: Path,
