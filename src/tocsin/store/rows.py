@@ -250,14 +250,15 @@ def incident_rows(items: Sequence[Incident]) -> list[tuple[Any, ...]]:
              i.resolved_at, pack(fields(i)[2:])) for i in items]
 
 
-def _incident(r: Sequence[Any], shared: Mapping[str, dict[str, str]] | None = None) -> Incident:
-    if r[4] is not None:
-        return implied(r[0], r[3], r[4], alert(r[1], r[2]))
+def _incident(r: Sequence[Any], shared: Mapping[str, Alert] | None = None) -> Incident:
+    known = shared.get(r[1]) if shared else None
+    if r[4] is not None:  # implied by its alert's row: made from the alert, read already or not
+        return implied(r[0], r[3], r[4], known if known is not None else alert(r[1], r[2]))
     body = r[2]
     if isinstance(body, str) or body[:1] == b"{":  # JSON, as written before bodies were packed
         return _incident_dec.decode(body)
     b: Any = _incident_body_dec.decode(body)  # each field named, as in alert()
-    labels = shared.get(r[1]) if shared else None
+    labels = known.labels if known is not None else None
     if labels is None or labels != b.labels:
         labels = b.labels
     return Incident(id=r[0], fingerprint=r[1], labels=labels, state=b.state, fired_at=b.fired_at,
@@ -273,10 +274,10 @@ def incident(row: Sequence[Any] | None) -> Incident | None:
     return _incident(row) if row else None
 
 
-def incidents(rows: Iterable[Sequence[Any]],
-              shared: Mapping[str, dict[str, str]] | None = None) -> list[Incident]:
-    """From ``SELECT`` :data:`INCIDENT_COLUMNS`; an incident whose labels equal those in
-    ``shared`` under its fingerprint (its alert's) holds that dict rather than a copy."""
+def incidents(rows: Iterable[Sequence[Any]], shared: Mapping[str, Alert] | None = None) -> list[Incident]:
+    """From ``SELECT`` :data:`INCIDENT_COLUMNS`; an incident whose alert is in ``shared`` (by
+    fingerprint) holds that alert's labels dict rather than a copy (a row's, when equal), and
+    one its alert's row implies is made from that alert."""
     return [_incident(r, shared) for r in rows]
 
 

@@ -214,15 +214,12 @@ class SQLStore(SeriesQueries):
         alerts, some 100 MiB less); an implied one is made from the alert already read."""
         found: list[Incident] = []
         loaded, self._loaded = self._loaded, {}
-        labels = {fp: a.labels for fp, a in loaded.items()}
         async for chunk in self._fetch_chunks(
                 f"SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE state != 'resolved'"):
-            found += rows.incidents(chunk, labels)
+            found += rows.incidents(chunk, loaded)
         async for chunk in self._fetch_chunks(
                 f"SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE incident IS NOT NULL"):
-            for r in chunk:
-                a = loaded.get(r[1])
-                found.append(rows.implied(r[0], r[3], r[4], a if a is not None else rows.alert(r[1], r[2])))
+            found += rows.incidents(chunk, loaded)
         return found
 
     async def get_incident(self, incident_id: str) -> Incident | None:

@@ -43,6 +43,7 @@ async def test_a_fresh_alerts_incident_has_no_row_and_every_reader_finds_it(back
         (held,) = await store.load_alerts()
         assert held == a
         assert await store.load_open_incidents() == [inc]
+        assert (await store.load_open_incidents())[0].labels == a.labels  # its alert's, read again
         assert await store.get_incident(inc.id) == inc
         assert await store.latest_incident(FP) == inc
         assert await store.query_incidents(IncidentQuery()) == [inc]
@@ -55,6 +56,16 @@ async def test_a_fresh_alerts_incident_has_no_row_and_every_reader_finds_it(back
         assert await store.incidents_open_at(150.0) == [inc]
         [fired] = await store.load_history(inc.id)
         assert (fired.kind, fired.at, fired.detail["previous"]) == ("fired", 100.0, "0" * 32)
+
+
+async def test_loaded_after_its_alert_an_implied_incident_holds_the_alerts_labels(backend):
+    a = alert()
+    async with backend.opened() as store:
+        await store.save(alerts=[a], incidents=[opened(a)])
+    async with backend.opened() as store:
+        (held,) = await store.load_alerts()
+        (found,) = await store.load_open_incidents()
+    assert found.labels is held.labels
 
 
 async def test_re_posts_keep_it_implied_with_their_occurrences(backend):
