@@ -1,7 +1,7 @@
 """The change feed of replicas sharing one PostgreSQL database: LISTEN/NOTIFY.
 
 A trigger on ``alerts``, ``silences`` and ``incident_rows`` (PostgreSQL migration 4; the
-table was ``incidents`` until migration 6, and the feed names it so) sends a
+table was ``incidents`` until migration 6, and the trigger names it as it is now) sends a
 notification on the channel :data:`CHANNEL` for each row written or deleted, at its
 commit: the table, the replica that wrote it (its ``tocsin.replica`` setting, which each
 replica's connections carry: :data:`ORIGIN`) and the row's key. Each replica listens on a
@@ -73,7 +73,8 @@ class Feed:
         self.name = name
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
-        self._pending: dict[str, set[str]] = {"alerts": set(), "incidents": set(), "silences": set()}
+        #: Keys notified and not read yet, by the table the trigger names.
+        self._pending: dict[str, set[str]] = {"alerts": set(), "incident_rows": set(), "silences": set()}
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
         self._failing = False  # the session was lost, and not opened again yet (logged once)
@@ -90,8 +91,6 @@ class Feed:
         if found is None:
             return
         table, origin, key = found
-        if table == "incident_rows":  # the table of incidents written as rows (migration 6)
-            table = "incidents"
         if origin != self.name and table in self._pending:
             self._pending[table].add(key)
             self._wake.set()
@@ -146,7 +145,7 @@ class Feed:
 
     async def read(self, conn: asyncpg.Connection) -> Changes:
         """The rows of the keys notified so far (taken from the pending ones)."""
-        alerts, incidents, silences = (self._take(t) for t in ("alerts", "incidents", "silences"))
+        alerts, incidents, silences = (self._take(t) for t in ("alerts", "incident_rows", "silences"))
         out = Changes()
         found: set[str] = set()
         for chunk in _chunks(alerts):
