@@ -114,7 +114,25 @@ class HistoryReader:
             after = (found[-1].fired_at, found[-1].id)
 
     async def notified(self) -> AsyncIterator[Recorded]:
-        """The group notifications recorded in the window (lifecycle notices left out)."""
+        """The group notifications recorded in the window (lifecycle notices left out):
+        the history rows an earlier tocsin wrote, then the notices."""
+        async for r in self._notified_rows():
+            yield r
+        after = 0
+        while True:
+            found = await self.store.notices_page(self.since, self.until, after, self.page)
+            for n in found:
+                if n.event:
+                    continue
+                for status, ids in (("firing", n.firing), ("resolved", n.resolved)):
+                    for i in ids:
+                        yield Recorded(at=n.at, incident_id=i, receiver=n.receiver,
+                                       integration=n.integration, status=status)
+            if len(found) < self.page:
+                return
+            after = found[-1].id
+
+    async def _notified_rows(self) -> AsyncIterator[Recorded]:
         after = 0
         while True:
             rows = await self.store.history_page(self.since, self.until, ("notified",), after, self.page)

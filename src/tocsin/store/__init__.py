@@ -20,6 +20,7 @@ from tocsin.core.models import Alert, Notification
 
 if TYPE_CHECKING:
     from tocsin.core.records import HistoryEvent, Incident, RemediationRun, Silence
+    from tocsin.store.notices import Notice
     from tocsin.store.series import AttemptBucket, IncidentBucket
 
 __all__ = [
@@ -168,7 +169,9 @@ class Store(Protocol):
                             attempt: Attempt | None = None) -> None:
         """What a delivered notification leaves, in one transaction: its notification-log
         ``entry`` (as :meth:`save_nflog` writes it), its incidents' "notified" ``history``
-        and the ``attempt`` that sent it; durable when it returns. Raises StorageError."""
+        and the ``attempt`` that sent it; durable when it returns. Raises StorageError.
+        The "notified" events of one notification are stored as one notice
+        (:mod:`tocsin.store.notices`) and read back as history events."""
 
     async def expire_nflog(self, now: float) -> int: ...
 
@@ -235,6 +238,10 @@ class Store(Protocol):
         """Up to ``limit`` history rows of ``kinds`` with ``since`` <= at < ``until`` and an id
         above ``after_id``, by id, each with its incident (rows whose incident is gone are
         left out): the history read a page at a time."""
+
+    async def notices_page(self, since: float, until: float, after_id: int, limit: int) -> list[Notice]:
+        """Up to ``limit`` notices (a notification delivered, its "notified" events) with
+        ``since`` <= at < ``until`` and an id above ``after_id``, by id."""
 
     async def fired_page(
         self, since: float, until: float, after: tuple[float, str], limit: int

@@ -184,6 +184,7 @@ class PostgresStore(SQLStore):
 
     NAMED_SQL = NAMED_SQL
     SHARED_SQL = SHARED_SQL
+    HOLDS = "position(?::bytea in {col}) > 0"
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, replicas: bool = False,
                  lease_timeout: float = 10.0, name: str | None = None) -> None:

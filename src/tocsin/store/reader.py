@@ -15,6 +15,7 @@ from typing import Any
 import aiosqlite
 
 from tocsin.store import ConfigLoad, StorageError
+from tocsin.store.notices import Notice
 from tocsin.store.rows import Op
 from tocsin.store.sql import SQLStore
 
@@ -79,3 +80,10 @@ class SQLiteReader(SQLStore):
         if not exists or not exists[0]:
             return []
         return await super().config_loads(until)
+
+    async def notices_page(self, since: float, until: float, after_id: int, limit: int) -> list[Notice]:
+        """As the store's; none from a database written by a tocsin that kept no notices."""
+        exists = await self._fetch_one("SELECT COUNT(*) FROM sqlite_master WHERE name = 'notices'")
+        if not exists or not exists[0]:
+            return []
+        return await super().notices_page(since, until, after_id, limit)

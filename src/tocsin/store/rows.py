@@ -67,6 +67,7 @@ __all__ = [
     "incident",
     "incident_rows",
     "incidents",
+    "merged",
     "nflog_entries",
     "nflog_row",
     "run",
@@ -100,6 +101,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "incident_rows": ("id", "fingerprint", "state", "alertname", "severity", "fired_at", "acknowledged_at",
                       "resolved_at", "body"),
     "history": ("id", "at", "alert_id", "fingerprint", "kind", "actor", "detail"),
+    "notices": ("id", "at", "receiver", "integration", "event", "firing", "resolved", "follows"),
     "remediation_runs": ("id", "created_at", "remediation", "fingerprint", "state", "body"),
     "callback_ids": ("source", "id", "seen_at"),
     "heartbeats": ("name", "key", "labels", "last_seen", "missing"),
@@ -360,6 +362,16 @@ def fired_event(inc: Incident) -> HistoryEvent | None:
         detail["previous"] = inc.previous
     return HistoryEvent(at=inc.fired_at, alert_id=inc.id, fingerprint=inc.fingerprint, kind="fired",
                         actor=inc.source, detail=detail)
+
+
+def merged(events: list[HistoryEvent], more: list[tuple[int, HistoryEvent]]) -> list[HistoryEvent]:
+    """History rows ``events`` (by id) and the events of notices ``more`` (each with the
+    id of the last history row written before it, and by id), in the order written."""
+    if not more:
+        return events
+    rows = ((e.at, e.id, e) for e in events)
+    held = ((e.at, follows + 0.5, e) for follows, e in more)
+    return [e for _, _, e in heapq.merge(rows, held, key=lambda t: (t[0], t[1]))]
 
 
 def with_fired(events: list[HistoryEvent], incidents: Iterable[Incident]) -> list[HistoryEvent]:

@@ -167,6 +167,21 @@ MIGRATIONS: list[str] = [
         SELECT incident, fingerprint, 'firing', severity, fired_at, 0.0, 0.0, body, birth
         FROM alerts WHERE incident IS NOT NULL;
     """,
+    # 11: a notification's "notified" history is one row, its incidents' ids packed
+    # (tocsin.store.notices), not a history row per alert.
+    """
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        event TEXT NOT NULL,
+        firing BLOB NOT NULL,
+        resolved BLOB NOT NULL,
+        follows INTEGER NOT NULL
+    );
+    CREATE INDEX notices_at ON notices (at);
+    """,
 ]
 
 

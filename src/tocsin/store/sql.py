@@ -23,9 +23,11 @@ from tocsin.store import (
     IncidentQuery,
     NflogEntry,
     implied,
+    notices,
     rows,
 )
 from tocsin.store.batching import GroupCommit
+from tocsin.store.pages import PageQueries
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.series import SeriesQueries
 
@@ -50,9 +52,10 @@ async def _rows(make: Callable[[Sequence[R]], list[tuple[Any, ...]]], items: Seq
     return out
 
 
-class SQLStore(SeriesQueries):
+class SQLStore(SeriesQueries, PageQueries):
     """The :class:`~tocsin.store.Store` methods, on a backend's three primitives and its
-    write queue (the bucketed series of :mod:`tocsin.store.series` included)."""
+    write queue (the bucketed series of :mod:`tocsin.store.series` and the pages replay
+    reads, :mod:`tocsin.store.pages`, included)."""
 
     _queue: GroupCommit
 
@@ -116,7 +119,7 @@ class SQLStore(SeriesQueries):
         if part.imply or part.drop:
             ops.append((implied.DROP_ROW_SQL, implied.drop_rows([*part.imply, *part.drop]), True))
         if history:
-            ops.append((rows.HISTORY_SQL, await _rows(rows.history_rows, history, pacer), True))
+            ops += await self._history_ops(history, pacer)
         if runs:
             ops.append((rows.RUN_SQL, rows.run_rows(runs), True))
         if ops:
@@ -154,8 +157,19 @@ class SQLStore(SeriesQueries):
         ops: list[Op] = [] if attempt is None else [(rows.ATTEMPT_SQL, [rows.attempt_row(attempt)], True)]
         ops += self._nflog_ops(entry)
         if history:
-            ops.append((rows.HISTORY_SQL, rows.history_rows(history), True))
+            ops += await self._history_ops(history, Pacer())
         await self._write(ops)
+
+    async def _history_ops(self, history: Sequence[HistoryEvent], pacer: Pacer) -> list[Op]:
+        """History rows, and a notification's "notified" events as its notice (after the
+        rows: what one write holds is one moment, and a notice follows what it tells of)."""
+        held, rest = notices.split(history)
+        ops: list[Op] = []
+        if rest:
+            ops.append((rows.HISTORY_SQL, await _rows(rows.history_rows, rest, pacer), True))
+        if held:
+            ops.append((notices.NOTICE_SQL, held, True))
+        return ops
 
     async def load_nflog(self, now: float) -> list[NflogEntry]:
         return rows.nflog_entries(await self._fetch(
@@ -291,9 +305,19 @@ class SQLStore(SeriesQueries):
             args.extend((q.limit, q.offset))
         return rows.incidents(await self._fetch(sql, args))
 
+    #: A notice's ``{col}`` holds the bytes of the parameter (both database read it).
+    HOLDS = "instr({col}, ?) > 0"
+
     async def load_history(self, alert_id: str) -> list[HistoryEvent]:
         events = rows.history_events(await self._fetch(
             f"SELECT {rows.HISTORY_COLUMNS} FROM history WHERE alert_id = ? ORDER BY id", (alert_id,)))
+        wanted = notices.key(alert_id)
+        if wanted is not None:
+            held = await self._fetch(
+                f"SELECT {notices.NOTICE_COLUMNS} FROM notices WHERE at >= ? AND"
+                f" ({self.HOLDS.format(col='firing')} OR {self.HOLDS.format(col='resolved')}) ORDER BY id",
+                (notices.since(alert_id), wanted, wanted))
+            events = rows.merged(events, notices.events_of(alert_id, held))
         inc = await self.get_incident(alert_id)
         return rows.with_fired(events, () if inc is None else (inc,))
 
@@ -306,6 +330,10 @@ class SQLStore(SeriesQueries):
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
         events = rows.history_events(await self._fetch(sql + " ORDER BY id", params))
+        if not kinds or notices.KIND in kinds:
+            events = rows.merged(events, notices.expand(notices.notices(await self._fetch(
+                f"SELECT {notices.NOTICE_COLUMNS} FROM notices WHERE at >= ? AND at < ? ORDER BY id",
+                (since, until)))))
         if kinds and "fired" not in kinds:
             return events
         return rows.with_fired(events, rows.incidents(await self._fetch(
@@ -347,53 +375,12 @@ class SQLStore(SeriesQueries):
             ("DELETE FROM remediation_runs WHERE created_at < ? AND state != 'pending_approval'",
              (before,), False),
             ("DELETE FROM history WHERE at < ?", (before,), False),
+            ("DELETE FROM notices WHERE at < ?", (before,), False),
             ("DELETE FROM incident_rows WHERE state = 'resolved' AND resolved_at < ?", (before,), False),
             # The configs put in force before, but the one still in force then.
             ("DELETE FROM configs WHERE loaded_at < (SELECT MAX(loaded_at) FROM configs WHERE loaded_at < ?)",
              (before,), False),
         ])
-
-    # -- what replay reads ---------------------------------------------------------
-
-    async def history_page(
-        self, since: float, until: float, kinds: Sequence[str], after_id: int, limit: int
-    ) -> list[tuple[HistoryEvent, Incident]]:
-        cols = ", ".join(f"h.{c.strip()}" for c in rows.HISTORY_COLUMNS.split(","))
-        # Each row's incident: its row, or the one its alert's row implies.
-        found = list(await self._fetch(
-            f"SELECT {cols}, coalesce(r.id, a.incident), h.fingerprint, coalesce(r.body, a.body),"
-            " coalesce(r.fired_at, a.fired_at), CASE WHEN r.id IS NULL THEN a.birth END"
-            " FROM history h LEFT JOIN incident_rows r ON r.id = h.alert_id"
-            " LEFT JOIN alerts a"
-            " ON r.id IS NULL AND a.fingerprint = h.fingerprint AND a.incident = h.alert_id"
-            f" WHERE h.id > ? AND h.at >= ? AND h.at < ? AND h.kind IN ({','.join('?' * len(kinds))})"
-            " AND (r.id IS NOT NULL OR a.incident IS NOT NULL) ORDER BY h.id LIMIT ?",
-            (after_id, since, until, *kinds, limit)))
-        events = rows.history_events(r[:7] for r in found)
-        return list(zip(events, rows.incidents(r[7:] for r in found), strict=True))
-
-    async def fired_page(
-        self, since: float, until: float, after: tuple[float, str], limit: int
-    ) -> list[Incident]:
-        where = "fired_at >= ? AND fired_at < ? AND (fired_at > ? OR (fired_at = ? AND {id} > ?))"
-        params = (since, until, after[0], after[0], after[1], limit)
-        return rows.incidents(await self._fetch(
-            f"SELECT * FROM (SELECT {rows.ROW_COLUMNS} FROM incident_rows WHERE {where.format(id='id')}"
-            " ORDER BY fired_at, id LIMIT ?) r UNION ALL"
-            f" SELECT * FROM (SELECT {rows.IMPLIED_COLUMNS} FROM alerts WHERE incident IS NOT NULL"
-            f" AND {where.format(id='incident')} ORDER BY fired_at, incident LIMIT ?) a"
-            " ORDER BY 4, 1 LIMIT ?", (*params, *params, limit)))
-
-    async def incidents_open_at(self, at: float) -> list[Incident]:
-        return rows.incidents(await self._fetch(
-            f"SELECT {rows.INCIDENT_COLUMNS} FROM incidents"
-            " WHERE fired_at < ? AND (state != 'resolved' OR resolved_at >= ?)"
-            " ORDER BY fired_at, id", (at, at)))
-
-    async def attempts_page(self, since: float, until: float, after_id: int, limit: int) -> list[Attempt]:
-        return rows.attempts(await self._fetch(
-            f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempts WHERE id > ? AND at >= ? AND at < ?"
-            " ORDER BY id LIMIT ?", (after_id, since, until, limit)))
 
     async def save_config_load(self, load: ConfigLoad) -> None:
         await self._write([(rows.CONFIG_SQL, rows.config_row(load), False)])

@@ -45,10 +45,16 @@ FRAME = struct.Struct(">I")
 _TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.IGNORECASE)
 
 
+#: Tables whose writes keep their order with another's: a notice names the last history
+#: row written before it (tocsin.store.notices).
+_ORDERED_WITH = {"notices": "history"}
+
+
 def _table(sql: str) -> str | None:
-    """The table ``sql`` writes, or None when that is not known (then it is taken to touch every one)."""
+    """The table ``sql`` writes (or the one its writes keep their order with), or None when
+    that is not known (then it is taken to touch every one)."""
     m = _TABLE.match(sql)
-    return m.group(1).lower() if m else None
+    return _ORDERED_WITH.get(name := m.group(1).lower(), name) if m else None
 
 
 def merged(ops: Sequence[Sequence[Any]]) -> list[tuple[str, Any, bool]]:

@@ -19,7 +19,7 @@ from tocsin.core.events import NotificationFailed, NotificationSent
 from tocsin.core.labels import fingerprint
 from tocsin.core.timefmt import format_ts
 from tocsin.notify.delivery import backoff
-from tocsin.store import IncidentQuery, rows
+from tocsin.store import IncidentQuery, notices, rows
 from tocsin.store.sqlite import SQLiteStore
 from tocsin.testing import EventRecorder, advance, instant_retries, post, running
 
@@ -443,8 +443,9 @@ async def test_log_channel_writes_one_structured_line(tmp_path, details):
 
 
 async def test_log_entry_and_notified_history_share_one_commit(tmp_path, monkeypatch):
-    """A send's notification-log entry and its incident's "notified" row are written in
-    the same transaction: a flush waits for one commit, not one after the other."""
+    """A send's notification-log entry and its incidents' "notified" events (the
+    notification's notice) are written in the same transaction: a flush waits for one
+    commit, not one after the other."""
     commits: list[list[str]] = []
     commit = SQLiteStore._commit
 
@@ -459,7 +460,8 @@ async def test_log_entry_and_notified_history_share_one_commit(tmp_path, monkeyp
         assert len(s.requests) == 1
         with_nflog = [c for c in commits if rows.NFLOG_SQL in c]
         assert len(with_nflog) == 1
-        assert rows.HISTORY_SQL in with_nflog[0]
+        assert notices.NOTICE_SQL in with_nflog[0]
+        assert rows.HISTORY_SQL not in with_nflog[0]
 
 
 async def test_a_flush_with_nothing_new_is_not_redacted_or_sent(tmp_path):

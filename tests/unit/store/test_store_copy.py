@@ -16,12 +16,15 @@ from tests.unit.store.test_store import make_alert, nflog_entry
 from tests.unit.store.test_store_records import attempt, dead_letter, event, incident, run
 from tocsin.cli.common import CLIError
 from tocsin.cli.storage import storage_copy
-from tocsin.core.records import Silence, SilenceMatcher
+from tocsin.core.records import HistoryEvent, Silence, SilenceMatcher
 from tocsin.store import ConfigLoad, HeartbeatSeen
 from tocsin.store.postgres import PostgresStore
 from tocsin.store.rows import TABLES
 from tocsin.store.sql import SQLStore
 from tocsin.store.sqlite import SQLiteStore
+
+#: An incident id as tocsin makes them (time, fingerprint, random): its notice is a row.
+NOTIFIED_ID = "018f00000000" + "0123456789abcdef" + "00aa"
 
 
 async def fill(store: SQLStore) -> None:
@@ -35,7 +38,10 @@ async def fill(store: SQLStore) -> None:
                                   event("i2", 30.0, "resolved", actor="ana")],
                          runs=[run("r1", 10.0), run("r2", 20.0, state="pending_approval")])
         await store.save_nflog(nflog_entry("g1", 5000.0))
-        await store.save_nflog(nflog_entry("g2", 6000.0))
+        notified = {"receiver": "team", "integration": "webhook[0]"}
+        await store.save_delivery(nflog_entry("g2", 6000.0), [
+            HistoryEvent(at=40.0, alert_id=NOTIFIED_ID, fingerprint=NOTIFIED_ID[12:28], kind="notified",
+                         actor="team", detail={**notified, "status": "firing"})])
         await store.save_silences([Silence(id="s1", matchers=(SilenceMatcher("alertname", "A"),),
                                            starts_at=1.0, ends_at=9.0, created_by="ana", comment="c")])
         for n in range(4):
