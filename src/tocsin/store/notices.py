@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from tocsin.core.records import HistoryEvent
 
 __all__ = [
-    "KIND", "NOTICE_COLUMNS", "NOTICE_SQL", "Notice",
+    "KIND", "NOTICE_COLUMNS", "NOTICE_SQL", "SKEW", "Notice",
     "events_of", "expand", "key", "notices", "since", "split",
 ]
 
@@ -64,10 +64,16 @@ def key(incident_id: str) -> bytes | None:
     return bytes.fromhex(incident_id) if _ID.fullmatch(incident_id) else None
 
 
+#: Seconds a notice may seem older than its incident: replicas' clocks differ a little
+#: (one made the incident, another may have sent it after a takeover).
+SKEW = 300.0
+
+
 def since(incident_id: str) -> float:
-    """When the incident of ``incident_id`` (a :func:`key`-able id) fired, to the
-    millisecond: none of its notices is older."""
-    return int(incident_id[:12], 16) / 1000
+    """The time none of the notices of the incident of ``incident_id`` (a :func:`key`-able
+    id) is older than: when it fired (its id holds that, to the millisecond), less
+    :data:`SKEW`."""
+    return int(incident_id[:12], 16) / 1000 - SKEW
 
 
 def _packable(h: HistoryEvent) -> bool:

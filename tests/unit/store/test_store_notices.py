@@ -92,6 +92,15 @@ async def test_events_of_one_time_read_back_in_the_order_written(backend):
         assert plain(await store.history_between(0.0, 1e9)) == plain(expected)
 
 
+async def test_a_notice_sent_by_a_replica_whose_clock_is_behind_is_found(backend):
+    """The incident's id holds when it fired by one replica's clock; a notice sent by
+    another, a little behind, still belongs to its history."""
+    fired = 100_000 / 1000
+    async with backend.opened() as store:
+        await store.save(history=[notified(A, fired - 5.0), notified(A, fired - notices.SKEW - 1.0)])
+        assert plain(await store.load_history(A)) == plain([notified(A, fired - 5.0)])
+
+
 async def test_an_id_spelled_across_two_ids_is_not_found(backend):
     """The byte search can match the end of one id and the start of the next; only a
     match at an id's boundary counts."""
