@@ -74,9 +74,9 @@ class GroupCommit:
 
     async def write(self, ops: list[Op]) -> None:
         """Once ``ops`` are committed. Raises StorageError."""
-        fut = self._enqueue(ops)
-        # The commit goes on even if this caller is cancelled.
-        await asyncio.shield(fut)
+        # The commit goes on even if this caller is cancelled: it is a task of its own,
+        # which answers only the futures not done (a cancelled caller's is).
+        await self._enqueue(ops)
 
     def post(self, ops: list[Op], what: str) -> None:
         """Queue ``ops`` for the next commit without waiting for it: for records that

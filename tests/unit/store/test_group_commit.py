@@ -62,3 +62,27 @@ async def test_post_after_close_raises():
     await q.close()
     with pytest.raises(StorageError):
         q.post([("INSERT attempt", (1,), False)], "delivery attempt")
+
+
+async def test_a_caller_cancelled_while_its_commit_runs_leaves_the_commit_and_the_others_be():
+    gate = asyncio.Event()
+    commits: list[list] = []
+
+    async def slow(ops: list) -> None:
+        await gate.wait()
+        commits.append(ops)
+
+    q = GroupCommit(slow)
+    q.start()
+    first = asyncio.create_task(q.write([("INSERT a", (1,), False)]))
+    second = asyncio.create_task(q.write([("INSERT b", (2,), False)]))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    await second  # answered once committed
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await q.close()
+    assert commits == [[("INSERT a", (1,), False), ("INSERT b", (2,), False)]]
