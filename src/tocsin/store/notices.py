@@ -12,8 +12,9 @@ resolved, each as the 16 bytes its id's 32 hex digits spell
 The store reads notices back as the same "notified" events (:func:`events_of`,
 :func:`expand`; id 0, as they are no history rows). One incident's are found by a
 byte search of the notices sent since it fired (its id holds that time; :data:`SKEW`
-earlier, for replicas' clocks), confirmed here at a 16-byte boundary. An event whose incident id is not 32 hex digits holding
-its fingerprint stays a history row, as do the rows an earlier tocsin wrote.
+earlier, for replicas' clocks), confirmed here at a 16-byte boundary. An event whose
+incident id is not 32 hex digits holding its fingerprint stays a history row, as do
+the rows an earlier tocsin wrote.
 """
 
 from __future__ import annotations
