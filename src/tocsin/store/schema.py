@@ -182,6 +182,24 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notices_at ON notices (at);
     """,
+    # 12: the notification log is kept in the order of its key (WITHOUT ROWID), not beside
+    # an index that held the group key, receiver and integration a second time.
+    """
+    CREATE TABLE nflog_keyed (
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        integration TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (group_key, receiver, integration)
+    ) WITHOUT ROWID;
+    INSERT INTO nflog_keyed (group_key, receiver, integration, firing, resolved, sent_at, expires_at)
+        SELECT group_key, receiver, integration, firing, resolved, sent_at, expires_at FROM nflog;
+    DROP TABLE nflog;
+    ALTER TABLE nflog_keyed RENAME TO nflog;
+    """,
 ]
 
 

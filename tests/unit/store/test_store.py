@@ -260,3 +260,32 @@ async def test_a_database_of_the_previous_schema_gets_the_callback_table(tmp_pat
     assert user_version(path) == len(MIGRATIONS)
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT id FROM silences").fetchall() == [("s",)]
+
+
+async def test_an_upgraded_database_keeps_its_notification_log_in_key_order(tmp_path):
+    """Migration 12: the notification log written before is read back whole, from a table
+    that is its key's order (no second copy of the key in an index)."""
+    from contextlib import closing
+
+    from tocsin.store import rows
+    from tocsin.store.schema import MIGRATIONS
+
+    path = tmp_path / "t.db"
+    entries = [nflog_entry("g1", 5000.0), nflog_entry("g2", 6000.0)]
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.executescript("BEGIN;" + "".join(MIGRATIONS[:11]) + "PRAGMA user_version=11; COMMIT;")
+        db.executemany(rows.NFLOG_SQL, [rows.nflog_row(e) for e in entries])
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert sorted(await store.load_nflog(0.0), key=lambda e: e.group_key) == entries
+        await store.save_nflog(nflog_entry("g1", 7000.0))  # replaces its row, by its key
+        assert sorted(e.expires_at for e in await store.load_nflog(0.0)) == [6000.0, 7000.0]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'nflog'").fetchone()
+        assert "WITHOUT ROWID" in sql
+        assert db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'nflog' AND type = 'index'"
+                          ).fetchall() == []

@@ -169,3 +169,4 @@ def test_the_writer_keeps_notices_in_their_order_with_history_rows():
     attempt = (rows.ATTEMPT_SQL, [("a",)], True)
     assert merged([notice, attempt, (notices.NOTICE_SQL, [("n2",)], True)]) == [
         (notices.NOTICE_SQL, [("n1",), ("n2",)], True), (rows.ATTEMPT_SQL, [("a",)], True)]
+
