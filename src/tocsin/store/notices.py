@@ -36,7 +36,8 @@ WIDTH = 16
 
 #: A notice follows the history rows written before it (``follows``: the last one's id), so
 #: that events of one time read back in the order they were written. The writer keeps the
-#: two tables' writes in their order (:data:`tocsin.store.writer._ORDERED_WITH`).
+#: two tables' writes in their order, as it does for any write that reads another table
+#: (:func:`tocsin.store.writer.merged`).
 NOTICE_SQL = ("INSERT INTO notices (at, receiver, integration, event, firing, resolved, follows)"
               " VALUES (?,?,?,?,?,?,(SELECT coalesce(max(id), 0) FROM history))")
 NOTICE_COLUMNS = "id, at, receiver, integration, event, firing, resolved, follows"

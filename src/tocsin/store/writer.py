@@ -43,36 +43,49 @@ FRAME = struct.Struct(">I")
 
 #: The table a write statement changes.
 _TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.IGNORECASE)
+#: A table the rest of it reads (a subquery's, a join's).
+_READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
+
+_touched: dict[str, frozenset[str] | None] = {}
 
 
-#: Tables whose writes keep their order with another's: a notice names the last history
-#: row written before it (tocsin.store.notices).
-_ORDERED_WITH = {"notices": "history"}
+def _tables(sql: str) -> frozenset[str] | None:
+    """The tables ``sql`` writes or reads, or None when that is not known (then it is taken
+    to touch every one). A write that reads another table (a notice names the last history
+    row; an incident's row is dropped where its alert's row implies it) does not commute
+    with writes to that table."""
+    if sql not in _touched:
+        if len(_touched) >= 256:  # the statements are the store's own, a few dozen
+            _touched.clear()
+        m = _TABLE.match(sql)
+        _touched[sql] = None if m is None else frozenset(
+            t.lower() for t in (m.group(1), *_READS.findall(sql, m.end())))
+    return _touched[sql]
 
 
-def _table(sql: str) -> str | None:
-    """The table ``sql`` writes (or the one its writes keep their order with), or None when
-    that is not known (then it is taken to touch every one)."""
-    m = _TABLE.match(sql)
-    return _ORDERED_WITH.get(name := m.group(1).lower(), name) if m else None
+def _joining(out: list[tuple[str, Any, bool]], sql: str, tables: frozenset[str]) -> list[Any] | None:
+    """The rows of the latest ``executemany`` of ``sql`` in ``out`` that nothing after it
+    keeps apart (touches one of ``tables``), or None."""
+    for earlier, rows, earlier_many in reversed(out):
+        if earlier_many and earlier == sql:
+            return rows
+        touched = _tables(earlier)
+        if touched is None or touched & tables:
+            return None
+    return None
 
 
 def merged(ops: Sequence[Sequence[Any]]) -> list[tuple[str, Any, bool]]:
     """``ops`` with each ``executemany`` merged into an earlier one of the same statement when
-    nothing between them writes that table: writes to different tables commute, and the
-    order of those to one table is kept. A batch of requests that each write alerts,
-    incidents and history is then three statements, not three per request."""
+    nothing between them touches a table it touches: statements on different tables
+    commute, and the order of those on one table is kept. A batch of requests that each
+    write alerts, incidents and history is then three statements, not three per request."""
     out: list[tuple[str, Any, bool]] = []
     for sql, params, many in ops:
-        table = _table(sql) if many else None
-        for j in range(len(out) - 1, -1, -1) if table is not None else ():
-            earlier, rows, earlier_many = out[j]
-            if earlier_many and earlier == sql:
-                rows.extend(params)
-                break
-            if _table(earlier) in (table, None):
-                out.append((sql, list(params), many))
-                break
+        tables = _tables(sql) if many else None
+        into = _joining(out, sql, tables) if tables is not None else None
+        if into is not None:
+            into.extend(params)
         else:
             out.append((sql, list(params) if many else params, many))
     return out

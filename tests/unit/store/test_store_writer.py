@@ -133,3 +133,22 @@ def test_a_batch_writes_each_table_in_as_few_statements_as_order_allows():
     # A write of another table does not.
     nflog = ("DELETE FROM nflog WHERE expires_at <= ?", (5,), False)
     assert merged([(up, [1], True), nflog, (up, [2], True)]) == [(up, [1, 2], True), nflog]
+
+
+def test_a_write_that_reads_another_table_keeps_its_order_with_that_tables_writes():
+    """An incident's row is dropped where its alert's row implies it: the drop reads
+    ``alerts``, so it does not move before an alert row written ahead of it, even to join
+    an earlier drop of the same commit."""
+    from tocsin.store import implied
+    from tocsin.store.writer import merged
+
+    born, plain, drop = rows.ALERT_BORN_SQL, rows.ALERT_SQL, implied.DROP_ROW_SQL
+    first = [(born, [("y",)], True), (plain, [("x",)], True), (drop, [("y",)], True)]
+    second = [(born, [("z",)], True), (drop, [("z",)], True)]
+    assert merged([*first, *second]) == [
+        (born, [("y",)], True), (plain, [("x",)], True), (drop, [("y",)], True),
+        (born, [("z",)], True), (drop, [("z",)], True)]
+    # Writes that neither touches still merge across it.
+    hist = rows.HISTORY_SQL
+    assert merged([(hist, [1], True), (drop, [("y",)], True), (hist, [2], True)]) == [
+        (hist, [1, 2], True), (drop, [("y",)], True)]
