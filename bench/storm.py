@@ -199,6 +199,7 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
     sink.reset(len(expected))
     lag0 = await lag_buckets(server)
     cpu0, child0 = server.cpu_s(), cpu_children_s(server)
+    own0 = time.process_time()
     t0 = time.monotonic()
     latencies, errors = await post_storm(server.url, batches, args.concurrency, sent)
     elapsed = time.monotonic() - t0
@@ -208,6 +209,8 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
         await asyncio.wait_for(sink.all_in.wait(), BOUND + args.grace)
     cpu_all = server.cpu_s() - cpu0
     cpu_child = cpu_children_s(server) - child0
+    own = time.process_time() - own0
+    span = time.monotonic() - t0
     lag1 = await lag_buckets(server)
     delays = [sink.first[k] - sent[k[1]] for k in expected if k in sink.first]
     out = {"alerts_per_s": args.alerts / elapsed, "p50_ms": percentile(latencies, 50),
@@ -220,7 +223,8 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
            "delay_max_s": max(delays, default=0.0),
            "cpu_us_per_alert_ingest": cpu_ingest * 1e6 / args.alerts,
            "cpu_us_per_alert_storm": cpu_all * 1e6 / args.alerts,
-           "cpu_us_per_alert_children": cpu_child * 1e6 / args.alerts}
+           "cpu_us_per_alert_children": cpu_child * 1e6 / args.alerts,
+           "bench_cpu_share": own / span}
     if lag0 is not None and lag1 is not None:
         out.update(lag_figures(lag0, lag1))
     return out
@@ -270,7 +274,8 @@ def line(system: str, variant: str, m: dict[str, float]) -> str:
             f"(in {BOUND:g}s: {m['in_bound']:.0f}; delay p50 {m['delay_p50_s']:.2f}s "
             f"p99 {m['delay_p99_s']:.2f}s max {m['delay_max_s']:.2f}s)  "
             f"CPU µs/alert ingest {m['cpu_us_per_alert_ingest']:.0f} storm {m['cpu_us_per_alert_storm']:.0f}"
-            f" (children {m.get('cpu_us_per_alert_children', 0):.0f})")
+            f" (children {m.get('cpu_us_per_alert_children', 0):.0f})"
+            f"  bench CPU {m.get('bench_cpu_share', 0):.0%}")
     if "lag_p99_ms" in m:
         text += f"  loop lag p99 <= {m['lag_p99_ms']:g} ms max <= {m['lag_max_ms']:g} ms"
     return text

@@ -39,7 +39,7 @@ from tocsin.core.mute import MuteReason
 from tocsin.core.pacing import Pacer
 from tocsin.core.scheduler import Scheduler
 from tocsin.core.tasks import Background
-from tocsin.dispatch.backpressure import SOON, Backpressure
+from tocsin.dispatch.backpressure import Backpressure
 from tocsin.dispatch.dispatcher import Dispatcher, route_queued
 from tocsin.dispatch.route import Route
 from tocsin.incidents.heartbeats import Heartbeats
@@ -50,6 +50,7 @@ from tocsin.mute.inhibit import INHIBITOR, Inhibitor
 from tocsin.mute.silences import SILENCES, Silences
 from tocsin.notify import receivers
 from tocsin.notify.deadletters import DeadLetterQueue
+from tocsin.notify.deferral import Deferral
 from tocsin.notify.delivery import DELIVERY, Delivery
 from tocsin.notify.nflog import NotificationLog
 from tocsin.plugins import PluginManager
@@ -97,8 +98,7 @@ class Runtime:
         self.silences = Silences(self.store, retention=retention)
         self.inhibitor = Inhibitor(config.document.inhibit_rules)
         self.dead_letters = DeadLetterQueue(self.store)
-        #: The Slack and PagerDuty callbacks handled already, against replays.
-        self.handled_callbacks = HandledCallbacks(self.store)
+        self.handled_callbacks = HandledCallbacks(self.store)  # Slack's, PagerDuty's: against replays
         self.metrics = Metrics()
         self.gate = Gate()  # sends and remediations: held by a leader unsure of its lease
         self._reloaded = (self.clock.now(), 0)  # (time of the last good load, failures seen then)
@@ -121,7 +121,9 @@ class Runtime:
             clock=self.clock, scheduler=self.scheduler, alerts=self.alerts, routes=self.routes_for,
             muted=self.muted, record_mutes=self.lifecycle.record_mutes, publish=self.bus.publish,
             notify=self.flush_hooks.notify, remediate=self.flush_hooks.remediate, spawn=self.spawn,
+            drained=lambda: self.deferral.poke(),
         )
+        self.deferral = Deferral(lambda: self.backpressure.busy and self.dispatcher.backlogged(), self.spawn)
         self.remediator = Remediator(
             clock=self.clock, scheduler=self.scheduler, store=self.store, alerts=self.alerts,
             incidents=self.lifecycle, metrics=self.metrics, spawn=self.spawn, muted=self.muted,
@@ -129,8 +131,7 @@ class Runtime:
         )
         self.heartbeats = Heartbeats(clock=self.clock, scheduler=self.scheduler, store=self.store,
                                      post=self._post_own, spawn=self.spawn)
-        #: Holds ingest back while the loop has due flushes and no time for them.
-        self.backpressure = Backpressure(lambda: self.dispatcher.waiting(SOON))
+        self.backpressure = Backpressure(self.dispatcher.late)  # ingest waits while flushes are late
         self.ingester = Ingester(runtime=self.facade, hooks=hooks, store=self.store, incidents=self.lifecycle,
                                  publish=self.bus.publish, counted=self.metrics_received,
                                  observe=self.heartbeats.observe, room=self.backpressure.room)
@@ -148,7 +149,7 @@ class Runtime:
     def _delivery(self, config: Config, integrations: dict[str, list[receivers.Integration]]) -> Delivery:
         return Delivery(integrations, clock=self.clock, store=self.store, nflog=self.nflog,
                         dead_letters=self.dead_letters, incidents=self.lifecycle, metrics=self.metrics,
-                        bus=self.bus, redact=config.document.redact, gate=self.gate)
+                        bus=self.bus, redact=config.document.redact, gate=self.gate, deferral=self.deferral)
 
     def _build_delivery(self, config: Config) -> Delivery:
         assert self.session is not None
@@ -295,6 +296,7 @@ class Runtime:
             log.info("waiting for work in flight", deliveries=len(flushes), background=len(background),
                      deadline_s=round(deadline, 3))
         cutoff = asyncio.get_running_loop().call_later(deadline, self.background.cancel_jobs)
+        self.deferral.close()  # the records of notifications sent: first, within the deadline
         try:
             for sub in self._subs:
                 with contextlib.suppress(TimeoutError):

@@ -2,30 +2,32 @@
 
 Ingest and delivery share one event loop. In an alert storm (thousands of fresh
 alerts a second, each its own group) taking an alert costs the loop less than
-notifying it, so left alone ingest runs ahead: the alerts are accepted at once,
-and the groups they make fall due faster than the loop can flush them. They
-wait in their receivers' queues (:mod:`tocsin.dispatch.dispatcher`), and the
-notifications arrive seconds late, after the storm's POSTs are over.
+notifying it. When the storm goes on, ingest left alone runs ahead: the groups
+it makes fall due faster than the loop can flush them, they wait in their
+receivers' queues (:mod:`tocsin.dispatch.dispatcher`), and the notifications
+come later and later.
 
 :class:`Backpressure` holds new ingest requests back while both of these hold:
 
-* the loop owes more than :data:`HIGH` flushes: groups due and waiting for a
-  flush worker, and new groups whose first flush falls due within :data:`SOON`
-  seconds (a storm's first group_wait makes thousands of groups that all fall
-  due together, while nothing is queued yet; a burst that is over sooner than
-  that is not held);
+* the notifications due are late: a group has waited more than :data:`LATE`
+  seconds in its receiver's queue for a flush worker;
 * the loop's thread used at least :data:`BUSY` of a CPU over the last
   :data:`WINDOW` seconds: the queue is there because the loop has no time left,
   not because a receiver is slow to answer. A slow or unreachable receiver
   builds a queue of its own while the loop idles, and must not hold back
   ingest for every other receiver.
 
-Held requests go on once that is down to :data:`LOW`, or the loop is no
-longer busy. Nothing is refused: a request waits, its sender's timeout (10 s
-for Prometheus) is far off, and what it brings is taken whole as before. The
-loop then spends its time on the notifications already due, so they leave
-within a flush's turn, while the alerts come in at the pace the loop can also
-notify them.
+Held requests go on once the oldest wait is down to :data:`ON_TIME`, or the
+loop is no longer busy. Nothing is refused: a request waits, its sender's
+timeout (10 s for Prometheus) is far off, and what it brings is taken whole as
+before. The loop then spends its time on the notifications already due, while
+the alerts come in at the pace the loop can also notify them.
+
+Only lateness closes the gate, not the number of flushes owed. A burst whose
+groups all fall due after it is over (a storm's first ``group_wait``) is taken
+whole: holding its end would only move that ingest into the seconds when its
+groups are due, where it takes the loop from their sends (docs/performance.md,
+"Ingest gives way to late deliveries, not to owed ones").
 """
 
 from __future__ import annotations
@@ -34,17 +36,13 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["BUSY", "HIGH", "LOW", "SOON", "WINDOW", "Backpressure"]
+__all__ = ["BUSY", "LATE", "ON_TIME", "WINDOW", "Backpressure"]
 
-#: Flushes owed above which ingest may be held.
-HIGH = 512
+#: Seconds a due group may wait for a flush worker before ingest may be held.
+LATE = 0.5
 
-#: Flushes owed at or below which held ingest goes on.
-LOW = 256
-
-#: Seconds ahead within which a new group's first flush counts as owed (docs/performance.md,
-#: "Ingest gives way to due deliveries": 1 s held back bursts delivered in time anyway).
-SOON = 0.5
+#: Seconds of waiting at or below which held ingest goes on.
+ON_TIME = 0.25
 
 #: Share of a CPU the loop's thread must have used over :data:`WINDOW` for it to count as busy.
 BUSY = 0.75
@@ -57,12 +55,12 @@ class Backpressure:
     """Decides whether ingest waits: :meth:`room` before taking a request's alerts, and
     :meth:`watch` running as one of the runtime's loops to measure the loop's CPU use."""
 
-    def __init__(self, waiting: Callable[[], int], *, high: int = HIGH, low: int = LOW,
+    def __init__(self, late: Callable[[], float], *, high: float = LATE, low: float = ON_TIME,
                  busy: float = BUSY, window: float = WINDOW,
                  cpu: Callable[[], float] = time.thread_time,
                  wall: Callable[[], float] = time.monotonic) -> None:
-        #: The flushes the loop owes: due and queued, or due within :data:`SOON`.
-        self._waiting = waiting
+        #: Seconds the group longest due has waited for a flush worker.
+        self._late = late
         self.high, self.low, self.busy_share, self.window = high, low, busy, window
         self._cpu, self._wall = cpu, wall
         #: Whether the loop was busy over the last window.
@@ -74,12 +72,13 @@ class Backpressure:
         self._open.set()
 
     def _look(self) -> None:
-        """Close when the loop is busy and owes more than ``high`` flushes; open again once
-        they are down to ``low`` or the loop is not busy."""
+        """Close when the loop is busy and a due group has waited more than ``high``
+        seconds; open again once the longest wait is down to ``low`` or the loop is not
+        busy."""
         if self._open.is_set():
-            if self.busy and self._waiting() > self.high:
+            if self.busy and self._late() > self.high:
                 self._open.clear()
-        elif not self.busy or self._waiting() <= self.low:
+        elif not self.busy or self._late() <= self.low:
             self._open.set()
 
     async def room(self) -> None:

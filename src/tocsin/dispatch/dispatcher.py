@@ -24,7 +24,7 @@ up its own groups only.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,7 @@ SMALL_GROUP = 16
 
 
 class AggrGroup:
-    __slots__ = ("alerts", "first", "flushing", "has_flushed", "key", "labels", "route", "timer")
+    __slots__ = ("alerts", "flushing", "has_flushed", "key", "labels", "route", "timer")
 
     def __init__(self, route: Route, labels: dict[str, str]) -> None:
         self.route = route
@@ -65,8 +65,6 @@ class AggrGroup:
         #: fingerprints of the group's alerts, in the order they joined
         self.alerts: dict[str, None] = {}
         self.timer: Timer | None = None
-        #: The tenth of a second its first flush is due in, until that flush starts.
-        self.first: int | None = None
         self.has_flushed = False
         self.flushing = False
 
@@ -98,6 +96,7 @@ class Dispatcher:
         remediate: Callable[[Notification], Awaitable[None]],
         spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None] | None],
         workers: int = FLUSH_WORKERS,
+        drained: Callable[[], None] = lambda: None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
@@ -112,15 +111,16 @@ class Dispatcher:
         self.spawn = spawn
         self.groups: dict[tuple[str, str], AggrGroup] = {}
         self.workers = max(1, workers)
+        #: Called when the last receiver's queue empties (:mod:`tocsin.notify.deferral`).
+        self.drained = drained
         self._inflight: set[asyncio.Task[None]] = set()
-        #: per receiver: flushes running, and the groups due while they were busy
+        #: per receiver: flushes running, and the groups due while they were busy (with
+        #: the monotonic time each fell due)
         self._running: dict[str, int] = {}
-        self._queues: dict[str, deque[tuple[tuple[str, str], AggrGroup]]] = {}
+        self._queues: dict[str, deque[tuple[tuple[str, str], AggrGroup, float]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
-        #: Groups not flushed yet, by the tenth of a second their first flush is due in.
-        self._first: Counter[int] = Counter()
 
     # -- routing alerts into groups ------------------------------------------------
 
@@ -138,7 +138,6 @@ class Dispatcher:
             group.timer = self.scheduler.call_later(
                 float(route.opts.group_wait), self._due, gid
             )
-            self._expect(group, float(route.opts.group_wait))
         group.alerts[alert.fingerprint] = None
         # An alert that has waited group_wait already (e.g. across a restart)
         # does not wait again before the group's first notification.
@@ -154,30 +153,12 @@ class Dispatcher:
         if group.timer is not None:
             group.timer.cancel()
         group.timer = self.scheduler.call_later(delay, self._due, gid)
-        if group.first is not None:
-            self._expect(group, delay)
-
-    def _expect(self, group: AggrGroup, delay: float) -> None:
-        """Count ``group``'s first flush as due in ``delay`` seconds (:meth:`waiting`)."""
-        self._unexpect(group)
-        group.first = int((self.clock.now() + delay) * 10)
-        self._first[group.first] += 1
-
-    def _unexpect(self, group: AggrGroup) -> None:
-        if group.first is not None:
-            left = self._first[group.first] - 1
-            if left > 0:
-                self._first[group.first] = left
-            else:
-                del self._first[group.first]
-            group.first = None
 
     def _due(self, gid: tuple[str, str]) -> None:
         group = self.groups.get(gid)
         if group is None or self._closed:
             return
         group.timer = None
-        self._unexpect(group)
         if group.flushing:  # running or queued: the flush reschedules the group when it ends
             return
         group.flushing = True
@@ -185,7 +166,7 @@ class Dispatcher:
         if self._running.get(receiver, 0) < self.workers:
             self._start(gid, group)
         else:
-            self._queues.setdefault(receiver, deque()).append((gid, group))
+            self._queues.setdefault(receiver, deque()).append((gid, group, self.clock.monotonic()))
             self._idle.clear()
 
     def _start(self, gid: tuple[str, str], group: AggrGroup) -> None:
@@ -205,15 +186,17 @@ class Dispatcher:
         self._running[receiver] -= 1
         queue = self._queues.get(receiver)
         while queue and self._running[receiver] < self.workers:
-            gid, group = queue.popleft()
+            gid, group, _ = queue.popleft()
             if self.groups.get(gid) is group:  # not dropped by a reload meanwhile
                 self._start(gid, group)
-        if not queue:
-            self._queues.pop(receiver, None)
+        if not queue and self._queues.pop(receiver, None) is not None and not self._queues:
+            self.drained()
         if not self._running[receiver]:
             del self._running[receiver]
         if not self._inflight:
-            self._queues.clear()  # only groups dropped meanwhile were left
+            if self._queues:  # only groups dropped meanwhile were left
+                self._queues.clear()
+                self.drained()
             self._idle.set()
 
     # -- flushing ---------------------------------------------------------------------
@@ -329,12 +312,17 @@ class Dispatcher:
         """Groups due and waiting for a free worker of their receiver."""
         return sum(len(q) for q in self._queues.values())
 
-    def waiting(self, within: float) -> int:
-        """Groups due and waiting (:meth:`queued`), and new groups whose first flush falls
-        due within ``within`` seconds: the flushes the loop is about to owe. In a storm,
-        the groups of its first group_wait all fall due together."""
-        until = int((self.clock.now() + within) * 10)
-        return self.queued() + sum(n for slot, n in self._first.items() if slot <= until)
+    def backlogged(self) -> bool:
+        """Whether a group is due and waiting for a free worker of its receiver."""
+        return bool(self._queues)
+
+    def late(self) -> float:
+        """Seconds the group longest due and still waiting for a worker has waited (0.0
+        when none waits): how far the notifications due are behind."""
+        if not self._queues:
+            return 0.0
+        now = self.clock.monotonic()
+        return now - min((q[0][2] for q in self._queues.values() if q), default=now)
 
     async def settle(self) -> None:
         """Wait for every flush in flight or queued (tests, and shutdown)."""
@@ -369,7 +357,6 @@ class Dispatcher:
             if group.timer is not None:
                 group.timer.cancel()
         self.groups.clear()
-        self._first.clear()
         for alert in self.alerts:
             self.process(alert)
 

@@ -30,6 +30,7 @@ from tocsin.core.metrics import Metrics
 from tocsin.core.models import Notification
 from tocsin.core.records import HistoryEvent
 from tocsin.notify.deadletters import DeadLetterQueue
+from tocsin.notify.deferral import Deferral
 from tocsin.notify.nflog import NotificationLog, needs_update
 from tocsin.notify.receivers import Integration
 from tocsin.notify.redact import RedactConfig, Redactor
@@ -101,8 +102,11 @@ class Delivery:
         redact: RedactConfig | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         gate: Gate | None = None,
+        deferral: Deferral | None = None,
     ) -> None:
         self.receivers = receivers
+        #: Holds a sent notification's records while other groups wait to be sent (None: never).
+        self.deferral = deferral
         #: Sends wait here while a leader among replicas is unsure of its lease.
         self.gate = gate or Gate()
         self.clock = clock
@@ -164,14 +168,27 @@ class Delivery:
             return False
         attempts, latency, record = sent
         # The log entry, the incidents' "notified" rows and the attempt that sent it, in
-        # one write: durable before the flush ends.
+        # one write: durable before the flush ends, unless other groups wait to be sent
+        # (tocsin.notify.deferral). The log in memory knows of the send at once.
+        at = self.clock.now()
         logged = self.nflog.entry(n.group_key, n.receiver, integ.name, firing, resolved, now)
-        history = await self.incidents.notified_rows(n, integ.name, self.clock.now())
+        history = await self.incidents.notified_rows(n, integ.name, at)
         self.nflog.keep(logged)
+        records = self._record(integ, n, logged, history, record, attempts, latency, at)
+        if self.deferral is not None and self.deferral.holds():
+            self.deferral.hold(records)
+        else:
+            await records
+        return True
+
+    async def _record(self, integ: Integration, n: Notification, logged: NflogEntry,
+                      history: list[HistoryEvent], record: Attempt, attempts: int, latency: float,
+                      at: float) -> None:
+        """What a sent notification leaves: its write, the dead letters it supersedes, its
+        log line, metrics and event."""
         await self.store.save_delivery(logged, history, record)
         await self._supersede(integ, n)
-        await self._sent(integ, n, attempts, latency)
-        return True
+        await self._sent(integ, n, attempts, latency, at)
 
     async def _supersede(self, integ: Integration, n: Notification) -> None:
         """The group's current state reached this integration: its older dead letters are stale."""
@@ -234,7 +251,8 @@ class Delivery:
             await self.sleep(delay)
         return attempt, self.clock.monotonic() - started, record
 
-    async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float) -> None:
+    async def _sent(self, integ: Integration, n: Notification, attempt: int, latency: float,
+                    at: float | None = None) -> None:
         # One line per notification (not per alert), written once its log entry and its
         # incident history are durable; its fields are not even gathered when info is off.
         if _info_enabled():
@@ -243,7 +261,7 @@ class Delivery:
         self.metrics.notifications.labels(n.receiver, integ.name, "sent").inc()
         self.metrics.latency.labels(n.receiver, integ.name).observe(latency)
         await self.bus.publish(NotificationSent(
-            at=self.clock.now(), group_key=n.group_key, receiver=n.receiver,
+            at=self.clock.now() if at is None else at, group_key=n.group_key, receiver=n.receiver,
             integration=integ.name, alerts=len(n.alerts), attempts=attempt, latency=latency,
         ))
 

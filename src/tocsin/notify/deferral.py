@@ -1,0 +1,128 @@
+"""A sent notification's records give way to the sends still due.
+
+Once a notification is sent, what is left of its delivery is bookkeeping:
+the write that makes its notification-log entry, its incidents' "notified"
+events and its attempt durable; the dead letters it supersedes; its log line,
+metrics and event. In an alert storm (thousands of groups due within a second,
+each its own notification) that bookkeeping is about a quarter of the event
+loop's time per notification, and it runs between the sends of the groups
+waiting their turn: each later notification leaves that much later.
+
+:class:`Deferral` holds that bookkeeping while groups wait for a flush worker
+(the dispatcher's queues are not empty) and the loop has no time to spare (it
+is busy, as :mod:`tocsin.dispatch.backpressure` measures it: a queue behind a
+slow receiver, with the loop idle, holds nothing). It lets it all go together
+when the last queue empties, or :data:`MOST` seconds after the first one
+held, whichever comes first: :data:`CHUNK` at a time, so their writes share
+commits and the loop serves ingest and due timers between two chunks. In the
+usual case nothing is held: a delivery does its bookkeeping before its flush
+ends.
+
+What holding changes, in a storm only:
+
+* a notification's records are durable up to :data:`MOST` seconds after it
+  was sent, not within its flush. The notification log in memory learns of the
+  send at once, so the group's next flush knows what was sent; but a
+  ``kill -9`` within that window sends those notifications again at the next
+  start. (Alertmanager keeps its notification log in memory and writes it to
+  disk every 15 minutes by default.)
+* its log line, metrics and ``notification.sent`` event come as late.
+* a storage error while writing them is logged; the flush has ended already,
+  as delivered.
+
+A stop lets go of what is held first, and waits for it as for any work in
+flight; from then on nothing is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+__all__ = ["CHUNK", "MOST", "Deferral"]
+
+log = structlog.get_logger("tocsin.notify.deferral")
+
+#: Seconds the first record held waits at most, whatever is still due.
+MOST = 5.0
+
+#: Records let go in one turn of the loop: their writes share a commit, and between
+#: two runs of them the loop serves what else is waiting.
+CHUNK = 256
+
+Job = Coroutine[Any, Any, None]
+
+
+class Deferral:
+    """Bookkeeping held while ``owed()`` says groups wait for a flush worker on a busy loop.
+
+    ``spawn`` starts what is let go as background work (None once the runtime has
+    stopped). :meth:`poke` is called when the dispatcher's queues empty.
+    """
+
+    def __init__(self, owed: Callable[[], bool], spawn: Callable[[Job, str], asyncio.Task[Any] | None],
+                 *, most: float = MOST) -> None:
+        self._owed = owed
+        self._spawn = spawn
+        self.most = most
+        self._held: list[Job] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        #: Jobs held, and jobs held that failed (metrics, tests).
+        self.total = 0
+        self.failed = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def holds(self) -> bool:
+        """Whether bookkeeping done now would be held (sends are owed, and not closed)."""
+        return not self._closed and self._owed()
+
+    def hold(self, job: Job) -> None:
+        """Keep ``job`` until the queues empty or :attr:`most` seconds have passed."""
+        self._held.append(job)
+        self.total += 1
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.most, self.release)
+
+    def poke(self) -> None:
+        """Let go of what is held if no group waits any more."""
+        if self._held and not self._owed():
+            self.release()
+
+    def release(self) -> None:
+        """Start everything held, together."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        held, self._held = self._held, []
+        if not held:
+            return
+        if self._spawn(self._run(held), "delivery records") is None:
+            for job in held:
+                job.close()
+            log.warning("delivery records dropped: the runtime is stopped", records=len(held))
+
+    def close(self) -> None:
+        """A stop: let go of what is held, and hold nothing from now on."""
+        self._closed = True
+        self.release()
+
+    async def _run(self, held: list[Job]) -> None:
+        """Run ``held`` :data:`CHUNK` at a time; what a cancel leaves unstarted is closed."""
+        start = 0
+        try:
+            while start < len(held):
+                chunk = held[start:start + CHUNK]
+                start += len(chunk)
+                for r in await asyncio.gather(*chunk, return_exceptions=True):
+                    if isinstance(r, Exception):
+                        self.failed += 1
+                        log.error("delivery records not written", error=f"{type(r).__name__}: {r}")
+        finally:
+            for job in held[start:]:
+                job.close()
