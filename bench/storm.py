@@ -157,17 +157,20 @@ async def post_storm(url: str, batches: list[list[dict[str, Any]]], concurrency:
 
 
 async def lag_buckets(server: run.Server) -> dict[float, float] | None:
-    """tocsin's loop-lag histogram: cumulative count per bucket bound (None for Alertmanager)."""
+    """tocsin's loop-lag histogram: cumulative count per bucket bound, and under the key -1
+    the ingest requests its gate has held so far (None for Alertmanager)."""
     if not server.name.startswith("tocsin"):
         return None
     async with aiohttp.ClientSession() as s, s.get(f"{server.url}/metrics") as r:
         text = await r.text()
     found = re.findall(r'^tocsin_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
-    return {float(le): float(v) for le, v in found}
+    held = re.findall(r'^tocsin_ingest_held_total (\S+)$', text, re.M)
+    return {float(le): float(v) for le, v in found} | {-1.0: float(held[0]) if held else 0.0}
 
 
 def lag_figures(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
     """p99 and max of the lag seen between two scrapes, as bucket upper bounds (ms)."""
+    held = after.pop(-1.0, 0.0) - before.pop(-1.0, 0.0)
     bounds = sorted(after)
     counts = [after[b] - before.get(b, 0.0) for b in bounds]
     total = counts[-1]
@@ -175,7 +178,7 @@ def lag_figures(before: dict[float, float], after: dict[float, float]) -> dict[s
         return {}
     p99 = next(b for b, c in zip(bounds, counts, strict=True) if c >= 0.99 * total)
     worst = next(b for b, c in zip(bounds, counts, strict=True) if c >= total)
-    return {"lag_samples": total, "lag_p99_ms": p99 * 1000, "lag_max_ms": worst * 1000}
+    return {"lag_samples": total, "lag_p99_ms": p99 * 1000, "lag_max_ms": worst * 1000, "held": held}
 
 
 def cpu_children_s(server: run.Server) -> float:
@@ -277,7 +280,8 @@ def line(system: str, variant: str, m: dict[str, float]) -> str:
             f" (children {m.get('cpu_us_per_alert_children', 0):.0f})"
             f"  bench CPU {m.get('bench_cpu_share', 0):.0%}")
     if "lag_p99_ms" in m:
-        text += f"  loop lag p99 <= {m['lag_p99_ms']:g} ms max <= {m['lag_max_ms']:g} ms"
+        text += (f"  loop lag p99 <= {m['lag_p99_ms']:g} ms max <= {m['lag_max_ms']:g} ms"
+                 f"  requests held {m.get('held', 0):.0f}")
     return text
 
 
