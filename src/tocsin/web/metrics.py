@@ -51,13 +51,14 @@ class StateCollector(Collector):
             depth.add_metric([f"bus_{sub.name}"], sub.depth())
         depth.add_metric(["flushes_in_flight"], len(rt.dispatcher.in_flight()))
         depth.add_metric(["flushes_queued"], rt.dispatcher.queued())
+        depth.add_metric(["delivery_records_held"], len(rt.deferral))
         depth.add_metric(["background_tasks"], len(rt.background.jobs() - rt.dispatcher.in_flight()))
         depth.add_metric(["timers"], len(rt.scheduler))
         yield depth
         yield GaugeMetricFamily("tocsin_groups", "Aggregation groups.", value=len(rt.dispatcher.groups))
         yield CounterMetricFamily(
-            "tocsin_ingest_held", "Ingest requests held back while due flushes waited for a busy "
-            "event loop.", value=rt.backpressure.held)
+            "tocsin_ingest_held", "Ingest requests held back while due flushes waited late for a "
+            "busy event loop.", value=rt.backpressure.held)
         yield CounterMetricFamily(
             "tocsin_ingest_held_seconds", "Seconds ingest requests were held back, in all.",
             value=rt.backpressure.held_seconds)

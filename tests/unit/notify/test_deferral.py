@@ -12,7 +12,7 @@ from tocsin.dispatch.dispatcher import FLUSH_WORKERS
 from tocsin.notify.deferral import CHUNK, Deferral
 from tocsin.runtime import Runtime
 from tocsin.store.sqlite import SQLiteStore
-from tocsin.testing import RecordingServer, advance, post, running
+from tocsin.testing import RecordingServer, advance, api_client, post
 from tocsin.testing.harness import make_config, make_plugins
 
 
@@ -168,10 +168,12 @@ async def test_a_storm_s_records_wait_for_the_queue_and_are_then_all_written(tmp
     await slow.start()
     try:
         config = CONFIG.format(fast=tocsin_receiver.url, slow=slow.url)
-        async with running(config, tmp_path) as rt:
+        async with api_client(config, tmp_path) as (client, rt):
             await backlog(rt, slow, tocsin_receiver)
             # Sent, and known as sent to the log in memory; not yet written.
             assert len(rt.deferral) == 3
+            metrics = await (await client.get("/metrics")).text()
+            assert 'tocsin_queue_depth{queue="delivery_records_held"} 3.0' in metrics
             assert len(rt.nflog) == 3
             assert await rt.store.load_nflog(rt.clock.now()) == []
             sent = [e for e in rt.metrics.notifications.collect()[0].samples
