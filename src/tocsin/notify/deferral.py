@@ -51,7 +51,7 @@ MOST = 5.0
 
 #: Records let go in one turn of the loop: their writes share a commit, and between
 #: two runs of them the loop serves what else is waiting.
-CHUNK = 256
+CHUNK = 64
 
 Job = Coroutine[Any, Any, None]
 
