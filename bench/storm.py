@@ -18,6 +18,9 @@ instance"). Each run reports:
     .venv/bin/python bench/storm.py --against alertmanager --repeat 3 --json /tmp/storm.json
     .venv/bin/python bench/storm.py --alerts 500 --repeat 1       # a smoke run, seconds
 
+``--gc-log`` prints every collection of tocsin's cyclic collector over 4 ms, after each
+run (bench/gcprobe/sitecustomize.py).
+
 ``--ungated`` adds ``tocsin-ungated``: tocsin with its ingest gate never closing
 (bench/ungated/sitecustomize.py), the bound of what the gate trades for notifications
 on time.
@@ -233,20 +236,33 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
     return out
 
 
-def server_class(system: str) -> type[run.Server]:
+def server_class(system: str, gc_log: bool = False) -> type[run.Server]:
     """bench/run.py's server of ``system``, or ``tocsin-ungated``: tocsin with its ingest
-    gate never closing (bench/ungated/sitecustomize.py). Made here at call time: bench/run.py
-    imports this module while it is still being made itself."""
+    gate never closing (bench/ungated/sitecustomize.py); with ``gc_log``, tocsin writing its
+    collector's longer collections to its log (bench/gcprobe/sitecustomize.py). Made here at
+    call time: bench/run.py imports this module while it is still being made itself."""
+    if system == "tocsin" and gc_log:
+        return run.patched_tocsin("tocsin", "gcprobe", "TOCSIN_BENCH_GCPROBE")
     if system != "tocsin-ungated":
         return run.SERVERS[system]
     return run.patched_tocsin("tocsin-ungated", "ungated", "TOCSIN_BENCH_UNGATED")
+
+
+def gc_lines(server: run.Server) -> list[str]:
+    """The collections bench/gcprobe logged, if any."""
+    try:
+        text = server.log_path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.split("gc-probe: ", 1)[1] for line in text.splitlines() if "gc-probe: " in line]
 
 
 async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sink, tmp: Path,
                   n: int) -> dict[str, Any]:
     run_id = f"s{n}"
     config = storm_config(sink.url(run_id), variant == "inhibit")
-    server = server_class(system)(config, tmp / f"{run_id}-{system}")
+    gc_log = getattr(args, "gc_log", False)
+    server = server_class(system, gc_log)(config, tmp / f"{run_id}-{system}")
     try:
         await server.start()
         result = await asyncio.wait_for(storm(server, run_id, args, sink), args.timeout)
@@ -257,6 +273,9 @@ async def one_run(system: str, variant: str, args: argparse.Namespace, sink: Sin
         result = {"ok": False, "failure": f"{type(e).__name__}: {e}"}
     finally:
         await server.stop()
+        if gc_log:
+            for line in gc_lines(server):
+                print(f"  {system} collection: {line}", file=sys.stderr)
         shutil.rmtree(server.workdir, ignore_errors=True)
     return result
 
@@ -398,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"seconds past the bound ({BOUND:g}s after the last POST) to wait for stragglers")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--json", type=Path, help="write every figure as JSON")
+    ap.add_argument("--gc-log", action="store_true",
+                    help="print each collection of tocsin's cyclic collector over 4 ms (monotonic time, "
+                         "generation, duration, objects freed)")
     ap.add_argument("--ungated", action="store_true",
                     help="also tocsin with its ingest gate never closing (a measurement of the gate)")
     args = ap.parse_args(argv)

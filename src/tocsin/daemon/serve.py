@@ -276,6 +276,8 @@ class _Server:
                  raised_from=self.files.raised_from, reserved=fdlimit.RESERVED,
                  max_connections=self.connections.limits.max_connections)
         log.debug("start-up heap frozen", objects=heap.freeze())
+        storm = heap.StormPause()  # no collection between a storm's sends
+        self.runtime.deferral.on_hold, self.runtime.deferral.on_release = storm.hold, storm.release
         sdnotify.ready(_status(self.runtime, self.url, "ready"))
         self._handle_signals(tasks)
         try:

@@ -56,6 +56,10 @@ CHUNK = 64
 Job = Coroutine[Any, Any, None]
 
 
+def _nothing() -> None:
+    return None
+
+
 class Deferral:
     """Bookkeeping held while ``owed()`` says groups wait for a flush worker on a busy loop.
 
@@ -71,6 +75,10 @@ class Deferral:
         self._held: list[Job] = []
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        #: Called when the first job is held, and when what is held is let go (the daemon
+        #: turns the cyclic collector off meanwhile: :class:`tocsin.daemon.heap.StormPause`).
+        self.on_hold: Callable[[], None] = _nothing
+        self.on_release: Callable[[], None] = _nothing
         #: Jobs held, and jobs held that failed (metrics, tests).
         self.total = 0
         self.failed = 0
@@ -84,6 +92,8 @@ class Deferral:
 
     def hold(self, job: Job) -> None:
         """Keep ``job`` until the queues empty or :attr:`most` seconds have passed."""
+        if not self._held:
+            self.on_hold()
         self._held.append(job)
         self.total += 1
         if self._timer is None:
@@ -102,6 +112,7 @@ class Deferral:
         held, self._held = self._held, []
         if not held:
             return
+        self.on_release()
         if self._spawn(self._run(held), "delivery records") is None:
             for job in held:
                 job.close()

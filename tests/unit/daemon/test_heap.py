@@ -92,3 +92,29 @@ def test_the_per_alert_records_are_not_tracked_by_the_collector() -> None:
                        resolved=frozenset(), sent_at=1.0, expires_at=2.0)
     for record in (alert, incident, incident.escalation, entry):
         assert not gc.is_tracked(record), type(record).__name__
+
+
+def test_a_storm_pause_turns_the_collector_off_while_held_and_on_again_with_its_garbage_freed() -> None:
+    assert gc.isenabled()
+    pause = heap.StormPause()
+    try:
+        pause.hold()
+        assert not gc.isenabled()
+        gone = weakref.ref(Cycle())  # cyclic garbage made during the storm
+        pause.release()
+        assert gc.isenabled()
+        gc.collect()  # what the collector, on again, does at its next turn
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_a_storm_pause_leaves_a_collector_turned_off_by_something_else_off() -> None:
+    gc.disable()
+    try:
+        pause = heap.StormPause()
+        pause.hold()
+        pause.release()
+        assert not gc.isenabled()  # start-up's pause, say, is not undone
+    finally:
+        gc.enable()

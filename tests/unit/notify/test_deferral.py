@@ -216,3 +216,19 @@ async def test_a_stop_writes_the_records_held(tmp_path, tocsin_receiver):
     finally:
         slow.release()
         await slow.stop()
+
+
+async def test_told_when_the_first_is_held_and_when_what_is_held_goes() -> None:
+    owed = Owed()
+    d = Deferral(owed, owed.spawn)
+    seen: list[str] = []
+    d.on_hold, d.on_release = lambda: seen.append("hold"), lambda: seen.append("release")
+    done: list[int] = []
+    d.release()  # nothing held: nothing to tell
+    d.hold(job(done, 1))
+    d.hold(job(done, 2))
+    assert seen == ["hold"]
+    d.release()
+    await owed.settle()
+    assert seen == ["hold", "release"]
+    assert done == [1, 2]
