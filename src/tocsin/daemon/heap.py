@@ -33,10 +33,11 @@ Within a storm, the collections that remain still stall the loop: while a storm'
 sends are owed (:mod:`tocsin.notify.deferral` holds the records of those sent),
 every collection of a 20,000-alert storm found nothing to free, and eight of them
 took 4.5 to 26 ms each, between the sends. :class:`StormPause` turns the collector
-off while records are held, at most the deferral's few seconds, and on again when
-they are let go: what is cyclic meanwhile (an exception's traceback, say) is
+off while records are held or being written (a few seconds at most), and on again
+once they are written: what is cyclic meanwhile (an exception's traceback, say) is
 collected then, once the sends are out. Those first collections are the longer for
-it (66 and 52 ms after that storm); they come after its notifications, not between.
+it (25 to 32 ms and 40 to 45 ms after that storm), but come after its notifications,
+not between them.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def refreeze() -> int:
 
 
 class StormPause:
-    """The collector off while a storm's records are held (:meth:`hold`), on again when
-    they are let go (:meth:`release`); left as it was when something else turned it off."""
+    """The collector off while a storm's records are held or written (:meth:`hold`), on
+    again once they are written (:meth:`release`); left as it was when something else
+    turned it off."""
 
     def __init__(self) -> None:
         self._paused = False

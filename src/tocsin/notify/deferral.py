@@ -75,10 +75,14 @@ class Deferral:
         self._held: list[Job] = []
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
-        #: Called when the first job is held, and when what is held is let go (the daemon
-        #: turns the cyclic collector off meanwhile: :class:`tocsin.daemon.heap.StormPause`).
+        #: Called when a first job is held while none is held or being written, and when the
+        #: last written (the daemon turns the cyclic collector off meanwhile:
+        #: :class:`tocsin.daemon.heap.StormPause`; once written, the jobs are gone, and the
+        #: first collection has little left to walk).
         self.on_hold: Callable[[], None] = _nothing
         self.on_release: Callable[[], None] = _nothing
+        #: Batches held or being written.
+        self._open = 0
         #: Jobs held, and jobs held that failed (metrics, tests).
         self.total = 0
         self.failed = 0
@@ -93,7 +97,7 @@ class Deferral:
     def hold(self, job: Job) -> None:
         """Keep ``job`` until the queues empty or :attr:`most` seconds have passed."""
         if not self._held:
-            self.on_hold()
+            self._opened()
         self._held.append(job)
         self.total += 1
         if self._timer is None:
@@ -112,11 +116,14 @@ class Deferral:
         held, self._held = self._held, []
         if not held:
             return
-        self.on_release()
-        if self._spawn(self._run(held), "delivery records") is None:
+        task = self._spawn(self._run(held), "delivery records")
+        if task is None:
             for job in held:
                 job.close()
+            self._closed_one()
             log.warning("delivery records dropped: the runtime is stopped", records=len(held))
+            return
+        task.add_done_callback(lambda _: self._closed_one())  # however it ends, even unstarted
 
     def close(self) -> None:
         """A stop: let go of what is held, and hold nothing from now on."""
@@ -137,3 +144,13 @@ class Deferral:
         finally:
             for job in held[start:]:
                 job.close()
+
+    def _opened(self) -> None:
+        self._open += 1
+        if self._open == 1:
+            self.on_hold()
+
+    def _closed_one(self) -> None:
+        self._open -= 1
+        if not self._open:
+            self.on_release()

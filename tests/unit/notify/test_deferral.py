@@ -232,3 +232,27 @@ async def test_told_when_the_first_is_held_and_when_what_is_held_goes() -> None:
     await owed.settle()
     assert seen == ["hold", "release"]
     assert done == [1, 2]
+
+
+async def test_told_of_the_release_once_the_last_batch_is_written_even_if_cancelled() -> None:
+    owed = Owed()
+    d = Deferral(owed, owed.spawn)
+    seen: list[str] = []
+    d.on_hold, d.on_release = lambda: seen.append("hold"), lambda: seen.append("release")
+    gate = asyncio.Event()
+
+    async def slow() -> None:
+        await gate.wait()
+
+    d.hold(slow())
+    d.release()  # the first batch is being written...
+    d.hold(slow())  # ...while a second is held: the collector stays off
+    await asyncio.sleep(0)
+    assert seen == ["hold"]
+    d.release()
+    owed.spawned[-1].cancel()  # the second is cancelled before it starts (a stop's deadline)
+    await asyncio.sleep(0)
+    assert seen == ["hold"]  # the first is still being written
+    gate.set()
+    await asyncio.gather(*owed.spawned, return_exceptions=True)
+    assert seen == ["hold", "release"]
