@@ -60,6 +60,16 @@ def _nothing() -> None:
     return None
 
 
+class _Batch:
+    """Jobs let go together, and how many of them were started."""
+
+    __slots__ = ("jobs", "started")
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+        self.started = 0
+
+
 class Deferral:
     """Bookkeeping held while ``owed()`` says groups wait for a flush worker on a busy loop.
 
@@ -116,34 +126,36 @@ class Deferral:
         held, self._held = self._held, []
         if not held:
             return
-        task = self._spawn(self._run(held), "delivery records")
+        batch = _Batch(held)
+        task = self._spawn(self._run(batch), "delivery records")
         if task is None:
-            for job in held:
-                job.close()
-            self._closed_one()
             log.warning("delivery records dropped: the runtime is stopped", records=len(held))
+            self._ended(batch)
             return
-        task.add_done_callback(lambda _: self._closed_one())  # however it ends, even unstarted
+        task.add_done_callback(lambda _: self._ended(batch))  # however it ends, even unstarted
 
     def close(self) -> None:
         """A stop: let go of what is held, and hold nothing from now on."""
         self._closed = True
         self.release()
 
-    async def _run(self, held: list[Job]) -> None:
-        """Run ``held`` :data:`CHUNK` at a time; what a cancel leaves unstarted is closed."""
-        start = 0
-        try:
-            while start < len(held):
-                chunk = held[start:start + CHUNK]
-                start += len(chunk)
-                for r in await asyncio.gather(*chunk, return_exceptions=True):
-                    if isinstance(r, Exception):
-                        self.failed += 1
-                        log.error("delivery records not written", error=f"{type(r).__name__}: {r}")
-        finally:
-            for job in held[start:]:
-                job.close()
+    async def _run(self, batch: _Batch) -> None:
+        """Run ``batch`` :data:`CHUNK` jobs at a time."""
+        jobs = batch.jobs
+        while batch.started < len(jobs):
+            chunk = jobs[batch.started:batch.started + CHUNK]
+            batch.started += len(chunk)
+            for r in await asyncio.gather(*chunk, return_exceptions=True):
+                if isinstance(r, Exception):
+                    self.failed += 1
+                    log.error("delivery records not written", error=f"{type(r).__name__}: {r}")
+
+    def _ended(self, batch: _Batch) -> None:
+        """A batch is written, or given up (cancelled, not started): what it never
+        started is closed."""
+        for job in batch.jobs[batch.started:]:
+            job.close()
+        self._closed_one()
 
     def _opened(self) -> None:
         self._open += 1
