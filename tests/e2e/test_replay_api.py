@@ -70,3 +70,18 @@ async def test_a_body_that_is_not_utf8_is_a_400_naming_the_config(tmp_path, serv
                                   headers={"Content-Type": content_type})
             assert r.status == 400, await r.text()
             assert (await r.json())["field"] == "config"
+
+
+async def test_a_window_holding_a_nul_is_a_400_naming_its_field(tmp_path, server):
+    """Found by the OpenAPI fuzz test: a NUL in ``since`` made the replay's process
+    unstartable, and the request a 500."""
+    async with api_client(CONFIG.format(url=server.url, db="'team=\"db\"'"), tmp_path,
+                          clock=FakeClock(start=START)) as (client, _rt):
+        for key in ("since", "until"):
+            r = await client.post("/api/tocsin/v1/replay",
+                                  json={"config": CONFIG.format(url=server.url, db="'team=\"db\"'"),
+                                        key: "7d\u0000"})
+            assert r.status == 400, await r.text()
+            body = await r.json()
+            assert body["field"] == key
+            assert "NUL" in body["error"]

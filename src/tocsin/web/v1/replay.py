@@ -47,6 +47,9 @@ async def _request(request: web.Request) -> dict[str, Any] | web.Response:
         for key in ("against", "since", "until"):
             if body.get(key) is not None and not isinstance(body[key], str):
                 return json_error(400, f"{key} must be a string", field=key)
+        for key in ("since", "until"):  # command-line arguments of the replay's process
+            if "\0" in (body.get(key) or ""):
+                return json_error(400, f"{key} holds a NUL character", field=key)
         return body
     if not text.strip():
         return json_error(400, "the body must hold the config to replay", field="config")
