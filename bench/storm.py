@@ -44,7 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -159,23 +159,31 @@ async def post_storm(url: str, batches: list[list[dict[str, Any]]], concurrency:
     return latencies, errors
 
 
-async def lag_buckets(server: run.Server) -> dict[float, float] | None:
-    """tocsin's loop-lag histogram: cumulative count per bucket bound, and under the key -1
-    the ingest requests its gate has held so far (None for Alertmanager)."""
+class Scrape(NamedTuple):
+    """What tocsin's /metrics says at one moment: the loop-lag histogram (cumulative count
+    per bucket bound) and the ingest requests its gate has held so far."""
+
+    lag: dict[float, float]
+    held: float
+
+
+async def scrape(server: run.Server) -> Scrape | None:
+    """tocsin's figures from /metrics (None for Alertmanager)."""
     if not server.name.startswith("tocsin"):
         return None
     async with aiohttp.ClientSession() as s, s.get(f"{server.url}/metrics") as r:
         text = await r.text()
     found = re.findall(r'^tocsin_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
     held = re.findall(r'^tocsin_ingest_held_total (\S+)$', text, re.M)
-    return {float(le): float(v) for le, v in found} | {-1.0: float(held[0]) if held else 0.0}
+    return Scrape({float(le): float(v) for le, v in found}, float(held[0]) if held else 0.0)
 
 
-def lag_figures(before: dict[float, float], after: dict[float, float]) -> dict[str, float]:
-    """p99 and max of the lag seen between two scrapes, as bucket upper bounds (ms)."""
-    held = after.pop(-1.0, 0.0) - before.pop(-1.0, 0.0)
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+def lag_figures(before: Scrape, after: Scrape) -> dict[str, float]:
+    """p99 and max of the lag seen between two scrapes, as bucket upper bounds (ms), and the
+    requests held between them."""
+    held = after.held - before.held
+    bounds = sorted(after.lag)
+    counts = [after.lag[b] - before.lag.get(b, 0.0) for b in bounds]
     total = counts[-1]
     if total <= 0:
         return {}
@@ -203,7 +211,7 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
     batches = [alerts[i:i + args.batch] for i in range(0, len(alerts), args.batch)]
     sent: dict[str, float] = {}
     sink.reset(len(expected))
-    lag0 = await lag_buckets(server)
+    lag0 = await scrape(server)
     cpu0, child0 = server.cpu_s(), cpu_children_s(server)
     own0 = time.process_time()
     t0 = time.monotonic()
@@ -217,7 +225,7 @@ async def storm(server: run.Server, run_id: str, args: argparse.Namespace, sink:
     cpu_child = cpu_children_s(server) - child0
     own = time.process_time() - own0
     span = time.monotonic() - t0
-    lag1 = await lag_buckets(server)
+    lag1 = await scrape(server)
     delays = [sink.first[k] - sent[k[1]] for k in expected if k in sink.first]
     out = {"alerts_per_s": args.alerts / elapsed, "p50_ms": percentile(latencies, 50),
            "p99_ms": percentile(latencies, 99), "errors": len(errors), "error_sample": errors[:3],
