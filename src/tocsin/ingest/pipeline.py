@@ -10,6 +10,7 @@ goes (:class:`~tocsin.core.pacing.Pacer`), so other requests are answered meanwh
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from sys import intern
@@ -212,7 +213,7 @@ class Ingester:
         """Take ``(index, alert)`` pairs; keep the valid ones; report the rest by index.
 
         ``source`` names where they came from, in history and metrics. Raises StorageError."""
-        _refuse_if_failed(self.store)
+        await _refuse_if_failed(self.store)
         if self.room is not None:
             await self.room()
         rt = self.runtime
@@ -273,7 +274,7 @@ class Ingester:
         self.incidents.prepare(plan)
         try:
             await self.store.save(alerts=to_write, incidents=list(plan.incidents.values()),
-                                  history=plan.history)
+                                  history=plan.history, journal=True)
         except Exception:
             _undo(self.runtime.alerts, previous)
             raise
@@ -291,9 +292,13 @@ class Ingester:
         return True
 
 
-def _refuse_if_failed(store: Store) -> None:
-    """A store that failed until a restart takes nothing, not even a re-post that would only
-    be counted now and written later: it could not be read back after a restart."""
+async def _refuse_if_failed(store: Store) -> None:
+    """A store that failed takes nothing, not even a re-post that would only be counted now
+    and written later: it could not be read back after a restart. One whose failure may
+    pass is asked to try again first."""
+    if store.failure is not None:
+        with contextlib.suppress(StorageError):
+            await store.recover()
     if (failure := store.failure) is not None:
         raise StorageError(failure)
 

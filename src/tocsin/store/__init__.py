@@ -136,6 +136,11 @@ class Store(Protocol):
         """Whether :attr:`failure` is one only a restart mends (the daemon then stops
         pinging systemd's watchdog); False while there is none, and for one that passes."""
 
+    async def recover(self) -> None:
+        """Try now to mend a :attr:`failure` that passes (SQLite: commit again journaled
+        writes whose commit failed); raises StorageError while it fails. Ingest tries this
+        before it refuses a request."""
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -152,9 +157,13 @@ class Store(Protocol):
         incidents: Sequence[Incident] = (),
         history: Sequence[HistoryEvent] = (),
         runs: Sequence[RemediationRun] = (),
+        journal: bool = False,
     ) -> None:
         """Alerts, incidents and remediation runs inserted or replaced, history rows
-        appended, in one transaction; durable when it returns. Raises StorageError."""
+        appended, in one transaction; durable when it returns. Raises StorageError.
+        ``journal``: durable once journaled, where the store keeps a journal as durable as
+        its commit (SQLite with ``synchronous: NORMAL``, :mod:`tocsin.store.journal`); the
+        commit follows, and reads wait for it."""
 
     async def delete_alerts(self, fingerprints: Iterable[str], keep: Sequence[Incident] = ()) -> None:
         """Alerts deleted; ``keep``, open incidents of theirs, written as rows first (an

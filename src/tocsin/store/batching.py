@@ -64,6 +64,11 @@ class GroupCommit:
         self._closing = False
         self._task = asyncio.create_task(self._loop(), name=self._name)
 
+    def submit(self, ops: list[Op]) -> asyncio.Future[None]:
+        """Queue ``ops``; the future of their commit (a StorageError when it fails).
+        Raises StorageError when closed."""
+        return self._enqueue(ops)
+
     def _enqueue(self, ops: list[Op]) -> asyncio.Future[None]:
         if self._task is None or self._closing:
             raise StorageError("the store is closed")

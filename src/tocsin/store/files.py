@@ -4,8 +4,9 @@ SQLite goes on writing to the files it opened. When one of them is unlinked, or
 another file is renamed over it, while tocsin runs, every commit still succeeds,
 into a file that nothing can open again: what was acknowledged is gone at the
 next start. The store remembers each file's identity (device and inode) once the
-database is open, and compares it after every commit, before anyone is told the
-write is durable, and every second (:data:`CHECK_INTERVAL`). Once they differ
+database is open, and compares it after every commit and every journal append,
+before anyone is told the write is durable, and every second
+(:data:`CHECK_INTERVAL`). Once they differ
 the store has failed: it refuses writes, with the reason, until a restart opens
 whatever is at the path then (see :class:`tocsin.store.sqlite.SQLiteStore`).
 """
@@ -24,8 +25,9 @@ log = structlog.get_logger("tocsin.store")
 #: Seconds between checks when nothing is written.
 CHECK_INTERVAL = 1.0
 
-#: The database file, its write-ahead log and the log's shared-memory index.
-SUFFIXES = ("", "-wal", "-shm")
+#: The database file, its write-ahead log and the log's shared-memory index, and the
+#: ingest journal (:mod:`tocsin.store.journal`).
+SUFFIXES = ("", "-wal", "-shm", ".journal")
 
 
 class FileWatch:

@@ -341,7 +341,7 @@ class PostgresStore(SQLStore):
 
     # -- writes ---------------------------------------------------------------------
 
-    async def _write(self, ops: list[Op]) -> None:
+    async def _write(self, ops: list[Op], *, journal: bool = False) -> None:
         if self._down is not None and self._pool is not None:
             raise StorageError(self._down)
         await self._queue.write(ops)

@@ -59,7 +59,7 @@ class SQLiteReader(SQLStore):
             await self._db.close()
             self._db = None
 
-    async def _write(self, ops: list[Op]) -> None:
+    async def _write(self, ops: list[Op], *, journal: bool = False) -> None:
         raise StorageError(f"{self.path} is open to read only")
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Sequence[Any]]:

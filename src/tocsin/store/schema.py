@@ -200,6 +200,19 @@ MIGRATIONS: list[str] = [
     DROP TABLE nflog;
     ALTER TABLE nflog_keyed RENAME TO nflog;
     """,
+    # 13: the ingest journal's mark (tocsin.store.journal): this database's id, and the
+    # last journal frame committed; a mark that does not follow the last is refused.
+    """
+    CREATE TABLE journal_mark (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        db BLOB NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO journal_mark (id, db, seq) VALUES (1, randomblob(16), 0);
+    CREATE TRIGGER journal_mark_follows BEFORE UPDATE OF seq ON journal_mark
+        WHEN NEW.seq <> OLD.seq + 1
+        BEGIN SELECT RAISE(ABORT, 'journal frames committed out of order'); END;
+    """,
 ]
 
 

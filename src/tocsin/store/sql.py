@@ -67,13 +67,18 @@ class SQLStore(SeriesQueries, PageQueries):
     def needs_restart(self) -> bool:
         raise NotImplementedError
 
+    async def recover(self) -> None:
+        """Try now to mend a :attr:`failure` that passes; nothing to try by default."""
+
     async def open(self) -> None:
         raise NotImplementedError
 
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def _write(self, ops: list[Op]) -> None:
+    async def _write(self, ops: list[Op], *, journal: bool = False) -> None:
+        """``journal``: answered once the operations are journaled, where the backend
+        keeps a journal as durable as its commit (SQLite, :mod:`tocsin.store.journal`)."""
         raise NotImplementedError
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Sequence[Any]]:
@@ -99,6 +104,7 @@ class SQLStore(SeriesQueries, PageQueries):
         incidents: Sequence[Incident] = (),
         history: Sequence[HistoryEvent] = (),
         runs: Sequence[RemediationRun] = (),
+        journal: bool = False,
     ) -> None:
         ops: list[Op] = []
         pacer = Pacer()  # the rows of thousands of records: other work goes on meanwhile
@@ -123,7 +129,7 @@ class SQLStore(SeriesQueries, PageQueries):
         if runs:
             ops.append((rows.RUN_SQL, rows.run_rows(runs), True))
         if ops:
-            await self._write(ops)
+            await self._write(ops, journal=journal)
 
     async def delete_alerts(self, fingerprints: Iterable[str], keep: Sequence[Incident] = ()) -> None:
         keys = [(fp,) for fp in fingerprints]

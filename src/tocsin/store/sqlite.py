@@ -45,6 +45,7 @@ from tocsin.store import StorageError
 from tocsin.store.batching import GroupCommit
 from tocsin.store.child import ChildWriter
 from tocsin.store.files import FileWatch
+from tocsin.store.journal import Found, Journal, Journaled, read_frames, remove, replay, set_aside
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.schema import MIGRATIONS, migrate
 from tocsin.store.sql import SQLStore
@@ -105,6 +106,9 @@ class SQLiteStore(SQLStore):
         self._closing = False
         self._lock: IO[str] | None = None
         self.commits = 0
+        #: Ingest's writes are answered once journaled (:mod:`tocsin.store.journal`): with
+        #: ``synchronous: NORMAL`` on disk, where a commit is no more durable than an append.
+        self._journaled: Journaled | None = None
 
     async def open(self) -> None:
         if self._on_disk:
@@ -118,6 +122,8 @@ class SQLiteStore(SQLStore):
             if self._on_disk:
                 await self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
             await migrate(self._db, self.path)
+            if self._on_disk:
+                await self._open_journal()
             if self._child is not None:
                 await self._child.start()
         except BaseException:
@@ -137,6 +143,9 @@ class SQLiteStore(SQLStore):
     async def close(self) -> None:
         self._closing = True
         await self._queue.close()
+        if self._journaled is not None:
+            await self._journaled.close()
+            self._journaled = None
         if self._child is not None:
             await self._child.close()
         if self._watcher is not None:
@@ -164,13 +173,20 @@ class SQLiteStore(SQLStore):
     @property
     def failure(self) -> str | None:
         """Why writes are refused until a restart (the database's files were removed or
-        replaced while it was open, :mod:`tocsin.store.files`), or None."""
-        return None if self._files is None else self._files.failure
+        replaced while it was open, :mod:`tocsin.store.files`), or until journaled writes
+        whose commit failed are committed, or None."""
+        if self._files is not None and self._files.failure is not None:
+            return self._files.failure
+        return None if self._journaled is None else self._journaled.failure
+
+    async def recover(self) -> None:
+        if self._journaled is not None and self.failure == self._journaled.failure:
+            await self._journaled.recover()
 
     @property
     def needs_restart(self) -> bool:
-        """Always, once there is a failure: only a restart opens the files at the path."""
-        return self.failure is not None
+        """Once the files at the path are not the ones open: only a restart opens them."""
+        return self._files is not None and self._files.failure is not None
 
     # -- the checkpointer -----------------------------------------------------
 
@@ -198,12 +214,65 @@ class SQLiteStore(SQLStore):
                     await job
             conn.close()
 
+    # -- the journal ------------------------------------------------------------
+
+    async def _open_journal(self) -> None:
+        """Commit what the journal holds beyond the database's mark, then journal
+        ingest's writes from here on (with ``synchronous: NORMAL``)."""
+        assert self._db is not None
+        path = self.path + ".journal"
+        found = await self._fetch_one("SELECT db, seq FROM journal_mark WHERE id = 1")
+        assert found is not None
+        db_id, mark = bytes(found[0]), int(found[1])
+        frames = read_frames(path, db_id)
+        if frames is not None:
+            mark = await self._replay(path, frames, mark)
+        if self.synchronous == "NORMAL":
+            journal = Journal(path, db_id, mark)
+            journal.open()
+            self._journaled = Journaled(journal, submit=self._queue.submit, write=self._queue.write,
+                                        mark=self._mark)
+        elif frames is not None:
+            remove(path)  # replayed: a FULL store commits before it answers
+
+    async def _replay(self, path: str, found: Found, mark: int) -> int:
+        assert self._db is not None
+        done = None if found.foreign else await self._db._execute(replay, self._db._conn, found.frames)
+        if done is None:
+            aside = set_aside(path)
+            log.warning("journal not replayed: it belongs to another database, or to a later "
+                        "state of this one (restored from a backup?)", journal=aside, path=self.path)
+            return mark
+        if found.dropped:
+            log.warning("journal ends in a frame cut short, never answered: dropped",
+                        bytes=found.dropped, path=self.path)
+        if done[0]:
+            log.info("journal replayed", frames=done[0], path=self.path)
+        return done[1]
+
+    async def _mark(self) -> int:
+        found = await self._fetch_one("SELECT seq FROM journal_mark WHERE id = 1")
+        return 0 if found is None else int(found[0])
+
     # -- the writer ---------------------------------------------------------
 
-    async def _write(self, ops: list[Op]) -> None:
+    async def _write(self, ops: list[Op], *, journal: bool = False) -> None:
         if not self._closing and self.failure is not None:  # (a closed store says it is closed)
             raise StorageError(self.failure)
+        if journal and self._journaled is not None and not self._closing:
+            # Answered once appended; committed with what comes next (see tocsin.store.journal).
+            self._journaled.append(ops)
+            # Appended, but beside the database at the path? Checked before anyone is told:
+            # a frame for a database that is gone could not be replayed into another.
+            if self._files is not None and (failure := self._files.check()) is not None:
+                raise StorageError(failure)
+            return
         await self._queue.write(ops)
+
+    async def _settled(self) -> None:
+        """Once the journaled writes so far are committed: a read sees what was answered."""
+        if self._journaled is not None:
+            await self._journaled.settled()
 
     async def _commit(self, ops: list[Op]) -> None:
         db = self._db
@@ -236,22 +305,26 @@ class SQLiteStore(SQLStore):
 
     async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Sequence[Any]]:
         assert self._db is not None
+        await self._settled()
         async with self._db.execute(sql, params) as cur:
             return await cur.fetchall()
 
     async def _fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Any] | None:
         assert self._db is not None
+        await self._settled()
         async with self._db.execute(sql, params) as cur:
             return await cur.fetchone()
 
     async def _fetch_chunks(self, sql: str, chunk: int = 5000) -> AsyncIterator[Iterable[Sequence[Any]]]:
         assert self._db is not None
+        await self._settled()
         async with self._db.execute(sql) as cur:
             while found := await cur.fetchmany(chunk):
                 yield found
 
     async def export_rows(self, table: str, chunk: int = 1000) -> AsyncIterator[list[Sequence[Any]]]:
         assert self._db is not None
+        await self._settled()
         async with self._db.execute(f"SELECT {', '.join(TABLES[table])} FROM {table}") as cur:
             while found := await cur.fetchmany(chunk):
                 yield list(found)

@@ -183,8 +183,8 @@ async def test_repost_moving_only_ends_at_is_coalesced(tmp_path):
         ends1 = rt.clock.now() + 120
         await post(rt, {"labels": labels, "annotations": {"s": "1"}, "startsAt": starts,
                         "endsAt": format_ts(ends1)})
+        (row,) = await rt.store.load_alerts()  # (a read waits for the journaled commit)
         commits = rt.store.commits
-        (row,) = await rt.store.load_alerts()
         assert row == rt.alerts.get(fp)
         assert rt.alerts.dirty == set()
 
@@ -194,8 +194,8 @@ async def test_repost_moving_only_ends_at_is_coalesced(tmp_path):
         assert (result.accepted, result.errors) == (1, [])
         assert rt.alerts.get(fp).ends_at == ends2
         assert rt.alerts.dirty == {fp}
-        assert rt.store.commits == commits
         (row,) = await rt.store.load_alerts()
+        assert rt.store.commits == commits
         assert row.ends_at == ends1
 
         await rt.persist_dirty()
@@ -216,6 +216,7 @@ async def test_a_coalesced_write_that_fails_is_written_at_the_next_persist(tmp_p
         ends2 = rt.clock.now() + 180
         await post(rt, {"labels": labels, "startsAt": starts, "endsAt": format_ts(ends2)})
         assert rt.alerts.dirty == {fp}
+        await rt.store.load_alerts()  # the first post's journaled commit done before writes fail
         backend.refuse_writes(True)
         with pytest.raises(StorageError):
             await rt.persist_dirty()
@@ -236,12 +237,13 @@ async def test_repost_with_changed_annotation_is_written_at_once(tmp_path):
         starts = format_ts(rt.clock.now())
         await post(rt, {"labels": labels, "annotations": {"s": "1"}, "startsAt": starts,
                         "endsAt": format_ts(rt.clock.now() + 120)})
+        await rt.store.load_alerts()  # (a read waits for the journaled commit)
         commits = rt.store.commits
         await post(rt, {"labels": labels, "annotations": {"s": "2"}, "startsAt": starts,
                         "endsAt": format_ts(rt.clock.now() + 180)})
-        assert rt.store.commits == commits + 1
         assert rt.alerts.dirty == set()
         (row,) = await rt.store.load_alerts()
+        assert rt.store.commits == commits + 1
         assert row.annotations == {"s": "2"}
         assert row == rt.alerts.get(fp)
 
