@@ -18,7 +18,7 @@ import os
 
 import structlog
 
-__all__ = ["CHECK_INTERVAL", "SUFFIXES", "FileWatch"]
+__all__ = ["CHECK_INTERVAL", "JOURNALED", "SUFFIXES", "FileWatch"]
 
 log = structlog.get_logger("tocsin.store")
 
@@ -28,6 +28,8 @@ CHECK_INTERVAL = 1.0
 #: The database file, its write-ahead log and the log's shared-memory index, and the
 #: ingest journal (:mod:`tocsin.store.journal`).
 SUFFIXES = ("", "-wal", "-shm", ".journal")
+#: What a journal frame needs, to be committed at the next start: the database and the journal.
+JOURNALED = ("", ".journal")
 
 
 class FileWatch:
@@ -38,7 +40,7 @@ class FileWatch:
         self.path = path
         #: Why writes are refused until a restart, or None.
         self.failure: str | None = None
-        self._known: list[tuple[str, tuple[int, int]]] = []
+        self._known: list[tuple[str, str, tuple[int, int]]] = []
 
     def remember(self) -> None:
         """Take the identity of the files there now (those that exist)."""
@@ -49,13 +51,15 @@ class FileWatch:
                 st = os.stat(name)
             except FileNotFoundError:
                 continue
-            known.append((name, (st.st_dev, st.st_ino)))
+            known.append((suffix, name, (st.st_dev, st.st_ino)))
         self._known = known
 
-    def check(self) -> str | None:
-        """The failure; checked now if none was found yet (an error is logged once)."""
+    def check(self, *, suffixes: tuple[str, ...] = SUFFIXES) -> str | None:
+        """The failure; checked now if none was found yet (an error is logged once), for
+        the files of ``suffixes`` (after a journal append: the database file and the
+        journal, what a frame needs to be replayed; the others are checked after the commit)."""
         if self.failure is None:
-            self.failure = self._changed()
+            self.failure = self._changed(suffixes)
             if self.failure is not None:
                 log.error("database files removed or replaced while running; writes are refused "
                           "until a restart", reason=self.failure, path=self.path)
@@ -69,8 +73,10 @@ class FileWatch:
             if self.check() is not None:
                 return
 
-    def _changed(self) -> str | None:
-        for name, identity in self._known:
+    def _changed(self, suffixes: tuple[str, ...]) -> str | None:
+        for suffix, name, identity in self._known:
+            if suffix not in suffixes:
+                continue
             try:
                 st = os.stat(name)
             except FileNotFoundError:

@@ -10,7 +10,8 @@ The file is a header (:data:`MAGIC`, then the 16-byte id of the database it
 belongs to) and frames: a 16-byte head (body length, CRC-32 of the body, the
 frame's sequence number, big-endian) and the body, the transaction's
 operations in :mod:`marshal` format (the writer process's own format: both
-ends are this Python).
+ends are this Python), the last of which moves the database's mark to the
+frame. The body goes to the writer as it was appended, not encoded again.
 
 Each commit of journaled operations also sets the database's ``journal_mark``
 to the last frame it holds, and a trigger refuses a mark that does not follow
@@ -50,7 +51,7 @@ import structlog
 
 from tocsin.store import StorageError
 from tocsin.store.rows import Op
-from tocsin.store.writer import merged
+from tocsin.store.writer import FRAME_SQL, merged
 
 __all__ = ["MAGIC", "MARK_SQL", "SETTLE_AT", "Found", "Journal", "Journaled", "read_frames",
            "remove", "replay", "set_aside"]
@@ -68,8 +69,8 @@ SETTLE_AT = 4 << 20
 #: Seconds between attempts to commit journaled frames whose commit failed.
 RETRY = 1.0
 
-#: Sets the mark to a frame's sequence number, with every commit of that frame; one row
-#: per frame, so that a commit of many frames is one ``executemany``.
+#: Sets the mark to a frame's sequence number: the frame's last operation. One row per
+#: frame, so that a commit of many frames is one ``executemany``.
 MARK_SQL = "UPDATE journal_mark SET seq = ? WHERE id = 1"
 
 
@@ -122,9 +123,8 @@ def replay(conn: sqlite3.Connection, frames: list[tuple[int, list[Any]]]) -> tup
             conn.execute("ROLLBACK")
             return None
         ops: list[Any] = []
-        for seq, frame in todo:
-            ops += frame
-            ops.append((MARK_SQL, [(seq,)], True))
+        for _, frame in todo:
+            ops += frame  # each ends in its mark's move
         for statement, params, many in merged(ops):
             if many:
                 conn.executemany(statement, params)
@@ -154,14 +154,15 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self.empty()
 
-    def append(self, ops: Sequence[Op]) -> int:
-        """Append ``ops`` as the next frame; its sequence number. Raises StorageError (the
-        file is cut back to what it held before)."""
+    def append(self, ops: Sequence[Op]) -> tuple[int, bytes]:
+        """Append ``ops``, and the mark's move to it, as the next frame; its sequence number
+        and body. Raises StorageError (the file is cut back to what it held before)."""
         fd = self._fd
         if fd is None:
             raise StorageError("the journal is closed")
-        body = marshal.dumps([(sql, list(params) if many else params, many) for sql, params, many in ops])
         seq = self.seq + 1
+        body = marshal.dumps([*((sql, params if isinstance(params, list | tuple) else list(params), many)
+                                for sql, params, many in ops), (MARK_SQL, [(seq,)], True)])
         frame = HEAD.pack(len(body), zlib.crc32(body), seq) + body
         try:
             written = os.write(fd, frame)
@@ -173,7 +174,7 @@ class Journal:
             raise StorageError(f"the journal {self.path} could not be written: {exc}") from exc
         self.seq = seq
         self.size += len(frame)
-        return seq
+        return seq, body
 
     def settle(self) -> None:
         """Every frame appended is committed: empty the file if it has grown big."""
@@ -225,7 +226,7 @@ class Journaled:
         self._write = write
         self._mark = mark
         #: Frames appended whose commit is not known to have succeeded, in order.
-        self._unsettled: collections.deque[tuple[int, list[Op]]] = collections.deque()
+        self._unsettled: collections.deque[tuple[int, bytes]] = collections.deque()
         #: The commit of the last frame submitted, until it is done.
         self.last: asyncio.Future[None] | None = None
         #: Why frames wait for a commit that failed, or None.
@@ -235,10 +236,10 @@ class Journaled:
 
     def append(self, ops: list[Op]) -> None:
         """Journal ``ops`` and submit them for the next commit. Raises StorageError."""
-        seq = self.journal.append(ops)
-        self._unsettled.append((seq, ops))
-        ops.append((MARK_SQL, [(seq,)], True))
-        fut = self.last = self._submit(ops)
+        seq, body = self.journal.append(ops)
+        self._unsettled.append((seq, body))
+        # The frame as appended: the writer decodes it (tocsin.store.writer.merged).
+        fut = self.last = self._submit([(FRAME_SQL, body, False)])
         fut.add_done_callback(lambda f: self._committed(f, seq))
 
     def _committed(self, fut: asyncio.Future[None], seq: int) -> None:
@@ -285,10 +286,7 @@ class Journaled:
         mark = await self._mark()
         while self._unsettled and self._unsettled[0][0] <= mark:
             self._unsettled.popleft()
-        ops: list[Op] = []
-        for seq, frame in self._unsettled:
-            ops += [op for op in frame if op[0] is not MARK_SQL]
-            ops.append((MARK_SQL, [(seq,)], True))
+        ops: list[Op] = [(FRAME_SQL, body, False) for _, body in self._unsettled]
         if ops:
             await self._write(ops)
         if self.failure is not None:

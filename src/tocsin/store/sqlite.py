@@ -44,7 +44,7 @@ import structlog
 from tocsin.store import StorageError
 from tocsin.store.batching import GroupCommit
 from tocsin.store.child import ChildWriter
-from tocsin.store.files import FileWatch
+from tocsin.store.files import JOURNALED, FileWatch
 from tocsin.store.journal import Found, Journal, Journaled, read_frames, remove, replay, set_aside
 from tocsin.store.rows import TABLES, Op
 from tocsin.store.schema import MIGRATIONS, migrate
@@ -264,7 +264,7 @@ class SQLiteStore(SQLStore):
             self._journaled.append(ops)
             # Appended, but beside the database at the path? Checked before anyone is told:
             # a frame for a database that is gone could not be replayed into another.
-            if self._files is not None and (failure := self._files.check()) is not None:
+            if self._files is not None and (failure := self._files.check(suffixes=JOURNALED)) is not None:
                 raise StorageError(failure)
             return
         await self._queue.write(ops)

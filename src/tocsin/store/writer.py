@@ -35,11 +35,16 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
-__all__ = ["FRAME", "main", "merged", "run_transaction"]
+__all__ = ["FRAME", "FRAME_SQL", "main", "merged", "run_transaction"]
 
 #: The frame header: the length of the marshal data that follows.
 FRAME = struct.Struct(">I")
 
+
+#: An operation whose parameters are the marshal data of a list of operations, as a
+#: journal frame holds them (:mod:`tocsin.store.journal`): sent to this process as they
+#: were appended, not encoded a second time.
+FRAME_SQL = "-- journal frame"
 
 #: The table a write statement changes.
 _TABLE = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE)\s+(\w+)", re.IGNORECASE)
@@ -79,16 +84,25 @@ def merged(ops: Sequence[Sequence[Any]]) -> list[tuple[str, Any, bool]]:
     """``ops`` with each ``executemany`` merged into an earlier one of the same statement when
     nothing between them touches a table it touches: statements on different tables
     commute, and the order of those on one table is kept. A batch of requests that each
-    write alerts, incidents and history is then three statements, not three per request."""
+    write alerts, incidents and history is then three statements, not three per request.
+    A :data:`FRAME` operation stands for the operations its marshal data holds."""
     out: list[tuple[str, Any, bool]] = []
     for sql, params, many in ops:
-        tables = _tables(sql) if many else None
-        into = _joining(out, sql, tables) if tables is not None else None
-        if into is not None:
-            into.extend(params)
+        if sql == FRAME_SQL:
+            for inner in marshal.loads(params):
+                _merge(out, *inner)
         else:
-            out.append((sql, list(params) if many else params, many))
+            _merge(out, sql, params, many)
     return out
+
+
+def _merge(out: list[tuple[str, Any, bool]], sql: str, params: Any, many: bool) -> None:
+    tables = _tables(sql) if many else None
+    into = _joining(out, sql, tables) if tables is not None else None
+    if into is not None:
+        into.extend(params)
+    else:
+        out.append((sql, list(params) if many else params, many))
 
 
 def run_transaction(conn: sqlite3.Connection, ops: Sequence[Sequence[Any]]) -> None:

@@ -35,7 +35,7 @@ def sql(path: Path, statement: str) -> list[tuple]:
 
 
 def frame(seq: int, ops: list) -> bytes:
-    body = marshal.dumps(ops)
+    body = marshal.dumps([*ops, (journal.MARK_SQL, [(seq,)], True)])
     return journal.HEAD.pack(len(body), zlib.crc32(body), seq) + body
 
 

@@ -152,3 +152,16 @@ def test_a_write_that_reads_another_table_keeps_its_order_with_that_tables_write
     hist = rows.HISTORY_SQL
     assert merged([(hist, [1], True), (drop, [("y",)], True), (hist, [2], True)]) == [
         (hist, [1, 2], True), (drop, [("y",)], True)]
+
+
+def test_a_journal_frame_stands_for_its_operations_and_merges_with_the_rest():
+    """A frame goes to the writer as it was appended to the journal (its marshal data);
+    the writer merges what it holds with the operations around it, in order."""
+    import marshal
+
+    from tocsin.store.writer import FRAME_SQL, merged
+
+    up, inc = rows.ALERT_SQL, rows.INCIDENT_SQL
+    frame = marshal.dumps([(up, [("a", 1)], True), (inc, [("i", 1)], True)])
+    assert merged([(up, [("a", 0)], True), (FRAME_SQL, frame, False), (up, [("a", 2)], True)]) == [
+        (up, [("a", 0), ("a", 1), ("a", 2)], True), (inc, [("i", 1)], True)]
