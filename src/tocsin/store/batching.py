@@ -51,12 +51,17 @@ class GroupCommit:
     """The write queue of one store. ``slots`` transactions may be in flight at once:
     what comes in while they run waits for a slot and goes as one."""
 
-    def __init__(self, commit: Commit, *, slots: int = 1, name: str = "tocsin-store-writer") -> None:
+    def __init__(self, commit: Commit, *, slots: int = 1, name: str = "tocsin-store-writer",
+                 linger: float = 0.0) -> None:
         self._commit = commit
         self._slots = slots
         self._name = name
+        #: How long a commit that nobody waits for (only :meth:`submit` and :meth:`post`
+        #: queued) waits for more to join it; a :meth:`write` or :meth:`hurry` ends the wait.
+        self.linger = linger
         self._pending: _Batch = []
         self._wakeup = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -81,7 +86,13 @@ class GroupCommit:
         """Once ``ops`` are committed. Raises StorageError."""
         # The commit goes on even if this caller is cancelled: it is a task of its own,
         # which answers only the futures not done (a cancelled caller's is).
-        await self._enqueue(ops)
+        fut = self._enqueue(ops)
+        self._urgent.set()
+        await fut
+
+    def hurry(self) -> None:
+        """Commit what is queued without lingering: someone waits for it now."""
+        self._urgent.set()
 
     def post(self, ops: list[Op], what: str) -> None:
         """Queue ``ops`` for the next commit without waiting for it: for records that
@@ -94,6 +105,7 @@ class GroupCommit:
         """Commit what is queued, refuse what comes after, and end the loop."""
         self._closing = True
         self._wakeup.set()
+        self._urgent.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -104,7 +116,11 @@ class GroupCommit:
         in_flight: set[asyncio.Task[None]] = set()
         while True:
             await self._wakeup.wait()
+            if self.linger and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self.linger)
             await slots.acquire()
+            self._urgent.clear()
             self._wakeup.clear()
             batch, self._pending = self._pending, []
             if not batch:

@@ -57,6 +57,9 @@ log = structlog.get_logger("tocsin.store")
 
 #: Seconds from a write to the checkpoint that copies it into the database file.
 CHECKPOINT_DELAY = 1.0
+#: Seconds a commit that nobody waits for (journaled writes, records posted) waits for more
+#: writes to join it (:class:`tocsin.store.batching.GroupCommit`).
+LINGER = 0.05
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
@@ -232,6 +235,8 @@ class SQLiteStore(SQLStore):
             journal.open()
             self._journaled = Journaled(journal, submit=self._queue.submit, write=self._queue.write,
                                         mark=self._mark)
+            # Nobody waits for a journaled write's commit: let more requests share it.
+            self._queue.linger = LINGER
         elif frames is not None:
             remove(path)  # replayed: a FULL store commits before it answers
 
@@ -271,7 +276,8 @@ class SQLiteStore(SQLStore):
 
     async def _settled(self) -> None:
         """Once the journaled writes so far are committed: a read sees what was answered."""
-        if self._journaled is not None:
+        if self._journaled is not None and self._journaled.last is not None:
+            self._queue.hurry()
             await self._journaled.settled()
 
     async def _commit(self, ops: list[Op]) -> None:

@@ -86,3 +86,39 @@ async def test_a_caller_cancelled_while_its_commit_runs_leaves_the_commit_and_th
         await first
     await q.close()
     assert commits == [[("INSERT a", (1,), False), ("INSERT b", (2,), False)]]
+
+
+async def test_a_commit_nobody_waits_for_lingers_for_more_to_join_it():
+    rec = Recorder()
+    q = GroupCommit(rec, linger=30.0)
+    q.start()
+    firsts = [q.submit([("INSERT a", (i,), False)]) for i in range(2)]
+    await asyncio.sleep(0.05)
+    assert rec.commits == []  # still lingering
+    q.submit([("INSERT a", (2,), False)])
+    q.hurry()
+    await asyncio.wait_for(asyncio.gather(*firsts), 5)
+    assert rec.commits == [[("INSERT a", (i,), False) for i in range(3)]]  # one commit
+    await q.close()
+
+    q = GroupCommit(rec, linger=0.05)  # and the linger ends by itself
+    q.start()
+    await asyncio.wait_for(q.submit([("INSERT a", (3,), False)]), 5)
+    assert rec.commits[-1] == [("INSERT a", (3,), False)]
+    await q.close()
+
+
+async def test_a_write_someone_waits_for_ends_the_linger():
+    rec = Recorder()
+    q = GroupCommit(rec, linger=60.0)
+    q.start()
+    q.submit([("INSERT a", (1,), False)])
+    await asyncio.wait_for(q.write([("INSERT b", (2,), False)]), 5)
+    assert rec.commits == [[("INSERT a", (1,), False), ("INSERT b", (2,), False)]]
+    fut = q.submit([("INSERT a", (3,), False)])
+    q.hurry()  # a reader waits for it
+    await asyncio.wait_for(fut, 5)
+    fut = q.submit([("INSERT a", (4,), False)])
+    await asyncio.wait_for(q.close(), 5)  # and so does a close
+    assert fut.done()
+    assert len(rec.commits) == 3
