@@ -53,7 +53,7 @@ from tocsin.store import StorageError
 from tocsin.store.rows import Op
 from tocsin.store.writer import FRAME_SQL, merged
 
-__all__ = ["MAGIC", "MARK_SQL", "SETTLE_AT", "Found", "Journal", "Journaled", "read_frames",
+__all__ = ["AHEAD", "MAGIC", "MARK_SQL", "SETTLE_AT", "Found", "Journal", "Journaled", "read_frames",
            "remove", "replay", "set_aside"]
 
 log = structlog.get_logger("tocsin.store")
@@ -68,6 +68,11 @@ START = len(MAGIC) + 16
 SETTLE_AT = 4 << 20
 #: Seconds between attempts to commit journaled frames whose commit failed.
 RETRY = 1.0
+#: How far ahead of the commits the journal may run, in bytes of frames: past this, a
+#: journaled write waits for its commit, as a write without the journal does. So the
+#: transactions the writer is sent, and the frames held for them, stay a few hundred
+#: kilobytes (about 500 alerts), as when each request waited.
+AHEAD = 256 << 10
 
 #: Sets the mark to a frame's sequence number: the frame's last operation. One row per
 #: frame, so that a commit of many frames is one ``executemany``.
@@ -229,18 +234,24 @@ class Journaled:
         self._unsettled: collections.deque[tuple[int, bytes]] = collections.deque()
         #: The commit of the last frame submitted, until it is done.
         self.last: asyncio.Future[None] | None = None
+        #: The bytes of the frames appended and not known to be committed.
+        self.ahead = 0
         #: Why frames wait for a commit that failed, or None.
         self.failure: str | None = None
         self._retry: asyncio.Task[None] | None = None
         self._attempt: asyncio.Future[None] | None = None
 
-    def append(self, ops: list[Op]) -> None:
-        """Journal ``ops`` and submit them for the next commit. Raises StorageError."""
+    def append(self, ops: list[Op]) -> asyncio.Future[None] | None:
+        """Journal ``ops`` and submit them for the next commit; the commit's future when
+        the caller should wait for it (more than :data:`AHEAD` bytes are not committed
+        yet), else None. Raises StorageError."""
         seq, body = self.journal.append(ops)
         self._unsettled.append((seq, body))
+        self.ahead += len(body)
         # The frame as appended: the writer decodes it (tocsin.store.writer.merged).
         fut = self.last = self._submit([(FRAME_SQL, body, False)])
         fut.add_done_callback(lambda f: self._committed(f, seq))
+        return fut if self.ahead > AHEAD else None
 
     def _committed(self, fut: asyncio.Future[None], seq: int) -> None:
         if fut is self.last:
@@ -256,7 +267,7 @@ class Journaled:
                     self._retry = asyncio.create_task(self._again(), name="tocsin-store-journal-retry")
             return
         while self._unsettled and self._unsettled[0][0] <= seq:
-            self._unsettled.popleft()
+            self.ahead -= len(self._unsettled.popleft()[1])
         if not self._unsettled and self.failure is None:
             self.journal.settle()
 
@@ -285,12 +296,13 @@ class Journaled:
             await asyncio.wait([self.last])
         mark = await self._mark()
         while self._unsettled and self._unsettled[0][0] <= mark:
-            self._unsettled.popleft()
+            self.ahead -= len(self._unsettled.popleft()[1])
         ops: list[Op] = [(FRAME_SQL, body, False) for _, body in self._unsettled]
         if ops:
             await self._write(ops)
         if self.failure is not None:
             self._unsettled.clear()
+            self.ahead = 0
             self.failure = None
             log.info("journaled writes committed again; ingest resumes", path=self.journal.path)
             self.journal.settle()

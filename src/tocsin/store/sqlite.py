@@ -266,11 +266,14 @@ class SQLiteStore(SQLStore):
             raise StorageError(self.failure)
         if journal and self._journaled is not None and not self._closing:
             # Answered once appended; committed with what comes next (see tocsin.store.journal).
-            self._journaled.append(ops)
+            behind = self._journaled.append(ops)
             # Appended, but beside the database at the path? Checked before anyone is told:
             # a frame for a database that is gone could not be replayed into another.
             if self._files is not None and (failure := self._files.check(suffixes=JOURNALED)) is not None:
                 raise StorageError(failure)
+            if behind is not None:  # the commits are far behind: wait for this one (it is durable
+                self._queue.hurry()  # already; a failure is the store's, retried, not this write's)
+                await asyncio.wait([behind])
             return
         await self._queue.write(ops)
 

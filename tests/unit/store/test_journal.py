@@ -318,3 +318,18 @@ async def test_a_failed_commit_is_tried_again_at_once_when_asked(tmp_path, monke
             make_alert(1).fingerprint, make_alert(2).fingerprint]
     finally:
         await store.close()
+
+
+async def test_a_journal_far_ahead_of_the_commits_waits_for_them(tmp_path, monkeypatch):
+    """Past AHEAD bytes not yet committed, a journaled write waits for its commit, so that
+    the transactions (and the frames held for them) stay small."""
+    monkeypatch.setattr(journal, "AHEAD", 0)
+    path = tmp_path / "t.db"
+    store = await opened(path, writer="process")
+    try:
+        commits = store.commits
+        await store.save(alerts=[make_alert(1)], journal=True)
+        assert store.commits == commits + 1
+        assert store._journaled.ahead == 0
+    finally:
+        await store.close()
