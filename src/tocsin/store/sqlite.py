@@ -59,7 +59,7 @@ log = structlog.get_logger("tocsin.store")
 CHECKPOINT_DELAY = 1.0
 #: Seconds a commit that nobody waits for (journaled writes, records posted) waits for more
 #: writes to join it (:class:`tocsin.store.batching.GroupCommit`).
-LINGER = 0.05
+LINGER = 0.01
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
