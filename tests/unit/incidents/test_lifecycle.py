@@ -212,8 +212,9 @@ async def test_manual_resolve_notifies_and_a_new_firing_opens_a_new_incident(tmp
 
 async def test_a_fresh_alert_writes_no_history_row_its_incident_implies_the_fired_event(tmp_path, server):
     clock = FakeClock(T0)
-    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, _rt):
+    async with api_client(CONFIG.format(url=server.url), tmp_path, clock=clock) as (client, rt):
         created = await event(client, type="Down", severity="critical")
+        await rt.store.load_alerts()  # a read through the store: the journaled write is committed
         with sqlite3.connect(tmp_path / "api.db") as db:
             assert db.execute("SELECT kind FROM history").fetchall() == []
             assert db.execute("SELECT COUNT(*) FROM incidents").fetchone() == (1,)
@@ -524,10 +525,21 @@ async def test_escalations_acknowledgements_and_silences_survive_a_reload(tmp_pa
 
 
 async def test_the_escalation_is_stored_with_the_alert_not_later(tmp_path, server):
-    # A crash right after the 2xx must not lose the escalation: it is in the same write.
+    # A crash right after the 2xx must not lose the escalation: it is in the same write (the
+    # one the 2xx waits for: journaled, tests/unit/store/test_journal.py has the crash).
     async with api_client(CONFIG.format(url=server.url), tmp_path, clock=FakeClock(T0)) as (client, rt):
+        saves: list[dict] = []
+        save = rt.store.save
+
+        async def recording(**kw):
+            saves.append(kw)
+            await save(**kw)
+
+        rt.store.save = recording  # the ingester writes through the same store
         created = await event(client, type="DBDown", labels={"team": "db"})
-        stored = await rt.store.get_incident(created["id"])
-        assert stored is not None
+        first = saves[0]
+        assert first["journal"] is True
+        assert [a.labels["alertname"] for a in first["alerts"]] == ["DBDown"]
+        (stored,) = [i for i in first["incidents"] if i.id == created["id"]]
         assert stored.escalation is not None
         assert (stored.escalation.policy, stored.escalation.next_at) == ("db-oncall", T0)
