@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -151,8 +152,16 @@ class Daemon:
         log.close()
         await wait_http(f"{self.url}/-/ready", proc=self.proc)
 
-    def kill9(self) -> None:
+    def kill9(self, *, children: bool = False) -> None:
+        """SIGKILL the daemon; with ``children``, its database writer process too, at once,
+        as systemd's kill of the unit's cgroup does (then nothing the daemon had sent the
+        writer is committed by it after the daemon's death)."""
         assert self.proc is not None
+        if children:
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+                for kid in kids:
+                    os.kill(int(kid), signal.SIGKILL)
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 

@@ -10,8 +10,10 @@ log keeps them from going out again after each kill. Then a load generator
 (:mod:`tests.reliability.loadgen`) posts new alerts (each with a unique label ``n``)
 over a few concurrent connections in small batches and records which requests were
 answered 2xx. The test kills the daemon with SIGKILL after a random delay (seeded; the
-seed is printed), restarts it on the same storage and port while the load goes on, and
-repeats. Each run of the daemon gets its own webhook URL (``.../hook/run<i>``; the
+seed is printed), every second time with its database writer process (so that what was
+answered and not yet committed must come back from the ingest journal,
+``tocsin.store.journal``), restarts it on the same storage and port while the load goes
+on, and repeats. Each run of the daemon gets its own webhook URL (``.../hook/run<i>``; the
 notification log is keyed by group, receiver and integration, not by URL), so every
 notification is known to come from the run that sent it, even one still in flight when
 the kill landed. Proven:
@@ -321,7 +323,9 @@ async def kill_restart(d: Daemon, receiver: TimedReceiver, load: AlertLoad, kept
     ready: list[float] = []
     for run in range(1, count + 1):
         await asyncio.sleep(rng.uniform(*KILL_DELAY))
-        d.kill9()
+        # Every second kill takes the database writer process with it, as systemd's kill of
+        # the unit does: what was answered and not yet committed comes back from the journal.
+        d.kill9(children=run % 2 == 0)
         kill = Kill(at=time.monotonic())
         kills.append(kill)
         must_hold = set(load.figures.accepted) | kept  # answered 2xx before the kill
