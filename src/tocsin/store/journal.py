@@ -25,8 +25,8 @@ committed and it has grown past :data:`SETTLE_AT`.
 A commit of journaled frames that fails (a full disk) does not lose them: they
 are committed again, every :data:`RETRY` seconds and before each request ingest
 takes, until that succeeds (:class:`Journaled`). Meanwhile the store reports the
-failure, so ingest answers 503 and ``/-/ready`` is red; a restart commits them
-from the file.
+failure and refuses every other write (nothing is committed ahead of them), so
+ingest answers 503 and ``/-/ready`` is red; a restart commits them from the file.
 
 A frame cut short (the process killed within the ``write``) was never answered;
 it is dropped at the next start. A journal that belongs to another database (one

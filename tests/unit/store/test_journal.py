@@ -225,6 +225,8 @@ async def test_a_failed_commit_of_journaled_writes_is_committed_again(tmp_path, 
         assert not store.needs_restart  # it passes by itself
         with pytest.raises(StorageError):  # meanwhile, ingest is refused
             await store.save(alerts=[make_alert(9)], journal=True)
+        with pytest.raises(StorageError):  # and every other write: nothing goes ahead of them
+            await store.delete_alerts([make_alert(0).fingerprint])
         await asyncio.sleep(0.3)  # retried, and refused again
         assert store.failure is not None
         sql(path, "DROP TRIGGER refuse")
