@@ -3,7 +3,7 @@
 Starts tocsin as bench/run.py does (its routing config, a webhook sink), posts N fresh
 alerts in batches of B over C connections, and prints for each process its user and
 system CPU per alert over the load (from ``/proc/PID/stat``), and its peak and current
-resident set (``VmHWM``, ``VmRSS``) two seconds after the last answer:
+resident set (``VmHWM``, ``VmRSS``; bench/run.py's readings of ``/proc``) two seconds after the last answer:
 
     .venv/bin/python bench/procsplit.py --alerts 40000 --batch 10
     .venv/bin/python bench/procsplit.py --alerts 10000 --batch 100   # the memory phase's load
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import sys
 import tempfile
@@ -23,27 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py, beside this file
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-
-def children(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def memory(pid: int) -> dict[str, float]:
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmHWM", "VmRSS")):
-            key, value = line.split(":")
-            found[key] = int(value.split()[0]) / 1024
-    return found
-
 
 async def measure(args: argparse.Namespace) -> None:
     sink = run.Sink()
@@ -52,19 +30,19 @@ async def measure(args: argparse.Namespace) -> None:
     server = run.TocsinServer(run.ROUTING_CONFIG.format(url=sink.url("split")), tmp / "t")
     try:
         await server.start(timeout=30)
-        pids = {"daemon": server.pid, **{f"writer {i}": c for i, c in enumerate(children(server.pid))}}
-        before = {name: cpu(pid) for name, pid in pids.items()}
+        pids = {"daemon": server.pid, **{f"writer {i}": c for i, c in enumerate(server.pids()[1:])}}
+        before = {name: run.process_cpu_s(pid) for name, pid in pids.items()}
         res = await run.post_all(server.url, run.bodies_for("split", args.alerts, args.batch, "Split"),
                                  args.concurrency)
         await asyncio.sleep(2.0)
         print(f"{args.alerts} alerts at batch {args.batch}: {args.alerts / res['elapsed_s']:,.0f} alerts/s, "
               f"errors {len(res['errors'])}")
         for name, pid in pids.items():
-            (u0, s0), (u1, s1) = before[name], cpu(pid)
-            mem = memory(pid)
+            (u0, s0), (u1, s1) = before[name], run.process_cpu_s(pid)
+            mem = run.process_memory_kib(pid)
             print(f"  {name:9} user {(u1 - u0) / args.alerts * 1e6:6.1f} µs/alert  system "
-                  f"{(s1 - s0) / args.alerts * 1e6:5.1f} µs/alert  VmHWM {mem['VmHWM']:6.1f} MiB  "
-                  f"VmRSS {mem['VmRSS']:6.1f} MiB")
+                  f"{(s1 - s0) / args.alerts * 1e6:5.1f} µs/alert  VmHWM {mem['VmHWM'] / 1024:6.1f} MiB  "
+                  f"VmRSS {mem['VmRSS'] / 1024:6.1f} MiB")
     finally:
         await server.stop()
         await sink.stop()

@@ -94,6 +94,27 @@ class PhaseError(Exception):
 # The systems under test
 
 
+def process_memory_kib(pid: int) -> dict[str, int]:
+    """VmHWM (peak resident set) and VmRSS (current) of one process, in KiB (0 once gone)."""
+    out = {"VmHWM": 0, "VmRSS": 0}
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in out:
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def process_cpu_s(pid: int) -> tuple[float, float]:
+    """User and system CPU time (all threads) one process has used, in seconds (0 once gone)."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
+    return 0.0, 0.0
+
+
 class Server:
     """A server process on a free loopback port, with its files in a temporary directory."""
 
@@ -160,22 +181,13 @@ class Server:
         processes (the sum of each one's peak: at least the peak of their sum)."""
         out = {"VmHWM": 0, "VmRSS": 0}
         for pid in self.pids():
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    key, _, rest = line.partition(":")
-                    if key in out:
-                        out[key] += int(rest.split()[0])
+            for key, kib in process_memory_kib(pid).items():
+                out[key] += kib
         return out
 
     def cpu_s(self) -> float:
         """CPU time (user + system, all threads) the server's processes have used, in seconds."""
-        total = 0
-        for pid in self.pids():
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state)
-                total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(sum(process_cpu_s(pid)) for pid in self.pids())
 
     async def active_alerts(self, session: aiohttp.ClientSession) -> float:
         raise NotImplementedError

@@ -40,7 +40,8 @@ class FileWatch:
         self.path = path
         #: Why writes are refused until a restart, or None.
         self.failure: str | None = None
-        self._known: list[tuple[str, str, tuple[int, int]]] = []
+        #: Each file's suffix and its identity (device, inode).
+        self._known: list[tuple[str, tuple[int, int]]] = []
 
     def remember(self) -> None:
         """Take the identity of the files there now (those that exist)."""
@@ -51,7 +52,7 @@ class FileWatch:
                 st = os.stat(name)
             except FileNotFoundError:
                 continue
-            known.append((suffix, name, (st.st_dev, st.st_ino)))
+            known.append((suffix, (st.st_dev, st.st_ino)))
         self._known = known
 
     def check(self, *, suffixes: tuple[str, ...] = SUFFIXES) -> str | None:
@@ -74,9 +75,10 @@ class FileWatch:
                 return
 
     def _changed(self, suffixes: tuple[str, ...]) -> str | None:
-        for suffix, name, identity in self._known:
+        for suffix, identity in self._known:
             if suffix not in suffixes:
                 continue
+            name = self.path + suffix
             try:
                 st = os.stat(name)
             except FileNotFoundError:

@@ -51,7 +51,7 @@ import structlog
 
 from tocsin.store import StorageError
 from tocsin.store.rows import Op
-from tocsin.store.writer import FRAME_SQL, merged
+from tocsin.store.writer import FRAME_SQL, execute, transaction
 
 __all__ = ["AHEAD", "MAGIC", "MARK_SQL", "SETTLE_AT", "Found", "Journal", "Journaled", "read_frames",
            "remove", "replay", "set_aside"]
@@ -121,27 +121,13 @@ def replay(conn: sqlite3.Connection, frames: list[tuple[int, list[Any]]]) -> tup
     frames committed and the mark after, or None when the frames do not follow on from
     the mark (they belong to a later state of the database than this one: it was
     restored from a backup); then nothing is written."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn, "BEGIN IMMEDIATE"):
         (mark,) = conn.execute("SELECT seq FROM journal_mark WHERE id = 1").fetchone()
         todo = [(seq, ops) for seq, ops in frames if seq > mark]
         if [seq for seq, _ in todo] != list(range(mark + 1, mark + 1 + len(todo))):
-            conn.execute("ROLLBACK")
-            return None
-        ops: list[Any] = []
-        for _, frame in todo:
-            ops += frame  # each ends in its mark's move
-        for statement, params, many in merged(ops):
-            if many:
-                conn.executemany(statement, params)
-            else:
-                conn.execute(statement, params)
-        conn.execute("COMMIT")
-        return len(todo), mark + len(todo)
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
-        raise
+            return None  # (the transaction ends having written nothing)
+        execute(conn, [op for _, frame in todo for op in frame])  # each frame ends in its mark's move
+    return len(todo), mark + len(todo)
 
 
 class Journal:
@@ -267,8 +253,7 @@ class Journaled:
                 if self._retry is None or self._retry.done():
                     self._retry = asyncio.create_task(self._again(), name="tocsin-store-journal-retry")
             return
-        while self._unsettled and self._unsettled[0][0] <= seq:
-            self.ahead -= len(self._unsettled.popleft()[1])
+        self._drop_through(seq)
         if not self._unsettled and self.failure is None:
             self.journal.settle()
 
@@ -295,18 +280,20 @@ class Journaled:
     async def _commit_unsettled(self) -> None:
         if self.last is not None:  # submitted before the failure: let them end first
             await asyncio.wait([self.last])
-        mark = await self._mark()
-        while self._unsettled and self._unsettled[0][0] <= mark:
-            self.ahead -= len(self._unsettled.popleft()[1])
+        self._drop_through(await self._mark())
         ops: list[Op] = [(FRAME_SQL, body, False) for _, body in self._unsettled]
         if ops:
             await self._write(ops)
-        if self.failure is not None:
-            self._unsettled.clear()
-            self.ahead = 0
-            self.failure = None
-            log.info("journaled writes committed again; ingest resumes", path=self.journal.path)
-            self.journal.settle()
+        self._unsettled.clear()
+        self.ahead = 0
+        self.failure = None
+        log.info("journaled writes committed again; ingest resumes", path=self.journal.path)
+        self.journal.settle()
+
+    def _drop_through(self, seq: int) -> None:
+        """Frames up to ``seq`` are committed: no longer held."""
+        while self._unsettled and self._unsettled[0][0] <= seq:
+            self.ahead -= len(self._unsettled.popleft()[1])
 
     async def settled(self) -> None:
         """Once the frames submitted so far are committed (or have failed)."""

@@ -183,7 +183,7 @@ class SQLiteStore(SQLStore):
         return None if self._journaled is None else self._journaled.failure
 
     async def recover(self) -> None:
-        if self._journaled is not None and self.failure == self._journaled.failure:
+        if self._journaled is not None and not self.needs_restart:
             await self._journaled.recover()
 
     @property

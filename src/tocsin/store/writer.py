@@ -32,10 +32,10 @@ import signal
 import sqlite3
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-__all__ = ["FRAME", "FRAME_SQL", "main", "merged", "run_transaction"]
+__all__ = ["FRAME", "FRAME_SQL", "execute", "main", "merged", "run_transaction", "transaction"]
 
 #: The frame header: the length of the marshal data that follows.
 FRAME = struct.Struct(">I")
@@ -105,21 +105,34 @@ def _merge(out: list[tuple[str, Any, bool]], sql: str, params: Any, many: bool) 
         out.append((sql, list(params) if many else params, many))
 
 
-def run_transaction(conn: sqlite3.Connection, ops: Sequence[Sequence[Any]]) -> None:
-    """Every operation in one transaction, rolled back whole on any error. Consecutive
-    ``executemany`` of the same statement are merged into one."""
-    conn.execute("BEGIN")
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    """A transaction begun with ``begin``, committed when the block ends, rolled back whole
+    when it raises."""
+    conn.execute(begin)
     try:
-        for sql, params, many in merged(ops):
-            if many:
-                conn.executemany(sql, params)
-            else:
-                conn.execute(sql, params)
+        yield
         conn.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
         raise
+
+
+def execute(conn: sqlite3.Connection, ops: Sequence[Sequence[Any]]) -> None:
+    """Every operation, with each ``executemany`` merged as :func:`merged` allows."""
+    for sql, params, many in merged(ops):
+        if many:
+            conn.executemany(sql, params)
+        else:
+            conn.execute(sql, params)
+
+
+def run_transaction(conn: sqlite3.Connection, ops: Sequence[Sequence[Any]]) -> None:
+    """Every operation in one transaction, rolled back whole on any error. Consecutive
+    ``executemany`` of the same statement are merged into one."""
+    with transaction(conn):
+        execute(conn, ops)
 
 
 def connect(path: str, synchronous: str) -> sqlite3.Connection:

@@ -259,18 +259,6 @@ async def test_a_store_closed_with_frames_uncommitted_keeps_them_for_the_next_st
         await store.close()
 
 
-async def test_synchronous_full_answers_after_the_commit_and_keeps_no_journal(tmp_path):
-    path = tmp_path / "t.db"
-    store = await opened(path, synchronous="FULL")
-    try:
-        commits = store.commits
-        await store.save(alerts=[make_alert(1)], journal=True)
-        assert store.commits == commits + 1
-        assert not exists(f"{path}.journal")
-    finally:
-        await store.close()
-
-
 async def test_the_journal_is_emptied_once_everything_in_it_is_committed(tmp_path, monkeypatch):
     monkeypatch.setattr(journal, "SETTLE_AT", 2000)
     path = tmp_path / "t.db"
@@ -322,16 +310,23 @@ async def test_a_failed_commit_is_tried_again_at_once_when_asked(tmp_path, monke
         await store.close()
 
 
-async def test_a_journal_far_ahead_of_the_commits_waits_for_them(tmp_path, monkeypatch):
-    """Past AHEAD bytes not yet committed, a journaled write waits for its commit, so that
-    the transactions (and the frames held for them) stay small."""
-    monkeypatch.setattr(journal, "AHEAD", 0)
+@pytest.mark.parametrize("case", ["synchronous FULL", "the journal far ahead"])
+async def test_a_journaled_save_answered_after_its_commit(tmp_path, monkeypatch, case):
+    """``synchronous: FULL`` answers once committed, and keeps no journal; past AHEAD bytes
+    not yet committed, a journaled write waits for its commit, so that the transactions
+    (and the frames held for them) stay small."""
+    full = case == "synchronous FULL"
+    if not full:
+        monkeypatch.setattr(journal, "AHEAD", 0)
     path = tmp_path / "t.db"
-    store = await opened(path, writer="process")
+    store = await opened(path, **({"synchronous": "FULL"} if full else {"writer": "process"}))
     try:
         commits = store.commits
         await store.save(alerts=[make_alert(1)], journal=True)
         assert store.commits == commits + 1
-        assert store._journaled.ahead == 0
+        if full:
+            assert not exists(f"{path}.journal")
+        else:
+            assert store._journaled.ahead == 0
     finally:
         await store.close()
